@@ -1,0 +1,69 @@
+# All set-up lives here: `make run` and `make test` install what they need (apt packages,
+# the virtual environment at .venv) on a fresh Debian 12 machine, and do nothing again
+# when it is already done.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamps
+
+# Running: fonts that draw Chinese (Kivy and reportlab), PC/SC runtime, CUPS client,
+# and what pip needs to build pyscard.
+APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcsclite1 \
+           fonts-wqy-microhei fonts-wqy-zenhei cups-client libgl1 libegl1
+# Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
+# and poppler for reading PDFs back.
+APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcups2-dev \
+            poppler-utils ghostscript
+
+KIVY_ENV := KIVY_NO_ARGS=1 KIVY_NO_FILELOG=1 KIVY_NO_CONFIG=1 KIVY_LOG_MODE=PYTHON
+
+.PHONY: run test bench demo deps-run deps-test clean
+.DEFAULT_GOAL := run
+
+define apt_ensure
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$(printf ' %s' $$missing)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+$(STAMP)/apt-run:
+	$(call apt_ensure,$(APT_RUN))
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/apt-test: $(STAMP)/apt-run
+	$(call apt_ensure,$(APT_TEST))
+	@touch $@
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+
+$(STAMP)/pip-run: setup.cfg pyproject.toml | $(PY) $(STAMP)/apt-run
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(STAMP)/pip-test: setup.cfg pyproject.toml | $(PY) $(STAMP)/apt-test
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+deps-run: $(STAMP)/apt-run $(STAMP)/pip-run
+deps-test: $(STAMP)/apt-test $(STAMP)/pip-test
+
+## run: the kiosk on its embedded default (demo profile); headless machines run the scripted demo
+run: deps-run
+	$(KIVY_ENV) $(VENV)/bin/kiosk run
+
+## test: the whole suite, starting the local services it needs (pcscd, cupsd, backend simulator)
+test: deps-test
+	$(KIVY_ENV) $(PY) -m pytest
+
+## bench: speed and memory figures (never asserted in tests)
+bench: deps-test
+	$(KIVY_ENV) $(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,201 @@
+"""The terminal's one typed configuration file (TOML), validated at load.
+
+pydantic does the validation because it reports the full key path and the offending
+value of every error, which is what a technician needs on a half-written config; a
+hand-written validator would have to rebuild that for each section.
+
+Profiles: ``demo`` (the default: simulators and the embedded backend simulator) and
+``production`` (real drivers only: a simulator or the embedded backend is refused, and a
+missing device is a fault, never a silent fallback).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kiosk.errors import ConfigError
+
+DEVICE_NAMES = ("id_card", "pcsc", "receipt_printer", "a4_printer", "scanner", "camera")
+
+# Fixed demo credentials: public on purpose, refused by the production profile.
+DEMO_TERMINAL_ID = "JN-DEMO-0001"
+DEMO_HMAC_SECRET = "demo-terminal-secret-not-for-production"
+# Ed25519 public key of the embedded backend simulator; its private seed is
+# sha256(b"kiosk-demo-backend-ed25519-seed"), kept in the simulator.
+DEMO_BACKEND_PUBLIC_KEY = "f6nOwU9j2M1BPTq5Vf9EHO3Y1/Rd0nf+oTTO8hXNtCw="
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TerminalConfig(_Strict):
+    """Who this terminal is and where it stands."""
+
+    id: str = DEMO_TERMINAL_ID
+    name: str = "历下区泉城路24小时智慧警局"
+    location: str = "Jinan, Lixia District"
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not v or len(v) > 32 or not all(c.isalnum() or c in "-_" for c in v):
+            raise ValueError("must be 1-32 letters, digits, '-' or '_'")
+        return v
+
+
+class BackendConfig(_Strict):
+    """How to reach the e-Jingtong backend, and the keys that prove both sides."""
+
+    url: str = "embedded"  # "embedded" starts the simulator on loopback
+    connect_timeout_s: float = Field(3.0, gt=0, le=60)
+    read_timeout_s: float = Field(10.0, gt=0, le=300)
+    retries: int = Field(2, ge=0, le=10)
+    backoff_s: float = Field(0.2, ge=0, le=10)
+    hmac_secret: str = DEMO_HMAC_SECRET
+    hmac_secret_file: str = ""  # written by enrollment; wins over hmac_secret
+    public_key: str = DEMO_BACKEND_PUBLIC_KEY  # base64 Ed25519, verifies documents and commands
+    max_clock_skew_s: int = Field(300, ge=5, le=3600)
+    ca_file: str = ""
+    client_cert_file: str = ""
+    client_key_file: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: str) -> str:
+        if v != "embedded" and not v.startswith(("http://", "https://")):
+            raise ValueError("must be 'embedded' or an http(s):// URL")
+        return v.rstrip("/")
+
+    def secret(self) -> bytes:
+        """The HMAC secret, read from the enrollment file when one is configured."""
+        if self.hmac_secret_file:
+            try:
+                return Path(self.hmac_secret_file).read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read backend.hmac_secret_file: {exc.strerror}",
+                                  key="backend.hmac_secret_file", value=self.hmac_secret_file) from exc
+        return self.hmac_secret.encode()
+
+
+class DeviceConfig(_Strict):
+    """One device: which driver, its options, and (for simulators) injected faults."""
+
+    driver: str = "sim"  # sim, or a real driver name (serial, usb, network, cups, opencv, pcsc)
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+    faults: dict[str, Any] = Field(default_factory=dict)
+
+
+def _default_devices() -> dict[str, DeviceConfig]:
+    return {name: DeviceConfig() for name in DEVICE_NAMES}
+
+
+class PathsConfig(_Strict):
+    """Where state lives: journal, per-session folders, spool and logs."""
+
+    state_dir: str = "~/.local/state/kiosk"
+
+    def root(self) -> Path:
+        """The expanded state directory."""
+        return Path(os.path.expanduser(self.state_dir))
+
+
+class UiConfig(_Strict):
+    """Touch UI settings."""
+
+    language: Literal["zh_CN", "en"] = "zh_CN"
+    idle_timeout_s: int = Field(90, ge=10, le=900)
+    idle_warning_s: int = Field(15, ge=3, le=120)
+    width: int = Field(1080, ge=320)
+    height: int = Field(1920, ge=320)
+    fullscreen: bool = False
+    show_cursor: bool = True
+
+
+class PaymentConfig(_Strict):
+    """QR payment polling."""
+
+    poll_interval_s: float = Field(2.0, gt=0, le=30)
+    timeout_s: int = Field(180, ge=10, le=1800)
+
+
+class KioskConfig(_Strict):
+    """The whole configuration of one terminal."""
+
+    profile: Literal["demo", "production"] = "demo"
+    terminal: TerminalConfig = Field(default_factory=TerminalConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    devices: dict[str, DeviceConfig] = Field(default_factory=_default_devices)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
+    payment: PaymentConfig = Field(default_factory=PaymentConfig)
+
+    @field_validator("devices")
+    @classmethod
+    def _known_devices(cls, v: dict[str, DeviceConfig]) -> dict[str, DeviceConfig]:
+        unknown = sorted(set(v) - set(DEVICE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown device {unknown[0]!r}; known: {', '.join(DEVICE_NAMES)}")
+        return {**_default_devices(), **v}
+
+    @model_validator(mode="after")
+    def _production_is_real(self) -> "KioskConfig":
+        if self.profile != "production":
+            return self
+        if self.backend.url == "embedded":
+            raise ValueError("backend.url: the production profile needs a real backend URL, not 'embedded'")
+        if not self.backend.hmac_secret_file and self.backend.hmac_secret == DEMO_HMAC_SECRET:
+            raise ValueError("backend.hmac_secret: the production profile refuses the demo secret; enroll the terminal")
+        for name, dev in self.devices.items():
+            if dev.enabled and dev.driver == "sim":
+                raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
+        return self
+
+    def device(self, name: str) -> DeviceConfig:
+        """The config of one device by name."""
+        return self.devices[name]
+
+
+def _format_error(err: ValidationError) -> ConfigError:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    value = first.get("input")
+    msg = first["msg"].removeprefix("Value error, ")
+    if not key and msg.startswith(tuple(f"{s}." for s in ("backend", "devices"))):
+        key = msg.split(":", 1)[0]  # model-level checks name their key in the message
+    shown = value if not isinstance(value, dict) else "{...}"
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return ConfigError(f"config key {key or '(root)'}: {msg}; got {shown!r}{more}", key=key, value=value)
+
+
+def from_dict(data: dict[str, Any]) -> KioskConfig:
+    """Validate a parsed config mapping. Raises ConfigError naming the key and the value."""
+    try:
+        return KioskConfig.model_validate(data)
+    except ValidationError as err:
+        raise _format_error(err) from None
+
+
+def load(path: str | os.PathLike[str] | None = None) -> KioskConfig:
+    """Load the TOML config at ``path`` ($KIOSK_CONFIG if unset; built-in demo defaults if neither).
+
+    Raises ConfigError for a missing file, bad TOML, or a bad key or value.
+    """
+    path = path or os.environ.get("KIOSK_CONFIG")
+    if not path:
+        return from_dict({})
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror}", key="", value=str(p)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config {p} is not valid TOML: {exc}", key="", value=str(p)) from None
+    return from_dict(data)
