@@ -22,6 +22,11 @@ HANDLERS: dict[str, str] = {
     "catalog": "kiosk.services.catalog:cli_catalog",
     "backend-sim": "kiosk.services.backend_sim.server:cli_backend_sim",
     "config": "kiosk.config_cli:cli_config",
+    "hw idcard": "kiosk.hardware.identity_cli:cli_idcard",
+    "hw passport": "kiosk.hardware.identity_cli:cli_passport",
+    "hw readers": "kiosk.hardware.identity_cli:cli_readers",
+    "hw receipt": "kiosk.hardware.printing_cli:cli_receipt",
+    "hw a4": "kiosk.hardware.printing_cli:cli_a4",
 }
 
 
@@ -52,6 +57,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="check a config file and print it resolved")
     cfg.add_argument("--json", action="store_true")
+
+    hw = sub.add_parser("hw", help="talk to one device directly (technicians)")
+    hws = hw.add_subparsers(dest="device", required=True)
+    idc = hws.add_parser("idcard", help="second-generation ID card reader")
+    idc.add_argument("action", choices=["read"])
+    idc.add_argument("--device", required=True, help="serial:/dev/ttyX or usb:VVVV:PPPP")
+    idc.add_argument("--baud", type=int, default=115200)
+    idc.add_argument("--timeout", type=float, default=10.0)
+    idc.add_argument("--json", action="store_true")
+    pp = hws.add_parser("passport", help="ICAO 9303 chip over PC/SC")
+    pp.add_argument("action", choices=["read"])
+    pp.add_argument("--reader", default="", help="substring of the PC/SC reader name")
+    pp.add_argument("--document-number", required=True)
+    pp.add_argument("--birth-date", required=True, help="YYMMDD")
+    pp.add_argument("--expiry-date", required=True, help="YYMMDD")
+    pp.add_argument("--json", action="store_true")
+    rd = hws.add_parser("readers", help="list PC/SC readers")
+    rd.add_argument("--json", action="store_true")
+    rc = hws.add_parser("receipt", help="ESC/POS receipt printer")
+    rc.add_argument("action", choices=["print-test", "status"])
+    rc.add_argument("--printer", required=True,
+                    help="network:HOST:PORT | usb:VVVV:PPPP | serial:DEV | cups:QUEUE | file:PATH")
+    rc.add_argument("--profile", default="80mm", choices=["80mm", "58mm"])
+    rc.add_argument("--json", action="store_true")
+    a4 = hws.add_parser("a4", help="A4 printer through CUPS")
+    a4.add_argument("action", choices=["print-test", "status"])
+    a4.add_argument("--queue", required=True)
+    a4.add_argument("--timeout", type=float, default=60.0)
+    a4.add_argument("--json", action="store_true")
     return p
 
 
@@ -70,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(MASKING_FILTER)
     try:
-        return int(_resolve(HANDLERS[args.command])(args) or 0)
+        key = f"hw {args.device}" if args.command == "hw" else args.command
+        return int(_resolve(HANDLERS[key])(args) or 0)
     except KioskError as err:
         if getattr(args, "json", False):
             print(json.dumps({"error": err.to_dict("en")}, ensure_ascii=False))
