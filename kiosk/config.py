@@ -161,13 +161,25 @@ class KioskConfig(_Strict):
         return self.devices[name]
 
 
+def _lookup(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        else:
+            data = getattr(data, part, None)
+    return data
+
+
 def _format_error(err: ValidationError) -> ConfigError:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"])
     value = first.get("input")
     msg = first["msg"].removeprefix("Value error, ")
     if not key and msg.startswith(tuple(f"{s}." for s in ("backend", "devices"))):
-        key = msg.split(":", 1)[0]  # model-level checks name their key in the message
+        key, msg = (part.strip() for part in msg.split(":", 1))  # model checks name their key
+        value = _lookup(value, key)
+        if value is None:  # the key was left at its default
+            value = _lookup(KioskConfig.model_construct(), key)
     shown = value if not isinstance(value, dict) else "{...}"
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return ConfigError(f"config key {key or '(root)'}: {msg}; got {shown!r}{more}", key=key, value=value)
