@@ -215,6 +215,64 @@ class CardRemoved(DeviceError):
     message_en = "The card was moved during reading. Please place it on the reader again and keep it still."
 
 
+class SamError(DeviceError):
+    """The ID card SAM module answered with a failure status; ``sw3`` is its status byte."""
+
+    code = "sam_error"
+    message_en = "The ID card could not be read. Please place it on the reader again."
+
+    def __init__(self, detail: str = "", *, sw3: int = 0, device: str = "") -> None:
+        super().__init__(detail, device=device)
+        self.sw3 = sw3
+        self.context["sw3"] = sw3
+
+
+class SamRejected(SamError):
+    """The SAM refused a command frame (checksum, length, command, permission)."""
+
+    code = "sam_rejected"
+
+
+class SamNotReady(SamError):
+    """The SAM failed its self-check or is not authorised for use."""
+
+    code = "sam_not_ready"
+    message_en = "The ID card reader is not working. Please ask the staff for help."
+
+
+class CardAuthFailed(SamError):
+    """Mutual authentication between the SAM and the card failed (card may be forged or damaged)."""
+
+    code = "card_auth_failed"
+    message_en = "This ID card could not be verified. Please ask the staff for help."
+
+
+class UnknownCardType(SamError):
+    """The card in the field is not an identity card the SAM knows."""
+
+    code = "unknown_card_type"
+    message_en = "This card is not a supported ID card. Please place your resident ID card on the reader."
+
+
+class CardReadFailed(SamError):
+    """Reading the card failed after it was selected."""
+
+    code = "card_read_failed"
+
+
+class CardNoContent(SamError):
+    """The card holds no content for the requested item (e.g. no appended address)."""
+
+    code = "card_no_content"
+
+
+class BacFailed(DeviceError):
+    """Basic access control failed: the MRZ data does not match the chip."""
+
+    code = "bac_failed"
+    message_en = "The document chip could not be opened. Please check the document number and dates."
+
+
 class PaperOut(DeviceError):
     """The printer ran out of paper."""
 
