@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kiosk", description="24-hour self-service police kiosk")
     p.add_argument("--config", help="TOML config file (default: $KIOSK_CONFIG, else the demo profile)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (personal data stays masked)")
+    # The same options after the subcommand; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(*a, parents=[common], **k)  # type: ignore[method-assign]
 
     run = sub.add_parser("run", help="run the kiosk (demo profile by default)")
     run.add_argument("--headless", action="store_true", help="run offscreen without a window")
@@ -60,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     hw = sub.add_parser("hw", help="talk to one device directly (technicians)")
     hws = hw.add_subparsers(dest="device", required=True)
+    _add_hw = hws.add_parser
+    hws.add_parser = lambda *a, **k: _add_hw(*a, parents=[common], **k)  # type: ignore[method-assign]
     idc = hws.add_parser("idcard", help="second-generation ID card reader")
     idc.add_argument("action", choices=["read"])
     idc.add_argument("--device", required=True, help="serial:/dev/ttyX or usb:VVVV:PPPP")
@@ -114,6 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_status
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for the log only
+        logging.getLogger("kiosk.cli").debug("internal error", exc_info=True)
+        detail = f"{type(exc).__name__}: {exc}"
+        if getattr(args, "json", False):
+            print(json.dumps({"error": {"code": "internal_error", "message": detail}}, ensure_ascii=False))
+        else:
+            print(f"kiosk: internal_error: {detail} (run with -v for details)", file=sys.stderr)
+        return 70  # EX_SOFTWARE
 
 
 if __name__ == "__main__":
