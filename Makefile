@@ -38,7 +38,7 @@ $(STAMP)/apt-test: $(STAMP)/apt-run
 	$(call apt_ensure,$(APT_TEST))
 	@touch $@
 
-$(PY):
+$(PY): | $(STAMP)/apt-run
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 
