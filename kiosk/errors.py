@@ -273,13 +273,6 @@ class BacFailed(DeviceError):
     message_en = "The document chip could not be opened. Please check the document number and dates."
 
 
-class BacFailed(DeviceError):
-    """The chip refused the access keys derived from the document's MRZ (wrong number or dates)."""
-
-    code = "bac_failed"
-    message_en = "The document's chip did not accept the details from its data page. Please check the document and try again."
-
-
 class PaperOut(DeviceError):
     """The printer ran out of paper."""
 
