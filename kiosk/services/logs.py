@@ -1,0 +1,56 @@
+"""Logging set-up: one rotating file under ``<state_dir>/logs`` with personal data masked.
+
+Every handler installed here carries ``kiosk.privacy.MASKING_FILTER``, so ID numbers,
+phone numbers and the names a session registered are masked before a line is written.
+Lines are ``key=value`` structured so they can be grepped and shipped as they are.
+"""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+from kiosk.privacy import MASKING_FILTER
+
+LOG_FILE = "kiosk.log"
+FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
+_MARK = "_kiosk_state_log"
+
+
+def setup_logging(state_dir: str | os.PathLike[str], *, level: int = logging.INFO,
+                  max_bytes: int = 5 * 1024 * 1024, backups: int = 5) -> Path:
+    """Send the root logger to ``<state_dir>/logs/kiosk.log`` (rotated, masked); returns the path.
+
+    Calling it again for the same folder does not add a second handler.
+    """
+    folder = Path(state_dir) / "logs"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / LOG_FILE
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if getattr(handler, _MARK, None) == str(path):
+            return path
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
+                                                   encoding="utf-8")
+    setattr(handler, _MARK, str(path))
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(MASKING_FILTER)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
+    # Handlers added by others (the CLI's stderr handler) must mask too.
+    for other in root.handlers:
+        if MASKING_FILTER not in other.filters:
+            other.addFilter(MASKING_FILTER)
+    return path
+
+
+def teardown_logging(state_dir: str | os.PathLike[str]) -> None:
+    """Remove and close the handler ``setup_logging`` installed for ``state_dir``."""
+    path = str(Path(state_dir) / "logs" / LOG_FILE)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _MARK, None) == path:
+            root.removeHandler(handler)
+            handler.close()
