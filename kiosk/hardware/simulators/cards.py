@@ -13,8 +13,17 @@ carry valid GB 11643 check characters. Each resident exists to exercise a rule:
           matcher rejects her live photo (found-card scenario).
 - 陈杰    an expired card (the identify step refuses it).
 - 赵国强  long-term card; a case under review (certificate refused until it closes).
+
+``DEMO_TRAVEL_DOCUMENTS`` are the chips the PC/SC simulator holds, each with the MRZ access
+data (document number, birth and expiry dates as YYMMDD) that opens it:
+
+- 王小明  Hong Kong/Macau travel permit with endorsements remaining (self-service endorsement).
+- 孙丽    Hong Kong/Macau travel permit with its endorsements used up (renewal is offered).
+- John SMITH  a British passport: a foreign guest (accommodation registration by passport).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from kiosk.hardware.idcard import IdentityCard
 
@@ -47,3 +56,49 @@ def card_by_number(id_number: str) -> IdentityCard:
         if card.id_number == id_number:
             return card
     raise KeyError("no demo card with that number")
+
+
+@dataclass(frozen=True, repr=False)
+class TravelDocument:
+    """A passport or permit chip and the MRZ access data its BAC keys are derived from."""
+
+    document_number: str
+    birth_date: str  # YYMMDD, as printed in the MRZ
+    expiry_date: str  # YYMMDD
+    holder: IdentityCard  # what the chip yields once opened
+
+    def __repr__(self) -> str:  # personal data stays out of tracebacks
+        return f"TravelDocument({self.holder.card_type}, {self.document_number[:2]}******)"
+
+
+_EXIT_ENTRY_ISSUER = "济南市公安局出入境管理支队"
+
+DEMO_TRAVEL_DOCUMENTS: tuple[TravelDocument, ...] = (
+    TravelDocument("C12345678", "850315", "330630", IdentityCard(
+        "permit", "王小明", "37010219850315123X", "male", "汉", "01", "1985-03-15", "",
+        _EXIT_ENTRY_ISSUER, "2023-07-01", "2033-06-30",
+        extra={"document_number": "C12345678", "document_kind": "hk_macau_permit", "nationality": "CHN",
+               "name_en": "WANG, XIAOMING", "endorsement_hk": "G", "endorsement_hk_trips": "2",
+               "endorsement_hk_valid_to": "2027-06-30", "endorsement_mo": "G",
+               "endorsement_mo_trips": "1", "endorsement_mo_valid_to": "2027-06-30"})),
+    TravelDocument("C87654321", "881212", "340315", IdentityCard(
+        "permit", "孙丽", "370102198812128906", "female", "汉", "01", "1988-12-12", "",
+        _EXIT_ENTRY_ISSUER, "2024-03-16", "2034-03-15",
+        extra={"document_number": "C87654321", "document_kind": "hk_macau_permit", "nationality": "CHN",
+               "name_en": "SUN, LI", "endorsement_hk": "G", "endorsement_hk_trips": "0",
+               "endorsement_hk_valid_to": "2025-03-15", "endorsement_mo": "", "endorsement_mo_trips": "0",
+               "endorsement_mo_valid_to": ""})),
+    TravelDocument("533401987", "800704", "310911", IdentityCard(
+        "passport", "SMITH, JOHN", "533401987", "male", "", "", "1980-07-04", "",
+        "HM Passport Office", "2021-09-11", "2031-09-11",
+        extra={"document_number": "533401987", "document_kind": "passport", "nationality": "GBR",
+               "name_en": "SMITH, JOHN"})),
+)
+
+
+def travel_document_by_number(document_number: str) -> TravelDocument:
+    """The demo travel document with this number. Raises KeyError."""
+    for doc in DEMO_TRAVEL_DOCUMENTS:
+        if doc.document_number == document_number:
+            return doc
+    raise KeyError("no demo travel document with that number")
