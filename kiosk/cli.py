@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--json", action="store_true")
 
     hw = sub.add_parser("hw", help="talk to one device directly (technicians)")
-    hws = hw.add_subparsers(dest="device", required=True)
+    hws = hw.add_subparsers(dest="hw_device", required=True)  # not "device": idcard has --device
     _add_hw = hws.add_parser
     hws.add_parser = lambda *a, **k: _add_hw(*a, parents=[common], **k)  # type: ignore[method-assign]
     idc = hws.add_parser("idcard", help="second-generation ID card reader")
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(MASKING_FILTER)
     try:
-        key = f"hw {args.device}" if args.command == "hw" else args.command
+        key = f"hw {args.hw_device}" if args.command == "hw" else args.command
         return int(_resolve(HANDLERS[key])(args) or 0)
     except KioskError as err:
         if getattr(args, "json", False):
