@@ -1,0 +1,1156 @@
+"""The workflow engine: one resident's transaction as a declared state machine.
+
+Every item runs through the same steps, identify → face → form → confirm → pay → produce
+→ done, and its kind chooses which of them it visits. As in Electrum's wizard navmap,
+each kind declares, for each step, where it goes ``next`` — here a tuple of candidate
+steps of which the first that applies to the collected data is taken (face only for
+id_card_and_face items, form only when the item has fields, pay only when there is an
+amount) — and which step is ``last``. The screens call one method per step; nothing here
+knows of Kivy.
+
+Every side effect (the backend operation, payment order create/cancel/refund, the
+payment arriving, each print job) is journaled before and after it happens, keyed by its
+idempotency key, so :func:`recover` can resume or compensate after a crash: never charge
+twice, never lose an issued document. A printer failure leaves the document issued and
+journaled; reading the same ID card again offers it for reprint
+(:meth:`WorkflowEngine.pending_reprints`, :meth:`Transaction.reprint`).
+
+Personal data lives only in the transaction's :class:`~kiosk.services.session.Session`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import logging
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from kiosk.errors import (BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
+                          DeviceTimeout, FieldError, KioskError, NoCard, PaymentError, PaymentTimeout)
+from kiosk.hardware.idcard import IdentityCard
+from kiosk.services import journal as J
+from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
+
+log = logging.getLogger(__name__)
+
+
+class Step(str, enum.Enum):
+    """The steps a transaction can visit, in order."""
+
+    IDENTIFY = "identify"
+    FACE = "face"
+    FORM = "form"
+    CONFIRM = "confirm"
+    PAY = "pay"
+    PRODUCE = "produce"
+    DONE = "done"
+
+
+class Outcome(str, enum.Enum):
+    """How a transaction ended."""
+
+    COMPLETED = "completed"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+# --- errors ---------------------------------------------------------------------------
+class Refused(BackendRefused):
+    """A rule checked at the kiosk refuses the resident (expired card, face mismatch, ...)."""
+
+
+class StepError(KioskError):
+    """A step method was called out of order (a screen bug, not the resident's)."""
+
+    code = "wrong_step"
+
+
+class TransactionClosed(StepError):
+    """The transaction already ended."""
+
+    code = "transaction_closed"
+
+
+FACE_TRIES = 3
+
+# Local refusals: rule -> (English msgid, where to go instead). Chinese in workflow.po.
+RULES: dict[str, tuple[str, str]] = {
+    "id_card_expired": ("Your ID card has expired. Please renew it before using this service.",
+                        "Please go to the household registration counter."),
+    "document_expired": ("Your document has expired and cannot be used for this service.",
+                         "Please go to the exit-entry counter."),
+    "card_type_not_accepted": ("This service does not accept this kind of identity document.",
+                               "Please use your resident ID card, or go to a counter."),
+    "face_mismatch_send_to_counter": ("Your face could not be matched to the ID card.",
+                                      "Please go to a staffed counter with your ID card."),
+    "identity_required": ("This service needs your identity document.",
+                          "Please place your ID card on the reader."),
+}
+
+# Which card types an identity requirement accepts unless the item says otherwise.
+ACCEPTED_CARDS: dict[str, frozenset[str]] = {
+    "id_card": frozenset({"resident"}),
+    "id_card_and_face": frozenset({"resident"}),
+    "travel_document": frozenset({"passport", "permit", "foreign_permanent", "hkmt_residence"}),
+}
+
+_RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError)
+
+
+def refusal(rule: str) -> Refused:
+    """The local refusal for ``rule``, with its resident-facing messages."""
+    message_en, where_en = RULES[rule]
+    return Refused(rule, message_en=message_en, where_en=where_en)
+
+
+# --- the navmap ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a kind's path: candidates for ``next`` (first that applies wins) and ``last``."""
+
+    next: tuple[Step, ...] = ()
+    last: bool = False
+
+
+@dataclass(frozen=True)
+class Path_:
+    """A kind's path: where it starts and each step's spec."""
+
+    start: tuple[Step, ...]
+    steps: Mapping[Step, StepSpec]
+
+
+S = Step
+_PRODUCE_LAST = StepSpec(last=True)
+
+# Kinds that confirm before acting (something is submitted, issued or paid).
+_CONFIRMING = Path_(
+    start=(S.IDENTIFY, S.FACE, S.FORM, S.CONFIRM),
+    steps={
+        S.IDENTIFY: StepSpec((S.FACE, S.FORM, S.CONFIRM)),
+        S.FACE: StepSpec((S.FORM, S.CONFIRM)),
+        S.FORM: StepSpec((S.CONFIRM,)),
+        S.CONFIRM: StepSpec((S.PAY, S.PRODUCE)),
+        S.PAY: StepSpec((S.PRODUCE,)),
+        S.PRODUCE: _PRODUCE_LAST,
+    })
+# Queries look up and show: nothing to confirm, nothing to pay.
+_QUERY = Path_(
+    start=(S.IDENTIFY, S.FACE, S.FORM, S.PRODUCE),
+    steps={
+        S.IDENTIFY: StepSpec((S.FACE, S.FORM, S.PRODUCE)),
+        S.FACE: StepSpec((S.FORM, S.PRODUCE)),
+        S.FORM: StepSpec((S.PRODUCE,)),
+        S.PRODUCE: _PRODUCE_LAST,
+    })
+# Guides and verification: no identity, no payment.
+_ANONYMOUS = Path_(
+    start=(S.FORM, S.PRODUCE),
+    steps={S.FORM: StepSpec((S.PRODUCE,)), S.PRODUCE: _PRODUCE_LAST})
+
+NAVMAP: dict[str, Path_] = {
+    "certificate": _CONFIRMING,
+    "application": _CONFIRMING,
+    "appointment": _CONFIRMING,
+    "report": _CONFIRMING,
+    "payment": _CONFIRMING,
+    "query": _QUERY,
+    "guide": _ANONYMOUS,
+    "verify": _ANONYMOUS,
+}
+
+
+def _applies(step: Step, txn: "Transaction") -> bool:
+    item = txn.item
+    if step is S.IDENTIFY:
+        return item.needs_identity
+    if step is S.FACE:
+        return item.identity == "id_card_and_face"
+    if step is S.FORM:
+        return bool(item.fields)
+    if step is S.PAY:
+        return txn.amount_fen > 0
+    return True
+
+
+def _first(candidates: Iterable[Step], txn: "Transaction") -> Step:
+    for step in candidates:
+        if _applies(step, txn):
+            return step
+    return S.DONE
+
+
+# --- records crossing to the screens --------------------------------------------------
+@dataclass(frozen=True)
+class Produced:
+    """What a transaction produced: PDFs (in the session folder), receipt bytes, lines to show.
+
+    ``undelivered`` lists the print jobs that failed (their error codes); the documents
+    stay issued and journaled for reprint when the same ID card is read again.
+    """
+
+    documents: tuple[Path, ...] = ()
+    receipts: tuple[bytes, ...] = ()
+    display: tuple[Mapping[str, str], ...] = ()
+    reference: str = ""
+    verification_codes: tuple[str, ...] = ()
+    undelivered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PendingReprint:
+    """A document or receipt issued to this card's holder but never printed."""
+
+    key: str
+    item_id: str
+    kind: str  # print_a4 or print_receipt
+    document_id: str = ""
+    reference: str = ""
+    verification_code: str = ""
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face-check attempt: matched or not, and how many tries are left."""
+
+    matched: bool
+    score: float
+    tries_left: int
+
+
+def _fen(fee_cny: float | None) -> int:
+    return int(round((fee_cny or 0) * 100))
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _id_sha256(id_number: str) -> str:
+    """The hash the backend's document endpoint expects (plain SHA-256, as the API specifies)."""
+    return hashlib.sha256(id_number.strip().upper().encode()).hexdigest()
+
+
+def _receipt_kind(item: Any) -> str:
+    return {"payment": "payment", "appointment": "appointment"}.get(item.kind, "transaction")
+
+
+# --- the transaction -----------------------------------------------------------------
+class Transaction:
+    """One resident doing one item. Screens call one method per step.
+
+    After any exception other than FieldError and a retryable card read (NoCard,
+    CardRemoved, DeviceTimeout, DeviceProtocolError), ``outcome`` is set; what was
+    issued or paid is kept in the journal.
+    """
+
+    def __init__(self, engine: "WorkflowEngine", item: Any, session: Session) -> None:
+        self.engine = engine
+        self.item = item
+        self.session = session
+        self.id = secrets.token_hex(12)
+        self.amount_fen = _fen(item.fee_cny)
+        self.outcome: Outcome | None = None
+        self.reason = ""
+        self.error: KioskError | None = None
+        self.order: dict[str, Any] | None = None
+        self.produced: Produced | None = None
+        self.face_tries = 0
+        self.pending_reprints: tuple[PendingReprint, ...] = ()
+        self.history: list[Step] = []
+        self._id_hash = ""
+        self._pay_deadline = 0.0
+        self._paid = False
+        self._lock = threading.RLock()
+        self.step: Step = _first(self.path_spec.start, self)
+
+    # --- navigation ------------------------------------------------------------------
+    @property
+    def path_spec(self) -> Path_:
+        """This item's path, from the navmap of its kind."""
+        return NAVMAP[self.item.kind]
+
+    def planned_path(self) -> list[Step]:
+        """The steps this transaction will visit from now on, given what it knows so far."""
+        steps, step = [], self.step
+        while step is not S.DONE and len(steps) < 10:
+            steps.append(step)
+            spec = self.path_spec.steps[step]
+            step = S.DONE if spec.last else _first(spec.next, self)
+        return steps
+
+    def _advance(self) -> Step:
+        spec = self.path_spec.steps[self.step]
+        self.history.append(self.step)
+        self.step = S.DONE if spec.last else _first(spec.next, self)
+        if self.step is S.DONE and self.outcome is None:
+            self.outcome = Outcome.COMPLETED
+        return self.step
+
+    def _expect(self, step: Step) -> None:
+        if self.outcome is not None:
+            raise TransactionClosed(f"transaction already {self.outcome.value}")
+        if self.step is not step:
+            raise StepError(f"expected step {self.step.value}, called {step.value}")
+
+    def _end(self, outcome: Outcome, reason: str, error: KioskError | None = None) -> None:
+        self.outcome = outcome
+        self.reason = reason
+        self.error = error
+        self.step = S.DONE
+        log.info("txn=%s item=%s outcome=%s reason=%s", self.id, self.item.id, outcome.value, reason)
+
+    def _fail(self, err: KioskError) -> None:
+        if isinstance(err, BackendRefused):
+            self._end(Outcome.REFUSED, err.rule, err)
+        else:
+            self._end(Outcome.FAILED, err.code, err)
+
+    def _key(self, kind: str, n: int = 0) -> str:
+        return f"{self.id}-{kind}-{n}"
+
+    @property
+    def journal(self) -> J.Journal:
+        return self.engine.journal
+
+    # --- identify --------------------------------------------------------------------
+    def identify(self, card: IdentityCard | None = None) -> list[PendingReprint]:
+        """Read (or take) the identity document and apply the kiosk's rules.
+
+        Returns documents owed to this card's holder (offer a reprint). Raises NoCard,
+        CardRemoved, DeviceTimeout or DeviceProtocolError with the step unchanged (try
+        again); Refused (outcome refused) for an expired or unaccepted card.
+        """
+        with self._lock:
+            self._expect(S.IDENTIFY)
+            if card is None:
+                try:
+                    card = self.engine.read_card()
+                except _RETRYABLE_READ:
+                    raise
+                except KioskError as err:
+                    self._fail(err)
+                    raise
+            try:
+                self.engine.check_card(self.item, card)
+            except Refused as err:
+                self._fail(err)
+                raise
+            self.session.set_identity(card)
+            self._id_hash = self.journal.id_hash(card.id_number)
+            self.pending_reprints = tuple(self.engine.pending_reprints(card))
+            self._advance()
+            return list(self.pending_reprints)
+
+    def face_check(self, image: bytes | None = None) -> FaceResult:
+        """Match a live photo (None captures one from the camera) with the card holder.
+
+        Three failed tries refuse with face_mismatch_send_to_counter.
+        """
+        with self._lock:
+            self._expect(S.FACE)
+            try:
+                if image is None:
+                    image = self.engine.devices.camera.capture()
+                self.session.face_image = image
+                answer = self.engine.backend.face_match(self.session.id_number, image)
+            except _RETRYABLE_READ:
+                raise
+            except KioskError as err:
+                self._fail(err)
+                raise
+            self.face_tries += 1
+            matched = bool(answer.get("match"))
+            score = float(answer.get("score", 0.0))
+            left = max(0, FACE_TRIES - self.face_tries)
+            if matched:
+                self._advance()
+            elif left == 0:
+                err = refusal("face_mismatch_send_to_counter")
+                self._fail(err)
+                raise err
+            return FaceResult(matched, score, 0 if matched else left)
+
+    # --- form ------------------------------------------------------------------------
+    def field(self, name: str) -> Any:
+        """The item's FieldSpec called ``name``. Raises FieldError."""
+        for spec in self.item.fields:
+            if spec.name == name:
+                return spec
+        raise FieldError(name, f"item {self.item.id} has no field {name}")
+
+    def options(self, field_name: str) -> list[dict[str, Any]]:
+        """The choices of a lookup field, from the backend (e.g. this resident's unpaid fines)."""
+        with self._lock:
+            if self.outcome is not None:
+                raise TransactionClosed(f"transaction already {self.outcome.value}")
+            spec = self.field(field_name)
+            if spec.type != "lookup":
+                return [{"value": c, "label_zh": c, "label_en": c} for c in spec.choices]
+            try:
+                answer = self.engine.backend.lookup(spec.source, self.item.id, self.session.id_number or None,
+                                                    dict(self.session.fields))
+            except KioskError as err:
+                self._fail(err)
+                raise
+            opts = list(answer.get("options", []) if isinstance(answer, Mapping) else answer)
+            self.session.fields.setdefault("_options", {})[field_name] = opts
+            return opts
+
+    def submit_form(self, values: Mapping[str, Any]) -> Step:
+        """Validate and keep the form values; raises FieldError (step unchanged) on the first bad one."""
+        with self._lock:
+            self._expect(S.FORM)
+            clean: dict[str, Any] = {}
+            amount = 0
+            for spec in self.item.fields:
+                raw = values.get(spec.name)
+                if raw in (None, "") and not spec.required:
+                    continue
+                if raw in (None, ""):
+                    raise FieldError(spec.name, f"{spec.name} is required",
+                                     message_en="Please fill in this entry.")
+                value = spec.validate(raw)
+                if spec.type == "lookup":
+                    option = self._option(spec.name, value)
+                    amount += int(option.get("amount_fen") or 0)
+                clean[spec.name] = value
+            unknown = sorted(set(values) - {s.name for s in self.item.fields})
+            if unknown:
+                raise FieldError(unknown[0], f"item {self.item.id} has no field {unknown[0]}")
+            options = self.session.fields.get("_options", {})
+            self.session.fields = {**clean, "_options": options}
+            if self.item.fee_cny is None:
+                self.amount_fen = amount  # the backend decides, through the options it offered
+            self._advance()
+            return self.step
+
+    def _option(self, name: str, value: Any) -> dict[str, Any]:
+        opts = self.session.fields.get("_options", {}).get(name)
+        if opts is None:
+            opts = self.options(name)
+        for opt in opts:
+            if str(opt.get("value")) == str(value):
+                return opt
+        raise FieldError(name, f"{name}: not one of the offered choices",
+                         message_en="Please choose one of the offered entries.")
+
+    @property
+    def form_values(self) -> dict[str, Any]:
+        """The validated form values (no lookup caches)."""
+        return {k: v for k, v in self.session.fields.items() if not k.startswith("_")}
+
+    # --- confirm ---------------------------------------------------------------------
+    def summary(self) -> list[tuple[str, str, str]]:
+        """What the confirm screen shows: (label_zh, label_en, value) rows, fee last."""
+        rows = [("业务", "Service", f"{self.item.name_zh} / {self.item.name_en}")]
+        values = self.form_values
+        for spec in self.item.fields:
+            if spec.name in values:
+                rows.append((spec.label_zh, spec.label_en, str(values[spec.name])))
+        if self.amount_fen:
+            rows.append(("费用", "Fee", f"¥{self.amount_fen / 100:.2f}"))
+        return rows
+
+    def confirm(self) -> Step:
+        """The resident confirms; the next step pays or produces."""
+        with self._lock:
+            self._expect(S.CONFIRM)
+            self._save_resume()
+            self._advance()
+            return self.step
+
+    def _save_resume(self, **extra: Any) -> None:
+        # Only what a crashed process needs to finish the effect; wiped with the session.
+        card = self.session.identity
+        self.session.save_resume({
+            "txn_id": self.id, "item_id": self.item.id,
+            "id_number": card.id_number if card else "", "card_type": card.card_type if card else "",
+            "fields": self.form_values, "amount_fen": self.amount_fen,
+            "order_id": (self.order or {}).get("order_id", ""), **extra})
+
+    # --- pay -------------------------------------------------------------------------
+    def start_payment(self) -> dict[str, Any]:
+        """Create the QR payment order (journaled); returns the Order with its qr_payload."""
+        with self._lock:
+            self._expect(S.PAY)
+            if self.order is not None and self.order.get("status") == "pending":
+                return self.order
+            key = self._key(J.PAY_CREATE, len([e for e in self.journal.entries(self.id)
+                                               if e.kind == J.PAY_CREATE]))
+            refs = {"amount_fen": self.amount_fen, "reference": self.id,
+                    "description": self.item.name_en, "session": self.session.id}
+            self.journal.begin(key, self.id, self.item.id, S.PAY.value, J.PAY_CREATE,
+                               id_hash=self._id_hash, refs=refs)
+            try:
+                order = self.engine.backend.create_order(
+                    item_id=self.item.id, amount_fen=self.amount_fen, reference=self.id,
+                    description=self.item.name_en, idempotency_key=key)
+            except KioskError as err:
+                # 4xx means no order exists; after retries on 5xx/timeouts recovery settles it.
+                if isinstance(err, (BackendRefused,)) or getattr(err, "code", "") == "backend_rejected":
+                    self.journal.fail(key, err.code)
+                self._fail(err)
+                raise
+            self.journal.complete(key, {"order_id": order["order_id"], "order_status": order["status"]})
+            self.order = order
+            self._pay_deadline = time.monotonic() + self.engine.payment_timeout_s
+            self._save_resume()
+            return order
+
+    def poll_payment(self) -> dict[str, Any]:
+        """Ask the backend about the order; paid moves on to produce; past the timeout it is cancelled."""
+        with self._lock:
+            self._expect(S.PAY)
+            if self.order is None:
+                raise StepError("no payment order yet: call start_payment first")
+            try:
+                order = self.engine.backend.get_order(self.order["order_id"])
+            except BackendError as err:
+                # A slow poll is not a failed payment; the order is still open.
+                log.warning("txn=%s poll failed: %s", self.id, err.code)
+                order = dict(self.order)
+            self.order = order
+            if order["status"] == "paid":
+                self._mark_paid(order)
+            elif order["status"] in ("cancelled", "expired"):
+                err = PaymentTimeout(f"order {order['status']}")
+                self._end(Outcome.FAILED, err.code, err)
+            elif time.monotonic() > self._pay_deadline:
+                order = self._cancel_order(timeout=True)
+            return order
+
+    def _mark_paid(self, order: Mapping[str, Any]) -> None:
+        if not self._paid:
+            self._paid = True
+            self.journal.record(self._key(J.PAY_PAID), self.id, self.item.id, S.PAY.value, J.PAY_PAID,
+                                id_hash=self._id_hash,
+                                refs={"order_id": order["order_id"], "amount_fen": order.get("amount_fen", 0),
+                                      "session": self.session.id})
+        if self.step is S.PAY:
+            self._advance()
+
+    def cancel_payment(self) -> dict[str, Any] | None:
+        """Cancel the open order; when it turns out paid already, move on to produce instead."""
+        with self._lock:
+            self._expect(S.PAY)
+            if self.order is None:
+                self._end(Outcome.CANCELLED, "cancelled")
+                return None
+            return self._cancel_order(timeout=False)
+
+    def _cancel_order(self, *, timeout: bool) -> dict[str, Any]:
+        assert self.order is not None
+        order_id = self.order["order_id"]
+        key = self._key(J.PAY_CANCEL)
+        self.journal.begin(key, self.id, self.item.id, S.PAY.value, J.PAY_CANCEL, id_hash=self._id_hash,
+                           refs={"order_id": order_id, "session": self.session.id})
+        try:
+            order = self.engine.backend.cancel_order(order_id, idempotency_key=key)
+        except KioskError as err:
+            self.journal.fail(key, err.code)
+            # The order may still be paid later: recovery's reconcile settles it.
+            self._fail(err)
+            raise
+        self.order = order
+        if order["status"] == "paid":  # paid between the last poll and the cancel
+            self.journal.fail(key, "already_paid", {"order_status": "paid"})
+            self._mark_paid(order)
+            return order
+        self.journal.complete(key, {"order_status": order["status"]})
+        if timeout:
+            err = PaymentTimeout(f"order {order_id} not paid in time")
+            self._end(Outcome.FAILED, err.code, err)
+        else:
+            self._end(Outcome.CANCELLED, "cancelled")
+        return order
+
+    # --- produce ---------------------------------------------------------------------
+    def produce(self) -> Produced:
+        """Run the item's operation (journaled), then print its documents and receipt.
+
+        A printer failure keeps the outcome completed, sets ``error`` to the printer's
+        error (its message says how to reprint) and leaves the job journaled for reprint.
+        """
+        with self._lock:
+            self._expect(S.PRODUCE)
+            try:
+                produced = self._produce()
+            except KioskError as err:
+                if self.outcome is None:
+                    self._fail(err)
+                raise
+            self.produced = produced
+            self._advance()
+            return produced
+
+    def _produce(self) -> Produced:
+        item = self.item
+        if item.kind == "guide" or not item.operation:
+            display = tuple(self._guide_lines())
+            self.session.display = list(display)
+            return Produced(display=display)
+        if item.kind == "verify":
+            return self._verify()
+        result = self._operate()
+        display = tuple(result.get("display") or ())
+        self.session.display = list(display)
+        reference = str(result.get("reference") or "")
+        doc = result.get("document")
+        docs = [doc] if doc else []
+        self.session.documents.extend(docs)
+        pdfs: list[Path] = []
+        receipts: list[bytes] = []
+        undelivered: list[str] = []
+        outputs = set(item.outputs)
+        if "a4_document" in outputs:
+            for n, document in enumerate(docs):
+                path, err = self.engine.print_document(self, document, n)
+                pdfs.append(path)
+                if err is not None:
+                    undelivered.append(err.code)
+                    self.error, self.reason = err, err.code
+        if outputs & {"receipt", "slip"}:
+            data, err = self.engine.print_receipt(self, reference, display, docs)
+            if data:
+                receipts.append(data)
+            if err is not None:
+                undelivered.append(err.code)
+                if self.error is None:
+                    self.error, self.reason = err, err.code
+        return Produced(tuple(pdfs), tuple(receipts), display, reference,
+                        tuple(d["verification_code"] for d in docs if d.get("verification_code")),
+                        tuple(undelivered))
+
+    def _guide_lines(self) -> list[dict[str, str]]:
+        return [{"label_zh": self.item.name_zh, "label_en": self.item.name_en,
+                 "value": getattr(self.item, "guide_zh", "") or ""},
+                {"label_zh": "办理材料", "label_en": "Materials",
+                 "value": getattr(self.item, "materials_zh", "") or ""}]
+
+    def _verify(self) -> Produced:
+        values = self.form_values
+        payload, signature = self.engine.verify_input(values)
+        answer = self.engine.backend.verify(payload, signature)
+        valid = bool(answer.get("valid"))
+        display: list[dict[str, str]] = [
+            {"label_zh": "核验结果", "label_en": "Result",
+             "value": "真实有效 / Genuine" if valid else "无法核验 / Not genuine"}]
+        doc = answer.get("document") or {}
+        for k_zh, k_en, key in (("证明名称", "Title", "title_zh"), ("核验码", "Verification code",
+                                                                   "verification_code"),
+                                ("出具时间", "Issued", "issued_at")):
+            if doc.get(key):
+                display.append({"label_zh": k_zh, "label_en": k_en, "value": str(doc[key])})
+        if not valid and answer.get("reason"):
+            display.append({"label_zh": "原因", "label_en": "Reason", "value": str(answer["reason"])})
+        self.session.display = display
+        return Produced(display=tuple(display))
+
+    def _operate(self) -> dict[str, Any]:
+        key = self._key(J.OPERATE)
+        order_id = (self.order or {}).get("order_id") if self._paid else None
+        self._save_resume(order_id=order_id or "")
+        self.journal.begin(key, self.id, self.item.id, S.PRODUCE.value, J.OPERATE, id_hash=self._id_hash,
+                           refs={"operation": self.item.operation, "session": self.session.id,
+                                 **({"order_id": order_id} if order_id else {})})
+        call = lambda: self.engine.backend.operate(  # noqa: E731 - called twice below
+            self.item.operation, self.item.id, self.session.id_number or None, self.form_values,
+            payment_order_id=order_id, idempotency_key=key)
+        try:
+            try:
+                result = call()
+            except (BackendError,) as first:
+                if first.code in ("backend_rejected", "signature_invalid"):
+                    raise
+                # The adapter already retried; one more try under the same key is safe
+                # because the backend answers a repeated key with the first result.
+                log.warning("txn=%s operate retry after %s", self.id, first.code)
+                result = call()
+        except KioskError as err:
+            self.journal.fail(key, getattr(err, "rule", "") or err.code)
+            if order_id:
+                self.engine.refund(self, order_id, err)
+            raise
+        doc = result.get("document") or {}
+        self.journal.complete(key, {
+            "reference": str(result.get("reference") or ""),
+            **({"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
+                "verification_code": doc.get("verification_code", "")} if doc else {})})
+        return result
+
+    # --- reprint, cancel, finish -------------------------------------------------------
+    def reprint(self) -> Produced:
+        """Print again what this card's holder was owed (fetched again from the backend)."""
+        with self._lock:
+            if self.session.identity is None:
+                raise StepError("reprint needs the ID card read first")
+            produced = self.engine.reprint(self.session.identity, session=self.session)
+            self.pending_reprints = tuple(self.engine.pending_reprints(self.session.identity))
+            return produced
+
+    def cancel(self, reason: str = "cancel") -> None:
+        """The resident cancels (or the screen timed out, reason "timeout"); an open order is cancelled."""
+        with self._lock:
+            if self.outcome is not None:
+                return
+            if self.step is S.PAY and self.order is not None and not self._paid:
+                try:
+                    self._cancel_order(timeout=False)
+                except KioskError:
+                    pass  # journaled; recovery settles the order
+                if self.outcome is Outcome.CANCELLED or self.outcome is Outcome.FAILED:
+                    self.reason = "timeout" if reason == "timeout" else self.reason
+                    return
+                if self._paid:
+                    return  # paid after all: the screen must go on to produce
+            self._end(Outcome.CANCELLED, "timeout" if reason == "timeout" else "cancelled")
+
+    def finish(self) -> None:
+        """End the transaction and wipe its session (folder, spool files, personal fields)."""
+        with self._lock:
+            if self.outcome is None:
+                self.cancel()
+            if self.outcome is None:  # paid, not produced yet: do not lose it
+                raise StepError("the payment arrived: produce before finishing")
+            reason = {Outcome.COMPLETED: EndReason.DONE}.get(self.outcome, EndReason.CANCEL)
+            if self.reason == "timeout":
+                reason = EndReason.TIMEOUT
+            self.session.end(reason)
+            self.engine._forget(self)
+
+
+# --- the engine ----------------------------------------------------------------------
+class WorkflowEngine:
+    """Starts transactions and owns what they share: catalog, backend, devices, journal, sessions."""
+
+    def __init__(self, catalog: Any, backend: Any, devices: Any, journal: J.Journal,
+                 sessions: "SessionStore", config: Any) -> None:
+        self.catalog = catalog
+        self.backend = backend
+        self.devices = devices
+        self.journal = journal
+        self.sessions = sessions
+        self.config = config
+        self._active: dict[str, Transaction] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def terminal_id(self) -> str:
+        return self.config.terminal.id
+
+    @property
+    def payment_timeout_s(self) -> float:
+        return float(self.config.payment.timeout_s)
+
+    def start(self, item_id: str) -> Transaction:
+        """Begin a transaction for ``item_id``. Raises UnknownItemError."""
+        item = self.catalog.get(item_id)
+        txn = Transaction(self, item, self.sessions.new())
+        with self._lock:
+            self._active[txn.id] = txn
+        log.info("txn=%s item=%s start step=%s", txn.id, item.id, txn.step.value)
+        return txn
+
+    def _forget(self, txn: Transaction) -> None:
+        with self._lock:
+            self._active.pop(txn.id, None)
+
+    def active(self) -> list[Transaction]:
+        """Transactions started and not finished."""
+        with self._lock:
+            return list(self._active.values())
+
+    # --- identity --------------------------------------------------------------------
+    def read_card(self) -> IdentityCard:
+        """Read the card on the configured ID card reader."""
+        return self.devices.id_card.read_card()
+
+    def check_card(self, item: Any, card: IdentityCard) -> None:
+        """Apply the kiosk's identity rules for ``item``. Raises Refused."""
+        accepted = getattr(item, "accepted_cards", None) or ACCEPTED_CARDS.get(item.identity, frozenset())
+        if card.card_type not in accepted:
+            raise refusal("card_type_not_accepted")
+        if card.valid_to and card.valid_to != "long-term":
+            try:
+                expiry = dt.date.fromisoformat(card.valid_to)
+            except ValueError:
+                expiry = None
+            if expiry is None or expiry < _today():
+                raise refusal("id_card_expired" if card.card_type == "resident" else "document_expired")
+
+    def verify_input(self, values: Mapping[str, Any]) -> tuple[str, str]:
+        """Split a scanned verification code into (qr_payload, signature).
+
+        The printed QR holds ``{"p": payload, "s": signature}`` or the two fields come separately.
+        """
+        import json
+
+        if "qr_payload" in values and "signature" in values:
+            return str(values["qr_payload"]), str(values["signature"])
+        raw = next((str(v) for v in values.values() if str(v).lstrip().startswith("{")), "")
+        try:
+            data = json.loads(raw)
+            return str(data.get("p") or data.get("qr_payload")), str(data.get("s") or data.get("signature"))
+        except (ValueError, AttributeError):
+            raise FieldError(next(iter(values), "qr"), "not a kiosk verification code",
+                             message_en="This code is not a verification code of a police certificate.") from None
+
+    # --- printing --------------------------------------------------------------------
+    def print_document(self, txn: Transaction, document: Mapping[str, Any], n: int,
+                       *, key: str | None = None, of_key: str = "") -> tuple[Path, DeviceError | None]:
+        """Render and print one A4 document (journaled); returns the PDF and the printer error if any."""
+        from print_templates.documents import render_pdf
+
+        session = txn.session
+        pdf = render_pdf(document, session.file(f"document-{n}.pdf"), terminal_id=self.terminal_id)
+        key = key or txn._key(J.PRINT_A4, n)
+        refs = {"document_id": document["document_id"], "doc_type": document.get("doc_type", ""),
+                "verification_code": document.get("verification_code", ""), "session": session.id,
+                **({"of_key": of_key} if of_key else {})}
+        self.journal.begin(key, txn.id, txn.item.id, S.PRODUCE.value, J.PRINT_A4, id_hash=txn._id_hash,
+                           refs=refs)
+        spooled = session.spool_file(f"a4-{n}.pdf")
+        shutil.copyfile(pdf, spooled)
+        try:
+            job = self.devices.a4_printer.print_pdf(spooled, title=str(document.get("title_en", "")))
+        except DeviceError as err:
+            self.journal.fail(key, err.code)
+            log.warning("txn=%s a4 print failed: %s", txn.id, err.code)
+            return pdf, err
+        finally:
+            shred(spooled)
+        self.journal.complete(key, {"job_id": str(job)})
+        return pdf, None
+
+    def _receipt_data(self, item: Any, reference: str, display: Iterable[Mapping[str, str]],
+                      docs: list[Mapping[str, Any]], amount_fen: int = 0) -> dict[str, Any]:
+        lines: list[list[str]] = [[str(d.get("label_zh", "")), str(d.get("value", ""))] for d in display]
+        if amount_fen:
+            lines.append(["金额 Amount", f"¥{amount_fen / 100:.2f}"])
+        data: dict[str, Any] = {
+            "item_name_zh": item.name_zh, "item_name_en": item.name_en, "terminal_id": self.terminal_id,
+            "time": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"), "reference": reference, "lines": lines}
+        if docs:
+            data["verification_code"] = docs[0].get("verification_code", "")
+            data["qr_payload"] = docs[0].get("qr_payload", "")
+        return data
+
+    def print_receipt(self, txn: Transaction, reference: str, display: Iterable[Mapping[str, str]],
+                      docs: list[Mapping[str, Any]], *, key: str | None = None,
+                      of_key: str = "") -> tuple[bytes, DeviceError | None]:
+        """Render and print the transaction's receipt or slip (journaled)."""
+        from print_templates.receipts import render_receipt
+
+        kind = _receipt_kind(txn.item)
+        amount = txn.amount_fen if txn._paid else 0
+        data = render_receipt(kind, self._receipt_data(txn.item, reference, display, docs, amount))
+        key = key or txn._key(J.PRINT_RECEIPT)
+        refs: dict[str, Any] = {"reference": reference, "receipt_kind": kind, "session": txn.session.id,
+                                **({"of_key": of_key} if of_key else {})}
+        if amount:
+            refs["amount_fen"] = amount
+            refs["order_id"] = (txn.order or {}).get("order_id", "")
+        if docs:
+            refs["verification_code"] = docs[0].get("verification_code", "")
+            refs["document_id"] = docs[0].get("document_id", "")
+        self.journal.begin(key, txn.id, txn.item.id, S.PRODUCE.value, J.PRINT_RECEIPT, id_hash=txn._id_hash,
+                           refs=refs)
+        spooled = txn.session.spool_file("receipt.bin")
+        spooled.write_bytes(data)
+        try:
+            self.devices.receipt_printer.print_bytes(data)
+        except DeviceError as err:
+            self.journal.fail(key, err.code)
+            log.warning("txn=%s receipt print failed: %s", txn.id, err.code)
+            return data, err
+        finally:
+            shred(spooled)
+        self.journal.complete(key)
+        return data, None
+
+    # --- payments ------------------------------------------------------------------------
+    def refund(self, txn: Transaction | None, order_id: str, cause: KioskError | None = None, *,
+               txn_id: str = "", item_id: str = "", id_hash: str = "") -> bool:
+        """Refund a paid order whose service could not be delivered (journaled); True when refunded."""
+        txn_id = txn.id if txn else txn_id
+        item_id = txn.item.id if txn else item_id
+        id_hash = txn._id_hash if txn else id_hash
+        key = f"{txn_id}-{J.PAY_REFUND}-0"
+        existing = self.journal.get(key)
+        if existing is not None and existing.state == J.DONE:
+            return True
+        self.journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PAY_REFUND, id_hash=id_hash,
+                           refs={"order_id": order_id})
+        try:
+            order = self.backend.refund_order(order_id, idempotency_key=key)
+        except KioskError as err:
+            # Left begun on purpose: the next recovery retries the refund under the same key.
+            log.error("txn=%s refund of %s failed: %s (cause %s)", txn_id, order_id, err.code,
+                      cause.code if cause else "-")
+            return False
+        self.journal.complete(key, {"order_status": order.get("status", "")})
+        return True
+
+    # --- reprint ---------------------------------------------------------------------
+    def pending_reprints(self, card: IdentityCard) -> list[PendingReprint]:
+        """Documents and receipts issued to this card's holder but never printed."""
+        out = []
+        for e in self.journal.undelivered(self.journal.id_hash(card.id_number)):
+            out.append(PendingReprint(e.key, e.item_id, e.kind, str(e.refs.get("document_id", "")),
+                                      str(e.refs.get("reference", "")),
+                                      str(e.refs.get("verification_code", ""))))
+        return out
+
+    def reprint(self, card: IdentityCard, session: Session | None = None) -> Produced:
+        """Fetch this holder's unprinted documents again from the backend and print them (and owed receipts)."""
+        own = session is None
+        session = session or self.sessions.new()
+        if own:
+            session.set_identity(card)
+        pdfs: list[Path] = []
+        receipts: list[bytes] = []
+        undelivered: list[str] = []
+        codes: list[str] = []
+        try:
+            for n, pending in enumerate(self.pending_reprints(card)):
+                item = self.catalog.get(pending.item_id)
+                txn = Transaction(self, item, session)
+                txn._id_hash = self.journal.id_hash(card.id_number)
+                key = f"{pending.key}-reprint-{secrets.token_hex(3)}"
+                if pending.kind == J.PRINT_A4:
+                    doc = self.backend.fetch_document(pending.document_id, _id_sha256(card.id_number))
+                    session.documents.append(doc)
+                    path, err = self.print_document(txn, doc, 100 + n, key=key, of_key=pending.key)
+                    pdfs.append(path)
+                    codes.append(doc.get("verification_code", ""))
+                else:
+                    entry = self.journal.get(pending.key)
+                    refs = entry.refs if entry else {}
+                    txn.amount_fen = int(refs.get("amount_fen") or 0)
+                    txn._paid = bool(txn.amount_fen)
+                    txn.order = {"order_id": refs.get("order_id", "")}
+                    data, err = self.print_receipt(txn, pending.reference, (), [], key=key, of_key=pending.key)
+                    receipts.append(data)
+                if err is None:
+                    self.journal.resolve(pending.key, "reprinted")
+                else:  # the original entry stays owed; this attempt must not be owed twice
+                    self.journal.resolve(key, "reprint_failed")
+                    undelivered.append(err.code)
+        finally:
+            if own:
+                session.end(EndReason.DONE)
+        return Produced(tuple(pdfs), tuple(receipts), (), "", tuple(codes), tuple(undelivered))
+
+
+class SessionStore:
+    """Makes the sessions of one terminal (all under ``<state_dir>/sessions``)."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.state_dir = Path(state_dir)
+
+    def new(self) -> Session:
+        """A fresh session with its own folder."""
+        return Session(self.state_dir)
+
+
+# --- recovery ------------------------------------------------------------------------
+@dataclass
+class RecoveryAction:
+    """What recovery did for one transaction (no personal data)."""
+
+    txn_id: str
+    item_id: str
+    actions: list[str] = field(default_factory=list)
+
+
+def _unsettled(entries: list[J.Entry], outputs: set[str]) -> bool:
+    kinds = {(e.kind, e.state) for e in entries}
+    if any(e.state == J.BEGUN for e in entries):
+        return True
+    if _missing_prints(entries, outputs):
+        return True
+    created = (J.PAY_CREATE, J.DONE) in kinds
+    operated = (J.OPERATE, J.DONE) in kinds
+    closed = operated or (J.PAY_CANCEL, J.DONE) in kinds or (J.PAY_REFUND, J.DONE) in kinds
+    cancel_failed = any(e.kind == J.PAY_CANCEL and e.state == J.FAILED for e in entries)
+    paid = (J.PAY_PAID, J.DONE) in kinds
+    if paid and not operated and (J.PAY_REFUND, J.DONE) not in kinds:
+        return True
+    return (created and not closed) or (cancel_failed and not closed)
+
+
+def _outputs(engine: WorkflowEngine, item_id: str) -> set[str]:
+    try:
+        return set(engine.catalog.get(item_id).outputs)
+    except KioskError:
+        return set()
+
+
+def _missing_prints(entries: list[J.Entry], outputs: set[str]) -> list[str]:
+    """Print kinds an operation that went through still owes (the crash came before their journal entry)."""
+    done = [e for e in entries if e.kind == J.OPERATE and e.state == J.DONE]
+    if not done:
+        return []
+    have = {e.kind for e in entries}
+    missing = []
+    if done[-1].refs.get("document_id") and "a4_document" in outputs and J.PRINT_A4 not in have:
+        missing.append(J.PRINT_A4)
+    if outputs & {"receipt", "slip"} and J.PRINT_RECEIPT not in have:
+        missing.append(J.PRINT_RECEIPT)
+    return missing
+
+
+def recover(engine: WorkflowEngine) -> list[RecoveryAction]:
+    """Resolve what a crash left half done, then wipe leftover sessions and spool files.
+
+    For each unsettled transaction: a half-created order is re-created under the same
+    key and reconciled; an open order is cancelled, or when it was paid the operation is
+    resumed under its idempotency key (from the crashed session's resume record) or
+    refunded; an interrupted print is kept as owed, to reprint when the card is read again.
+    """
+    journal = engine.journal
+    by_txn: dict[str, list[J.Entry]] = {}
+    for e in journal.entries():
+        by_txn.setdefault(e.txn_id, []).append(e)
+    report = []
+    for txn_id, entries in by_txn.items():
+        if not _unsettled(entries, _outputs(engine, entries[0].item_id)):
+            continue
+        action = RecoveryAction(txn_id, entries[0].item_id)
+        try:
+            _recover_txn(engine, txn_id, entries, action)
+        except KioskError as err:
+            action.actions.append(f"postponed:{err.code}")
+            log.error("recovery of txn=%s postponed: %s", txn_id, err.code)
+        report.append(action)
+        log.info("recovered txn=%s item=%s actions=%s", txn_id, action.item_id, ",".join(action.actions))
+    wipe_leftovers(engine.sessions.state_dir)
+    return report
+
+
+def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], action: RecoveryAction) -> None:
+    journal, backend = engine.journal, engine.backend
+    item_id = entries[0].item_id
+    id_hash = next((e.id_hash for e in entries if e.id_hash), "")
+    session_id = next((str(e.refs["session"]) for e in entries if e.refs.get("session")), "")
+    resume = load_resume(engine.sessions.state_dir, session_id) if session_id else None
+    latest = {e.kind: e for e in entries}  # the last entry of each kind wins
+    order_id = ""
+
+    create = latest.get(J.PAY_CREATE)
+    if create is not None:
+        order_id = str(create.refs.get("order_id", ""))
+        if create.state == J.BEGUN:
+            # Same key: the backend hands back the order it may already have made.
+            order = backend.create_order(item_id=item_id, amount_fen=int(create.refs.get("amount_fen", 0)),
+                                         reference=str(create.refs.get("reference", txn_id)),
+                                         description=str(create.refs.get("description", "")),
+                                         idempotency_key=create.key)
+            order_id = order["order_id"]
+            journal.complete(create.key, {"order_id": order_id, "order_status": order["status"]})
+            action.actions.append("order_recreated")
+
+    operate = latest.get(J.OPERATE)
+    operated = operate is not None and operate.state == J.DONE
+    refunded = any(e.kind == J.PAY_REFUND and e.state == J.DONE for e in entries)
+    paid = any(e.kind == J.PAY_PAID for e in entries)
+
+    if order_id and not operated and not refunded:
+        status = backend.reconcile([order_id])["orders"][0]["status"]
+        if status == "pending":
+            cancel_key = f"{txn_id}-{J.PAY_CANCEL}-r"
+            journal.begin(cancel_key, txn_id, item_id, S.PAY.value, J.PAY_CANCEL, id_hash=id_hash,
+                          refs={"order_id": order_id})
+            order = backend.cancel_order(order_id, idempotency_key=cancel_key)
+            status = order["status"]
+            if status == "paid":
+                journal.fail(cancel_key, "already_paid")
+            else:
+                journal.complete(cancel_key, {"order_status": status})
+                action.actions.append("order_cancelled")
+        if status == "paid":
+            if not paid:
+                journal.record(f"{txn_id}-{J.PAY_PAID}", txn_id, item_id, S.PAY.value, J.PAY_PAID,
+                               id_hash=id_hash, refs={"order_id": order_id})
+                action.actions.append("late_payment_seen")
+            paid = True
+        for e in entries:  # a cancel that failed earlier is settled by what reconcile said
+            if e.kind == J.PAY_CANCEL and e.state in (J.BEGUN, J.FAILED) and status != "paid":
+                journal.resolve(e.key, f"order_{status}")
+
+    needs_operate = (operate is not None and operate.state == J.BEGUN) or (paid and not operated and not refunded)
+    if needs_operate:
+        key = operate.key if operate is not None else f"{txn_id}-{J.OPERATE}-0"
+        _resume_operate(engine, txn_id, item_id, key, id_hash, order_id if paid else "", resume, action)
+
+    for e in entries:
+        if e.kind in (J.PRINT_A4, J.PRINT_RECEIPT) and e.state == J.BEGUN:
+            journal.fail(e.key, "interrupted")  # owed: reprinted when the card is read again
+            action.actions.append(f"{e.kind}_owed")
+        elif e.kind == J.PAY_CANCEL and e.state == J.BEGUN:
+            journal.resolve(e.key, "settled_by_reconcile")
+        elif e.kind == J.PAY_REFUND and e.state == J.BEGUN:
+            order = backend.refund_order(str(e.refs.get("order_id")), idempotency_key=e.key)
+            journal.complete(e.key, {"order_status": order.get("status", "")})
+            action.actions.append("refunded")
+
+
+def _resume_operate(engine: WorkflowEngine, txn_id: str, item_id: str, key: str, id_hash: str,
+                    order_id: str, resume: Mapping[str, Any] | None, action: RecoveryAction) -> None:
+    journal = engine.journal
+    item = engine.catalog.get(item_id)
+    if journal.get(key) is None:
+        journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.OPERATE, id_hash=id_hash,
+                      refs={"operation": item.operation, **({"order_id": order_id} if order_id else {})})
+    if resume is None:
+        # Without the crashed session's data the operation cannot be finished: give the money back.
+        journal.fail(key, "abandoned")
+        action.actions.append("operate_abandoned")
+        if order_id and engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
+            action.actions.append("refunded")
+        return
+    try:
+        result = engine.backend.operate(item.operation, item_id, resume.get("id_number") or None,
+                                        dict(resume.get("fields") or {}),
+                                        payment_order_id=order_id or None, idempotency_key=key)
+    except BackendRefused as err:
+        journal.fail(key, err.rule)
+        action.actions.append(f"operate_refused:{err.rule}")
+        if order_id and engine.refund(None, order_id, err, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
+            action.actions.append("refunded")
+        return
+    doc = result.get("document") or {}
+    journal.complete(key, {"reference": str(result.get("reference") or ""),
+                           **({"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
+                               "verification_code": doc.get("verification_code", "")} if doc else {})})
+    action.actions.append("operate_resumed")
+    # The resident is gone: what should have printed is owed, never printed to an empty kiosk.
+    outputs = set(item.outputs)
+    if doc and "a4_document" in outputs:
+        pkey = f"{txn_id}-{J.PRINT_A4}-0"
+        if journal.get(pkey) is None:
+            journal.begin(pkey, txn_id, item_id, S.PRODUCE.value, J.PRINT_A4, id_hash=id_hash,
+                          refs={"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
+                                "verification_code": doc.get("verification_code", "")})
+            journal.fail(pkey, "interrupted")
+            action.actions.append("print_a4_owed")
+    if outputs & {"receipt", "slip"}:
+        rkey = f"{txn_id}-{J.PRINT_RECEIPT}-0"
+        if journal.get(rkey) is None:
+            refs: dict[str, Any] = {"reference": str(result.get("reference") or ""),
+                                    "receipt_kind": _receipt_kind(item)}
+            if order_id:
+                refs.update(order_id=order_id, amount_fen=int(resume.get("amount_fen") or 0))
+            if doc:
+                refs.update(document_id=doc["document_id"], verification_code=doc.get("verification_code", ""))
+            journal.begin(rkey, txn_id, item_id, S.PRODUCE.value, J.PRINT_RECEIPT, id_hash=id_hash, refs=refs)
+            journal.fail(rkey, "interrupted")
+            action.actions.append("print_receipt_owed")
