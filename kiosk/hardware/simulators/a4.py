@@ -137,7 +137,7 @@ class SimA4Printer(SimulatedDevice, A4Printer):
             return SupplyState.OK
 
     def status(self) -> DeviceStatus:
-        """Offline; user error with cover_open or jam; busy while printing; paper ok/low/out. Never raises."""
+        """Offline; user error (cover_open, jam); hardware error while timing out; busy. Never raises."""
         with self._sim_lock:
             paper = self.paper_state()
             if self._on("offline"):
@@ -145,5 +145,7 @@ class SimA4Printer(SimulatedDevice, A4Printer):
             conditions = {c for c in ("cover_open", "jam") if self._on(c)}
             if conditions:
                 return status(DeviceState.USER_ERROR, {"paper": paper}, conditions)
+            if self._on("timeout"):
+                return status(DeviceState.HARDWARE_ERROR, {"paper": paper}, detail="jobs do not complete")
             state = DeviceState.BUSY if self._busy else DeviceState.ONLINE
             return status(state, {"paper": paper}, detail=f"{self.sheets} sheets left")
