@@ -106,8 +106,11 @@ _RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError)
 
 def refusal(rule: str) -> Refused:
     """The local refusal for ``rule``, with its resident-facing messages."""
+    from kiosk.i18n import translate
+
     message_en, where_en = RULES[rule]
-    return Refused(rule, message_en=message_en, where_en=where_en)
+    return Refused(rule, message_en=message_en, where_en=where_en,
+                   message_zh=translate(message_en, "zh_CN"), where_zh=translate(where_en, "zh_CN"))
 
 
 # --- the navmap ----------------------------------------------------------------------
@@ -393,7 +396,7 @@ class Transaction:
                 raise TransactionClosed(f"transaction already {self.outcome.value}")
             spec = self.field(field_name)
             if spec.type != "lookup":
-                return [{"value": c, "label_zh": c, "label_en": c} for c in spec.choices]
+                return [{"value": c.value, "label_zh": c.label_zh, "label_en": c.label_en} for c in spec.choices]
             try:
                 answer = self.engine.backend.lookup(spec.source, self.item.id, self.session.id_number or None,
                                                     dict(self.session.fields))
@@ -408,27 +411,21 @@ class Transaction:
         """Validate and keep the form values; raises FieldError (step unchanged) on the first bad one."""
         with self._lock:
             self._expect(S.FORM)
-            clean: dict[str, Any] = {}
-            amount = 0
-            for spec in self.item.fields:
-                raw = values.get(spec.name)
-                if raw in (None, "") and not spec.required:
-                    continue
-                if raw in (None, ""):
-                    raise FieldError(spec.name, f"{spec.name} is required",
-                                     message_en="Please fill in this entry.")
-                value = spec.validate(raw)
-                if spec.type == "lookup":
-                    option = self._option(spec.name, value)
-                    amount += int(option.get("amount_fen") or 0)
-                clean[spec.name] = value
             unknown = sorted(set(values) - {s.name for s in self.item.fields})
             if unknown:
                 raise FieldError(unknown[0], f"item {self.item.id} has no field {unknown[0]}")
+            clean: dict[str, Any] = {}
+            for spec in self.item.fields:
+                value = spec.validate(values.get(spec.name))
+                if value == "":
+                    continue  # an optional field left empty
+                if spec.type == "lookup":
+                    self._option(spec.name, value)  # must be one the backend offered
+                clean[spec.name] = value
             options = self.session.fields.get("_options", {})
+            amount = self.item.amount_fen(clean, options)
             self.session.fields = {**clean, "_options": options}
-            if self.item.fee_cny is None:
-                self.amount_fen = amount  # the backend decides, through the options it offered
+            self.amount_fen = int(amount or 0)
             self._advance()
             return self.step
 

@@ -1,0 +1,184 @@
+"""Assembles the terminal's services from its config: the one object the UI and the CLI hold.
+
+``Runtime.from_config(cfg)`` sets up masked logging under the state folder, loads the
+catalog, builds the devices, starts the embedded backend simulator when the config says
+``backend.url = "embedded"`` (loopback, a free port, its database under the state folder),
+makes the signed backend client, opens the journal, builds the workflow engine, and runs
+crash recovery before the first resident is served. No Kivy here.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from kiosk.config import KioskConfig
+from kiosk.errors import KioskError
+from kiosk.services.journal import Journal
+from kiosk.services.logs import setup_logging
+from kiosk.services.workflow import RecoveryAction, SessionStore, WorkflowEngine, recover
+
+log = logging.getLogger(__name__)
+
+HEALTH_TTL_S = 5.0  # a probe answer is reused this long, so list screens can ask per item
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an item can run now; truthy when it can, and unpacks as ``ok, reason``."""
+
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.ok, self.reason))
+
+
+# Which device an item needs, by what it does.
+def _needed_devices(item: Any) -> list[str]:
+    needed = []
+    if item.identity in ("id_card", "id_card_and_face"):
+        needed.append("id_card")
+    if item.identity == "id_card_and_face":
+        needed.append("camera")
+    if item.identity == "travel_document":
+        needed.append("pcsc")
+    if "a4_document" in item.outputs:
+        needed.append("a4_printer")
+    if item.kind == "verify":
+        needed.append("scanner")
+    return needed
+
+
+class Runtime:
+    """The assembled services of one terminal."""
+
+    def __init__(self, config: KioskConfig, catalog: Any, devices: Any, backend: Any, journal: Journal,
+                 engine: WorkflowEngine, sim: Any = None) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.devices = devices
+        self.backend = backend
+        self.journal = journal
+        self.engine = engine
+        self.sim = sim
+        self.recovered: list[RecoveryAction] = []
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, bool] = (0.0, False)
+        self._stopped = False
+
+    @property
+    def state_dir(self) -> Path:
+        """The terminal's state folder (journal, sessions, spool, logs)."""
+        return self.config.paths.root()
+
+    @classmethod
+    def from_config(cls, cfg: KioskConfig, *, recover_now: bool = True) -> "Runtime":
+        """Build every service from ``cfg`` and recover what a crash left half done."""
+        from kiosk.hardware.factory import build_devices
+        from kiosk.services.backend import BackendClient
+        from kiosk.services.catalog import Catalog
+
+        state = cfg.paths.root()
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        setup_logging(state)
+        catalog = Catalog.load()
+        sim = None
+        if cfg.backend.url == "embedded":
+            from kiosk.services.backend_sim.server import serve
+
+            # Port 0: the OS picks a free port, so two kiosks (or tests) never collide.
+            sim = serve("127.0.0.1", 0, db_path=str(state / "backend-sim.sqlite3"))
+            cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"url": sim.url})})
+        try:
+            devices = build_devices(cfg)
+            for name, device in devices.all():
+                try:
+                    device.open()
+                except KioskError as err:  # a broken device is reported by status, not fatal here
+                    log.error("device %s did not open: %s", name, err.code)
+            backend = BackendClient.from_config(cfg)
+            journal = Journal(state)
+            engine = WorkflowEngine(catalog, backend, devices, journal, SessionStore(state), cfg)
+        except BaseException:
+            if sim is not None:
+                sim.stop()
+            raise
+        runtime = cls(cfg, catalog, devices, backend, journal, engine, sim)
+        if recover_now:
+            runtime.recover()
+        return runtime
+
+    def recover(self) -> list[RecoveryAction]:
+        """Run start-up recovery; a backend that is down postpones it (it runs again next start)."""
+        try:
+            self.recovered = recover(self.engine)
+        except KioskError as err:
+            log.error("recovery postponed: %s", err.code)
+            self.recovered = []
+        return self.recovered
+
+    # --- availability ------------------------------------------------------------------
+    def backend_up(self, *, fresh: bool = False) -> bool:
+        """Whether the backend answers its health check (cached for a few seconds)."""
+        with self._health_lock:
+            at, up = self._health
+            if not fresh and time.monotonic() - at < HEALTH_TTL_S:
+                return up
+        try:
+            answer = self.backend.health()
+            up = isinstance(answer, dict) and answer.get("status") == "ok"
+        except KioskError as err:
+            log.warning("backend health: %s", err.code)
+            up = False
+        with self._health_lock:
+            was = self._health[1]
+            self._health = (time.monotonic(), up)
+        if was != up:
+            log.info("backend is %s", "up" if up else "down")
+        return up
+
+    def item_available(self, item: Any) -> Availability:
+        """Whether ``item`` can run now: its backend and devices are usable."""
+        if getattr(item, "needs_backend", True) and not self.backend_up():
+            return Availability(False, "backend_unavailable")
+        for name in _needed_devices(item):
+            device = self.devices.get(name)
+            if device is None or not device.status().usable:
+                return Availability(False, f"{name}_unavailable")
+        return Availability(True)
+
+    # --- stopping ----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Cancel open transactions, close devices and the journal, stop the embedded simulator."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for txn in self.engine.active():
+            try:
+                txn.cancel()
+                txn.finish()
+            except KioskError as err:
+                log.warning("closing txn=%s: %s", txn.id, err.code)
+        for _name, device in self.devices.all():
+            try:
+                device.close()
+            except KioskError:
+                pass
+        self.journal.close()
+        if self.sim is not None:
+            self.sim.stop()
+
+    close = stop
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

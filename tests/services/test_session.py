@@ -1,0 +1,73 @@
+"""Sessions: personal data in one object and one folder, wiped when the session ends."""
+from __future__ import annotations
+
+import logging
+
+from kiosk.hardware.simulators.cards import DEMO_CARDS
+from kiosk.privacy import MASKING_FILTER
+from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
+
+CARD = DEMO_CARDS[0]
+
+
+def test_end_wipes_folder_spool_and_fields(tmp_path):
+    s = Session(tmp_path)
+    s.set_identity(CARD)
+    s.fields = {"purpose": "入学"}
+    s.documents = [{"content": {"name": CARD.name}}]
+    s.file("document-0.pdf").write_bytes(CARD.name.encode())
+    s.save_resume({"id_number": CARD.id_number})
+    spooled = s.spool_file("a4-0.pdf")
+    spooled.write_bytes(b"x")
+    other = tmp_path / "spool" / "someone-else.pdf"
+    other.write_bytes(b"y")
+    assert load_resume(tmp_path, s.id) == {"id_number": CARD.id_number}
+    s.end(EndReason.DONE)
+    assert not s.folder.exists()
+    assert not spooled.exists() and other.exists()  # only this session's spool files
+    assert s.identity is None and s.fields == {} and s.documents == [] and s.id_number == ""
+    assert s.ended is EndReason.DONE
+    s.end("cancel")  # twice is harmless and keeps the first reason
+    assert s.ended is EndReason.DONE
+
+
+def test_session_folders_are_private_and_unique(tmp_path):
+    a, b = Session(tmp_path), Session(tmp_path)
+    assert a.folder != b.folder and a.folder.parent == tmp_path / "sessions"
+    assert a.folder.stat().st_mode & 0o077 == 0
+
+
+def test_log_filter_masks_the_session_name_until_end(tmp_path, caplog):
+    s = Session(tmp_path)
+    s.set_identity(CARD)
+    logger = logging.getLogger("kiosk.test.session")
+    handler = logging.StreamHandler()
+    handler.addFilter(MASKING_FILTER)
+    logger.addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="kiosk.test.session"):
+            logger.info("serving %s at %s", CARD.name, CARD.address)
+        assert CARD.name not in caplog.records[-1].getMessage()
+        assert CARD.address not in caplog.records[-1].getMessage()
+        s.end("timeout")
+        assert MASKING_FILTER._names == set()
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_shred_overwrites_before_unlinking(tmp_path):
+    f = tmp_path / "secret.bin"
+    f.write_bytes(b"A" * 100_000)
+    with open(f, "rb") as keep:  # an open handle sees the overwritten bytes after unlink
+        shred(f)
+        assert not f.exists()
+        assert keep.read() == b"\0" * 100_000
+
+
+def test_wipe_leftovers_removes_crashed_sessions(tmp_path):
+    s = Session(tmp_path)
+    s.save_resume({"id_number": CARD.id_number})
+    s.spool_file("receipt.bin").write_bytes(b"z")
+    assert wipe_leftovers(tmp_path) == 2
+    assert list((tmp_path / "sessions").iterdir()) == []
+    assert list((tmp_path / "spool").iterdir()) == []
