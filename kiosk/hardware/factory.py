@@ -52,6 +52,30 @@ INTERFACES: dict[str, type[Device]] = {
     "a4_printer": A4Printer, "scanner": Scanner, "camera": Camera,
 }
 
+# English msgids (translated in locale/zh_CN/LC_MESSAGES/hardware.po) for the technician's
+# health view and the "out of service" notices; the status model itself stays language-free.
+DEVICE_TITLES: dict[str, str] = {
+    "id_card": "ID card reader", "pcsc": "Passport and permit reader", "receipt_printer": "Receipt printer",
+    "a4_printer": "A4 printer", "scanner": "QR code scanner", "camera": "Camera",
+}
+_STATE_TEXT = {
+    DeviceState.ONLINE: "Ready", DeviceState.OFFLINE: "Not responding",
+    DeviceState.HARDWARE_ERROR: "Hardware fault", DeviceState.USER_ERROR: "Needs attention",
+    DeviceState.BUSY: "Busy", DeviceState.NO_DEVICE: "Not installed",
+}
+_PROBLEM_TEXT = {"cover_open": "Cover open", "jam": "Paper jam", "paper:low": "Paper low", "paper:out": "Paper out"}
+
+
+def describe_status(name: str, st: DeviceStatus, lang: str = "zh_CN") -> str:
+    """One line for people: the device's title, its state and any problem, in ``lang``."""
+    from kiosk.i18n import translate
+
+    parts = [translate(_STATE_TEXT[st.state], lang)]
+    problems = sorted(st.conditions) + [f"{k}:{v.value}" for k, v in sorted(st.supplies.items())]
+    parts += [translate(_PROBLEM_TEXT[p], lang) for p in problems if p in _PROBLEM_TEXT]
+    colon, sep = ("：", "，") if lang.startswith("zh") else (": ", ", ")
+    return f"{translate(DEVICE_TITLES.get(name, name), lang)}{colon}{sep.join(parts)}"
+
 
 @dataclass(frozen=True)
 class Devices:

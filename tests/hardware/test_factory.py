@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,20 @@ def test_devices_is_frozen(make_config):
     with pytest.raises(AttributeError):
         devices.camera = None  # type: ignore[misc]
     assert isinstance(devices, Devices)
+
+
+def test_describe_status_in_both_languages():
+    from kiosk.hardware.simulators.a4 import SimA4Printer
+
+    printer = SimA4Printer("a4_printer", faults={"jam": True, "paper_low": True})
+    assert factory.describe_status("a4_printer", printer.status(), "en") == "A4 printer: Needs attention, Paper jam, Paper low"
+    assert factory.describe_status("a4_printer", printer.status(), "zh_CN") == "A4打印机：需人工处理，卡纸，纸张将尽"
+
+
+def test_every_device_text_has_a_chinese_translation():
+    import polib
+
+    po = polib.pofile(str(Path(factory.__file__).parent.parent / "locale/zh_CN/LC_MESSAGES/hardware.po"))
+    translated = {e.msgid: e.msgstr for e in po if e.msgstr}
+    wanted = set(factory.DEVICE_TITLES.values()) | set(factory._STATE_TEXT.values()) | set(factory._PROBLEM_TEXT.values())
+    assert wanted - set(translated) == set()
