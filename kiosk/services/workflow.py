@@ -363,7 +363,7 @@ class Transaction:
                 if image is None:
                     image = self.engine.devices.camera.capture()
                 self.session.face_image = image
-                answer = self.engine.backend.face_match(self.session.id_number, image)
+                answer = self.engine.backend.compare_face(self.session.id_number, image)
             except _RETRYABLE_READ:
                 raise
             except KioskError as err:
@@ -784,21 +784,20 @@ class WorkflowEngine:
                 raise refusal("id_card_expired" if card.card_type == "resident" else "document_expired")
 
     def verify_input(self, values: Mapping[str, Any]) -> tuple[str, str]:
-        """Split a scanned verification code into (qr_payload, signature).
+        """Split a scanned verification QR text (``payload|signature``) into its two parts.
 
-        The printed QR holds ``{"p": payload, "s": signature}`` or the two fields come separately.
+        Raises FieldError when the text is not a signed kiosk code.
         """
-        import json
+        from print_templates.qr import parse_qr_text
 
-        if "qr_payload" in values and "signature" in values:
+        if values.get("qr_payload") and values.get("signature"):
             return str(values["qr_payload"]), str(values["signature"])
-        raw = next((str(v) for v in values.values() if str(v).lstrip().startswith("{")), "")
-        try:
-            data = json.loads(raw)
-            return str(data.get("p") or data.get("qr_payload")), str(data.get("s") or data.get("signature"))
-        except (ValueError, AttributeError):
-            raise FieldError(next(iter(values), "qr"), "not a kiosk verification code",
-                             message_en="This code is not a verification code of a police certificate.") from None
+        name, text = next(((k, str(v)) for k, v in values.items() if v), ("qr", ""))
+        signed = parse_qr_text(text)
+        if not signed.signature:
+            raise FieldError(name, "not a signed kiosk code",
+                             message_en="This code is not a verification code of a police certificate.")
+        return signed.payload, signed.signature
 
     # --- printing --------------------------------------------------------------------
     def print_document(self, txn: Transaction, document: Mapping[str, Any], n: int,
@@ -838,6 +837,7 @@ class WorkflowEngine:
         if docs:
             data["verification_code"] = docs[0].get("verification_code", "")
             data["qr_payload"] = docs[0].get("qr_payload", "")
+            data["signature"] = docs[0].get("signature", "")
         return data
 
     def print_receipt(self, txn: Transaction, reference: str, display: Iterable[Mapping[str, str]],
