@@ -78,6 +78,18 @@ CREATE TABLE IF NOT EXISTS former_names (
 _W = [2 ** (17 - i) % 11 for i in range(17)]
 
 
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run a multi-statement SQL script inside the caller's transaction (executescript would commit it)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            conn.execute(buf)
+            buf = ""
+    if buf.strip(" ;\n"):
+        conn.execute(buf)
+
+
 def gb11643_check(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits of an ID number."""
     r = (12 - sum(int(c) * w for c, w in zip(first17, _W)) % 11) % 11
@@ -197,7 +209,7 @@ def _household(household_id: str) -> Household:
 
 def seed_core(conn: sqlite3.Connection) -> None:
     """Create the people tables and insert the demo people (call once on a fresh database)."""
-    conn.executescript(CORE_SCHEMA)
+    run_script(conn, CORE_SCHEMA)
     conn.executemany(
         "INSERT INTO households VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(h.household_id, h.household_type, h.address, h.city, h.district, h.police_station,

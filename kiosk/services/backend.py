@@ -1,0 +1,304 @@
+"""The adapter to the e-Jingtong backend: signed HTTP calls, verified answers, typed errors.
+
+Every call is signed (see :mod:`kiosk.services.signing`), every answer must carry a valid
+response signature bound to the call's nonce, and must match the OpenAPI document
+(``openapi.yaml`` next to this file) — a backend that answers garbage or the wrong shape
+is a :class:`BackendProtocolError`, never a half-parsed dict. Retries with backoff happen
+only where repeating is harmless: GETs, and POSTs, which always carry an idempotency key
+(the caller's, or one made here and kept across the retries of this call); and only on
+connect errors, timeouts and 5xx, never on 4xx.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlencode, urlsplit
+
+import requests
+import yaml
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from kiosk.errors import (BackendError, BackendProtocolError, BackendRefused, BackendRejected,
+                          BackendServerError, BackendTimeout, BackendUnavailable, ConfigError, SignatureError)
+from kiosk.services import signing
+
+log = logging.getLogger(__name__)
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+API_PREFIX = "/api/v1"
+
+
+# --- the OpenAPI document, shared with the simulator ----------------------------------------
+@functools.lru_cache(maxsize=1)
+def api_spec() -> Any:
+    """The parsed OpenAPI document as an openapi-core ``OpenAPI`` object (loaded once)."""
+    from openapi_core import Config, OpenAPI
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses it ten times faster
+    with OPENAPI_PATH.open(encoding="utf-8") as fh:
+        document = yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
+    # The document's own validity is checked by tests/services/test_openapi.py, not at every start.
+    return OpenAPI.from_dict(document, config=Config(spec_validator_cls=None))
+
+
+@dataclass
+class ApiRequest:
+    """A request as openapi-core sees it (the protocol openapi_core.protocols.Request)."""
+
+    path: str  # from /api/v1 on, without the query
+    method: str  # lower case
+    body: bytes | None
+    headers: Mapping[str, str]
+    query: Mapping[str, str] = field(default_factory=dict)
+    host_url: str = "http://backend"
+    content_type: str = "application/json"
+
+    def __post_init__(self) -> None:
+        from openapi_core.datatypes import RequestParameters
+
+        # One object: openapi-core writes the resolved path parameters into it.
+        self.parameters = RequestParameters(query=ImmutableMultiDict(list(self.query.items())),
+                                            header=Headers(dict(self.headers)))
+
+
+@dataclass
+class ApiResponse:
+    """A response as openapi-core sees it."""
+
+    status_code: int
+    data: bytes
+    headers: Mapping[str, str]
+    content_type: str = "application/json"
+
+
+def spec_errors(exc: Exception) -> str:
+    """A short readable reason from an openapi-core validation error."""
+    cause = exc.__cause__
+    inner = getattr(cause, "schema_errors", None) or getattr(exc, "schema_errors", None)
+    if inner:
+        return "; ".join(getattr(e, "message", str(e)) for e in list(inner)[:3])
+    return str(cause or exc)
+
+
+# --- the client -------------------------------------------------------------------------------
+class DocumentNotFound(BackendRejected):
+    """The backend holds no document with that id for this ID card (a reprint with the wrong card)."""
+
+    code = "document_not_found"
+    message_en = "No document was found for this ID card. Please place the same ID card you used before."
+
+
+class IdempotencyConflict(BackendRejected):
+    """An idempotency key was reused with a different request (a programming error, never retried)."""
+
+    code = "idempotency_conflict"
+
+
+_REJECTED_BY_CODE: dict[str, type[BackendRejected]] = {
+    "document_not_found": DocumentNotFound,
+    "idempotency_conflict": IdempotencyConflict,
+}
+
+
+class BackendClient:
+    """Signed, verified calls to the backend; methods mirror the API's endpoints and return plain dicts."""
+
+    def __init__(self, base_url: str, terminal_id: str, secret: bytes, public_key_b64: str,
+                 connect_timeout: float = 3.0, read_timeout: float = 10.0, retries: int = 2,
+                 backoff: float = 0.2, *, max_skew_s: int = signing.DEFAULT_MAX_SKEW_S,
+                 ca_file: str = "", client_cert: tuple[str, str] | None = None,
+                 session: requests.Session | None = None) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"backend URL must be http(s)://host[:port][/prefix]; got {base_url!r}",
+                              key="backend.url", value=base_url)
+        self.base_url = base_url.rstrip("/")
+        self._prefix = parts.path.rstrip("/")  # a gateway prefix before /api/v1, signed as part of the path
+        self.terminal_id = terminal_id
+        self._secret = secret
+        self.public_key_b64 = public_key_b64
+        self.timeout = (connect_timeout, read_timeout)
+        self.retries = retries
+        self.backoff = backoff
+        self.max_skew_s = max_skew_s
+        self.session = session or requests.Session()
+        self.session.trust_env = False  # a proxy from the environment must not sit between kiosk and backend
+        if ca_file:
+            self.session.verify = ca_file
+        if client_cert:
+            self.session.cert = client_cert
+
+    @classmethod
+    def from_config(cls, cfg: Any, base_url: str | None = None) -> "BackendClient":
+        """A client for ``cfg`` (a KioskConfig); ``base_url`` overrides backend.url (e.g. the embedded simulator)."""
+        b = cfg.backend
+        url = base_url or b.url
+        if url == "embedded":
+            raise ConfigError("backend.url is 'embedded': start the simulator and pass its URL as base_url",
+                              key="backend.url", value=url)
+        cert = (b.client_cert_file, b.client_key_file) if b.client_cert_file else None
+        return cls(url, cfg.terminal.id, b.secret(), b.public_key, b.connect_timeout_s, b.read_timeout_s,
+                   b.retries, b.backoff_s, max_skew_s=b.max_skew_s, ca_file=b.ca_file, client_cert=cert)
+
+    # -- endpoints --------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """``{status, time}``. Raises BackendError."""
+        return self._call("GET", "/health")
+
+    def lookup_identity(self, id_number: str, card_type: str = "resident") -> dict[str, Any]:
+        """``{known, resident}`` for an identity document's number. Raises BackendError."""
+        return self._call("POST", "/identity/lookup", {"id_number": id_number, "card_type": card_type})
+
+    def compare_face(self, id_number: str, image: bytes) -> dict[str, Any]:
+        """``{match, score}``: is the live photo the holder of ``id_number``? Raises BackendError."""
+        import base64
+
+        return self._call("POST", "/identity/face",
+                          {"id_number": id_number, "image_b64": base64.b64encode(image).decode("ascii")})
+
+    def lookup(self, source: str, item_id: str, id_number: str | None = None,
+               fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``{options: [...]}`` for a form field fed by the backend. Raises BackendError, BackendRefused."""
+        return self._call("POST", f"/lookups/{source}",
+                          {"item_id": item_id, "id_number": id_number, "fields": dict(fields or {})})
+
+    def operate(self, operation: str, item_id: str, id_number: str | None = None,
+                fields: Mapping[str, Any] | None = None, payment_order_id: str | None = None,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+        """Run an item's operation; ``{operation, item_id, reference, display, document, data}``.
+
+        The document's Ed25519 signature is checked too. Raises BackendError, BackendRefused.
+        """
+        result = self._call("POST", f"/operations/{operation}",
+                            {"item_id": item_id, "id_number": id_number, "fields": dict(fields or {}),
+                             "payment_order_id": payment_order_id}, idempotency_key=idempotency_key)
+        if result.get("document") is not None:
+            self._check_document(result["document"])
+        return result
+
+    def fetch_document(self, document_id: str, id_hash: str) -> dict[str, Any]:
+        """An issued document again (reprint). Raises DocumentNotFound, BackendError."""
+        doc = self._call("GET", f"/documents/{document_id}", query={"id_hash": id_hash})
+        self._check_document(doc)
+        return doc
+
+    def create_order(self, item_id: str, amount_fen: int, reference: str, description: str,
+                     idempotency_key: str | None = None) -> dict[str, Any]:
+        """A new QR payment order (status pending). Raises BackendError."""
+        return self._call("POST", "/payments/orders",
+                          {"item_id": item_id, "amount_fen": amount_fen, "reference": reference,
+                           "description": description}, idempotency_key=idempotency_key)
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        """The order now (poll). Raises BackendError."""
+        return self._call("GET", f"/payments/orders/{order_id}")
+
+    def cancel_order(self, order_id: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Cancel a pending order; returns the order in its resulting state (paid stays paid). Raises BackendError."""
+        return self._call("POST", f"/payments/orders/{order_id}/cancel", {}, idempotency_key=idempotency_key)
+
+    def refund_order(self, order_id: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Refund a paid order nothing was produced for. Raises BackendRejected (not refundable), BackendError."""
+        return self._call("POST", f"/payments/orders/{order_id}/refund", {}, idempotency_key=idempotency_key)
+
+    def reconcile(self, order_ids: list[str]) -> dict[str, Any]:
+        """``{orders: [...]}``, the current state of the known orders among ``order_ids``. Raises BackendError."""
+        return self._call("POST", "/payments/reconcile", {"order_ids": list(order_ids)})
+
+    def verify(self, qr_payload: str, signature: str) -> dict[str, Any]:
+        """The backend's verdict on a scanned document QR: ``{valid, reason, document}``. Raises BackendError."""
+        return self._call("POST", "/verify", {"qr_payload": qr_payload, "signature": signature})
+
+    # -- the machinery ------------------------------------------------------------------------
+    def _check_document(self, doc: Mapping[str, Any]) -> None:
+        signing.verify_document(self.public_key_b64, doc["qr_payload"], doc["signature"])
+
+    def _call(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
+              idempotency_key: str | None = None) -> dict[str, Any]:
+        api_path = API_PREFIX + path
+        target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if body is not None else b""
+        base_headers = {"X-Terminal-Id": self.terminal_id, "Accept": "application/json"}
+        if data:
+            base_headers["Content-Type"] = "application/json"
+        if method == "POST":
+            # One key for every attempt of this call: a retry is then a replay, never a second effect.
+            base_headers["Idempotency-Key"] = idempotency_key or f"auto-{uuid.uuid4().hex}"
+        last: BackendError | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
+                time.sleep(delay)
+            headers = {**base_headers, **signing.sign_request(self._secret, method, target, data)}
+            try:
+                resp = self.session.request(method, self.base_url.removesuffix(self._prefix) + target,
+                                            data=data or None, headers=headers, timeout=self.timeout,
+                                            allow_redirects=False)
+                resp_body = resp.content
+            except (requests.ConnectTimeout, requests.ReadTimeout) as exc:
+                last = BackendTimeout(f"{method} {api_path}: no answer in time ({type(exc).__name__})")
+            except requests.ConnectionError as exc:
+                last = BackendUnavailable(f"{method} {api_path}: cannot connect ({_reason(exc)})")
+            except requests.RequestException as exc:
+                # A broken transfer (bad chunking, truncated body): the bytes are not an answer.
+                last = BackendProtocolError(f"{method} {api_path}: broken response ({type(exc).__name__})")
+            else:
+                if resp.status_code < 500:
+                    return self._interpret(method, api_path, headers, query, data, resp.status_code,
+                                           resp.headers, resp_body)
+                last = BackendServerError(f"{method} {api_path}: HTTP {resp.status_code}", status=resp.status_code)
+            log.warning("backend %s %s attempt %d/%d failed: %s", method, api_path, attempt + 1,
+                        self.retries + 1, last.code)
+            if isinstance(last, BackendProtocolError):
+                break
+        assert last is not None
+        raise last
+
+    def _interpret(self, method: str, api_path: str, sent: Mapping[str, str], query: Mapping[str, str] | None,
+                   data: bytes, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        try:
+            signing.verify_response(self._secret, status, sent["X-Nonce"], body,
+                                    timestamp=headers.get("X-Timestamp"), signature=headers.get("X-Signature"),
+                                    max_skew_s=self.max_skew_s)
+        except SignatureError as exc:
+            raise SignatureError(f"{method} {api_path}: {exc.detail}", **exc.context) from None
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise BackendProtocolError(f"{method} {api_path}: HTTP {status} body is not JSON") from None
+        request = ApiRequest(api_path, method.lower(), data or None, sent, dict(query or {}))
+        response = ApiResponse(status, body, dict(headers),
+                               headers.get("Content-Type", "").split(";")[0].strip().lower())
+        try:
+            api_spec().validate_response(request, response)
+        except Exception as exc:  # openapi-core raises many types; all mean "not the documented shape"
+            raise BackendProtocolError(f"{method} {api_path}: answer does not match the API: {spec_errors(exc)}") from None
+        if status == 200:
+            if not isinstance(parsed, dict):
+                raise BackendProtocolError(f"{method} {api_path}: answer is not an object")
+            return parsed
+        err = parsed.get("error", {}) if isinstance(parsed, dict) else {}
+        code = str(err.get("code", "unknown"))
+        if status == 422 and code == "refused":
+            raise BackendRefused(str(err.get("rule", "refused")), f"{method} {api_path}: refused",
+                                 message_zh=err.get("message_zh", ""), message_en=err.get("message_en", ""),
+                                 where_zh=err.get("where_zh", ""), where_en=err.get("where_en", ""))
+        cls = _REJECTED_BY_CODE.get(code, BackendRejected)
+        raise cls(f"{method} {api_path}: HTTP {status} {code}", remote_code=code, status=status,
+                  remote_message_zh=err.get("message_zh", ""), remote_message_en=err.get("message_en", ""))
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for hint in ("Connection refused", "RemoteDisconnected", "Connection reset", "Name or service not known",
+                 "Connection aborted"):
+        if hint in text:
+            return hint
+    return type(exc).__name__

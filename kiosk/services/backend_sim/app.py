@@ -1,0 +1,424 @@
+"""The simulator's Flask application: the API of openapi.yaml with checks, idempotency and faults.
+
+Every API request goes through one pipeline (:meth:`SimApp.handle`): fault draw and
+latency → signature, timestamp and nonce → request validated against the OpenAPI
+document → (POST) idempotency replay or conflict → the view, in one transaction →
+the answer validated against the document (a mismatch is a simulator bug: 500, logged)
+→ stored for idempotency → signed with the request's nonce → output faults.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask, Response, request
+
+from kiosk.config import DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
+from kiosk.privacy import mask_id_number, mask_name
+from kiosk.services import signing
+from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
+from kiosk.services.backend_sim import documents as docs
+from kiosk.services.backend_sim import payments, registry
+from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, record_effect
+from kiosk.services.backend_sim.faults import FaultState
+from kiosk.services.backend_sim.registry import OpContext, Refusal
+from kiosk.services.backend_sim.security import AuthError, Caller, NonceStore, authenticate, signer_for
+
+log = logging.getLogger("kiosk.backend_sim")
+
+VERSION = "sim-1.0"
+
+
+class ApiError(Exception):
+    """An error answer: HTTP ``status`` with a typed body."""
+
+    def __init__(self, status: int, code: str, message_zh: str, message_en: str, **extra: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.body = {"error": {"code": code, "message_zh": message_zh, "message_en": message_en, **extra}}
+
+
+@dataclass
+class SimSettings:
+    """What the simulator is started with."""
+
+    db_path: str | None = None
+    faults: dict[str, Any] | None = None
+    terminals: dict[str, bytes] = field(default_factory=lambda: {DEMO_TERMINAL_ID: DEMO_HMAC_SECRET.encode()})
+    order_ttl_s: int = 900
+    max_skew_s: int = signing.DEFAULT_MAX_SKEW_S
+    private_key: Ed25519PrivateKey = field(default_factory=signing.demo_backend_private_key)
+
+
+@dataclass
+class Call:
+    """One API request as the views see it."""
+
+    caller: Caller | None
+    body: dict[str, Any]
+    args: dict[str, str]
+    query: dict[str, str]
+    idempotency_key: str | None
+
+
+View = Callable[[Any, Call], dict[str, Any] | list[Any]]
+
+
+class SimApp:
+    """The simulator's state and the pipeline every request runs through."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = settings
+        self.db = Database.open(settings.db_path)
+        self.faults = FaultState(settings.faults)
+        self.nonces = NonceStore(settings.max_skew_s)
+        self.documents = docs.DocumentStore(settings.private_key)
+        api_spec()  # parse the document now, not on the first request
+        self.flask = self._build()
+
+    # -- routing ------------------------------------------------------------------------------
+    def _build(self) -> Flask:
+        app = Flask("kiosk.backend_sim")
+        routes: list[tuple[str, str, View, bool]] = [
+            ("/health", "GET", self.v_health, False),
+            ("/identity/lookup", "POST", self.v_identity_lookup, True),
+            ("/identity/face", "POST", self.v_face, True),
+            ("/lookups/<source>", "POST", self.v_lookup, True),
+            ("/operations/<name>", "POST", self.v_operation, True),
+            ("/documents/<document_id>", "GET", self.v_document, True),
+            ("/verify", "POST", self.v_verify, True),
+            ("/payments/orders", "POST", self.v_order_create, True),
+            ("/payments/orders/<order_id>", "GET", self.v_order_get, True),
+            ("/payments/orders/<order_id>/cancel", "POST", self.v_order_cancel, True),
+            ("/payments/orders/<order_id>/refund", "POST", self.v_order_refund, True),
+            ("/payments/reconcile", "POST", self.v_reconcile, True),
+        ]
+        for rule, method, view, signed in routes:
+            app.add_url_rule(API_PREFIX + rule, view.__name__, self._endpoint(view, signed), methods=[method])
+        sim_routes: list[tuple[str, str, View]] = [
+            ("/sim/faults", "GET", self.v_sim_faults_get),
+            ("/sim/faults", "POST", self.v_sim_faults_set),
+            ("/sim/effects", "GET", self.v_sim_effects),
+            ("/sim/payments/<order_id>/pay", "POST", self.v_sim_pay),
+            ("/sim/payments/<order_id>/expire", "POST", self.v_sim_expire),
+        ]
+        for rule, method, view in sim_routes:
+            app.add_url_rule(API_PREFIX + rule, view.__name__, self._sim_endpoint(view), methods=[method])
+
+        @app.errorhandler(404)
+        def not_found(_: Exception) -> Response:
+            return self._plain(404, ApiError(404, "not_found", "没有这个接口。", "No such endpoint.").body)
+
+        @app.errorhandler(405)
+        def not_allowed(_: Exception) -> Response:
+            return self._plain(405, ApiError(405, "method_not_allowed", "不支持该请求方法。",
+                                             "Method not allowed.").body)
+        return app
+
+    def _endpoint(self, view: View, signed: bool) -> Callable[..., Response]:
+        def endpoint(**args: str) -> Response:
+            return self.handle(view, args, signed)
+        endpoint.__name__ = view.__name__
+        return endpoint
+
+    def _sim_endpoint(self, view: View) -> Callable[..., Response]:
+        def endpoint(**args: str) -> Response:
+            return self.handle_sim(view, args)
+        endpoint.__name__ = view.__name__
+        return endpoint
+
+    # -- the pipeline -------------------------------------------------------------------------
+    def handle(self, view: View, args: dict[str, str], signed: bool) -> Response:
+        """Run one API request through faults, checks, idempotency, the view, validation and signing."""
+        mode, latency, stall = self.faults.draw()
+        if latency:
+            time.sleep(latency)
+        if mode == "down":
+            return self._drop_connection()
+        headers = {k: v for k, v in request.headers.items()}
+        target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
+        raw = request.get_data(cache=True)
+        signer = signer_for(headers, self.settings.terminals)
+        api_request = ApiRequest(request.path, request.method.lower(), raw or None, headers,
+                                 request.args.to_dict(), content_type=(request.mimetype or "application/json"))
+        try:
+            if mode == "error":
+                raise ApiError(503, "service_unavailable", "服务暂时不可用，请稍后再试。",
+                               "The service is temporarily unavailable. Please try again later.")
+            caller = self._authenticate(headers, target, raw, signed)
+            status, body = self._process(view, args, api_request, caller, raw)
+        except ApiError as exc:
+            status, body = exc.status, exc.body
+        payload = dumps(body)
+        out_headers = {"Content-Type": "application/json; charset=utf-8"}
+        if signer is not None:
+            out_headers.update(signing.sign_response(signer[0], status, signer[1], payload))
+        if mode == "garbage":
+            payload = b"<html><body>502 upstream hiccup\x00\xff</body></html>"
+            if signer is not None:  # the gateway signed whatever the app produced
+                out_headers.update(signing.sign_response(signer[0], status, signer[1], payload))
+        elif mode == "tamper":
+            payload = payload.replace(b'"', b"'", 1) if payload else b"x"
+        elif mode == "timeout":
+            time.sleep(stall)
+        log.info("%s %s -> %d%s", request.method, request.path, status, f" [fault {mode}]" if mode else "")
+        return Response(payload, status=status, headers=out_headers)
+
+    def _authenticate(self, headers: dict[str, str], target: str, raw: bytes, signed: bool) -> Caller | None:
+        if not signed and "X-Signature" not in headers:
+            return None
+        try:
+            return authenticate(headers, request.method, target, raw, self.settings.terminals, self.nonces,
+                                self.settings.max_skew_s)
+        except AuthError as exc:
+            raise ApiError(401, exc.code, exc.message_zh, exc.message_en) from None
+
+    def _process(self, view: View, args: dict[str, str], api_request: ApiRequest, caller: Caller | None,
+                 raw: bytes) -> tuple[int, Any]:
+        try:
+            api_spec().validate_request(api_request)
+        except Exception as exc:  # openapi-core: many types, all "not the documented request"
+            raise ApiError(400, "bad_request", "请求格式不正确。", "The request is malformed.",
+                           detail=spec_errors(exc)[:500]) from None
+        body = json.loads(raw) if raw else {}
+        key = api_request.headers.get("Idempotency-Key") if api_request.method == "post" else None
+        call = Call(caller, body, args, dict(api_request.query), key)
+        fingerprint = f"{api_request.method} {api_request.path} {signing.body_hash(raw)}"
+        terminal = caller.terminal_id if caller else ""
+        with self.db.transaction() as conn:
+            if key is not None:
+                stored = conn.execute("SELECT fingerprint, status, body FROM idempotency WHERE terminal_id = ? AND key = ?",
+                                      (terminal, key)).fetchone()
+                if stored is not None:
+                    if stored["fingerprint"] != fingerprint:
+                        raise ApiError(409, "idempotency_conflict", "同一业务编号对应了不同的请求。",
+                                       "The idempotency key was already used for a different request.")
+                    return stored["status"], json.loads(stored["body"])
+            conn.execute("SAVEPOINT view")
+            try:
+                status, result = 200, view(conn, call)
+            except Refusal as r:
+                conn.execute("ROLLBACK TO view")
+                status, result = 422, ApiError(422, "refused", r.message_zh, r.message_en, rule=r.rule,
+                                               where_zh=r.where_zh, where_en=r.where_en).body
+            except ApiError:
+                conn.execute("ROLLBACK TO view")
+                raise
+            except Exception:
+                conn.execute("ROLLBACK TO view")
+                log.exception("simulator view %s failed", api_request.path)
+                raise ApiError(500, "internal_error", "服务内部错误。", "Internal server error.") from None
+            conn.execute("RELEASE view")
+            self._check_answer(api_request, status, result, conn)
+            if key is not None:
+                conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                             (terminal, key, fingerprint, status, dumps(result), iso(now())))
+        return status, result
+
+    def _check_answer(self, api_request: ApiRequest, status: int, result: Any, conn: Any) -> None:
+        try:
+            api_spec().validate_response(api_request, ApiResponse(status, dumps(result), {}))
+        except Exception as exc:
+            log.error("simulator bug: answer to %s %s does not match the API: %s",
+                      api_request.method.upper(), api_request.path, spec_errors(exc))
+            # Undo the view's writes: a caller that gets a 500 must not find an effect behind it.
+            raise _Rollback() from None
+
+    def handle_sim(self, view: View, args: dict[str, str]) -> Response:
+        """The /sim endpoints: loopback only, unsigned, validated like the rest."""
+        if not _is_loopback(request.remote_addr or ""):
+            return self._plain(403, ApiError(403, "forbidden", "仅限本机访问。", "Loopback only.").body)
+        raw = request.get_data(cache=True)
+        api_request = ApiRequest(request.path, request.method.lower(), raw or None, dict(request.headers.items()),
+                                 request.args.to_dict(), content_type=(request.mimetype or "application/json"))
+        try:
+            try:
+                api_spec().validate_request(api_request)
+            except Exception as exc:
+                raise ApiError(400, "bad_request", "请求格式不正确。", "The request is malformed.",
+                               detail=spec_errors(exc)[:500]) from None
+            body = json.loads(raw) if raw else {}
+            with self.db.transaction() as conn:
+                result = view(conn, Call(None, body, args, request.args.to_dict(), None))
+                self._check_answer(api_request, 200, result, conn)
+            status: int = 200
+        except ApiError as exc:
+            status, result = exc.status, exc.body
+        return self._plain(status, result)
+
+    @staticmethod
+    def _plain(status: int, body: Any) -> Response:
+        return Response(dumps(body), status=status, headers={"Content-Type": "application/json; charset=utf-8"})
+
+    @staticmethod
+    def _drop_connection() -> Response:
+        # "Backend down" mid-flight: close the socket without answering, as a crashed upstream does.
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return Response(b"", status=500)
+
+    # -- views: identity ---------------------------------------------------------------------------
+    def v_health(self, conn: Any, call: Call) -> dict[str, Any]:
+        return {"status": "ok", "time": iso(now()), "version": VERSION}
+
+    @staticmethod
+    def _resident(conn: Any, id_number: str | None) -> dict[str, Any] | None:
+        if not id_number:
+            return None
+        row = conn.execute("SELECT r.*, m.relation_to_head_zh, m.relation_to_head_en FROM residents r"
+                           " LEFT JOIN household_members m ON m.id_number = r.id_number"
+                           " AND m.household_id = r.household_id WHERE r.id_number = ?", (id_number,)).fetchone()
+        return dict(row) if row is not None else None
+
+    def v_identity_lookup(self, conn: Any, call: Call) -> dict[str, Any]:
+        r = self._resident(conn, call.body["id_number"])
+        if r is None:
+            return {"known": False, "resident": None}
+        keys = ("id_number", "name", "sex", "birth_date", "ethnicity", "address", "status", "household_id",
+                "relation_to_head_zh", "relation_to_head_en", "hukou_city", "living_city", "living_address")
+        resident = {k: r[k] for k in keys}
+        resident["phone_masked"] = (r["phone"][:3] + "****" + r["phone"][-4:]) if r["phone"] else ""
+        log.info("identity lookup for %s (%s)", mask_name(r["name"]), mask_id_number(r["id_number"]))
+        return {"known": True, "resident": resident}
+
+    def v_face(self, conn: Any, call: Call) -> dict[str, Any]:
+        r = self._resident(conn, call.body["id_number"])
+        if r is None or r["status"] != "active":
+            return {"match": False, "score": 0.0}
+        return {"match": bool(r["face_match"]), "score": float(r["face_score"])}
+
+    # -- views: items -----------------------------------------------------------------------------
+    def _context(self, conn: Any, call: Call, operation: str = "") -> OpContext:
+        id_number = call.body.get("id_number")
+        return OpContext(db=conn, item_id=call.body["item_id"], fields=dict(call.body.get("fields") or {}),
+                         resident=self._resident(conn, id_number), id_number=id_number, now=now(),
+                         payment_order_id=call.body.get("payment_order_id"), operation=operation,
+                         _issuer=self.documents.issue)
+
+    def v_lookup(self, conn: Any, call: Call) -> dict[str, Any]:
+        source = call.args["source"]
+        handler = registry.LOOKUPS.get(source)
+        if handler is None:
+            raise ApiError(404, "unknown_lookup", "没有这个查询来源。", f"No lookup source {source!r}.")
+        return {"options": list(handler(self._context(conn, call)))}
+
+    def v_operation(self, conn: Any, call: Call) -> dict[str, Any]:
+        name = call.args["name"]
+        handler = registry.OPERATIONS.get(name)
+        if handler is None:
+            raise ApiError(404, "unknown_operation", "没有这项业务操作。", f"No operation {name!r}.")
+        ctx = self._context(conn, call, name)
+        order_id = ctx.payment_order_id
+        if order_id:
+            rule = payments.consume(conn, order_id, ctx.now)
+            if rule is not None:
+                raise Refusal(rule, "本业务的费用尚未支付成功。", "The fee for this service has not been paid.",
+                              "请重新缴费或到窗口办理。", "Please pay again or go to a service counter.")
+        result = handler(ctx) or {}
+        reference = result.get("reference") or ctx.new_reference("R")
+        document = result.get("document")
+        if document is None and ctx.issued:
+            document = ctx.issued[-1]
+        terminal = call.caller.terminal_id if call.caller else None
+        record_effect(conn, terminal_id=terminal, idempotency_key=call.idempotency_key, kind="operation",
+                      operation=name, reference=reference)
+        for doc in ctx.issued:
+            self.documents.set_reference(conn, doc["document_id"], reference)
+            doc["reference"] = reference
+            record_effect(conn, terminal_id=terminal, idempotency_key=call.idempotency_key, kind="document",
+                          operation=name, reference=doc["document_id"])
+        if order_id:
+            payments.mark_consumed(conn, order_id, reference)
+        return {"operation": name, "item_id": ctx.item_id, "reference": reference,
+                "display": list(result.get("display", [])), "document": document,
+                "data": dict(result.get("data", {}))}
+
+    # -- views: documents ---------------------------------------------------------------------------
+    def v_document(self, conn: Any, call: Call) -> dict[str, Any]:
+        doc = self.documents.fetch(conn, call.args["document_id"], call.query.get("id_hash", ""))
+        if doc is None:
+            raise ApiError(404, "document_not_found", "未找到与本证件对应的文书。",
+                           "No document was found for this ID card.")
+        return doc
+
+    def v_verify(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self.documents.verify(conn, call.body["qr_payload"], call.body["signature"])
+
+    # -- views: payments ----------------------------------------------------------------------------
+    def _order_call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except payments.OrderError as exc:
+            raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
+
+    def _effect(self, conn: Any, call: Call, kind: str, reference: str) -> None:
+        record_effect(conn, terminal_id=call.caller.terminal_id if call.caller else None,
+                      idempotency_key=call.idempotency_key, kind=kind, operation=None, reference=reference)
+
+    def v_order_create(self, conn: Any, call: Call) -> dict[str, Any]:
+        b = call.body
+        order = payments.create(conn, terminal_id=call.caller.terminal_id if call.caller else "",
+                                item_id=b["item_id"], amount_fen=b["amount_fen"], reference=b["reference"],
+                                description=b["description"], now=now(), ttl_s=self.settings.order_ttl_s)
+        self._effect(conn, call, "payment_order", order["order_id"])
+        return order
+
+    def v_order_get(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._order_call(lambda: payments.get(conn, call.args["order_id"], now()))
+
+    def v_order_cancel(self, conn: Any, call: Call) -> dict[str, Any]:
+        order, changed = self._order_call(lambda: payments.cancel(conn, call.args["order_id"], now()))
+        if changed:
+            self._effect(conn, call, "payment_cancel", order["order_id"])
+        return order
+
+    def v_order_refund(self, conn: Any, call: Call) -> dict[str, Any]:
+        order, changed = self._order_call(lambda: payments.refund(conn, call.args["order_id"], now()))
+        if changed:
+            self._effect(conn, call, "payment_refund", order["order_id"])
+        return order
+
+    def v_reconcile(self, conn: Any, call: Call) -> dict[str, Any]:
+        return {"orders": payments.reconcile(conn, call.body["order_ids"], now())}
+
+    # -- views: simulator controls ------------------------------------------------------------------
+    def v_sim_faults_get(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self.faults.snapshot()
+
+    def v_sim_faults_set(self, conn: Any, call: Call) -> dict[str, Any]:
+        try:
+            return self.faults.update(call.body)
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", "故障参数不正确。", str(exc)) from None
+
+    def v_sim_effects(self, conn: Any, call: Call) -> list[dict[str, Any]]:
+        return effects(conn, call.query.get("kind"))
+
+    def v_sim_pay(self, conn: Any, call: Call) -> dict[str, Any]:
+        order = self._order_call(lambda: payments.pay(conn, call.args["order_id"], now()))
+        self._effect(conn, call, "payment_paid", order["order_id"])
+        return order
+
+    def v_sim_expire(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._order_call(lambda: payments.expire(conn, call.args["order_id"], now()))
+
+
+class _Rollback(ApiError):
+    """A simulator answer that breaks the API document: the transaction is undone and the caller gets 500."""
+
+    def __init__(self) -> None:
+        super().__init__(500, "internal_error", "服务内部错误。", "Internal server error (the simulator broke its API).")
+
+
+def _is_loopback(addr: str) -> bool:
+    return addr.startswith("127.") or addr in ("::1", "localhost") or os.environ.get("KIOSK_SIM_ALLOW_REMOTE") == "1"

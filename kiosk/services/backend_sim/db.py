@@ -1,0 +1,158 @@
+"""The simulator's SQLite database: infrastructure tables, seeding, and one lock around it.
+
+One connection serves every request thread (``check_same_thread=False``); the lock makes
+each API call one serialised transaction, which is what makes idempotency replays and
+"exactly one effect" hold under concurrent retries.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from kiosk.services.backend_sim import registry, seed
+
+log = logging.getLogger(__name__)
+
+CST = timezone(timedelta(hours=8), "CST")
+
+INFRA_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sequences (prefix TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    terminal_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,          -- method, path and body hash of the first request
+    status INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, key)
+);
+CREATE TABLE IF NOT EXISTS effects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal_id TEXT,
+    idempotency_key TEXT,
+    kind TEXT NOT NULL,                 -- operation, document, payment_order, payment_cancel, payment_paid, payment_refund
+    operation TEXT,
+    reference TEXT,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    document_id TEXT PRIMARY KEY,
+    doc_type TEXT NOT NULL,
+    verification_code TEXT NOT NULL UNIQUE,
+    title_zh TEXT NOT NULL,
+    title_en TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    content TEXT NOT NULL,              -- JSON
+    qr_payload TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    id_hash TEXT NOT NULL,              -- sha256 hex of the holder's ID number ('' if none)
+    holder_masked TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    reference TEXT
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    reference TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,               -- pending, paid, cancelled, expired, refunded
+    qr_payload TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    paid_at TEXT,
+    refunded_at TEXT,
+    consumed_by TEXT                    -- the operation reference this payment paid for
+);
+"""
+
+
+def now() -> datetime:
+    """The simulator's clock: Beijing time, whole seconds."""
+    return datetime.now(CST).replace(microsecond=0)
+
+
+def iso(t: datetime) -> str:
+    """RFC 3339 with offset."""
+    return t.isoformat()
+
+
+class Database:
+    """The connection, its lock, and transaction helpers."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        self.lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | None) -> "Database":
+        """Open (and on first use create and seed) the database; None means a fresh in-memory one."""
+        db = cls(path or ":memory:")
+        modules = registry.discover()
+        with db.lock:
+            db.conn.executescript(INFRA_SCHEMA)
+            seeded = db.conn.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone()
+            if seeded is None:
+                db.conn.execute("BEGIN")
+                try:
+                    seed.seed_core(db.conn)
+                    for module in modules:
+                        seed.run_script(db.conn, getattr(module, "SCHEMA", ""))
+                    for module in modules:
+                        if hasattr(module, "seed"):
+                            module.seed(db.conn)
+                    db.conn.execute("INSERT INTO meta VALUES ('seeded', ?)", (iso(now()),))
+                    db.conn.execute("COMMIT")
+                except BaseException:
+                    db.conn.execute("ROLLBACK")
+                    raise
+        log.info("backend simulator database ready (%s, %d operation modules)", db.path, len(modules))
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and run a transaction that commits on normal exit, rolls back otherwise."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self.lock:
+            self.conn.close()
+
+
+def record_effect(conn: sqlite3.Connection, *, terminal_id: str | None, idempotency_key: str | None,
+                  kind: str, operation: str | None, reference: str | None) -> None:
+    """Append one side effect to the log the tests read at GET /sim/effects."""
+    conn.execute("INSERT INTO effects (terminal_id, idempotency_key, kind, operation, reference, at)"
+                 " VALUES (?, ?, ?, ?, ?, ?)", (terminal_id, idempotency_key, kind, operation, reference, iso(now())))
+
+
+def effects(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
+    """The side-effect log, oldest first."""
+    sql = "SELECT terminal_id, idempotency_key, kind, operation, reference, at FROM effects"
+    rows = conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY seq", (kind,) if kind else ())
+    return [dict(r) for r in rows]
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the one encoding every answer uses."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,177 @@
+"""Signatures between the terminal and the backend, and on the documents the backend issues.
+
+Requests and responses are signed with HMAC-SHA256 under the terminal's secret (see
+docs/CONTRACTS.md, "Backend HTTP API"): the request form binds method, path with query,
+timestamp, nonce and body; the response form binds status, the *request's* nonce,
+timestamp and body, so an answer cannot be replayed onto another request. Documents
+are signed with the backend's Ed25519 key so anyone holding the public key can check a
+printed QR without the terminal's secret.
+
+Each canonical form is one line per part. Parts that could contain a newline are
+refused, which keeps the encoding injective: two different requests never share a
+canonical form.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+import time
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from kiosk.errors import SignatureError
+
+DEFAULT_MAX_SKEW_S = 300
+DEMO_BACKEND_SEED = hashlib.sha256(b"kiosk-demo-backend-ed25519-seed").digest()
+
+_METHOD_RE = re.compile(r"^[A-Z]{3,7}$")
+_NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+_TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+# A request target: printable ASCII without spaces, as it appears on the request line.
+_PATH_RE = re.compile(r"^/[\x21-\x7e]*$")
+
+
+def body_hash(body: bytes) -> str:
+    """Lowercase hex SHA-256 of a body (of b"" when there is none)."""
+    return hashlib.sha256(body or b"").hexdigest()
+
+
+def new_nonce() -> str:
+    """A fresh 32-hex-digit nonce."""
+    return secrets.token_hex(16)
+
+
+def _check_timestamp(timestamp: str | int) -> str:
+    ts = str(timestamp)
+    if not _TIMESTAMP_RE.match(ts):
+        raise ValueError("timestamp must be unix seconds")
+    return ts
+
+
+def canonical_request(method: str, path_with_query: str, timestamp: str | int, nonce: str, body: bytes) -> bytes:
+    """The bytes a request signature covers. Raises ValueError for a part that has no canonical form."""
+    if not _METHOD_RE.match(method):
+        raise ValueError("method must be an upper-case HTTP method")
+    if not _PATH_RE.match(path_with_query):
+        raise ValueError("path must start with '/' and hold printable ASCII only")
+    if not _NONCE_RE.match(nonce):
+        raise ValueError("nonce must be 32 lowercase hex digits")
+    ts = _check_timestamp(timestamp)
+    return "\n".join((method, path_with_query, ts, nonce, body_hash(body))).encode("ascii")
+
+
+def canonical_response(status: int, request_nonce: str, timestamp: str | int, body: bytes) -> bytes:
+    """The bytes a response signature covers. Raises ValueError for a part that has no canonical form."""
+    if not (100 <= int(status) <= 599):
+        raise ValueError("status must be an HTTP status")
+    if not _NONCE_RE.match(request_nonce):
+        raise ValueError("nonce must be 32 lowercase hex digits")
+    ts = _check_timestamp(timestamp)
+    return "\n".join((str(int(status)), request_nonce, ts, body_hash(body))).encode("ascii")
+
+
+def _mac(secret: bytes, message: bytes) -> str:
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def sign_request(secret: bytes, method: str, path_with_query: str, body: bytes, *,
+                 timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
+    """Headers X-Timestamp, X-Nonce and X-Signature for one request."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or new_nonce()
+    sig = _mac(secret, canonical_request(method, path_with_query, ts, nonce, body))
+    return {"X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": sig}
+
+
+def _check_skew(timestamp: str, now: float | None, max_skew_s: int) -> None:
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > max_skew_s:
+        raise SignatureError("timestamp outside the allowed clock skew", reason="stale_timestamp")
+
+
+def verify_request(secret: bytes, method: str, path_with_query: str, body: bytes, *,
+                   timestamp: str, nonce: str, signature: str,
+                   now: float | None = None, max_skew_s: int = DEFAULT_MAX_SKEW_S) -> None:
+    """Check a request's signature and timestamp (the nonce's freshness is the caller's store).
+
+    Raises SignatureError with context ``reason`` in malformed, bad_signature, stale_timestamp.
+    """
+    try:
+        message = canonical_request(method, path_with_query, timestamp, nonce, body)
+    except ValueError as exc:
+        raise SignatureError(f"malformed signed request: {exc}", reason="malformed") from None
+    if not _HEX64_RE.match(signature or "") or not hmac.compare_digest(_mac(secret, message), signature):
+        raise SignatureError("request signature does not verify", reason="bad_signature")
+    _check_skew(timestamp, now, max_skew_s)
+
+
+def sign_response(secret: bytes, status: int, request_nonce: str, body: bytes, *,
+                  timestamp: int | None = None) -> dict[str, str]:
+    """Headers X-Timestamp and X-Signature for one response to the request that carried ``request_nonce``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return {"X-Timestamp": ts, "X-Signature": _mac(secret, canonical_response(status, request_nonce, ts, body))}
+
+
+def verify_response(secret: bytes, status: int, request_nonce: str, body: bytes, *,
+                    timestamp: str | None, signature: str | None,
+                    now: float | None = None, max_skew_s: int = DEFAULT_MAX_SKEW_S) -> None:
+    """Check that a response was signed by the backend for this very request.
+
+    Raises SignatureError (reason missing, malformed, bad_signature, stale_timestamp).
+    """
+    if not timestamp or not signature:
+        raise SignatureError("response is not signed", reason="missing")
+    try:
+        message = canonical_response(status, request_nonce, timestamp, body)
+    except ValueError as exc:
+        raise SignatureError(f"malformed response signature headers: {exc}", reason="malformed") from None
+    if not _HEX64_RE.match(signature) or not hmac.compare_digest(_mac(secret, message), signature):
+        raise SignatureError("response signature does not verify", reason="bad_signature")
+    _check_skew(timestamp, now, max_skew_s)
+
+
+# --- documents (Ed25519) -------------------------------------------------------------------
+def private_key_from_seed(seed: bytes) -> Ed25519PrivateKey:
+    """The Ed25519 private key for a 32-byte seed."""
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def demo_backend_private_key() -> Ed25519PrivateKey:
+    """The simulator's fixed document key (public on purpose; its public key is config.DEMO_BACKEND_PUBLIC_KEY)."""
+    return private_key_from_seed(DEMO_BACKEND_SEED)
+
+
+def public_key_b64(private_key: Ed25519PrivateKey) -> str:
+    """The base64 raw public key of a private key."""
+    raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def sign_document(private_key: Ed25519PrivateKey | bytes, payload: str) -> str:
+    """Base64 Ed25519 signature over the payload's UTF-8 bytes (``private_key`` may be a 32-byte seed)."""
+    key = private_key_from_seed(private_key) if isinstance(private_key, bytes) else private_key
+    return base64.b64encode(key.sign(payload.encode("utf-8"))).decode("ascii")
+
+
+def verify_document(public_key_b64: str, payload: str, sig: str) -> None:
+    """Check a document signature. Raises SignatureError (reason bad_key, malformed, bad_signature)."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64, validate=True))
+    except (ValueError, binascii.Error):
+        raise SignatureError("the configured document public key is not a base64 Ed25519 key",
+                             reason="bad_key") from None
+    try:
+        raw_sig = base64.b64decode(sig, validate=True)
+    except (ValueError, binascii.Error):
+        raise SignatureError("document signature is not base64", reason="malformed") from None
+    try:
+        key.verify(raw_sig, payload.encode("utf-8"))
+    except InvalidSignature:
+        raise SignatureError("document signature does not verify", reason="bad_signature") from None
