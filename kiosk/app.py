@@ -1,0 +1,456 @@
+"""The Kivy shell: one window, one screen manager, the idle timer and the lockdown.
+
+The shell routes between screens and runs the one service call a screen asks for on a
+worker thread, so a slow backend or a printing A4 job never freezes the touch screen.
+Business rules stay in kiosk.services: the shell only follows ``Transaction.step`` and
+``Transaction.outcome`` to pick the next screen.
+
+Kivy reads its environment at import and creates the window when the first widget module
+is imported, so this module imports only ``kivy.app`` at the top (which opens no window)
+and :func:`prepare_kivy` must run before :meth:`KioskApp.build`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+# Kivy parses sys.argv and writes ~/.kivy/config.ini at import unless told not to; the
+# kiosk's settings come only from its own TOML config.
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_NO_CONFIG", "1")
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+if "KIVY_HOME" not in os.environ:
+    os.environ["KIVY_HOME"] = tempfile.mkdtemp(prefix="kiosk-kivy-")
+
+from kivy.app import App  # noqa: E402  (must follow the environment above)
+from kivy.clock import Clock  # noqa: E402
+from kivy.properties import (BooleanProperty, NumericProperty, ObjectProperty,  # noqa: E402
+                             StringProperty)
+
+from kiosk.config import KioskConfig, UiConfig  # noqa: E402
+from kiosk.errors import ConfigError, KioskError  # noqa: E402
+from kiosk.i18n import normalize, translate  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+SCREENS_DIR = Path(__file__).parent / "screens"
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+)
+# Which screen shows which workflow step (the values of kiosk.services.workflow.Step).
+STEP_SCREENS = {"identify": "identify", "face": "face", "form": "form", "confirm": "confirm", "pay": "payment",
+                "produce": "printing", "done": "done"}
+# Screens on which the idle timer does not run: nothing to abandon on home and out of
+# service; payment has its own countdown (the order's expiry); printing must finish.
+IDLE_EXEMPT = frozenset({"home", "out_of_service", "payment", "printing"})
+KEY_ESCAPE, KEY_BACK, KEY_F1 = 27, 1001, 282
+AVAILABILITY_POLL_S = 5.0
+
+
+def _value(enum_or_str: Any) -> Any:
+    """An enum member's value (Step, Outcome), or the plain value itself."""
+    return getattr(enum_or_str, "value", enum_or_str)
+
+
+def has_display() -> bool:
+    """True when SDL can open a window: an X or Wayland display, or an explicit SDL driver."""
+    return any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
+
+
+def cjk_font() -> str:
+    """The WenQuanYi font file the UI draws with (face 0 has Simplified Chinese glyph forms)."""
+    for path in FONT_CANDIDATES:
+        if Path(path).is_file():
+            return path
+    raise ConfigError("no Chinese font installed (fonts-wqy-microhei)", key="", value=FONT_CANDIDATES[0])
+
+
+def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
+    """Configure Kivy before the window exists: size, offscreen driver, lockdown settings."""
+    if headless:
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(ui.width))
+    Config.set("graphics", "height", str(ui.height))
+    Config.set("graphics", "fullscreen", "auto" if ui.fullscreen and not headless else "0")
+    Config.set("graphics", "resizable", "0")
+    Config.set("graphics", "borderless", "1" if ui.fullscreen else "0")
+    # No way out: Escape does not close the app, and a right click cannot leave a red
+    # multitouch dot that a resident could drag around.
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("kivy", "keyboard_mode", "dock" if not headless else "system")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    Config.set("graphics", "maxfps", "30")
+
+
+class KioskApp(App):
+    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime`."""
+
+    lang = StringProperty("zh_CN")
+    txn = ObjectProperty(None, allownone=True)
+    item = ObjectProperty(None, allownone=True)
+    error = ObjectProperty(None, allownone=True)
+    busy = BooleanProperty(False)
+    busy_overlay = BooleanProperty(False)  # the "please wait" layer (printing shows its own progress)
+    idle_left = NumericProperty(0)
+    idle_warning = BooleanProperty(False)
+    # Bumped whenever the set of unavailable items changes, so lists redraw themselves.
+    availability = NumericProperty(0)
+    backend_down = BooleanProperty(False)
+
+    def __init__(self, runtime: Any, config: KioskConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+        self.kiosk_config = config
+        self.lang = config.ui.language
+        self.title = "police-kiosk"
+        self.unavailable: dict[str, str] = {}
+        self.result: Any = None
+        self.list_items: tuple[Any, ...] = ()
+        self.list_title: tuple[str, str] = ("", "")
+        self.idle_timeout_s = float(config.ui.idle_timeout_s)
+        self.idle_warning_s = float(config.ui.idle_warning_s)
+        self._last_touch = Clock.get_boottime()
+        self._generation = 0  # bumped when a transaction ends; stale worker results are dropped
+        self.sm: Any = None
+
+    # --- text -------------------------------------------------------------------------
+    def tr(self, msgid: str, lang: str | None = None) -> str:
+        """Translate an English msgid into the current (or given) language."""
+        return translate(msgid, lang or self.lang)
+
+    def local(self, zh: str, en: str, lang: str | None = None) -> str:
+        """Pick the Chinese or English variant of a catalog or backend text."""
+        return zh if (lang or self.lang) == "zh_CN" else (en or zh)
+
+    def toggle_language(self) -> None:
+        """Switch between Chinese and English (the button on every screen)."""
+        self.lang = "en" if self.lang == "zh_CN" else "zh_CN"
+
+    # --- building ---------------------------------------------------------------------
+    def build(self) -> Any:
+        """Register the Chinese font, load the shared kv rules and create the home screen."""
+        from kivy.core.text import DEFAULT_FONT, LabelBase
+        from kivy.core.window import Window
+        from kivy.graphics.opengl import glFinish
+        from kivy.lang import Builder
+
+        LabelBase.register(DEFAULT_FONT, cjk_font())
+        Builder.load_file(str(SCREENS_DIR / "common.kv"))
+        from kiosk.screens.base import KioskRoot
+
+        # Without a glFinish per frame the offscreen (llvmpipe) driver queues frames and
+        # native memory grows without bound.
+        Window.bind(on_flip=lambda *_: glFinish())
+        Window.bind(on_keyboard=self._on_keyboard)
+        Window.bind(on_request_close=lambda *_a, **_k: True)
+        if self.kiosk_config.profile == "production" or not self.kiosk_config.ui.show_cursor:
+            Window.show_cursor = False
+        root = KioskRoot()
+        self.sm = root.ids.sm
+        self.go("home")
+        Clock.schedule_interval(self._idle_tick, 0.5)
+        Clock.schedule_interval(self.refresh_availability, AVAILABILITY_POLL_S)
+        Clock.schedule_once(self.refresh_availability, 0)
+        return root
+
+    def open_settings(self, *largs: Any) -> bool:
+        """The Kivy settings panel (F1) is not reachable on a kiosk."""
+        return False
+
+    def _on_keyboard(self, _window: Any, key: int, *_args: Any) -> bool:
+        # Returning True stops Kivy's own handling: Escape/back would close the app,
+        # F1 would open the settings panel.
+        return key in (KEY_ESCAPE, KEY_BACK, KEY_F1)
+
+    # --- navigation -------------------------------------------------------------------
+    def screen(self, name: str) -> Any:
+        """The screen called ``name``, created (and its .kv loaded) on first use."""
+        if not self.sm.has_screen(name):
+            from kivy.lang import Builder
+
+            Builder.load_file(str(SCREENS_DIR / f"{name}.kv"))
+            module = importlib.import_module(f"kiosk.screens.{name}")
+            self.sm.add_widget(module.SCREEN(name=name))
+        return self.sm.get_screen(name)
+
+    def go(self, name: str) -> None:
+        """Show screen ``name``."""
+        self.screen(name)
+        self.sm.current = name
+        self.touched()
+
+    def go_home(self) -> None:
+        """Back to the home screen with no item selected."""
+        self.item = None
+        self.result = None
+        self.error = None
+        self.go("home")
+
+    def show_items(self, title_zh: str, title_en: str, items: Any) -> None:
+        """Show a list of items (a category or search results)."""
+        self.list_items = tuple(items)
+        self.list_title = (title_zh, title_en)
+        self.go("category")
+
+    def category_name(self, category: Any) -> str:
+        """A catalog Category's name in the current language."""
+        return self.local(category.name_zh, category.name_en)
+
+    def open_category(self, category: Any) -> None:
+        """Show the items of one category."""
+        self.show_items(category.name_zh, category.name_en, self.runtime.catalog.in_category(category.code))
+
+    def search(self, text: str) -> None:
+        """Show the items whose id or name matches ``text``."""
+        self.show_items(self.tr("Search results", "zh_CN"), "Search results", self.runtime.catalog.search(text))
+
+    def open_item(self, item_id: str) -> None:
+        """Show the guide of one item."""
+        self.item = self.runtime.catalog.get(item_id)
+        self.go("guide")
+
+    # --- transactions ------------------------------------------------------------------
+    def start_item(self) -> None:
+        """Start a transaction for the item on the guide screen."""
+        self.txn = self.runtime.engine.start(self.item.id)
+        self.follow()
+
+    def follow(self) -> None:
+        """Show the screen for the transaction's current step, or its outcome."""
+        txn = self.txn
+        if txn is None:
+            self.go_home()
+            return
+        outcome = _value(txn.outcome)
+        if outcome in ("failed", "refused"):
+            self.error = txn.error
+            self.go("error")
+            return
+        if outcome == "cancelled":
+            self.end_session("cancel")
+            return
+        step = _value(txn.step)
+        self.go(STEP_SCREENS[step])
+
+    def run_step(self, call: Callable[..., Any], *args: Any,
+                 on_result: Callable[[Any], None] | None = None,
+                 on_recoverable: Callable[[KioskError], None] | None = None,
+                 overlay: bool = True) -> None:
+        """Run one service call off the UI thread, then follow the transaction.
+
+        The busy layer takes every touch meanwhile, so a second touch cannot start a
+        second call; ``overlay`` says whether it also dims the screen. ``on_recoverable``
+        gets the errors that leave the transaction open (a bad form value, a card read to
+        try again); other errors show the transaction's outcome.
+        """
+        generation = self._generation
+        self.busy = True
+        self.busy_overlay = overlay
+
+        def work() -> None:
+            try:
+                result: Any = call(*args)
+                error: BaseException | None = None
+            except BaseException as exc:  # shown to the resident, never lost
+                result, error = None, exc
+            Clock.schedule_once(lambda _dt: self._step_done(generation, result, error, on_result,
+                                                            on_recoverable))
+
+        threading.Thread(target=work, name="kiosk-step", daemon=True).start()
+
+    def _step_done(self, generation: int, result: Any, error: BaseException | None,
+                   on_result: Callable[[Any], None] | None,
+                   on_recoverable: Callable[[KioskError], None] | None) -> None:
+        self.busy = self.busy_overlay = False
+        if generation != self._generation:
+            return  # the session ended (idle timeout) while the call ran
+        if (isinstance(error, KioskError) and on_recoverable is not None
+                and self.txn is not None and self.txn.outcome is None):
+            on_recoverable(error)
+            return
+        if error is not None:
+            self.show_failure(error)
+            return
+        if on_result is not None:
+            on_result(result)
+        self.follow()
+
+    def show_failure(self, error: BaseException) -> None:
+        """A service call failed: show the transaction's outcome, or the error itself."""
+        if not isinstance(error, KioskError):
+            log.error("step failed: %s", type(error).__name__, exc_info=error)
+            error = KioskError(type(error).__name__)
+        if self.txn is not None and _value(self.txn.outcome) is not None:
+            self.follow()
+            return
+        self.error = error  # the call failed without deciding the transaction
+        self.go("error")
+
+    def background(self, call: Callable[..., Any], *args: Any,
+                   on_result: Callable[[Any], None] | None = None,
+                   on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Run a call that does not move the transaction (lookup options, polling) off the UI thread."""
+        generation = self._generation
+
+        def work() -> None:
+            try:
+                result: Any = call(*args)
+            except BaseException as exc:
+                if on_error is not None:
+                    Clock.schedule_once(lambda _dt: generation == self._generation and on_error(exc))
+                return
+            if on_result is not None:
+                Clock.schedule_once(lambda _dt: generation == self._generation and on_result(result))
+
+        threading.Thread(target=work, name="kiosk-call", daemon=True).start()
+
+    def card_present(self) -> bool:
+        """Whether the ID card reader reports a card in its field (False when it cannot tell)."""
+        reader = self.runtime.devices.get("id_card")
+        try:
+            return reader is not None and bool(reader.card_present())
+        except KioskError:
+            return False
+
+    def cancel(self) -> None:
+        """The resident gives up: cancel the transaction, wipe the session and go home."""
+        self.end_session("cancel")
+
+    def finish(self) -> None:
+        """The resident is done: end the transaction (wipes the session) and go home."""
+        self.end_session("done")
+
+    def end_session(self, reason: str) -> None:
+        """End the current transaction, if any ("cancel", "timeout" or "done"), wipe it, go home."""
+        txn = self.txn
+        self._generation += 1
+        self.busy = self.busy_overlay = False
+        if txn is not None:
+            try:
+                if txn.outcome is None:
+                    txn.cancel(reason="timeout" if reason == "timeout" else "cancel")
+                txn.finish()
+            except KioskError as exc:
+                # Paid but not produced yet: never drop it; produce, then finish.
+                log.warning("ending the transaction: %s", exc.code)
+                if _value(txn.step) == "produce":
+                    self.go("printing")
+                    return
+        self.txn = None
+        self.go_home()
+
+    # --- idle timer ---------------------------------------------------------------------
+    def touched(self) -> None:
+        """A touch anywhere (or a new screen): the resident is still there."""
+        self._last_touch = Clock.get_boottime()
+        self.idle_warning = False
+
+    def _idle_tick(self, _dt: float) -> None:
+        current = self.sm.current if self.sm else "home"
+        if current in IDLE_EXEMPT or self.busy:
+            self._last_touch = Clock.get_boottime()
+            self.idle_warning = False
+            self.idle_left = 0
+            return
+        left = self.idle_timeout_s - (Clock.get_boottime() - self._last_touch)
+        self.idle_left = max(0, int(left + 0.999))
+        self.idle_warning = left <= self.idle_warning_s
+        if left <= 0:
+            log.info("idle timeout on screen %s: session ended", current)
+            self.idle_warning = False
+            self.end_session("done" if current == "done" else "timeout")
+
+    # --- backend availability -----------------------------------------------------------
+    def refresh_availability(self, _dt: float = 0) -> None:
+        """Ask the runtime which items can run now; lists redraw when that changes."""
+        def work() -> None:
+            down: dict[str, str] = {}
+            for item in self.runtime.catalog.items:
+                try:
+                    ok, reason = self.runtime.item_available(item)
+                except KioskError as err:
+                    ok, reason = False, err.code
+                if not ok:
+                    down[item.id] = reason
+            Clock.schedule_once(lambda _dt: self._set_unavailable(down))
+
+        threading.Thread(target=work, name="kiosk-availability", daemon=True).start()
+
+    def _set_unavailable(self, down: dict[str, str]) -> None:
+        if down != self.unavailable or self.availability == 0:
+            self.unavailable = down
+            self.availability += 1
+        items = self.runtime.catalog.items
+        self.backend_down = "backend_unavailable" in down.values()
+        # Nothing at all can be served (not even a guide): say so instead of offering dead
+        # buttons; come back by itself when the runtime recovers.
+        nothing = len(down) == len(items)
+        if nothing and self.sm.current == "home":
+            self.go("out_of_service")
+        elif not nothing and self.sm.current == "out_of_service":
+            self.go_home()
+
+    def unavailable_reason(self, item: Any) -> str:
+        """Why the item cannot run now ('' when it can): backend_unavailable, <device>_unavailable."""
+        return self.unavailable.get(item.id, "") if item is not None else ""
+
+    def produced(self, result: Any) -> None:
+        """Keep what production returned (documents, receipts, display lines) for the done screen."""
+        self.result = result
+
+    def rate(self, score: int) -> None:
+        """The resident's satisfaction rating (1-5) of this visit; no personal data."""
+        log.info("satisfaction rating item=%s score=%d", self.txn.item.id if self.txn else "-", score)
+
+    def is_available(self, item: Any) -> bool:
+        """Whether the item can be started now (the last answer of the runtime)."""
+        return item is not None and item.id not in self.unavailable
+
+
+def build_runtime(cfg: KioskConfig) -> Any:
+    """The services assembled from the config (embedded backend simulator in the demo profile)."""
+    from kiosk.services.runtime import Runtime
+
+    return Runtime.from_config(cfg)
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    """`kiosk run`: the kiosk UI; without a display, the scripted demo instead."""
+    from kiosk.config import load
+
+    cfg = load(getattr(args, "config", None))
+    if not args.headless and not has_display():
+        from kiosk.demo import run_demo
+
+        out = Path(args.out)
+        print(f"kiosk: no display found; running the scripted demo instead (kiosk demo --out {out} --flow H01)")
+        status = run_demo(cfg, out, ["H01"])
+        print(f"kiosk: demo output written to {out.resolve()} (summary.json, screenshots, documents, receipts)")
+        return status
+    prepare_kivy(cfg.ui, headless=args.headless)
+    runtime = build_runtime(cfg)
+    app = KioskApp(runtime, cfg)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        Clock.schedule_once(lambda _dt: app.stop())
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        app.run()
+    finally:
+        if app.txn is not None:
+            app.end_session("cancel")
+        runtime.close()
+    return 0

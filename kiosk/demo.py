@@ -1,0 +1,489 @@
+"""`kiosk demo`: scripted residents drive the real UI headless, through Kivy's input path.
+
+The kiosk runs offscreen (SDL ``offscreen`` driver, no X server) with its real services.
+A scripted resident touches buttons the way a finger would: a MotionEvent at the button's
+window coordinates, queued on an input provider that the event loop reads like any other
+touch device. A button that is covered or scrolled out of sight therefore does not get
+the touch, and the flow fails. Every screen visited is saved as a PNG.
+
+:class:`UiDriver` is also what the UI tests use.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import kiosk.app  # noqa: F401  (sets the Kivy environment before Kivy is imported)
+from kiosk.config import KioskConfig, PathsConfig, load
+from kiosk.errors import ConfigError, KioskError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FLOW = "H01"
+DEMO_RESIDENT = "37010219850315123X"  # 王小明, the household head with a clean record
+STEP_TIMEOUT_S = 30.0
+
+
+class DemoError(KioskError):
+    """The scripted resident could not go on (a button did not take the touch, a screen never came)."""
+
+    code = "demo_failed"
+
+
+# --- touches through the input path ----------------------------------------------------
+def _touch_classes() -> tuple[type, type]:
+    from kivy.input.motionevent import MotionEvent
+    from kivy.input.provider import MotionEventProvider
+
+    class ScriptedTouch(MotionEvent):
+        """A finger at normalised window coordinates (0..1, origin bottom left)."""
+
+        def __init__(self, device: str, uid: int, args: tuple[float, float]) -> None:
+            super().__init__(device, uid, args, is_touch=True, type_id="touch")
+
+        def depack(self, args: tuple[float, float]) -> None:
+            self.sx, self.sy = args
+            self.profile = ["pos"]
+            super().depack(args)
+
+    class ScriptedTouchProvider(MotionEventProvider):
+        """An input device the event loop polls each frame, fed by the scripted resident."""
+
+        def __init__(self, device: str, args: str) -> None:
+            super().__init__(device, args)
+            self.queue: deque[tuple[str, Any]] = deque()
+
+        def update(self, dispatch_fn: Callable[[str, Any], None]) -> None:
+            while self.queue:
+                dispatch_fn(*self.queue.popleft())
+
+    return ScriptedTouch, ScriptedTouchProvider
+
+
+class UiDriver:
+    """Runs a KioskApp frame by frame and touches, waits and takes screenshots like a resident."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.touches = 0
+        self._uid = 0
+        self._shot: Path | None = None
+        self._touch_cls, provider_cls = _touch_classes()
+        self.provider = provider_cls("scripted", "")
+
+    def start(self) -> None:
+        """Build the app, open the (offscreen) window and start the event loop without blocking."""
+        from kivy.base import EventLoop, runTouchApp
+        from kivy.core.window import Window
+
+        self.app._run_prepare()
+        runTouchApp(embedded=True)
+        EventLoop.add_input_provider(self.provider)
+        self.provider.start()
+        Window.bind(on_flip=self._on_flip)
+        self.pump(5)
+
+    def stop(self) -> None:
+        """Stop the app and close the window."""
+        from kivy.base import EventLoop
+
+        EventLoop.remove_input_provider(self.provider)
+        self.app.stop()
+        self.pump(1)
+
+    # --- the loop ---------------------------------------------------------------------
+    def pump(self, frames: int = 1) -> None:
+        """Run ``frames`` iterations of the Kivy main loop."""
+        from kivy.base import EventLoop
+
+        for _ in range(frames):
+            EventLoop.idle()
+            if EventLoop.window is not None:
+                EventLoop.window.mainloop()  # SDL events (none offscreen, but keep the path whole)
+
+    def wait_until(self, predicate: Callable[[], Any], what: str, timeout: float = STEP_TIMEOUT_S) -> Any:
+        """Run the loop until ``predicate()`` is truthy; raises DemoError after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise DemoError(f"timed out after {timeout:.0f} s waiting for {what} "
+                                f"(screen {self.current})")
+            self.pump()
+
+    def wait_seconds(self, seconds: float) -> None:
+        """Run the loop for ``seconds`` of wall time."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.pump()
+
+    @property
+    def current(self) -> str:
+        """The name of the screen on show."""
+        return self.app.sm.current
+
+    def wait_screen(self, *names: str, timeout: float = STEP_TIMEOUT_S) -> str:
+        """Wait until one of ``names`` is on show and no service call is running."""
+        self.wait_until(lambda: self.current in names and not self.app.busy,
+                        f"screen {'/'.join(names)}", timeout)
+        self.pump(2)
+        return self.current
+
+    def wait_leave(self, name: str, timeout: float = STEP_TIMEOUT_S) -> str:
+        """Wait until the screen ``name`` is gone and no service call is running."""
+        self.wait_until(lambda: self.current != name and not self.app.busy, f"leaving {name}", timeout)
+        self.pump(2)
+        return self.current
+
+    # --- touches ----------------------------------------------------------------------
+    def tap_at(self, x: float, y: float) -> None:
+        """Put a finger down at window pixel (x, y) and lift it, as the touchscreen reports it."""
+        from kivy.core.window import Window
+
+        width, height = Window.size
+        self._uid += 1
+        touch = self._touch_cls("scripted", self._uid, (x / max(1, width - 1), y / max(1, height - 1)))
+        self.provider.queue.append(("begin", touch))
+        # A ScrollView holds a touch for scroll_timeout (200 ms) before it hands it to
+        # the button beneath, as it does for a real finger.
+        self.wait_seconds(0.3)
+        self.provider.queue.append(("end", touch))
+        self.pump(2)
+        self.touches += 1
+
+    def tap(self, widget: Any, what: str = "") -> None:
+        """Touch the centre of ``widget``; raises DemoError when the widget did not get it."""
+        from kivy.core.window import Window
+
+        x, y = widget.to_window(*widget.center)
+        width, height = Window.size
+        label = what or getattr(widget, "text", "") or type(widget).__name__
+        if not (0 <= x < width and 0 <= y < height):
+            raise DemoError(f"{label!r} is off screen at ({x:.0f}, {y:.0f})")
+        pressed: list[bool] = []
+        mark = lambda *_a: pressed.append(True)  # noqa: E731
+        widget.bind(on_press=mark)
+        try:
+            self.tap_at(x, y)
+        finally:
+            widget.unbind(on_press=mark)
+        if not pressed:
+            raise DemoError(f"{label!r} did not take the touch on screen {self.current} "
+                            "(covered, disabled or out of view)")
+
+    def tap_id(self, widget_id: str, screen: str | None = None) -> None:
+        """Touch the widget with kv id ``widget_id`` on the current (or given) screen."""
+        target = self.app.sm.get_screen(screen or self.current)
+        self.tap(target.ids[widget_id], widget_id)
+
+    # --- screenshots ------------------------------------------------------------------
+    def _on_flip(self, *_args: Any) -> None:
+        # Bound to on_flip, so it runs before the buffers are swapped: the back buffer
+        # still holds the finished frame.
+        if self._shot is None:
+            return
+        from kivy.core.window import Window
+        from kivy.graphics.opengl import GL_RGB, GL_UNSIGNED_BYTE, glReadPixels
+        from PIL import Image
+
+        width, height = Window.size
+        data = glReadPixels(0, 0, width, height, GL_RGB, GL_UNSIGNED_BYTE)
+        image = Image.frombytes("RGB", (width, height), bytes(data)).transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        image.save(self._shot)
+        self._shot = None
+
+    def screenshot(self, path: Path) -> Path:
+        """Save the window as it is now to ``path`` (PNG)."""
+        from kivy.core.window import Window
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._shot = path
+        Window.canvas.ask_update()
+        self.wait_until(lambda: self._shot is None, "a frame to screenshot", 10)
+        return path
+
+
+# --- the scripted resident ---------------------------------------------------------------
+@dataclass
+class FlowRecord:
+    """One flow's line in summary.json."""
+
+    item: str
+    outcome: str = "failed"
+    reason: str = ""
+    touches: int = 0
+    touches_after_identity: int = 0
+    seconds: float = 0.0
+    documents: list[str] = field(default_factory=list)
+    receipts: list[str] = field(default_factory=list)
+    screenshots: list[str] = field(default_factory=list)
+
+
+SAMPLE_VALUES = {"digits": "1", "phone": "13800138000", "number": "1", "plate": "鲁A12345",
+                 "date": time.strftime("%Y-%m-%d"), "text": "演示", "id_number": DEMO_RESIDENT}
+
+
+class Resident:
+    """Walks one item from the home screen to the end, recording what happened."""
+
+    def __init__(self, driver: UiDriver, runtime: Any, out: Path, card: str) -> None:
+        self.driver = driver
+        self.runtime = runtime
+        self.out = out
+        self.card = card
+
+    def run(self, item_id: str) -> FlowRecord:
+        """Do item ``item_id`` end to end; never raises (the record says what failed)."""
+        drv, app = self.driver, self.driver.app
+        record = FlowRecord(item_id)
+        self.record = record
+        self._seen: set[str] = set()
+        a4 = self.runtime.devices.get("a4_printer")
+        receipt = self.runtime.devices.get("receipt_printer")
+        a4_before = len(a4.jobs) if a4 is not None else 0
+        receipt_before = len(receipt.jobs) if receipt is not None else 0
+        touches_before = drv.touches
+        identified_at: int | None = None
+        started = time.monotonic()
+        reader = self.runtime.devices.get("id_card")
+        if reader is not None and hasattr(reader, "remove"):
+            reader.remove()  # the resident still has the card in hand
+        try:
+            item = self.runtime.catalog.get(item_id)
+            drv.wait_screen("home")
+            self.shot("home")
+            self.open_item(item)
+            if not drv.app.sm.get_screen("guide").ids.start_button.disabled:
+                drv.tap_id("start_button")
+            else:
+                record.outcome, record.reason = "unavailable", self._unavailable_reason(item)
+                drv.tap_id("home_button")
+                return record
+            while True:
+                screen = drv.wait_until(lambda: not app.busy and drv.current, "the next screen")
+                drv.pump(2)
+                screen = drv.current
+                if identified_at is None and screen not in ("identify", "home"):
+                    identified_at = drv.touches
+                self.shot(screen)
+                if screen == "identify":
+                    self.present_identity(item)
+                    drv.wait_leave("identify")
+                elif screen == "face":
+                    drv.tap_id("capture_button")
+                    drv.wait_until(lambda: not app.busy, "the face check")
+                elif screen == "form":
+                    self.fill_form()
+                    drv.tap_id("next_button")
+                    drv.wait_until(lambda: not app.busy, "the form check")
+                    if drv.current == "form":
+                        raise DemoError("the form was not accepted")
+                elif screen == "confirm":
+                    drv.tap_id("confirm_button")
+                    drv.wait_leave("confirm")
+                elif screen == "payment":
+                    self.pay()
+                    drv.wait_leave("payment", timeout=60)
+                elif screen == "printing":
+                    drv.wait_leave("printing", timeout=60)
+                elif screen in ("done", "error"):
+                    txn = app.txn
+                    outcome = getattr(getattr(txn, "outcome", None), "value", None)
+                    record.outcome = outcome or "failed"
+                    record.reason = (txn.reason if txn is not None else "") or (
+                        app.error.code if app.error is not None else "")
+                    if screen == "done":
+                        drv.tap_id("rate_3")
+                        if reader is not None and hasattr(reader, "remove"):
+                            reader.remove()  # the resident takes the card back
+                        drv.tap_id("finish_button")
+                    else:
+                        drv.tap_id("home_button")
+                    drv.wait_screen("home")
+                    break
+                elif screen == "home":
+                    txn_outcome = "cancelled"
+                    record.outcome, record.reason = txn_outcome, record.reason or "returned_home"
+                    break
+                else:
+                    raise DemoError(f"unexpected screen {screen}")
+        except KioskError as err:
+            record.outcome, record.reason = "failed", f"{err.code}: {err.detail}"
+            log.error("demo flow %s failed: %s", item_id, err.detail or err.code)
+            self._back_home()
+        finally:
+            record.seconds = round(time.monotonic() - started, 2)
+            record.touches = drv.touches - touches_before
+            record.touches_after_identity = (drv.touches - identified_at) if identified_at is not None else 0
+            if a4 is not None:
+                for n, job in enumerate(a4.jobs[a4_before:]):
+                    target = self.out / "documents" / f"{item_id}-{n + 1}.pdf"
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(job.path, target)
+                    record.documents.append(str(target.relative_to(self.out)))
+            if receipt is not None:
+                for n, data in enumerate(receipt.jobs[receipt_before:]):
+                    target = self.out / "receipts" / f"{item_id}-{n + 1}.bin"
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                    record.receipts.append(str(target.relative_to(self.out)))
+        return record
+
+    def _unavailable_reason(self, item: Any) -> str:
+        available = self.runtime.item_available(item)
+        return getattr(available, "reason", "") or "unavailable"
+
+    def _back_home(self) -> None:
+        drv, app = self.driver, self.driver.app
+        try:
+            app.end_session("cancel")
+            drv.wait_screen("home", timeout=10)
+        except KioskError:
+            pass
+
+    def shot(self, screen: str) -> None:
+        """A screenshot of ``screen`` the first time the flow shows it."""
+        if screen in self._seen:
+            return
+        self._seen.add(screen)
+        n = len(self.record.screenshots) + 1
+        path = self.out / "screenshots" / f"{self.record.item}-{n:02d}-{screen}.png"
+        self.driver.screenshot(path)
+        self.record.screenshots.append(str(path.relative_to(self.out)))
+
+    def open_item(self, item: Any) -> None:
+        """Home → the item's category → the item's guide."""
+        drv = self.driver
+        home = drv.app.sm.get_screen("home")
+        button = next(b for b in home.ids.categories.children if b.category.code == item.category)
+        drv.tap(button, f"category {item.category}")
+        drv.wait_screen("category")
+        self.shot("category")
+        screen = drv.app.sm.get_screen("category")
+        target = screen.button_for(item.id)
+        screen.ids.scroller.scroll_to(target, padding=40, animate=False)  # the resident scrolls
+        drv.pump(3)
+        drv.tap(target, f"item {item.id}")
+        drv.wait_screen("guide")
+        self.shot("guide")
+
+    def present_identity(self, item: Any) -> None:
+        """Put the card (or travel document) on its reader."""
+        if item.identity == "travel_document":
+            from kiosk.hardware.simulators.cards import DEMO_TRAVEL_DOCUMENTS
+
+            chip = self.runtime.devices.get("pcsc")
+            if chip is not None and hasattr(chip, "place"):
+                chip.place(DEMO_TRAVEL_DOCUMENTS[0])
+            return
+        reader = self.runtime.devices.get("id_card")
+        if reader is None or not hasattr(reader, "place"):
+            raise DemoError("the demo needs the simulated ID card reader")
+        self.driver.wait_seconds(0.5)  # the resident takes a moment to find the reader
+        reader.place(self.card)
+
+    def fill_form(self) -> None:
+        """Pick the first option of each choice, type a sample into each text field."""
+        from kivy.core.window import Window
+
+        drv = self.driver
+        screen = drv.app.sm.get_screen("form")
+        for spec in drv.app.txn.item.fields:
+            widget = screen.inputs[spec.name]
+            if spec.type in ("choice", "lookup"):
+                drv.wait_until(lambda: widget.children or screen.errors[spec.name].text,
+                               f"options of {spec.name}", 15)
+                if widget.children:
+                    drv.tap(widget.children[-1], f"first option of {spec.name}")
+            elif spec.required:
+                drv.tap(widget, f"field {spec.name}")
+                Window.dispatch("on_textinput", SAMPLE_VALUES.get(spec.type, "1"))
+                drv.pump(2)
+
+    def pay(self) -> None:
+        """Wait for the QR code, then pay from the 'phone' (the simulator's pay endpoint)."""
+        import requests
+
+        drv = self.driver
+        screen = drv.app.sm.get_screen("payment")
+        order = drv.wait_until(lambda: screen.order, "the payment QR code")
+        drv.pump(2)
+        self.shot("payment")
+        if self.runtime.sim is None:
+            raise DemoError("paying needs the embedded backend simulator")
+        drv.wait_seconds(0.5)
+        requests.post(f"{self.runtime.sim.url}/sim/payments/{order['order_id']}/pay", timeout=10)
+
+
+# --- running it -----------------------------------------------------------------------
+def demo_config(cfg: KioskConfig, state_dir: Path) -> KioskConfig:
+    """The config with a fresh state folder and the card still in the resident's hand."""
+    if cfg.profile == "production":
+        raise ConfigError("the demo drives simulators; it does not run on the production profile",
+                          key="profile", value=cfg.profile)
+    devices = dict(cfg.devices)
+    card = devices["id_card"]
+    devices["id_card"] = card.model_copy(update={"options": {**card.options, "card_on_reader": False}})
+    a4 = devices["a4_printer"]
+    devices["a4_printer"] = a4.model_copy(update={"options": {"output_dir": str(state_dir / "paper_tray"),
+                                                              **a4.options}})
+    return cfg.model_copy(update={"paths": PathsConfig(state_dir=str(state_dir)), "devices": devices})
+
+
+def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool = False,
+             card: str = DEMO_RESIDENT) -> int:
+    """Run the flows headless, write ``out``/summary.json; 0 when every flow completed."""
+    from kiosk.app import KioskApp, build_runtime, prepare_kivy
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    try:
+        cfg = demo_config(cfg, state)
+        prepare_kivy(cfg.ui, headless=True)
+        runtime = build_runtime(cfg)
+        try:
+            if all_items:
+                flows = [item.id for item in runtime.catalog.items]
+            records = []
+            app = KioskApp(runtime, cfg)
+            driver = UiDriver(app)
+            driver.start()
+            try:
+                driver.wait_until(lambda: app.availability > 0, "the first availability check")
+                driver.wait_seconds(0.5)
+                resident = Resident(driver, runtime, out, card)
+                for item_id in flows or [DEFAULT_FLOW]:
+                    record = resident.run(item_id)
+                    records.append(record)
+                    print(f"kiosk demo: {item_id}: {record.outcome} {record.reason} "
+                          f"({record.touches} touches, {record.touches_after_identity} after identity, "
+                          f"{record.seconds:.1f} s)")
+            finally:
+                driver.stop()
+        finally:
+            runtime.close()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    summary = {"flows": [record.__dict__ for record in records]}
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return 0 if all(r.outcome == "completed" for r in records) else 1
+
+
+def cli_demo(args: argparse.Namespace) -> int:
+    """`kiosk demo --out DIR [--flow ITEM_ID ...] [--all]`."""
+    cfg = load(getattr(args, "config", None))
+    out = Path(args.out)
+    status = run_demo(cfg, out, list(args.flow or []), all_items=args.all)
+    print(f"kiosk demo: summary written to {(out / 'summary.json').resolve()}")
+    return status
+

@@ -1,0 +1,52 @@
+"""Widgets shared by every screen: the root with its overlays, the header and the base screen.
+
+The overlays (busy, idle warning) sit above the screen manager and swallow every touch
+while shown, so a button they cover cannot be pressed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.app import App
+from kivy.properties import BooleanProperty
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.screenmanager import Screen
+
+
+class KioskRoot(FloatLayout):
+    """The window's one child: screen manager plus overlays; any touch resets the idle timer."""
+
+    def on_touch_down(self, touch: Any) -> bool:
+        """Note the resident's presence, then dispatch as usual."""
+        App.get_running_app().touched()
+        return super().on_touch_down(touch)
+
+
+class Overlay(FloatLayout):
+    """A full-screen layer that, while ``shown``, takes every touch from what lies beneath."""
+
+    shown = BooleanProperty(False)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        """Swallow the touch when shown (children such as 'Continue' still get it)."""
+        if not self.shown:
+            return False
+        super().on_touch_down(touch)
+        return True
+
+    def on_touch_move(self, touch: Any) -> bool:
+        """Swallow moves while shown."""
+        return self.shown and (super().on_touch_move(touch) or True)
+
+    def on_touch_up(self, touch: Any) -> bool:
+        """Swallow releases while shown."""
+        return self.shown and (super().on_touch_up(touch) or True)
+
+
+class KioskScreen(Screen):
+    """Base of every screen: gives the .kv rules ``root.app``."""
+
+    @property
+    def app(self) -> Any:
+        """The running KioskApp."""
+        return App.get_running_app()

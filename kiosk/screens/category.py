@@ -1,0 +1,49 @@
+"""Category list: the items of one category (or of a search), unavailable ones marked."""
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.factory import Factory
+
+from kiosk.screens.base import KioskScreen
+
+
+class CategoryScreen(KioskScreen):
+    """One big button per item; an item that cannot run now still opens its guide."""
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Redraw when the language or the availability of items changes."""
+        self.app.bind(lang=self.fill, availability=self.fill)
+
+    def on_pre_enter(self, *_args: Any) -> None:
+        """Fill the list from the shell's current item list."""
+        self.fill()
+        self.ids.scroller.scroll_y = 1
+
+    def fill(self, *_args: Any) -> None:
+        """One button per item, labelled in the current language."""
+        app, grid = self.app, self.ids.items
+        grid.clear_widgets()
+        self.ids.title.text = app.local(*app.list_title)
+        self.ids.empty.opacity = 0 if app.list_items else 1
+        for item in app.list_items:
+            available = app.is_available(item)
+            label = f"{item.id}  {app.local(item.name_zh, item.name_en)}"
+            if not available:
+                label += "\n" + app.tr("(unavailable right now)")
+            button = Factory.BigButton(text=label, height=170 if available else 200)
+            if not available:
+                button.background_color = (0.35, 0.38, 0.45, 1)
+            button.item_id = item.id
+            button.bind(on_release=lambda b: app.open_item(b.item_id))
+            grid.add_widget(button)
+
+    def button_for(self, item_id: str) -> Any:
+        """The list button of ``item_id`` (the demo and tests touch it)."""
+        for button in self.ids.items.children:
+            if button.item_id == item_id:
+                return button
+        raise LookupError(item_id)
+
+
+SCREEN = CategoryScreen

@@ -1,0 +1,80 @@
+"""Done: take the ID card and the documents, and rate the service."""
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, NumericProperty
+
+from kiosk.screens.base import KioskScreen
+
+CARD_POLL_S = 0.3
+# A card left behind must not hold the kiosk: after this long the visit ends anyway.
+FINISH_WAIT_S = 20.0
+
+
+class DoneScreen(KioskScreen):
+    """Shows any on-screen result; finishing waits until the ID card has been taken."""
+
+    card_on_reader = BooleanProperty(False)
+    rating = NumericProperty(0)
+    finishing = BooleanProperty(False)
+    _poll: Any = None
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Relabel on a language switch."""
+        self.app.bind(lang=self.fill)
+
+    def on_pre_enter(self, *_args: Any) -> None:
+        """Start watching the card reader."""
+        self.rating = 0
+        Clock.unschedule(self._give_up_waiting)
+        self.finishing = False
+        self.card_on_reader = self.app.card_present()
+        self._poll = Clock.schedule_interval(self._check_card, CARD_POLL_S)
+        self.fill()
+
+    def on_leave(self, *_args: Any) -> None:
+        """Stop watching."""
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+
+    def _check_card(self, _dt: float) -> None:
+        self.card_on_reader = self.app.card_present()
+        if self.finishing and not self.card_on_reader:
+            self.on_leave()
+            self.app.finish()
+
+    def _give_up_waiting(self, _dt: float) -> None:
+        if self.finishing and self.manager is not None and self.manager.current == self.name:
+            self.on_leave()
+            self.app.finish()
+
+    def fill(self, *_args: Any) -> None:
+        """Result lines shown on screen (query items), in the current language."""
+        app = self.app
+        result = app.result
+        lines = []
+        for line in (getattr(result, "display", None) or ()):
+            lines.append(f"{app.local(line.get('label_zh', ''), line.get('label_en', ''))}: {line.get('value', '')}")
+        self.ids.display.text = "\n".join(lines)
+        problem = app.txn.error if app.txn is not None else None
+        self.ids.problem.text = problem.message(app.lang) if problem is not None else ""
+
+    def rate(self, score: int) -> None:
+        """Record the resident's satisfaction."""
+        self.rating = score
+        self.app.rate(score)
+
+    def finish(self) -> None:
+        """End the visit, once the ID card is no longer on the reader."""
+        if self.app.card_present():
+            self.finishing = True  # _check_card finishes as soon as the card is lifted
+            Clock.schedule_once(self._give_up_waiting, FINISH_WAIT_S)
+            return
+        self.on_leave()
+        self.app.finish()
+
+
+SCREEN = DoneScreen

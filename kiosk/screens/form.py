@@ -1,0 +1,114 @@
+"""Form: one generic screen for every item's fields (text, choice, lookup options)."""
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.factory import Factory
+from kivy.uix.togglebutton import ToggleButton
+
+from kiosk.errors import FieldError, KioskError
+from kiosk.screens.base import KioskScreen
+
+INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
+
+
+class FormScreen(KioskScreen):
+    """Builds its inputs from the item's FieldSpecs; the workflow validates them."""
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Relabel on a language switch (values typed so far are kept)."""
+        self.app.bind(lang=self.relabel)
+
+    def on_pre_enter(self, *_args: Any) -> None:
+        """One input per field of the transaction's item."""
+        self.inputs: dict[str, Any] = {}
+        self.labels: dict[str, Any] = {}
+        self.errors: dict[str, Any] = {}
+        box = self.ids.fields
+        box.clear_widgets()
+        for spec in self.app.txn.item.fields:
+            label = Factory.Body(font_size=44, bold=True)
+            box.add_widget(label)
+            self.labels[spec.name] = (label, spec)
+            if spec.type in ("choice", "lookup"):
+                grid = Factory.GridLayout(cols=1, spacing=16, size_hint_y=None)
+                grid.bind(minimum_height=grid.setter("height"))
+                box.add_widget(grid)
+                self.inputs[spec.name] = grid
+                if spec.type == "choice":
+                    self._set_options(spec.name, [{"value": c.value, "label_zh": c.label_zh,
+                                                   "label_en": c.label_en} for c in spec.choices])
+                else:
+                    self.app.background(self.app.txn.options, spec.name,
+                                        on_result=lambda opts, n=spec.name: self._set_options(n, opts),
+                                        on_error=lambda exc, n=spec.name: self._show_error(n, exc))
+            else:
+                text = Factory.TextInput(font_size=48, multiline=False, size_hint_y=None, height=130,
+                                         padding=(20, 34), write_tab=False,
+                                         input_filter=INPUT_FILTERS.get(spec.type))
+                box.add_widget(text)
+                self.inputs[spec.name] = text
+            error = Factory.Body(color=(1, 0.55, 0.45, 1), text="")
+            box.add_widget(error)
+            self.errors[spec.name] = error
+        self.relabel()
+
+    def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
+        grid = self.inputs[name]
+        grid.clear_widgets()
+        for option in options:
+            button = ToggleButton(group=f"form-{name}", font_size=44, size_hint_y=None, height=130,
+                                  allow_no_selection=False)
+            button.value = str(option["value"])
+            button.option = option
+            grid.add_widget(button)
+        if not options:
+            self.errors[name].text = self.app.tr("Nothing to choose from for this entry.")
+        self.relabel()
+
+    def _show_error(self, name: str, exc: BaseException) -> None:
+        self.errors[name].text = exc.message(self.app.lang) if hasattr(exc, "message") else ""
+
+    def relabel(self, *_args: Any) -> None:
+        """Labels, hints and options in the current language."""
+        if not hasattr(self, "labels"):
+            return
+        app = self.app
+        self.ids.title.text = app.local(app.txn.item.name_zh, app.txn.item.name_en) if app.txn else ""
+        for name, (label, spec) in self.labels.items():
+            hint = app.local(spec.hint_zh, spec.hint_en)
+            label.text = app.local(spec.label_zh, spec.label_en) + ("" if spec.required else app.tr(" (optional)"))
+            widget = self.inputs[name]
+            if hasattr(widget, "hint_text"):
+                widget.hint_text = hint
+            else:
+                for button in widget.children:
+                    o = button.option
+                    button.text = app.local(o.get("label_zh", o["value"]), o.get("label_en", ""))
+
+    def values(self) -> dict[str, str]:
+        """What the resident entered, by field name."""
+        out = {}
+        for name, widget in self.inputs.items():
+            if hasattr(widget, "hint_text"):
+                out[name] = widget.text
+            else:
+                chosen = [b.value for b in widget.children if b.state == "down"]
+                out[name] = chosen[0] if chosen else ""
+        return out
+
+    def submit(self) -> None:
+        """Hand the values to the workflow, which validates them."""
+        for error in self.errors.values():
+            error.text = ""
+        self.app.run_step(self.app.txn.submit_form, self.values(), on_recoverable=self.field_error)
+
+    def field_error(self, error: KioskError) -> None:
+        """Show the workflow's complaint under the field it names (or under the last field)."""
+        name = error.field if isinstance(error, FieldError) else ""
+        target = self.errors.get(name) or (list(self.errors.values()) or [None])[-1]
+        if target is not None:
+            target.text = error.message(self.app.lang)
+
+
+SCREEN = FormScreen

@@ -1,0 +1,56 @@
+"""Identify: the resident places the ID card; the read starts by itself once the card is there."""
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.clock import Clock
+
+from kiosk.errors import KioskError
+from kiosk.screens.base import KioskScreen
+
+CARD_POLL_S = 0.3
+
+
+class IdentifyScreen(KioskScreen):
+    """Waits for a card on the reader (no touch needed), then calls ``Transaction.identify``."""
+
+    _poll: Any = None
+
+    def on_enter(self, *_args: Any) -> None:
+        """Start waiting for the card (or read the travel document reader straight away)."""
+        item = self.app.item
+        self.ids.problem.text = ""
+        self.ids.prompt.text = self.app.tr(
+            "Place your passport or travel permit on the reader" if item.identity == "travel_document"
+            else "Place your ID card on the reader")
+        if item.identity == "travel_document":
+            self.read()
+        else:
+            self._poll = Clock.schedule_interval(self._check_card, CARD_POLL_S)
+
+    def on_leave(self, *_args: Any) -> None:
+        """Stop waiting."""
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+
+    def _check_card(self, _dt: float) -> None:
+        if self.app.card_present():
+            self.on_leave()
+            self.read()
+
+    def read(self) -> None:
+        """Read the identity document and continue with the transaction."""
+        self.ids.problem.text = ""
+        self.app.run_step(self.app.txn.identify, on_recoverable=self.read_failed)
+
+    def read_failed(self, error: KioskError) -> None:
+        """A read to try again (card moved, no card): say so and wait for the card again."""
+        self.ids.problem.text = error.message(self.app.lang)
+        if self.app.item.identity == "travel_document":
+            self._poll = Clock.schedule_once(lambda _dt: self.read(), CARD_POLL_S * 5)
+        else:
+            self._poll = Clock.schedule_interval(self._check_card, CARD_POLL_S)
+
+
+SCREEN = IdentifyScreen
