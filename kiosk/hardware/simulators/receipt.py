@@ -35,9 +35,15 @@ class SimReceiptPrinter(SimulatedDevice, ReceiptPrinter):
     def __init__(self, name: str, options: Mapping[str, Any] | None = None,
                  faults: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options, faults)
-        self.received = b""
+        self._received = bytearray()  # a bytearray: appending to bytes would copy the whole log per job
         self.jobs: list[bytes] = []
         self.paper_mm = float(self.options["paper_length_mm"])
+
+    @property
+    def received(self) -> bytes:
+        """Every byte that reached the printer, in order, including the start of failed jobs."""
+        with self._sim_lock:
+            return bytes(self._received)
 
     def job_length_mm(self, data: bytes) -> float:
         """Paper one job uses: the configured length, or an estimate from its line feeds."""
@@ -67,15 +73,15 @@ class SimReceiptPrinter(SimulatedDevice, ReceiptPrinter):
             self._pause()
             with self._changed:
                 if self._take("offline_mid_job"):
-                    self.received += data[: len(data) // 2]
+                    self._received += data[: len(data) // 2]
                     raise DeviceOffline("printer stopped answering mid-job", device=self.name)
                 if need > self.paper_mm:
                     printed = int(len(data) * self.paper_mm / need)
-                    self.received += data[:printed]
+                    self._received += data[:printed]
                     self.paper_mm = 0.0
                     raise PaperOut("receipt paper ran out mid-job", device=self.name)
                 self.paper_mm -= need
-                self.received += data
+                self._received += data
                 self.jobs.append(bytes(data))
         finally:
             with self._changed:
