@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from kiosk.config import KioskConfig
 from kiosk.errors import KioskError
 from kiosk.services.journal import Journal
-from kiosk.services.logs import setup_logging
+from kiosk.services.logs import setup_logging, teardown_logging
 from kiosk.services.workflow import RecoveryAction, SessionStore, WorkflowEngine, recover
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,7 @@ class Runtime:
         self.journal.close()
         if self.sim is not None:
             self.sim.stop()
+        teardown_logging(self.state_dir)
 
     close = stop
 

@@ -335,7 +335,7 @@ class Transaction:
             self._expect(S.IDENTIFY)
             if card is None:
                 try:
-                    card = self.engine.read_card()
+                    card = self.engine.read_card(self.item)
                 except _RETRYABLE_READ:
                     raise
                 except KioskError as err:
@@ -451,7 +451,15 @@ class Transaction:
         values = self.form_values
         for spec in self.item.fields:
             if spec.name in values:
-                rows.append((spec.label_zh, spec.label_en, str(values[spec.name])))
+                value = str(values[spec.name])
+                if spec.type == "choice":
+                    value = f"{spec.choice_label(value, 'zh_CN')} / {spec.choice_label(value, 'en')}"
+                elif spec.type == "lookup":
+                    opt = next((o for o in self.session.fields.get("_options", {}).get(spec.name, ())
+                                if str(o.get("value")) == value), None)
+                    if opt:
+                        value = f"{opt.get('label_zh', value)} / {opt.get('label_en', value)}"
+                rows.append((spec.label_zh, spec.label_en, value))
         if self.amount_fen:
             rows.append(("费用", "Fee", f"¥{self.amount_fen / 100:.2f}"))
         return rows
@@ -498,7 +506,7 @@ class Transaction:
                 raise
             self.journal.complete(key, {"order_id": order["order_id"], "order_status": order["status"]})
             self.order = order
-            self._pay_deadline = time.monotonic() + self.engine.payment_timeout_s
+            self._pay_deadline = self.engine.clock() + self.engine.payment_timeout_s
             self._save_resume()
             return order
 
@@ -520,7 +528,7 @@ class Transaction:
             elif order["status"] in ("cancelled", "expired"):
                 err = PaymentTimeout(f"order {order['status']}")
                 self._end(Outcome.FAILED, err.code, err)
-            elif time.monotonic() > self._pay_deadline:
+            elif self.engine.clock() > self._pay_deadline:
                 order = self._cancel_order(timeout=True)
             return order
 
@@ -738,6 +746,7 @@ class WorkflowEngine:
         self.config = config
         self._active: dict[str, Transaction] = {}
         self._lock = threading.Lock()
+        self.clock: Callable[[], float] = time.monotonic  # tests move time forward instead of sleeping
 
     @property
     def terminal_id(self) -> str:
@@ -766,8 +775,14 @@ class WorkflowEngine:
             return list(self._active.values())
 
     # --- identity --------------------------------------------------------------------
-    def read_card(self) -> IdentityCard:
-        """Read the card on the configured ID card reader."""
+    def read_card(self, item: Any | None = None) -> IdentityCard:
+        """Read the resident's document: the ID card reader, or for travel documents the MRZ
+        from the scanner and then the chip over PC/SC (BAC keys from the MRZ)."""
+        if item is not None and item.identity == "travel_document":
+            from kiosk.hardware.icao.mrz import parse_mrz
+
+            access = parse_mrz(self.devices.scanner.scan()).access_data()
+            return self.devices.pcsc.read_document(*access)
         return self.devices.id_card.read_card()
 
     def check_card(self, item: Any, card: IdentityCard) -> None:

@@ -1,0 +1,312 @@
+"""The workflow engine without Kivy: every kind's path, refusals, payments, printing, reprint.
+
+All against the live backend simulator over HTTP, with simulated devices.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from kiosk.errors import BackendRefused, FieldError, NoCard, PaperOut, UnknownItemError
+from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
+from kiosk.services import journal as J
+from kiosk.services.runtime import Runtime
+from kiosk.services.workflow import NAVMAP, Outcome, Refused, Step, StepError
+
+from .conftest import WANG, config_for, drive, happy_values, sim_effects, sim_pay
+
+S = Step
+ZHANG = card_by_number("370104199001013459")  # criminal record
+LIU = card_by_number("410105197805204568")  # face matcher rejects her
+CHEN = card_by_number("370112199511115674")  # expired card
+
+
+def _entries(rt: Runtime, txn_id: str) -> dict[str, J.Entry]:
+    return {e.kind: e for e in rt.journal.entries(txn_id)}
+
+
+def test_every_kind_of_the_catalog_has_a_path(runtime):
+    kinds = {item.kind for item in runtime.catalog.items}
+    assert kinds <= set(NAVMAP)
+    for item in runtime.catalog.items:
+        txn = runtime.engine.start(item.id)
+        path = txn.planned_path()
+        assert path[-1] is S.PRODUCE
+        assert (S.IDENTIFY in path) == item.needs_identity
+        assert (S.FACE in path) == (item.identity == "id_card_and_face")
+        assert (S.FORM in path) == bool(item.fields)
+        if item.kind in ("query", "guide", "verify"):
+            assert S.CONFIRM not in path and S.PAY not in path
+        txn.finish()
+
+
+def test_paths_per_kind(runtime):
+    start = runtime.engine.start
+    assert start("H01").planned_path() == [S.IDENTIFY, S.FORM, S.CONFIRM, S.PRODUCE]
+    assert start("S01").planned_path() == [S.IDENTIFY, S.FACE, S.FORM, S.CONFIRM, S.PRODUCE]
+    assert start("S17").planned_path() == [S.PRODUCE]
+    assert start("S02").planned_path() == [S.FORM, S.PRODUCE]
+    assert start("H17").planned_path() == [S.IDENTIFY, S.PRODUCE]
+    assert start("H12").planned_path() == [S.IDENTIFY, S.FORM, S.CONFIRM, S.PAY, S.PRODUCE]
+    # A payment's amount is known only once the resident chose what to pay.
+    t03 = start("T03")
+    assert S.PAY not in t03.planned_path()
+    drive(t03, "", until=S.CONFIRM)
+    assert t03.amount_fen > 0 and t03.planned_path() == [S.CONFIRM, S.PAY, S.PRODUCE]
+    t03.finish()
+    assert t03.outcome is Outcome.CANCELLED
+
+
+def test_h01_certificate_prints_and_journals_without_personal_data(runtime, sim):
+    txn = runtime.engine.start("H01")
+    produced = drive(txn, sim.url)
+    assert txn.outcome is Outcome.COMPLETED and txn.error is None
+    assert len(produced.documents) == 1 and produced.documents[0].read_bytes().startswith(b"%PDF")
+    assert len(produced.receipts) == 1 and produced.verification_codes
+    tray = list((runtime.state_dir.parent / "paper_tray").glob("*.pdf"))
+    assert len(tray) == 1
+    entries = _entries(runtime, txn.id)
+    assert {k: e.state for k, e in entries.items()} == {
+        J.OPERATE: J.DONE, J.PRINT_A4: J.DONE, J.PRINT_RECEIPT: J.DONE}
+    doc_id = entries[J.OPERATE].refs["document_id"]
+    assert entries[J.PRINT_A4].refs["document_id"] == doc_id
+    assert entries[J.OPERATE].id_hash == runtime.journal.id_hash(WANG.id_number)
+    dumped = json.dumps([e.__dict__ for e in entries.values()], default=str, ensure_ascii=False)
+    assert WANG.name not in dumped and WANG.id_number not in dumped
+    keys = {e["idempotency_key"] for e in sim_effects(sim.url) if e["kind"] == "operation"}
+    assert entries[J.OPERATE].key in keys
+    folder = txn.session.folder
+    txn.finish()
+    assert not folder.exists() and txn.session.identity is None
+
+
+def test_paid_flow_pays_once_then_produces_a_receipt(runtime, sim):
+    txn = runtime.engine.start("T03")
+    produced = drive(txn, sim.url)
+    assert txn.outcome is Outcome.COMPLETED and produced.receipts
+    entries = _entries(runtime, txn.id)
+    order_id = entries[J.PAY_CREATE].refs["order_id"]
+    assert entries[J.PAY_PAID].refs["order_id"] == order_id
+    assert entries[J.OPERATE].refs.get("order_id") == order_id
+    assert entries[J.PRINT_RECEIPT].refs["amount_fen"] == txn.amount_fen
+    effects = [e for e in sim_effects(sim.url) if e["reference"] == order_id]
+    assert sorted(e["kind"] for e in effects) == ["payment_order", "payment_paid"]
+    assert runtime.backend.get_order(order_id)["status"] == "paid"
+    txn.finish()
+
+
+def test_face_check_passes_for_the_holder(runtime, sim):
+    txn = runtime.engine.start("S01")
+    drive(txn, sim.url, until=S.FACE)
+    result = txn.face_check(None)
+    assert result.matched and txn.step is S.FORM
+    drive(txn, sim.url)
+    assert txn.outcome is Outcome.COMPLETED
+
+
+def test_face_mismatch_three_times_sends_to_the_counter(runtime, sim):
+    txn = runtime.engine.start("S01")
+    txn.identify(LIU)
+    assert [txn.face_check(b"\xff\xd8live").tries_left for _ in range(2)] == [2, 1]
+    assert txn.step is S.FACE
+    with pytest.raises(Refused) as exc:
+        txn.face_check(b"\xff\xd8live")
+    assert exc.value.rule == "face_mismatch_send_to_counter"
+    assert (txn.outcome, txn.reason) == (Outcome.REFUSED, "face_mismatch_send_to_counter")
+    assert "counter" in exc.value.where_en and exc.value.message("zh_CN") != exc.value.message("en")
+    with pytest.raises(StepError):
+        txn.face_check(b"again")
+
+
+def test_expired_card_is_refused_at_identify(runtime):
+    txn = runtime.engine.start("H01")
+    with pytest.raises(Refused) as exc:
+        txn.identify(CHEN)
+    assert exc.value.rule == "id_card_expired"
+    assert (txn.outcome, txn.reason, txn.step) == (Outcome.REFUSED, "id_card_expired", S.DONE)
+    assert runtime.journal.entries(txn.id) == []
+
+
+def test_card_type_the_item_does_not_accept_is_refused(runtime):
+    passport = next(d.holder for d in DEMO_TRAVEL_DOCUMENTS if d.holder.card_type == "passport")
+    txn = runtime.engine.start("H01")
+    with pytest.raises(Refused) as exc:
+        txn.identify(passport)
+    assert exc.value.rule == "card_type_not_accepted"
+    e01 = runtime.engine.start("E01")
+    with pytest.raises(Refused):
+        e01.identify(WANG)  # a resident ID card is not a travel permit
+
+
+def test_backend_refusal_keeps_its_rule(runtime, sim):
+    txn = runtime.engine.start("S01")
+    drive(txn, sim.url, card=ZHANG, until=S.PRODUCE)
+    with pytest.raises(BackendRefused) as exc:
+        txn.produce()
+    assert txn.outcome is Outcome.REFUSED and txn.reason == exc.value.rule
+    assert _entries(runtime, txn.id)[J.OPERATE].state == J.FAILED
+
+
+def test_bad_form_value_keeps_the_step(runtime):
+    txn = runtime.engine.start("H12")
+    txn.identify(WANG)
+    with pytest.raises(FieldError) as exc:
+        txn.submit_form({**happy_values(txn), "phone": "12345"})
+    assert exc.value.field == "phone" and txn.step is S.FORM and txn.outcome is None
+    with pytest.raises(FieldError):
+        txn.submit_form({**happy_values(txn), "no_such_field": "x"})
+    assert txn.submit_form(happy_values(txn)) is S.CONFIRM
+    with pytest.raises(StepError):
+        txn.produce()
+    with pytest.raises(UnknownItemError):
+        runtime.engine.start("Z99")
+
+
+def test_no_card_on_the_reader_can_be_retried(runtime):
+    reader = runtime.devices.id_card
+    reader.inject("no_card", 1)
+    txn = runtime.engine.start("H01")
+    with pytest.raises(NoCard):
+        txn.identify()
+    assert txn.step is S.IDENTIFY and txn.outcome is None
+    reader.place(WANG)
+    txn.identify()
+    assert txn.step is S.FORM
+
+
+def test_payment_timeout_cancels_the_order(runtime, sim):
+    now = [1000.0]
+    runtime.engine.clock = lambda: now[0]
+    txn = runtime.engine.start("H12")
+    drive(txn, sim.url, until=S.PAY)
+    order = txn.start_payment()
+    assert txn.poll_payment()["status"] == "pending" and txn.step is S.PAY
+    now[0] += runtime.config.payment.timeout_s + 1
+    assert txn.poll_payment()["status"] == "cancelled"
+    assert (txn.outcome, txn.reason) == (Outcome.FAILED, "payment_timeout")
+    kinds = sorted(e["kind"] for e in sim_effects(sim.url) if e["reference"] == order["order_id"])
+    assert kinds == ["payment_cancel", "payment_order"]
+    assert _entries(runtime, txn.id)[J.PAY_CANCEL].state == J.DONE
+    txn.finish()
+
+
+def test_late_payment_at_cancel_goes_on_to_produce(runtime, sim):
+    txn = runtime.engine.start("H12")
+    drive(txn, sim.url, until=S.PAY)
+    order = txn.start_payment()
+    sim_pay(sim.url, order["order_id"])  # paid just as the resident pressed cancel
+    assert txn.cancel_payment()["status"] == "paid"
+    assert txn.step is S.PRODUCE and txn.outcome is None
+    with pytest.raises(StepError):
+        txn.finish()  # a paid transaction cannot be dropped before it is produced
+    txn.produce()
+    assert txn.outcome is Outcome.COMPLETED
+    kinds = sorted(e["kind"] for e in sim_effects(sim.url) if e["reference"] == order["order_id"])
+    assert kinds == ["payment_order", "payment_paid"]  # no cancel went through, no refund needed
+    txn.finish()
+
+
+def test_cancel_before_paying_cancels_the_order(runtime, sim):
+    txn = runtime.engine.start("H12")
+    drive(txn, sim.url, until=S.PAY)
+    order = txn.start_payment()
+    txn.cancel()
+    assert txn.outcome is Outcome.CANCELLED
+    assert runtime.backend.get_order(order["order_id"])["status"] == "cancelled"
+    txn.finish()
+
+
+def test_paper_out_keeps_the_document_for_reprint_on_the_next_card_read(runtime, sim):
+    a4 = runtime.devices.a4_printer
+    a4.inject("paper_out", True)
+    txn = runtime.engine.start("H01")
+    produced = drive(txn, sim.url)
+    assert txn.outcome is Outcome.COMPLETED
+    assert isinstance(txn.error, PaperOut) and produced.undelivered == ("paper_out",)
+    assert "reprint" in txn.error.message("en")
+    txn.finish()
+    a4.inject("paper_out", False)
+    a4.refill()
+    # Another resident is owed nothing; the same card is.
+    assert runtime.engine.pending_reprints(DEMO_CARDS[1]) == []
+    again = runtime.engine.start("H04")
+    owed = again.identify(WANG)
+    assert [p.kind for p in owed] == [J.PRINT_A4]
+    reprinted = again.reprint()
+    assert reprinted.undelivered == () and len(reprinted.documents) == 1
+    assert again.pending_reprints == ()
+    assert runtime.engine.pending_reprints(WANG) == []
+    assert len(list((runtime.state_dir.parent / "paper_tray").glob("*.pdf"))) == 1
+    again.finish()
+
+
+def test_guide_and_verify_need_no_identity(runtime, sim):
+    guide = runtime.engine.start("S17")
+    produced = guide.produce()
+    assert guide.outcome is Outcome.COMPLETED and produced.display
+    h01 = runtime.engine.start("H01")
+    drive(h01, sim.url)
+    doc = h01.session.documents[0]
+    h01.finish()
+    from print_templates.qr import qr_text
+
+    verify = runtime.engine.start("S02")
+    verify.submit_form({"verification_code": qr_text(doc["qr_payload"], doc["signature"])})
+    produced = verify.produce()
+    assert verify.outcome is Outcome.COMPLETED
+    assert "Genuine" in produced.display[0]["value"]
+    assert any(d["value"] == doc["verification_code"] for d in produced.display)
+
+
+def test_reprint_fetches_with_the_plain_hash_the_api_expects(runtime, sim):
+    h01 = runtime.engine.start("H01")
+    drive(h01, sim.url)
+    doc_id = h01.session.documents[0]["document_id"]
+    h01.finish()
+    got = runtime.backend.fetch_document(doc_id, hashlib.sha256(WANG.id_number.encode()).hexdigest())
+    assert got["document_id"] == doc_id
+
+
+def test_backend_down_makes_backend_items_unavailable(sim, tmp_path):
+    rt = Runtime.from_config(config_for("http://127.0.0.1:9", tmp_path / "state",
+                                        backend={"connect_timeout_s": 0.5}))
+    try:
+        assert rt.backend_up() is False
+        ok, reason = rt.item_available(rt.catalog.get("H01"))
+        assert (ok, reason) == (False, "backend_unavailable") and not rt.item_available(rt.catalog.get("H01"))
+        guide = rt.catalog.get("S17")
+        assert bool(rt.item_available(guide)) is (not guide.needs_backend)
+    finally:
+        rt.stop()
+
+
+def test_runtime_reports_a_broken_printer(runtime):
+    runtime.devices.a4_printer.inject("offline", True)
+    ok, reason = runtime.item_available(runtime.catalog.get("H01"))
+    assert (ok, reason) == (False, "a4_printer_unavailable")
+    assert runtime.item_available(runtime.catalog.get("T03"))  # receipt-only items still run
+
+
+@pytest.fixture(scope="module")
+def shared_runtime(sim, tmp_path_factory):
+    rt = Runtime.from_config(config_for(sim.url, tmp_path_factory.mktemp("all") / "state"))
+    yield rt
+    rt.stop()
+
+
+@pytest.mark.parametrize("item_id", [f"{c}{n:02d}" for c, count in
+                                     (("H", 22), ("S", 17), ("T", 18), ("E", 9), ("G", 5))
+                                     for n in range(1, count + 1)])
+def test_every_item_runs_its_happy_path(shared_runtime, sim, item_id):
+    txn = shared_runtime.engine.start(item_id)
+    drive(txn, sim.url)
+    assert (txn.outcome, txn.reason) == (Outcome.COMPLETED, ""), txn.error
+    item = txn.item
+    produced = txn.produced
+    if "a4_document" in item.outputs:
+        assert len(produced.documents) == 1
+    if set(item.outputs) & {"receipt", "slip"}:
+        assert produced.receipts
+    txn.finish()
