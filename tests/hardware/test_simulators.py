@@ -194,6 +194,33 @@ def test_idcard_going_offline_wakes_a_waiting_read():
     assert isinstance(box["error"], DeviceOffline)
 
 
+def test_idcard_concurrent_reads_while_the_card_comes_and_goes():
+    reader = SimIdCardReader("id_card")
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def read_many():
+        for _ in range(200):
+            try:
+                result = reader.read_card(timeout=30)
+            except CardRemoved as exc:
+                result = exc
+            with lock:
+                outcomes.append(result)
+
+    readers = [threading.Thread(target=read_many) for _ in range(4)]
+    for t in readers:
+        t.start()
+    for i in range(300):
+        reader.remove()
+        reader.place(DEMO_CARDS[i % len(DEMO_CARDS)])
+    for t in readers:
+        t.join(60)
+    assert not any(t.is_alive() for t in readers)
+    assert len(outcomes) == 800
+    assert all(o in DEMO_CARDS or isinstance(o, CardRemoved) for o in outcomes)
+
+
 def test_idcard_repr_masks_personal_data():
     text = repr(SimIdCardReader("id_card").read_card(0))
     assert "王小明" not in text and "37010219850315123X" not in text
