@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import threading
 from pathlib import Path
 
@@ -469,7 +470,11 @@ def test_a4_refuses_a_file_that_is_not_a_pdf(tmp_path):
 def test_a4_without_output_dir_uses_a_temporary_tray(make_pdf):
     printer = SimA4Printer("a4_printer")
     job = printer.print_pdf(make_pdf(1), "t")
-    assert (printer.output_dir / f"{job}.pdf").is_file()
+    try:
+        assert (printer.output_dir / f"{job}.pdf").is_file()
+        assert printer.output_dir.name.startswith("kiosk-paper-tray-")
+    finally:
+        shutil.rmtree(printer.output_dir)
 
 
 # --- scanner --------------------------------------------------------------------------
