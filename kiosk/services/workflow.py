@@ -79,6 +79,7 @@ class TransactionClosed(StepError):
 
 
 FACE_TRIES = 3
+LATE_PAYMENT_WINDOW_S = 2 * 24 * 3600  # how long recovery keeps reconciling an order nothing was produced for
 
 # Local refusals: rule -> (English msgid, where to go instead). Chinese in workflow.po.
 RULES: dict[str, tuple[str, str]] = {
@@ -903,6 +904,15 @@ class WorkflowEngine:
                            refs={"order_id": order_id})
         try:
             order = self.backend.refund_order(order_id, idempotency_key=key)
+        except BackendError as err:
+            remote = err.context.get("remote_code", "")
+            if remote in ("order_consumed", "order_not_refundable"):
+                # Nothing to give back: an operation used the order, or it was never paid.
+                self.journal.resolve(key, remote)
+                return False
+            log.error("txn=%s refund of %s failed: %s (cause %s)", txn_id, order_id, err.code,
+                      cause.code if cause else "-")
+            return False
         except KioskError as err:
             # Left begun on purpose: the next recovery retries the refund under the same key.
             log.error("txn=%s refund of %s failed: %s (cause %s)", txn_id, order_id, err.code,
@@ -991,12 +1001,13 @@ def _unsettled(entries: list[J.Entry], outputs: set[str]) -> bool:
         return True
     created = (J.PAY_CREATE, J.DONE) in kinds
     operated = (J.OPERATE, J.DONE) in kinds
-    closed = operated or (J.PAY_CANCEL, J.DONE) in kinds or (J.PAY_REFUND, J.DONE) in kinds
-    cancel_failed = any(e.kind == J.PAY_CANCEL and e.state == J.FAILED for e in entries)
-    paid = (J.PAY_PAID, J.DONE) in kinds
-    if paid and not operated and (J.PAY_REFUND, J.DONE) not in kinds:
-        return True
-    return (created and not closed) or (cancel_failed and not closed)
+    refunded = (J.PAY_REFUND, J.DONE) in kinds
+    if not created or operated or refunded:
+        return False
+    # An order nothing was produced for: even a cancelled one can still be paid late (the
+    # resident's phone was slower than the kiosk), so it is reconciled for a while.
+    newest = max(e.updated_at for e in entries)
+    return time.time() - newest < LATE_PAYMENT_WINDOW_S
 
 
 def _outputs(engine: WorkflowEngine, item_id: str) -> set[str]:
@@ -1098,10 +1109,14 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
             if e.kind == J.PAY_CANCEL and e.state in (J.BEGUN, J.FAILED) and status != "paid":
                 journal.resolve(e.key, f"order_{status}")
 
-    needs_operate = (operate is not None and operate.state == J.BEGUN) or (paid and not operated and not refunded)
-    if needs_operate:
-        key = operate.key if operate is not None else f"{txn_id}-{J.OPERATE}-0"
-        _resume_operate(engine, txn_id, item_id, key, id_hash, order_id if paid else "", resume, action)
+    if operate is not None and operate.state == J.BEGUN:
+        _resume_operate(engine, txn_id, item_id, operate.key, id_hash, order_id if paid else "", resume, action)
+    elif paid and operate is None and not refunded:
+        # Paid (perhaps late) and never operated: produce if the session survived, else refund.
+        _resume_operate(engine, txn_id, item_id, f"{txn_id}-{J.OPERATE}-0", id_hash, order_id, resume, action)
+    elif paid and operate is not None and operate.state == J.FAILED and not refunded:
+        if engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
+            action.actions.append("refunded")
 
     for e in entries:
         if e.kind in (J.PRINT_A4, J.PRINT_RECEIPT) and e.state == J.BEGUN:
@@ -1109,10 +1124,9 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
             action.actions.append(f"{e.kind}_owed")
         elif e.kind == J.PAY_CANCEL and e.state == J.BEGUN:
             journal.resolve(e.key, "settled_by_reconcile")
-        elif e.kind == J.PAY_REFUND and e.state == J.BEGUN:
-            order = backend.refund_order(str(e.refs.get("order_id")), idempotency_key=e.key)
-            journal.complete(e.key, {"order_status": order.get("status", "")})
-            action.actions.append("refunded")
+        elif e.kind == J.PAY_REFUND and e.state == J.BEGUN and journal.get(e.key).state == J.BEGUN:
+            if engine.refund(None, str(e.refs.get("order_id")), txn_id=txn_id, item_id=item_id, id_hash=id_hash):
+                action.actions.append("refunded")
 
 
 def _resume_operate(engine: WorkflowEngine, txn_id: str, item_id: str, key: str, id_hash: str,

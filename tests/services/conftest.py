@@ -154,3 +154,12 @@ def drive(txn: Transaction, sim_url: str, *, card: IdentityCard | None = None,
         elif step is Step.PRODUCE:
             produced = txn.produce()
     return produced
+
+
+@pytest.fixture(scope="session")
+def flows() -> Any:
+    """The helpers above, for test modules (conftest modules are not importable by name)."""
+    import types
+
+    return types.SimpleNamespace(config_for=config_for, drive=drive, happy_values=happy_values,
+                                 sim_pay=sim_pay, sim_effects=sim_effects, card_for=card_for)

@@ -15,9 +15,9 @@ from kiosk.services import journal as J
 from kiosk.services.runtime import Runtime
 from kiosk.services.workflow import NAVMAP, Outcome, Refused, Step, StepError
 
-from .conftest import WANG, config_for, drive, happy_values, sim_effects, sim_pay
 
 S = Step
+WANG = DEMO_CARDS[0]  # clean record, household head, a car with fines
 ZHANG = card_by_number("370104199001013459")  # criminal record
 LIU = card_by_number("410105197805204568")  # face matcher rejects her
 CHEN = card_by_number("370112199511115674")  # expired card
@@ -42,7 +42,7 @@ def test_every_kind_of_the_catalog_has_a_path(runtime):
         txn.finish()
 
 
-def test_paths_per_kind(runtime):
+def test_paths_per_kind(runtime, flows):
     start = runtime.engine.start
     assert start("H01").planned_path() == [S.IDENTIFY, S.FORM, S.CONFIRM, S.PRODUCE]
     assert start("S01").planned_path() == [S.IDENTIFY, S.FACE, S.FORM, S.CONFIRM, S.PRODUCE]
@@ -53,15 +53,15 @@ def test_paths_per_kind(runtime):
     # A payment's amount is known only once the resident chose what to pay.
     t03 = start("T03")
     assert S.PAY not in t03.planned_path()
-    drive(t03, "", until=S.CONFIRM)
+    flows.drive(t03, "", until=S.CONFIRM)
     assert t03.amount_fen > 0 and t03.planned_path() == [S.CONFIRM, S.PAY, S.PRODUCE]
     t03.finish()
     assert t03.outcome is Outcome.CANCELLED
 
 
-def test_h01_certificate_prints_and_journals_without_personal_data(runtime, sim):
+def test_h01_certificate_prints_and_journals_without_personal_data(runtime, sim, flows):
     txn = runtime.engine.start("H01")
-    produced = drive(txn, sim.url)
+    produced = flows.drive(txn, sim.url)
     assert txn.outcome is Outcome.COMPLETED and txn.error is None
     assert len(produced.documents) == 1 and produced.documents[0].read_bytes().startswith(b"%PDF")
     assert len(produced.receipts) == 1 and produced.verification_codes
@@ -75,34 +75,34 @@ def test_h01_certificate_prints_and_journals_without_personal_data(runtime, sim)
     assert entries[J.OPERATE].id_hash == runtime.journal.id_hash(WANG.id_number)
     dumped = json.dumps([e.__dict__ for e in entries.values()], default=str, ensure_ascii=False)
     assert WANG.name not in dumped and WANG.id_number not in dumped
-    keys = {e["idempotency_key"] for e in sim_effects(sim.url) if e["kind"] == "operation"}
+    keys = {e["idempotency_key"] for e in flows.sim_effects(sim.url) if e["kind"] == "operation"}
     assert entries[J.OPERATE].key in keys
     folder = txn.session.folder
     txn.finish()
     assert not folder.exists() and txn.session.identity is None
 
 
-def test_paid_flow_pays_once_then_produces_a_receipt(runtime, sim):
+def test_paid_flow_pays_once_then_produces_a_receipt(runtime, sim, flows):
     txn = runtime.engine.start("T03")
-    produced = drive(txn, sim.url)
+    produced = flows.drive(txn, sim.url)
     assert txn.outcome is Outcome.COMPLETED and produced.receipts
     entries = _entries(runtime, txn.id)
     order_id = entries[J.PAY_CREATE].refs["order_id"]
     assert entries[J.PAY_PAID].refs["order_id"] == order_id
     assert entries[J.OPERATE].refs.get("order_id") == order_id
     assert entries[J.PRINT_RECEIPT].refs["amount_fen"] == txn.amount_fen
-    effects = [e for e in sim_effects(sim.url) if e["reference"] == order_id]
+    effects = [e for e in flows.sim_effects(sim.url) if e["reference"] == order_id]
     assert sorted(e["kind"] for e in effects) == ["payment_order", "payment_paid"]
     assert runtime.backend.get_order(order_id)["status"] == "paid"
     txn.finish()
 
 
-def test_face_check_passes_for_the_holder(runtime, sim):
+def test_face_check_passes_for_the_holder(runtime, sim, flows):
     txn = runtime.engine.start("S01")
-    drive(txn, sim.url, until=S.FACE)
+    flows.drive(txn, sim.url, until=S.FACE)
     result = txn.face_check(None)
     assert result.matched and txn.step is S.FORM
-    drive(txn, sim.url)
+    flows.drive(txn, sim.url)
     assert txn.outcome is Outcome.COMPLETED
 
 
@@ -140,24 +140,24 @@ def test_card_type_the_item_does_not_accept_is_refused(runtime):
         e01.identify(WANG)  # a resident ID card is not a travel permit
 
 
-def test_backend_refusal_keeps_its_rule(runtime, sim):
+def test_backend_refusal_keeps_its_rule(runtime, sim, flows):
     txn = runtime.engine.start("S01")
-    drive(txn, sim.url, card=ZHANG, until=S.PRODUCE)
+    flows.drive(txn, sim.url, card=ZHANG, until=S.PRODUCE)
     with pytest.raises(BackendRefused) as exc:
         txn.produce()
     assert txn.outcome is Outcome.REFUSED and txn.reason == exc.value.rule
     assert _entries(runtime, txn.id)[J.OPERATE].state == J.FAILED
 
 
-def test_bad_form_value_keeps_the_step(runtime):
+def test_bad_form_value_keeps_the_step(runtime, flows):
     txn = runtime.engine.start("H12")
     txn.identify(WANG)
     with pytest.raises(FieldError) as exc:
-        txn.submit_form({**happy_values(txn), "phone": "12345"})
+        txn.submit_form({**flows.happy_values(txn), "phone": "12345"})
     assert exc.value.field == "phone" and txn.step is S.FORM and txn.outcome is None
     with pytest.raises(FieldError):
-        txn.submit_form({**happy_values(txn), "no_such_field": "x"})
-    assert txn.submit_form(happy_values(txn)) is S.CONFIRM
+        txn.submit_form({**flows.happy_values(txn), "no_such_field": "x"})
+    assert txn.submit_form(flows.happy_values(txn)) is S.CONFIRM
     with pytest.raises(StepError):
         txn.produce()
     with pytest.raises(UnknownItemError):
@@ -176,41 +176,41 @@ def test_no_card_on_the_reader_can_be_retried(runtime):
     assert txn.step is S.FORM
 
 
-def test_payment_timeout_cancels_the_order(runtime, sim):
+def test_payment_timeout_cancels_the_order(runtime, sim, flows):
     now = [1000.0]
     runtime.engine.clock = lambda: now[0]
     txn = runtime.engine.start("H12")
-    drive(txn, sim.url, until=S.PAY)
+    flows.drive(txn, sim.url, until=S.PAY)
     order = txn.start_payment()
     assert txn.poll_payment()["status"] == "pending" and txn.step is S.PAY
     now[0] += runtime.config.payment.timeout_s + 1
     assert txn.poll_payment()["status"] == "cancelled"
     assert (txn.outcome, txn.reason) == (Outcome.FAILED, "payment_timeout")
-    kinds = sorted(e["kind"] for e in sim_effects(sim.url) if e["reference"] == order["order_id"])
+    kinds = sorted(e["kind"] for e in flows.sim_effects(sim.url) if e["reference"] == order["order_id"])
     assert kinds == ["payment_cancel", "payment_order"]
     assert _entries(runtime, txn.id)[J.PAY_CANCEL].state == J.DONE
     txn.finish()
 
 
-def test_late_payment_at_cancel_goes_on_to_produce(runtime, sim):
+def test_late_payment_at_cancel_goes_on_to_produce(runtime, sim, flows):
     txn = runtime.engine.start("H12")
-    drive(txn, sim.url, until=S.PAY)
+    flows.drive(txn, sim.url, until=S.PAY)
     order = txn.start_payment()
-    sim_pay(sim.url, order["order_id"])  # paid just as the resident pressed cancel
+    flows.sim_pay(sim.url, order["order_id"])  # paid just as the resident pressed cancel
     assert txn.cancel_payment()["status"] == "paid"
     assert txn.step is S.PRODUCE and txn.outcome is None
     with pytest.raises(StepError):
         txn.finish()  # a paid transaction cannot be dropped before it is produced
     txn.produce()
     assert txn.outcome is Outcome.COMPLETED
-    kinds = sorted(e["kind"] for e in sim_effects(sim.url) if e["reference"] == order["order_id"])
+    kinds = sorted(e["kind"] for e in flows.sim_effects(sim.url) if e["reference"] == order["order_id"])
     assert kinds == ["payment_order", "payment_paid"]  # no cancel went through, no refund needed
     txn.finish()
 
 
-def test_cancel_before_paying_cancels_the_order(runtime, sim):
+def test_cancel_before_paying_cancels_the_order(runtime, sim, flows):
     txn = runtime.engine.start("H12")
-    drive(txn, sim.url, until=S.PAY)
+    flows.drive(txn, sim.url, until=S.PAY)
     order = txn.start_payment()
     txn.cancel()
     assert txn.outcome is Outcome.CANCELLED
@@ -218,11 +218,11 @@ def test_cancel_before_paying_cancels_the_order(runtime, sim):
     txn.finish()
 
 
-def test_paper_out_keeps_the_document_for_reprint_on_the_next_card_read(runtime, sim):
+def test_paper_out_keeps_the_document_for_reprint_on_the_next_card_read(runtime, sim, flows):
     a4 = runtime.devices.a4_printer
     a4.inject("paper_out", True)
     txn = runtime.engine.start("H01")
-    produced = drive(txn, sim.url)
+    produced = flows.drive(txn, sim.url)
     assert txn.outcome is Outcome.COMPLETED
     assert isinstance(txn.error, PaperOut) and produced.undelivered == ("paper_out",)
     assert "reprint" in txn.error.message("en")
@@ -242,12 +242,12 @@ def test_paper_out_keeps_the_document_for_reprint_on_the_next_card_read(runtime,
     again.finish()
 
 
-def test_guide_and_verify_need_no_identity(runtime, sim):
+def test_guide_and_verify_need_no_identity(runtime, sim, flows):
     guide = runtime.engine.start("S17")
     produced = guide.produce()
     assert guide.outcome is Outcome.COMPLETED and produced.display
     h01 = runtime.engine.start("H01")
-    drive(h01, sim.url)
+    flows.drive(h01, sim.url)
     doc = h01.session.documents[0]
     h01.finish()
     from print_templates.qr import qr_text
@@ -260,17 +260,17 @@ def test_guide_and_verify_need_no_identity(runtime, sim):
     assert any(d["value"] == doc["verification_code"] for d in produced.display)
 
 
-def test_reprint_fetches_with_the_plain_hash_the_api_expects(runtime, sim):
+def test_reprint_fetches_with_the_plain_hash_the_api_expects(runtime, sim, flows):
     h01 = runtime.engine.start("H01")
-    drive(h01, sim.url)
+    flows.drive(h01, sim.url)
     doc_id = h01.session.documents[0]["document_id"]
     h01.finish()
     got = runtime.backend.fetch_document(doc_id, hashlib.sha256(WANG.id_number.encode()).hexdigest())
     assert got["document_id"] == doc_id
 
 
-def test_backend_down_makes_backend_items_unavailable(sim, tmp_path):
-    rt = Runtime.from_config(config_for("http://127.0.0.1:9", tmp_path / "state",
+def test_backend_down_makes_backend_items_unavailable(sim, tmp_path, flows):
+    rt = Runtime.from_config(flows.config_for("http://127.0.0.1:9", tmp_path / "state",
                                         backend={"connect_timeout_s": 0.5}))
     try:
         assert rt.backend_up() is False
@@ -290,8 +290,8 @@ def test_runtime_reports_a_broken_printer(runtime):
 
 
 @pytest.fixture(scope="module")
-def shared_runtime(sim, tmp_path_factory):
-    rt = Runtime.from_config(config_for(sim.url, tmp_path_factory.mktemp("all") / "state"))
+def shared_runtime(sim, tmp_path_factory, flows):
+    rt = Runtime.from_config(flows.config_for(sim.url, tmp_path_factory.mktemp("all") / "state"))
     yield rt
     rt.stop()
 
@@ -299,9 +299,9 @@ def shared_runtime(sim, tmp_path_factory):
 @pytest.mark.parametrize("item_id", [f"{c}{n:02d}" for c, count in
                                      (("H", 22), ("S", 17), ("T", 18), ("E", 9), ("G", 5))
                                      for n in range(1, count + 1)])
-def test_every_item_runs_its_happy_path(shared_runtime, sim, item_id):
+def test_every_item_runs_its_happy_path(shared_runtime, sim, item_id, flows):
     txn = shared_runtime.engine.start(item_id)
-    drive(txn, sim.url)
+    flows.drive(txn, sim.url)
     assert (txn.outcome, txn.reason) == (Outcome.COMPLETED, ""), txn.error
     item = txn.item
     produced = txn.produced
