@@ -1,0 +1,388 @@
+"""The project's virtual ICAO 9303 chip for vsmartcard's vpcd driver in pcscd.
+
+vpcd listens on a TCP port (reader.conf CHANNELID); the chip connects to it as a client.
+Each message is a 2-byte big-endian length and a payload; a 1-byte payload is a control
+code (0 power off, 1 power on, 2 reset, 4 get ATR, which is the only one answered), any
+other payload is a command APDU that gets its response APDU back. Connecting is placing the
+card on the reader; closing the socket is pulling it off.
+
+The chip serves EF.COM, DG1, DG2 and EF.SOD of a demo document behind BAC and 3DES secure
+messaging. EF.SOD is signed by a document signer certificate generated here and issued by
+a test CSCA (``TestPki``), so passive authentication can chain to a trust store.
+Faults (``inject``): ``pull_after_reads`` (N: the card leaves after N READ BINARY),
+``tamper_dg`` (N: DG N changes after the SOD was signed), ``refuse_auth`` (BAC always fails).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import io
+import os
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from asn1crypto import algos, cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from kiosk.hardware.icao import lds
+from kiosk.hardware.icao.bac import derive_bac_keys, session_keys
+from kiosk.hardware.icao.crypto import pad, retail_mac, tdes_decrypt, tdes_encrypt
+from kiosk.hardware.icao.mrz import check_digit
+from kiosk.hardware.icao.pa import LDS_SECURITY_OBJECT_OID, LdsSecurityObject
+from kiosk.hardware.icao.sm import ChipChannel, SecureMessagingError, parse_apdu
+
+ATR = bytes.fromhex("3B80800101")  # T=1, no historical bytes; TCK = 80 ^ 80 ^ 01 ... ^ = 01
+FAULTS = ("pull_after_reads", "tamper_dg", "refuse_auth")
+
+
+@dataclass(frozen=True)
+class DemoDocument:
+    """An invented travel document (TD3). Dates YYMMDD, sex M/F/<."""
+
+    document_code: str
+    issuing_state: str
+    surname: str
+    given_names: str
+    number: str
+    nationality: str
+    birth_date: str
+    sex: str
+    expiry_date: str
+    optional_data: str = ""
+
+    def mrz(self) -> str:
+        """The two 44-character MRZ lines, concatenated, with their check digits."""
+        name = (self.surname.replace(" ", "<") + "<<" + self.given_names.replace(" ", "<"))
+        l1 = (self.document_code.ljust(2, "<") + self.issuing_state.ljust(3, "<") + name)[:44].ljust(44, "<")
+        number = self.number.ljust(9, "<")
+        optional = self.optional_data.ljust(14, "<")
+        opt_check = check_digit(optional) if self.optional_data else "<"
+        head = number + check_digit(number)
+        mid = (self.birth_date + check_digit(self.birth_date) + self.sex
+               + self.expiry_date + check_digit(self.expiry_date))
+        tail = optional + opt_check
+        composite = check_digit(head + mid[:7] + mid[8:] + tail)
+        l2 = head + self.nationality.ljust(3, "<") + mid + tail + composite
+        return l1 + l2
+
+
+# The ICAO 9303 specimen (its BAC keys are the spec's worked example) and an invented one.
+DEMO_DOCUMENTS: tuple[DemoDocument, ...] = (
+    DemoDocument("P", "UTO", "ERIKSSON", "ANNA MARIA", "L898902C", "UTO", "690806", "F", "940623",
+                 "ZE184226B"),
+    DemoDocument("P", "CHN", "ZHANG", "WEI", "EA1234567", "CHN", "900101", "M", "320101"),
+)
+
+
+class TestPki:
+    """A throw-away CSCA and document signer (ECDSA P-256): for simulators and tests only."""
+
+    def __init__(self, country: str = "UT") -> None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.csca_key = ec.generate_private_key(ec.SECP256R1())
+        self.ds_key = ec.generate_private_key(ec.SECP256R1())
+        csca_name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+                               x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk Test CSCA")])
+        ds_name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+                             x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk Test Document Signer")])
+        self.csca_cert = (x509.CertificateBuilder().subject_name(csca_name).issuer_name(csca_name)
+                          .public_key(self.csca_key.public_key()).serial_number(x509.random_serial_number())
+                          .not_valid_before(now - datetime.timedelta(days=1))
+                          .not_valid_after(now + datetime.timedelta(days=3650))
+                          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                          .sign(self.csca_key, hashes.SHA256()))
+        self.ds_cert = (x509.CertificateBuilder().subject_name(ds_name).issuer_name(csca_name)
+                        .public_key(self.ds_key.public_key()).serial_number(x509.random_serial_number())
+                        .not_valid_before(now - datetime.timedelta(days=1))
+                        .not_valid_after(now + datetime.timedelta(days=365))
+                        .sign(self.csca_key, hashes.SHA256()))
+
+    def csca_pem(self) -> bytes:
+        """The CSCA certificate as PEM, for a trust store."""
+        return self.csca_cert.public_bytes(serialization.Encoding.PEM)
+
+    def build_sod(self, groups: Mapping[int, bytes]) -> bytes:
+        """EF.SOD (tag 77) over the SHA-256 hashes of ``groups``, signed by the document signer."""
+        lso = LdsSecurityObject({
+            "version": 0,
+            "hashAlgorithm": {"algorithm": "sha256"},
+            "dataGroupHashValues": [{"dataGroupNumber": n, "dataGroupHashValue": hashlib.sha256(d).digest()}
+                                    for n, d in sorted(groups.items())],
+        }).dump()
+        attrs = cms.CMSAttributes([
+            {"type": "content_type", "values": [LDS_SECURITY_OBJECT_OID]},
+            {"type": "message_digest", "values": [hashlib.sha256(lso).digest()]},
+        ])
+        signature = self.ds_key.sign(attrs.dump(), ec.ECDSA(hashes.SHA256()))
+        ds = asn1_x509.Certificate.load(self.ds_cert.public_bytes(serialization.Encoding.DER))
+        signed = cms.SignedData({
+            "version": "v3",
+            "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+            "encap_content_info": {"content_type": LDS_SECURITY_OBJECT_OID, "content": lso},
+            "certificates": [ds],
+            "signer_infos": [{
+                "version": "v1",
+                "sid": cms.SignerIdentifier({"issuer_and_serial_number": {
+                    "issuer": ds.issuer, "serial_number": ds.serial_number}}),
+                "digest_algorithm": {"algorithm": "sha256"},
+                "signed_attrs": attrs,
+                "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+                "signature": signature,
+            }],
+        })
+        return lds.tlv(0x77, cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
+
+
+def face_jpeg(seed: str, width: int = 240, height: int = 320) -> bytes:
+    """A synthetic portrait-sized JPEG (a gradient with an oval), stable per seed."""
+    from PIL import Image, ImageDraw
+
+    tone = hashlib.sha256(seed.encode()).digest()
+    img = Image.new("RGB", (width, height), (tone[0], tone[1], tone[2]))
+    draw = ImageDraw.Draw(img)
+    for y in range(0, height, 4):
+        draw.line([(0, y), (width, y)], fill=(tone[3] ^ y % 256, tone[4], (y * 3) % 256))
+    draw.ellipse([width // 5, height // 6, width * 4 // 5, height * 3 // 4], fill=(224, 190, 160))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+class VirtualChip:
+    """The chip's logic: APDU in, response APDU out."""
+
+    def __init__(self, document: DemoDocument = DEMO_DOCUMENTS[0], pki: TestPki | None = None,
+                 faults: Mapping[str, Any] | None = None) -> None:
+        self.document = document
+        self.pki = pki or TestPki()
+        self.faults: dict[str, Any] = {}
+        for name, value in (faults or {}).items():
+            self.inject(name, value)
+        image = face_jpeg(document.number)
+        self.files: dict[int, bytes] = {
+            lds.DG1: lds.build_dg1(document.mrz()),
+            lds.DG2: lds.build_dg2(image, 240, 320),
+        }
+        self.files[lds.EF_COM] = lds.build_ef_com((1, 2))
+        self.files[lds.EF_SOD] = self.pki.build_sod({1: self.files[lds.DG1], 2: self.files[lds.DG2]})
+        self._keys = derive_bac_keys(document.number, document.birth_date, document.expiry_date)
+        self.apdus: list[bytes] = []  # every command received, for tests
+        self.reads = 0
+        self.power_off()
+
+    def inject(self, fault: str, value: Any = True) -> None:
+        """Switch a fault on (truthy) or off. Raises ValueError for an unknown fault."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown chip fault {fault!r}")
+        self.faults[fault] = value
+
+    def power_off(self) -> None:
+        """Forget the session: selected application, challenge, secure messaging."""
+        self.app_selected = False
+        self.selected_file: int | None = None
+        self.challenge: bytes | None = None
+        self.sm: ChipChannel | None = None
+
+    def _file(self, fid: int) -> bytes:
+        data = self.files[fid]
+        tamper = self.faults.get("tamper_dg")
+        if tamper and fid == {1: lds.DG1, 2: lds.DG2}.get(int(tamper)):
+            data = data[:-1] + bytes([data[-1] ^ 0x01])
+        return data
+
+    def process(self, apdu: bytes) -> bytes:
+        """Answer one command APDU."""
+        self.apdus.append(bytes(apdu))
+        try:
+            cmd = parse_apdu(apdu)
+        except SecureMessagingError:
+            return b"\x67\x00"
+        if cmd.cla & 0x0C == 0x0C:
+            return self._protected(apdu)
+        if cmd.ins == 0xA4 and cmd.p1 == 0x04:
+            self.app_selected = cmd.data == lds.LDS1_AID
+            self.sm = None
+            return b"\x90\x00" if self.app_selected else b"\x6A\x82"
+        if cmd.ins == 0x84:
+            self.challenge = os.urandom(8)
+            return self.challenge + b"\x90\x00"
+        if cmd.ins == 0x82:
+            return self._mutual_authenticate(cmd.data)
+        return b"\x69\x82"  # everything else needs secure messaging first
+
+    def _mutual_authenticate(self, data: bytes) -> bytes:
+        challenge, self.challenge = self.challenge, None
+        if not self.app_selected or challenge is None:
+            return b"\x69\x85"
+        if len(data) != 40 or self.faults.get("refuse_auth"):
+            return b"\x63\x00"
+        e_ifd, m_ifd = data[:32], data[32:]
+        if retail_mac(self._keys.mac, pad(e_ifd)) != m_ifd:
+            return b"\x63\x00"
+        s = tdes_decrypt(self._keys.enc, e_ifd)
+        rnd_ifd, rnd_ic, k_ifd = s[:8], s[8:16], s[16:32]
+        if rnd_ic != challenge:
+            return b"\x63\x00"
+        k_ic = os.urandom(16)
+        e_ic = tdes_encrypt(self._keys.enc, rnd_ic + rnd_ifd + k_ic)
+        keys = session_keys(k_ifd, k_ic, rnd_ic, rnd_ifd)
+        self.sm = ChipChannel(keys)
+        return e_ic + retail_mac(self._keys.mac, pad(e_ic)) + b"\x90\x00"
+
+    def _protected(self, apdu: bytes) -> bytes:
+        if self.sm is None:
+            return b"\x69\x82"
+        try:
+            cmd = self.sm.unprotect(apdu)
+        except SecureMessagingError:
+            self.sm = None  # a broken SM object ends the session (9303-11 §9.8.6)
+            return b"\x69\x88"
+        if cmd.ins == 0xA4 and cmd.p1 == 0x02:
+            fid = int.from_bytes(cmd.data, "big") if len(cmd.data) == 2 else -1
+            if fid not in self.files:
+                return self.sm.protect(b"", 0x6A82)
+            self.selected_file = fid
+            return self.sm.protect(b"", 0x9000)
+        if cmd.ins == 0xB0:
+            if self.selected_file is None:
+                return self.sm.protect(b"", 0x6986)
+            self.reads += 1
+            data = self._file(self.selected_file)
+            offset = ((cmd.p1 & 0x7F) << 8) | cmd.p2
+            if offset > len(data):
+                return self.sm.protect(b"", 0x6B00)
+            le = 256 if cmd.le in (0, None) else cmd.le
+            return self.sm.protect(data[offset:offset + le], 0x9000)
+        return self.sm.protect(b"", 0x6D00)
+
+
+class VpcdChip:
+    """Connects a VirtualChip to vpcd and keeps reconnecting (pcscd restarts) until stopped."""
+
+    def __init__(self, chip: VirtualChip | None = None, port: int = 35963, host: str = "127.0.0.1") -> None:
+        self.chip = chip or VirtualChip()
+        self.host, self.port = host, port
+        self._stop = threading.Event()
+        self._inserted = threading.Event()
+        self._inserted.set()
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vicc", daemon=True)
+
+    def start(self) -> "VpcdChip":
+        """Start the connection thread (the card is placed as soon as vpcd accepts)."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Pull the card and end the thread."""
+        self._stop.set()
+        self.remove()
+        self._thread.join(3)
+
+    def remove(self) -> None:
+        """Take the card off the reader (closes the connection; vpcd reports no card)."""
+        self._inserted.clear()
+        self._drop()
+
+    def insert(self) -> None:
+        """Put the card back on the reader."""
+        self._inserted.set()
+
+    def _drop(self) -> None:
+        with self._lock:
+            sock, self._sock = self._sock, None
+        self.connected.clear()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._inserted.wait(0.05):
+                continue
+            try:
+                sock = socket.create_connection((self.host, self.port), timeout=0.5)
+            except OSError:
+                time.sleep(0.1)  # vpcd not listening yet (pcscd starting or restarting)
+                continue
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._sock = sock
+            self.chip.power_off()
+            self.connected.set()
+            try:
+                self._serve(sock)
+            except OSError:
+                pass
+            self._drop()
+
+    @staticmethod
+    def _recv(sock: socket.socket, n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            # vpcd writes the length and the APDU in two sends under Nagle: acknowledge at
+            # once, or every APDU waits out the 40 ms delayed ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("vpcd closed the connection")
+            buf += chunk
+        return buf
+
+    def _serve(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            (length,) = struct.unpack(">H", self._recv(sock, 2))
+            payload = self._recv(sock, length) if length else b""
+            if length == 1:
+                code = payload[0]
+                if code in (0, 2):
+                    self.chip.power_off()
+                elif code == 4:
+                    sock.sendall(struct.pack(">H", len(ATR)) + ATR)
+                continue
+            answer = self.chip.process(payload)
+            sock.sendall(struct.pack(">H", len(answer)) + answer)
+            limit = self.chip.faults.get("pull_after_reads")
+            if limit and self.chip.reads >= int(limit):
+                self.chip.faults["pull_after_reads"] = 0
+                self._inserted.clear()  # pulled off mid-read; insert() puts it back
+                return
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the virtual chip against vpcd until interrupted (`python -m kiosk.hardware.simulators.vicc`)."""
+    p = argparse.ArgumentParser(description="virtual ICAO chip for vpcd")
+    p.add_argument("--port", type=int, default=35963)
+    p.add_argument("--document", type=int, default=0, help="index into DEMO_DOCUMENTS")
+    p.add_argument("--csca-out", help="write the test CSCA certificate (PEM) here")
+    args = p.parse_args(argv)
+    chip = VirtualChip(DEMO_DOCUMENTS[args.document])
+    if args.csca_out:
+        with open(args.csca_out, "wb") as f:
+            f.write(chip.pki.csca_pem())
+    runner = VpcdChip(chip, args.port).start()
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        runner.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
