@@ -10,7 +10,7 @@ STAMP := $(VENV)/.stamps
 # Running: fonts that draw Chinese (Kivy and reportlab), PC/SC runtime, CUPS client,
 # and what pip needs to build pyscard.
 APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcsclite1 \
-           fonts-wqy-microhei fonts-wqy-zenhei cups-client libgl1 libegl1
+           fonts-wqy-microhei fonts-wqy-zenhei cups-client libgl1 libegl1 libmtdev1
 # Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
 # and poppler for reading PDFs back.
 APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcups2-dev \
