@@ -90,7 +90,7 @@ class SimApp:
             ("/identity/lookup", "POST", self.v_identity_lookup, True),
             ("/identity/face", "POST", self.v_face, True),
             ("/lookups/<source>", "POST", self.v_lookup, True),
-            ("/operations/<name>", "POST", self.v_operation, True),
+            ("/operations/<operation>", "POST", self.v_operation, True),
             ("/documents/<document_id>", "GET", self.v_document, True),
             ("/verify", "POST", self.v_verify, True),
             ("/payments/orders", "POST", self.v_order_create, True),
@@ -313,7 +313,7 @@ class SimApp:
         return {"options": list(handler(self._context(conn, call)))}
 
     def v_operation(self, conn: Any, call: Call) -> dict[str, Any]:
-        name = call.args["name"]
+        name = call.args["operation"]
         handler = registry.OPERATIONS.get(name)
         if handler is None:
             raise ApiError(404, "unknown_operation", "没有这项业务操作。", f"No operation {name!r}.")

@@ -1,0 +1,155 @@
+"""Shared fixtures: the backend simulator as a real subprocess (`kiosk backend-sim`) and a client to it.
+
+Kept small and generic on purpose; each test folder adds its own fixtures in its conftest.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
+from kiosk.services.backend import BackendClient
+
+START_TIMEOUT_S = 20.0
+
+
+class SimProcess:
+    """A `kiosk backend-sim` child process: its URL, and the simulator-only controls."""
+
+    def __init__(self, db_path: str | None = None) -> None:
+        kiosk_script = Path(sys.executable).with_name("kiosk")
+        cmd = [str(kiosk_script)] if kiosk_script.exists() else [sys.executable, "-m", "kiosk.cli"]
+        cmd += ["backend-sim", "--host", "127.0.0.1", "--port", "0"]  # port 0: the server binds a free one
+        if db_path:
+            cmd += ["--db", db_path]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.pid = self.proc.pid
+        try:
+            self.url = self._read_url()
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read_url(self) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise RuntimeError(f"backend simulator did not start (exit {self.proc.poll()})")
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                line += os.read(self.proc.stdout.fileno(), 1)
+        return line.decode().split()[-1]
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                if requests.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("backend simulator does not answer /health")
+            time.sleep(0.02)
+
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Change fault knobs (``reset=True`` restores the defaults first); returns the knobs in force."""
+        r = requests.post(f"{self.url}/api/v1/sim/faults", json=knobs, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def faults(self) -> dict[str, Any]:
+        """The fault knobs in force."""
+        return requests.get(f"{self.url}/api/v1/sim/faults", timeout=5).json()
+
+    def effects(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The side-effect log, oldest first."""
+        r = requests.get(f"{self.url}/api/v1/sim/effects", params={"kind": kind} if kind else None, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def pay(self, order_id: str) -> dict[str, Any]:
+        """The resident's phone pays ``order_id``."""
+        r = requests.post(f"{self.url}/api/v1/sim/payments/{order_id}/pay", timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def stop(self) -> None:
+        """SIGTERM the child by its PID, SIGKILL if it lingers."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def backend_sim() -> Iterator[SimProcess]:
+    """One simulator subprocess for the session. Do not change its faults: use fresh_backend_sim."""
+    sim = SimProcess()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def fresh_backend_sim() -> Iterator[SimProcess]:
+    """A simulator subprocess of one's own (for fault knobs, or a clean effect log)."""
+    sim = SimProcess()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def make_client(url: str, **overrides: Any) -> BackendClient:
+    """A demo-terminal client for ``url`` with short timeouts (overridable)."""
+    kwargs: dict[str, Any] = {"connect_timeout": 2.0, "read_timeout": 5.0, "retries": 1, "backoff": 0.02}
+    kwargs.update(overrides)
+    return BackendClient(url, DEMO_TERMINAL_ID, DEMO_HMAC_SECRET.encode(), DEMO_BACKEND_PUBLIC_KEY, **kwargs)
+
+
+@pytest.fixture
+def client(backend_sim: SimProcess) -> BackendClient:
+    """A BackendClient (demo terminal) talking to the session's simulator."""
+    return make_client(backend_sim.url)
+
+
+@pytest.fixture
+def make_backend_client() -> Any:
+    """``make_backend_client(url, **overrides) -> BackendClient`` for a simulator of one's own."""
+    return make_client
+
+
+@pytest.fixture
+def start_backend_sim() -> Iterator[Any]:
+    """``start_backend_sim(db_path=None) -> SimProcess``; every one started is stopped after the test."""
+    started: list[SimProcess] = []
+
+    def start(db_path: str | None = None) -> SimProcess:
+        sim = SimProcess(db_path)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

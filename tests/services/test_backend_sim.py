@@ -1,0 +1,310 @@
+"""The backend simulator on the wire: signature, replay, schema, idempotency, faults, seed data.
+
+Requests here are built and signed by hand with `requests`, so what is tested is the server,
+not the adapter. Operations of the real items are helper B's; the few used here are
+registered by this module and served by an in-process server (still over real HTTP).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from kiosk.config import DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
+from kiosk.hardware.simulators.cards import DEMO_CARDS
+from kiosk.services import signing
+from kiosk.services.backend_sim import registry, seed
+from kiosk.services.backend_sim.server import SimServer, serve
+
+SECRET = DEMO_HMAC_SECRET.encode()
+WANG = "37010219850315123X"
+
+
+# --- test-only operations ------------------------------------------------------------------------
+@registry.operation("test_sim_note")
+def _note(ctx: registry.OpContext) -> dict[str, Any]:
+    ctx.db.execute("INSERT INTO test_notes VALUES (?)", (ctx.fields.get("text", ""),))
+    if ctx.fields.get("refuse"):
+        ctx.refuse("test_rule", "测试拒绝。", "Refused for the test.", "请到窗口办理。", "Go to a counter.")
+    return {"display": [{"label_zh": "备注", "label_en": "Note", "value": str(ctx.fields.get("text", ""))}],
+            "data": {"resident_known": ctx.resident is not None}}
+
+
+@registry.operation("test_sim_broken")
+def _broken(ctx: registry.OpContext) -> dict[str, Any]:
+    ctx.db.execute("INSERT INTO test_notes VALUES ('broken')")
+    return {"display": [{"label_zh": "x"}]}  # breaks the DisplayLine schema: a simulator bug
+
+
+@registry.lookup("test_sim_slots")
+def _slots(ctx: registry.OpContext) -> list[dict[str, Any]]:
+    return [{"value": "09:00", "label_zh": "上午9点", "label_en": "9 am", "amount_fen": 0}]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def signed(method: str, url: str, path: str, body: Any = None, *, key: str | None = None,
+           timestamp: int | None = None, secret: bytes = SECRET, terminal: str = DEMO_TERMINAL_ID,
+           nonce: str | None = None) -> requests.PreparedRequest:
+    """A signed request, prepared (so the exact bytes can be sent again)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"X-Terminal-Id": terminal, "Content-Type": "application/json",
+               **signing.sign_request(secret, method, path, data, timestamp=timestamp, nonce=nonce)}
+    if method == "POST":
+        headers["Idempotency-Key"] = key or f"t-{uuid.uuid4().hex}"
+    return requests.Request(method, url + path, data=data or None, headers=headers).prepare()
+
+
+def send(req: requests.PreparedRequest) -> requests.Response:
+    with requests.Session() as s:
+        return s.send(req, timeout=10)
+
+
+def error_code(resp: requests.Response) -> str:
+    return resp.json()["error"]["code"]
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimServer]:
+    server = serve("127.0.0.1", 0)
+    with server.app.db.lock:
+        server.app.db.conn.execute("CREATE TABLE test_notes (text TEXT)")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def effects(url: str, kind: str | None = None) -> list[dict[str, Any]]:
+    return requests.get(f"{url}/api/v1/sim/effects", params={"kind": kind} if kind else None, timeout=5).json()
+
+
+# --- the subprocess ---------------------------------------------------------------------------------
+def test_cli_simulator_answers_health_signed_for_a_signed_request(backend_sim):
+    req = signed("GET", backend_sim.url, "/api/v1/health")
+    resp = send(req)
+    assert resp.status_code == 200 and resp.json()["status"] == "ok"
+    signing.verify_response(SECRET, 200, req.headers["X-Nonce"], resp.content,
+                            timestamp=resp.headers["X-Timestamp"], signature=resp.headers["X-Signature"])
+
+
+def test_cli_simulator_stops_on_sigterm_by_pid(fresh_backend_sim):
+    fresh_backend_sim.stop()
+    assert fresh_backend_sim.proc.returncode == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{fresh_backend_sim.url}/api/v1/health", timeout=2)
+
+
+def test_database_file_survives_a_restart(tmp_path: Path, start_backend_sim, make_backend_client):
+    db = str(tmp_path / "sim.sqlite3")
+    first = start_backend_sim(db)
+    order = make_backend_client(first.url).create_order("T03", 5000, "REF-RESTART", "fine")
+    first.stop()
+    second = start_backend_sim(db)
+    again = make_backend_client(second.url).get_order(order["order_id"])
+    assert again["order_id"] == order["order_id"] and again["status"] == "pending"
+    assert len(second.effects("payment_order")) == 1
+
+
+# --- authentication -----------------------------------------------------------------------------------
+def test_replayed_request_is_rejected(sim):
+    req = signed("POST", sim.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
+    assert send(req).status_code == 200
+    again = send(req)  # the very same signed bytes
+    assert again.status_code == 401 and error_code(again) == "replayed_nonce"
+
+
+def test_stale_timestamp_is_rejected(sim):
+    req = signed("GET", sim.url, "/api/v1/payments/orders/PO0000000000", timestamp=int(time.time()) - 301)
+    resp = send(req)
+    assert resp.status_code == 401 and error_code(resp) == "stale_timestamp"
+
+
+def test_tampered_body_wrong_secret_unknown_terminal_and_unsigned_are_rejected(sim):
+    req = signed("POST", sim.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
+    req.body = req.body.replace(b"X", b"0")
+    assert error_code(send(req)) == "bad_signature"
+    wrong = signed("GET", sim.url, "/api/v1/payments/orders/PO0000000001", secret=b"guess")
+    assert error_code(send(wrong)) == "bad_signature"
+    stranger = signed("GET", sim.url, "/api/v1/payments/orders/PO0000000001", terminal="JN-UNKNOWN-9")
+    resp = send(stranger)
+    assert resp.status_code == 401 and error_code(resp) == "unknown_terminal"
+    plain = requests.post(f"{sim.url}/api/v1/identity/lookup", json={"id_number": WANG, "card_type": "resident"})
+    assert plain.status_code == 401 and error_code(plain) == "missing_signature"
+
+
+def test_signature_covers_the_query_string(sim):
+    req = signed("GET", sim.url, "/api/v1/documents/D0000000000?id_hash=" + "0" * 64)
+    req.url = req.url.replace("0" * 64, "1" * 64)
+    assert error_code(send(req)) == "bad_signature"
+
+
+def test_health_is_open_unsigned(sim):
+    resp = requests.get(f"{sim.url}/api/v1/health", timeout=5)
+    assert resp.status_code == 200 and "X-Signature" not in resp.headers
+
+
+# --- schema -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("body", [
+    {"id_number": WANG},                                                 # missing card_type
+    {"id_number": WANG, "card_type": "library_card"},                     # not in the enum
+    {"id_number": "37010219850315123x", "card_type": "resident"},         # lower-case check char
+    {"id_number": WANG, "card_type": "resident", "extra": 1},             # unknown property
+])
+def test_request_outside_the_document_is_a_typed_400(sim, body):
+    resp = send(signed("POST", sim.url, "/api/v1/identity/lookup", body))
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert err["code"] == "bad_request" and err["message_zh"] and err["message_en"] and err["detail"]
+
+
+def test_post_without_idempotency_key_is_a_400(sim):
+    req = signed("POST", sim.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
+    del req.headers["Idempotency-Key"]
+    assert send(req).status_code == 400
+
+
+def test_answer_that_breaks_the_document_is_a_500_and_leaves_no_trace(sim):
+    before = len(effects(sim.url))
+    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_broken", {"item_id": "G05", "fields": {}}))
+    assert resp.status_code == 500 and error_code(resp) == "internal_error"
+    assert len(effects(sim.url)) == before
+    assert sim.app.db.conn.execute("SELECT count(*) FROM test_notes WHERE text = 'broken'").fetchone()[0] == 0
+
+
+# --- operations, lookups, idempotency --------------------------------------------------------------------
+def test_operation_runs_once_per_key_and_replays_its_answer(sim):
+    key = f"k-{uuid.uuid4().hex}"
+    body = {"item_id": "G05", "id_number": WANG, "fields": {"text": "once"}}
+    first = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
+    second = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["data"] == {"resident_known": True}
+    assert first.headers["X-Signature"] != second.headers["X-Signature"]  # re-signed for the new nonce
+    mine = [e for e in effects(sim.url) if e["idempotency_key"] == key]
+    assert [(e["kind"], e["operation"]) for e in mine] == [("operation", "test_sim_note")]
+    assert mine[0]["reference"] == first.json()["reference"]
+
+
+def test_same_key_other_body_is_an_idempotency_conflict(sim):
+    key = f"k-{uuid.uuid4().hex}"
+    send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", {"item_id": "G05", "fields": {"text": "a"}},
+                key=key))
+    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note",
+                       {"item_id": "G05", "fields": {"text": "b"}}, key=key))
+    assert resp.status_code == 409 and error_code(resp) == "idempotency_conflict"
+
+
+def test_refusal_is_422_with_rule_and_rolls_back_the_handler(sim):
+    key = f"k-{uuid.uuid4().hex}"
+    body = {"item_id": "G05", "fields": {"text": "refused-note", "refuse": True}}
+    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
+    assert resp.status_code == 422
+    err = resp.json()["error"]
+    assert (err["code"], err["rule"], err["where_en"]) == ("refused", "test_rule", "Go to a counter.")
+    rows = sim.app.db.conn.execute("SELECT count(*) FROM test_notes WHERE text = 'refused-note'").fetchone()[0]
+    assert rows == 0
+    assert not [e for e in effects(sim.url) if e["idempotency_key"] == key]
+    replay = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
+    assert replay.status_code == 422 and replay.json() == resp.json()
+
+
+def test_unknown_operation_and_lookup_are_404(sim):
+    resp = send(signed("POST", sim.url, "/api/v1/operations/no_such_op", {"item_id": "G05", "fields": {}}))
+    assert resp.status_code == 404 and error_code(resp) == "unknown_operation"
+    resp = send(signed("POST", sim.url, "/api/v1/lookups/no_such_source", {"item_id": "G05", "fields": {}}))
+    assert resp.status_code == 404 and error_code(resp) == "unknown_lookup"
+
+
+def test_lookup_returns_the_handlers_options(sim):
+    resp = send(signed("POST", sim.url, "/api/v1/lookups/test_sim_slots", {"item_id": "G01", "fields": {}}))
+    assert resp.json() == {"options": [{"value": "09:00", "label_zh": "上午9点", "label_en": "9 am",
+                                        "amount_fen": 0}]}
+
+
+def test_operation_with_an_unpaid_order_is_refused(sim):
+    order = send(signed("POST", sim.url, "/api/v1/payments/orders",
+                        {"item_id": "H18", "amount_fen": 2000, "reference": "R", "description": "fee"})).json()
+    body = {"item_id": "H18", "fields": {"text": "paid?"}, "payment_order_id": order["order_id"]}
+    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body))
+    assert resp.status_code == 422 and resp.json()["error"]["rule"] == "payment_not_paid"
+    requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5).raise_for_status()
+    assert send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body)).status_code == 200
+    again = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body))
+    assert again.json()["error"]["rule"] == "payment_already_used"
+
+
+# --- faults ----------------------------------------------------------------------------------------------
+def test_fault_knobs_round_trip_and_reject_unknown_ones(sim):
+    r = requests.post(f"{sim.url}/api/v1/sim/faults", json={"latency_ms": 5, "mode": "garbage"}, timeout=5).json()
+    assert (r["latency_ms"], r["mode"]) == (5, "garbage")
+    assert requests.get(f"{sim.url}/api/v1/sim/faults", timeout=5).json() == r
+    bad = requests.post(f"{sim.url}/api/v1/sim/faults", json={"explode": True}, timeout=5)
+    assert bad.status_code == 400
+    reset = requests.post(f"{sim.url}/api/v1/sim/faults", json={"reset": True}, timeout=5).json()
+    assert reset["latency_ms"] == 0 and reset["mode"] == "error"
+
+
+def test_fail_next_error_fails_exactly_n_requests_before_any_effect(fresh_backend_sim):
+    fresh_backend_sim.set_faults(fail_next=2, mode="error")
+    body = {"item_id": "T03", "amount_fen": 100, "reference": "R", "description": "d"}
+    codes = [send(signed("POST", fresh_backend_sim.url, "/api/v1/payments/orders", body)).status_code
+             for _ in range(3)]
+    assert codes == [503, 503, 200]
+    assert len(fresh_backend_sim.effects("payment_order")) == 1
+
+
+def test_random_error_rate_is_seeded_and_deterministic(sim):
+    def run() -> list[int]:
+        requests.post(f"{sim.url}/api/v1/sim/faults", json={"reset": True, "error_rate": 0.5, "seed": 7}, timeout=5)
+        return [requests.get(f"{sim.url}/api/v1/health", timeout=5).status_code for _ in range(12)]
+
+    try:
+        first, second = run(), run()
+    finally:
+        requests.post(f"{sim.url}/api/v1/sim/faults", json={"reset": True}, timeout=5)
+    assert first == second and 503 in first and 200 in first
+
+
+# --- seed data --------------------------------------------------------------------------------------------
+def _seeded() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.row_factory = sqlite3.Row
+    seed.seed_core(conn)
+    return conn
+
+
+def test_every_demo_card_holder_is_a_resident_with_a_valid_number():
+    conn = _seeded()
+    numbers = {r["id_number"] for r in conn.execute("SELECT id_number FROM residents")}
+    assert {c.id_number for c in DEMO_CARDS} <= numbers
+    assert all(seed.gb11643_valid(n) for n in numbers)
+    assert {r.id_number for r in seed.DEMO_RESIDENTS} == {c.id_number for c in DEMO_CARDS}
+
+
+def test_seeded_people_carry_the_rules_they_exercise():
+    conn = _seeded()
+    wang_household = {r["id_number"] for r in conn.execute(
+        "SELECT id_number FROM household_members WHERE household_id = "
+        "(SELECT household_id FROM residents WHERE id_number = ?)", (WANG,))}
+    assert wang_household == {seed.WANG_XIAOMING, seed.SUN_LI, seed.WANG_SIQI}
+    assert conn.execute("SELECT former_name FROM former_names WHERE id_number = ?",
+                        (seed.LI_XIUYING,)).fetchone()[0] == "李秀芳"
+    zhang = conn.execute("SELECT m.status, m.deregistration_reason, m.death_date, m.death_certificate_no, r.status"
+                         " FROM household_members m JOIN residents r USING (id_number) WHERE id_number = ?",
+                         (seed.ZHANG_JIANGUO,)).fetchone()
+    assert tuple(zhang) == ("deregistered", "death", seed.ZHANG_JIANGUO_DEATH_DATE,
+                            seed.ZHANG_JIANGUO_DEATH_CERTIFICATE, "deceased")
+    assert conn.execute("SELECT relation FROM relationships WHERE id_number = ? AND relative_id_number = ?",
+                        (seed.LI_XIUYING, seed.ZHANG_JIANGUO)).fetchone()[0] == "spouse"
+    flags = {r["id_number"]: r for r in conn.execute("SELECT * FROM residents")}
+    assert flags[seed.ZHANG_WEI]["criminal_record"] == 1
+    assert flags[seed.ZHAO_GUOQIANG]["case_under_review"] == 1
+    assert (flags[seed.LIU_FANG]["hukou_city"], flags[seed.LIU_FANG]["living_city"]) == ("郑州市", "济南市")
+    assert [n for n, r in flags.items() if r["status"] == "active" and not r["face_match"]] == [seed.LIU_FANG]
