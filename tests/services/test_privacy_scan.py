@@ -1,0 +1,93 @@
+"""Privacy scan: after sessions end, nothing on the kiosk's disk names the resident.
+
+Sessions of several kinds run to their end (completed, paper out then reprinted, paid,
+cancelled, timed out) while log lines try to carry the resident's data. Then the session
+folders, the journal database and its -wal file, the spool and the logs are searched
+for the residents' names, ID numbers and addresses in UTF-8, GB18030 and UCS-2LE.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kiosk.hardware.simulators.cards import DEMO_CARDS, card_by_number
+from kiosk.services.runtime import Runtime
+from kiosk.services.workflow import Outcome, Step
+
+WANG = DEMO_CARDS[0]
+SUN = card_by_number("370102198812128906")  # named in WANG's kinship form
+ENCODINGS = ("utf-8", "gb18030", "utf-16-le")
+
+
+def _needles() -> list[tuple[str, bytes]]:
+    values = [WANG.name, WANG.id_number, WANG.address, SUN.name, SUN.id_number]
+    return [(f"{v!r}/{enc}", v.encode(enc)) for v in values for enc in ENCODINGS]
+
+
+def _scanned_files(state: Path) -> list[Path]:
+    files = [p for sub in ("sessions", "spool", "logs") for p in (state / sub).rglob("*") if p.is_file()]
+    files += [state / "journal.sqlite3", state / "journal.sqlite3-wal"]
+    return files
+
+
+def _hits(files: list[Path]) -> list[str]:
+    hits = []
+    for path in files:
+        data = path.read_bytes()
+        hits += [f"{path.name}: {label}" for label, needle in _needles() if needle in data]
+    return hits
+
+
+def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows):
+    state = tmp_path / "state"
+    rt = Runtime.from_config(flows.config_for(sim.url, state))
+    log = logging.getLogger("kiosk.services.test_privacy")
+    try:
+        # 1. A certificate, completed; a log line tries to carry the resident's data.
+        txn = rt.engine.start("H01")
+        flows.drive(txn, sim.url, until=Step.PRODUCE)
+        log.info("serving %s, %s, %s", WANG.name, WANG.id_number, WANG.address)
+        # While the session is open its folder does hold personal data: the scan can see it.
+        assert any(WANG.id_number in h for h in _hits(_scanned_files(state))), "scan would miss a leak"
+        txn.produce()
+        txn.finish()
+
+        # 2. Kinship certificate naming a relative, printer out of paper, reprinted later.
+        rt.devices.a4_printer.inject("paper_out", True)
+        kin = rt.engine.start("H02")
+        flows.drive(kin, sim.url, values={"relative_name": SUN.name, "relative_id_number": SUN.id_number})
+        assert kin.produced.undelivered == ("paper_out",)
+        kin.finish()
+        rt.devices.a4_printer.clear("paper_out")
+        rt.devices.a4_printer.refill()
+        again = rt.engine.start("H16")
+        assert again.identify(WANG)
+        assert again.reprint().undelivered == ()
+        again.finish()
+
+        # 3. A paid fine; 4. a cancelled form; 5. a session that timed out at the confirm screen.
+        fine = rt.engine.start("T03")
+        flows.drive(fine, sim.url)
+        fine.finish()
+        cancelled = rt.engine.start("H06")
+        cancelled.identify(WANG)
+        cancelled.cancel()
+        cancelled.finish()
+        idle = rt.engine.start("H12")
+        flows.drive(idle, sim.url, until=Step.CONFIRM)
+        idle.cancel("timeout")
+        idle.finish()
+        assert (txn.outcome, kin.outcome, fine.outcome) == (Outcome.COMPLETED,) * 3
+        assert (cancelled.outcome, idle.outcome, idle.reason) == (Outcome.CANCELLED, Outcome.CANCELLED, "timeout")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+
+        files = _scanned_files(state)
+        assert (state / "journal.sqlite3-wal").stat().st_size > 0  # the WAL is scanned while it holds pages
+        log_text = (state / "logs" / "kiosk.log").read_text("utf-8")
+        assert "serving" in log_text and "txn=" in log_text  # the logs were written, masked
+        assert _hits(files) == []
+        assert list((state / "sessions").iterdir()) == []
+        assert not (state / "spool").exists() or list((state / "spool").iterdir()) == []
+    finally:
+        rt.stop()
