@@ -145,7 +145,7 @@ class BackendClient:
                               key="backend.url", value=url)
         cert = (b.client_cert_file, b.client_key_file) if b.client_cert_file else None
         return cls(url, cfg.terminal.id, b.secret(), b.public_key, b.connect_timeout_s, b.read_timeout_s,
-                   b.retries, b.backoff_s, max_skew_s=b.max_skew_s, ca_file=b.ca_file, client_cert=cert)
+                   b.retries, b.backoff_s, max_skew_s=b.max_clock_skew_s, ca_file=b.ca_file, client_cert=cert)
 
     # -- endpoints --------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
