@@ -83,14 +83,14 @@ def main() -> None:
                   f"{(time.perf_counter() - started) * 1e3:8.1f} ms")
             _timed("H01 identify → certificate PDF + receipt", lambda: _flow(rt, sim.url, "H01",
                                                                              {"purpose": "employment"}), 10)
-            _timed("H12 with payment (order, pay, poll, receipt)", lambda: _flow(
-                rt, sim.url, "H12", {"delivery": "counter", "phone": "13800138000"}), 10)
+            _timed("H13 with payment (order, pay, poll, receipt)", lambda: _flow(
+                rt, sim.url, "H13", {"damage": "chip", "delivery": "counter", "phone": "13800138000"}), 10)
 
             # Recovery over 50 transactions a crash left with an order open.
             for _ in range(50):
-                txn = rt.engine.start("H12")
+                txn = rt.engine.start("H13")
                 txn.identify(WANG)
-                txn.submit_form({"delivery": "counter", "phone": "13800138000"})
+                txn.submit_form({"damage": "chip", "delivery": "counter", "phone": "13800138000"})
                 txn.confirm()
                 txn.start_payment()
             started = time.perf_counter()

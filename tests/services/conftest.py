@@ -36,7 +36,17 @@ def config_for(sim_url: str, state_dir: Path, **extra: Any) -> KioskConfig:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimServer]:
-    """The backend simulator, live over HTTP for the tests of one module."""
+    """The backend simulator (in-memory, seeded), live over HTTP for the tests of one module."""
+    server = serve("127.0.0.1", 0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[SimServer]:
+    """A second module-wide simulator, for runs that would use up the first one's records."""
     server = serve("127.0.0.1", 0)
     try:
         yield server

@@ -73,7 +73,7 @@ def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows):
         cancelled.identify(WANG)
         cancelled.cancel()
         cancelled.finish()
-        idle = rt.engine.start("H12")
+        idle = rt.engine.start("H13")
         flows.drive(idle, sim.url, until=Step.CONFIRM)
         idle.cancel("timeout")
         idle.finish()

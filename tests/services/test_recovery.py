@@ -22,7 +22,7 @@ from typing import Any
 
 KILL_ENV = "KIOSK_TEST_KILL_AT"  # "after:N" | "before:N"; read only by this script
 WANG_ID = "37010219850315123X"
-PAID_ITEM = "H12"  # ID card renewal: a fixed 20 CNY fee, a slip and a payment receipt
+PAID_ITEM = "H13"  # ID card replacement (damaged): a fixed 20 CNY fee, a slip and a payment receipt
 
 
 # --- the child process ---------------------------------------------------------------
@@ -65,7 +65,8 @@ def _child_run(state_dir: str, sim_url: str, item_id: str) -> int:
     _hook_journal(rt.journal, os.environ.get(KILL_ENV, ""), writes)
     txn = rt.engine.start(item_id)
     txn.identify(card_by_number(WANG_ID))
-    values = {"purpose": "employment"} if item_id == "H01" else {"delivery": "counter", "phone": "13800138000"}
+    values = {"purpose": "employment"} if item_id == "H01" else {"damage": "chip", "delivery": "counter",
+                                                                 "phone": "13800138000"}
     txn.submit_form(values)
     txn.confirm()
     if txn.step is Step.PAY:
@@ -187,8 +188,9 @@ def crashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             s["orders"] = [o["status"] for o in client.reconcile(order_ids)["orders"]] if order_ids else []
         yield {"counts": counts, "scenarios": scenarios}
     finally:
-        for sim in sims:
-            sim.stop()
+        # Each stop waits out the server's poll interval: stop them side by side.
+        with ThreadPoolExecutor(max_workers=len(sims) or 1) as pool:
+            list(pool.map(lambda sim: sim.stop(), sims))
 
 
 def _by_point(crashes: dict[str, Any], item_id: str) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ def test_paths_per_kind(runtime, flows):
     assert start("S17").planned_path() == [S.PRODUCE]
     assert start("S02").planned_path() == [S.FORM, S.PRODUCE]
     assert start("H17").planned_path() == [S.IDENTIFY, S.PRODUCE]
-    assert start("H12").planned_path() == [S.IDENTIFY, S.FORM, S.CONFIRM, S.PAY, S.PRODUCE]
+    assert start("H13").planned_path() == [S.IDENTIFY, S.FORM, S.CONFIRM, S.PAY, S.PRODUCE]
     # A payment's amount is known only once the resident chose what to pay.
     t03 = start("T03")
     assert S.PAY not in t03.planned_path()
@@ -150,7 +150,7 @@ def test_backend_refusal_keeps_its_rule(runtime, sim, flows):
 
 
 def test_bad_form_value_keeps_the_step(runtime, flows):
-    txn = runtime.engine.start("H12")
+    txn = runtime.engine.start("H13")
     txn.identify(WANG)
     with pytest.raises(FieldError) as exc:
         txn.submit_form({**flows.happy_values(txn), "phone": "12345"})
@@ -179,7 +179,7 @@ def test_no_card_on_the_reader_can_be_retried(runtime):
 def test_payment_timeout_cancels_the_order(runtime, sim, flows):
     now = [1000.0]
     runtime.engine.clock = lambda: now[0]
-    txn = runtime.engine.start("H12")
+    txn = runtime.engine.start("H13")
     flows.drive(txn, sim.url, until=S.PAY)
     order = txn.start_payment()
     assert txn.poll_payment()["status"] == "pending" and txn.step is S.PAY
@@ -193,7 +193,7 @@ def test_payment_timeout_cancels_the_order(runtime, sim, flows):
 
 
 def test_late_payment_at_cancel_goes_on_to_produce(runtime, sim, flows):
-    txn = runtime.engine.start("H12")
+    txn = runtime.engine.start("H13")
     flows.drive(txn, sim.url, until=S.PAY)
     order = txn.start_payment()
     flows.sim_pay(sim.url, order["order_id"])  # paid just as the resident pressed cancel
@@ -209,7 +209,7 @@ def test_late_payment_at_cancel_goes_on_to_produce(runtime, sim, flows):
 
 
 def test_cancel_before_paying_cancels_the_order(runtime, sim, flows):
-    txn = runtime.engine.start("H12")
+    txn = runtime.engine.start("H13")
     flows.drive(txn, sim.url, until=S.PAY)
     order = txn.start_payment()
     txn.cancel()
@@ -290,8 +290,8 @@ def test_runtime_reports_a_broken_printer(runtime):
 
 
 @pytest.fixture(scope="module")
-def shared_runtime(sim, tmp_path_factory, flows):
-    rt = Runtime.from_config(flows.config_for(sim.url, tmp_path_factory.mktemp("all") / "state"))
+def shared_runtime(shared_sim, tmp_path_factory, flows):
+    rt = Runtime.from_config(flows.config_for(shared_sim.url, tmp_path_factory.mktemp("all") / "state"))
     yield rt
     rt.stop()
 
@@ -299,9 +299,9 @@ def shared_runtime(sim, tmp_path_factory, flows):
 @pytest.mark.parametrize("item_id", [f"{c}{n:02d}" for c, count in
                                      (("H", 22), ("S", 17), ("T", 18), ("E", 9), ("G", 5))
                                      for n in range(1, count + 1)])
-def test_every_item_runs_its_happy_path(shared_runtime, sim, item_id, flows):
+def test_every_item_runs_its_happy_path(shared_runtime, shared_sim, item_id, flows):
     txn = shared_runtime.engine.start(item_id)
-    flows.drive(txn, sim.url)
+    flows.drive(txn, shared_sim.url)
     assert (txn.outcome, txn.reason) == (Outcome.COMPLETED, ""), txn.error
     item = txn.item
     produced = txn.produced
