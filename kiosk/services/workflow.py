@@ -1118,6 +1118,7 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
         if engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
             action.actions.append("refunded")
 
+    _owe_prints(engine, txn_id, item_id, id_hash, action)
     for e in entries:
         if e.kind in (J.PRINT_A4, J.PRINT_RECEIPT) and e.state == J.BEGUN:
             journal.fail(e.key, "interrupted")  # owed: reprinted when the card is read again
@@ -1158,25 +1159,36 @@ def _resume_operate(engine: WorkflowEngine, txn_id: str, item_id: str, key: str,
                            **({"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
                                "verification_code": doc.get("verification_code", "")} if doc else {})})
     action.actions.append("operate_resumed")
-    # The resident is gone: what should have printed is owed, never printed to an empty kiosk.
-    outputs = set(item.outputs)
-    if doc and "a4_document" in outputs:
-        pkey = f"{txn_id}-{J.PRINT_A4}-0"
-        if journal.get(pkey) is None:
-            journal.begin(pkey, txn_id, item_id, S.PRODUCE.value, J.PRINT_A4, id_hash=id_hash,
-                          refs={"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
-                                "verification_code": doc.get("verification_code", "")})
-            journal.fail(pkey, "interrupted")
-            action.actions.append("print_a4_owed")
-    if outputs & {"receipt", "slip"}:
-        rkey = f"{txn_id}-{J.PRINT_RECEIPT}-0"
-        if journal.get(rkey) is None:
-            refs: dict[str, Any] = {"reference": str(result.get("reference") or ""),
-                                    "receipt_kind": _receipt_kind(item)}
-            if order_id:
-                refs.update(order_id=order_id, amount_fen=int(resume.get("amount_fen") or 0))
-            if doc:
-                refs.update(document_id=doc["document_id"], verification_code=doc.get("verification_code", ""))
-            journal.begin(rkey, txn_id, item_id, S.PRODUCE.value, J.PRINT_RECEIPT, id_hash=id_hash, refs=refs)
-            journal.fail(rkey, "interrupted")
-            action.actions.append("print_receipt_owed")
+
+
+def _owe_prints(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str, action: RecoveryAction) -> None:
+    """Journal as owed the prints an operation that went through never got to (reprinted on the next card read).
+
+    The resident is gone by now: a document is never printed to an empty kiosk.
+    """
+    journal = engine.journal
+    entries = journal.entries(txn_id)
+    missing = _missing_prints(entries, _outputs(engine, item_id))
+    if not missing:
+        return
+    operate = [e for e in entries if e.kind == J.OPERATE and e.state == J.DONE][-1]
+    refs = operate.refs
+    doc = {k: refs[k] for k in ("document_id", "doc_type", "verification_code") if refs.get(k)}
+    if J.PRINT_A4 in missing:
+        key = f"{txn_id}-{J.PRINT_A4}-0"
+        journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PRINT_A4, id_hash=id_hash, refs=doc)
+        journal.fail(key, "interrupted")
+        action.actions.append("print_a4_owed")
+    if J.PRINT_RECEIPT in missing:
+        key = f"{txn_id}-{J.PRINT_RECEIPT}-0"
+        rrefs: dict[str, Any] = {"reference": str(refs.get("reference", "")),
+                                 "receipt_kind": _receipt_kind(engine.catalog.get(item_id))}
+        if refs.get("order_id"):
+            created = next((e for e in entries if e.kind == J.PAY_CREATE), None)
+            rrefs.update(order_id=refs["order_id"],
+                         amount_fen=int(created.refs.get("amount_fen", 0)) if created else 0)
+        if doc:
+            rrefs.update(document_id=doc["document_id"], verification_code=doc.get("verification_code", ""))
+        journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PRINT_RECEIPT, id_hash=id_hash, refs=rrefs)
+        journal.fail(key, "interrupted")
+        action.actions.append("print_receipt_owed")

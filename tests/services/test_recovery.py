@@ -53,7 +53,8 @@ def _config(state_dir: str, sim_url: str) -> Any:
                       "devices": {"a4_printer": {"options": {"output_dir": str(Path(state_dir).parent / "tray")}}}})
 
 
-def _child_run(state_dir: str, sim_url: str, item_id: str) -> int:
+def _child_run(state_dir: str, sim_url: str, item_id: str) -> list[str]:
+    """Run one flow as the kiosk would; the journal hook may SIGKILL this process on the way."""
     import requests
 
     from kiosk.hardware.simulators.cards import card_by_number
@@ -76,7 +77,52 @@ def _child_run(state_dir: str, sim_url: str, item_id: str) -> int:
     txn.produce()
     txn.finish()
     rt.stop()
-    print(json.dumps({"writes": writes}))
+    return writes
+
+
+def _fork_server() -> int:
+    """Import and warm everything once, then fork one kiosk process per scenario read from stdin.
+
+    Each line is ``{"state", "sim", "item", "kill"}``; the answer line is the child's exit
+    status (negative: killed by that signal) and the journal writes it made when it lived.
+    Forking a warmed process keeps dozens of crash runs within seconds; each child is
+    still a separate process that dies by SIGKILL with its files and SQLite handles open.
+    """
+    import tempfile
+
+    from kiosk.services.backend import api_spec
+    from kiosk.services.runtime import Runtime  # noqa: F401  (imported before forking)
+    from print_templates.documents import render_pdf
+    from print_templates.receipts import render_receipt  # noqa: F401
+
+    api_spec()
+    with tempfile.TemporaryDirectory() as tmp:  # loads and subsets the CJK font once
+        render_pdf({"document_id": "D0", "doc_type": "household_certificate", "verification_code": "X",
+                    "title_zh": "预热", "title_en": "Warm-up", "issued_at": "2026-01-01T00:00:00",
+                    "content": {}, "qr_payload": "{}", "signature": ""}, Path(tmp) / "w.pdf",
+                   terminal_id="WARM")
+    for line in sys.stdin:
+        job = json.loads(line)
+        out = Path(job["state"]).parent / "writes.json"
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                if job["kill"]:
+                    os.environ[KILL_ENV] = job["kill"]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(_child_run(job["state"], job["sim"], job["item"])))
+                code = 0
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        writes = json.loads(out.read_text()) if out.exists() else None
+        print(json.dumps({"returncode": code, "writes": writes}), flush=True)
     return 0
 
 
@@ -108,8 +154,8 @@ def _child_recover(jobs: list[tuple[str, str]]) -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    if sys.argv[1] == "run":
-        sys.exit(_child_run(*sys.argv[2:5]))
+    if sys.argv[1] == "fork-server":
+        sys.exit(_fork_server())
     sys.exit(_child_recover(list(zip(sys.argv[2::2], sys.argv[3::2]))))
 
 
@@ -123,12 +169,34 @@ from kiosk.services.backend_sim.server import serve  # noqa: E402
 CHILD = Path(__file__).resolve()
 
 
-def _spawn(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _spawn(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop(KILL_ENV, None)
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, str(CHILD), *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, str(CHILD), *args], env=env, input=stdin, capture_output=True,
+                          text=True, timeout=180)
+
+
+def _crash_runs(jobs: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Run the jobs in two fork servers side by side (two cores); answers in job order."""
+    halves = [jobs[0::2], jobs[1::2]]
+
+    def serve_half(half: list[dict[str, str]]) -> list[dict[str, Any]]:
+        if not half:
+            return []
+        done = _spawn(["fork-server"], "".join(json.dumps(j) + "\n" for j in half))
+        assert done.returncode == 0, done.stderr[-3000:]
+        answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        assert len(answers) == len(half), done.stderr[-3000:]
+        for answer in answers:
+            answer["stderr"] = done.stderr[-1500:]
+        return answers
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(serve_half, halves)
+    merged: list[dict[str, Any]] = []
+    for i in range(len(jobs)):
+        merged.append(first[i // 2] if i % 2 == 0 else second[i // 2])
+    return merged
 
 
 def _effects(url: str) -> list[dict[str, Any]]:
@@ -152,12 +220,15 @@ def crashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     sims: list[Any] = []
     try:
         counts: dict[str, list[str]] = {}
+        count_jobs = []
         for item_id in ("H01", PAID_ITEM):
             sim = serve("127.0.0.1", 0)
             sims.append(sim)
-            done = _spawn(["run", str(base / f"count-{item_id}" / "state"), sim.url, item_id])
-            assert done.returncode == 0, done.stderr[-3000:]
-            counts[item_id] = json.loads(done.stdout.strip().splitlines()[-1])["writes"]
+            count_jobs.append({"state": str(base / f"count-{item_id}" / "state"), "sim": sim.url,
+                               "item": item_id, "kill": ""})
+        for job, answer in zip(count_jobs, _crash_runs(count_jobs)):
+            assert answer["returncode"] == 0, answer["stderr"]
+            counts[job["item"]] = answer["writes"]
 
         scenarios = []
         for item_id, writes in counts.items():
@@ -166,15 +237,11 @@ def crashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 sims.append(sim)
                 state = base / f"{item_id}-{point.replace(':', '-')}" / "state"
                 scenarios.append({"item": item_id, "point": point, "sim": sim, "state": state})
-
-        def run(s: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-            return _spawn(["run", str(s["state"]), s["sim"].url, s["item"]], {KILL_ENV: s["point"]})
-
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            results = list(pool.map(run, scenarios))
-        for s, r in zip(scenarios, results):
-            s["returncode"] = r.returncode
-            s["stderr"] = r.stderr[-2000:]
+        answers = _crash_runs([{"state": str(s["state"]), "sim": s["sim"].url, "item": s["item"],
+                                "kill": s["point"]} for s in scenarios])
+        for s, answer in zip(scenarios, answers):
+            s["returncode"] = answer["returncode"]
+            s["stderr"] = answer["stderr"]
 
         args = [a for s in scenarios for a in (str(s["state"]), s["sim"].url)]
         recovered = _spawn(["recover", *args])
