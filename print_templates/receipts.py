@@ -136,24 +136,27 @@ def _gb_two_byte(ch: str) -> bool:
         return False
 
 
+_INVERT = bytes(255 - i for i in range(256))
+
+
 def raster_bytes(image: Any) -> bytes:
     """A Pillow image as GS v 0 raster commands (bands of at most 128 rows; black = dots)."""
+    from PIL import Image
+
     img = image.convert("1")
     width, height = img.size
     row_bytes = (width + 7) // 8
-    px = img.load()
+    if width % 8:  # pad with white so the padding bits print nothing
+        padded = Image.new("1", (row_bytes * 8, height), 1)
+        padded.paste(img, (0, 0))
+        img = padded
+    # Pillow packs mode "1" MSB first with 1 = white; ESC/POS wants 1 = printed dot
+    packed = img.tobytes().translate(_INVERT)
     out = bytearray()
     for top in range(0, height, 128):
         band = min(128, height - top)
         out += GS + b"v0\x00" + bytes((row_bytes & 0xFF, row_bytes >> 8, band & 0xFF, band >> 8))
-        for y in range(top, top + band):
-            for xb in range(row_bytes):
-                byte = 0
-                for bit in range(8):
-                    x = xb * 8 + bit
-                    if x < width and px[x, y] == 0:
-                        byte |= 0x80 >> bit
-                out.append(byte)
+        out += packed[top * row_bytes:(top + band) * row_bytes]
     return bytes(out)
 
 

@@ -248,7 +248,8 @@ class _FileLink(_Link):
 
     def write(self, data: bytes) -> None:
         self.fh.write(data)
-        os.fsync(self.fh.fileno()) if os.path.isfile(self.path) else None
+        if os.path.isfile(self.path):  # a spool file must survive a power cut; a device node has no fsync
+            os.fsync(self.fh.fileno())
 
 
 class _CupsRawLink(_Link):
@@ -434,7 +435,7 @@ class EscposReceiptPrinter(ReceiptPrinter):
         link = self._link
         assert isinstance(link, _FileLink)
         path = Path(link.path)
-        if path.exists() and not os.access(path, os.W_OK) or not path.parent.is_dir():
+        if not path.parent.is_dir() or (path.exists() and not os.access(path, os.W_OK)):
             return status(DeviceState.NO_DEVICE, {"paper": SupplyState.UNKNOWN}, detail="cannot write there")
         return status(DeviceState.ONLINE, {"paper": SupplyState.UNKNOWN}, detail="a file cannot report paper")
 

@@ -6,16 +6,20 @@ status queries from a state a test or the demo sets: paper ok / near end / out, 
 an error, or offline (it stops answering). ``after_bytes(n, ...)`` changes the state once
 ``n`` bytes of print data have arrived, which is how a job meets paper out, an opened cover
 or a printer going offline half way. Offline also stops storing what arrives, as a printer
-whose buffer is full stops taking data.
+whose buffer is full stops taking data. ``attach_pty()`` serves the same printer on a
+pseudo-terminal too, for the serial connector.
 
 Run alone: ``python -m kiosk.hardware.simulators.escpos_network --port 9100``.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import socket
 import threading
 import time
+import tty
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +73,7 @@ class VirtualEscposPrinter:
         self._threads: list[threading.Thread] = []
         self._clients: list[socket.socket] = []
         self._stopping = threading.Event()
+        self._ptys: list[tuple[int, int]] = []
 
     # --- life cycle -------------------------------------------------------------------
     def start(self) -> "VirtualEscposPrinter":
@@ -93,9 +98,7 @@ class VirtualEscposPrinter:
             _close(c)
         for t in self._threads:
             t.join(timeout=2)
-        import os
-
-        for master, slave in getattr(self, "_ptys", []):
+        for master, slave in self._ptys:
             for fd in (master, slave):
                 try:
                     os.close(fd)
@@ -191,22 +194,16 @@ class VirtualEscposPrinter:
     # --- the same printer on a serial line (a pseudo-terminal) ---------------------------------
     def attach_pty(self) -> str:
         """Also serve on a new pseudo-terminal; returns its device path for the serial connector."""
-        import os
-        import tty
-
         master, slave = os.openpty()
         tty.setraw(slave)
         path = os.ttyname(slave)
-        self._ptys = getattr(self, "_ptys", []) + [(master, slave)]
+        self._ptys.append((master, slave))
         t = threading.Thread(target=self._serve_pty, args=(master,), name="virtual-escpos-pty", daemon=True)
         t.start()
         self._threads.append(t)
         return path
 
     def _serve_pty(self, master: int) -> None:
-        import os
-        import select
-
         pending = b""
         job = bytearray()
         while not self._stopping.is_set():
