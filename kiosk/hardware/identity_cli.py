@@ -83,13 +83,25 @@ def passport_to_dict(result: Any) -> dict[str, Any]:
     return result.to_dict()
 
 
+def passport_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Reader options: the config's devices.pcsc options (trust store), then --reader."""
+    from kiosk import config
+
+    cfg = config.load(getattr(args, "config", None))
+    device = cfg.devices.get("pcsc")
+    options = dict(device.options) if device is not None and device.driver == "pcsc" else {}
+    if args.reader:
+        options["reader"] = args.reader
+    return options
+
+
 @_no_traceback
 def cli_passport(args: argparse.Namespace) -> int:
     """`kiosk hw passport read`: BAC with the MRZ data, read EF.COM, DG1, DG2, EF.SOD, check them."""
     from kiosk.hardware.pcsc_reader import PcscChipReader
     from kiosk.privacy import mask_name
 
-    reader = PcscChipReader("pcsc", {"reader": args.reader})
+    reader = PcscChipReader("pcsc", passport_options(args))
     try:
         result = reader.read_chip(args.document_number, args.birth_date, args.expiry_date,
                                   timeout=getattr(args, "timeout", 15.0))

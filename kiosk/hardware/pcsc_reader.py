@@ -190,27 +190,23 @@ class PcscChipReader(ChipReader):
         """Release the PC/SC context; safe to call twice."""
         self._ctx.release()
 
-    def _reader(self) -> str | None:
-        for name in self._ctx.readers():
-            if self.reader_filter.lower() in name.lower():
-                return name
-        return None
+    def _readers(self) -> list[str]:
+        return [n for n in self._ctx.readers() if self.reader_filter.lower() in n.lower()]
 
     def status(self) -> DeviceStatus:
         """ONLINE when a matching reader is attached; never raises."""
         try:
-            name = self._reader()
+            names = self._readers()
+            present = any(info.card_present for info in self._ctx.states(names))
         except DeviceOffline as err:
             return status(DeviceState.OFFLINE, detail=err.detail)
-        if name is None:
+        if not names:
             return status(DeviceState.NO_DEVICE, detail="no matching PC/SC reader")
-        present = self._ctx.states([name])[0].card_present
         return status(DeviceState.ONLINE, conditions={"card_present"} if present else set())
 
     def card_present(self) -> bool:
-        """True while a card is on the matching reader. Raises DeviceOffline."""
-        name = self._reader()
-        return bool(name) and self._ctx.states([name])[0].card_present
+        """True while a card is on a matching reader. Raises DeviceOffline."""
+        return any(info.card_present for info in self._ctx.states(self._readers()))
 
     def wait_for_card(self, timeout: float) -> str:
         """Poll until a card is on a matching reader; its name. Raises NoDevice, NoCard, DeviceOffline."""
@@ -218,12 +214,12 @@ class PcscChipReader(ChipReader):
         seen_reader, offline = False, None
         while True:
             try:
-                name = self._reader()
+                names = self._readers()
                 offline = None
-                if name is not None:
-                    seen_reader = True
-                    if self._ctx.states([name])[0].card_present:
-                        return name
+                seen_reader = seen_reader or bool(names)
+                for info in self._ctx.states(names):
+                    if info.card_present:  # several readers match: take the one holding a card
+                        return info.name
             except DeviceOffline as err:  # pcscd restarting: keep polling until the deadline
                 offline = err
             if time.monotonic() >= deadline:
@@ -330,6 +326,8 @@ class PcscChipReader(ChipReader):
             raise DeviceProtocolError(f"transmit failed: {scard.SCardGetErrorMessage(hresult)}",
                                       device=self.name)
         response = bytes(response)
+        if not response:  # the reader got nothing back: the chip left the field mid-command
+            raise CardRemoved("card stopped answering during the read", device=self.name)
         if len(response) < 2:
             raise DeviceProtocolError("answer shorter than its status word", device=self.name)
         sw = int.from_bytes(response[-2:], "big")

@@ -86,6 +86,8 @@ DEMO_DOCUMENTS: tuple[DemoDocument, ...] = (
 class TestPki:
     """A throw-away CSCA and document signer (ECDSA P-256): for simulators and tests only."""
 
+    __test__ = False  # pytest: not a test class despite the name
+
     def __init__(self, country: str = "UT") -> None:
         now = datetime.datetime.now(datetime.timezone.utc)
         self.csca_key = ec.generate_private_key(ec.SECP256R1())
@@ -268,6 +270,10 @@ class VirtualChip:
 class VpcdChip:
     """Connects a VirtualChip to vpcd and keeps reconnecting (pcscd restarts) until stopped."""
 
+    # vpcd misses a card that comes back while pcscd is still powering down the slot after
+    # a pull mid-command; a person needs longer than this to put a card back anyway
+    REINSERT_DELAY = 1.0
+
     def __init__(self, chip: VirtualChip | None = None, port: int = 35963, host: str = "127.0.0.1") -> None:
         self.chip = chip or VirtualChip()
         self.host, self.port = host, port
@@ -277,6 +283,7 @@ class VpcdChip:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        self._left_at = -1e9
         self._thread = threading.Thread(target=self._run, name="vicc", daemon=True)
 
     def start(self) -> "VpcdChip":
@@ -304,6 +311,7 @@ class VpcdChip:
             sock, self._sock = self._sock, None
         self.connected.clear()
         if sock is not None:
+            self._left_at = time.monotonic()
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -313,6 +321,9 @@ class VpcdChip:
     def _run(self) -> None:
         while not self._stop.is_set():
             if not self._inserted.wait(0.05):
+                continue
+            if time.monotonic() - self._left_at < self.REINSERT_DELAY:
+                time.sleep(0.05)
                 continue
             try:
                 sock = socket.create_connection((self.host, self.port), timeout=0.5)
@@ -355,13 +366,14 @@ class VpcdChip:
                 elif code == 4:
                     sock.sendall(struct.pack(">H", len(ATR)) + ATR)
                 continue
-            answer = self.chip.process(payload)
-            sock.sendall(struct.pack(">H", len(answer)) + answer)
             limit = self.chip.faults.get("pull_after_reads")
             if limit and self.chip.reads >= int(limit):
+                # pulled off while the terminal waits for an answer; insert() puts it back
                 self.chip.faults["pull_after_reads"] = 0
-                self._inserted.clear()  # pulled off mid-read; insert() puts it back
+                self._inserted.clear()
                 return
+            answer = self.chip.process(payload)
+            sock.sendall(struct.pack(">H", len(answer)) + answer)
 
 
 def main(argv: list[str] | None = None) -> int:
