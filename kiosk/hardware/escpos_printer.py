@@ -198,6 +198,8 @@ class _UsbLink(_Link):
             printer.open()
         except DeviceNotFoundError:
             raise NoDevice("no USB printer %04x:%04x" % self.ids) from None
+        except (ValueError, OSError) as exc:  # pyusb: NoBackendError (a ValueError) without libusb
+            raise NoDevice(f"USB not usable: {exc}") from None
         self.printer = printer
 
     def close(self) -> None:
@@ -411,6 +413,14 @@ class EscposReceiptPrinter(ReceiptPrinter):
 
     def status(self) -> DeviceStatus:
         """Online, paper ok/low/out/unknown, cover open, from DLE EOT. Never raises."""
+        try:
+            return self._status()
+        except Exception as exc:  # a connector library raising something undocumented
+            self._disconnect()
+            return status(DeviceState.HARDWARE_ERROR, {"paper": SupplyState.UNKNOWN},
+                          detail=f"status failed: {type(exc).__name__}")
+
+    def _status(self) -> DeviceStatus:
         with self._lock:
             if not self._link.readable:
                 return self._unreadable_status()

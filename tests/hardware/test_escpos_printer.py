@@ -235,3 +235,8 @@ def test_cli_print_test_without_paper_fails_clearly(virtual: VirtualEscposPrinte
     assert kiosk_main(["hw", "receipt", "print-test", "--printer", virtual.spec]) == PaperOut.exit_status
     assert "paper_out" in capsys.readouterr().err
     assert virtual.jobs == []
+
+
+def test_absent_usb_printer_is_no_device_not_an_exception() -> None:
+    st = _driver("usb:0416:5011").status()  # no such device on a test machine
+    assert st.state == DeviceState.NO_DEVICE and st.supplies["paper"] == SupplyState.UNKNOWN

@@ -92,10 +92,13 @@ class VirtualEscposPrinter:
     def stop(self) -> None:
         """Close the listening socket and every connection; safe to call twice."""
         self._stopping.set()
-        if self._server is not None:
-            self._server.close()
-        for c in list(self._clients):
-            _close(c)
+        # shutdown() wakes threads blocked in accept()/recv() at once; close() alone does not
+        for sock in ([self._server] if self._server is not None else []) + list(self._clients):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            _close(sock)
         for t in self._threads:
             t.join(timeout=2)
         for master, slave in self._ptys:
