@@ -19,11 +19,14 @@ import datetime
 import hashlib
 import io
 import os
+import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from asn1crypto import algos, cms
@@ -40,6 +43,7 @@ from kiosk.hardware.icao.mrz import check_digit
 from kiosk.hardware.icao.pa import LDS_SECURITY_OBJECT_OID, LdsSecurityObject
 from kiosk.hardware.icao.sm import ChipChannel, SecureMessagingError, parse_apdu
 
+VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 ATR = bytes.fromhex("3B80800101")  # T=1, no historical bytes; TCK = 80 ^ 80 ^ 01 ... ^ = 01
 FAULTS = ("pull_after_reads", "tamper_dg", "refuse_auth")
 
@@ -374,6 +378,81 @@ class VpcdChip:
                 return
             answer = self.chip.process(payload)
             sock.sendall(struct.pack(">H", len(answer)) + answer)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port_pair() -> int:
+    """A port N with N and N+1 both free (vpcd opens one per slot)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65535 and _port_free(port) and _port_free(port + 1):
+            return port
+    raise RuntimeError("no free port pair for vpcd")
+
+
+class Pcscd:
+    """One pcscd process (`pcscd -f -c <own reader.conf.d>`) serving a vpcd reader on ``port``.
+
+    For tests and benchmarks: it takes over the system's PC/SC socket while it runs.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port_pair()
+        self.confdir = workdir / "reader.conf.d"
+        self.confdir.mkdir()
+        (self.confdir / "vpcd").write_text(
+            f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:{self.port}\n'
+            f"LIBPATH      {VPCD_DRIVER}\nCHANNELID    {self.port}\n")
+        self.log = workdir / "pcscd.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start pcscd and wait until it lists the virtual readers."""
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(["pcscd", "-f", "-c", str(self.confdir)],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        from kiosk.errors import DeviceOffline
+        from kiosk.hardware.pcsc_reader import list_readers
+
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pcscd exited: {self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                if any(r.name.startswith("Virtual PCD") for r in list_readers()):
+                    return
+            except DeviceOffline:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("pcscd did not list the vpcd readers")
+
+    def stop(self) -> None:
+        """Stop our pcscd by PID (SIGTERM so it removes its socket)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again (the readers vanish and come back)."""
+        self.stop()
+        self.start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,53 @@
+"""OpenCvCamera against an image-sequence source (OpenCV's own reader; no webcam needed)."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from kiosk.errors import NoDevice
+from kiosk.hardware.camera_opencv import OpenCvCamera
+
+
+@pytest.fixture
+def frames(tmp_path):
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    for i, colour in enumerate(colours):
+        Image.new("RGB", (64, 48), colour).save(tmp_path / f"frame_{i:03d}.png")
+    return tmp_path / "frame_%03d.png", colours
+
+
+def _colour(jpeg: bytes) -> tuple[int, int, int]:
+    img = Image.open(io.BytesIO(jpeg))
+    assert img.format == "JPEG"
+    return img.convert("RGB").getpixel((32, 24))
+
+
+def _near(a, b) -> bool:
+    return all(abs(x - y) <= 12 for x, y in zip(a, b))
+
+
+def test_captures_jpeg_frames_in_order_and_rewinds(frames):
+    pattern, colours = frames
+    camera = OpenCvCamera("camera", {"device": str(pattern), "warmup": 0})
+    got = [_colour(camera.capture(timeout=2)) for _ in range(4)]
+    assert [_near(g, c) for g, c in zip(got, colours + [colours[0]])] == [True] * 4
+    assert Image.open(io.BytesIO(camera.capture())).size == (64, 48)
+    assert camera.status().state.value == "online"
+    camera.close()
+    camera.close()
+
+
+def test_warmup_drops_frames(frames):
+    pattern, colours = frames
+    camera = OpenCvCamera("camera", {"device": str(pattern), "warmup": 2})
+    assert _near(_colour(camera.capture(timeout=2)), colours[2])
+    camera.close()
+
+
+def test_missing_source_is_no_device(tmp_path):
+    camera = OpenCvCamera("camera", {"device": str(tmp_path / "none_%03d.png")})
+    with pytest.raises(NoDevice):
+        camera.capture(timeout=0.2)
+    assert camera.status().state.value == "no_device"
