@@ -1,0 +1,1 @@
+"""Printing: A4 documents (reportlab PDF, ``documents``) and receipts (ESC/POS bytes, ``receipts``)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import given, strategies as st
 
 from kiosk.cli import main as kiosk_main
 from kiosk.config import DEMO_TERMINAL_ID, from_dict
@@ -240,3 +241,15 @@ def test_cli_print_test_without_paper_fails_clearly(virtual: VirtualEscposPrinte
 def test_absent_usb_printer_is_no_device_not_an_exception() -> None:
     st = _driver("usb:0416:5011").status()  # no such device on a test machine
     assert st.state == DeviceState.NO_DEVICE and st.supplies["paper"] == SupplyState.UNKNOWN
+
+
+_ANSWER = st.one_of(st.none(), st.integers(min_value=0, max_value=255))
+
+
+@given(_ANSWER, _ANSWER, _ANSWER)
+def test_any_status_answer_maps_without_raising_and_never_invents_paper(first, second, paper) -> None:
+    st_ = status_from_answers(first, second, paper)
+    if st_.supplies["paper"] == SupplyState.OK:
+        assert first is not None and paper is not None and paper & 0x93 == 0x12 and not paper & 0x6C
+    if first is None:
+        assert st_.state == DeviceState.OFFLINE
