@@ -1,7 +1,10 @@
 """`kiosk-provision`: the technician's command for setting up a terminal on site.
 
-This first version lists the hardware a technician has to wire into the config; enrolment,
-self-test and installation come with the operations issue.
+- ``detect``: USB devices, serial ports, PC/SC readers and CUPS queues, matched against the
+  table of supported models (provisioning.models); suggests the config's [devices] section.
+- ``init``: writes the config from flags or answers, validated, atomically.
+- ``install --root DIR``: stages systemd units, udev rules and the locked-down session.
+- ``selftest``: every configured device, the backend and the clock; non-zero exit on failure.
 """
 from __future__ import annotations
 
@@ -11,16 +14,21 @@ import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
+
+from kiosk.errors import KioskError
+from provisioning.models import Finding, recognise, suggest_devices
 
 
 @dataclass(frozen=True)
 class FoundDevice:
-    """One device seen on this machine."""
+    """One device seen on this machine (``usb_id``: the USB device behind a serial port, if any)."""
 
     bus: str  # usb, serial, pcsc, cups
     address: str
     description: str
+    usb_id: str = ""
 
 
 def _usb() -> list[FoundDevice]:
@@ -37,7 +45,9 @@ def _usb() -> list[FoundDevice]:
 def _serial() -> list[FoundDevice]:
     from serial.tools import list_ports
 
-    return [FoundDevice("serial", p.device, p.description or "") for p in list_ports.comports()]
+    return [FoundDevice("serial", p.device, p.description or "",
+                        f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else "")
+            for p in list_ports.comports()]
 
 
 def _pcsc() -> list[FoundDevice]:
@@ -69,26 +79,108 @@ def detect() -> list[FoundDevice]:
     return _usb() + _serial() + _pcsc() + _cups()
 
 
+def detect_findings() -> list[Finding]:
+    """What `detect` finds, each matched against the supported models."""
+    return [recognise(f.bus, f.address, f.description, f.usb_id) for f in detect()]
+
+
+def suggested_toml(findings: Sequence[Finding]) -> str:
+    """The [devices] section for ``findings`` as TOML, with a comment per device."""
+    from provisioning import tomlwrite
+
+    suggestion = suggest_devices(findings)
+    out = ["# Suggested by kiosk-provision detect; paste into the config or use `init --detect`."]
+    for name, table in suggestion.devices.items():
+        out.append("")
+        out.append(f"# {name}: {suggestion.notes.get(name, '')}")
+        out.append(tomlwrite.dumps({"devices": {name: dict(table)}}).strip())
+    return "\n".join(out) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of kiosk-provision."""
+    from provisioning import init_config
+
     p = argparse.ArgumentParser(prog="kiosk-provision", description="provision a kiosk terminal")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("detect", help="list USB devices, serial ports, PC/SC readers and CUPS queues")
-    d.add_argument("--json", action="store_true")
+    d = sub.add_parser("detect", help="find devices, match them to supported models, suggest [devices]")
+    d.add_argument("--json", action="store_true", help="the devices found, as a JSON array")
+    d.add_argument("--toml", action="store_true", help="only the suggested [devices] section")
+
+    init_config.add_arguments(sub.add_parser("init", help="write the terminal's config (TOML)"))
+
+    ins = sub.add_parser("install", help="stage systemd units, udev rules and the kiosk session into DIR")
+    ins.add_argument("--root", required=True, help="staging folder mirroring / (created or replaced whole)")
+    ins.add_argument("--config", required=True, help="the terminal's config (copied to /etc/kiosk/kiosk.toml)")
+    ins.add_argument("--kiosk-bin", default=None, help="absolute path of the `kiosk` entry point on the target")
+    ins.add_argument("--user", default="kiosk")
+    ins.add_argument("--watchdog-sec", type=int, default=30)
+    ins.add_argument("--metrics-port", type=int, default=None)
+    ins.add_argument("--no-verify", action="store_true", help="skip `systemd-analyze verify`")
+
+    st = sub.add_parser("selftest", help="check every configured device, the backend and the clock")
+    st.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
+    st.add_argument("--backend-url", default=None, help="override backend.url")
+    st.add_argument("--json", action="store_true")
     return p
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    findings = detect_findings()
+    if args.json:
+        print(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
+        return 0
+    if not args.toml:
+        for f in findings:
+            model = f"{f.model.maker} {f.model.model} -> {f.model.device}" if f.model else ""
+            print(f"{f.bus:7} {f.address:24} {f.description:40} {model}".rstrip())
+        print()
+    print(suggested_toml(findings), end="")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from provisioning import init_config
+
+    cfg = init_config.run(args)
+    print(f"wrote {args.config}: profile {cfg.profile}, terminal {cfg.terminal.id}", file=sys.stderr)
+    return 0
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    from kiosk import config as kconfig
+    from provisioning import install
+
+    cfg = kconfig.load(args.config)
+    opts = install.InstallOptions(root=Path(args.root), kiosk_bin=args.kiosk_bin or install.default_kiosk_bin(),
+                                  config_source=Path(args.config), user=args.user, watchdog_s=args.watchdog_sec,
+                                  metrics_port=args.metrics_port, verify=not args.no_verify)
+    written = install.install(cfg, opts)
+    print(install.describe(written, opts.root))
+    return 0
+
+
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    from kiosk import config as kconfig
+    from provisioning.selftest import print_report, run_selftest
+
+    report = run_selftest(kconfig.load(args.config), base_url=args.backend_url)
+    print_report(report, args.json)
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the kiosk-provision console script."""
     args = build_parser().parse_args(argv)
-    if args.command == "detect":
-        found = detect()
-        if args.json:
-            print(json.dumps([asdict(f) for f in found], ensure_ascii=False, indent=2))
+    handlers = {"detect": _cmd_detect, "init": _cmd_init, "install": _cmd_install, "selftest": _cmd_selftest}
+    try:
+        return handlers[args.command](args)
+    except KioskError as err:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": err.to_dict("en")}, ensure_ascii=False))
         else:
-            for f in found:
-                print(f"{f.bus:7} {f.address:24} {f.description}")
-    return 0
+            print(f"kiosk-provision: {err.code}: {err.detail or err.message('en')}", file=sys.stderr)
+        return err.exit_status
 
 
 if __name__ == "__main__":

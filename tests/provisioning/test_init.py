@@ -1,0 +1,123 @@
+"""kiosk-provision init: flags or answers → validated config, written atomically or not at all."""
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk import config as kconfig
+from kiosk.errors import ConfigError
+from provisioning import init_config
+from provisioning.cli import build_parser, main
+from provisioning.errors import ConfigExists
+
+
+def _run(*argv):
+    return subprocess.run([sys.executable, "-m", "provisioning.cli", *argv], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_init_from_flags_writes_a_config_kiosk_loads(tmp_path):
+    target = tmp_path / "etc" / "kiosk.toml"
+    proc = _run("init", "--config", str(target), "--profile", "production", "--terminal-id", "JN-LX-0042",
+                "--terminal-name", "历下区 \"泉城路\" 警局", "--backend-url", "https://backend.example/",
+                "--hmac-secret-file", "/etc/kiosk/hmac.key", "--state-dir", "/var/lib/kiosk",
+                "--device", "id_card=usb,vendor_id=0x0400,product_id=0xc35a",
+                "--device", "receipt_printer=network,host=10.0.0.9,port=9100",
+                "--device", "a4_printer=cups,queue=a4", "--device", "pcsc=pcsc",
+                "--device", "scanner=off", "--device", "camera=off")
+    assert proc.returncode == 0, proc.stderr
+    cfg = kconfig.load(target)
+    assert cfg.profile == "production" and cfg.terminal.id == "JN-LX-0042"
+    assert cfg.terminal.name == "历下区 \"泉城路\" 警局"
+    assert cfg.backend.url == "https://backend.example"
+    assert cfg.devices["receipt_printer"].options == {"host": "10.0.0.9", "port": 9100}
+    assert cfg.devices["id_card"].options["vendor_id"] == "0x0400"
+    assert not cfg.devices["scanner"].enabled
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in target.parent.iterdir()] == ["kiosk.toml"]  # no temp file left
+
+
+def test_invalid_values_write_nothing_and_name_the_key(tmp_path):
+    target = tmp_path / "kiosk.toml"
+    proc = _run("init", "--config", str(target), "--profile", "production", "--backend-url", "https://b.example",
+                "--hmac-secret-file", "/x")  # devices default to sim: production refuses them
+    assert proc.returncode == 78
+    assert "devices.id_card.driver" in proc.stderr
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_config_is_kept_without_force_and_replaced_with_it(tmp_path):
+    target = tmp_path / "kiosk.toml"
+    target.write_text('profile = "demo"\n')
+    with pytest.raises(ConfigExists):
+        init_config.run(build_parser().parse_args(["init", "--config", str(target), "--terminal-id", "A1"]))
+    assert target.read_text() == 'profile = "demo"\n'
+    init_config.run(build_parser().parse_args(["init", "--config", str(target), "--terminal-id", "A1", "--force"]))
+    assert kconfig.load(target).terminal.id == "A1"
+
+
+def test_a_bad_value_with_force_leaves_the_old_config_whole(tmp_path):
+    target = tmp_path / "kiosk.toml"
+    target.write_text('profile = "demo"\n')
+    assert main(["init", "--config", str(target), "--force", "--terminal-id", "bad id!"]) == 78
+    assert target.read_text() == 'profile = "demo"\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["kiosk.toml"]
+
+
+def test_a_crash_during_the_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "kiosk.toml"
+    target.write_text('profile = "demo"\n')
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        init_config.write_config(target, {"terminal": {"id": "NEW-1"}}, force=True)
+    assert target.read_text() == 'profile = "demo"\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["kiosk.toml"]
+
+
+def test_interactive_answers_with_defaults_and_device_specs(tmp_path):
+    target = tmp_path / "kiosk.toml"
+    answers = "\n".join([
+        "",  # profile: keep demo
+        "JN-TEST-7",  # terminal id
+        "",  # name: default
+        "Jinan",  # location
+        "",  # backend url: embedded
+        "",  # hmac secret file: none
+        str(tmp_path / "state"),
+        "en",
+        "sim",  # id_card
+        "off",  # pcsc
+        "sim,paper_length_mm=100.0",  # receipt_printer
+        "", "", "",  # a4, scanner, camera: keep
+    ]) + "\n"
+    args = build_parser().parse_args(["init", "--config", str(target), "--interactive"])
+    prompts = io.StringIO()
+    cfg = init_config.run(args, stdin=io.StringIO(answers), out=prompts)
+    assert cfg.terminal.id == "JN-TEST-7" and cfg.terminal.location == "Jinan" and cfg.ui.language == "en"
+    assert not cfg.devices["pcsc"].enabled
+    assert cfg.devices["receipt_printer"].options == {"paper_length_mm": 100.0}
+    assert "Terminal id [JN-DEMO-0001]" in prompts.getvalue()
+    assert kconfig.load(target) == cfg
+
+
+def test_answers_that_stop_early_write_nothing(tmp_path):
+    target = tmp_path / "kiosk.toml"
+    args = build_parser().parse_args(["init", "--config", str(target), "--interactive"])
+    with pytest.raises(ConfigError):
+        init_config.run(args, stdin=io.StringIO("demo\nJN-1\n"), out=io.StringIO())
+    assert not target.exists()
+
+
+def test_device_spec_errors_are_config_errors():
+    for bad in ("printer=usb", "receipt_printer", "receipt_printer=", "receipt_printer=usb,novalue"):
+        with pytest.raises(ConfigError):
+            init_config.parse_device_spec(bad)
+    assert init_config.parse_device_spec("camera=opencv,index=0,mirror=true") == (
+        "camera", {"driver": "opencv", "options": {"index": 0, "mirror": True}})

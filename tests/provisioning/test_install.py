@@ -1,0 +1,142 @@
+"""kiosk-provision install --root: units that systemd accepts, udev rules, session; all or nothing."""
+import configparser
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk import config as kconfig
+from provisioning import install
+from provisioning.errors import InstallVerifyFailed
+from provisioning.init_config import write_config
+
+KIOSK_BIN = str(Path(sys.executable).parent / "kiosk")
+
+
+@pytest.fixture
+def production_config(tmp_path):
+    path = tmp_path / "kiosk.toml"
+    write_config(path, {
+        "profile": "production",
+        "backend": {"url": "https://backend.example", "hmac_secret_file": "/etc/kiosk/hmac.key"},
+        "paths": {"state_dir": "/var/lib/kiosk"},
+        "devices": {
+            "id_card": {"driver": "usb", "options": {"vendor_id": "0x0400", "product_id": "0xc35a"}},
+            "receipt_printer": {"driver": "usb", "options": {"printer": "usb:04b8:0202"}},
+            "a4_printer": {"driver": "cups", "options": {"queue": "a4"}},
+            "pcsc": {"driver": "pcsc"},
+            "scanner": {"enabled": False},
+            "camera": {"enabled": False},
+        }})
+    return path
+
+
+def _install(root, config_path, *extra):
+    return subprocess.run([sys.executable, "-m", "provisioning.cli", "install", "--root", str(root),
+                           "--config", str(config_path), "--kiosk-bin", KIOSK_BIN, *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _unit(root):
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(root / "etc/systemd/system/kiosk.service")
+    return parser
+
+
+def test_install_stages_units_that_pass_systemd_analyze_verify(tmp_path, production_config):
+    root = tmp_path / "stage"
+    proc = _install(root, production_config, "--metrics-port", "9466")
+    assert proc.returncode == 0, proc.stderr
+    unit = root / "etc/systemd/system/kiosk.service"
+    # verify again here, independently of the installer's own check; a clean unit prints nothing
+    check = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and check.stdout + check.stderr == "", check.stderr
+    svc = _unit(root)["Service"]
+    assert svc["Type"] == "notify" and svc["NotifyAccess"] == "all"
+    assert int(svc["WatchdogSec"]) == 30 and svc["Restart"] == "on-failure"
+    assert svc["User"] == "kiosk" and svc["NoNewPrivileges"] == "yes" and svc["ProtectSystem"] == "strict"
+    assert svc["CapabilityBoundingSet"] == ""
+    assert svc["ExecStart"] == f"/usr/bin/cage -- {KIOSK_BIN} --config /etc/kiosk/kiosk.toml run --metrics-port 9466"
+    assert svc["TTYPath"] == "/dev/tty1" and svc["PAMName"] == "login"
+    assert "getty@tty1.service" in _unit(root)["Unit"]["Conflicts"]
+    # tty1 belongs to the kiosk; no other VT gets a login
+    assert (root / "etc/systemd/system/getty@tty1.service").readlink() == Path("/dev/null")
+    assert "NAutoVTs=0" in (root / "etc/systemd/logind.conf.d/50-kiosk.conf").read_text()
+    assert (root / "etc/systemd/system/graphical.target.wants/kiosk.service").is_symlink()
+    cfg_copy = root / "etc/kiosk/kiosk.toml"
+    assert kconfig.load(cfg_copy) == kconfig.load(production_config)
+    assert cfg_copy.stat().st_mode & 0o777 == 0o640
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stage")]
+
+
+def test_udev_rules_cover_every_configured_usb_device_for_the_kiosk_group(tmp_path, production_config):
+    root = tmp_path / "stage"
+    assert _install(root, production_config).returncode == 0
+    rules = (root / "etc/udev/rules.d/70-police-kiosk.rules").read_text()
+    pattern = re.compile(r'^SUBSYSTEM=="usb", ENV\{DEVTYPE\}=="usb_device", ATTR\{idVendor\}=="([0-9a-f]{4})", '
+                         r'ATTR\{idProduct\}=="([0-9a-f]{4})", GROUP="kiosk", MODE="0660"$')
+    ids = {m.groups() for m in map(pattern.match, rules.splitlines()) if m}
+    assert ids == {("0400", "c35a"), ("04b8", "0202")}
+    assert all(line.startswith("#") or pattern.match(line) for line in rules.splitlines() if line)
+
+
+def test_sysusers_entry_creates_the_unprivileged_user(tmp_path, production_config):
+    root = tmp_path / "stage"
+    assert _install(root, production_config).returncode == 0
+    image = tmp_path / "image"
+    (image / "etc").mkdir(parents=True)
+    shutil.copytree(root / "usr", image / "usr")
+    proc = subprocess.run(["systemd-sysusers", f"--root={image}", str(image / "usr/lib/sysusers.d/kiosk.conf")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    passwd = (image / "etc/passwd").read_text()
+    kiosk = [line.split(":") for line in passwd.splitlines() if line.startswith("kiosk:")]
+    assert kiosk and int(kiosk[0][2]) < 1000 and kiosk[0][6] == "/usr/sbin/nologin"
+    assert "video:" in (image / "etc/group").read_text()
+
+
+def test_a_failed_verify_leaves_nothing_behind(tmp_path, production_config):
+    root = tmp_path / "stage"
+    proc = _install(root, production_config, "--kiosk-bin", str(tmp_path / "no-such-kiosk"))
+    assert proc.returncode == 70 and "units_invalid" in proc.stderr
+    assert list(tmp_path.iterdir()) == [production_config]
+
+
+def test_a_failed_reinstall_keeps_the_previous_tree_whole(tmp_path, production_config, monkeypatch):
+    root = tmp_path / "stage"
+    assert _install(root, production_config).returncode == 0
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    cfg = kconfig.load(production_config)
+    opts = install.InstallOptions(root=root, kiosk_bin="/no/such/kiosk", config_source=production_config)
+    with pytest.raises(InstallVerifyFailed):
+        install.install(cfg, opts)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+    assert KIOSK_BIN in (root / "etc/systemd/system/kiosk.service").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kiosk.toml", "stage"]
+
+
+def test_a_reinstall_replaces_the_tree(tmp_path, production_config):
+    root = tmp_path / "stage"
+    (root / "stale").mkdir(parents=True)
+    assert _install(root, production_config, "--watchdog-sec", "45").returncode == 0
+    assert not (root / "stale").exists()
+    assert _unit(root)["Service"]["WatchdogSec"] == "45"
+
+
+def test_verify_catches_a_mistyped_key(tmp_path):
+    unit = tmp_path / "bad.service"
+    unit.write_text(f"[Service]\nType=notify\nExecStart={KIOSK_BIN} run\nWatchdogSecs=30\n")
+    with pytest.raises(InstallVerifyFailed, match="WatchdogSecs"):
+        install.verify_units([unit])
+
+
+def test_serial_devices_add_the_dialout_group(tmp_path):
+    cfg = kconfig.from_dict({"devices": {"id_card": {"driver": "serial", "options": {"port": "/dev/ttyUSB0"}}}})
+    opts = install.InstallOptions(root=tmp_path, kiosk_bin=KIOSK_BIN, config_source=tmp_path / "x")
+    assert "dialout" in install.service_unit(cfg, opts).split("SupplementaryGroups=")[1].splitlines()[0]
+    assert "m kiosk dialout" in install.sysusers(opts, cfg)
+    assert install.usb_devices(cfg) == []
