@@ -164,17 +164,26 @@ def _int_option(options: Mapping[str, Any], key: str) -> int:
 class SamIdCardReader(IdCardReader):
     """ID card reader speaking GA 467 to a SAM module.
 
-    Options: ``port`` and ``baud`` (serial) or ``vendor_id`` and ``product_id`` (USB; a
-    pyusb ``backend`` object may be given); ``poll_interval`` s (0.1), ``debounce`` polls
-    (2), ``command_timeout`` s (1.0), ``appended_address`` (False: also read 30 03).
+    Options: ``driver`` (serial or usb; inferred when absent), ``port`` and ``baud``
+    (serial) or ``vendor_id`` and ``product_id`` (USB; a pyusb ``backend`` object may be
+    given); ``poll_interval`` s (0.1), ``debounce`` polls (2), ``command_timeout`` s (1.0),
+    ``appended_address`` (False: also read 30 03), ``require_removal`` (True: a card read
+    must leave the field before the next read accepts one).
     """
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name)
         self.options = dict(options or {})
-        if "port" not in self.options and "vendor_id" not in self.options:
-            raise ConfigError("ID card reader needs options.port or options.vendor_id/product_id",
+        driver = self.options.get("driver") or ("serial" if "port" in self.options else "usb")
+        if driver not in ("serial", "usb"):
+            raise ConfigError(f"ID card reader driver {driver!r} is neither serial nor usb",
+                              key=f"devices.{name}.driver", value=driver)
+        needed = ("port",) if driver == "serial" else ("vendor_id", "product_id")
+        if any(k not in self.options for k in needed):
+            raise ConfigError(f"ID card reader over {driver} needs options {', '.join(needed)}",
                               key=f"devices.{name}.options")
+        self.transport_kind = driver
+        self.require_removal = bool(self.options.get("require_removal", True))
         self.poll_interval = float(self.options.get("poll_interval", 0.1))
         self.debounce = max(1, int(self.options.get("debounce", 2)))
         self.command_timeout = float(self.options.get("command_timeout", 1.0))
@@ -189,7 +198,7 @@ class SamIdCardReader(IdCardReader):
         with self._lock:
             if self._transport is not None:
                 return
-            if "port" in self.options:
+            if self.transport_kind == "serial":
                 self._transport = SerialTransport(str(self.options["port"]),
                                                   int(self.options.get("baud", 115200)), self.name)
             else:
@@ -323,7 +332,7 @@ class SamIdCardReader(IdCardReader):
                     raise CardRemoved(f"card left the field during the read ({err.code})",
                                       device=self.name) from None
                 raise
-            self._must_leave = True
+            self._must_leave = self.require_removal
             log.info("ID card read: type %s", card.card_type)
             return card
 

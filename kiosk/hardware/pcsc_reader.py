@@ -208,6 +208,10 @@ class PcscChipReader(ChipReader):
         """True while a card is on a matching reader. Raises DeviceOffline."""
         return any(info.card_present for info in self._ctx.states(self._readers()))
 
+    def document_present(self) -> bool:
+        """Same as card_present (the name the chip reader simulator uses). Raises DeviceOffline."""
+        return self.card_present()
+
     def wait_for_card(self, timeout: float) -> str:
         """Poll until a card is on a matching reader; its name. Raises NoDevice, NoCard, DeviceOffline."""
         deadline = time.monotonic() + timeout

@@ -130,9 +130,19 @@ def test_usb_device_missing_is_no_device():
     assert r.status().state.value == "no_device"
 
 
-def test_missing_options_are_a_config_error():
+@pytest.mark.parametrize("options", [{}, {"driver": "usb", "port": "/dev/ttyS0"},
+                                     {"driver": "serial", "vendor_id": 1, "product_id": 2},
+                                     {"driver": "bluetooth", "port": "x"}])
+def test_missing_or_mismatched_options_are_a_config_error(options):
     with pytest.raises(ConfigError):
-        SamIdCardReader("id_card", {})
+        SamIdCardReader("id_card", options)
+
+
+def test_without_require_removal_the_same_card_reads_again(pty_sam):
+    reader = SamIdCardReader("id_card", {"driver": "serial", "port": pty_sam.port,
+                                         "require_removal": False, **FAST})
+    assert reader.read_card(2).id_number == reader.read_card(2).id_number == DEMO_CARDS[0].id_number
+    reader.close()
 
 
 def test_garbage_before_the_answer_is_skipped(pty_sam, reader):
