@@ -4,6 +4,7 @@ Kept small and generic on purpose; each test folder adds its own fixtures in its
 """
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -25,18 +26,21 @@ START_TIMEOUT_S = 20.0
 class SimProcess:
     """A `kiosk backend-sim` child process: its URL, and the simulator-only controls."""
 
-    def __init__(self, db_path: str | None = None) -> None:
+    def __init__(self, db_path: str | None = None, faults: dict[str, Any] | None = None) -> None:
         kiosk_script = Path(sys.executable).with_name("kiosk")
         cmd = [str(kiosk_script)] if kiosk_script.exists() else [sys.executable, "-m", "kiosk.cli"]
         cmd += ["backend-sim", "--host", "127.0.0.1", "--port", "0"]  # port 0: the server binds a free one
         if db_path:
             cmd += ["--db", db_path]
+        if faults:
+            cmd += ["--faults", json.dumps(faults)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.pid = self.proc.pid
         try:
             self.url = self._read_url()
-            self._wait_healthy()
+            # With faults from the start, /health itself may fail on purpose: probe the fault-free sim path.
+            self._wait_healthy("/api/v1/sim/faults" if faults else "/api/v1/health")
         except BaseException:
             self.stop()
             raise
@@ -54,11 +58,11 @@ class SimProcess:
                 line += os.read(self.proc.stdout.fileno(), 1)
         return line.decode().split()[-1]
 
-    def _wait_healthy(self) -> None:
+    def _wait_healthy(self, probe: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                if requests.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}{probe}", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -142,11 +146,11 @@ def make_backend_client() -> Any:
 
 @pytest.fixture
 def start_backend_sim() -> Iterator[Any]:
-    """``start_backend_sim(db_path=None) -> SimProcess``; every one started is stopped after the test."""
+    """``start_backend_sim(db_path=None, faults=None) -> SimProcess``; each one started is stopped after the test."""
     started: list[SimProcess] = []
 
-    def start(db_path: str | None = None) -> SimProcess:
-        sim = SimProcess(db_path)
+    def start(db_path: str | None = None, faults: dict[str, Any] | None = None) -> SimProcess:
+        sim = SimProcess(db_path, faults)
         started.append(sim)
         return sim
 

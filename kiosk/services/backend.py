@@ -83,8 +83,11 @@ def spec_errors(exc: Exception) -> str:
     cause = exc.__cause__
     inner = getattr(cause, "schema_errors", None) or getattr(exc, "schema_errors", None)
     if inner:
-        return "; ".join(getattr(e, "message", str(e)) for e in list(inner)[:3])
-    return str(cause or exc)
+        return "; ".join(getattr(e, "message", repr(e)) for e in list(inner)[:3])
+    try:
+        return str(cause or exc)
+    except Exception:  # some openapi-core errors cannot render undecodable input
+        return type(cause or exc).__name__
 
 
 # --- the client -------------------------------------------------------------------------------

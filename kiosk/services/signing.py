@@ -50,18 +50,18 @@ def new_nonce() -> str:
 
 def _check_timestamp(timestamp: str | int) -> str:
     ts = str(timestamp)
-    if not _TIMESTAMP_RE.match(ts):
+    if not _TIMESTAMP_RE.fullmatch(ts):
         raise ValueError("timestamp must be unix seconds")
     return ts
 
 
 def canonical_request(method: str, path_with_query: str, timestamp: str | int, nonce: str, body: bytes) -> bytes:
     """The bytes a request signature covers. Raises ValueError for a part that has no canonical form."""
-    if not _METHOD_RE.match(method):
+    if not _METHOD_RE.fullmatch(method):
         raise ValueError("method must be an upper-case HTTP method")
-    if not _PATH_RE.match(path_with_query):
+    if not _PATH_RE.fullmatch(path_with_query):
         raise ValueError("path must start with '/' and hold printable ASCII only")
-    if not _NONCE_RE.match(nonce):
+    if not _NONCE_RE.fullmatch(nonce):
         raise ValueError("nonce must be 32 lowercase hex digits")
     ts = _check_timestamp(timestamp)
     return "\n".join((method, path_with_query, ts, nonce, body_hash(body))).encode("ascii")
@@ -71,7 +71,7 @@ def canonical_response(status: int, request_nonce: str, timestamp: str | int, bo
     """The bytes a response signature covers. Raises ValueError for a part that has no canonical form."""
     if not (100 <= int(status) <= 599):
         raise ValueError("status must be an HTTP status")
-    if not _NONCE_RE.match(request_nonce):
+    if not _NONCE_RE.fullmatch(request_nonce):
         raise ValueError("nonce must be 32 lowercase hex digits")
     ts = _check_timestamp(timestamp)
     return "\n".join((str(int(status)), request_nonce, ts, body_hash(body))).encode("ascii")
@@ -107,7 +107,7 @@ def verify_request(secret: bytes, method: str, path_with_query: str, body: bytes
         message = canonical_request(method, path_with_query, timestamp, nonce, body)
     except ValueError as exc:
         raise SignatureError(f"malformed signed request: {exc}", reason="malformed") from None
-    if not _HEX64_RE.match(signature or "") or not hmac.compare_digest(_mac(secret, message), signature):
+    if not _HEX64_RE.fullmatch(signature or "") or not hmac.compare_digest(_mac(secret, message), signature):
         raise SignatureError("request signature does not verify", reason="bad_signature")
     _check_skew(timestamp, now, max_skew_s)
 
@@ -132,7 +132,7 @@ def verify_response(secret: bytes, status: int, request_nonce: str, body: bytes,
         message = canonical_response(status, request_nonce, timestamp, body)
     except ValueError as exc:
         raise SignatureError(f"malformed response signature headers: {exc}", reason="malformed") from None
-    if not _HEX64_RE.match(signature) or not hmac.compare_digest(_mac(secret, message), signature):
+    if not _HEX64_RE.fullmatch(signature) or not hmac.compare_digest(_mac(secret, message), signature):
         raise SignatureError("response signature does not verify", reason="bad_signature")
     _check_skew(timestamp, now, max_skew_s)
 

@@ -9,6 +9,8 @@ import uuid
 from typing import Any, Callable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
 from kiosk.config import DEMO_HMAC_SECRET, from_dict
@@ -354,3 +356,23 @@ def test_every_simulator_error_body_carries_both_languages(sim):
     for body in bodies:
         err = body["error"]
         assert err["message_en"] and any("\u4e00" <= ch <= "\u9fff" for ch in err["message_zh"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(status=st.sampled_from([200, 400, 401, 404, 409, 422]),
+       body=st.one_of(st.binary(max_size=120),
+                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                                   lambda inner: st.lists(inner, max_size=3)
+                                   | st.dictionaries(st.sampled_from(["error", "code", "status", "time", "x"]),
+                                                     inner, max_size=3),
+                                   max_leaves=10).map(lambda v: json.dumps(v).encode())))
+def test_signed_answers_of_any_shape_become_typed_errors_or_documented_dicts(status, body):
+    client = BackendClient("http://127.0.0.1:9", "JN-DEMO-0001", SECRET, signing.public_key_b64(
+        signing.demo_backend_private_key()), 1, 1, 0, 0)
+    sent = {"X-Terminal-Id": "JN-DEMO-0001", **signing.sign_request(SECRET, "GET", "/api/v1/health", b"")}
+    headers = {"Content-Type": "application/json", **signing.sign_response(SECRET, status, sent["X-Nonce"], body)}
+    try:
+        result = client._interpret("GET", "/api/v1/health", sent, None, b"", status, headers, body)
+    except (BackendError, BackendRefused):
+        return
+    assert status == 200 and result["status"] == "ok" and isinstance(result["time"], str)

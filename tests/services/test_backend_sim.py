@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk.config import DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.hardware.simulators.cards import DEMO_CARDS
@@ -308,3 +310,36 @@ def test_seeded_people_carry_the_rules_they_exercise():
     assert flags[seed.ZHAO_GUOQIANG]["case_under_review"] == 1
     assert (flags[seed.LIU_FANG]["hukou_city"], flags[seed.LIU_FANG]["living_city"]) == ("郑州市", "济南市")
     assert [n for n, r in flags.items() if r["status"] == "active" and not r["face_match"]] == [seed.LIU_FANG]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=200),
+                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                                   lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                                   max_leaves=12).map(lambda v: json.dumps(v).encode())))
+def test_any_signed_garbage_body_gets_a_typed_4xx_never_a_crash(sim, body):
+    req = signed("POST", sim.url, "/api/v1/payments/orders")
+    req.prepare_body(body, None)
+    req.headers.update(signing.sign_request(SECRET, "POST", "/api/v1/payments/orders", body))
+    resp = send(req)
+    assert 400 <= resp.status_code < 500, resp.content
+    assert resp.json()["error"]["message_zh"]
+
+
+def test_cli_faults_at_start_apply_to_the_first_requests(start_backend_sim):
+    sim = start_backend_sim(faults={"fail_next": 2, "mode": "error"})
+    codes = [requests.get(f"{sim.url}/api/v1/health", timeout=5).status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
+
+
+def test_expired_order_can_still_be_paid_late(sim):
+    order = send(signed("POST", sim.url, "/api/v1/payments/orders",
+                        {"item_id": "H18", "amount_fen": 2000, "reference": "R", "description": "fee"})).json()
+    expired = requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/expire", timeout=5).json()
+    assert expired["status"] == "expired"
+    polled = send(signed("GET", sim.url, f"/api/v1/payments/orders/{order['order_id']}")).json()
+    assert polled["status"] == "expired"
+    late = requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5).json()
+    assert late["status"] == "paid" and late["paid_at"]
+    twice = requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5)
+    assert twice.status_code == 409 and twice.json()["error"]["code"] == "order_already_paid"

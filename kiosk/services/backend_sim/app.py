@@ -155,6 +155,9 @@ class SimApp:
             status, body = self._process(view, args, api_request, caller, raw)
         except ApiError as exc:
             status, body = exc.status, exc.body
+        except Exception:
+            log.exception("simulator failure on %s %s", request.method, request.path)
+            status, body = 500, ApiError(500, "internal_error", "服务内部错误。", "Internal server error.").body
         payload = dumps(body)
         out_headers = {"Content-Type": "application/json; charset=utf-8"}
         if signer is not None:

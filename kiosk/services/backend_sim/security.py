@@ -60,7 +60,7 @@ def signer_for(headers: Mapping[str, str], terminals: Mapping[str, bytes]) -> tu
     """(secret, nonce) to sign the answer with, when the request names a known terminal and a well-formed nonce."""
     secret = terminals.get(headers.get("X-Terminal-Id", ""))
     nonce = headers.get("X-Nonce", "")
-    if secret is None or not _NONCE_RE.match(nonce):
+    if secret is None or not _NONCE_RE.fullmatch(nonce):
         return None
     return secret, nonce
 

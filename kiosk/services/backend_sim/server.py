@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -10,7 +11,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from kiosk.errors import ConfigError
 from kiosk.services.backend_sim.app import SimApp, SimSettings
+from kiosk.services.backend_sim.faults import FaultState
 
 log = logging.getLogger("kiosk.backend_sim")
 
@@ -61,7 +64,17 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
 
 def cli_backend_sim(args: argparse.Namespace) -> int:
     """`kiosk backend-sim --host H --port P [--db FILE]`: serve until SIGTERM or SIGINT."""
-    server = serve(args.host, args.port, db_path=args.db)
+    faults = None
+    if getattr(args, "faults", None):
+        try:
+            faults = json.loads(args.faults)
+            if not isinstance(faults, dict):
+                raise ValueError("not an object")
+            FaultState(faults)  # reject unknown knobs before binding the port
+        except ValueError as exc:
+            raise ConfigError(f"--faults must be a JSON object of fault knobs: {exc}", key="--faults",
+                              value=args.faults) from None
+    server = serve(args.host, args.port, db_path=args.db, faults=faults)
     done = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
