@@ -145,6 +145,7 @@ class FieldSpec:
     max_date: str | None = None
     min_value: float | None = None
     max_value: float | None = None
+    upper: bool = False  # codes residents may type in lower case (frame numbers, VINs, case numbers)
 
     def choice_values(self) -> tuple[str, ...]:
         """The allowed values of a choice field."""
@@ -178,7 +179,8 @@ class FieldSpec:
 
     # one checker per type; each returns the normalised text or raises FieldError
     def _check_text(self, text: str, today: dt.date) -> str:
-        return re.sub(r"\s+", " ", text)
+        text = re.sub(r"\s+", " ", text)
+        return text.replace(" ", "").upper() if self.upper else text
 
     def _check_lookup(self, text: str, today: dt.date) -> str:
         if len(text) > 64:
@@ -414,7 +416,7 @@ def _check_keys(d: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 
 _FIELD_KEYS = {"name", "label_zh", "label_en", "type", "required", "pattern", "choices", "min_len", "max_len",
-               "source", "hint_zh", "hint_en", "min_date", "max_date", "min_value", "max_value"}
+               "source", "hint_zh", "hint_en", "min_date", "max_date", "min_value", "max_value", "upper"}
 _ITEM_KEYS = {"id", "category", "name_zh", "name_en", "kind", "identity", "fields", "fee_cny", "outputs",
               "operation", "guide_zh", "guide_en", "materials_zh", "materials_en", "expected_minutes",
               "needs_backend", "fee_count_field", "amount_source"}
@@ -463,9 +465,10 @@ def _parse_field(raw: Any, where: str) -> FieldSpec:
     for key in ("min_value", "max_value"):
         if raw.get(key) is not None and not isinstance(raw[key], (int, float)):
             raise _fail(fw, key, "must be a number")
-    required = raw.get("required", True)
-    if not isinstance(required, bool):
-        raise _fail(fw, "required", "must be true or false")
+    required, upper = raw.get("required", True), raw.get("upper", False)
+    for key, flag in (("required", required), ("upper", upper)):
+        if not isinstance(flag, bool):
+            raise _fail(fw, key, "must be true or false")
     return FieldSpec(
         name=name, label_zh=_str(raw, "label_zh", fw), label_en=_str(raw, "label_en", fw), type=ftype,
         required=required, pattern=str(pattern) if pattern is not None else None, choices=tuple(choices),
@@ -473,7 +476,7 @@ def _parse_field(raw: Any, where: str) -> FieldSpec:
         hint_zh=_str(raw, "hint_zh", fw, required=False), hint_en=_str(raw, "hint_en", fw, required=False),
         min_date=str(raw["min_date"]) if raw.get("min_date") is not None else None,
         max_date=str(raw["max_date"]) if raw.get("max_date") is not None else None,
-        min_value=raw.get("min_value"), max_value=raw.get("max_value"),
+        min_value=raw.get("min_value"), max_value=raw.get("max_value"), upper=upper,
     )
 
 
