@@ -90,14 +90,17 @@ def encode_response(sw3: int, data: bytes = b"", sw1: int = 0, sw2: int = 0) -> 
     return encode_frame(bytes([sw1, sw2, sw3]) + data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Response:
-    """A decoded SAM answer."""
+    """A decoded SAM answer. ``data`` may hold personal data: the repr shows its length only."""
 
     sw1: int
     sw2: int
     sw3: int
     data: bytes
+
+    def __repr__(self) -> str:
+        return f"Response(sw={self.sw1:02X}{self.sw2:02X}{self.sw3:02X}, {len(self.data)} bytes)"
 
     @property
     def ok(self) -> bool:
@@ -203,13 +206,16 @@ def check(response: Response, device: str = "") -> Response:
 
 
 # --- base information -------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BaseInfo:
     """The three blocks of a base-info answer: text, photo (WLT), fingerprint (may be empty)."""
 
     text: bytes
     photo: bytes
     fingerprint: bytes = b""
+
+    def __repr__(self) -> str:  # personal data: sizes only
+        return f"BaseInfo(text {len(self.text)}, photo {len(self.photo)}, fingerprint {len(self.fingerprint)})"
 
 
 def split_base_info(data: bytes, with_fingerprint: bool = False) -> BaseInfo:

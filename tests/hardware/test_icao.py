@@ -6,7 +6,7 @@ import hashlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kiosk.errors import BacFailed, DeviceError, DeviceProtocolError, FieldError
+from kiosk.errors import BacFailed, ConfigError, DeviceError, DeviceProtocolError, FieldError
 from kiosk.hardware.icao import bac, lds, pa
 from kiosk.hardware.icao.bac import SessionKeys
 from kiosk.hardware.icao.crypto import pad, unpad
@@ -266,6 +266,20 @@ def test_trust_store_loads_pem_folder(pki, tmp_path):
     (tmp_path / "a.pem").write_bytes(pki.csca_pem())
     (tmp_path / "notes.txt").write_text("not a certificate")
     assert pa.load_trust_store(tmp_path)[0].subject == pki.csca_cert.subject
+
+
+def test_missing_or_empty_trust_store_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError):
+        pa.load_trust_store(tmp_path / "nowhere")
+    with pytest.raises(ConfigError):
+        pa.load_trust_store(tmp_path)
+
+
+def test_reprs_keep_personal_data_out():
+    mrz = parse_mrz("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<"
+                    "L898902C<3UTO6908061F9406236ZE184226B<<<<<14")
+    face = lds.FaceImage("jpeg", b"\xff\xd8secret", 1)
+    assert "ERIKSSON" not in repr(mrz) and "L898902C" not in repr(mrz) and "secret" not in repr(face)
 
 
 # --- garbage never escapes as anything but a typed error --------------------------------------

@@ -162,13 +162,16 @@ def parse_dg1(data: bytes) -> Mrz:
     return parse_mrz(text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FaceImage:
     """The first face image of DG2: its format and bytes."""
 
     format: str  # jpeg, jpeg2000, unknown
     image: bytes
     count: int
+
+    def __repr__(self) -> str:  # a face is personal data: never in a log line
+        return f"FaceImage({self.format}, {len(self.image)} bytes)"
 
 
 def parse_dg2(data: bytes) -> FaceImage:

@@ -49,9 +49,9 @@ def bac_seed_input(document_number: str, birth_date: str, expiry_date: str) -> s
             + expiry_date + check_digit(expiry_date))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Mrz:
-    """The fields of a TD1 or TD3 MRZ (dates stay YYMMDD as printed)."""
+    """The fields of a TD1 or TD3 MRZ (dates stay YYMMDD as printed). Personal data: never log it."""
 
     document_code: str
     issuing_state: str
@@ -64,6 +64,9 @@ class Mrz:
     expiry_date: str
     optional_data: str
     checks_ok: bool
+
+    def __repr__(self) -> str:
+        return f"Mrz({self.document_code}, {self.issuing_state}, checks_ok={self.checks_ok})"
 
     def access_data(self) -> tuple[str, str, str]:
         """(document number, birth date, expiry date) for BAC."""

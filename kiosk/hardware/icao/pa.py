@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from kiosk.errors import DeviceProtocolError
+from kiosk.errors import ConfigError, DeviceProtocolError
 from kiosk.hardware.icao.lds import parse_sod_wrapper
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,11 @@ class PassiveAuthResult:
 
 
 def load_trust_store(path: str | Path) -> list[x509.Certificate]:
-    """CSCA certificates from a PEM/DER file or a folder of them. Raises DeviceProtocolError if none load."""
+    """CSCA certificates from a PEM/DER file or a folder of them. Raises ConfigError if none load."""
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"trust store {path} does not exist", key="devices.pcsc.options.trust_store",
+                          value=str(path))
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
     certs: list[x509.Certificate] = []
     for file in files:
@@ -150,7 +153,8 @@ def load_trust_store(path: str | Path) -> list[x509.Certificate]:
         except ValueError:
             log.warning("trust store: %s is not a certificate", file.name)
     if not certs:
-        raise DeviceProtocolError(f"no CSCA certificate in {path}")
+        raise ConfigError(f"no CSCA certificate in {path}", key="devices.pcsc.options.trust_store",
+                          value=str(path))
     return certs
 
 
