@@ -153,6 +153,21 @@ class UsbTransport(SamTransport):
             pass
 
 
+def _load_callable(spec: str, device: str) -> Any:
+    """"module:function" → the function (a licensed WLT decoder). Raises ConfigError."""
+    import importlib
+
+    module, _, func = spec.partition(":")
+    try:
+        target = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"photo decoder {spec!r} cannot be imported",
+                          key=f"devices.{device}.options.photo_decoder", value=spec) from None
+    if not callable(target):
+        raise ConfigError(f"photo decoder {spec!r} is not callable", key=f"devices.{device}.options.photo_decoder")
+    return target
+
+
 def _int_option(options: Mapping[str, Any], key: str) -> int:
     value = options[key]
     try:
@@ -168,7 +183,8 @@ class SamIdCardReader(IdCardReader):
     (serial) or ``vendor_id`` and ``product_id`` (USB; a pyusb ``backend`` object may be
     given); ``poll_interval`` s (0.1), ``debounce`` polls (2), ``command_timeout`` s (1.0),
     ``appended_address`` (False: also read 30 03), ``require_removal`` (True: a card read
-    must leave the field before the next read accepts one).
+    must leave the field before the next read accepts one), ``photo_decoder``
+    ("module:function" of a licensed WLT decoder, registered with ga467).
     """
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
@@ -184,6 +200,8 @@ class SamIdCardReader(IdCardReader):
                               key=f"devices.{name}.options")
         self.transport_kind = driver
         self.require_removal = bool(self.options.get("require_removal", True))
+        if self.options.get("photo_decoder"):
+            ga467.register_photo_decoder(_load_callable(str(self.options["photo_decoder"]), name))
         self.poll_interval = float(self.options.get("poll_interval", 0.1))
         self.debounce = max(1, int(self.options.get("debounce", 2)))
         self.command_timeout = float(self.options.get("command_timeout", 1.0))

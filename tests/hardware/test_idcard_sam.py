@@ -138,6 +138,16 @@ def test_missing_or_mismatched_options_are_a_config_error(options):
         SamIdCardReader("id_card", options)
 
 
+def test_photo_decoder_option_plugs_in_a_decoder(pty_sam):
+    try:
+        SamIdCardReader("id_card", {"port": pty_sam.port, "photo_decoder": "binascii:hexlify"})
+        assert ga467.decode_photo(b"ab") == b"6162"
+        with pytest.raises(ConfigError):
+            SamIdCardReader("id_card", {"port": pty_sam.port, "photo_decoder": "binascii:nothing"})
+    finally:
+        ga467.register_photo_decoder(None)
+
+
 def test_without_require_removal_the_same_card_reads_again(pty_sam):
     reader = SamIdCardReader("id_card", {"driver": "serial", "port": pty_sam.port,
                                          "require_removal": False, **FAST})
