@@ -69,9 +69,12 @@ def _raw_layouts() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+_RESERVED = ("labels", "aliases", GENERIC)
+
+
 def doc_types() -> tuple[str, ...]:
     """Every doc_type with a layout of its own."""
-    return tuple(k for k in _raw_layouts() if k not in ("labels", GENERIC))
+    return tuple(k for k in _raw_layouts() if k not in _RESERVED)
 
 
 @functools.lru_cache(maxsize=None)
@@ -79,7 +82,8 @@ def layout_for(doc_type: str) -> Layout:
     """The layout of ``doc_type``; an unknown type gets the generic titled key/value layout."""
     raw = _raw_layouts()
     generic = raw[GENERIC]
-    spec = raw.get(doc_type) if doc_type not in ("labels",) else None
+    name = (raw.get("aliases") or {}).get(doc_type, doc_type)
+    spec = raw.get(name) if name not in _RESERVED else None
     spec = spec or generic
     merged = {**generic, **spec} if spec is not generic else dict(generic)
     tables = tuple(TableSpec(k, v.get("title", k), tuple(v.get("columns", ())))
@@ -89,7 +93,7 @@ def layout_for(doc_type: str) -> Layout:
         issuer=merged.get("issuer", ""), intro=tuple(spec.get("intro") or ()),
         fields=tuple(spec.get("fields") or ()), tables=tables,
         closing=tuple(merged.get("closing") or ()), note=merged.get("note", ""),
-        labels=dict(raw.get("labels") or {}),
+        labels={**(raw.get("labels") or {}), **(spec.get("labels") or {})},
     )
 
 
@@ -224,21 +228,35 @@ def _story(document: Mapping[str, Any], layout: Layout, width: float) -> list[An
     story.append(_p(f"编号：{document.get('document_id', '')}", st.small))
     story.append(Spacer(1, 6))
 
-    intro, in_intro = _fill(layout.intro, content)
+    # the backend's own wording of what is certified wins over the layout's template
+    statement = content.get("statement")
+    if isinstance(statement, str) and statement.strip():
+        intro, in_intro = statement.strip(), frozenset({"statement"})
+    else:
+        intro, in_intro = _fill(layout.intro, content)
     if intro:
         story.append(_p(intro, st.body))
     closing, in_closing = _fill(layout.closing, content)
 
-    # A key the paragraphs already say is not repeated among the extra rows.
+    # A key the paragraphs already say is not repeated among the extra rows; English twins
+    # (key_en) of Chinese values are left out of a Chinese document.
     shown = set(layout.fields) | {t.key for t in layout.tables} | {"issuer"} | in_intro | in_closing
-    rows = [(layout.label(k), _fmt(content.get(k))) for k in layout.fields if _fmt(content.get(k))]
-    rows += [(layout.label(k), _fmt(v)) for k, v in content.items()
-             if k not in shown and not _is_table(v) and _fmt(v)]
+    order = [k for k in layout.fields if k in content] + [
+        k for k in content if k not in shown and not k.endswith("_en")]
+    rows = [(layout.label(k), _fmt(content[k])) for k in order
+            if not isinstance(content[k], Mapping) and not _is_table(content[k]) and _fmt(content[k])]
     if rows:
         story.append(_kv_table(rows, width))
+    for key in order:  # nested records (applicant, relative, deceased...) as their own blocks
+        record = content[key]
+        if isinstance(record, Mapping) and record:
+            block = [(layout.label(k), _fmt(v)) for k, v in record.items() if not k.endswith("_en") and _fmt(v)]
+            if block:
+                story.append(_p(layout.label(key), st.heading))
+                story.append(_kv_table(block, width))
 
     tables = list(layout.tables) + [
-        _table_spec_for(k) for k, v in content.items() if k not in shown and _is_table(v)]
+        _table_spec_for(k) for k, v in content.items() if k not in {t.key for t in layout.tables} and _is_table(v)]
     for spec in tables:
         records = content.get(spec.key)
         if not _is_table(records):
@@ -249,12 +267,17 @@ def _story(document: Mapping[str, Any], layout: Layout, width: float) -> list[An
     if closing:
         story.append(_p(closing, st.body))
     story.append(Spacer(1, 18))
-    story.append(_p(str(content.get("issuer") or layout.issuer), st.right))
+    story.append(_p(_issuer(content, layout), st.right))
     story.append(_p(_fmt_date(str(document.get("issued_at", ""))), st.right))
     if layout.note:
         story.append(Spacer(1, 12))
         story.append(_p(layout.note, st.small))
     return story
+
+
+def _issuer(content: Mapping[str, Any], layout: Layout) -> str:
+    """Who signs: the content's issuer, else the police station on record, else the layout's."""
+    return str(content.get("issuer") or content.get("police_station") or layout.issuer)
 
 
 def _table_spec_for(key: str) -> TableSpec:
@@ -324,7 +347,7 @@ def render_pdf(document: Mapping[str, Any], path: Path, *, terminal_id: str) -> 
         doc = SimpleDocTemplate(
             tmp_name, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=20 * mm,
             bottomMargin=45 * mm, title=str(document.get("title_zh") or layout.title_zh),
-            author=str((document.get("content") or {}).get("issuer") or layout.issuer),
+            author=_issuer(document.get("content") or {}, layout),
             subject=str(document.get("document_id", "")), creator="police-kiosk print_templates",
             keywords=[str(document["verification_code"])],
         )

@@ -11,7 +11,7 @@ from print_templates import documents
 from print_templates.documents import DocumentInvalid, doc_types, layout_for, render_pdf
 from print_templates.qr import parse_qr_text, qr_matrix, qr_text
 
-from sample_documents import CONTENT_BY_TYPE, HOUSEHOLD, SIGNATURE, VIOLATIONS, document
+from sample_documents import ALTERNATIVE_CONTENT, CONTENT_BY_TYPE, HOUSEHOLD, SIGNATURE, VIOLATIONS, document
 
 TERMINAL = "JN-TEST-0007"
 
@@ -45,7 +45,7 @@ def test_household_certificate_text_has_title_name_code_and_terminal(household: 
     assert f"核验码：{doc['verification_code']}" in text
     assert TERMINAL in text
     assert "孙丽" in text and "王思琪" in text  # the members table
-    assert "本证明用于子女入学，自开具之日起30日内有效" in text
+    assert "户籍登记在山东省济南市历下区泉城路188号3单元502室，户号370102012345" in text
 
 
 def test_cjk_font_is_embedded_as_a_subset(household: tuple[dict, Path]) -> None:
@@ -80,16 +80,43 @@ def test_qr_text_splits_back_even_when_payload_holds_the_separator() -> None:
     assert parse_qr_text(payload).signature == ""  # unsigned text stays whole
 
 
-@pytest.mark.parametrize("doc_type", sorted(CONTENT_BY_TYPE))
-def test_every_catalog_document_renders_its_content(tmp_path: Path, doc_type: str) -> None:
-    content = CONTENT_BY_TYPE[doc_type]
+def _values(content: dict) -> list[tuple[str, object]]:
+    """Every printable (key, value) in content, nested records and tables included."""
+    out = []
+    for key, value in content.items():
+        if isinstance(value, list):
+            out += [(f"{key}.{k}", v) for rec in value for k, v in rec.items()]
+        elif isinstance(value, dict):
+            out += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            out.append((key, value))
+    return out
+
+
+@pytest.mark.parametrize("doc_type,content", sorted(CONTENT_BY_TYPE.items()) + sorted(ALTERNATIVE_CONTENT.items()))
+def test_every_catalog_document_renders_its_content(tmp_path: Path, doc_type: str, content: dict) -> None:
     pdf = render_pdf(document(doc_type, content), tmp_path / f"{doc_type}.pdf", terminal_id=TERMINAL)
     text = _text(pdf)
     assert re.sub(r"\s+", "", layout_for(doc_type).title_zh) in text
-    for key, value in content.items():
-        values = [v for rec in value for v in rec.values()] if isinstance(value, list) else [value]
-        for v in values:
-            assert re.sub(r"\s+", "", str(v)) in text, f"{doc_type}: {key}={v!r} missing"
+    for key, value in _values(content):
+        shown = re.sub(r"\s+", "", str(value)) in text
+        if key.endswith("_en"):
+            assert not shown, f"{doc_type}: English twin {key} printed on a Chinese document"
+        else:
+            assert shown, f"{doc_type}: {key}={value!r} missing"
+
+
+def test_the_backend_statement_is_the_body_and_nested_records_get_their_labels(tmp_path: Path) -> None:
+    content = CONTENT_BY_TYPE["kinship_certificate"]
+    text = _text(render_pdf(document("kinship_certificate", content), tmp_path / "k.pdf", terminal_id=TERMINAL))
+    assert text.count("经核查户籍资料，王小明与王思琪系父女关系。") == 1
+    assert "申请人姓名王小明性别男" in text
+    assert "亲属姓名王思琪性别女" in text
+
+
+def test_aliases_share_a_layout() -> None:
+    assert layout_for("traffic_violation_decision").title_zh == layout_for("traffic_penalty_decision").title_zh
+    assert layout_for("traffic_violation_decision").title_zh == "公安交通管理简易程序处罚决定书"
 
 
 def test_every_layout_in_the_yaml_is_a_catalog_document_or_the_test_page() -> None:
@@ -114,8 +141,8 @@ def test_content_keys_the_layout_does_not_name_still_print(tmp_path: Path) -> No
 
 
 def test_long_tables_flow_onto_more_pages_each_with_the_verification_footer(tmp_path: Path) -> None:
-    many = [dict(v, violation_time=f"2026-{m:02d}-01 08:00") for m in range(1, 13) for v in VIOLATIONS]
-    doc = document("vehicle_violation_record", {"plate_number": "鲁A12345", "violations": many})
+    many = [dict(v, occurred_at=f"2026-{m:02d}-01 08:00") for m in range(1, 13) for v in VIOLATIONS]
+    doc = document("vehicle_violation_record", {"plate": "鲁A12345", "violations": many})
     pdf = render_pdf(doc, tmp_path / "v.pdf", terminal_id=TERMINAL)
     reader = pypdf.PdfReader(str(pdf))
     assert len(reader.pages) >= 2
