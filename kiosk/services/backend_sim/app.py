@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -424,4 +423,4 @@ class _Rollback(ApiError):
 
 
 def _is_loopback(addr: str) -> bool:
-    return addr.startswith("127.") or addr in ("::1", "localhost") or os.environ.get("KIOSK_SIM_ALLOW_REMOTE") == "1"
+    return addr.startswith("127.") or addr == "::1"
