@@ -459,10 +459,8 @@ class EscposReceiptPrinter(ReceiptPrinter):
                 after = self._query_all() if self._link.readable and self.verify_after_job else None
             except OSError as exc:
                 self._disconnect()
+                log.warning("receipt printer %s: connection lost during a job", self.name)
                 raise DeviceOffline(f"connection lost during the job: {exc}", device=self.name) from None
-            except PrintFailed:
-                self._disconnect()
-                raise
             finally:
                 if not self._link.persistent:
                     self._disconnect()
