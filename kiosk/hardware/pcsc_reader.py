@@ -15,8 +15,7 @@ from typing import Any, Callable, Mapping
 
 from smartcard import scard
 
-from kiosk.errors import (BacFailed, CardRemoved, DeviceError, DeviceOffline, DeviceProtocolError,
-                          DeviceTimeout, NoCard, NoDevice)
+from kiosk.errors import BacFailed, CardRemoved, DeviceOffline, DeviceProtocolError, NoCard, NoDevice
 from kiosk.hardware.base import DeviceState, DeviceStatus, status
 from kiosk.hardware.icao import bac, lds, pa
 from kiosk.hardware.icao.mrz import Mrz, yymmdd_to_iso
