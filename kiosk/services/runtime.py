@@ -51,8 +51,6 @@ def _needed_devices(item: Any) -> list[str]:
         needed.append("pcsc")
     if "a4_document" in item.outputs:
         needed.append("a4_printer")
-    if item.kind == "verify":
-        needed.append("scanner")
     return needed
 
 

@@ -102,6 +102,10 @@ ACCEPTED_CARDS: dict[str, frozenset[str]] = {
     "travel_document": frozenset({"passport", "permit", "foreign_permanent", "hkmt_residence"}),
 }
 
+# Items an expired ID card may still be used for: renewing it is the point of H12, and its
+# holder may follow that renewal's progress (H17).
+EXPIRED_CARD_ITEMS = frozenset({"H12", "H17"})
+
 _RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError)
 
 
@@ -390,8 +394,11 @@ class Transaction:
                 return spec
         raise FieldError(name, f"item {self.item.id} has no field {name}")
 
-    def options(self, field_name: str) -> list[dict[str, Any]]:
-        """The choices of a lookup field, from the backend (e.g. this resident's unpaid fines)."""
+    def options(self, field_name: str, values: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The choices of a lookup field, from the backend (e.g. this resident's unpaid fines).
+
+        ``values`` are the form's entries so far, for lookups that depend on an earlier choice.
+        """
         with self._lock:
             if self.outcome is not None:
                 raise TransactionClosed(f"transaction already {self.outcome.value}")
@@ -399,8 +406,10 @@ class Transaction:
             if spec.type != "lookup":
                 return [{"value": c.value, "label_zh": c.label_zh, "label_en": c.label_en} for c in spec.choices]
             try:
+                known = {k: str(v) for k, v in (values or self.form_values).items()
+                         if v not in (None, "") and not k.startswith("_")}
                 answer = self.engine.backend.lookup(spec.source, self.item.id, self.session.id_number or None,
-                                                    dict(self.session.fields))
+                                                    known)
             except KioskError as err:
                 self._fail(err)
                 raise
@@ -603,8 +612,6 @@ class Transaction:
             display = tuple(self._guide_lines())
             self.session.display = list(display)
             return Produced(display=display)
-        if item.kind == "verify":
-            return self._verify()
         result = self._operate()
         display = tuple(result.get("display") or ())
         self.session.display = list(display)
@@ -640,25 +647,6 @@ class Transaction:
                  "value": getattr(self.item, "guide_zh", "") or ""},
                 {"label_zh": "办理材料", "label_en": "Materials",
                  "value": getattr(self.item, "materials_zh", "") or ""}]
-
-    def _verify(self) -> Produced:
-        values = self.form_values
-        payload, signature = self.engine.verify_input(values)
-        answer = self.engine.backend.verify(payload, signature)
-        valid = bool(answer.get("valid"))
-        display: list[dict[str, str]] = [
-            {"label_zh": "核验结果", "label_en": "Result",
-             "value": "真实有效 / Genuine" if valid else "无法核验 / Not genuine"}]
-        doc = answer.get("document") or {}
-        for k_zh, k_en, key in (("证明名称", "Title", "title_zh"), ("核验码", "Verification code",
-                                                                   "verification_code"),
-                                ("出具时间", "Issued", "issued_at")):
-            if doc.get(key):
-                display.append({"label_zh": k_zh, "label_en": k_en, "value": str(doc[key])})
-        if not valid and answer.get("reason"):
-            display.append({"label_zh": "原因", "label_en": "Reason", "value": str(answer["reason"])})
-        self.session.display = display
-        return Produced(display=tuple(display))
 
     def _operate(self) -> dict[str, Any]:
         key = self._key(J.OPERATE)
@@ -703,21 +691,38 @@ class Transaction:
             return produced
 
     def cancel(self, reason: str = "cancel") -> None:
-        """The resident cancels (or the screen timed out, reason "timeout"); an open order is cancelled."""
+        """The resident cancels (or the screen timed out, reason "timeout"); an open order is cancelled.
+
+        When the payment already arrived the service is still delivered: the operation runs
+        and its prints are owed to the card (reprinted when it is read again).
+        """
         with self._lock:
             if self.outcome is not None:
                 return
+            why = "timeout" if reason == "timeout" else "cancelled"
             if self.step is S.PAY and self.order is not None and not self._paid:
                 try:
                     self._cancel_order(timeout=False)
                 except KioskError:
                     pass  # journaled; recovery settles the order
-                if self.outcome is Outcome.CANCELLED or self.outcome is Outcome.FAILED:
-                    self.reason = "timeout" if reason == "timeout" else self.reason
+                if self.outcome is not None:
+                    if self.outcome is Outcome.CANCELLED:
+                        self.reason = why
                     return
-                if self._paid:
-                    return  # paid after all: the screen must go on to produce
-            self._end(Outcome.CANCELLED, "timeout" if reason == "timeout" else "cancelled")
+            if self._paid:
+                self._produce_unattended()
+                return
+            self._end(Outcome.CANCELLED, why)
+
+    def _produce_unattended(self) -> None:
+        try:
+            self._operate()
+        except KioskError as err:  # _operate journaled it and refunded what it could not deliver
+            self._fail(err)
+            return
+        _owe_prints(self.engine, self.id, self.item.id, self._id_hash, RecoveryAction(self.id, self.item.id),
+                    code="resident_left")
+        self._end(Outcome.COMPLETED, "resident_left")
 
     def finish(self) -> None:
         """End the transaction and wipe its session (folder, spool files, personal fields)."""
@@ -796,24 +801,8 @@ class WorkflowEngine:
                 expiry = dt.date.fromisoformat(card.valid_to)
             except ValueError:
                 expiry = None
-            if expiry is None or expiry < _today():
+            if (expiry is None or expiry < _today()) and item.id not in EXPIRED_CARD_ITEMS:
                 raise refusal("id_card_expired" if card.card_type == "resident" else "document_expired")
-
-    def verify_input(self, values: Mapping[str, Any]) -> tuple[str, str]:
-        """Split a scanned verification QR text (``payload|signature``) into its two parts.
-
-        Raises FieldError when the text is not a signed kiosk code.
-        """
-        from print_templates.qr import parse_qr_text
-
-        if values.get("qr_payload") and values.get("signature"):
-            return str(values["qr_payload"]), str(values["signature"])
-        name, text = next(((k, str(v)) for k, v in values.items() if v), ("qr", ""))
-        signed = parse_qr_text(text)
-        if not signed.signature:
-            raise FieldError(name, "not a signed kiosk code",
-                             message_en="This code is not a verification code of a police certificate.")
-        return signed.payload, signed.signature
 
     # --- printing --------------------------------------------------------------------
     def print_document(self, txn: Transaction, document: Mapping[str, Any], n: int,
@@ -1161,7 +1150,8 @@ def _resume_operate(engine: WorkflowEngine, txn_id: str, item_id: str, key: str,
     action.actions.append("operate_resumed")
 
 
-def _owe_prints(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str, action: RecoveryAction) -> None:
+def _owe_prints(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str, action: RecoveryAction,
+                code: str = "interrupted") -> None:
     """Journal as owed the prints an operation that went through never got to (reprinted on the next card read).
 
     The resident is gone by now: a document is never printed to an empty kiosk.
@@ -1177,7 +1167,7 @@ def _owe_prints(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str,
     if J.PRINT_A4 in missing:
         key = f"{txn_id}-{J.PRINT_A4}-0"
         journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PRINT_A4, id_hash=id_hash, refs=doc)
-        journal.fail(key, "interrupted")
+        journal.fail(key, code)
         action.actions.append("print_a4_owed")
     if J.PRINT_RECEIPT in missing:
         key = f"{txn_id}-{J.PRINT_RECEIPT}-0"
@@ -1190,5 +1180,5 @@ def _owe_prints(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str,
         if doc:
             rrefs.update(document_id=doc["document_id"], verification_code=doc.get("verification_code", ""))
         journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PRINT_RECEIPT, id_hash=id_hash, refs=rrefs)
-        journal.fail(key, "interrupted")
+        journal.fail(key, code)
         action.actions.append("print_receipt_owed")
