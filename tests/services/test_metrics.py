@@ -1,0 +1,283 @@
+"""Kiosk metrics: names and values, promtool-clean output, typed port errors, alert rules, and a
+real Prometheus server scraping an exporter whose simulated printer runs out of paper."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from kiosk.config import from_dict
+from kiosk.hardware.base import DeviceState, SupplyState, status
+from kiosk.hardware.factory import build_devices
+from kiosk.services.metrics import KioskMetrics, MetricsPortInUse, MetricsServerError, start_http_server
+
+MONITORING = Path(__file__).resolve().parents[2] / "provisioning" / "monitoring"
+RULES = MONITORING / "kiosk-alerts.yml"
+RULE_TESTS = MONITORING / "kiosk-alerts.test.yml"
+DASHBOARD = MONITORING / "kiosk-dashboard.json"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+def samples(metrics: KioskMetrics) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(metrics, name, **labels):
+    return samples(metrics).get((name, tuple(sorted(labels.items()))))
+
+
+@pytest.fixture
+def full_metrics(tmp_path):
+    cfg = from_dict({"paths": {"state_dir": str(tmp_path)},
+                     "devices": {"receipt_printer": {"faults": {"paper_low": True}},
+                                 "camera": {"faults": {"offline": True}}}})
+    devices = build_devices(cfg)
+    m = KioskMetrics(terminal_id="JN-DEMO-0001", version="9.9.9")
+    m.update_devices(devices.statuses())
+    for item, outcome, seconds in [("H01", "completed", 42.0), ("H01", "failed", 7.5), ("T04", "refused", 3.0)]:
+        m.record_transaction(item, outcome, seconds)
+    m.heartbeat_succeeded(at=1_700_000_000.0)
+    return m
+
+
+def test_device_and_supply_series_follow_the_statuses(full_metrics):
+    m = full_metrics
+    assert value(m, "kiosk_device_up", device="id_card") == 1
+    assert value(m, "kiosk_device_up", device="camera") == 0
+    assert value(m, "kiosk_device_state", device="camera", state="offline") == 1
+    assert value(m, "kiosk_device_state", device="camera", state="online") == 0
+    assert sum(v for (n, labels), v in samples(m).items()
+               if n == "kiosk_device_state" and ("device", "id_card") in labels) == 1  # exactly one state
+    assert value(m, "kiosk_supply_state", supply="receipt_printer_paper", state="low") == 1
+    assert value(m, "kiosk_supply_state", supply="receipt_printer_paper", state="ok") == 0
+    assert value(m, "kiosk_supply_state", supply="a4_printer_paper", state="ok") == 1
+    assert value(m, "kiosk_transactions_total", item="H01", outcome="completed") == 1
+    assert value(m, "kiosk_transactions_total", item="H01", outcome="failed") == 1
+    assert value(m, "kiosk_transaction_duration_seconds_count") == 3
+    assert value(m, "kiosk_transaction_duration_seconds_sum") == pytest.approx(52.5)
+    assert value(m, "kiosk_heartbeat_last_success_timestamp_seconds") == 1_700_000_000.0
+    assert value(m, "kiosk_build_info", version="9.9.9", terminal="JN-DEMO-0001") == 1
+
+
+def test_exposition_passes_promtool_check_metrics(full_metrics):
+    proc = subprocess.run([PROMTOOL, "check", "metrics"], input=full_metrics.exposition(), capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout + proc.stderr == b""  # promtool prints lint problems even when it exits 0
+
+
+def test_json_form_statuses_and_removed_devices(tmp_path):
+    m = KioskMetrics()
+    m.update_devices({"receipt_printer": {"state": "user_error", "supplies": {"paper": "out"}, "conditions": ["cover_open"]},
+                      "scanner": status(DeviceState.ONLINE)})
+    assert value(m, "kiosk_device_state", device="receipt_printer", state="user_error") == 1
+    assert value(m, "kiosk_supply_state", supply="receipt_printer_paper", state="out") == 1
+    m.update_devices({"scanner": status(DeviceState.BUSY, {"paper": SupplyState.OK})})
+    names = {(n, dict(labels).get("device"), dict(labels).get("supply")) for n, labels in samples(m)}
+    assert ("kiosk_device_up", "receipt_printer", None) not in names
+    assert ("kiosk_supply_state", None, "receipt_printer_paper") not in names
+    assert value(m, "kiosk_device_up", device="scanner") == 1  # busy still answers
+    assert value(m, "kiosk_supply_state", supply="scanner_paper", state="ok") == 1
+
+
+def test_unknown_outcome_is_refused():
+    with pytest.raises(ValueError):
+        KioskMetrics().record_transaction("H01", "exploded")
+
+
+def test_two_instances_do_not_share_series():
+    a, b = KioskMetrics(), KioskMetrics()
+    a.record_transaction("H01", "completed")
+    assert value(b, "kiosk_transactions_total", item="H01", outcome="completed") is None
+
+
+def test_http_server_serves_and_a_taken_port_is_a_typed_error():
+    m = KioskMetrics(terminal_id="T1")
+    server = start_http_server(m, 0, addr="127.0.0.1")
+    try:
+        body = requests.get(server.url, timeout=5).text
+        assert 'kiosk_build_info{terminal="T1"' in body
+        with pytest.raises(MetricsPortInUse) as err:
+            start_http_server(KioskMetrics(), server.port, addr="127.0.0.1")
+        assert err.value.code == "metrics_port_in_use" and err.value.port == server.port
+        assert str(server.port) in err.value.detail
+    finally:
+        server.stop()
+    with pytest.raises(MetricsServerError):
+        start_http_server(m, 70000)
+
+
+def test_alert_rules_pass_promtool_check_and_their_unit_tests():
+    check = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and "SUCCESS: 6 rules found" in check.stdout, check.stdout + check.stderr
+    tests = subprocess.run([PROMTOOL, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=60)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def _minutes(text: str) -> int:
+    m = re.fullmatch(r"(\d+)m", text)
+    assert m, f"durations in the rules are whole minutes, got {text!r}"
+    return int(m.group(1))
+
+
+def test_every_for_duration_is_pinned_by_the_rule_tests(tmp_path):
+    """Moving any alert's `for` one minute either way must make the rule tests fail."""
+    rules = yaml.safe_load(RULES.read_text())
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    assert {a["alert"] for a in alerts} == {"KioskDown", "KioskHeartbeatMissing", "KioskPaperLow", "KioskPaperOut",
+                                            "KioskDeviceFaulty", "KioskTransactionFailureRate"}
+    tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+              for t in case["alert_rule_test"]}
+    assert tested == {a["alert"] for a in alerts}
+    shutil.copy(RULE_TESTS, tmp_path / RULE_TESTS.name)
+    for alert in alerts:
+        for delta in (-1, 1):
+            mutated = yaml.safe_load(RULES.read_text())
+            for g in mutated["groups"]:
+                for r in g["rules"]:
+                    if r.get("alert") == alert["alert"]:
+                        r["for"] = f"{max(_minutes(r['for']) + delta, 0)}m"
+            (tmp_path / RULES.name).write_text(yaml.safe_dump(mutated, allow_unicode=True))
+            proc = subprocess.run([PROMTOOL, "test", "rules", str(tmp_path / RULE_TESTS.name)],
+                                  capture_output=True, text=True, timeout=60)
+            assert proc.returncode != 0, f"{alert['alert']} for {alert['for']} {delta:+d}m is not pinned"
+
+
+def _dashboard_exprs() -> list[str]:
+    dash = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+
+
+def test_dashboard_uses_only_metrics_the_kiosk_exports(full_metrics):
+    exported = {family.name for family in text_string_to_metric_families(full_metrics.exposition().decode())}
+    exported |= {f"{n}_bucket" for n in exported} | {f"{n}_total" for n in exported}
+    used = {name for e in _dashboard_exprs() for name in re.findall(r"\b(kiosk_[a-z_]+)\b", e)}
+    assert used and used <= exported, used - exported
+    assert {"kiosk_device_state", "kiosk_supply_state", "kiosk_transactions_total",
+            "kiosk_heartbeat_last_success_timestamp_seconds", "kiosk_build_info"} <= used
+
+
+# --- a real Prometheus server ------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last answer: {last!r}")
+
+
+@pytest.fixture
+def exporter():
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("metrics_exporter.py"))],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), line
+        proc.port = int(line.split()[1])
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.stdin.write("quit\n")
+            proc.stdin.flush()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def prometheus(tmp_path, exporter):
+    port = _free_port()
+    shutil.copy(RULES, tmp_path / RULES.name)
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [RULES.name],
+        "scrape_configs": [{"job_name": "kiosk", "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]}],
+    }))
+    log = open(tmp_path / "prometheus.log", "w")
+    proc = subprocess.Popen([PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"prometheus exited: {(tmp_path / 'prometheus.log').read_text()[-2000:]}")
+        try:
+            return requests.get(f"{base}/-/ready", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        _wait_for(ready, 30, "prometheus to be ready")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _query(base: str, expr: str) -> list[dict]:
+    answer = requests.get(f"{base}/api/v1/query", params={"query": expr}, timeout=5).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def _one(base: str, expr: str) -> float | None:
+    result = _query(base, expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_prometheus_sees_the_supply_state_change_when_the_printer_runs_out(prometheus, exporter):
+    out = 'kiosk_supply_state{job="kiosk", supply="receipt_printer_paper", state="out"}'
+    ok = 'kiosk_supply_state{job="kiosk", supply="receipt_printer_paper", state="ok"}'
+    _wait_for(lambda: _one(prometheus, ok) == 1.0, 30, "a scrape with paper ok")
+    assert _one(prometheus, out) == 0.0
+    assert _one(prometheus, 'up{job="kiosk"}') == 1.0
+
+    exporter.stdin.write("paper_out\n")
+    exporter.stdin.flush()
+    assert exporter.stdout.readline().strip() == "OK paper_out"
+    _wait_for(lambda: _one(prometheus, out) == 1.0, 30, "paper out to reach Prometheus")
+    assert _one(prometheus, ok) == 0.0
+    assert _one(prometheus, 'kiosk_device_up{job="kiosk", device="receipt_printer"}') == 1.0  # it still answers
+
+    # the real server loaded the alert rules: paper out is pending (its `for` is 1m)
+    def paper_alert():
+        alerts = requests.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        return [a for a in alerts if a["labels"]["alertname"] == "KioskPaperOut"]
+    alert = _wait_for(paper_alert, 30, "the KioskPaperOut alert")[0]
+    assert alert["state"] in ("pending", "firing") and alert["labels"]["supply"] == "receipt_printer_paper"
+
+    # every dashboard expression is valid PromQL on the real server
+    for expr in _dashboard_exprs():
+        _query(prometheus, expr.replace("$instance", ".*").replace("$__rate_interval", "1m"))
