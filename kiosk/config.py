@@ -124,6 +124,22 @@ class PaymentConfig(_Strict):
     timeout_s: int = Field(180, ge=10, le=1800)
 
 
+class PrintingConfig(_Strict):
+    """Documents: an optional PDF digital signature (PAdES, pyhanko) on every A4 document."""
+
+    pdf_sign_key_file: str = ""  # PEM private key; empty = documents are not PDF-signed
+    pdf_sign_cert_file: str = ""  # PEM certificate of that key
+    pdf_sign_chain_files: tuple[str, ...] = ()  # intermediate CA certificates
+    pdf_sign_passphrase_file: str = ""
+    pdf_sign_reason: str = "自助终端出具"
+
+    @model_validator(mode="after")
+    def _key_and_cert_together(self) -> "PrintingConfig":
+        if bool(self.pdf_sign_key_file) != bool(self.pdf_sign_cert_file):
+            raise ValueError("pdf_sign_key_file and pdf_sign_cert_file go together: set both or neither")
+        return self
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -134,6 +150,7 @@ class KioskConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
+    printing: PrintingConfig = Field(default_factory=PrintingConfig)
 
     @field_validator("devices")
     @classmethod

@@ -14,7 +14,7 @@ import string
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from xml.sax.saxutils import escape
 
 import yaml
@@ -22,6 +22,9 @@ import yaml
 from kiosk.errors import KioskError
 from print_templates.fonts import register_reportlab_font
 from print_templates.qr import qr_image, qr_text
+
+if TYPE_CHECKING:
+    from print_templates.pdf_signing import PdfSigner
 
 LAYOUTS_PATH = Path(__file__).with_name("layouts.yaml")
 GENERIC = "_generic"
@@ -325,11 +328,13 @@ def _validate(document: Mapping[str, Any]) -> None:
         raise DocumentInvalid("document content is not a mapping")
 
 
-def render_pdf(document: Mapping[str, Any], path: Path, *, terminal_id: str) -> Path:
+def render_pdf(document: Mapping[str, Any], path: Path, *, terminal_id: str,
+               signer: "PdfSigner | None" = None) -> Path:
     """Render a backend Document to an A4 PDF at ``path`` (written atomically); returns the path.
 
+    With a ``signer`` (``PdfSigner.from_config(cfg)``) the file also carries a PDF signature.
     Raises DocumentInvalid for a Document without doc_type, verification code or QR payload,
-    FontMissing when no WenQuanYi font is installed.
+    FontMissing when no WenQuanYi font is installed, PdfSigningFailed.
     """
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
@@ -356,6 +361,8 @@ def render_pdf(document: Mapping[str, Any], path: Path, *, terminal_id: str) -> 
             _footer(canvas, d, document=document, terminal_id=terminal_id, qr=qr)
 
         doc.build(_story(document, layout, doc.width), onFirstPage=on_page, onLaterPages=on_page)
+        if signer is not None:
+            signer.sign(Path(tmp_name))
         with open(tmp_name, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)
