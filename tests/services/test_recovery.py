@@ -176,27 +176,31 @@ def _spawn(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]
                           text=True, timeout=180)
 
 
-def _crash_runs(jobs: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """Run the jobs in two fork servers side by side (two cores); answers in job order."""
-    halves = [jobs[0::2], jobs[1::2]]
+class ForkServer:
+    """One warmed fork server process (this file, ``fork-server``), fed one job at a time."""
 
-    def serve_half(half: list[dict[str, str]]) -> list[dict[str, Any]]:
-        if not half:
-            return []
-        done = _spawn(["fork-server"], "".join(json.dumps(j) + "\n" for j in half))
-        assert done.returncode == 0, done.stderr[-3000:]
-        answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        assert len(answers) == len(half), done.stderr[-3000:]
-        for answer in answers:
-            answer["stderr"] = done.stderr[-1500:]
-        return answers
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env.pop(KILL_ENV, None)
+        self.proc = subprocess.Popen([sys.executable, str(CHILD), "fork-server"], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        first, second = pool.map(serve_half, halves)
-    merged: list[dict[str, Any]] = []
-    for i in range(len(jobs)):
-        merged.append(first[i // 2] if i % 2 == 0 else second[i // 2])
-    return merged
+    def run(self, job: dict[str, str]) -> dict[str, Any]:
+        """Fork one kiosk process for ``job`` and return how it ended."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line.startswith("{"), self.close()
+        return json.loads(line)
+
+    def close(self) -> str:
+        """Stop the server; returns the end of its stderr (children's tracebacks)."""
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        self.proc.stdin.close()
+        err = self.proc.stderr.read()
+        self.proc.wait(timeout=30)
+        return err[-3000:]
 
 
 def _effects(url: str) -> list[dict[str, Any]]:
@@ -219,29 +223,34 @@ def crashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("crash")
     sims: list[Any] = []
     try:
-        counts: dict[str, list[str]] = {}
-        count_jobs = []
-        for item_id in ("H01", PAID_ITEM):
-            sim = serve("127.0.0.1", 0)
-            sims.append(sim)
-            count_jobs.append({"state": str(base / f"count-{item_id}" / "state"), "sim": sim.url,
-                               "item": item_id, "kill": ""})
-        for job, answer in zip(count_jobs, _crash_runs(count_jobs)):
-            assert answer["returncode"] == 0, answer["stderr"]
-            counts[job["item"]] = answer["writes"]
-
-        scenarios = []
-        for item_id, writes in counts.items():
-            for point in _kill_points(writes):
+        def flow(item_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+            # One fork server per flow: a clean run counts the journal writes, then one
+            # crash run per kill point, each against its own fresh simulator.
+            server = ForkServer()
+            try:
                 sim = serve("127.0.0.1", 0)
                 sims.append(sim)
-                state = base / f"{item_id}-{point.replace(':', '-')}" / "state"
-                scenarios.append({"item": item_id, "point": point, "sim": sim, "state": state})
-        answers = _crash_runs([{"state": str(s["state"]), "sim": s["sim"].url, "item": s["item"],
-                                "kill": s["point"]} for s in scenarios])
-        for s, answer in zip(scenarios, answers):
-            s["returncode"] = answer["returncode"]
-            s["stderr"] = answer["stderr"]
+                clean = server.run({"state": str(base / f"count-{item_id}" / "state"), "sim": sim.url,
+                                    "item": item_id, "kill": ""})
+                assert clean["returncode"] == 0, server.close()
+                runs = []
+                for point in _kill_points(clean["writes"]):
+                    sim = serve("127.0.0.1", 0)
+                    sims.append(sim)
+                    state = base / f"{item_id}-{point.replace(':', '-')}" / "state"
+                    answer = server.run({"state": str(state), "sim": sim.url, "item": item_id, "kill": point})
+                    runs.append({"item": item_id, "point": point, "sim": sim, "state": state,
+                                 "returncode": answer["returncode"]})
+            finally:
+                stderr = server.close()
+            for r in runs:
+                r["stderr"] = stderr
+            return clean["writes"], runs
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = dict(zip(("H01", PAID_ITEM), pool.map(flow, ("H01", PAID_ITEM))))
+        counts = {item_id: writes for item_id, (writes, _) in results.items()}
+        scenarios = [run for _, runs in results.values() for run in runs]
 
         args = [a for s in scenarios for a in (str(s["state"]), s["sim"].url)]
         recovered = _spawn(["recover", *args])
