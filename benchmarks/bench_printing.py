@@ -77,6 +77,32 @@ def bench_documents(tmp: Path) -> None:
     _report("certificate render, warm", _times(
         lambda: render_pdf(DOCUMENT, tmp / "warm.pdf", terminal_id="JN-BENCH-0001"), 20))
     print(f"   certificate PDF size: {(tmp / 'warm.pdf').stat().st_size / 1024:.1f} KiB")
+    signer = _test_signer(tmp)
+    _report("certificate render + PAdES signature (ECDSA P-256)", _times(
+        lambda: render_pdf(DOCUMENT, tmp / "signed.pdf", terminal_id="JN-BENCH-0001", signer=signer), 10))
+
+
+def _test_signer(tmp: Path):  # -> PdfSigner
+    """A throwaway self-signed ECDSA key and certificate."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from print_templates.pdf_signing import PdfSigner
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench signer")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    (tmp / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    (tmp / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return PdfSigner(tmp / "k.pem", tmp / "c.pem")
 
 
 def bench_receipts() -> None:
