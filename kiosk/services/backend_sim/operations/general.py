@@ -14,7 +14,7 @@ from typing import Any
 
 from kiosk.services.backend_sim.db import now
 from kiosk.services.backend_sim.operations._common import (
-    appointment_lines, book_slot, both, case_lines, field, line, need_resident, open_case)
+    appointment_lines, book_slot, both, field, line, need_resident, open_case)
 from kiosk.services.backend_sim.registry import OpContext, lookup, operation
 
 SCHEMA = """
