@@ -5,6 +5,7 @@
 - ``init``: writes the config from flags or answers, validated, atomically.
 - ``install --root DIR``: stages systemd units, udev rules and the locked-down session.
 - ``selftest``: every configured device, the backend and the clock; non-zero exit on failure.
+- ``set-pin``: the technician's maintenance PIN (stored as an scrypt hash in the state folder).
 """
 from __future__ import annotations
 
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--metrics-port", type=int, default=None)
     ins.add_argument("--no-verify", action="store_true", help="skip `systemd-analyze verify`")
 
+    pin = sub.add_parser("set-pin", help="set the technician's maintenance PIN (read twice from stdin)")
+    pin.add_argument("--config", default=None, help="config file (its paths.state_dir holds the PIN hash)")
+
     st = sub.add_parser("selftest", help="check every configured device, the backend and the clock")
     st.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
     st.add_argument("--backend-url", default=None, help="override backend.url")
@@ -169,10 +173,34 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _read_secret(prompt: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _cmd_set_pin(args: argparse.Namespace) -> int:
+    from kiosk import config as kconfig
+    from kiosk.services.maintenance import MaintenanceAccess
+    from provisioning.errors import ProvisionError
+
+    cfg = kconfig.load(args.config)
+    first = _read_secret("New maintenance PIN: ")
+    if _read_secret("Repeat the PIN: ") != first:
+        raise ProvisionError("the two PINs differ; nothing was changed")
+    access = MaintenanceAccess.for_state_dir(cfg.paths.root())
+    access.set_pin(first)
+    print(f"maintenance PIN set ({access.path})", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the kiosk-provision console script."""
     args = build_parser().parse_args(argv)
-    handlers = {"detect": _cmd_detect, "init": _cmd_init, "install": _cmd_install, "selftest": _cmd_selftest}
+    handlers = {"detect": _cmd_detect, "init": _cmd_init, "install": _cmd_install, "selftest": _cmd_selftest,
+                "set-pin": _cmd_set_pin}
     try:
         return handlers[args.command](args)
     except KioskError as err:
