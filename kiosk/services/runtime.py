@@ -122,6 +122,14 @@ class Runtime:
             self.recovered = []
         return self.recovered
 
+    def reconcile(self) -> list[RecoveryAction]:
+        """Settle, while running, orders paid after the kiosk gave up on them (refund or produce)."""
+        try:
+            return recover(self.engine, wipe=False)
+        except KioskError as err:
+            log.warning("reconcile postponed: %s", err.code)
+            return []
+
     # --- availability ------------------------------------------------------------------
     def backend_up(self, *, fresh: bool = False) -> bool:
         """Whether the backend answers its health check (cached for a few seconds)."""

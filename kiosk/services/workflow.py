@@ -1020,18 +1020,21 @@ def _missing_prints(entries: list[J.Entry], outputs: set[str]) -> list[str]:
     return missing
 
 
-def recover(engine: WorkflowEngine) -> list[RecoveryAction]:
+def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction]:
     """Resolve what a crash left half done, then wipe leftover sessions and spool files.
 
+    ``wipe=False`` (a running kiosk settling late payments) leaves the session folders alone.
     For each unsettled transaction: a half-created order is re-created under the same
     key and reconciled; an open order is cancelled, or when it was paid the operation is
     resumed under its idempotency key (from the crashed session's resume record) or
     refunded; an interrupted print is kept as owed, to reprint when the card is read again.
     """
     journal = engine.journal
+    live = {txn.id for txn in engine.active()}  # a running kiosk reconciles around its open sessions
     by_txn: dict[str, list[J.Entry]] = {}
     for e in journal.entries():
-        by_txn.setdefault(e.txn_id, []).append(e)
+        if e.txn_id not in live:
+            by_txn.setdefault(e.txn_id, []).append(e)
     report = []
     for txn_id, entries in by_txn.items():
         if not _unsettled(entries, _outputs(engine, entries[0].item_id)):
@@ -1044,7 +1047,8 @@ def recover(engine: WorkflowEngine) -> list[RecoveryAction]:
             log.error("recovery of txn=%s postponed: %s", txn_id, err.code)
         report.append(action)
         log.info("recovered txn=%s item=%s actions=%s", txn_id, action.item_id, ",".join(action.actions))
-    wipe_leftovers(engine.sessions.state_dir)
+    if wipe:
+        wipe_leftovers(engine.sessions.state_dir)
     return report
 
 

@@ -91,3 +91,28 @@ def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows):
         assert not (state / "spool").exists() or list((state / "spool").iterdir()) == []
     finally:
         rt.stop()
+
+
+def test_log_file_is_masked_rotated_and_installed_once(tmp_path):
+    from kiosk.privacy import MASKING_FILTER
+    from kiosk.services.logs import setup_logging, teardown_logging
+
+    path = setup_logging(tmp_path, max_bytes=2000, backups=2)
+    assert setup_logging(tmp_path) == path
+    root = logging.getLogger()
+    mine = [h for h in root.handlers if getattr(h, "baseFilename", "") == str(path)]
+    assert len(mine) == 1 and MASKING_FILTER in mine[0].filters
+    log = logging.getLogger("kiosk.services.test_logs")
+    MASKING_FILTER.register(WANG.name)
+    try:
+        for _ in range(40):
+            log.warning("card %s of %s, phone 13800138000", WANG.id_number, WANG.name)
+    finally:
+        MASKING_FILTER.forget()
+        teardown_logging(tmp_path)
+    files = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert files == ["kiosk.log", "kiosk.log.1", "kiosk.log.2"]
+    text = "".join(p.read_text("utf-8") for p in (tmp_path / "logs").iterdir())
+    assert "3701**********123X" in text and "138****8000" in text and "level=WARNING" in text
+    assert WANG.id_number not in text and WANG.name not in text
+    assert not [h for h in root.handlers if getattr(h, "baseFilename", "") == str(path)]

@@ -365,3 +365,22 @@ def test_late_payment_after_the_kiosk_gave_up_is_refunded(tmp_path, flows):
         assert kinds.count("payment_refund") == 1 and "operation" not in kinds
     finally:
         sim.stop()
+
+
+def test_a_running_kiosk_refunds_a_late_payment_without_touching_open_sessions(runtime, sim, flows):
+    from kiosk.services.workflow import Step
+
+    gone = runtime.engine.start(PAID_ITEM)
+    flows.drive(gone, sim.url, until=Step.PAY)
+    order = gone.start_payment()
+    gone.cancel()
+    gone.finish()
+    open_txn = runtime.engine.start("H01")
+    flows.drive(open_txn, sim.url, until=Step.CONFIRM)  # another resident is at the screen
+    flows.sim_pay(sim.url, order["order_id"])
+    [action] = runtime.reconcile()
+    assert action.txn_id == gone.id and "refunded" in action.actions
+    assert runtime.reconcile() == []
+    assert open_txn.session.folder.exists() and open_txn.session.identity is not None
+    assert runtime.backend.get_order(order["order_id"])["status"] == "refunded"
+    open_txn.finish()
