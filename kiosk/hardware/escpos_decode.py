@@ -291,3 +291,37 @@ def decode(data: bytes, *, codepage: str = "cp437") -> DecodedReceipt:
         end_line()
     return DecodedReceipt(tuple(lines), tuple(images), tuple(qr_codes), cuts, tuple(queries),
                           chinese_used, tuple(elements), tuple(problems))
+
+
+def preview(receipt: DecodedReceipt, *, width_dots: int = 576):  # -> PIL.Image.Image
+    """A picture of the paper: text lines, raster images, QR codes and cut marks, top to bottom."""
+    from PIL import Image, ImageDraw
+
+    from print_templates.fonts import pil_font
+    from print_templates.qr import qr_image
+
+    font = pil_font(22)
+    blocks: list[Image.Image] = []
+    for kind, value in receipt.elements:
+        if kind == "text":
+            img = Image.new("1", (width_dots, 28), 1)
+            ImageDraw.Draw(img).text((0, 2), str(value), font=font, fill=0)
+        elif kind == "image":
+            assert isinstance(value, DecodedImage)
+            img = value.to_image()
+        elif kind == "qr":
+            img = qr_image(str(value), module_px=4)
+        else:  # cut
+            img = Image.new("1", (width_dots, 16), 1)
+            draw = ImageDraw.Draw(img)
+            for x in range(0, width_dots, 12):
+                draw.line((x, 8, x + 6, 8), fill=0)
+        blocks.append(img)
+    height = sum(b.height for b in blocks) or 1
+    paper = Image.new("1", (width_dots, height), 1)
+    y = 0
+    for block in blocks:
+        x = max(0, (width_dots - block.width) // 2) if block.width < width_dots else 0
+        paper.paste(block, (x, y))
+        y += block.height
+    return paper

@@ -59,3 +59,14 @@ def test_status_queries_are_counted_and_do_not_print() -> None:
     out = decode(b"\x10\x04\x01\x10\x04\x04" + receipt)
     assert out.status_queries == (1, 4)
     assert out.lines[0] == "济南公安 24小时智慧警局"
+
+
+def test_preview_draws_every_element_on_paper_width() -> None:
+    from kiosk.hardware.escpos_decode import preview
+
+    receipt = decode(render_receipt("test", {"terminal_id": "T1", "time": "2026-11-29 12:00:00"}))
+    picture = preview(receipt, width_dots=384)
+    assert picture.width == 384
+    texts = sum(1 for kind, _ in receipt.elements if kind == "text")
+    assert picture.height >= texts * 28 + 16  # every line and the cut mark
+    assert picture.convert("L").getextrema()[0] == 0  # something is printed

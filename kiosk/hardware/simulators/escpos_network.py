@@ -21,9 +21,10 @@ import threading
 import time
 import tty
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from kiosk.hardware.escpos_decode import DecodedReceipt, decode, tokenize
+from kiosk.hardware.escpos_decode import DecodedReceipt, decode, preview, tokenize
 
 PAPER_STATES = ("ok", "near_end", "out")
 
@@ -273,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paper", choices=PAPER_STATES, default="ok")
     p.add_argument("--cover-open", action="store_true")
     p.add_argument("--offline", action="store_true")
+    p.add_argument("--save", metavar="DIR", help="also write a PNG picture of each job here")
     args = p.parse_args(argv)
     printer = VirtualEscposPrinter(args.host, args.port, paper=args.paper, cover_open=args.cover_open,
                                    online=not args.offline).start()
@@ -282,7 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             time.sleep(0.5)
             while seen < len(printer.jobs):
-                print(decode(printer.jobs[seen]).text, flush=True)
+                receipt = decode(printer.jobs[seen])
+                print(receipt.text, flush=True)
+                if args.save:
+                    out = Path(args.save) / f"receipt-{seen + 1:04d}.png"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    preview(receipt).save(out)
+                    print(f"(picture: {out})", flush=True)
                 seen += 1
     except KeyboardInterrupt:
         pass
