@@ -10,7 +10,8 @@ over ``/``. What is staged:
   autologin), starts the cage Wayland kiosk compositor, and cage starts only the kiosk app;
   cage allows no VT switching and has no launcher, so there is no way to a desktop or shell.
 - getty on tty1 masked, logind told to spawn no other VT logins.
-- a sysusers.d entry creating the ``kiosk`` system user and its groups.
+- a sysusers.d entry creating the ``kiosk`` system user and its groups, and a tmpfiles.d
+  entry giving that group read access to the config (ownership is set on the target).
 - udev rules giving the ``kiosk`` group the configured USB devices, so no root is needed.
 - the config itself at ``/etc/kiosk/kiosk.toml`` (mode 0640).
 
@@ -207,6 +208,19 @@ HandleHibernateKey=ignore
 """
 
 
+def tmpfiles(opts: InstallOptions, cfg: KioskConfig) -> str:
+    """tmpfiles.d entries: the config (and the enrolled secret) readable by the kiosk group, nobody else.
+
+    The staging machine may have no ``kiosk`` user, so ownership is set on the target at boot.
+    """
+    lines = ["# Written by kiosk-provision install.",
+             f"d /etc/kiosk 0750 root {opts.user} -",
+             f"z {CONFIG_DEST} 0640 root {opts.user} -"]
+    if cfg.backend.hmac_secret_file:
+        lines.append(f"z {cfg.backend.hmac_secret_file} 0440 root {opts.user} -")
+    return "\n".join(lines) + "\n"
+
+
 def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,6 +240,7 @@ def stage(stage_root: Path, cfg: KioskConfig, opts: InstallOptions) -> list[str]
         f"etc/systemd/system/{SERVICE_NAME}": service_unit(cfg, opts),
         "etc/systemd/logind.conf.d/50-kiosk.conf": LOGIND_DROPIN,
         "usr/lib/sysusers.d/kiosk.conf": sysusers(opts, cfg),
+        "usr/lib/tmpfiles.d/kiosk.conf": tmpfiles(opts, cfg),
         "etc/udev/rules.d/70-police-kiosk.rules": udev_rules(cfg, opts.user),
     }
     for rel, text in files.items():

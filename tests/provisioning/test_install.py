@@ -84,19 +84,28 @@ def test_udev_rules_cover_every_configured_usb_device_for_the_kiosk_group(tmp_pa
     assert all(line.startswith("#") or pattern.match(line) for line in rules.splitlines() if line)
 
 
-def test_sysusers_entry_creates_the_unprivileged_user(tmp_path, production_config):
+def test_sysusers_and_tmpfiles_make_the_user_and_let_only_it_read_the_config(tmp_path, production_config):
     root = tmp_path / "stage"
     assert _install(root, production_config).returncode == 0
-    image = tmp_path / "image"
-    (image / "etc").mkdir(parents=True)
+    image = tmp_path / "image"  # an empty target system receiving the staged tree
     shutil.copytree(root / "usr", image / "usr")
+    shutil.copytree(root / "etc/kiosk", image / "etc/kiosk")
+    (image / "etc/kiosk/hmac.key").write_text("enrolled secret\n")
     proc = subprocess.run(["systemd-sysusers", f"--root={image}", str(image / "usr/lib/sysusers.d/kiosk.conf")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     passwd = (image / "etc/passwd").read_text()
     kiosk = [line.split(":") for line in passwd.splitlines() if line.startswith("kiosk:")]
     assert kiosk and int(kiosk[0][2]) < 1000 and kiosk[0][6] == "/usr/sbin/nologin"
-    assert "video:" in (image / "etc/group").read_text()
+    groups = {line.split(":")[0]: line.split(":") for line in (image / "etc/group").read_text().splitlines()}
+    assert "kiosk" in groups["video"][3].split(",")
+    proc = subprocess.run(["systemd-tmpfiles", f"--root={image}", "--create",
+                           str(image / "usr/lib/tmpfiles.d/kiosk.conf")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    kiosk_gid = int(groups["kiosk"][2])
+    for rel, mode in [("etc/kiosk", 0o750), ("etc/kiosk/kiosk.toml", 0o640), ("etc/kiosk/hmac.key", 0o440)]:
+        st = (image / rel).stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, kiosk_gid, mode), rel
 
 
 def test_a_failed_verify_leaves_nothing_behind(tmp_path, production_config):
