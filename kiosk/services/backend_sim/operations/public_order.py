@@ -258,7 +258,8 @@ def dog_registration(ctx: OpContext) -> dict[str, Any]:
 @lookup("my_dogs")
 def my_dogs(ctx: OpContext) -> list[dict[str, Any]]:
     """The resident's registered dogs."""
-    return [{"value": d["tag_number"], "label_zh": f"{d['name']}（{BREEDS_ZH.get(d['breed'], d['breed'])}，犬牌{d['tag_number']}）",
+    return [{"value": d["tag_number"],
+             "label_zh": f"{d['name']}（{BREEDS_ZH.get(d['breed'], d['breed'])}，犬牌{d['tag_number']}）",
              "label_en": f"{d['name']} (tag {d['tag_number']})", "detail": f"年检至{d['inspected_until']}"}
             for d in ctx.rows("SELECT * FROM dogs WHERE owner_id = ? AND active = 1", ctx.id_number or "")]
 
@@ -321,7 +322,8 @@ def my_ebikes(ctx: OpContext) -> list[dict[str, Any]]:
     """The resident's registered e-bikes."""
     rows = ctx.rows("SELECT b.*, p.brand, p.model FROM ebikes b JOIN ebike_products p USING (frame_number)"
                     " WHERE b.owner_id = ? ORDER BY b.plate", ctx.id_number or "")
-    return [{"value": r["plate"], "label_zh": f"{r['plate']} {r['brand']}{r['model']}" + ("（被盗）" if r["status"] == "stolen" else ""),
+    return [{"value": r["plate"],
+             "label_zh": f"{r['plate']} {r['brand']}{r['model']}" + ("（被盗）" if r["status"] == "stolen" else ""),
              "label_en": f"{r['plate']} {r['model']}" + (" (stolen)" if r["status"] == "stolen" else "")} for r in rows]
 
 

@@ -279,7 +279,8 @@ def unhandled_violations(ctx: OpContext) -> list[dict[str, Any]]:
     """T02: the resident's unhandled violations; those with points are marked for the counter."""
     return [{"value": v["violation_id"],
              "label_zh": f"{v['occurred_at'][:10]} {v['plate']} {v['act_zh']} 罚款{v['fine_fen'] // 100}元 记{v['points']}分",
-             "label_en": f"{v['occurred_at'][:10]} {v['plate']} {v['act_en']}, {v['fine_fen'] // 100} CNY, {v['points']} points",
+             "label_en": f"{v['occurred_at'][:10]} {v['plate']} {v['act_en']}, "
+                         f"{v['fine_fen'] // 100} CNY, {v['points']} points",
              "amount_fen": v["fine_fen"], "detail": "kiosk" if _kiosk_ok(v) else "counter"}
             for v in _violations_of(ctx, ctx.id_number or "", ("unhandled",))]
 
