@@ -242,8 +242,9 @@ class FieldSpec:
             number = Decimal(text)
         except InvalidOperation:
             raise FieldError(self.name, "not a number", message_en=MSG_NUMBER) from None
-        if not number.is_finite():
-            raise FieldError(self.name, "not a finite number", message_en=MSG_NUMBER)
+        # an exponent like 9e999999999 would print as a billion digits: forms never need that
+        if not number.is_finite() or abs(number.adjusted()) > 15 or len(text) > 32:
+            raise FieldError(self.name, "not a finite number of sensible size", message_en=MSG_NUMBER)
         if (self.min_value is not None and number < Decimal(str(self.min_value))) or (
                 self.max_value is not None and number > Decimal(str(self.max_value))):
             raise FieldError(self.name, "out of range", message_en=MSG_NUMBER_RANGE)

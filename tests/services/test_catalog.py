@@ -307,6 +307,9 @@ def test_other_types() -> None:
     for bad in ("abc", "NaN", "Infinity", "0", "1e9"):
         with pytest.raises(FieldError):
             spec("number", min_value=1, max_value=100).validate(bad)
+    assert spec("number").validate("1.2e3") == "1200"
+    with pytest.raises(FieldError):
+        spec("number").validate("9e999999999")  # no range given: still not printed as a billion digits
     choice = FieldSpec("c", "选", "Pick", "choice", choices=(catalog_module.Choice("a", "甲", "A"),))
     assert choice.validate("a") == "a" and choice.choice_label("a", "en") == "A"
     with pytest.raises(FieldError):
