@@ -14,8 +14,13 @@ from typing import Any, Mapping
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+def _string(s: str) -> str:
+    # JSON's escapes (\", \\, \n, \uXXXX) are all valid in a TOML basic string; TOML also forbids a raw DEL.
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _key(k: str) -> str:
-    return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
+    return k if _BARE_KEY.match(k) else _string(k)
 
 
 def _value(v: Any) -> str:
@@ -28,8 +33,7 @@ def _value(v: Any) -> str:
             raise ValueError(f"TOML config values must be finite, got {v!r}")
         return repr(v)
     if isinstance(v, str):
-        # JSON's escapes (\\", \\\\, \\n, \\uXXXX) are all valid in a TOML basic string.
-        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")  # TOML forbids a raw DEL
+        return _string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -156,7 +157,7 @@ class LockState:
         if pin_hash is not None and not isinstance(pin_hash, str):
             raise ValueError("pin_hash")
         if not (isinstance(failures, int) and failures >= 0 and isinstance(lockouts, int) and lockouts >= 0
-                and isinstance(until, (int, float))):
+                and isinstance(until, (int, float)) and math.isfinite(until)):
             raise ValueError("counters")
         return cls(pin_hash, failures, float(until), lockouts)
 

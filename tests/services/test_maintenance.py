@@ -1,8 +1,11 @@
 """Technician PIN: scrypt hash, constant-time check, lockout after 5 failures that survives restarts."""
 import json
+import math
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.services import maintenance
 from kiosk.services.maintenance import (LockedOut, MaintenanceAccess, PinNotSet, PinRejected, WrongPin, check_policy,
@@ -191,3 +194,22 @@ def test_production_cost_pin_round_trip(tmp_path, clock):
     a.check("73914826")
     with pytest.raises(WrongPin):
         a.check("73914827")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
+       | st.dictionaries(st.text(max_size=12), st.none() | st.integers() | st.floats() | st.text(max_size=20),
+                         max_size=6).map(lambda d: json.dumps({"version": 1, **d}).encode()))
+def test_any_state_file_content_parses_or_is_a_value_error(raw):
+    try:
+        state = maintenance.LockState.from_json(raw)
+    except (ValueError, UnicodeDecodeError):
+        return
+    assert state.failures >= 0 and state.lockouts >= 0 and math.isfinite(state.locked_until)
+
+
+def test_a_non_finite_lock_time_is_damage_not_an_open_door():
+    for bad in (b'{"version": 1, "pin_hash": null, "failures": 5, "locked_until": NaN, "lockouts": 1}',
+                b'{"version": 1, "pin_hash": null, "failures": 5, "locked_until": -Infinity, "lockouts": 1}'):
+        with pytest.raises(ValueError):
+            maintenance.LockState.from_json(bad)
