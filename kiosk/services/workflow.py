@@ -1036,12 +1036,20 @@ def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction
         if e.txn_id not in live:
             by_txn.setdefault(e.txn_id, []).append(e)
     report = []
-    for txn_id, entries in by_txn.items():
-        if not _unsettled(entries, _outputs(engine, entries[0].item_id)):
-            continue
+    unsettled = {t: es for t, es in by_txn.items() if _unsettled(es, _outputs(engine, es[0].item_id))}
+    # One reconcile call for every known order instead of one per transaction.
+    known = sorted({str(e.refs["order_id"]) for es in unsettled.values() for e in es
+                    if e.kind == J.PAY_CREATE and e.refs.get("order_id")})
+    statuses: dict[str, str] = {}
+    if known:
+        try:
+            statuses = {o["order_id"]: o["status"] for o in engine.backend.reconcile(known)["orders"]}
+        except KioskError as err:
+            log.error("recovery reconcile failed: %s", err.code)
+    for txn_id, entries in unsettled.items():
         action = RecoveryAction(txn_id, entries[0].item_id)
         try:
-            _recover_txn(engine, txn_id, entries, action)
+            _recover_txn(engine, txn_id, entries, action, statuses)
         except KioskError as err:
             action.actions.append(f"postponed:{err.code}")
             log.error("recovery of txn=%s postponed: %s", txn_id, err.code)
@@ -1052,7 +1060,8 @@ def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction
     return report
 
 
-def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], action: RecoveryAction) -> None:
+def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], action: RecoveryAction,
+                 statuses: Mapping[str, str]) -> None:
     journal, backend = engine.journal, engine.backend
     item_id = entries[0].item_id
     id_hash = next((e.id_hash for e in entries if e.id_hash), "")
@@ -1080,7 +1089,7 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
     paid = any(e.kind == J.PAY_PAID for e in entries)
 
     if order_id and not operated and not refunded:
-        status = backend.reconcile([order_id])["orders"][0]["status"]
+        status = statuses.get(order_id) or backend.reconcile([order_id])["orders"][0]["status"]
         if status == "pending":
             cancel_key = f"{txn_id}-{J.PAY_CANCEL}-r"
             journal.begin(cancel_key, txn_id, item_id, S.PAY.value, J.PAY_CANCEL, id_hash=id_hash,
