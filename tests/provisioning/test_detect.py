@@ -11,3 +11,17 @@ def test_detect_json_reports_every_bus_even_when_a_service_is_absent():
     assert isinstance(rows, list) and rows
     assert all({"bus", "address", "description"} <= set(r) for r in rows)
     assert {r["bus"] for r in rows} >= {"pcsc", "cups"}  # each source reports, even when absent
+
+
+def test_detect_toml_is_a_devices_section_the_config_accepts():
+    import tomllib
+
+    from kiosk import config
+
+    out = subprocess.run([sys.executable, "-m", "provisioning.cli", "detect", "--toml"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    devices = tomllib.loads(out)["devices"]
+    assert set(devices) == set(config.DEVICE_NAMES)
+    cfg = config.from_dict({"devices": devices})
+    # this machine has none of the supported devices plugged in, so each is disabled, never a simulator
+    assert all(not d.enabled or d.driver != "sim" for d in cfg.devices.values())
