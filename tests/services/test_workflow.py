@@ -323,3 +323,27 @@ def test_every_item_runs_its_happy_path(shared_runtime, shared_sim, item_id, flo
     if set(item.outputs) & {"receipt", "slip"}:
         assert produced.receipts
     txn.finish()
+
+
+def test_embedded_backend_starts_and_stops_with_the_runtime(tmp_path, flows):
+    import requests
+
+    from kiosk.config import from_dict
+
+    state = tmp_path / "state"
+    rt = Runtime.from_config(from_dict({"paths": {"state_dir": str(state)},
+                                        "devices": {"a4_printer": {"options": {"output_dir": str(tmp_path / "t")}}}}))
+    try:
+        assert rt.sim is not None and rt.sim.url.startswith("http://127.0.0.1:")
+        assert rt.config.backend.url == rt.sim.url and rt.backend_up()
+        assert (state / "backend-sim.sqlite3").exists()
+        txn = rt.engine.start("H01")
+        flows.drive(txn, rt.sim.url)
+        assert txn.outcome is Outcome.COMPLETED
+        txn.finish()
+        url = rt.sim.url
+    finally:
+        rt.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/api/v1/health", timeout=2)
+    assert (state / "logs" / "kiosk.log").stat().st_size > 0
