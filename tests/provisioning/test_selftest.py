@@ -94,3 +94,14 @@ def test_embedded_backend_is_started_and_checked(tmp_path):
     report = run_selftest(_cfg(tmp_path, "embedded"))
     assert report.ok, report.human()
     assert "127.0.0.1" in next(c for c in report.checks if c.name == "backend").summary
+
+
+def test_a_real_driver_whose_device_is_absent_fails_alone(tmp_path, backend):
+    cfg = _cfg(tmp_path, backend.url,
+               receipt_printer={"driver": "network", "options": {"host": "127.0.0.1", "port": _closed_port()}})
+    report = run_selftest(cfg)
+    checks = {c.name: c for c in report.checks}
+    assert not report.ok
+    assert not checks["device:receipt_printer"].ok
+    assert checks["device:receipt_printer"].summary.startswith("cannot open: device_offline")
+    assert all(c.ok for name, c in checks.items() if name != "device:receipt_printer")
