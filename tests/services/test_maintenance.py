@@ -213,3 +213,14 @@ def test_a_non_finite_lock_time_is_damage_not_an_open_door():
                 b'{"version": 1, "pin_hash": null, "failures": 5, "locked_until": -Infinity, "lockouts": 1}'):
         with pytest.raises(ValueError):
             maintenance.LockState.from_json(bad)
+
+
+def test_every_operations_error_has_a_chinese_message():
+    from kiosk.i18n import translate
+    from kiosk.services import metrics
+    from provisioning import errors
+
+    classes = [maintenance.MaintenanceError, WrongPin, LockedOut, PinNotSet, PinRejected, metrics.MetricsPortInUse,
+               metrics.MetricsServerError, errors.ProvisionError, errors.ConfigExists, errors.InstallVerifyFailed]
+    missing = [c.__name__ for c in classes if translate(c.message_en, "zh_CN") == c.message_en]
+    assert missing == []
