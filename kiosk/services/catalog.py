@@ -552,6 +552,7 @@ def parse_catalog(raw: Any) -> Catalog:
     """Build a Catalog from the parsed YAML document. Raises CatalogError naming the item and key."""
     if not isinstance(raw, dict):
         raise _fail("top level", "document", "must be a mapping with categories and items")
+    _check_keys(raw, {"categories", "items", "common_fields"}, "top level")  # common_fields: YAML anchors only
     cats_raw = raw.get("categories")
     if not isinstance(cats_raw, dict) or not cats_raw:
         raise _fail("top level", "categories", "missing or not a mapping")

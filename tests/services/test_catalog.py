@@ -213,6 +213,7 @@ BROKEN = [
      "item E05 field date_from: min_date"),
     ("wrong category", lambda d: _item(d, "T01").update(category="H"), "item T01: category"),
     ("no items", lambda d: d.update(items=[]), "top level: items"),
+    ("top-level typo", lambda d: d.update(categores={}), "top level: categores"),
 ]
 
 

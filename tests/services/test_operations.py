@@ -280,6 +280,9 @@ def test_s01_no_criminal_record_certificate_and_its_refusals(api, sim) -> None:
     assert "未发现王小明" in content["statement"] and content["purpose"] == "签证申请"
     assert refused(api, sim, "S01", ZHANG, {"purpose": "employment"}) == "criminal_record_found"
     assert refused(api, sim, "S01", ZHAO, {"purpose": "employment"}) == "case_under_review"
+    with pytest.raises(BackendRefused) as info:  # the resident is told where to go instead
+        run(api, sim, "S01", ZHANG, {"purpose": "employment"})
+    assert "派出所" in info.value.where_zh and "police station" in info.value.where_en
 
 
 def test_s03_s04_dogs(api, sim) -> None:
