@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from kiosk.errors import (BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
-                          DeviceTimeout, FieldError, KioskError, NoCard, PaymentError, PaymentTimeout)
+                          DeviceTimeout, FieldError, KioskError, NoCard, PaymentTimeout)
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services import journal as J
 from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
@@ -128,7 +128,7 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
-class Path_:
+class KindPath:
     """A kind's path: where it starts and each step's spec."""
 
     start: tuple[Step, ...]
@@ -139,7 +139,7 @@ S = Step
 _PRODUCE_LAST = StepSpec(last=True)
 
 # Kinds that confirm before acting (something is submitted, issued or paid).
-_CONFIRMING = Path_(
+_CONFIRMING = KindPath(
     start=(S.IDENTIFY, S.FACE, S.FORM, S.CONFIRM),
     steps={
         S.IDENTIFY: StepSpec((S.FACE, S.FORM, S.CONFIRM)),
@@ -150,7 +150,7 @@ _CONFIRMING = Path_(
         S.PRODUCE: _PRODUCE_LAST,
     })
 # Queries look up and show: nothing to confirm, nothing to pay.
-_QUERY = Path_(
+_QUERY = KindPath(
     start=(S.IDENTIFY, S.FACE, S.FORM, S.PRODUCE),
     steps={
         S.IDENTIFY: StepSpec((S.FACE, S.FORM, S.PRODUCE)),
@@ -159,11 +159,11 @@ _QUERY = Path_(
         S.PRODUCE: _PRODUCE_LAST,
     })
 # Guides and verification: no identity, no payment.
-_ANONYMOUS = Path_(
+_ANONYMOUS = KindPath(
     start=(S.FORM, S.PRODUCE),
     steps={S.FORM: StepSpec((S.PRODUCE,)), S.PRODUCE: _PRODUCE_LAST})
 
-NAVMAP: dict[str, Path_] = {
+NAVMAP: dict[str, KindPath] = {
     "certificate": _CONFIRMING,
     "application": _CONFIRMING,
     "appointment": _CONFIRMING,
@@ -281,7 +281,7 @@ class Transaction:
 
     # --- navigation ------------------------------------------------------------------
     @property
-    def path_spec(self) -> Path_:
+    def path_spec(self) -> KindPath:
         """This item's path, from the navmap of its kind."""
         return NAVMAP[self.item.kind]
 
