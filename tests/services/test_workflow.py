@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from kiosk.errors import BackendRefused, FieldError, NoCard, PaperOut, UnknownItemError
+from kiosk.errors import BackendError, BackendRefused, FieldError, NoCard, PaperOut, UnknownItemError
 from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
 from kiosk.services import journal as J
 from kiosk.services.runtime import Runtime
@@ -22,6 +22,7 @@ ZHANG = card_by_number("370104199001013459")  # criminal record
 LIU = card_by_number("410105197805204568")  # face matcher rejects her
 CHEN = card_by_number("370112199511115674")  # expired card
 ZHAO = card_by_number("370103195507127897")  # long-term card, no ID card application open
+LI = card_by_number("370103196208082347")  # long-term card, free for an H13 of her own
 
 
 def _entries(rt: Runtime, txn_id: str) -> dict[str, J.Entry]:
@@ -347,3 +348,23 @@ def test_embedded_backend_starts_and_stops_with_the_runtime(tmp_path, flows):
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/api/v1/health", timeout=2)
     assert (state / "logs" / "kiosk.log").stat().st_size > 0
+
+
+def test_backend_failing_after_payment_refunds_and_loses_nothing(runtime, sim, flows):
+    import requests
+
+    txn = runtime.engine.start("H13")
+    flows.drive(txn, sim.url, card=LI, until=S.PRODUCE)
+    order_id = txn.order["order_id"]
+    # Every try of the operation meets a 503 (adapter retry + the engine's one retry); the refund goes through.
+    requests.post(f"{sim.url}/api/v1/sim/faults", json={"fail_next": 4, "mode": "error"}, timeout=5).raise_for_status()
+    with pytest.raises(BackendError) as exc:
+        txn.produce()
+    assert (txn.outcome, txn.reason) == (Outcome.FAILED, exc.value.code)
+    assert exc.value.message("zh_CN") and exc.value.message("en") != exc.value.message("zh_CN")
+    entries = _entries(runtime, txn.id)
+    assert entries[J.OPERATE].state == J.FAILED and entries[J.PAY_REFUND].state == J.DONE
+    assert runtime.backend.get_order(order_id)["status"] == "refunded"
+    kinds = [e["kind"] for e in flows.sim_effects(sim.url) if e["reference"] == order_id]
+    assert sorted(kinds) == ["payment_order", "payment_paid", "payment_refund"]
+    txn.finish()
