@@ -56,6 +56,16 @@ KEY_ESCAPE, KEY_BACK, KEY_F1 = 27, 1001, 282
 AVAILABILITY_POLL_S = 5.0
 
 
+class _QuietKivyNoise(logging.Filter):
+    """Drops Kivy's report that no X cut buffer exists: a kiosk has no X selection to share."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Cutbuffer:")
+
+
+logging.getLogger("kivy").addFilter(_QuietKivyNoise())
+
+
 def _value(enum_or_str: Any) -> Any:
     """An enum member's value (Step, Outcome), or the plain value itself."""
     return getattr(enum_or_str, "value", enum_or_str)
@@ -389,6 +399,8 @@ class KioskApp(App):
 
     def _set_unavailable(self, down: dict[str, str]) -> None:
         if down != self.unavailable or self.availability == 0:
+            log.info("availability: %d of %d items unavailable (%s)", len(down), len(self.runtime.catalog.items),
+                     ", ".join(sorted(set(down.values()))) or "all available")
             self.unavailable = down
             self.availability += 1
         items = self.runtime.catalog.items

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 DEFAULT_FLOW = "H01"
 DEMO_RESIDENT = "37010219850315123X"  # 王小明, the household head with a clean record
 STEP_TIMEOUT_S = 30.0
+# While waiting, the driver naps between frames so the worker thread doing the service
+# call (rendering a PDF, talking to the backend) gets the interpreter.
+IDLE_NAP_S = 0.03
 
 
 class DemoError(KioskError):
@@ -120,12 +123,14 @@ class UiDriver:
                 raise DemoError(f"timed out after {timeout:.0f} s waiting for {what} "
                                 f"(screen {self.current})")
             self.pump()
+            time.sleep(IDLE_NAP_S)
 
     def wait_seconds(self, seconds: float) -> None:
         """Run the loop for ``seconds`` of wall time."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             self.pump()
+            time.sleep(IDLE_NAP_S)
 
     @property
     def current(self) -> str:
@@ -161,10 +166,31 @@ class UiDriver:
         self.pump(2)
         self.touches += 1
 
+    def settle(self, widget: Any) -> None:
+        """Wait until every list scrolling ``widget`` is at rest.
+
+        A touch on a list still gliding only stops it (as on a phone), so a resident
+        waits for the list to stand still before touching an entry.
+        """
+        from kivy.uix.scrollview import ScrollView
+
+        lists, parent = [], widget.parent
+        while parent is not None and parent is not parent.parent:
+            if isinstance(parent, ScrollView):
+                lists.append(parent)
+            parent = parent.parent
+
+        def at_rest() -> bool:
+            return all(abs(getattr(effect, "velocity", 0)) < 1e-3 and not getattr(effect, "overscroll", 0)
+                       for sv in lists for effect in (sv.effect_x, sv.effect_y) if effect is not None)
+
+        self.wait_until(at_rest, "the list to stop scrolling", 5)
+
     def tap(self, widget: Any, what: str = "") -> None:
         """Touch the centre of ``widget``; raises DemoError when the widget did not get it."""
         from kivy.core.window import Window
 
+        self.settle(widget)
         x, y = widget.to_window(*widget.center)
         width, height = Window.size
         label = what or getattr(widget, "text", "") or type(widget).__name__
@@ -178,13 +204,21 @@ class UiDriver:
         finally:
             widget.unbind(on_press=mark)
         if not pressed:
-            raise DemoError(f"{label!r} did not take the touch on screen {self.current} "
-                            "(covered, disabled or out of view)")
+            state = "disabled" if widget.disabled else "covered or out of view"
+            raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state})")
+
+    def find(self, widget_id: str, screen: str | None = None) -> Any:
+        """The widget with kv id ``widget_id`` on the current (or given) screen, header included."""
+        target = self.app.sm.get_screen(screen or self.current)
+        for widget in target.walk():
+            ids = getattr(widget, "ids", {})
+            if widget_id in ids:
+                return ids[widget_id]
+        raise DemoError(f"no widget {widget_id!r} on screen {target.name}")
 
     def tap_id(self, widget_id: str, screen: str | None = None) -> None:
         """Touch the widget with kv id ``widget_id`` on the current (or given) screen."""
-        target = self.app.sm.get_screen(screen or self.current)
-        self.tap(target.ids[widget_id], widget_id)
+        self.tap(self.find(widget_id, screen), widget_id)
 
     # --- screenshots ------------------------------------------------------------------
     def _on_flip(self, *_args: Any) -> None:
@@ -270,7 +304,8 @@ class Resident:
                 drv.tap_id("home_button")
                 return record
             while True:
-                screen = drv.wait_until(lambda: not app.busy and drv.current, "the next screen")
+                # Printing is busy on purpose (the progress screen): photograph it meanwhile.
+                drv.wait_until(lambda: drv.current == "printing" or not app.busy, "the next screen")
                 drv.pump(2)
                 screen = drv.current
                 if identified_at is None and screen not in ("identify", "home"):
@@ -283,8 +318,8 @@ class Resident:
                     drv.tap_id("capture_button")
                     drv.wait_until(lambda: not app.busy, "the face check")
                 elif screen == "form":
-                    self.fill_form()
-                    drv.tap_id("next_button")
+                    if not self.fill_form():
+                        drv.tap_id("next_button")
                     drv.wait_until(lambda: not app.busy, "the form check")
                     if drv.current == "form":
                         raise DemoError("the form was not accepted")
@@ -392,12 +427,21 @@ class Resident:
         self.driver.wait_seconds(0.5)  # the resident takes a moment to find the reader
         reader.place(self.card)
 
-    def fill_form(self) -> None:
-        """Pick the first option of each choice, type a sample into each text field."""
+    def fill_form(self) -> bool:
+        """Pick the first option of each choice, type a sample into each text field.
+
+        True when the form submitted itself (a form that is a single choice).
+        """
         from kivy.core.window import Window
 
         drv = self.driver
         screen = drv.app.sm.get_screen("form")
+        if screen._one_choice:
+            spec = drv.app.txn.item.fields[0]
+            widget = screen.inputs[spec.name]
+            drv.wait_until(lambda: widget.children, f"options of {spec.name}", 15)
+            drv.tap(widget.children[-1], f"first option of {spec.name}")
+            return True
         for spec in drv.app.txn.item.fields:
             widget = screen.inputs[spec.name]
             if spec.type in ("choice", "lookup"):
@@ -409,6 +453,7 @@ class Resident:
                 drv.tap(widget, f"field {spec.name}")
                 Window.dispatch("on_textinput", SAMPLE_VALUES.get(spec.type, "1"))
                 drv.pump(2)
+        return False
 
     def pay(self) -> None:
         """Wait for the QR code, then pay from the 'phone' (the simulator's pay endpoint)."""

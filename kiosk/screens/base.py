@@ -17,9 +17,17 @@ class KioskRoot(FloatLayout):
     """The window's one child: screen manager plus overlays; any touch resets the idle timer."""
 
     def on_touch_down(self, touch: Any) -> bool:
-        """Note the resident's presence, then dispatch as usual."""
-        App.get_running_app().touched()
-        return super().on_touch_down(touch)
+        """Dispatch as usual and note the resident's presence.
+
+        While the idle warning is up only its "Continue" button counts: a stray touch
+        on the dimmed screen is swallowed and does not keep a forgotten session alive.
+        """
+        app = App.get_running_app()
+        warned = app.idle_warning
+        taken = super().on_touch_down(touch)
+        if not warned:
+            app.touched()
+        return taken
 
 
 class Overlay(FloatLayout):

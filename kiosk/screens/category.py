@@ -22,7 +22,7 @@ class CategoryScreen(KioskScreen):
 
     def fill(self, *_args: Any) -> None:
         """One button per item, labelled in the current language."""
-        app, grid = self.app, self.ids.items
+        app, grid = self.app, self.ids.item_list
         grid.clear_widgets()
         self.ids.title.text = app.local(*app.list_title)
         self.ids.empty.opacity = 0 if app.list_items else 1
@@ -40,7 +40,7 @@ class CategoryScreen(KioskScreen):
 
     def button_for(self, item_id: str) -> Any:
         """The list button of ``item_id`` (the demo and tests touch it)."""
-        for button in self.ids.items.children:
+        for button in self.ids.item_list.children:
             if button.item_id == item_id:
                 return button
         raise LookupError(item_id)

@@ -35,7 +35,7 @@ class ConfirmScreen(KioskScreen):
             lines.append(tr("Resident: {name}").format(name=mask_name(identity.name)))
             lines.append(tr("ID number: {number}").format(number=mask_id_number(identity.id_number)))
         for label_zh, label_en, value in txn.summary():
-            lines.append(f"{app.local(label_zh, label_en)}: {value}")
+            lines.append(tr("{label}: {value}").format(label=app.local(label_zh, label_en), value=value))
         self.ids.summary.text = "\n".join(lines)
         self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Submit"))
 

@@ -57,7 +57,8 @@ class DoneScreen(KioskScreen):
         result = app.result
         lines = []
         for line in (getattr(result, "display", None) or ()):
-            lines.append(f"{app.local(line.get('label_zh', ''), line.get('label_en', ''))}: {line.get('value', '')}")
+            label = app.local(line.get("label_zh", ""), line.get("label_en", ""))
+            lines.append(app.tr("{label}: {value}").format(label=label, value=line.get("value", "")))
         self.ids.display.text = "\n".join(lines)
         problem = app.txn.error if app.txn is not None else None
         self.ids.problem.text = problem.message(app.lang) if problem is not None else ""

@@ -26,6 +26,10 @@ class FormScreen(KioskScreen):
         self.errors: dict[str, Any] = {}
         box = self.ids.fields
         box.clear_widgets()
+        fields = self.app.txn.item.fields
+        self._one_choice = len(fields) == 1 and fields[0].type in ("choice", "lookup")
+        self.ids.next_button.disabled = self._one_choice
+        self.ids.next_button.opacity = 0 if self._one_choice else 1
         for spec in self.app.txn.item.fields:
             label = Factory.Body(font_size=44, bold=True)
             box.add_widget(label)
@@ -61,6 +65,9 @@ class FormScreen(KioskScreen):
                                   allow_no_selection=False)
             button.value = str(option["value"])
             button.option = option
+            if self._one_choice:
+                # A form that is one choice needs no separate "next" touch: choosing submits.
+                button.bind(on_release=lambda _b: self.submit())
             grid.add_widget(button)
         if not options:
             self.errors[name].text = self.app.tr("Nothing to choose from for this entry.")

@@ -1,0 +1,188 @@
+"""The touch UI on the real services, driven by touches through Kivy's input path."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kiosk.demo import DemoError
+from kiosk.hardware.simulators.cards import DEMO_CARDS
+
+pytestmark = pytest.mark.ui
+
+WANG = DEMO_CARDS[0]
+
+
+def visible_text(widget: Any) -> str:
+    """Every label text shown under ``widget`` (buttons included), newline separated."""
+    return "\n".join(w.text for w in widget.walk() if isinstance(getattr(w, "text", None), str)
+                     and w.opacity > 0)
+
+
+def screen_text(ui: Any) -> str:
+    return visible_text(ui.app.sm.current_screen)
+
+
+def open_guide(ui: Any, item_id: str) -> None:
+    """Home → category → item, by touch."""
+    app = ui.app
+    item = app.runtime.catalog.get(item_id)
+    home = app.sm.get_screen("home")
+    ui.tap(next(b for b in home.ids.categories.children if b.category.code == item.category))
+    ui.wait_screen("category")
+    ui.tap(app.sm.get_screen("category").button_for(item_id))
+    ui.wait_screen("guide")
+
+
+def start_h01(ui: Any) -> None:
+    open_guide(ui, "H01")
+    ui.tap_id("start_button")
+    ui.wait_screen("identify")
+
+
+def test_language_switch_on_home_changes_visible_text(ui: Any) -> None:
+    assert "欢迎使用" in screen_text(ui)
+    ui.tap_id("language_button", "home")
+    assert ui.app.lang == "en"
+    text = screen_text(ui)
+    assert "Welcome. Please choose a service." in text and "欢迎使用" not in text
+    assert "Household" in text  # category names follow the language too
+    ui.tap_id("language_button", "home")
+    assert "欢迎使用" in screen_text(ui)
+
+
+def test_guide_shows_materials_fee_time_and_switches_language(ui: Any) -> None:
+    open_guide(ui, "H01")
+    item = ui.app.runtime.catalog.get("H01")
+    text = screen_text(ui)
+    assert item.name_zh in text and "所需材料" in text and "预计用时" in text and "费用" in text
+    ui.tap_id("language_button")  # the language button of the guide screen itself
+    text = screen_text(ui)
+    assert item.name_en in text and "Materials" in text and "Expected time" in text
+    assert item.name_zh not in text
+
+
+def test_every_screen_has_a_language_button_and_large_targets(ui: Any) -> None:
+    from kivy.uix.button import Button
+
+    app = ui.app
+    for name in ("home", "category", "guide", "identify", "face", "form", "confirm", "payment", "printing",
+                 "done", "error", "out_of_service"):
+        screen = app.screen(name)
+        buttons = [w for w in screen.walk() if isinstance(w, Button)]
+        assert any(getattr(b, "text", "") in ("English", "中文") for b in buttons), name
+        for button in buttons:
+            if button.opacity > 0 and button.size_hint_y is None:
+                assert button.height >= 120, (name, button.text)
+                assert button.font_size >= 40, (name, button.text)
+
+
+def test_covered_button_does_not_react(ui: Any) -> None:
+    start_h01(ui)
+    txn = ui.app.txn
+    ui.app.busy = ui.app.busy_overlay = True  # as while a service call runs
+    ui.pump(2)
+    with pytest.raises(DemoError, match="covered"):
+        ui.tap_id("cancel_button")
+    assert ui.current == "identify" and txn.outcome is None
+    ui.app.busy = ui.app.busy_overlay = False
+    ui.pump(2)
+    ui.tap_id("cancel_button")
+    ui.wait_screen("home")
+    assert txn.outcome.value == "cancelled" and txn.session.ended is not None
+
+
+def test_button_scrolled_out_of_view_is_refused_until_scrolled_to(ui: Any) -> None:
+    app = ui.app
+    home = app.sm.get_screen("home")
+    ui.tap(next(b for b in home.ids.categories.children if b.category.code == "H"))
+    ui.wait_screen("category")
+    screen = app.sm.current_screen
+    last = screen.button_for("H22")  # far down a list of 22 items
+    with pytest.raises(DemoError, match="off screen"):
+        ui.tap(last)
+    screen.ids.scroller.scroll_to(last, padding=40, animate=False)  # the resident scrolls
+    ui.pump(3)
+    ui.tap(last)
+    ui.wait_screen("guide")
+    assert app.item.id == "H22"
+
+
+def test_card_read_leads_to_form_and_confirm_with_masked_identity(ui: Any) -> None:
+    start_h01(ui)
+    ui.app.runtime.devices.get("id_card").place(WANG.id_number)
+    ui.wait_screen("form")
+    form = ui.app.sm.current_screen
+    options = form.inputs["purpose"].children
+    ui.tap(options[-1])  # a one-choice form submits on the touch
+    ui.wait_screen("confirm")
+    text = screen_text(ui)
+    assert "王*明" in text and WANG.name not in text and WANG.id_number not in text
+    ui.tap_id("cancel_button")
+    ui.wait_screen("home")
+
+
+def test_escape_f1_and_window_close_do_not_leave_the_kiosk(ui: Any) -> None:
+    from kivy.base import EventLoop
+    from kivy.config import Config
+    from kivy.core.window import Window
+
+    start_h01(ui)
+    for key in (27, 282, 1001):  # Escape, F1, Android back
+        Window.dispatch("on_keyboard", key, 0, None, [])
+        ui.pump(2)
+    assert Window.dispatch("on_request_close") is True
+    ui.pump(2)
+    assert EventLoop.status == "started" and ui.current == "identify"
+    assert ui.app._app_settings is None  # the settings panel was never built
+    assert Config.getint("kivy", "exit_on_escape") == 0
+    assert "disable_multitouch" in Config.get("input", "mouse")
+
+
+def test_idle_timeout_warns_then_returns_home_and_wipes_the_session(ui: Any) -> None:
+    start_h01(ui)
+    txn = ui.app.txn
+    folder = txn.session.folder
+    assert folder.exists()
+    root = ui.app.root
+    ui.wait_until(lambda: ui.app.idle_warning, "the idle warning", 15)
+    ui.pump(2)
+    assert root.ids.idle_overlay.opacity == 1 and any(ch.isdigit() for ch in root.ids.idle_countdown.text)
+    with pytest.raises(DemoError, match="covered"):  # the warning covers the screen's buttons
+        ui.tap_id("cancel_button")
+    assert ui.app.idle_warning and txn.outcome is None and ui.current == "identify"
+    ui.tap(root.ids.continue_button)  # still here: the timer starts over
+    assert not ui.app.idle_warning and ui.current == "identify"
+    ui.wait_until(lambda: ui.app.idle_warning, "the idle warning again", 15)
+    ui.wait_screen("home", timeout=15)  # nobody touches any more
+    assert ui.app.txn is None
+    assert txn.outcome.value == "cancelled" and txn.reason == "timeout"
+    assert txn.session.ended is not None and txn.session.identity is None and not folder.exists()
+
+
+def test_backend_down_marks_items_unavailable_keeps_guides_and_recovers(ui: Any) -> None:
+    from kiosk.services.backend_sim.server import serve
+
+    app, runtime = ui.app, ui.app.runtime
+    sim = runtime.sim
+    port = sim.port
+    sim.stop()
+    try:
+        runtime.backend_up(fresh=True)  # skip the probe's cache; the screens still find out by polling
+        ui.wait_until(lambda: app.backend_down, "the backend to be seen down", 20)
+        assert "公安业务系统暂时无法连接" in screen_text(ui)
+        open_guide(ui, "H01")
+        guide = app.sm.current_screen
+        assert guide.ids.start_button.disabled
+        assert "暂停办理" in guide.ids.unavailable.text
+        assert guide.ids.materials.text  # the guide stays readable
+        with pytest.raises(DemoError):
+            ui.tap_id("start_button")
+        assert ui.current == "guide" and app.txn is None
+        guide_item = app.runtime.catalog.get("H01")
+        assert not app.is_available(guide_item)
+    finally:
+        runtime.sim = serve("127.0.0.1", port, db_path=str(runtime.state_dir / "backend-sim.sqlite3"))
+    ui.wait_until(lambda: not app.backend_down and not guide.ids.start_button.disabled,
+                  "the kiosk to recover by itself", 25)
+    assert guide.ids.unavailable.text == ""
