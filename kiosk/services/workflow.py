@@ -646,7 +646,7 @@ class Transaction:
         return [{"label_zh": self.item.name_zh, "label_en": self.item.name_en,
                  "value": getattr(self.item, "guide_zh", "") or ""},
                 {"label_zh": "办理材料", "label_en": "Materials",
-                 "value": getattr(self.item, "materials_zh", "") or ""}]
+                 "value": "、".join(getattr(self.item, "materials_zh", ()) or ())}]
 
     def _operate(self) -> dict[str, Any]:
         key = self._key(J.OPERATE)
@@ -853,7 +853,9 @@ class WorkflowEngine:
 
         kind = _receipt_kind(txn.item)
         amount = txn.amount_fen if txn._paid else 0
-        data = render_receipt(kind, self._receipt_data(txn.item, reference, display, docs, amount))
+        printer = self.devices.receipt_printer
+        data = render_receipt(kind, self._receipt_data(txn.item, reference, display, docs, amount),
+                              profile=getattr(printer, "profile", "80mm"))
         key = key or txn._key(J.PRINT_RECEIPT)
         refs: dict[str, Any] = {"reference": reference, "receipt_kind": kind, "session": txn.session.id,
                                 **({"of_key": of_key} if of_key else {})}
@@ -865,16 +867,12 @@ class WorkflowEngine:
             refs["document_id"] = docs[0].get("document_id", "")
         self.journal.begin(key, txn.id, txn.item.id, S.PRODUCE.value, J.PRINT_RECEIPT, id_hash=txn._id_hash,
                            refs=refs)
-        spooled = txn.session.spool_file("receipt.bin")
-        spooled.write_bytes(data)
         try:
-            self.devices.receipt_printer.print_bytes(data)
+            printer.print_bytes(data)  # bytes go straight to the printer: nothing to spool
         except DeviceError as err:
             self.journal.fail(key, err.code)
             log.warning("txn=%s receipt print failed: %s", txn.id, err.code)
             return data, err
-        finally:
-            shred(spooled)
         self.journal.complete(key)
         return data, None
 
