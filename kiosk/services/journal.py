@@ -29,6 +29,7 @@ from typing import Any, Iterator, Mapping
 from kiosk.errors import KioskError
 
 SALT_FILE = "journal.salt"
+RETENTION_S = 30 * 24 * 3600  # settled transactions older than this are deleted at start-up
 DB_FILE = "journal.sqlite3"
 
 # Effect kinds, in the order a transaction meets them.
@@ -269,6 +270,23 @@ class Journal:
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
+
+    def purge(self, older_than_s: float = RETENTION_S) -> int:
+        """Delete every entry of transactions settled longer ago than ``older_than_s``; returns how many.
+
+        A transaction with an entry still begun is kept whatever its age: recovery needs it.
+        Owed prints go too once that old (the counter can print them): the journal is not an archive
+        of who came when.
+        """
+        cutoff = time.time() - older_than_s
+        with self._lock:
+            try:
+                cur = self._db.execute(
+                    "DELETE FROM effects WHERE txn_id IN (SELECT txn_id FROM effects GROUP BY txn_id"
+                    " HAVING MAX(updated_at) < ? AND SUM(state = ?) = 0)", (cutoff, BEGUN))
+            except sqlite3.DatabaseError as exc:
+                raise JournalError(f"journal purge failed: {exc}") from exc
+        return cur.rowcount
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file and truncate it (used after a purge)."""

@@ -114,12 +114,16 @@ class Runtime:
         return runtime
 
     def recover(self) -> list[RecoveryAction]:
-        """Run start-up recovery; a backend that is down postpones it (it runs again next start)."""
+        """Run start-up recovery (a backend that is down postpones it), then drop settled old journal entries."""
         try:
             self.recovered = recover(self.engine)
         except KioskError as err:
             log.error("recovery postponed: %s", err.code)
             self.recovered = []
+        purged = self.journal.purge()
+        if purged:
+            self.journal.checkpoint()  # secure_delete zeroed the rows; fold the WAL so no copy lingers there
+            log.info("journal: %d old entries deleted", purged)
         return self.recovered
 
     def reconcile(self) -> list[RecoveryAction]:

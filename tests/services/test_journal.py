@@ -101,3 +101,20 @@ def test_missing_key_update_is_a_journal_error(tmp_path):
     j = J.Journal(tmp_path)
     with pytest.raises(J.JournalError):
         j.complete("nope")
+
+
+def test_purge_drops_old_settled_transactions_only(tmp_path):
+    j = J.Journal(tmp_path)
+    for txn, state in (("old-done", J.DONE), ("old-open", J.BEGUN), ("new-done", J.DONE)):
+        j.begin(f"{txn}-1", txn, "H01", "produce", J.OPERATE, id_hash="h")
+        if state == J.DONE:
+            j.complete(f"{txn}-1")
+    j.begin("old-done-2", "old-done", "H01", "produce", J.PRINT_A4, id_hash="h")
+    j.fail("old-done-2", "paper_out")
+    old = 40 * 24 * 3600
+    db = sqlite3.connect(tmp_path / J.DB_FILE)
+    db.execute("UPDATE effects SET updated_at = updated_at - ? WHERE txn_id LIKE 'old-%'", (old,))
+    db.commit()
+    assert j.purge() == 2
+    assert sorted(e.key for e in j.entries()) == ["new-done-1", "old-open-1"]
+    assert j.undelivered("h") == []
