@@ -54,6 +54,7 @@ STEP_SCREENS = {"identify": "identify", "face": "face", "form": "form", "confirm
 IDLE_EXEMPT = frozenset({"home", "out_of_service", "payment", "printing"})
 KEY_ESCAPE, KEY_BACK, KEY_F1 = 27, 1001, 282
 AVAILABILITY_POLL_S = 5.0
+RECONCILE_EVERY_S = 180.0  # settles payments that arrived after the kiosk gave up on them
 
 
 class _QuietKivyNoise(logging.Filter):
@@ -118,9 +119,10 @@ class KioskApp(App):
     availability = NumericProperty(0)
     backend_down = BooleanProperty(False)
 
-    def __init__(self, runtime: Any, config: KioskConfig, **kwargs: Any) -> None:
+    def __init__(self, runtime: Any, config: KioskConfig, *, metrics: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
+        self.metrics = metrics  # kiosk.services.metrics.KioskMetrics when `kiosk run --metrics-port`
         self.kiosk_config = config
         self.lang = config.ui.language
         self.title = "police-kiosk"
@@ -132,6 +134,7 @@ class KioskApp(App):
         self.idle_warning_s = float(config.ui.idle_warning_s)
         self._last_touch = Clock.get_boottime()
         self._generation = 0  # bumped when a transaction ends; stale worker results are dropped
+        self._txn_started = 0.0
         self.sm: Any = None
 
     # --- text -------------------------------------------------------------------------
@@ -172,7 +175,27 @@ class KioskApp(App):
         Clock.schedule_interval(self._idle_tick, 0.5)
         Clock.schedule_interval(self.refresh_availability, AVAILABILITY_POLL_S)
         Clock.schedule_once(self.refresh_availability, 0)
+        Clock.schedule_interval(self._reconcile, RECONCILE_EVERY_S)
         return root
+
+    def on_start(self) -> None:
+        """Tell systemd the kiosk is up, and keep its watchdog fed from the UI clock.
+
+        Fed from the Kivy clock on purpose: a frozen UI stops the pings and systemd
+        restarts the kiosk.
+        """
+        from kiosk.services import sdnotify
+
+        sdnotify.ready("serving")
+        interval = sdnotify.watchdog_interval()
+        if interval:
+            Clock.schedule_interval(lambda _dt: sdnotify.watchdog(), interval / 2)
+
+    def on_stop(self) -> None:
+        """Tell systemd the kiosk is stopping."""
+        from kiosk.services import sdnotify
+
+        sdnotify.stopping()
 
     def open_settings(self, *largs: Any) -> bool:
         """The Kivy settings panel (F1) is not reachable on a kiosk."""
@@ -234,6 +257,7 @@ class KioskApp(App):
     def start_item(self) -> None:
         """Start a transaction for the item on the guide screen."""
         self.txn = self.runtime.engine.start(self.item.id)
+        self._txn_started = Clock.get_boottime()
         self.follow()
 
     def follow(self) -> None:
@@ -351,6 +375,9 @@ class KioskApp(App):
                 if txn.outcome is None:
                     txn.cancel(reason="timeout" if reason == "timeout" else "cancel")
                 txn.finish()
+                if self.metrics is not None and txn.outcome is not None:
+                    self.metrics.record_transaction(txn.item.id, _value(txn.outcome),
+                                                    Clock.get_boottime() - self._txn_started)
             except KioskError as exc:
                 # Paid but not produced yet: never drop it; produce, then finish.
                 log.warning("ending the transaction: %s", exc.code)
@@ -393,6 +420,10 @@ class KioskApp(App):
                     ok, reason = False, err.code
                 if not ok:
                     down[item.id] = reason
+            if self.metrics is not None:
+                self.metrics.update_devices(self.runtime.devices.statuses())
+                if self.runtime.backend_up():
+                    self.metrics.heartbeat_succeeded()
             Clock.schedule_once(lambda _dt: self._set_unavailable(down))
 
         threading.Thread(target=work, name="kiosk-availability", daemon=True).start()
@@ -412,6 +443,9 @@ class KioskApp(App):
             self.go("out_of_service")
         elif not nothing and self.sm.current == "out_of_service":
             self.go_home()
+
+    def _reconcile(self, _dt: float) -> None:
+        threading.Thread(target=self.runtime.reconcile, name="kiosk-reconcile", daemon=True).start()
 
     def unavailable_reason(self, item: Any) -> str:
         """Why the item cannot run now ('' when it can): backend_unavailable, <device>_unavailable."""
@@ -452,7 +486,17 @@ def cli_run(args: argparse.Namespace) -> int:
         return status
     prepare_kivy(cfg.ui, headless=args.headless)
     runtime = build_runtime(cfg)
-    app = KioskApp(runtime, cfg)
+    metrics = server = None
+    if getattr(args, "metrics_port", None) is not None:
+        from kiosk.services.metrics import KioskMetrics, start_http_server
+
+        metrics = KioskMetrics(cfg.terminal.id)
+        try:
+            server = start_http_server(metrics, args.metrics_port)
+        except KioskError:
+            runtime.close()
+            raise
+    app = KioskApp(runtime, cfg, metrics=metrics)
 
     def stop(_signum: int, _frame: Any) -> None:
         Clock.schedule_once(lambda _dt: app.stop())
@@ -464,5 +508,7 @@ def cli_run(args: argparse.Namespace) -> int:
     finally:
         if app.txn is not None:
             app.end_session("cancel")
+        if server is not None:
+            server.stop()
         runtime.close()
     return 0
