@@ -18,6 +18,24 @@ from kiosk.errors import ConfigError, KioskError
 FIELD_NAME = "KioskSignature"
 
 
+def _refresh_asn1_names() -> None:
+    """Let asn1crypto see the OID names pyhanko registers on import.
+
+    asn1crypto builds each ObjectIdentifier class's name→OID map once, on first use. If
+    something parsed CMS before pyhanko was imported (the passport reader does, for EF.SOD),
+    the cached map lacks pyhanko's names and signing fails with "invalid literal for int()".
+    Dropping the cache makes asn1crypto rebuild it from the now complete ``_map``.
+    """
+    from asn1crypto import core
+
+    pending = [core.ObjectIdentifier]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "_reverse_map" in vars(cls):
+            cls._reverse_map = None
+
+
 class PdfSigningFailed(KioskError):
     """The PDF could not be signed (bad key, unreadable PDF)."""
 
@@ -87,6 +105,8 @@ class PdfSigner:
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.sign import signers
 
+        _refresh_asn1_names()
+
         pdf = Path(pdf)
         meta = signers.PdfSignatureMetadata(field_name=FIELD_NAME, reason=self.reason,
                                             location=self.location or None, md_algorithm="sha256")
@@ -114,6 +134,8 @@ def check_pdf_signature(pdf: Path, trust_roots: list[Path]) -> SignatureCheck:
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
+
+    _refresh_asn1_names()
 
     roots = []
     for path in trust_roots:
