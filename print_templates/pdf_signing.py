@@ -24,7 +24,7 @@ def _refresh_asn1_names() -> None:
     asn1crypto builds each ObjectIdentifier class's name→OID map once, on first use. If
     something parsed CMS before pyhanko was imported (the passport reader does, for EF.SOD),
     the cached map lacks pyhanko's names and signing fails with "invalid literal for int()".
-    Dropping the cache makes asn1crypto rebuild it from the now complete ``_map``.
+    Rebuilding the cached maps from the now complete ``_map`` fixes that.
     """
     from asn1crypto import core
 
@@ -32,8 +32,8 @@ def _refresh_asn1_names() -> None:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if "_reverse_map" in vars(cls):
-            cls._reverse_map = None
+        if "_reverse_map" in vars(cls) and cls._map:
+            cls._reverse_map = {name: oid for oid, name in cls._map.items()}
 
 
 class PdfSigningFailed(KioskError):
