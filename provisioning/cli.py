@@ -87,14 +87,14 @@ def detect_findings() -> list[Finding]:
 
 def suggested_toml(findings: Sequence[Finding]) -> str:
     """The [devices] section for ``findings`` as TOML, with a comment per device."""
-    from provisioning import tomlwrite
+    import tomli_w
 
     suggestion = suggest_devices(findings)
     out = ["# Suggested by kiosk-provision detect; paste into the config or use `init --detect`."]
     for name, table in suggestion.devices.items():
         out.append("")
         out.append(f"# {name}: {suggestion.notes.get(name, '')}")
-        out.append(tomlwrite.dumps({"devices": {name: dict(table)}}).strip())
+        out.append(tomli_w.dumps({"devices": {name: dict(table)}}).strip())
     return "\n".join(out) + "\n"
 
 

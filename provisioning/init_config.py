@@ -14,10 +14,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
+import tomli_w
+
 from kiosk import config as kconfig
 from kiosk.config import DEVICE_NAMES, KioskConfig
 from kiosk.errors import ConfigError
-from provisioning import tomlwrite
 from provisioning.atomic import write_atomic
 from provisioning.errors import ConfigExists
 
@@ -110,7 +111,7 @@ def build_config(values: Mapping[str, Any], devices: Mapping[str, Mapping[str, A
 def render(data: Mapping[str, Any]) -> tuple[str, KioskConfig]:
     """Validate ``data``, render it as TOML and validate the text as read back. Raises ConfigError."""
     kconfig.from_dict(dict(data))
-    text = "# Written by kiosk-provision init; check it with `kiosk config --config FILE`.\n" + tomlwrite.dumps(data)
+    text = "# Written by kiosk-provision init; check it with `kiosk config --config FILE`.\n" + tomli_w.dumps(data)
     try:
         reread = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # the writer produced something tomllib rejects: a bug, say so
