@@ -16,6 +16,15 @@ from typing import Any, Iterator
 
 import pytest
 import requests
+from hypothesis import settings
+
+# Property tests: no per-example deadline (two shared cores make timings meaningless), and
+# under CI a fixed example sequence, so a run that passed here passes there; set
+# HYPOTHESIS_PROFILE=explore to search with fresh random examples.
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.services.backend import BackendClient
