@@ -186,6 +186,18 @@ class UiDriver:
 
         self.wait_until(at_rest, "the list to stop scrolling", 5)
 
+    def reveal(self, widget: Any) -> None:
+        """Scroll the list holding ``widget`` so that it is in view, as a resident would."""
+        from kivy.uix.scrollview import ScrollView
+
+        parent = widget.parent
+        while parent is not None and parent is not parent.parent:
+            if isinstance(parent, ScrollView):
+                parent.scroll_to(widget, padding=40, animate=False)
+                self.pump(3)
+                return
+            parent = parent.parent
+
     def tap(self, widget: Any, what: str = "") -> None:
         """Touch the centre of ``widget``; raises DemoError when the widget did not get it."""
         from kivy.core.window import Window
@@ -198,11 +210,17 @@ class UiDriver:
             raise DemoError(f"{label!r} is off screen at ({x:.0f}, {y:.0f})")
         pressed: list[bool] = []
         mark = lambda *_a: pressed.append(True)  # noqa: E731
-        widget.bind(on_press=mark)
+        # A button reports the press; a text field takes the keyboard focus instead.
+        event = "on_press" if hasattr(widget, "trigger_action") else None
+        if event:
+            widget.bind(on_press=mark)
         try:
             self.tap_at(x, y)
         finally:
-            widget.unbind(on_press=mark)
+            if event:
+                widget.unbind(on_press=mark)
+        if not event and getattr(widget, "focus", False):
+            pressed.append(True)
         if not pressed:
             state = "disabled" if widget.disabled else "covered or out of view"
             raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state})")
@@ -264,7 +282,15 @@ class FlowRecord:
 
 
 SAMPLE_VALUES = {"digits": "1", "phone": "13800138000", "number": "1", "plate": "鲁A12345",
-                 "date": time.strftime("%Y-%m-%d"), "text": "演示", "id_number": DEMO_RESIDENT}
+                 "date": time.strftime("%Y-%m-%d"), "text": "山东省济南市历下区泉城路188号", "id_number": DEMO_RESIDENT}
+
+
+def sample_value(spec: Any) -> str:
+    """What the scripted resident types: the field's own example ("e.g. ...") or one per type."""
+    hint = spec.hint_en or ""
+    if "e.g. " in hint:
+        return hint.split("e.g. ", 1)[1].split()[0].rstrip(".,;)")
+    return SAMPLE_VALUES.get(spec.type, "1")
 
 
 class Resident:
@@ -297,12 +323,18 @@ class Resident:
             drv.wait_screen("home")
             self.shot("home")
             self.open_item(item)
-            if not drv.app.sm.get_screen("guide").ids.start_button.disabled:
-                drv.tap_id("start_button")
-            else:
+            if item.kind == "guide":
+                # The guide screen is the whole service of a guide item.
+                record.outcome, record.reason = "completed", "guide_shown"
+                drv.tap_id("home_button")
+                drv.wait_screen("home")
+                return record
+            if drv.app.sm.get_screen("guide").ids.start_button.disabled:
                 record.outcome, record.reason = "unavailable", self._unavailable_reason(item)
                 drv.tap_id("home_button")
+                drv.wait_screen("home")
                 return record
+            drv.tap_id("start_button")
             while True:
                 # Printing is busy on purpose (the progress screen): photograph it meanwhile.
                 drv.wait_until(lambda: drv.current == "printing" or not app.busy, "the next screen")
@@ -322,7 +354,8 @@ class Resident:
                         drv.tap_id("next_button")
                     drv.wait_until(lambda: not app.busy, "the form check")
                     if drv.current == "form":
-                        raise DemoError("the form was not accepted")
+                        complaints = [f"{n}: {e.text}" for n, e in app.sm.current_screen.errors.items() if e.text]
+                        raise DemoError(f"the form was not accepted ({'; '.join(complaints)})")
                 elif screen == "confirm":
                     drv.tap_id("confirm_button")
                     drv.wait_leave("confirm")
@@ -406,8 +439,7 @@ class Resident:
         self.shot("category")
         screen = drv.app.sm.get_screen("category")
         target = screen.button_for(item.id)
-        screen.ids.scroller.scroll_to(target, padding=40, animate=False)  # the resident scrolls
-        drv.pump(3)
+        drv.reveal(target)
         drv.tap(target, f"item {item.id}")
         drv.wait_screen("guide")
         self.shot("guide")
@@ -416,10 +448,16 @@ class Resident:
         """Put the card (or travel document) on its reader."""
         if item.identity == "travel_document":
             from kiosk.hardware.simulators.cards import DEMO_TRAVEL_DOCUMENTS
+            from kiosk.hardware.simulators.vicc import DemoDocument
 
-            chip = self.runtime.devices.get("pcsc")
-            if chip is not None and hasattr(chip, "place"):
-                chip.place(DEMO_TRAVEL_DOCUMENTS[0])
+            document = next(d for d in DEMO_TRAVEL_DOCUMENTS if d.holder.id_number == self.card)
+            chip, scanner = self.runtime.devices.get("pcsc"), self.runtime.devices.get("scanner")
+            if not (hasattr(chip, "place") and hasattr(scanner, "feed")):
+                raise DemoError("the demo needs the simulated chip reader and scanner")
+            chip.place(document)
+            # The data page under the scanner: only the number and dates matter for BAC.
+            scanner.feed(DemoDocument("P", "CHN", "DEMO", "RESIDENT", document.document_number, "CHN",
+                                      document.birth_date, "<", document.expiry_date).mrz())
             return
         reader = self.runtime.devices.get("id_card")
         if reader is None or not hasattr(reader, "place"):
@@ -439,7 +477,9 @@ class Resident:
         if screen._one_choice:
             spec = drv.app.txn.item.fields[0]
             widget = screen.inputs[spec.name]
-            drv.wait_until(lambda: widget.children, f"options of {spec.name}", 15)
+            drv.wait_until(lambda: widget.children or screen.errors[spec.name].text, f"options of {spec.name}", 15)
+            if not widget.children:
+                raise DemoError(f"nothing to choose for {spec.name}: {screen.errors[spec.name].text}")
             drv.tap(widget.children[-1], f"first option of {spec.name}")
             return True
         for spec in drv.app.txn.item.fields:
@@ -448,10 +488,14 @@ class Resident:
                 drv.wait_until(lambda: widget.children or screen.errors[spec.name].text,
                                f"options of {spec.name}", 15)
                 if widget.children:
+                    drv.reveal(widget.children[-1])
                     drv.tap(widget.children[-1], f"first option of {spec.name}")
+                elif spec.required:
+                    raise DemoError(f"nothing to choose for {spec.name}: {screen.errors[spec.name].text}")
             elif spec.required:
+                drv.reveal(widget)
                 drv.tap(widget, f"field {spec.name}")
-                Window.dispatch("on_textinput", SAMPLE_VALUES.get(spec.type, "1"))
+                Window.dispatch("on_textinput", sample_value(spec))
                 drv.pump(2)
         return False
 
@@ -467,7 +511,9 @@ class Resident:
         if self.runtime.sim is None:
             raise DemoError("paying needs the embedded backend simulator")
         drv.wait_seconds(0.5)
-        requests.post(f"{self.runtime.sim.url}/sim/payments/{order['order_id']}/pay", timeout=10)
+        answer = requests.post(f"{self.runtime.sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=10)
+        if answer.status_code != 200:
+            raise DemoError(f"the phone could not pay: HTTP {answer.status_code}")
 
 
 # --- running it -----------------------------------------------------------------------

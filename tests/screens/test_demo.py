@@ -43,7 +43,7 @@ def check_h01(out: Path) -> dict:
     for shot in flow["screenshots"]:
         with Image.open(out / shot) as image:
             assert image.format == "PNG" and image.size == (1080, 1920)
-            assert len(set(image.convert("L").resize((54, 96)).getdata())) > 4  # not a blank frame
+            assert len(image.convert("L").resize((54, 96)).getcolors(5000) or ()) > 4  # not a blank frame
         shown.add(Path(shot).stem.split("-", 2)[2])
     assert SCREENS_OF_H01 <= shown
     return flow
