@@ -753,6 +753,9 @@ class WorkflowEngine:
         self._active: dict[str, Transaction] = {}
         self._lock = threading.Lock()
         self.clock: Callable[[], float] = time.monotonic  # tests move time forward instead of sleeping
+        from print_templates.pdf_signing import PdfSigner
+
+        self.pdf_signer = PdfSigner.from_config(config)  # None unless [printing] names a key; loaded once
 
     @property
     def terminal_id(self) -> str:
@@ -811,7 +814,8 @@ class WorkflowEngine:
         from print_templates.documents import render_pdf
 
         session = txn.session
-        pdf = render_pdf(document, session.file(f"document-{n}.pdf"), terminal_id=self.terminal_id)
+        pdf = render_pdf(document, session.file(f"document-{n}.pdf"), terminal_id=self.terminal_id,
+                         signer=self.pdf_signer)
         key = key or txn._key(J.PRINT_A4, n)
         refs = {"document_id": document["document_id"], "doc_type": document.get("doc_type", ""),
                 "verification_code": document.get("verification_code", ""), "session": session.id,

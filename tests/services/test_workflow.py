@@ -84,6 +84,48 @@ def test_h01_certificate_prints_and_journals_without_personal_data(runtime, sim,
     assert not folder.exists() and txn.session.identity is None
 
 
+def _self_signed_pem(folder):
+    """A throw-away signing key and certificate, as a site's PKI would issue."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk Document Signer")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    key_file, cert_file = folder / "signer.key", folder / "signer.pem"
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_file, cert_file
+
+
+def test_printed_certificates_carry_a_pdf_signature_when_the_config_names_a_key(sim, tmp_path, flows):
+    from print_templates.pdf_signing import check_pdf_signature
+
+    key, cert = _self_signed_pem(tmp_path)
+    cfg = flows.config_for(sim.url, tmp_path / "state",
+                           printing={"pdf_sign_key_file": str(key), "pdf_sign_cert_file": str(cert)})
+    rt = Runtime.from_config(cfg)
+    try:
+        txn = rt.engine.start("H01")
+        flows.drive(txn, sim.url, card=WANG)
+        assert txn.outcome is Outcome.COMPLETED
+        (printed,) = (tmp_path / "paper_tray").glob("*.pdf")
+        assert check_pdf_signature(printed, [cert]).ok
+        txn.finish()
+    finally:
+        rt.stop()
+
+
 def test_paid_flow_pays_once_then_produces_a_receipt(runtime, sim, flows):
     txn = runtime.engine.start("T03")
     produced = flows.drive(txn, sim.url)
