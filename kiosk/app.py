@@ -286,7 +286,8 @@ class KioskApp(App):
         The busy layer takes every touch meanwhile, so a second touch cannot start a
         second call; ``overlay`` says whether it also dims the screen. ``on_recoverable``
         gets the errors that leave the transaction open (a bad form value, a card read to
-        try again); other errors show the transaction's outcome.
+        try again); other errors show the transaction's outcome. An ``on_result`` that
+        returns True has chosen the next screen itself.
         """
         generation = self._generation
         self.busy = True
@@ -316,8 +317,8 @@ class KioskApp(App):
         if error is not None:
             self.show_failure(error)
             return
-        if on_result is not None:
-            on_result(result)
+        if on_result is not None and on_result(result):
+            return  # the screen showed what comes next itself
         self.follow()
 
     def show_failure(self, error: BaseException) -> None:

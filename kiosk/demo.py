@@ -100,7 +100,6 @@ class UiDriver:
 
         EventLoop.remove_input_provider(self.provider)
         self.app.stop()
-        self.pump(1)
 
     # --- the loop ---------------------------------------------------------------------
     def pump(self, frames: int = 1) -> None:
@@ -558,15 +557,17 @@ def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool =
                     records.append(record)
                     print(f"kiosk demo: {item_id}: {record.outcome} {record.reason} "
                           f"({record.touches} touches, {record.touches_after_identity} after identity, "
-                          f"{record.seconds:.1f} s)")
+                          f"{record.seconds:.1f} s)", flush=True)
+                    # Written after every flow, so a long --all run leaves its results so far.
+                    summary = {"flows": [r.__dict__ for r in records]}
+                    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
+                                                      encoding="utf-8")
             finally:
                 driver.stop()
         finally:
             runtime.close()
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    summary = {"flows": [record.__dict__ for record in records]}
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0 if all(r.outcome == "completed" for r in records) else 1
 
 

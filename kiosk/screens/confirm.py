@@ -7,8 +7,8 @@ from kiosk.privacy import mask_id_number, mask_name
 from kiosk.screens.base import KioskScreen
 
 # The label of the go-ahead button says what the touch will do.
-ACTION_BY_KIND = {"certificate": "Print", "payment": "Pay", "query": "Show result",
-                  "verify": "Check", "appointment": "Book", "guide": "Continue"}
+ACTION_BY_KIND = {"certificate": "Print", "payment": "Pay", "query": "Show result", "verify": "Check",
+                  "appointment": "Book", "application": "Submit", "report": "Submit", "guide": "Continue"}
 
 
 class ConfirmScreen(KioskScreen):
@@ -37,7 +37,7 @@ class ConfirmScreen(KioskScreen):
         for label_zh, label_en, value in txn.summary():
             lines.append(tr("{label}: {value}").format(label=app.local(label_zh, label_en), value=value))
         self.ids.summary.text = "\n".join(lines)
-        self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Submit"))
+        self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Continue"))
 
     def confirm(self) -> None:
         """Go ahead."""

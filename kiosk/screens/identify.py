@@ -20,9 +20,9 @@ class IdentifyScreen(KioskScreen):
         """Start waiting for the card (or read the travel document reader straight away)."""
         item = self.app.item
         self.ids.problem.text = ""
-        self.ids.prompt.text = self.app.tr(
-            "Place your passport or travel permit on the reader" if item.identity == "travel_document"
-            else "Place your ID card on the reader")
+        tr = self.app.tr
+        self.ids.prompt.text = (tr("Place your passport or travel permit on the reader")
+                                if item.identity == "travel_document" else tr("Place your ID card on the reader"))
         if item.identity == "travel_document":
             self.read()
         else:
@@ -42,7 +42,14 @@ class IdentifyScreen(KioskScreen):
     def read(self) -> None:
         """Read the identity document and continue with the transaction."""
         self.ids.problem.text = ""
-        self.app.run_step(self.app.txn.identify, on_recoverable=self.read_failed)
+        self.app.run_step(self.app.txn.identify, on_result=self.owed, on_recoverable=self.read_failed)
+
+    def owed(self, pending: list[Any]) -> bool:
+        """Documents owed to this card from an earlier visit: offer them before going on."""
+        if not pending or self.app.txn.outcome is not None:
+            return False
+        self.app.go("reprint")
+        return True
 
     def read_failed(self, error: KioskError) -> None:
         """A read to try again (card moved, no card): say so and wait for the card again."""

@@ -66,8 +66,8 @@ def test_every_screen_has_a_language_button_and_large_targets(ui: Any) -> None:
     from kivy.uix.button import Button
 
     app = ui.app
-    for name in ("home", "category", "guide", "identify", "face", "form", "confirm", "payment", "printing",
-                 "done", "error", "out_of_service"):
+    for name in ("home", "category", "guide", "identify", "reprint", "face", "form", "confirm", "payment",
+                 "printing", "done", "error", "out_of_service"):
         screen = app.screen(name)
         buttons = [w for w in screen.walk() if isinstance(w, Button)]
         assert any(getattr(b, "text", "") in ("English", "中文") for b in buttons), name
@@ -186,3 +186,38 @@ def test_backend_down_marks_items_unavailable_keeps_guides_and_recovers(ui: Any)
     ui.wait_until(lambda: not app.backend_down and not guide.ids.start_button.disabled,
                   "the kiosk to recover by itself", 25)
     assert guide.ids.unavailable.text == ""
+
+
+def test_printer_out_of_paper_then_the_next_card_read_offers_the_reprint(ui: Any) -> None:
+    app = ui.app
+    a4 = app.runtime.devices.get("a4_printer")
+    reader = app.runtime.devices.get("id_card")
+    jobs = len(a4.jobs)
+    start_h01(ui)
+    reader.place(WANG.id_number)
+    ui.wait_screen("form")
+    ui.tap(app.sm.current_screen.inputs["purpose"].children[-1])
+    ui.wait_screen("confirm")
+    a4.inject("paper_out", True)
+    try:
+        ui.tap_id("confirm_button")
+        ui.wait_screen("done")
+        assert "缺纸" in app.sm.current_screen.ids.problem.text  # what happened, and how to reprint
+        assert len(a4.jobs) == jobs
+        reader.remove()
+        ui.tap_id("finish_button")
+        ui.wait_screen("home")
+    finally:
+        a4.clear("paper_out")
+        a4.refill()
+    app.refresh_availability()
+    ui.wait_until(lambda: app.is_available(app.runtime.catalog.get("H01")), "H01 available again", 15)
+    start_h01(ui)
+    reader.place(WANG.id_number)
+    ui.wait_screen("reprint")
+    assert "1" in app.sm.current_screen.ids.owed.text
+    ui.tap_id("reprint_button")
+    ui.wait_screen("form")
+    assert len(a4.jobs) == jobs + 1
+    ui.tap_id("cancel_button")
+    ui.wait_screen("home")
