@@ -22,6 +22,8 @@ HANDLERS: dict[str, str] = {
     "catalog": "kiosk.services.catalog:cli_catalog",
     "backend-sim": "kiosk.services.backend_sim.server:cli_backend_sim",
     "config": "kiosk.config_cli:cli_config",
+    "health": "kiosk.services.health:cli_health",
+    "stats": "kiosk.services.stats:cli_stats",
     "hw idcard": "kiosk.hardware.identity_cli:cli_idcard",
     "hw passport": "kiosk.hardware.identity_cli:cli_passport",
     "hw readers": "kiosk.hardware.identity_cli:cli_readers",
@@ -64,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="check a config file and print it resolved")
     cfg.add_argument("--json", action="store_true")
+
+    hl = sub.add_parser("health", help="devices, backend, disk and unavailable items (exit 1 when something is down)")
+    hl.add_argument("--json", action="store_true")
+
+    st = sub.add_parser("stats", help="transactions per item and outcome, and the satisfaction rate")
+    st.add_argument("--from", dest="date_from", default=None, metavar="DATE", help="first day, YYYY-MM-DD")
+    st.add_argument("--to", dest="date_to", default=None, metavar="DATE", help="last day, YYYY-MM-DD (included)")
+    st.add_argument("--json", action="store_true")
 
     hw = sub.add_parser("hw", help="talk to one device directly (technicians)")
     hws = hw.add_subparsers(dest="hw_device", required=True)  # not "device": idcard has --device

@@ -140,6 +140,24 @@ class PrintingConfig(_Strict):
         return self
 
 
+class UpkeepConfig(_Strict):
+    """24/7 upkeep: health polling, log rotation, journal retention and the free-disk floor."""
+
+    health_interval_s: float = Field(10.0, ge=1, le=600)  # devices and backend polled this often
+    upkeep_interval_s: float = Field(3600.0, ge=60, le=86400)  # journal pruning while running
+    min_free_mb: int = Field(200, ge=1)  # below this on the state folder: only guides are served
+    resume_free_mb: int = Field(250, ge=1)  # transactions come back above this (no flapping at the edge)
+    log_max_mb: float = Field(5.0, gt=0, le=1024)  # one log file's size before it rotates
+    log_backups: int = Field(5, ge=1, le=100)  # rotated files kept; the oldest is deleted
+    journal_retention_days: int = Field(30, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _resume_above_floor(self) -> "UpkeepConfig":
+        if self.resume_free_mb < self.min_free_mb:
+            raise ValueError("resume_free_mb must be at least min_free_mb")
+        return self
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -151,6 +169,7 @@ class KioskConfig(_Strict):
     ui: UiConfig = Field(default_factory=UiConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
+    upkeep: UpkeepConfig = Field(default_factory=UpkeepConfig)
 
     @field_validator("devices")
     @classmethod

@@ -11,47 +11,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from kiosk.config import KioskConfig
 from kiosk.errors import KioskError
+from kiosk.services.health import Availability, DiskGuard, HealthMonitor, needed_devices
 from kiosk.services.journal import Journal
 from kiosk.services.logs import setup_logging, teardown_logging
-from kiosk.services.workflow import RecoveryAction, SessionStore, WorkflowEngine, recover
+from kiosk.services.stats import Stats
+from kiosk.services.workflow import RecoveryAction, SessionStore, TransactionEnded, WorkflowEngine, recover
 
 log = logging.getLogger(__name__)
 
 HEALTH_TTL_S = 5.0  # a probe answer is reused this long, so list screens can ask per item
 
 
-@dataclass(frozen=True)
-class Availability:
-    """Whether an item can run now; truthy when it can, and unpacks as ``ok, reason``."""
-
-    ok: bool
-    reason: str = ""
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.ok, self.reason))
-
-
-# Which device an item needs, by what it does.
-def _needed_devices(item: Any) -> list[str]:
-    needed = []
-    if item.identity in ("id_card", "id_card_and_face"):
-        needed.append("id_card")
-    if item.identity == "id_card_and_face":
-        needed.append("camera")
-    if item.identity == "travel_document":
-        needed.append("pcsc")
-    if "a4_document" in item.outputs:
-        needed.append("a4_printer")
-    return needed
+# Kept for callers that imported them from here; the logic lives in kiosk.services.health.
+__all__ = ["Availability", "Runtime"]
+_needed_devices = needed_devices
 
 
 class Runtime:
@@ -70,6 +48,16 @@ class Runtime:
         self._health_lock = threading.Lock()
         self._health: tuple[float, bool] = (0.0, False)
         self._stopped = False
+        self.metrics: Any = None
+        up = config.upkeep
+        self.stats = Stats(self.state_dir)
+        self.disk = DiskGuard.from_config(config)
+        self.health = HealthMonitor(catalog, devices, self.backend_up,
+                                    backend_url=config.backend.url, disk=self.disk,
+                                    interval_s=up.health_interval_s, upkeep=self.upkeep,
+                                    upkeep_interval_s=up.upkeep_interval_s, terminal_id=config.terminal.id)
+        engine.admit = self.health.admit
+        engine.on_end.append(self._transaction_ended)
 
     @property
     def state_dir(self) -> Path:
@@ -85,7 +73,7 @@ class Runtime:
 
         state = cfg.paths.root()
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        setup_logging(state)
+        setup_logging(state, max_bytes=int(cfg.upkeep.log_max_mb * 1024 * 1024), backups=cfg.upkeep.log_backups)
         catalog = Catalog.load()
         sim = None
         if cfg.backend.url == "embedded":
@@ -120,11 +108,23 @@ class Runtime:
         except KioskError as err:
             log.error("recovery postponed: %s", err.code)
             self.recovered = []
-        purged = self.journal.purge()
+        self.prune_journal()
+        return self.recovered
+
+    def prune_journal(self) -> int:
+        """Delete settled journal entries older than ``[upkeep] journal_retention_days``; returns how many."""
+        purged = self.journal.purge(self.config.upkeep.journal_retention_days * 24 * 3600)
         if purged:
             self.journal.checkpoint()  # secure_delete zeroed the rows; fold the WAL so no copy lingers there
             log.info("journal: %d old entries deleted", purged)
-        return self.recovered
+        return purged
+
+    def upkeep(self) -> None:
+        """Periodic upkeep while running (the health thread calls it hourly): journal pruning."""
+        try:
+            self.prune_journal()
+        except KioskError as err:
+            log.error("journal pruning failed: %s", err.code)
 
     def reconcile(self) -> list[RecoveryAction]:
         """Settle, while running, orders paid after the kiosk gave up on them (refund or produce)."""
@@ -155,14 +155,30 @@ class Runtime:
         return up
 
     def item_available(self, item: Any) -> Availability:
-        """Whether ``item`` can run now: its backend and devices are usable."""
-        if getattr(item, "needs_backend", True) and not self.backend_up():
-            return Availability(False, "backend_unavailable")
-        for name in _needed_devices(item):
-            device = self.devices.get(name)
-            if device is None or not device.status().usable:
-                return Availability(False, f"{name}_unavailable")
-        return Availability(True)
+        """Whether ``item`` can run now (devices it needs, backend, disk); see ``self.health``."""
+        return self.health.item_available(item)
+
+    def out_of_service(self) -> bool:
+        """True when no item can run now (or an operator's notice is set); reason in ``health.out_of_service_reason()``."""
+        return self.health.out_of_service()
+
+    def start_monitoring(self) -> None:
+        """Poll devices, backend and disk in the background (and prune the journal hourly) until stop()."""
+        self.health.start()
+
+    def attach_metrics(self, metrics: Any) -> None:
+        """Feed ``metrics`` (KioskMetrics): device/supply/disk state on every health poll and one count per transaction.
+
+        The runtime then counts transactions itself: a caller using this must not call
+        ``metrics.record_transaction`` as well.
+        """
+        self.metrics = metrics
+        self.health.attach_metrics(metrics)
+
+    def _transaction_ended(self, ended: TransactionEnded) -> None:
+        self.stats.record_ended(ended)
+        if self.metrics is not None:
+            self.metrics.record_transaction(ended.item_id, ended.outcome, ended.duration_s)
 
     # --- stopping ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -170,6 +186,7 @@ class Runtime:
         if self._stopped:
             return
         self._stopped = True
+        self.health.stop()
         for txn in self.engine.active():
             try:
                 txn.cancel()
@@ -182,6 +199,7 @@ class Runtime:
             except KioskError:
                 pass
         self.journal.close()
+        self.stats.close()
         if self.sim is not None:
             self.sim.stop()
         teardown_logging(self.state_dir)

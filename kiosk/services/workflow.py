@@ -109,6 +109,9 @@ EXPIRED_CARD_ITEMS = frozenset({"H12", "H17"})
 _RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError)
 
 
+RATING_ITEM = "G05"  # the satisfaction rating: its rating is counted for the statistics
+
+
 def refusal(rule: str) -> Refused:
     """The local refusal for ``rule``, with its resident-facing messages."""
     from kiosk.i18n import translate
@@ -225,6 +228,22 @@ class PendingReprint:
 
 
 @dataclass(frozen=True)
+class TransactionEnded:
+    """Handed to ``WorkflowEngine.on_end`` listeners once per transaction, when its outcome is set.
+
+    No personal data: the item, the outcome, how long it took and, for the satisfaction
+    rating item (G05), the chosen rating and the item id it rates.
+    """
+
+    item_id: str
+    outcome: str
+    reason: str
+    duration_s: float
+    rating: str = ""
+    rated_item: str = ""
+
+
+@dataclass(frozen=True)
 class FaceResult:
     """One face-check attempt: matched or not, and how many tries are left."""
 
@@ -277,6 +296,8 @@ class Transaction:
         self._pay_deadline = 0.0
         self._paid = False
         self._lock = threading.RLock()
+        self._started_at = engine.clock()
+        self._ended_reported = False
         self.step: Step = _first(self.path_spec.start, self)
 
     # --- navigation ------------------------------------------------------------------
@@ -300,6 +321,7 @@ class Transaction:
         self.step = S.DONE if spec.last else _first(spec.next, self)
         if self.step is S.DONE and self.outcome is None:
             self.outcome = Outcome.COMPLETED
+            self.engine._ended(self)
         return self.step
 
     def _expect(self, step: Step) -> None:
@@ -314,6 +336,7 @@ class Transaction:
         self.error = error
         self.step = S.DONE
         log.info("txn=%s item=%s outcome=%s reason=%s", self.id, self.item.id, outcome.value, reason)
+        self.engine._ended(self)
 
     def _fail(self, err: KioskError) -> None:
         if isinstance(err, BackendRefused):
@@ -753,6 +776,10 @@ class WorkflowEngine:
         self._active: dict[str, Transaction] = {}
         self._lock = threading.Lock()
         self.clock: Callable[[], float] = time.monotonic  # tests move time forward instead of sleeping
+        # Called once per transaction when its outcome is set (statistics, metrics); see TransactionEnded.
+        self.on_end: list[Callable[[TransactionEnded], None]] = []
+        # Checked before a transaction starts (the runtime refuses disk-using items on a full disk).
+        self.admit: Callable[[Any], None] | None = None
         from print_templates.pdf_signing import PdfSigner
 
         self.pdf_signer = PdfSigner.from_config(config)  # None unless [printing] names a key; loaded once
@@ -768,11 +795,30 @@ class WorkflowEngine:
     def start(self, item_id: str) -> Transaction:
         """Begin a transaction for ``item_id``. Raises UnknownItemError."""
         item = self.catalog.get(item_id)
+        if self.admit is not None:
+            self.admit(item)
         txn = Transaction(self, item, self.sessions.new())
         with self._lock:
             self._active[txn.id] = txn
         log.info("txn=%s item=%s start step=%s", txn.id, item.id, txn.step.value)
         return txn
+
+    def _ended(self, txn: Transaction) -> None:
+        """Tell the on_end listeners, once, that ``txn`` has its outcome; a failing listener is logged only."""
+        if txn._ended_reported or txn.outcome is None:
+            return
+        txn._ended_reported = True
+        rating = rated = ""
+        if txn.item.id == RATING_ITEM and txn.outcome is Outcome.COMPLETED:
+            values = txn.session.fields
+            rating, rated = str(values.get("rating") or ""), str(values.get("rated_item") or "")
+        ended = TransactionEnded(txn.item.id, txn.outcome.value, txn.reason, max(0.0, self.clock() - txn._started_at),
+                                 rating, rated)
+        for listener in list(self.on_end):
+            try:
+                listener(ended)
+            except Exception:  # counting must never break a resident's transaction
+                log.exception("on_end listener failed for item=%s", txn.item.id)
 
     def _forget(self, txn: Transaction) -> None:
         with self._lock:

@@ -1,0 +1,288 @@
+"""Counts for the operators' statistics: transactions per item and outcome, and satisfaction ratings.
+
+SQLite (WAL) at ``<state_dir>/stats.sqlite3``, apart from the journal so pruning one never
+touches the other. Rows are aggregated per local day: (day, item, outcome) -> count and
+total duration; (day, rating, rated item) -> count. No transaction id, no time of day, no
+identity and no free text is kept, so the table cannot say who came when; it only says how
+many, like a station's monthly report. ``kiosk stats`` prints it.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from kiosk.errors import KioskError
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "stats.sqlite3"
+OUTCOMES = ("completed", "refused", "cancelled", "failed")
+RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # the G05 choices
+RATING_ITEM = "G05"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS item_counts (
+    day TEXT NOT NULL, item_id TEXT NOT NULL, outcome TEXT NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0, duration_s REAL NOT NULL DEFAULT 0, timed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, item_id, outcome));
+CREATE TABLE IF NOT EXISTS rating_counts (
+    day TEXT NOT NULL, rating TEXT NOT NULL, rated_item TEXT NOT NULL DEFAULT '',
+    n INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, rating, rated_item));
+"""
+
+
+class StatsError(KioskError):
+    """The statistics store cannot be read or a report's bounds are wrong."""
+
+    code = "stats_error"
+    message_en = "The statistics could not be read."
+    exit_status = 2
+
+
+def _day(at: float | None) -> str:
+    """The local calendar day of unix time ``at`` (now when None): the station's day."""
+    return time.strftime("%Y-%m-%d", time.localtime(time.time() if at is None else at))
+
+
+def parse_day(text: str | None, name: str = "date") -> str | None:
+    """``YYYY-MM-DD`` checked and normalised (None stays None). Raises StatsError."""
+    if text is None or text == "":
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise StatsError(f"--{name} must be a date like 2026-11-01, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class ItemCounts:
+    """One item's counts in a report."""
+
+    item_id: str
+    counts: Mapping[str, int]
+    duration_s: float  # total over timed transactions
+    timed: int
+
+    @property
+    def total(self) -> int:
+        """All transactions of the item."""
+        return sum(self.counts.values())
+
+    @property
+    def mean_duration_s(self) -> float | None:
+        """Mean duration of the timed transactions (None when none was timed)."""
+        return self.duration_s / self.timed if self.timed else None
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    """Counts per item and outcome, totals, and satisfaction over a day range."""
+
+    date_from: str | None
+    date_to: str | None
+    items: tuple[ItemCounts, ...]
+    ratings: Mapping[str, int]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """Transactions per outcome over every item, plus ``total``."""
+        out = {o: 0 for o in OUTCOMES}
+        for it in self.items:
+            for outcome, n in it.counts.items():
+                out[outcome] = out.get(outcome, 0) + n
+        out["total"] = sum(out.values())
+        return out
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        """(satisfied + basically satisfied) / all ratings; None without ratings."""
+        total = sum(self.ratings.values())
+        if not total:
+            return None
+        return (self.ratings.get("satisfied", 0) + self.ratings.get("basically_satisfied", 0)) / total
+
+    def to_dict(self, catalog: Any = None) -> dict[str, Any]:
+        """The `kiosk stats --json` object; item names come from ``catalog`` when given."""
+        items = []
+        for it in self.items:
+            entry: dict[str, Any] = {"item_id": it.item_id}
+            if catalog is not None:
+                try:
+                    item = catalog.get(it.item_id)
+                    entry.update(name_zh=item.name_zh, name_en=item.name_en)
+                except KioskError:
+                    pass  # an item since removed from the catalog keeps its counts
+            mean = it.mean_duration_s
+            entry.update(counts={o: it.counts.get(o, 0) for o in OUTCOMES}, total=it.total,
+                         mean_duration_s=None if mean is None else round(mean, 1))
+            items.append(entry)
+        total = sum(self.ratings.values())
+        rate = self.satisfaction_rate
+        return {
+            "from": self.date_from, "to": self.date_to,
+            "items": items,
+            "totals": self.totals,
+            "satisfaction": {"counts": {r: self.ratings.get(r, 0) for r in RATINGS}, "total": total,
+                             "rate": None if rate is None else round(rate, 4)},
+        }
+
+
+class Stats:
+    """The persistent counters of one terminal. Thread-safe; a failing write is logged, never raised."""
+
+    def __init__(self, state_dir: str | Path, *, create: bool = True) -> None:
+        self.path = Path(state_dir) / DB_FILE
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        if create or self.path.exists():
+            self._open()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    # --- recording -------------------------------------------------------------------
+    def record(self, item_id: str, outcome: str, duration_s: float | None = None, *, at: float | None = None) -> bool:
+        """Count one finished transaction; returns False when it could not be stored (logged). Raises ValueError."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        timed = duration_s is not None
+        return self._write(
+            "INSERT INTO item_counts (day, item_id, outcome, n, duration_s, timed) VALUES (?, ?, ?, 1, ?, ?)"
+            " ON CONFLICT (day, item_id, outcome) DO UPDATE SET n = n + 1, duration_s = duration_s + excluded.duration_s,"
+            " timed = timed + excluded.timed",
+            (_day(at), str(item_id), outcome, max(0.0, float(duration_s)) if timed else 0.0, 1 if timed else 0))
+
+    def record_rating(self, rating: str, rated_item: str = "", *, at: float | None = None) -> bool:
+        """Count one satisfaction rating (``RATINGS``), optionally of an item id. Raises ValueError."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be one of {', '.join(RATINGS)}, got {rating!r}")
+        rated = str(rated_item or "").upper()
+        if rated and not (len(rated) == 3 and rated[0].isalpha() and rated[1:].isdigit()):
+            rated = ""  # only item ids are kept; anything else could be free text
+        return self._write(
+            "INSERT INTO rating_counts (day, rating, rated_item, n) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (day, rating, rated_item) DO UPDATE SET n = n + 1", (_day(at), rating, rated))
+
+    def record_ended(self, ended: Any) -> None:
+        """Listener for ``WorkflowEngine.on_end``: count the transaction and, for G05, its rating."""
+        self.record(ended.item_id, ended.outcome, ended.duration_s)
+        if ended.rating and ended.outcome == "completed":
+            try:
+                self.record_rating(ended.rating, ended.rated_item)
+            except ValueError:
+                log.warning("satisfaction rating not counted: unknown value")
+
+    def _write(self, sql: str, params: Iterable[Any]) -> bool:
+        with self._lock:
+            try:
+                if self._db is None:
+                    self._open()
+                assert self._db is not None
+                with self._db:
+                    self._db.execute(sql, tuple(params))
+                return True
+            except (sqlite3.Error, OSError) as exc:  # a full disk must not end a resident's transaction
+                log.error("stats not recorded: %s", exc)
+                return False
+
+    # --- reading ---------------------------------------------------------------------
+    def report(self, date_from: str | None = None, date_to: str | None = None) -> StatsReport:
+        """Counts between two local days, both included (None = open). Raises StatsError."""
+        lo, hi = parse_day(date_from, "from"), parse_day(date_to, "to")
+        if lo and hi and lo > hi:
+            raise StatsError(f"--from {lo} is after --to {hi}")
+        where, params = [], []
+        if lo:
+            where.append("day >= ?")
+            params.append(lo)
+        if hi:
+            where.append("day <= ?")
+            params.append(hi)
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            if self._db is None:
+                return StatsReport(lo, hi, (), {})
+            try:
+                rows = self._db.execute(
+                    f"SELECT item_id, outcome, SUM(n), SUM(duration_s), SUM(timed) FROM item_counts{cond}"
+                    " GROUP BY item_id, outcome ORDER BY item_id", params).fetchall()
+                ratings = self._db.execute(
+                    f"SELECT rating, SUM(n) FROM rating_counts{cond} GROUP BY rating", params).fetchall()
+            except sqlite3.Error as exc:
+                raise StatsError(f"statistics store {self.path} unreadable: {exc}") from None
+        by_item: dict[str, tuple[dict[str, int], float, int]] = {}
+        for item_id, outcome, n, dur, timed in rows:
+            counts, total_dur, total_timed = by_item.get(item_id, ({}, 0.0, 0))
+            counts[outcome] = int(n)
+            by_item[item_id] = (counts, total_dur + float(dur or 0), total_timed + int(timed or 0))
+        items = tuple(ItemCounts(k, counts, dur, timed) for k, (counts, dur, timed) in sorted(by_item.items()))
+        return StatsReport(lo, hi, items, {r: int(n) for r, n in ratings})
+
+    def close(self) -> None:
+        """Close the database; safe to call twice."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+# --- `kiosk stats` -----------------------------------------------------------------------
+def _print_table(report: StatsReport, catalog: Any) -> None:
+    span = f"{report.date_from or 'start'} .. {report.date_to or 'today'}"
+    print(f"Self-service statistics {span}")
+    head = f"{'item':<5} {'name':<24} {'done':>6} {'refused':>8} {'cancel':>7} {'failed':>7} {'total':>6} {'avg s':>6}"
+    print(head)
+    print("-" * len(head))
+    for it in report.items:
+        name = ""
+        try:
+            name = catalog.get(it.item_id).name_en if catalog is not None else ""
+        except KioskError:
+            pass
+        mean = it.mean_duration_s
+        c = it.counts
+        print(f"{it.item_id:<5} {name[:24]:<24} {c.get('completed', 0):>6} {c.get('refused', 0):>8} "
+              f"{c.get('cancelled', 0):>7} {c.get('failed', 0):>7} {it.total:>6} "
+              f"{'' if mean is None else f'{mean:.0f}':>6}")
+    t = report.totals
+    print("-" * len(head))
+    print(f"{'all':<5} {'':<24} {t['completed']:>6} {t['refused']:>8} {t['cancelled']:>7} {t['failed']:>7} "
+          f"{t['total']:>6}")
+    total = sum(report.ratings.values())
+    rate = report.satisfaction_rate
+    print(f"Satisfaction: {report.ratings.get('satisfied', 0)} satisfied, "
+          f"{report.ratings.get('basically_satisfied', 0)} basically satisfied, "
+          f"{report.ratings.get('dissatisfied', 0)} dissatisfied; "
+          f"rate {'n/a' if rate is None else f'{rate * 100:.1f}%'} of {total}")
+
+
+def cli_stats(args: argparse.Namespace) -> int:
+    """`kiosk stats [--from DATE] [--to DATE] [--json]`: counts per item and outcome and the satisfaction rate."""
+    from kiosk.config import load
+    from kiosk.services.catalog import Catalog
+
+    cfg = load(getattr(args, "config", None))
+    stats = Stats(cfg.paths.root(), create=False)  # reading must not create a state folder
+    try:
+        report = stats.report(getattr(args, "date_from", None), getattr(args, "date_to", None))
+    finally:
+        stats.close()
+    catalog = Catalog.load()
+    if getattr(args, "json", False):
+        print(json.dumps({"terminal": cfg.terminal.id, **report.to_dict(catalog)}, ensure_ascii=False, indent=2))
+    else:
+        _print_table(report, catalog)
+    return 0
