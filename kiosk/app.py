@@ -119,10 +119,9 @@ class KioskApp(App):
     availability = NumericProperty(0)
     backend_down = BooleanProperty(False)
 
-    def __init__(self, runtime: Any, config: KioskConfig, *, metrics: Any = None, **kwargs: Any) -> None:
+    def __init__(self, runtime: Any, config: KioskConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
-        self.metrics = metrics  # kiosk.services.metrics.KioskMetrics when `kiosk run --metrics-port`
         self.kiosk_config = config
         self.lang = config.ui.language
         self.title = "police-kiosk"
@@ -134,7 +133,6 @@ class KioskApp(App):
         self.idle_warning_s = float(config.ui.idle_warning_s)
         self._last_touch = Clock.get_boottime()
         self._generation = 0  # bumped when a transaction ends; stale worker results are dropped
-        self._txn_started = 0.0
         self.sm: Any = None
 
     # --- text -------------------------------------------------------------------------
@@ -257,7 +255,6 @@ class KioskApp(App):
     def start_item(self) -> None:
         """Start a transaction for the item on the guide screen."""
         self.txn = self.runtime.engine.start(self.item.id)
-        self._txn_started = Clock.get_boottime()
         self.follow()
 
     def follow(self) -> None:
@@ -376,9 +373,6 @@ class KioskApp(App):
                 if txn.outcome is None:
                     txn.cancel(reason="timeout" if reason == "timeout" else "cancel")
                 txn.finish()
-                if self.metrics is not None and txn.outcome is not None:
-                    self.metrics.record_transaction(txn.item.id, _value(txn.outcome),
-                                                    Clock.get_boottime() - self._txn_started)
             except KioskError as exc:
                 # Paid but not produced yet: never drop it; produce, then finish.
                 log.warning("ending the transaction: %s", exc.code)
@@ -411,38 +405,30 @@ class KioskApp(App):
 
     # --- backend availability -----------------------------------------------------------
     def refresh_availability(self, _dt: float = 0) -> None:
-        """Ask the runtime which items can run now; lists redraw when that changes."""
+        """Ask the runtime's health monitor what can run now; lists redraw when that changes."""
         def work() -> None:
-            down: dict[str, str] = {}
-            for item in self.runtime.catalog.items:
-                try:
-                    ok, reason = self.runtime.item_available(item)
-                except KioskError as err:
-                    ok, reason = False, err.code
-                if not ok:
-                    down[item.id] = reason
-            if self.metrics is not None:
-                self.metrics.update_devices(self.runtime.devices.statuses())
-                if self.runtime.backend_up():
-                    self.metrics.heartbeat_succeeded()
-            Clock.schedule_once(lambda _dt: self._set_unavailable(down))
+            try:
+                down = self.runtime.health.unavailable_items()
+                out = self.runtime.out_of_service()
+            except KioskError as err:
+                log.error("health check failed: %s", err.code)
+                return
+            Clock.schedule_once(lambda _dt: self._set_unavailable(down, out))
 
         threading.Thread(target=work, name="kiosk-availability", daemon=True).start()
 
-    def _set_unavailable(self, down: dict[str, str]) -> None:
+    def _set_unavailable(self, down: dict[str, str], out_of_service: bool) -> None:
         if down != self.unavailable or self.availability == 0:
             log.info("availability: %d of %d items unavailable (%s)", len(down), len(self.runtime.catalog.items),
                      ", ".join(sorted(set(down.values()))) or "all available")
             self.unavailable = down
             self.availability += 1
-        items = self.runtime.catalog.items
         self.backend_down = "backend_unavailable" in down.values()
-        # Nothing at all can be served (not even a guide): say so instead of offering dead
-        # buttons; come back by itself when the runtime recovers.
-        nothing = len(down) == len(items)
-        if nothing and self.sm.current == "home":
+        # Nothing can be served: say so instead of offering dead buttons (only between
+        # visits, never in the middle of one); back by itself when the runtime recovers.
+        if out_of_service and self.sm.current == "home":
             self.go("out_of_service")
-        elif not nothing and self.sm.current == "out_of_service":
+        elif not out_of_service and self.sm.current == "out_of_service":
             self.go_home()
 
     def _reconcile(self, _dt: float) -> None:
@@ -456,9 +442,9 @@ class KioskApp(App):
         """Keep what production returned (documents, receipts, display lines) for the done screen."""
         self.result = result
 
-    def rate(self, score: int) -> None:
-        """The resident's satisfaction rating (1-5) of this visit; no personal data."""
-        log.info("satisfaction rating item=%s score=%d", self.txn.item.id if self.txn else "-", score)
+    def rate(self, rating: str) -> None:
+        """Count the resident's rating of this visit (satisfied, basically_satisfied, dissatisfied)."""
+        self.runtime.stats.record_rating(rating, self.txn.item.id if self.txn else "")
 
     def is_available(self, item: Any) -> bool:
         """Whether the item can be started now (the last answer of the runtime)."""
@@ -487,7 +473,7 @@ def cli_run(args: argparse.Namespace) -> int:
         return status
     prepare_kivy(cfg.ui, headless=args.headless)
     runtime = build_runtime(cfg)
-    metrics = server = None
+    server = None
     if getattr(args, "metrics_port", None) is not None:
         from kiosk.services.metrics import KioskMetrics, start_http_server
 
@@ -497,7 +483,9 @@ def cli_run(args: argparse.Namespace) -> int:
         except KioskError:
             runtime.close()
             raise
-    app = KioskApp(runtime, cfg, metrics=metrics)
+        runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions
+    runtime.start_monitoring()
+    app = KioskApp(runtime, cfg)
 
     def stop(_signum: int, _frame: Any) -> None:
         Clock.schedule_once(lambda _dt: app.stop())

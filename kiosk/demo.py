@@ -370,7 +370,7 @@ class Resident:
                     record.reason = (txn.reason if txn is not None else "") or (
                         app.error.code if app.error is not None else "")
                     if screen == "done":
-                        drv.tap_id("rate_3")
+                        drv.tap_id("rate_satisfied")
                         if reader is not None and hasattr(reader, "remove"):
                             reader.remove()  # the resident takes the card back
                         drv.tap_id("finish_button")

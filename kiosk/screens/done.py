@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.properties import BooleanProperty, NumericProperty
+from kivy.properties import BooleanProperty, StringProperty
 
 from kiosk.screens.base import KioskScreen
 
@@ -17,7 +17,7 @@ class DoneScreen(KioskScreen):
     """Shows any on-screen result; finishing waits until the ID card has been taken."""
 
     card_on_reader = BooleanProperty(False)
-    rating = NumericProperty(0)
+    rating = StringProperty("")
     finishing = BooleanProperty(False)
     _poll: Any = None
 
@@ -27,7 +27,7 @@ class DoneScreen(KioskScreen):
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Start watching the card reader."""
-        self.rating = 0
+        self.rating = ""
         Clock.unschedule(self._give_up_waiting)
         self.finishing = False
         self.card_on_reader = self.app.card_present()
@@ -63,10 +63,12 @@ class DoneScreen(KioskScreen):
         problem = app.txn.error if app.txn is not None else None
         self.ids.problem.text = problem.message(app.lang) if problem is not None else ""
 
-    def rate(self, score: int) -> None:
-        """Record the resident's satisfaction."""
-        self.rating = score
-        self.app.rate(score)
+    def rate(self, rating: str) -> None:
+        """Record the resident's satisfaction (satisfied, basically_satisfied, dissatisfied)."""
+        if self.rating:
+            return  # one rating per visit
+        self.rating = rating
+        self.app.rate(rating)
 
     def finish(self) -> None:
         """End the visit, once the ID card is no longer on the reader."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.screens.base import KioskScreen
+from kiosk.services.health import notice
 
 
 class GuideScreen(KioskScreen):
@@ -44,15 +45,8 @@ class GuideScreen(KioskScreen):
         available = app.is_available(item)
         self.ids.start_button.disabled = not available or item.kind == "guide"
         self.ids.start_button.opacity = 0 if item.kind == "guide" else 1
-        reason = app.unavailable_reason(item)
-        if not reason:
-            self.ids.unavailable.text = ""
-        elif reason == "backend_unavailable":
-            self.ids.unavailable.text = tr("This service is unavailable right now: the police service system "
-                                           "cannot be reached. Please try again later.")
-        else:
-            self.ids.unavailable.text = tr("This service is unavailable right now: a device it needs is not "
-                                           "working. Please ask the staff for help.")
+        # The health monitor words the reason (backend, a device, the disk) for residents.
+        self.ids.unavailable.text = notice(app.unavailable_reason(item), app.lang)
 
 
 SCREEN = GuideScreen

@@ -221,3 +221,37 @@ def test_printer_out_of_paper_then_the_next_card_read_offers_the_reprint(ui: Any
     assert len(a4.jobs) == jobs + 1
     ui.tap_id("cancel_button")
     ui.wait_screen("home")
+
+
+def test_out_of_service_between_visits_and_back_by_itself(ui: Any) -> None:
+    app, health = ui.app, ui.app.runtime.health
+    health.set_out_of_service("maintenance")
+    try:
+        ui.wait_screen("out_of_service", timeout=15)
+        assert "暂停服务" in screen_text(ui)
+        ui.tap_id("language_button")
+        assert "Temporarily out of service" in screen_text(ui)
+    finally:
+        health.clear_out_of_service()
+    ui.wait_screen("home", timeout=15)
+
+
+def test_rating_is_counted_once_per_visit(ui: Any) -> None:
+    app = ui.app
+    stats = app.runtime.stats
+    before = stats.report().ratings.get("basically_satisfied", 0)
+    start_h01(ui)
+    app.runtime.devices.get("id_card").place(WANG.id_number)
+    ui.wait_screen("form")
+    ui.tap(app.sm.current_screen.inputs["purpose"].children[-1])
+    ui.wait_screen("confirm")
+    ui.tap_id("confirm_button")
+    ui.wait_screen("done")
+    assert "请取走您的身份证" in screen_text(ui)  # the card is still on the reader
+    ui.tap_id("rate_basically_satisfied")
+    ui.tap_id("rate_satisfied")  # a second touch does not count again
+    ui.tap_id("finish_button")
+    assert ui.current == "done" and app.sm.current_screen.finishing  # waits for the card
+    app.runtime.devices.get("id_card").remove()
+    ui.wait_screen("home")
+    assert stats.report().ratings.get("basically_satisfied", 0) == before + 1
