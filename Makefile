@@ -14,7 +14,7 @@ APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcscl
 # Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
 # and poppler for reading PDFs back.
 APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcups2-dev \
-            poppler-utils ghostscript systemd cage prometheus
+            poppler-utils ghostscript systemd cage prometheus chromium
 
 KIVY_ENV := KIVY_NO_ARGS=1 KIVY_NO_FILELOG=1 KIVY_NO_CONFIG=1 KIVY_LOG_MODE=PYTHON
 

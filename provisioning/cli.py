@@ -6,6 +6,8 @@
 - ``install --root DIR``: stages systemd units, udev rules and the locked-down session.
 - ``selftest``: every configured device, the backend and the clock; non-zero exit on failure.
 - ``set-pin``: the technician's maintenance PIN (stored as an scrypt hash in the state folder).
+- ``enroll``: key pair, CSR and one-time code → client certificate, pinned CA, HMAC secret, config updated.
+- ``rotate-secret``: a new HMAC secret from the backend; the old one stops working once confirmed.
 """
 from __future__ import annotations
 
@@ -122,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     pin = sub.add_parser("set-pin", help="set the technician's maintenance PIN (read twice from stdin)")
     pin.add_argument("--config", default=None, help="config file (its paths.state_dir holds the PIN hash)")
 
+    from provisioning import enroll
+
+    enroll.add_arguments(sub)
+
     st = sub.add_parser("selftest", help="check every configured device, the backend and the clock")
     st.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
     st.add_argument("--backend-url", default=None, help="override backend.url")
@@ -196,11 +202,34 @@ def _cmd_set_pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    from provisioning import enroll
+
+    path = enroll.config_path(args.config)
+    done = enroll.enroll(path, args.backend, args.code, credentials_dir=args.credentials_dir, ca_file=args.ca_file,
+                         group=args.group)
+    print(f"enrolled terminal {done.terminal_id}: credentials in {done.credentials_dir}, "
+          f"certificate valid until {done.certificate_not_after}; {done.config_path} now calls {done.api_url}",
+          file=sys.stderr)
+    if not args.no_verify:
+        enroll.verify_enrollment(path)
+        print("signed test call with the new credentials: OK", file=sys.stderr)
+    return 0
+
+
+def _cmd_rotate_secret(args: argparse.Namespace) -> int:
+    from provisioning import enroll
+
+    path = enroll.rotate_secret(enroll.config_path(args.config))
+    print(f"HMAC secret rotated ({path}); restart the kiosk so it signs with the new one", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the kiosk-provision console script."""
     args = build_parser().parse_args(argv)
     handlers = {"detect": _cmd_detect, "init": _cmd_init, "install": _cmd_install, "selftest": _cmd_selftest,
-                "set-pin": _cmd_set_pin}
+                "set-pin": _cmd_set_pin, "enroll": _cmd_enroll, "rotate-secret": _cmd_rotate_secret}
     try:
         return handlers[args.command](args)
     except KioskError as err:

@@ -104,9 +104,43 @@ class IdempotencyConflict(BackendRejected):
     code = "idempotency_conflict"
 
 
+class TerminalRevoked(BackendRejected):
+    """The backend revoked this terminal (reported stolen): every call is refused until it is enrolled again."""
+
+    code = "terminal_revoked"
+    message_en = "This terminal has been taken out of service. Please use another terminal or a service counter."
+
+
+class EnrollmentCodeUsed(BackendRejected):
+    """The one-time enrollment code was already used (by this terminal or another)."""
+
+    code = "enrollment_code_used"
+    message_en = "This enrollment code was already used. Ask the operator for a new code."
+    exit_status = 77  # EX_NOPERM
+
+
+class EnrollmentCodeInvalid(BackendRejected):
+    """The enrollment code is unknown, expired, or issued for another terminal id."""
+
+    code = "enrollment_code_invalid"
+    message_en = "The enrollment code is not valid for this terminal. Check it, or ask the operator for a new code."
+    exit_status = 77
+
+
+class BackendTlsError(BackendUnavailable):
+    """The TLS handshake failed: the backend refused our client certificate, or its certificate is not the pinned CA's."""
+
+    code = "backend_tls_failed"
+    message_en = "The secure connection to the police service system failed. Please ask the staff for help."
+
+
 _REJECTED_BY_CODE: dict[str, type[BackendRejected]] = {
     "document_not_found": DocumentNotFound,
     "idempotency_conflict": IdempotencyConflict,
+    "terminal_revoked": TerminalRevoked,
+    "enrollment_code_used": EnrollmentCodeUsed,
+    "enrollment_code_invalid": EnrollmentCodeInvalid,
+    "enrollment_code_expired": EnrollmentCodeInvalid,
 }
 
 
@@ -219,12 +253,33 @@ class BackendClient:
         """The backend's verdict on a scanned document QR: ``{valid, reason, document}``. Raises BackendError."""
         return self._call("POST", "/verify", {"qr_payload": qr_payload, "signature": signature})
 
+    # -- fleet: heartbeats and credentials ------------------------------------------------------
+    def heartbeat(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Post one heartbeat; ``{received_at, commands: [{payload, signature}]}``. Raises BackendError."""
+        return self._call("POST", "/heartbeats", dict(body), idempotency_key=idempotency_key)
+
+    def rotate_secret(self, idempotency_key: str | None = None) -> str:
+        """Ask for a new HMAC secret (pending until confirmed; the current one keeps working). Raises BackendError."""
+        return str(self._call("POST", "/credentials/rotate", {}, idempotency_key=idempotency_key)["hmac_secret"])
+
+    def confirm_rotation(self, new_secret: bytes) -> dict[str, Any]:
+        """Confirm a rotation with a call signed by ``new_secret``, then use it. Raises BackendError."""
+        result = self._call("POST", "/credentials/rotate/confirm", {}, secret=new_secret)
+        self.set_secret(new_secret)
+        return result
+
+    def set_secret(self, secret: bytes) -> None:
+        """Sign from now on with ``secret`` (after a rotation)."""
+        self._secret = secret
+
     # -- the machinery ------------------------------------------------------------------------
     def _check_document(self, doc: Mapping[str, Any]) -> None:
         signing.verify_document(self.public_key_b64, doc["qr_payload"], doc["signature"])
 
     def _call(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
-              idempotency_key: str | None = None) -> dict[str, Any]:
+              idempotency_key: str | None = None, secret: bytes | None = None,
+              unsigned_errors_ok: bool = False) -> dict[str, Any]:
+        key = self._secret if secret is None else secret
         api_path = API_PREFIX + path
         target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if body is not None else b""
@@ -239,7 +294,7 @@ class BackendClient:
             if attempt:
                 delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
                 time.sleep(delay)
-            headers = {**base_headers, **signing.sign_request(self._secret, method, target, data)}
+            headers = {**base_headers, **signing.sign_request(key, method, target, data)}
             try:
                 resp = self.session.request(method, self.base_url.removesuffix(self._prefix) + target,
                                             data=data or None, headers=headers, timeout=self.timeout,
@@ -247,6 +302,8 @@ class BackendClient:
                 resp_body = resp.content
             except (requests.ConnectTimeout, requests.ReadTimeout) as exc:
                 last = BackendTimeout(f"{method} {api_path}: no answer in time ({type(exc).__name__})")
+            except requests.exceptions.SSLError as exc:
+                last = BackendTlsError(f"{method} {api_path}: TLS handshake failed ({_reason(exc)})")
             except requests.ConnectionError as exc:
                 last = BackendUnavailable(f"{method} {api_path}: cannot connect ({_reason(exc)})")
             except requests.RequestException as exc:
@@ -255,23 +312,28 @@ class BackendClient:
             else:
                 if resp.status_code < 500:
                     return self._interpret(method, api_path, headers, query, data, resp.status_code,
-                                           resp.headers, resp_body)
+                                           resp.headers, resp_body, key, unsigned_errors_ok)
                 last = BackendServerError(f"{method} {api_path}: HTTP {resp.status_code}", status=resp.status_code)
             log.warning("backend %s %s attempt %d/%d failed: %s", method, api_path, attempt + 1,
                         self.retries + 1, last.code)
-            if isinstance(last, BackendProtocolError):
-                break
+            if isinstance(last, (BackendProtocolError, BackendTlsError)):
+                break  # the same bytes or the same certificate will not fare better on a retry
         assert last is not None
         raise last
 
     def _interpret(self, method: str, api_path: str, sent: Mapping[str, str], query: Mapping[str, str] | None,
-                   data: bytes, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+                   data: bytes, status: int, headers: Mapping[str, str], body: bytes, key: bytes | None = None,
+                   unsigned_errors_ok: bool = False) -> dict[str, Any]:
+        key = self._secret if key is None else key
         try:
-            signing.verify_response(self._secret, status, sent["X-Nonce"], body,
+            signing.verify_response(key, status, sent["X-Nonce"], body,
                                     timestamp=headers.get("X-Timestamp"), signature=headers.get("X-Signature"),
                                     max_skew_s=self.max_skew_s)
         except SignatureError as exc:
-            raise SignatureError(f"{method} {api_path}: {exc.detail}", **exc.context) from None
+            # An enrollment refusal for a wrong code cannot be signed with it; a refusal is still
+            # only a refusal (nothing is acted on), a success must always verify.
+            if not (unsigned_errors_ok and status != 200):
+                raise SignatureError(f"{method} {api_path}: {exc.detail}", **exc.context) from None
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -296,6 +358,30 @@ class BackendClient:
         cls = _REJECTED_BY_CODE.get(code, BackendRejected)
         raise cls(f"{method} {api_path}: HTTP {status} {code}", remote_code=code, status=status,
                   remote_message_zh=err.get("message_zh", ""), remote_message_en=err.get("message_en", ""))
+
+
+def enroll(base_url: str, terminal_id: str, code: str, csr_pem: str, *, ca_file: str = "",
+           connect_timeout: float = 5.0, read_timeout: float = 20.0, retries: int = 2) -> dict[str, Any]:
+    """Register with a one-time enrollment ``code``; the backend's answer (secret, certificate, CA, API URL).
+
+    The call is signed with SHA-256 of the code and so is the answer: the code never crosses
+    the wire and a tampered answer is refused even before a CA is pinned (``ca_file`` pins one
+    for the handshake too; without it the server's certificate is not checked).
+    Raises EnrollmentCodeUsed, EnrollmentCodeInvalid, BackendError.
+    """
+    import hashlib
+
+    client = BackendClient(base_url, terminal_id, hashlib.sha256(code.strip().encode("utf-8")).digest(), "",
+                           connect_timeout, read_timeout, retries, ca_file=ca_file)
+    if not ca_file and base_url.startswith("https://"):
+        client.session.verify = False
+    import warnings
+
+    from urllib3.exceptions import InsecureRequestWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        return client._call("POST", "/enrollment", {"csr_pem": csr_pem}, unsigned_errors_ok=True)
 
 
 def _reason(exc: Exception) -> str:

@@ -23,11 +23,13 @@ from kiosk.privacy import mask_id_number, mask_name
 from kiosk.services import signing
 from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
 from kiosk.services.backend_sim import documents as docs
-from kiosk.services.backend_sim import payments, registry
+from kiosk.services.backend_sim import fleet, payments, registry
+from kiosk.services.backend_sim.ca import CsrRejected, SimCA
 from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, record_effect
 from kiosk.services.backend_sim.faults import FaultState
 from kiosk.services.backend_sim.registry import OpContext, Refusal
-from kiosk.services.backend_sim.security import AuthError, Caller, NonceStore, authenticate, signer_for
+from kiosk.services.backend_sim.security import (AuthError, Caller, NonceStore, authenticate,
+                                                 authenticate_enrollment, signer_for)
 
 log = logging.getLogger("kiosk.backend_sim")
 
@@ -78,6 +80,14 @@ class SimApp:
         self.faults = FaultState(settings.faults)
         self.nonces = NonceStore(settings.max_skew_s)
         self.documents = docs.DocumentStore(settings.private_key)
+        with self.db.transaction() as conn:
+            # executescript would commit on its own: run the statements one by one inside the transaction.
+            for statement in fleet.FLEET_SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            self.ca = SimCA.load_or_create(conn)
+        self.terminals = fleet.TerminalDirectory(self.db.conn, self.db.lock, settings.terminals)
+        self.api_url: str | None = None  # set by serve(): where enrolled terminals call (the mTLS listener)
         api_spec()  # parse the document now, not on the first request
         self.flask = self._build()
 
@@ -97,6 +107,10 @@ class SimApp:
             ("/payments/orders/<order_id>/cancel", "POST", self.v_order_cancel, True),
             ("/payments/orders/<order_id>/refund", "POST", self.v_order_refund, True),
             ("/payments/reconcile", "POST", self.v_reconcile, True),
+            ("/enrollment", "POST", self.v_enroll, "enrollment"),
+            ("/credentials/rotate", "POST", self.v_rotate, True),
+            ("/credentials/rotate/confirm", "POST", self.v_rotate_confirm, True),
+            ("/heartbeats", "POST", self.v_heartbeat, True),
         ]
         for rule, method, view, signed in routes:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._endpoint(view, signed), methods=[method])
@@ -106,9 +120,15 @@ class SimApp:
             ("/sim/effects", "GET", self.v_sim_effects),
             ("/sim/payments/<order_id>/pay", "POST", self.v_sim_pay),
             ("/sim/payments/<order_id>/expire", "POST", self.v_sim_expire),
+            ("/sim/enrollment-codes", "POST", self.v_sim_enrollment_code),
+            ("/sim/terminals", "GET", self.v_sim_terminals),
+            ("/sim/terminals/<terminal_id>/revoke", "POST", self.v_sim_revoke),
+            ("/sim/terminals/<terminal_id>/commands", "POST", self.v_sim_command),
+            ("/sim/heartbeats", "GET", self.v_sim_heartbeats),
         ]
         for rule, method, view in sim_routes:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._sim_endpoint(view), methods=[method])
+        app.add_url_rule("/fleet", "fleet_page", self.fleet_page, methods=["GET"])
 
         @app.errorhandler(404)
         def not_found(_: Exception) -> Response:
@@ -120,7 +140,7 @@ class SimApp:
                                              "Method not allowed.").body)
         return app
 
-    def _endpoint(self, view: View, signed: bool) -> Callable[..., Response]:
+    def _endpoint(self, view: View, signed: bool | str) -> Callable[..., Response]:
         def endpoint(**args: str) -> Response:
             return self.handle(view, args, signed)
         endpoint.__name__ = view.__name__
@@ -133,8 +153,11 @@ class SimApp:
         return endpoint
 
     # -- the pipeline -------------------------------------------------------------------------
-    def handle(self, view: View, args: dict[str, str], signed: bool) -> Response:
-        """Run one API request through faults, checks, idempotency, the view, validation and signing."""
+    def handle(self, view: View, args: dict[str, str], signed: bool | str) -> Response:
+        """Run one API request through faults, checks, idempotency, the view, validation and signing.
+
+        ``signed``: True (a terminal's HMAC), False (optional), or "enrollment" (an enrollment code's key).
+        """
         mode, latency, stall = self.faults.draw()
         if latency:
             time.sleep(latency)
@@ -143,13 +166,17 @@ class SimApp:
         headers = {k: v for k, v in request.headers.items()}
         target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
         raw = request.get_data(cache=True)
-        signer = signer_for(headers, self.settings.terminals)
+        signer = signer_for(headers, self.terminals)
+        caller: Caller | None = None
         api_request = ApiRequest(request.path, request.method.lower(), raw or None, headers,
                                  request.args.to_dict(), content_type=(request.mimetype or "application/json"))
         try:
             if mode == "error":
                 raise ApiError(503, "service_unavailable", "服务暂时不可用，请稍后再试。",
                                "The service is temporarily unavailable. Please try again later.")
+            if request.environ.get(LISTENER_KEY) == "enrollment" and signed != "enrollment" and view != self.v_health:
+                raise ApiError(403, "client_certificate_required", "此接口需要终端证书。",
+                               "This endpoint needs the terminal's client certificate (mutual TLS).")
             caller = self._authenticate(headers, target, raw, signed)
             status, body = self._process(view, args, api_request, caller, raw)
         except ApiError as exc:
@@ -157,6 +184,8 @@ class SimApp:
         except Exception:
             log.exception("simulator failure on %s %s", request.method, request.path)
             status, body = 500, ApiError(500, "internal_error", "服务内部错误。", "Internal server error.").body
+        if caller is not None:  # sign with the key that proved the request (the new one during a rotation)
+            signer = (caller.secret, caller.nonce)
         payload = dumps(body)
         out_headers = {"Content-Type": "application/json; charset=utf-8"}
         if signer is not None:
@@ -172,14 +201,17 @@ class SimApp:
         log.info("%s %s -> %d%s", request.method, request.path, status, f" [fault {mode}]" if mode else "")
         return Response(payload, status=status, headers=out_headers)
 
-    def _authenticate(self, headers: dict[str, str], target: str, raw: bytes, signed: bool) -> Caller | None:
+    def _authenticate(self, headers: dict[str, str], target: str, raw: bytes, signed: bool | str) -> Caller | None:
         if not signed and "X-Signature" not in headers:
             return None
         try:
-            return authenticate(headers, request.method, target, raw, self.settings.terminals, self.nonces,
-                                self.settings.max_skew_s)
+            if signed == "enrollment":
+                return authenticate_enrollment(headers, request.method, target, raw, self.terminals, self.nonces,
+                                               self.settings.max_skew_s)
+            return authenticate(headers, request.method, target, raw, self.terminals, self.nonces,
+                                self.settings.max_skew_s, peer_cert=_peer_certificate())
         except AuthError as exc:
-            raise ApiError(401, exc.code, exc.message_zh, exc.message_en) from None
+            raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
 
     def _process(self, view: View, args: dict[str, str], api_request: ApiRequest, caller: Caller | None,
                  raw: bytes) -> tuple[int, Any]:
@@ -205,6 +237,9 @@ class SimApp:
             conn.execute("SAVEPOINT view")
             try:
                 status, result = 200, view(conn, call)
+            except fleet.FleetError as exc:
+                conn.execute("ROLLBACK TO view")
+                raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
             except Refusal as r:
                 conn.execute("ROLLBACK TO view")
                 status, result = 422, ApiError(422, "refused", r.message_zh, r.message_en, rule=r.rule,
@@ -233,7 +268,7 @@ class SimApp:
             raise _Rollback() from None
 
     def handle_sim(self, view: View, args: dict[str, str]) -> Response:
-        """The /sim endpoints: loopback only, unsigned, validated like the rest."""
+        """The /sim endpoints: loopback only, unsigned, validated like the rest (on either listener with TLS)."""
         if not _is_loopback(request.remote_addr or ""):
             return self._plain(403, ApiError(403, "forbidden", "仅限本机访问。", "Loopback only.").body)
         raw = request.get_data(cache=True)
@@ -250,6 +285,8 @@ class SimApp:
                 result = view(conn, Call(None, body, args, request.args.to_dict(), None))
                 self._check_answer(api_request, 200, result, conn)
             status: int = 200
+        except fleet.FleetError as exc:
+            status, result = exc.status, ApiError(exc.status, exc.code, exc.message_zh, exc.message_en).body
         except ApiError as exc:
             status, result = exc.status, exc.body
         return self._plain(status, result)
@@ -413,6 +450,80 @@ class SimApp:
 
     def v_sim_expire(self, conn: Any, call: Call) -> dict[str, Any]:
         return self._order_call(lambda: payments.expire(conn, call.args["order_id"], now()))
+
+
+    # -- views: fleet (enrollment, credentials, heartbeats) -------------------------------------------
+    def v_enroll(self, conn: Any, call: Call) -> dict[str, Any]:
+        assert call.caller is not None and call.caller.kind == "enrollment"
+
+        def issue(terminal_id: str) -> Any:
+            try:
+                return self.ca.sign_csr(call.body["csr_pem"], terminal_id)
+            except CsrRejected as exc:
+                raise ApiError(400, "csr_rejected", "证书请求不合格。", f"The certificate request was refused: {exc}.")
+
+        creds = fleet.enroll(conn, call.caller.terminal_id, call.caller.secret.hex(), issue)
+        log.info("terminal %s enrolled", call.caller.terminal_id)
+        return {"terminal_id": call.caller.terminal_id, **creds, "ca_pem": self.ca.cert_pem.decode("ascii"),
+                "public_key": signing.public_key_b64(self.settings.private_key), "api_url": self.api_url}
+
+    def v_rotate(self, conn: Any, call: Call) -> dict[str, Any]:
+        assert call.caller is not None
+        return fleet.start_rotation(conn, call.caller.terminal_id)
+
+    def v_rotate_confirm(self, conn: Any, call: Call) -> dict[str, Any]:
+        assert call.caller is not None
+        result = fleet.confirm_rotation(conn, call.caller.terminal_id, call.caller.secret)
+        log.info("terminal %s rotated its secret", call.caller.terminal_id)
+        return result
+
+    def v_heartbeat(self, conn: Any, call: Call) -> dict[str, Any]:
+        assert call.caller is not None
+        return fleet.store_heartbeat(conn, call.caller.terminal_id, call.body)
+
+    def v_sim_enrollment_code(self, conn: Any, call: Call) -> dict[str, Any]:
+        return fleet.new_enrollment_code(conn, call.body["terminal_id"], int(call.body.get("ttl_s", 86400)))
+
+    def v_sim_terminals(self, conn: Any, call: Call) -> list[dict[str, Any]]:
+        return fleet.terminal_rows(conn, self.settings.terminals)
+
+    def v_sim_revoke(self, conn: Any, call: Call) -> dict[str, Any]:
+        result = fleet.revoke(conn, call.args["terminal_id"])
+        log.warning("terminal %s revoked by the operator", call.args["terminal_id"])
+        return result
+
+    def v_sim_command(self, conn: Any, call: Call) -> dict[str, Any]:
+        b = call.body
+        return fleet.queue_command(conn, self.settings.private_key, call.args["terminal_id"], b["kind"],
+                                   dict(b.get("args") or {}), int(b.get("ttl_s", 600)))
+
+    def v_sim_heartbeats(self, conn: Any, call: Call) -> list[dict[str, Any]]:
+        return fleet.heartbeats(conn, call.query.get("terminal_id"))
+
+    def fleet_page(self) -> Response:
+        """GET /fleet: the operators' page, every terminal with its status colour (loopback only)."""
+        from kiosk.services.backend_sim.fleet_page import render_fleet_page
+
+        if not _is_loopback(request.remote_addr or ""):
+            return Response("loopback only", status=403, mimetype="text/plain")
+        with self.db.lock:
+            rows = fleet.terminal_rows(self.db.conn, self.settings.terminals)
+        return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN")), mimetype="text/html")
+
+
+LISTENER_KEY = "kiosk_sim.listener"  # WSGI environ key: which listener a request came in on
+
+
+def _peer_certificate() -> dict[str, Any] | None:
+    """The verified client certificate of a mutual-TLS connection (None over plain HTTP)."""
+    sock = request.environ.get("werkzeug.socket")
+    getpeercert = getattr(sock, "getpeercert", None)
+    if getpeercert is None:
+        return None
+    try:
+        return getpeercert() or None
+    except (ValueError, OSError):
+        return None
 
 
 class _Rollback(ApiError):

@@ -5,10 +5,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from kiosk.errors import SignatureError
 from kiosk.services import signing
+from kiosk.services.backend_sim.fleet import Credentials, TerminalDirectory
 
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -18,18 +19,30 @@ class Caller:
     """An authenticated terminal and the nonce its request carried (the response is bound to it)."""
 
     terminal_id: str
-    secret: bytes
+    secret: bytes  # the secret that verified the request (during a rotation: the old or the new one)
     nonce: str
+    kind: str = "terminal"  # terminal, or enrollment (signed with an enrollment code's key)
 
 
 class AuthError(Exception):
-    """A request that fails authentication (HTTP 401 with ``code``)."""
+    """A request that fails authentication (HTTP ``status``, 401 unless said otherwise, with ``code``)."""
 
-    def __init__(self, code: str, message_zh: str, message_en: str) -> None:
+    def __init__(self, code: str, message_zh: str, message_en: str, status: int = 401) -> None:
         super().__init__(code)
         self.code = code
         self.message_zh = message_zh
         self.message_en = message_en
+        self.status = status
+
+
+Terminals = Mapping[str, bytes] | TerminalDirectory
+
+
+def _credentials(terminals: Terminals, terminal_id: str) -> Credentials | None:
+    if isinstance(terminals, TerminalDirectory):
+        return terminals.credentials(terminal_id)
+    secret = terminals.get(terminal_id)
+    return Credentials((secret,)) if secret is not None else None
 
 
 class NonceStore:
@@ -56,34 +69,89 @@ class NonceStore:
             return True
 
 
-def signer_for(headers: Mapping[str, str], terminals: Mapping[str, bytes]) -> tuple[bytes, str] | None:
+def signer_for(headers: Mapping[str, str], terminals: Terminals) -> tuple[bytes, str] | None:
     """(secret, nonce) to sign the answer with, when the request names a known terminal and a well-formed nonce."""
-    secret = terminals.get(headers.get("X-Terminal-Id", ""))
+    creds = _credentials(terminals, headers.get("X-Terminal-Id", ""))
     nonce = headers.get("X-Nonce", "")
-    if secret is None or not _NONCE_RE.fullmatch(nonce):
+    if creds is None or not creds.secrets or not _NONCE_RE.fullmatch(nonce):
         return None
-    return secret, nonce
+    return creds.secrets[0], nonce
 
 
-def authenticate(headers: Mapping[str, str], method: str, target: str, body: bytes,
-                 terminals: Mapping[str, bytes], nonces: NonceStore, max_skew_s: int) -> Caller:
-    """Check signature, timestamp and nonce of a request. Raises AuthError."""
+def _verify_with(keys: tuple[bytes, ...] | list[bytes], method: str, target: str, body: bytes, ts: str, nonce: str,
+                 sig: str, max_skew_s: int) -> bytes:
+    """The key among ``keys`` that verifies the request. Raises AuthError."""
+    stale = False
+    for key in keys:
+        try:
+            signing.verify_request(key, method, target, body, timestamp=ts, nonce=nonce, signature=sig,
+                                   max_skew_s=max_skew_s)
+            return key
+        except SignatureError as exc:
+            stale = stale or exc.context.get("reason") == "stale_timestamp"
+    if stale:
+        raise AuthError("stale_timestamp", "请求时间与服务器时间相差过大。",
+                        "The request time is too far from the server time.")
+    raise AuthError("bad_signature", "请求签名校验失败。", "The request signature does not verify.")
+
+
+def _signed_parts(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
     terminal_id = headers.get("X-Terminal-Id", "")
     ts, nonce, sig = (headers.get(h, "") for h in ("X-Timestamp", "X-Nonce", "X-Signature"))
     if not (terminal_id and ts and nonce and sig):
         raise AuthError("missing_signature", "请求缺少签名信息。", "The request is not signed.")
-    secret = terminals.get(terminal_id)
-    if secret is None:
+    return terminal_id, ts, nonce, sig
+
+
+def authenticate(headers: Mapping[str, str], method: str, target: str, body: bytes,
+                 terminals: Terminals, nonces: NonceStore, max_skew_s: int, *,
+                 peer_cert: Mapping[str, Any] | None = None) -> Caller:
+    """Check signature, timestamp and nonce of a request, the terminal's standing and (mTLS) its certificate.
+
+    Raises AuthError: 401 missing_signature, unknown_terminal, bad_signature, stale_timestamp,
+    replayed_nonce; 403 terminal_revoked, certificate_mismatch.
+    """
+    terminal_id, ts, nonce, sig = _signed_parts(headers)
+    creds = _credentials(terminals, terminal_id)
+    if creds is None or not creds.secrets:
         raise AuthError("unknown_terminal", "终端未登记。", "This terminal is not enrolled.")
-    try:
-        signing.verify_request(secret, method, target, body, timestamp=ts, nonce=nonce, signature=sig,
-                               max_skew_s=max_skew_s)
-    except SignatureError as exc:
-        reason = exc.context.get("reason", "bad_signature")
-        if reason == "stale_timestamp":
-            raise AuthError("stale_timestamp", "请求时间与服务器时间相差过大。",
-                            "The request time is too far from the server time.") from None
-        raise AuthError("bad_signature", "请求签名校验失败。", "The request signature does not verify.") from None
+    secret = _verify_with(creds.secrets, method, target, body, ts, nonce, sig, max_skew_s)
     if not nonces.first_use(terminal_id, nonce):
         raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
+    if creds.revoked:
+        # Checked after the signature: only the terminal itself learns that it was revoked.
+        raise AuthError("terminal_revoked", "本终端已被停用，请联系管理员。",
+                        "This terminal has been revoked. Please contact the operator.", status=403)
+    if peer_cert is not None and not _certificate_matches(peer_cert, terminal_id, creds):
+        raise AuthError("certificate_mismatch", "客户端证书与终端不符。",
+                        "The client certificate does not belong to this terminal.", status=403)
     return Caller(terminal_id, secret, nonce)
+
+
+def _certificate_matches(peer_cert: Mapping[str, Any], terminal_id: str, creds: Credentials) -> bool:
+    common_names = [value for rdn in peer_cert.get("subject", ()) for (key, value) in rdn if key == "commonName"]
+    if common_names != [terminal_id]:
+        return False
+    # An enrolled terminal's certificate is the one issued last; a re-enrollment retires the old one.
+    if creds.cert_serial is None:
+        return True
+    try:
+        return int(str(peer_cert.get("serialNumber", "")), 16) == int(creds.cert_serial, 16)
+    except ValueError:
+        return False
+
+
+def authenticate_enrollment(headers: Mapping[str, str], method: str, target: str, body: bytes,
+                            directory: TerminalDirectory, nonces: NonceStore, max_skew_s: int) -> Caller:
+    """Check an enrollment request, signed with the key of one of the codes issued for its terminal. Raises AuthError."""
+    terminal_id, ts, nonce, sig = _signed_parts(headers)
+    keys = directory.enrollment_keys(terminal_id)
+    try:
+        key = _verify_with(keys, method, target, body, ts, nonce, sig, max_skew_s)
+    except AuthError as exc:
+        if exc.code == "stale_timestamp":
+            raise
+        raise AuthError("enrollment_code_invalid", "登记码无效。", "The enrollment code is not valid.") from None
+    if not nonces.first_use("enroll:" + terminal_id, nonce):
+        raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
+    return Caller(terminal_id, key, nonce, kind="enrollment")

@@ -12,33 +12,48 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from kiosk.errors import ConfigError
-from kiosk.services.backend_sim.app import SimApp, SimSettings
+from kiosk.services.backend_sim.app import LISTENER_KEY, SimApp, SimSettings
 from kiosk.services.backend_sim.faults import FaultState
 
 log = logging.getLogger("kiosk.backend_sim")
 
 
 class SimServer:
-    """A running simulator; ``url`` is the server root (the API is under ``url + "/api/v1"``)."""
+    """A running simulator; ``url`` is the server root (the API is under ``url + "/api/v1"``).
 
-    def __init__(self, httpd: BaseWSGIServer, app: SimApp) -> None:
-        self._httpd = httpd
+    With TLS, ``url`` is the mutual-TLS listener (client certificate from the simulator's CA
+    required in the handshake) and ``enroll_url`` a second, server-authenticated listener that
+    serves only enrollment and health (a terminal has no certificate before it enrolls);
+    ``ca_pem`` is the CA both listeners' certificates chain to. Without TLS both URLs are the same.
+    """
+
+    def __init__(self, httpd: BaseWSGIServer, app: SimApp, enroll_httpd: BaseWSGIServer | None = None) -> None:
+        self._servers = [httpd] + ([enroll_httpd] if enroll_httpd is not None else [])
         self.app = app
         self.host = httpd.server_address[0]
         self.port = int(httpd.server_address[1])
-        self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=httpd.serve_forever, name="backend-sim", daemon=True)
+        self.tls = enroll_httpd is not None
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://{self.host}:{self.port}"
+        self.enroll_url = (f"https://{self.host}:{enroll_httpd.server_address[1]}" if enroll_httpd is not None
+                           else self.url)
+        self.ca_pem = app.ca.cert_pem
+        self._threads = [threading.Thread(target=s.serve_forever, name="backend-sim", daemon=True)
+                         for s in self._servers]
 
     def start(self) -> "SimServer":
-        """Start answering in a background thread."""
-        self._thread.start()
+        """Start answering in background threads."""
+        for t in self._threads:
+            t.start()
         return self
 
     def stop(self) -> None:
         """Stop answering and close the database."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        for s in self._servers:
+            s.shutdown()
+            s.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
         self.app.db.close()
 
     def __enter__(self) -> "SimServer":
@@ -48,18 +63,47 @@ class SimServer:
         self.stop()
 
 
+def _on_listener(app: Any, name: str) -> Any:
+    """The WSGI app with every request marked as having come in on listener ``name``."""
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        environ[LISTENER_KEY] = name
+        return app(environ, start_response)
+    return wsgi
+
+
 def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
-          faults: dict[str, Any] | None = None, **settings: Any) -> SimServer:
+          faults: dict[str, Any] | None = None, *, tls: bool = False, enroll_port: int = 0,
+          **settings: Any) -> SimServer:
     """Start the simulator on ``host:port`` (0 = a free port) and return it running.
 
-    ``db_path`` None gives a fresh in-memory database; ``faults`` sets fault knobs; further
-    keyword arguments are :class:`SimSettings` fields (terminals, order_ttl_s, max_skew_s).
+    ``db_path`` None gives a fresh in-memory database; ``faults`` sets fault knobs; ``tls``
+    serves HTTPS with client certificates required, plus an enrollment listener on
+    ``enroll_port``; further keyword arguments are :class:`SimSettings` fields (terminals,
+    order_ttl_s, max_skew_s).
     """
     app = SimApp(SimSettings(db_path=db_path, faults=faults, **settings))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    httpd = make_server(host, port, app.flask, threaded=True)
-    httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
-    return SimServer(httpd, app).start()
+    hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
+    enroll_httpd = None
+    try:
+        ctx = app.ca.server_context(require_client_cert=True, hosts=hosts) if tls else None
+        httpd = make_server(host, port, _on_listener(app.flask, "api"), threaded=True, ssl_context=ctx)
+        httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
+        if tls:
+            enroll_ctx = app.ca.server_context(require_client_cert=False, hosts=hosts)
+            try:
+                enroll_httpd = make_server(host, enroll_port, _on_listener(app.flask, "enrollment"), threaded=True,
+                                           ssl_context=enroll_ctx)
+            except BaseException:
+                httpd.server_close()
+                raise
+            enroll_httpd.daemon_threads = True
+    except BaseException:
+        app.db.close()
+        raise
+    server = SimServer(httpd, app, enroll_httpd)
+    app.api_url = server.url if tls else None
+    return server.start()
 
 
 def cli_backend_sim(args: argparse.Namespace) -> int:
@@ -74,7 +118,8 @@ def cli_backend_sim(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ConfigError(f"--faults must be a JSON object of fault knobs: {exc}", key="--faults",
                               value=args.faults) from None
-    server = serve(args.host, args.port, db_path=args.db, faults=faults)
+    server = serve(args.host, args.port, db_path=args.db, faults=faults, tls=bool(getattr(args, "tls", False)),
+                   enroll_port=int(getattr(args, "enroll_port", 0) or 0))
     done = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -83,6 +128,8 @@ def cli_backend_sim(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(f"backend simulator listening on {server.url}", flush=True)
+    if server.tls:
+        print(f"enrollment listener on {server.enroll_url}", flush=True)
     try:
         while not done.wait(0.5):
             pass
