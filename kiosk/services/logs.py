@@ -6,9 +6,11 @@ Lines are ``key=value`` structured so they can be grepped and shipped as they ar
 """
 from __future__ import annotations
 
+import errno
 import logging
 import logging.handlers
 import os
+import sys
 from pathlib import Path
 
 from kiosk.privacy import MASKING_FILTER
@@ -16,6 +18,34 @@ from kiosk.privacy import MASKING_FILTER
 LOG_FILE = "kiosk.log"
 FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
 _MARK = "_kiosk_state_log"
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class _RotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Size-rotated file whose full-disk failures are told once, not as a traceback per line.
+
+    A full disk is an expected state of a 24/7 terminal (the disk guard stops transactions and
+    alerts); a traceback on stderr for every log line would only fill the system journal too.
+    """
+
+    disk_full = False  # True from the first failed write until a write succeeds again
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if self.disk_full and self.stream is not None and not getattr(self, "_failed_now", False):
+            self.disk_full = False
+            sys.stderr.write(f"kiosk: log file {self.baseFilename} writable again\n")
+        self._failed_now = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            self._failed_now = True
+            if not self.disk_full:
+                self.disk_full = True
+                sys.stderr.write(f"kiosk: log file {self.baseFilename} not written: disk full\n")
+            return
+        super().handleError(record)
 
 
 def setup_logging(state_dir: str | os.PathLike[str], *, level: int = logging.INFO,
@@ -31,8 +61,7 @@ def setup_logging(state_dir: str | os.PathLike[str], *, level: int = logging.INF
     for handler in root.handlers:
         if getattr(handler, _MARK, None) == str(path):
             return path
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
-                                                   encoding="utf-8")
+    handler = _RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     setattr(handler, _MARK, str(path))
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(MASKING_FILTER)

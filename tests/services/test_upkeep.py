@@ -177,3 +177,34 @@ def test_upkeep_config_rejects_a_resume_below_the_floor() -> None:
         from_dict({"upkeep": {"min_free_mb": 500, "resume_free_mb": 100}})
     assert "upkeep" in str(info.value)
     assert from_dict({}).upkeep.min_free_mb == 200
+
+
+class _FullDisk:
+    """A file stream on a full file system: every write fails with ENOSPC."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*_a: Any, **_k: Any) -> Any:
+            import errno
+
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        return fail
+
+
+def test_a_full_disk_under_the_log_is_told_once_not_per_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = setup_logging(tmp_path)
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "baseFilename", "") == str(path))
+    log = logging.getLogger("kiosk.test.full")
+    real = handler.stream
+    try:
+        handler.stream = _FullDisk()
+        for n in range(5):
+            log.warning("line %d while full", n)
+        err = capsys.readouterr().err
+        assert err.count("disk full") == 1 and "Traceback" not in err and "Logging error" not in err
+        handler.stream = real
+        log.warning("after the disk was cleaned")
+        assert "writable again" in capsys.readouterr().err
+    finally:
+        teardown_logging(tmp_path)
+    assert "after the disk was cleaned" in path.read_text() and "while full" not in path.read_text()
