@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 DB_FILE = "stats.sqlite3"
 OUTCOMES = ("completed", "refused", "cancelled", "failed")
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # the G05 choices
-RATING_ITEM = "G05"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS item_counts (
