@@ -68,9 +68,11 @@ def assess(row: Mapping[str, Any], now: datetime, lang: str = "zh_CN") -> Termin
         for supply, level in sorted((st.get("supplies") or {}).items()):
             supplies.append((f"{device} {supply}", level))
             if level == "out":
-                red.append(_("{supply} out: {device}", lang, supply=_(supply.capitalize(), lang), device=device))
+                red.append(_("Paper out: {device}", lang, device=device) if supply == "paper"
+                           else _("{supply} out: {device}", lang, supply=supply, device=device))
             elif level == "low":
-                amber.append(_("{supply} low: {device}", lang, supply=_(supply.capitalize(), lang), device=device))
+                amber.append(_("Paper low: {device}", lang, device=device) if supply == "paper"
+                             else _("{supply} low: {device}", lang, supply=supply, device=device))
     colour = "red" if red else ("amber" if amber else "green")
     return TerminalView(str(row["terminal_id"]), colour, tuple(red + amber), heard, age, tuple(supplies))
 
