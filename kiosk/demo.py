@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FLOW = "H01"
 DEMO_RESIDENT = "37010219850315123X"  # 王小明, the household head with a clean record
 STEP_TIMEOUT_S = 30.0
+MAX_SCREENS_PER_FLOW = 40
 # While waiting, the driver naps between frames so the worker thread doing the service
 # call (rendering a PDF, talking to the backend) gets the interpreter.
 IDLE_NAP_S = 0.03
@@ -334,7 +335,7 @@ class Resident:
                 drv.wait_screen("home")
                 return record
             drv.tap_id("start_button")
-            while True:
+            for _step in range(MAX_SCREENS_PER_FLOW):
                 # Printing is busy on purpose (the progress screen): photograph it meanwhile.
                 drv.wait_until(lambda: drv.current == "printing" or not app.busy, "the next screen")
                 drv.pump(2)
@@ -378,12 +379,16 @@ class Resident:
                         drv.tap_id("home_button")
                     drv.wait_screen("home")
                     break
+                elif screen == "reprint":
+                    drv.tap_id("reprint_button")  # documents owed from an earlier visit
+                    drv.wait_leave("reprint", timeout=60)
                 elif screen == "home":
-                    txn_outcome = "cancelled"
-                    record.outcome, record.reason = txn_outcome, record.reason or "returned_home"
+                    record.outcome, record.reason = "cancelled", record.reason or "returned_home"
                     break
                 else:
                     raise DemoError(f"unexpected screen {screen}")
+            else:
+                raise DemoError(f"no end after {MAX_SCREENS_PER_FLOW} screens")
         except KioskError as err:
             record.outcome, record.reason = "failed", f"{err.code}: {err.detail}"
             log.error("demo flow %s failed: %s", item_id, err.detail or err.code)

@@ -20,6 +20,7 @@ class DoneScreen(KioskScreen):
     rating = StringProperty("")
     finishing = BooleanProperty(False)
     _poll: Any = None
+    _asking = False
 
     def on_kv_post(self, *_args: Any) -> None:
         """Relabel on a language switch."""
@@ -28,6 +29,7 @@ class DoneScreen(KioskScreen):
     def on_pre_enter(self, *_args: Any) -> None:
         """Start watching the card reader."""
         self.rating = ""
+        self._asking = False
         Clock.unschedule(self._give_up_waiting)
         self.finishing = False
         self.card_on_reader = self.app.card_present()
@@ -41,8 +43,15 @@ class DoneScreen(KioskScreen):
             self._poll = None
 
     def _check_card(self, _dt: float) -> None:
-        self.card_on_reader = self.app.card_present()
-        if self.finishing and not self.card_on_reader:
+        # Asked off the UI thread: a real reader answers over a serial line.
+        if not self._asking:
+            self._asking = True
+            self.app.background(self.app.card_present, on_result=self._card_answer)
+
+    def _card_answer(self, present: bool) -> None:
+        self._asking = False
+        self.card_on_reader = present
+        if self.finishing and not present and self._poll is not None:
             self.on_leave()
             self.app.finish()
 

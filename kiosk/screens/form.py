@@ -34,6 +34,8 @@ class FormScreen(KioskScreen):
             label = Factory.Body(font_size=44, bold=True)
             box.add_widget(label)
             self.labels[spec.name] = (label, spec)
+            error = Factory.Body(color=(1, 0.55, 0.45, 1), text="")
+            self.errors[spec.name] = error
             if spec.type in ("choice", "lookup"):
                 grid = Factory.GridLayout(cols=1, spacing=16, size_hint_y=None)
                 grid.bind(minimum_height=grid.setter("height"))
@@ -52,9 +54,7 @@ class FormScreen(KioskScreen):
                                          input_filter=INPUT_FILTERS.get(spec.type))
                 box.add_widget(text)
                 self.inputs[spec.name] = text
-            error = Factory.Body(color=(1, 0.55, 0.45, 1), text="")
             box.add_widget(error)
-            self.errors[spec.name] = error
         self.relabel()
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
@@ -62,16 +62,29 @@ class FormScreen(KioskScreen):
         grid.clear_widgets()
         for option in options:
             button = ToggleButton(group=f"form-{name}", font_size=44, size_hint_y=None, height=130,
-                                  allow_no_selection=False)
+                                  allow_no_selection=False, halign="center")
+            # Long options (a fine with its amount) wrap, and the button grows to hold them.
+            button.bind(width=lambda b, w: setattr(b, "text_size", (w - 40, None)),
+                        texture_size=lambda b, ts: setattr(b, "height", max(130, ts[1] + 40)))
             button.value = str(option["value"])
             button.option = option
             if self._one_choice:
                 # A form that is one choice needs no separate "next" touch: choosing submits.
                 button.bind(on_release=lambda _b: self.submit())
+            else:
+                button.bind(on_release=lambda _b, n=name: self._chosen(n))
             grid.add_widget(button)
-        if not options:
-            self.errors[name].text = self.app.tr("Nothing to choose from for this entry.")
+        self.errors[name].text = "" if options else self.app.tr("Nothing to choose from for this entry.")
         self.relabel()
+
+    def _chosen(self, name: str) -> None:
+        """A choice changed: lookups further down may depend on it, so ask for their options again."""
+        fields = self.app.txn.item.fields
+        later = [f for f in fields[[f.name for f in fields].index(name) + 1:] if f.type == "lookup"]
+        for spec in later:
+            self.app.background(self.app.txn.options, spec.name, self.values(),
+                                on_result=lambda opts, n=spec.name: self._set_options(n, opts),
+                                on_error=lambda exc, n=spec.name: self._show_error(n, exc))
 
     def _show_error(self, name: str, exc: BaseException) -> None:
         self.errors[name].text = exc.message(self.app.lang) if hasattr(exc, "message") else ""

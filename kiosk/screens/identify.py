@@ -15,10 +15,12 @@ class IdentifyScreen(KioskScreen):
     """Waits for a card on the reader (no touch needed), then calls ``Transaction.identify``."""
 
     _poll: Any = None
+    _asking = False
 
     def on_enter(self, *_args: Any) -> None:
         """Start waiting for the card (or read the travel document reader straight away)."""
         item = self.app.item
+        self._asking = False
         self.ids.problem.text = ""
         tr = self.app.tr
         self.ids.prompt.text = (tr("Place your passport or travel permit on the reader")
@@ -35,7 +37,14 @@ class IdentifyScreen(KioskScreen):
             self._poll = None
 
     def _check_card(self, _dt: float) -> None:
-        if self.app.card_present():
+        # Asked off the UI thread: a real reader answers over a serial line.
+        if not self._asking:
+            self._asking = True
+            self.app.background(self.app.card_present, on_result=self._card_answer)
+
+    def _card_answer(self, present: bool) -> None:
+        self._asking = False
+        if present and self._poll is not None and self.manager.current == self.name:
             self.on_leave()
             self.read()
 
