@@ -217,7 +217,15 @@ def tmpfiles(opts: InstallOptions, cfg: KioskConfig) -> str:
              f"d /etc/kiosk 0750 root {opts.user} -",
              f"z {CONFIG_DEST} 0640 root {opts.user} -"]
     if cfg.backend.hmac_secret_file:
+        folder = str(Path(cfg.backend.hmac_secret_file).parent)
+        if folder != str(Path(CONFIG_DEST).parent):  # enroll's credentials/ folder must be enterable by the group
+            lines.append(f"z {folder} 0750 root {opts.user} -")
         lines.append(f"z {cfg.backend.hmac_secret_file} 0440 root {opts.user} -")
+    # What `kiosk-provision enroll` wrote beside the secret: the key is as private as the secret.
+    for path, mode in ((cfg.backend.client_key_file, "0440"), (cfg.backend.client_cert_file, "0444"),
+                       (cfg.backend.ca_file, "0444")):
+        if path:
+            lines.append(f"z {path} {mode} root {opts.user} -")
     return "\n".join(lines) + "\n"
 
 
