@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -152,15 +151,3 @@ class SimCA:
             ctx.load_verify_locations(cadata=self.cert_pem.decode())
         return ctx
 
-
-def verify_issued(ca_pem: bytes, cert_pem: bytes) -> None:
-    """Check that ``cert_pem`` was signed by the CA in ``ca_pem``. Raises ValueError."""
-    ca = x509.load_pem_x509_certificate(ca_pem)
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    pub = ca.public_key()
-    if not isinstance(pub, ec.EllipticCurvePublicKey):
-        raise ValueError("the CA key is not an EC key")
-    try:
-        pub.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
-    except InvalidSignature:
-        raise ValueError("the certificate was not issued by this CA") from None
