@@ -256,7 +256,8 @@ def test_a_damaged_replay_store_is_set_aside(tmp_path: Path) -> None:
     assert (tmp_path / "seen.damaged").exists()
 
 
-def test_badly_signed_commands_from_the_backend_never_reach_the_handler(sim: SimServer, tmp_path: Path) -> None:
+def test_badly_signed_commands_from_the_backend_never_reach_the_handler(sim: SimServer, tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
     handler = Recorder()
     sender = HeartbeatSender(_client(sim.url), tmp_path, DEMO_TERMINAL_ID,
                              signing.public_key_b64(signing.private_key_from_seed(b"\x02" * 32)),
@@ -265,3 +266,4 @@ def test_badly_signed_commands_from_the_backend_never_reach_the_handler(sim: Sim
     result = sender.beat()
     assert result.commands and all(o.reason == "bad_signature" for o in result.commands)
     assert handler.commands == []
+    assert any("remote command rejected (bad_signature)" in r.getMessage() for r in caplog.records)
