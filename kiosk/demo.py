@@ -24,6 +24,7 @@ from typing import Any, Callable
 import kiosk.app  # noqa: F401  (sets the Kivy environment before Kivy is imported)
 from kiosk.config import KioskConfig, PathsConfig, load
 from kiosk.errors import ConfigError, KioskError
+from kiosk.hardware.simulators.cards import card_by_number
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +286,15 @@ SAMPLE_VALUES = {"digits": "1", "phone": "13800138000", "number": "1", "plate": 
                  "date": time.strftime("%Y-%m-%d"), "text": "山东省济南市历下区泉城路188号", "id_number": DEMO_RESIDENT}
 
 
-def sample_value(spec: Any) -> str:
-    """What the scripted resident types: the field's own example ("e.g. ...") or one per type."""
+def sample_value(spec: Any, resident: Any = None) -> str:
+    """What the scripted resident types: their own name where asked, the field's example ("e.g. ..."), or one per type."""
+    if resident is not None:
+        if spec.name == "name":
+            return resident.name
+        if spec.type == "id_number":
+            return resident.id_number
+        if spec.name.endswith("_name"):
+            return "王小红"  # another person's name: two to four characters like any Chinese name
     hint = spec.hint_en or ""
     if "e.g. " in hint:
         return hint.split("e.g. ", 1)[1].split()[0].rstrip(".,;)")
@@ -301,6 +309,7 @@ class Resident:
         self.runtime = runtime
         self.out = out
         self.card = card
+        self.last_code = ""  # the verification code of the last document printed in this run
 
     def run(self, item_id: str) -> FlowRecord:
         """Do item ``item_id`` end to end; never raises (the record says what failed)."""
@@ -371,6 +380,9 @@ class Resident:
                     record.reason = (txn.reason if txn is not None else "") or (
                         app.error.code if app.error is not None else "")
                     if screen == "done":
+                        codes = getattr(app.result, "verification_codes", ())
+                        if codes:
+                            self.last_code = codes[-1]  # what a later verify flow checks
                         drv.tap_id("rate_satisfied")
                         if reader is not None and hasattr(reader, "remove"):
                             reader.remove()  # the resident takes the card back
@@ -499,7 +511,9 @@ class Resident:
             elif spec.required:
                 drv.reveal(widget)
                 drv.tap(widget, f"field {spec.name}")
-                Window.dispatch("on_textinput", sample_value(spec))
+                value = self.last_code if spec.name == "verification_code" and self.last_code else \
+                    sample_value(spec, card_by_number(self.card))
+                Window.dispatch("on_textinput", value)
                 drv.pump(2)
         return False
 
