@@ -30,6 +30,8 @@ class DoneScreen(KioskScreen):
         """Start watching the card reader."""
         self.rating = ""
         self._asking = False
+        for name in ("rate_satisfied", "rate_basically_satisfied", "rate_dissatisfied"):
+            self.ids[name].state = "normal"  # the screen is reused: no rating shown from the last visit
         Clock.unschedule(self._give_up_waiting)
         self.finishing = False
         self.card_on_reader = self.app.card_present()
