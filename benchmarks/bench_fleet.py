@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -22,22 +21,12 @@ from kiosk.services.backend_sim.fleet_page import render_fleet_page
 from kiosk.services.backend_sim.server import serve
 from kiosk.services.heartbeat import HeartbeatSender
 from provisioning.enroll import check_answer, new_key_and_csr
+from benchmarks.timing import ms, timed
 
 DEVICES = {name: status(DeviceState.ONLINE, {"paper": SupplyState.OK} if "printer" in name else {})
            for name in ("id_card", "pcsc", "receipt_printer", "a4_printer", "scanner", "camera")}
 
 
-def _timed(fn: Callable[[], Any], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def _ms(values: list[float]) -> str:
-    return f"median {statistics.median(values) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms (n={len(values)})"
 
 
 def main() -> None:
@@ -66,7 +55,7 @@ def main() -> None:
             for _ in range(10):
                 one_enrollment()
                 took.append(last["took"])
-            print(f"enrollment (EC P-256 key + CSR + signed call + CA-issued cert check): {_ms(took)}")
+            print(f"enrollment (EC P-256 key + CSR + signed call + CA-issued cert check): {ms(took)}")
 
             cert, key_file = tmp / "t.crt", tmp / "t.key"
             cert.write_text(last["answer"]["certificate_pem"])
@@ -76,7 +65,7 @@ def main() -> None:
             mtls = BackendClient(sim.url, last["tid"], last["answer"]["hmac_secret"].encode(), DEMO_BACKEND_PUBLIC_KEY,
                                  ca_file=str(ca), client_cert=(str(cert), str(key_file)))
             sender = HeartbeatSender(mtls, tmp / "mtls", last["tid"], DEMO_BACKEND_PUBLIC_KEY, lambda: DEVICES)
-            print(f"heartbeat over mutual TLS (one beat; the simulator speaks HTTP/1.0, so a handshake each): {_ms(_timed(sender.beat, 30))}")
+            print(f"heartbeat over mutual TLS (one beat; the simulator speaks HTTP/1.0, so a handshake each): {ms(timed(sender.beat, 30))}")
             body = sender.snapshot(1)
             print(f"heartbeat body: {len(json.dumps(body, separators=(',', ':')))} bytes for {len(DEVICES)} devices")
         finally:
@@ -86,7 +75,7 @@ def main() -> None:
         try:
             plain = BackendClient(sim.url, DEMO_TERMINAL_ID, DEMO_HMAC_SECRET.encode(), DEMO_BACKEND_PUBLIC_KEY)
             sender = HeartbeatSender(plain, tmp / "plain", DEMO_TERMINAL_ID, DEMO_BACKEND_PUBLIC_KEY, lambda: DEVICES)
-            print(f"heartbeat over plain HTTP: {_ms(_timed(sender.beat, 30))}")
+            print(f"heartbeat over plain HTTP: {ms(timed(sender.beat, 30))}")
             down = BackendClient("http://127.0.0.1:9", DEMO_TERMINAL_ID, DEMO_HMAC_SECRET.encode(),
                                  DEMO_BACKEND_PUBLIC_KEY, retries=0)
             sender.backend = down
@@ -104,8 +93,8 @@ def main() -> None:
     now = datetime.now(CST)
     rows = [{"terminal_id": f"JN-{i:04d}", "status": "active", "last_heartbeat_at": now.isoformat(),
              "last_heartbeat": {"devices": {k: v.to_dict() for k, v in DEVICES.items()}}} for i in range(500)]
-    times = _timed(lambda: render_fleet_page(rows, now, "zh_CN"), 5)
-    print(f"fleet page for 500 terminals: {_ms(times)}, {len(render_fleet_page(rows, now)) // 1024} KiB")
+    times = timed(lambda: render_fleet_page(rows, now, "zh_CN"), 5)
+    print(f"fleet page for 500 terminals: {ms(times)}, {len(render_fleet_page(rows, now)) // 1024} KiB")
 
 
 if __name__ == "__main__":

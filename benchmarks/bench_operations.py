@@ -10,21 +10,14 @@ from kiosk.config import from_dict
 from kiosk.hardware.factory import build_devices
 from kiosk.services.maintenance import MaintenanceAccess, WrongPin, hash_pin, verify_pin
 from kiosk.services.metrics import KioskMetrics
+from benchmarks.timing import timed
 
-
-def _timed(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def main() -> None:
     """Print the figures."""
     encoded = hash_pin("739148")
-    checks = _timed(lambda: verify_pin("739140", encoded), 5)
+    checks = timed(lambda: verify_pin("739140", encoded), 5)
     print(f"scrypt PIN verify (n=2^15, r=8, p=1): median {statistics.median(checks) * 1000:.0f} ms; "
           f"an offline search of all 10^6 six-digit PINs on one such core: "
           f"{statistics.median(checks) * 1e6 / 86400:.1f} days")
@@ -37,7 +30,7 @@ def main() -> None:
                 access.check("739140")
             except WrongPin:
                 pass
-        first = _timed(wrong, 1)
+        first = timed(wrong, 1)
         print(f"MaintenanceAccess.check (wrong PIN, persisted counter): {first[0] * 1000:.0f} ms")
 
         cfg = from_dict({"paths": {"state_dir": tmp}})
@@ -47,13 +40,13 @@ def main() -> None:
         for i in range(71):
             for outcome in ("completed", "refused", "cancelled", "failed"):
                 metrics.record_transaction(f"I{i:02d}", outcome, 30.0)
-        updates = _timed(lambda: metrics.update_devices(statuses), 2000)
+        updates = timed(lambda: metrics.update_devices(statuses), 2000)
         print(f"metrics.update_devices (6 devices): median {statistics.median(updates) * 1e6:.0f} us")
         body = metrics.exposition()
-        scrapes = _timed(metrics.exposition, 200)
+        scrapes = timed(metrics.exposition, 200)
         print(f"scrape with 71 items x 4 outcomes: {len(body) / 1024:.1f} KiB, "
               f"median {statistics.median(scrapes) * 1000:.2f} ms")
-        polls = _timed(devices.statuses, 2000)
+        polls = timed(devices.statuses, 2000)
         print(f"Devices.statuses() on simulators: median {statistics.median(polls) * 1e6:.0f} us")
 
         from provisioning.selftest import run_selftest

@@ -13,9 +13,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
+
+from benchmarks.timing import timed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,14 +47,6 @@ print(time.perf_counter() - t)
 """
 
 
-def _times(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
 
 def _report(label: str, samples: list[float]) -> None:
     ordered = sorted(samples)
@@ -74,11 +66,11 @@ def bench_documents(tmp: Path) -> None:
     from print_templates.documents import render_pdf
 
     render_pdf(DOCUMENT, tmp / "warmup.pdf", terminal_id="JN-BENCH-0001")
-    _report("certificate render, warm", _times(
+    _report("certificate render, warm", timed(
         lambda: render_pdf(DOCUMENT, tmp / "warm.pdf", terminal_id="JN-BENCH-0001"), 20))
     print(f"   certificate PDF size: {(tmp / 'warm.pdf').stat().st_size / 1024:.1f} KiB")
     signer = _test_signer(tmp)
-    _report("certificate render + PAdES signature (ECDSA P-256)", _times(
+    _report("certificate render + PAdES signature (ECDSA P-256)", timed(
         lambda: render_pdf(DOCUMENT, tmp / "signed.pdf", terminal_id="JN-BENCH-0001", signer=signer), 10))
 
 
@@ -114,9 +106,9 @@ def bench_receipts() -> None:
         render_receipt("transaction", RECEIPT, profile=profile)
         size = len(render_receipt("transaction", RECEIPT, profile=profile))
         _report(f"receipt encoding {profile} ({size:,} bytes)",
-                _times(lambda: render_receipt("transaction", RECEIPT, profile=profile), n))
+                timed(lambda: render_receipt("transaction", RECEIPT, profile=profile), n))
     data = render_receipt("transaction", RECEIPT, profile="58mm:raster:raster")
-    _report(f"decode a raster receipt ({len(data):,} bytes)", _times(lambda: decode(data), 10))
+    _report(f"decode a raster receipt ({len(data):,} bytes)", timed(lambda: decode(data), 10))
 
 
 def bench_network_receipt() -> None:
@@ -128,7 +120,7 @@ def bench_network_receipt() -> None:
     data = render_receipt("transaction", RECEIPT)
     with VirtualEscposPrinter() as virtual:
         printer = EscposReceiptPrinter("receipt_printer", {"printer": virtual.spec})
-        _report("receipt print_bytes to the virtual network printer", _times(lambda: printer.print_bytes(data), 20))
+        _report("receipt print_bytes to the virtual network printer", timed(lambda: printer.print_bytes(data), 20))
 
 
 def bench_cups(tmp: Path) -> None:
@@ -153,7 +145,7 @@ def bench_cups(tmp: Path) -> None:
         printer = CupsA4Printer("a4_printer", {"queue": queue, "server": server.server, "poll_s": 0.05})
         pdf = render_pdf(DOCUMENT, tmp / "cups.pdf", terminal_id="JN-BENCH-0001")
         printer.print_pdf(pdf, "warm-up")
-        _report("A4 certificate submit -> job-state 9 (cups-pdf)", _times(lambda: printer.print_pdf(pdf, "bench"), 5))
+        _report("A4 certificate submit -> job-state 9 (cups-pdf)", timed(lambda: printer.print_pdf(pdf, "bench"), 5))
     finally:
         server.stop()
 
