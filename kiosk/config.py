@@ -158,6 +158,19 @@ class UpkeepConfig(_Strict):
         return self
 
 
+class HeartbeatConfig(_Strict):
+    """Heartbeats to the backend: how often, and how many are kept on disk while it is away."""
+
+    interval_s: float = Field(60.0, ge=1, le=3600)
+    queue_max: int = Field(500, ge=1, le=100000)
+
+
+class MaintenanceConfig(_Strict):
+    """Maintenance mode: where the masked log export goes (a USB stick's mount point); '' = <state_dir>/exports."""
+
+    export_dir: str = ""
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -170,6 +183,8 @@ class KioskConfig(_Strict):
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
     upkeep: UpkeepConfig = Field(default_factory=UpkeepConfig)
+    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
 
     @field_validator("devices")
     @classmethod
