@@ -16,6 +16,7 @@ import importlib
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -52,6 +53,11 @@ STEP_SCREENS = {"identify": "identify", "face": "face", "form": "form", "confirm
 # Screens on which the idle timer does not run: nothing to abandon on home and out of
 # service; payment has its own countdown (the order's expiry); printing must finish.
 IDLE_EXEMPT = frozenset({"home", "out_of_service", "payment", "printing"})
+# The technician's screens; the hidden corner gesture opens them from these resident screens only.
+MAINTENANCE_SCREENS = frozenset({"maintenance_pin", "maintenance"})
+GESTURE_SCREENS = frozenset({"home", "out_of_service"})
+# Out-of-service reasons that are not an operator's notice text.
+OOS_CODES = frozenset({"", "nothing_usable", "maintenance", "operator_notice"})
 KEY_ESCAPE, KEY_BACK, KEY_F1 = 27, 1001, 282
 AVAILABILITY_POLL_S = 5.0
 RECONCILE_EVERY_S = 180.0  # settles payments that arrived after the kiosk gave up on them
@@ -99,7 +105,9 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     # No way out: Escape does not close the app, and a right click cannot leave a red
     # multitouch dot that a resident could drag around.
     Config.set("kivy", "exit_on_escape", "0")
-    Config.set("kivy", "keyboard_mode", "dock" if not headless else "system")
+    # The form screen brings its own keyboard panel (pinyin input, number pad): Kivy's
+    # docked keyboard has no Chinese and would float over the form's buttons.
+    Config.set("kivy", "keyboard_mode", "system")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     Config.set("graphics", "maxfps", "30")
 
@@ -118,6 +126,8 @@ class KioskApp(App):
     # Bumped whenever the set of unavailable items changes, so lists redraw themselves.
     availability = NumericProperty(0)
     backend_down = BooleanProperty(False)
+    # An operator's out-of-service notice (remote command), shown on the out-of-service screen.
+    oos_notice = StringProperty("")
 
     def __init__(self, runtime: Any, config: KioskConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -134,6 +144,12 @@ class KioskApp(App):
         self._last_touch = Clock.get_boottime()
         self._generation = 0  # bumped when a transaction ends; stale worker results are dropped
         self.sm: Any = None
+        from kiosk.services.maintenance_ops import CornerGesture, MaintenanceService
+
+        self.maintenance = MaintenanceService(runtime, on_restart=self.request_restart)
+        self.gesture = CornerGesture()
+        self.exit_status = 0
+        self._restart_pending = False
 
     # --- text -------------------------------------------------------------------------
     def tr(self, msgid: str, lang: str | None = None) -> str:
@@ -340,7 +356,8 @@ class KioskApp(App):
                 result: Any = call(*args)
             except BaseException as exc:
                 if on_error is not None:
-                    Clock.schedule_once(lambda _dt: generation == self._generation and on_error(exc))
+                    # bound now: Python unbinds ``exc`` when the except block ends
+                    Clock.schedule_once(lambda _dt, err=exc: generation == self._generation and on_error(err))
                 return
             if on_result is not None:
                 Clock.schedule_once(lambda _dt: generation == self._generation and on_result(result))
@@ -390,6 +407,9 @@ class KioskApp(App):
 
     def _idle_tick(self, _dt: float) -> None:
         current = self.sm.current if self.sm else "home"
+        if self._restart_pending and self.txn is None and not self.busy:
+            self._restart_now()
+            return
         if current in IDLE_EXEMPT or self.busy:
             self._last_touch = Clock.get_boottime()
             self.idle_warning = False
@@ -410,14 +430,16 @@ class KioskApp(App):
             try:
                 down = self.runtime.health.unavailable_items()
                 out = self.runtime.out_of_service()
+                reason = self.runtime.health.out_of_service_reason() if out else ""
             except KioskError as err:
                 log.error("health check failed: %s", err.code)
                 return
-            Clock.schedule_once(lambda _dt: self._set_unavailable(down, out))
+            Clock.schedule_once(lambda _dt: self._set_unavailable(down, out, reason))
 
         threading.Thread(target=work, name="kiosk-availability", daemon=True).start()
 
-    def _set_unavailable(self, down: dict[str, str], out_of_service: bool) -> None:
+    def _set_unavailable(self, down: dict[str, str], out_of_service: bool, reason: str = "") -> None:
+        self.oos_notice = "" if reason in OOS_CODES else reason
         if down != self.unavailable or self.availability == 0:
             log.info("availability: %d of %d items unavailable (%s)", len(down), len(self.runtime.catalog.items),
                      ", ".join(sorted(set(down.values()))) or "all available")
@@ -433,6 +455,51 @@ class KioskApp(App):
 
     def _reconcile(self, _dt: float) -> None:
         threading.Thread(target=self.runtime.reconcile, name="kiosk-reconcile", daemon=True).start()
+
+    # --- maintenance and remote commands --------------------------------------------------
+    def corner_touch(self, x: float, y: float, width: float, height: float) -> None:
+        """Feed a touch-down to the hidden gesture; the fourth corner opens the PIN screen."""
+        if self.sm is None or self.sm.current not in GESTURE_SCREENS or self.txn is not None:
+            return
+        if self.gesture.touch(x, y, width, height):
+            log.info("maintenance gesture recognised")
+            self.go("maintenance_pin")
+
+    def leave_maintenance(self) -> None:
+        """Back to service from the technician's screens (or a remote command)."""
+        self.maintenance.leave()
+        if self.sm is not None and self.sm.current in MAINTENANCE_SCREENS:
+            self.go_home()
+        self.refresh_availability()
+
+    def command_handler(self) -> Any:
+        """The heartbeat's CommandHandler: acts on the runtime, then updates the UI on the Kivy loop."""
+        from kiosk.services.maintenance_ops import KioskCommandHandler, UiHooks
+
+        def on_ui(call: Callable[[], None]) -> None:
+            Clock.schedule_once(lambda _dt: call())
+
+        def maintenance_changed(on: bool) -> None:
+            if not on:
+                on_ui(lambda: self.sm.current in MAINTENANCE_SCREENS and self.go_home())
+            on_ui(self.refresh_availability)
+
+        return KioskCommandHandler(self.maintenance, UiHooks(
+            restart=lambda: on_ui(self.request_restart), maintenance_changed=maintenance_changed,
+            notice_changed=lambda _text: on_ui(self.refresh_availability)))
+
+    def request_restart(self) -> None:
+        """Exit with RESTART_EXIT_STATUS (systemd starts the kiosk again) once no resident is being served."""
+        self._restart_pending = True
+        log.warning("restart requested; restarting when no resident is being served")
+
+    def _restart_now(self) -> None:
+        from kiosk.services.maintenance_ops import RESTART_EXIT_STATUS
+
+        self._restart_pending = False
+        self.exit_status = RESTART_EXIT_STATUS
+        log.warning("restarting the kiosk (exit status %d)", RESTART_EXIT_STATUS)
+        self.stop()
 
     def unavailable_reason(self, item: Any) -> str:
         """Why the item cannot run now ('' when it can): backend_unavailable, <device>_unavailable."""
@@ -473,19 +540,33 @@ def cli_run(args: argparse.Namespace) -> int:
         return status
     prepare_kivy(cfg.ui, headless=args.headless)
     runtime = build_runtime(cfg)
-    server = None
+    server = metrics = None
     if getattr(args, "metrics_port", None) is not None:
         from kiosk.services.metrics import KioskMetrics, start_http_server
 
         metrics = KioskMetrics(cfg.terminal.id)
         try:
             server = start_http_server(metrics, args.metrics_port)
-        except KioskError:
-            runtime.close()
-            raise
-        runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions
+        except KioskError as err:
+            # Residents come first: a taken metrics port must not keep the kiosk down (systemd
+            # would restart it in a loop). It serves without metrics; Prometheus sees the
+            # target down (KioskDown alerts) and this says why.
+            log.error("metrics disabled: %s", err)
+            print(f"kiosk: warning: {err.code}: {err.detail or err.message('en')}; running without metrics",
+                  file=sys.stderr, flush=True)
+            from kiosk.services import sdnotify
+
+            sdnotify.status(f"running without metrics: port {args.metrics_port} in use")
+            metrics = None
+        if metrics is not None:
+            runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions
     runtime.start_monitoring()
     app = KioskApp(runtime, cfg)
+    from kiosk.services.heartbeat import HeartbeatSender
+
+    heartbeat = HeartbeatSender.from_runtime(runtime, app.command_handler(), metrics,
+                                             max_queue=cfg.heartbeat.queue_max)
+    heartbeat.start(cfg.heartbeat.interval_s)
 
     def stop(_signum: int, _frame: Any) -> None:
         Clock.schedule_once(lambda _dt: app.stop())
@@ -495,9 +576,10 @@ def cli_run(args: argparse.Namespace) -> int:
     try:
         app.run()
     finally:
+        heartbeat.stop()
         if app.txn is not None:
             app.end_session("cancel")
         if server is not None:
             server.stop()
         runtime.close()
-    return 0
+    return app.exit_status

@@ -24,6 +24,8 @@ class KioskRoot(FloatLayout):
         """
         app = App.get_running_app()
         warned = app.idle_warning
+        # The hidden maintenance gesture sees every touch-down first; the touch still goes on.
+        app.corner_touch(touch.x, touch.y, self.width, self.height)
         taken = super().on_touch_down(touch)
         if not warned:
             app.touched()

@@ -1,0 +1,75 @@
+"""The technician's PIN pad, opened by the hidden corner gesture; the check runs in kiosk.services.maintenance."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kivy.properties import BooleanProperty, StringProperty
+
+from kiosk.errors import KioskError
+from kiosk.screens.base import KioskScreen
+from kiosk.services.maintenance import LockedOut, PIN_MAX
+
+
+class MaintenancePinScreen(KioskScreen):
+    """Digits, OK, back to service; says how many attempts are left, or until when it is locked."""
+
+    pin = StringProperty("")
+    message = StringProperty("")
+    checking = BooleanProperty(False)
+    locked = BooleanProperty(False)
+
+    def on_pre_enter(self, *_args: Any) -> None:
+        """Start empty and say whether the PIN pad is locked."""
+        self.pin = ""
+        self.checking = False
+        status = self.app.maintenance.status()
+        self.locked = status.locked
+        if status.locked:
+            self.message = self._locked_text(status.locked_until)
+        elif not status.pin_set:
+            self.message = self.app.tr("No maintenance PIN is set on this terminal.")
+        else:
+            self.message = ""
+
+    def _locked_text(self, until: float) -> str:
+        return self.app.tr("Too many wrong PINs. Maintenance is locked until {time}.").format(
+            time=time.strftime("%Y-%m-%d %H:%M", time.localtime(until)))
+
+    def press(self, digit: str) -> None:
+        """One digit more (the PIN is never shown, only its length)."""
+        if len(self.pin) < PIN_MAX:
+            self.pin += digit
+
+    def clear(self) -> None:
+        """Start the PIN again."""
+        self.pin = ""
+
+    def submit(self) -> None:
+        """Check the PIN off the UI thread (scrypt takes a moment); open the menu when it matches."""
+        if self.checking or not self.pin:
+            return
+        self.checking = True
+        pin, self.pin = self.pin, ""
+        self.app.background(self.app.maintenance.unlock, pin, on_result=self._accepted, on_error=self._refused)
+
+    def _accepted(self, _result: Any) -> None:
+        self.checking = False
+        self.app.go("maintenance")
+
+    def _refused(self, error: BaseException) -> None:
+        self.checking = False
+        if isinstance(error, LockedOut):
+            self.locked = True
+            self.message = self._locked_text(error.until)
+        elif isinstance(error, KioskError):
+            self.message = error.message(self.app.lang)
+        else:
+            self.message = self.app.tr("The maintenance action failed.")
+
+    def cancel(self) -> None:
+        """Back to the resident's screens (nothing was unlocked, so nothing to lift)."""
+        self.app.go_home()
+
+
+SCREEN = MaintenancePinScreen
