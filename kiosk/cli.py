@@ -50,10 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=None, help="Prometheus metrics port")
     run.add_argument("--out", default="demo-out", help="where the demo writes when there is no display")
 
-    demo = sub.add_parser("demo", help="drive the real UI headless through scripted residents")
+    from kiosk.demo_residents import FLOW_SYNTAX
+
+    demo = sub.add_parser("demo", help="drive the real UI headless through scripted residents",
+                          epilog=FLOW_SYNTAX, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--out", required=True, help="output folder for summary.json, screenshots, documents")
-    demo.add_argument("--flow", nargs="+", default=[], metavar="ITEM_ID", help="items to run (default H01)")
+    demo.add_argument("--flow", nargs="+", default=[], metavar="FLOW", help="flows to run (default H01), see below")
     demo.add_argument("--all", action="store_true", help="run all items of the catalog")
+    demo.add_argument("--screenshots", choices=("all", "ends"), default="all",
+                      help="every screen once, or only outcomes, form complaints and notices")
 
     cat = sub.add_parser("catalog", help="list the self-service items")
     cat.add_argument("--json", action="store_true", help="print a JSON array")

@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,14 +23,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import kiosk.app  # noqa: F401  (sets the Kivy environment before Kivy is imported)
+from kiosk import demo_residents
 from kiosk.config import KioskConfig, PathsConfig, load
 from kiosk.errors import ConfigError, KioskError
-from kiosk.hardware.simulators.cards import card_by_number
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FLOW = "H01"
-DEMO_RESIDENT = "37010219850315123X"  # 王小明, the household head with a clean record
 STEP_TIMEOUT_S = 30.0
 MAX_SCREENS_PER_FLOW = 40
 # While waiting, the driver naps between frames so the worker thread doing the service
@@ -79,6 +79,9 @@ class UiDriver:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.touches = 0
+        # Wall time the scripted resident spent pausing (and the driver photographing),
+        # so a flow's machine time can leave it out.
+        self.paused_s = 0.0
         self._uid = 0
         self._shot: Path | None = None
         self._touch_cls, provider_cls = _touch_classes()
@@ -127,11 +130,13 @@ class UiDriver:
             time.sleep(IDLE_NAP_S)
 
     def wait_seconds(self, seconds: float) -> None:
-        """Run the loop for ``seconds`` of wall time."""
-        deadline = time.monotonic() + seconds
+        """Run the loop for ``seconds`` of wall time (the resident pausing: counted in ``paused_s``)."""
+        started = time.monotonic()
+        deadline = started + seconds
         while time.monotonic() < deadline:
             self.pump()
             time.sleep(IDLE_NAP_S)
+        self.paused_s += time.monotonic() - started
 
     @property
     def current(self) -> str:
@@ -185,7 +190,12 @@ class UiDriver:
             return all(abs(getattr(effect, "velocity", 0)) < 1e-3 and not getattr(effect, "overscroll", 0)
                        for sv in lists for effect in (sv.effect_x, sv.effect_y) if effect is not None)
 
-        self.wait_until(at_rest, "the list to stop scrolling", 5)
+        try:
+            self.wait_until(at_rest, "the list to stop scrolling", 5)
+        except DemoError:
+            # An effect left holding a little overscroll never reports rest; the touch
+            # itself still says whether the widget took it.
+            log.debug("list not at rest after 5 s; touching anyway")
 
     def reveal(self, widget: Any) -> None:
         """Scroll the list holding ``widget`` so that it is in view, as a resident would."""
@@ -259,69 +269,116 @@ class UiDriver:
         """Save the window as it is now to ``path`` (PNG)."""
         from kivy.core.window import Window
 
+        started = time.monotonic()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._shot = path
         Window.canvas.ask_update()
         self.wait_until(lambda: self._shot is None, "a frame to screenshot", 10)
+        self.paused_s += time.monotonic() - started  # photographing is not the kiosk's time
         return path
 
 
 # --- the scripted resident ---------------------------------------------------------------
+@dataclass(frozen=True)
+class FlowScript:
+    """One flow of a demo run: the item and how the scripted resident behaves in it."""
+
+    item: str
+    person: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    leave: str = ""
+    pay: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> "FlowScript":
+        """``ITEM[:PERSON][:FIELD=VALUE][:leave=SCREEN][:pay=no]`` (demo_residents.FLOW_SYNTAX). Raises ConfigError."""
+        item, *options = text.split(":")
+        person, values, leave, pay = None, {}, "", True
+        for option in options:
+            key, eq, value = option.partition("=")
+            if not eq:
+                try:
+                    person = demo_residents.person_key(key)
+                except KeyError as exc:
+                    raise ConfigError(str(exc.args[0]), key="flow", value=text) from None
+            elif key == "leave":
+                leave = value
+            elif key == "pay":
+                pay = value.lower() not in ("no", "0", "false")
+            else:
+                values[key] = value
+        return cls(item.strip().upper(), person, values, leave, pay)
+
+
 @dataclass
 class FlowRecord:
     """One flow's line in summary.json."""
 
     item: str
+    person: str = ""
     outcome: str = "failed"
     reason: str = ""
+    message: str = ""  # the refusal or error as the resident read it (English)
+    where: str = ""  # where the refusal sends the resident (English)
     touches: int = 0
     touches_after_identity: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # machine time: wall time less the resident's pauses and screenshots
+    wall_seconds: float = 0.0
+    pause_seconds: float = 0.0  # the resident's own pauses (finger down, looking for the reader, paying)
+    device_delay_seconds: float = 0.0  # simulated device delays (delay_s options), also left out of seconds
+    shown: list[str] = field(default_factory=list)  # every text the flow's last screen showed
+    reference: str = ""  # the backend's tracking number / reference of what was done
+    verification_codes: list[str] = field(default_factory=list)
+    display: list[list[str]] = field(default_factory=list)  # result lines [label_en, value] shown on the done screen
     documents: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
 
 
-SAMPLE_VALUES = {"digits": "1", "phone": "13800138000", "number": "1", "plate": "鲁A12345",
-                 "date": time.strftime("%Y-%m-%d"), "text": "山东省济南市历下区泉城路188号", "id_number": DEMO_RESIDENT}
-
-
-def sample_value(spec: Any, resident: Any = None) -> str:
-    """What the scripted resident types: their own name where asked, the field's example ("e.g. ..."), or one per type."""
-    if resident is not None:
-        if spec.name == "name":
-            return resident.name
-        if spec.type == "id_number":
-            return resident.id_number
-        if spec.name.endswith("_name"):
-            return "王小红"  # another person's name: two to four characters like any Chinese name
-    hint = spec.hint_en or ""
-    if "e.g. " in hint:
-        return hint.split("e.g. ", 1)[1].split()[0].rstrip(".,;)")
-    return SAMPLE_VALUES.get(spec.type, "1")
-
-
 class Resident:
     """Walks one item from the home screen to the end, recording what happened."""
 
-    def __init__(self, driver: UiDriver, runtime: Any, out: Path, card: str) -> None:
+    def __init__(self, driver: UiDriver, runtime: Any, out: Path, *, shots: str = "all") -> None:
         self.driver = driver
+        self.shots = shots  # "all": every screen once; "ends": only outcomes, complaints and notices
         self.runtime = runtime
         self.out = out
-        self.card = card
         self.last_code = ""  # the verification code of the last document printed in this run
+        self.delayed_s = 0.0  # simulated device delays so far (delay_s options)
+        self._delays_before = 0.0
+        self._count_device_delays()
 
-    def run(self, item_id: str) -> FlowRecord:
-        """Do item ``item_id`` end to end; never raises (the record says what failed)."""
+    def _count_device_delays(self) -> None:
+        """Time every simulator's configured delay, so a flow's machine time can leave it out."""
+        lock = threading.Lock()
+        for _name, device in self.runtime.devices.all():
+            pause = getattr(device, "_pause", None)
+            if pause is None:
+                continue
+
+            def timed(fraction: float = 1.0, _pause: Any = pause) -> None:
+                started = time.monotonic()
+                try:
+                    _pause(fraction)
+                finally:
+                    with lock:
+                        self.delayed_s += time.monotonic() - started
+            device._pause = timed
+
+    def run(self, flow: FlowScript | str) -> FlowRecord:
+        """Do one flow end to end; never raises (the record says what failed)."""
+        script = flow if isinstance(flow, FlowScript) else FlowScript.parse(flow)
+        item_id = script.item
         drv, app = self.driver, self.driver.app
         record = FlowRecord(item_id)
-        self.record = record
+        self.record, self.script = record, script
         self._seen: set[str] = set()
+        self.txn: Any = None
         a4 = self.runtime.devices.get("a4_printer")
         receipt = self.runtime.devices.get("receipt_printer")
         a4_before = len(a4.jobs) if a4 is not None else 0
         receipt_before = len(receipt.jobs) if receipt is not None else 0
-        touches_before = drv.touches
+        touches_before, paused_before = drv.touches, drv.paused_s
         identified_at: int | None = None
         started = time.monotonic()
         reader = self.runtime.devices.get("id_card")
@@ -329,12 +386,15 @@ class Resident:
             reader.remove()  # the resident still has the card in hand
         try:
             item = self.runtime.catalog.get(item_id)
+            self.person = script.person or demo_residents.person_for(item)
+            record.person = self.person if item.needs_identity else ""
             drv.wait_screen("home")
             self.shot("home")
             self.open_item(item)
             if item.kind == "guide":
                 # The guide screen is the whole service of a guide item.
                 record.outcome, record.reason = "completed", "guide_shown"
+                record.shown = self.visible_text()
                 drv.tap_id("home_button")
                 drv.wait_screen("home")
                 return record
@@ -349,53 +409,56 @@ class Resident:
                 drv.wait_until(lambda: drv.current == "printing" or not app.busy, "the next screen")
                 drv.pump(2)
                 screen = drv.current
+                self.txn = app.txn or self.txn
                 if identified_at is None and screen not in ("identify", "home"):
                     identified_at = drv.touches
                 self.shot(screen)
+                if screen == script.leave:
+                    self.walk_away(screen)
+                    break
                 if screen == "identify":
                     self.present_identity(item)
                     drv.wait_leave("identify")
                 elif screen == "face":
                     drv.tap_id("capture_button")
                     drv.wait_until(lambda: not app.busy, "the face check")
+                    if drv.current == "face":
+                        self.shot("face", again=True)  # the miss and the tries left
                 elif screen == "form":
-                    if not self.fill_form():
+                    if not self.fill_form(item):
                         drv.tap_id("next_button")
                     drv.wait_until(lambda: not app.busy, "the form check")
                     if drv.current == "form":
-                        complaints = [f"{n}: {e.text}" for n, e in app.sm.current_screen.errors.items() if e.text]
-                        raise DemoError(f"the form was not accepted ({'; '.join(complaints)})")
+                        form = app.sm.current_screen
+                        complaints = {n: e.text for n, e in form.errors.items() if e.text}
+                        self.shot("form", again=True)
+                        record.shown = self.visible_text()
+                        if not script.values:
+                            raise DemoError(f"the form was not accepted ({complaints})")
+                        # A scripted wrong value: the complaint stays beside the field; the resident gives up.
+                        record.outcome, record.reason = "input_rejected", ",".join(complaints)
+                        record.message = "; ".join(complaints.values())
+                        drv.tap_id("cancel_button")
+                        drv.wait_screen("home")
+                        break
                 elif screen == "confirm":
                     drv.tap_id("confirm_button")
                     drv.wait_leave("confirm")
                 elif screen == "payment":
                     self.pay()
-                    drv.wait_leave("payment", timeout=60)
+                    drv.wait_leave("payment", timeout=60 + (0 if script.pay else
+                                                            self.runtime.config.payment.timeout_s))
                 elif screen == "printing":
                     drv.wait_leave("printing", timeout=60)
                 elif screen in ("done", "error"):
-                    txn = app.txn
-                    outcome = getattr(getattr(txn, "outcome", None), "value", None)
-                    record.outcome = outcome or "failed"
-                    record.reason = (txn.reason if txn is not None else "") or (
-                        app.error.code if app.error is not None else "")
-                    if screen == "done":
-                        codes = getattr(app.result, "verification_codes", ())
-                        if codes:
-                            self.last_code = codes[-1]  # what a later verify flow checks
-                        drv.tap_id("rate_satisfied")
-                        if reader is not None and hasattr(reader, "remove"):
-                            reader.remove()  # the resident takes the card back
-                        drv.tap_id("finish_button")
-                    else:
-                        drv.tap_id("home_button")
-                    drv.wait_screen("home")
+                    self.end(screen)
                     break
                 elif screen == "reprint":
                     drv.tap_id("reprint_button")  # documents owed from an earlier visit
                     drv.wait_leave("reprint", timeout=60)
                 elif screen == "home":
-                    record.outcome, record.reason = "cancelled", record.reason or "returned_home"
+                    record.outcome = "cancelled"
+                    record.reason = getattr(self.txn, "reason", "") or "returned_home"
                     break
                 else:
                     raise DemoError(f"unexpected screen {screen}")
@@ -406,7 +469,11 @@ class Resident:
             log.error("demo flow %s failed: %s", item_id, err.detail or err.code)
             self._back_home()
         finally:
-            record.seconds = round(time.monotonic() - started, 2)
+            wall = time.monotonic() - started
+            record.wall_seconds = round(wall, 2)
+            record.pause_seconds = round(drv.paused_s - paused_before, 2)
+            record.device_delay_seconds = round(self._device_delays(), 2)
+            record.seconds = round(max(0.0, wall - record.pause_seconds - record.device_delay_seconds), 2)
             record.touches = drv.touches - touches_before
             record.touches_after_identity = (drv.touches - identified_at) if identified_at is not None else 0
             if a4 is not None:
@@ -423,6 +490,58 @@ class Resident:
                     record.receipts.append(str(target.relative_to(self.out)))
         return record
 
+    def end(self, screen: str) -> None:
+        """The done or error screen: note the outcome and what was shown, then leave as a resident does."""
+        drv, app, record = self.driver, self.driver.app, self.record
+        txn = app.txn or self.txn
+        outcome = getattr(getattr(txn, "outcome", None), "value", None)
+        record.outcome = outcome or "failed"
+        record.reason = (txn.reason if txn is not None else "") or (
+            app.error.code if app.error is not None else "")
+        record.shown = self.visible_text()
+        reader = self.runtime.devices.get("id_card")
+        if screen == "done":
+            result = app.result
+            record.reference = str(getattr(result, "reference", "") or "")
+            codes = list(getattr(result, "verification_codes", ()) or ())
+            record.verification_codes = codes
+            record.display = [[str(line.get("label_en", "")), str(line.get("value", ""))]
+                              for line in (getattr(result, "display", None) or ())]
+            if codes:
+                self.last_code = codes[-1]  # what a later verify flow checks
+            drv.tap_id("rate_satisfied")
+            if reader is not None and hasattr(reader, "remove"):
+                reader.remove()  # the resident takes the card back
+            drv.tap_id("finish_button")
+        else:
+            error = app.error
+            record.message = error.message("en") if error is not None else ""
+            record.where = getattr(error, "where_en", "") or ""
+            if reader is not None and hasattr(reader, "remove"):
+                reader.remove()
+            drv.tap_id("home_button")
+        drv.wait_screen("home")
+
+    def walk_away(self, screen: str) -> None:
+        """Stop touching on ``screen``: the idle timeout (or the payment's expiry) ends the visit."""
+        drv, record = self.driver, self.record
+        limit = float(self.runtime.config.ui.idle_timeout_s) + float(self.runtime.config.payment.timeout_s) + 30
+        drv.wait_until(lambda: drv.current == "home" and not drv.app.busy, "the idle timeout", limit)
+        self.shot("home", again=True)
+        outcome = getattr(getattr(self.txn, "outcome", None), "value", None)
+        record.outcome = outcome or "cancelled"
+        record.reason = getattr(self.txn, "reason", "") or "walked_away"
+        session = getattr(self.txn, "session", None)
+        # The evidence that nothing of the resident stayed behind.
+        record.shown = [f"session_ended={getattr(session, 'ended', None) is not None}",
+                        f"identity_kept={getattr(session, 'identity', None) is not None}"]
+
+    def _device_delays(self) -> float:
+        """Simulated device delay since the last call (the demo profile configures none)."""
+        delta = self.delayed_s - self._delays_before
+        self._delays_before = self.delayed_s
+        return max(0.0, delta)
+
     def _unavailable_reason(self, item: Any) -> str:
         available = self.runtime.item_available(item)
         return getattr(available, "reason", "") or "unavailable"
@@ -435,9 +554,17 @@ class Resident:
         except KioskError:
             pass
 
-    def shot(self, screen: str) -> None:
-        """A screenshot of ``screen`` the first time the flow shows it."""
-        if screen in self._seen:
+    def visible_text(self) -> list[str]:
+        """Every text on show on the current screen (labels and buttons)."""
+        screen = self.driver.app.sm.current_screen
+        return [w.text for w in screen.walk() if isinstance(getattr(w, "text", None), str)
+                and w.text.strip() and w.opacity > 0]
+
+    def shot(self, screen: str, *, again: bool = False) -> None:
+        """A screenshot of ``screen`` the first time the flow shows it (or ``again``)."""
+        if screen in self._seen and not again:
+            return
+        if self.shots == "ends" and not again and screen not in ("done", "error"):
             return
         self._seen.add(screen)
         n = len(self.record.screenshots) + 1
@@ -463,10 +590,9 @@ class Resident:
     def present_identity(self, item: Any) -> None:
         """Put the card (or travel document) on its reader."""
         if item.identity == "travel_document":
-            from kiosk.hardware.simulators.cards import DEMO_TRAVEL_DOCUMENTS
             from kiosk.hardware.simulators.vicc import DemoDocument
 
-            document = next(d for d in DEMO_TRAVEL_DOCUMENTS if d.holder.id_number == self.card)
+            document = demo_residents.travel_document_for(item, self.script.person)
             chip, scanner = self.runtime.devices.get("pcsc"), self.runtime.devices.get("scanner")
             if not (hasattr(chip, "place") and hasattr(scanner, "feed")):
                 raise DemoError("the demo needs the simulated chip reader and scanner")
@@ -479,10 +605,32 @@ class Resident:
         if reader is None or not hasattr(reader, "place"):
             raise DemoError("the demo needs the simulated ID card reader")
         self.driver.wait_seconds(0.5)  # the resident takes a moment to find the reader
-        reader.place(self.card)
+        reader.place(demo_residents.card_for(item, self.person).id_number)
 
-    def fill_form(self) -> bool:
-        """Pick the first option of each choice, type a sample into each text field.
+    def value_for(self, item: Any, spec: Any) -> str | None:
+        """What the resident enters in ``spec``: the script's value, else the item's happy-path value."""
+        if spec.name in self.script.values:
+            return self.script.values[spec.name]
+        if spec.name == "verification_code" and self.last_code:
+            return self.last_code
+        return demo_residents.happy_value(item, spec)
+
+    def choose(self, spec: Any, grid: Any, errors: Any) -> None:
+        """Touch the option with the wanted value (the first one when any will do)."""
+        drv = self.driver
+        drv.wait_until(lambda: grid.children or errors[spec.name].text, f"options of {spec.name}", 15)
+        if not grid.children:
+            raise DemoError(f"nothing to choose for {spec.name}: {errors[spec.name].text}")
+        wanted = self.value_for(drv.app.txn.item, spec)
+        buttons = list(reversed(grid.children))  # children are kept last-added first
+        button = next((b for b in buttons if b.value == wanted), None) if wanted is not None else buttons[0]
+        if button is None:
+            raise DemoError(f"no option {wanted!r} for {spec.name}")
+        drv.reveal(button)
+        drv.tap(button, f"option {button.value} of {spec.name}")
+
+    def fill_form(self, item: Any) -> bool:
+        """Choose and type the flow's values, field by field.
 
         True when the form submitted itself (a form that is a single choice).
         """
@@ -491,34 +639,25 @@ class Resident:
         drv = self.driver
         screen = drv.app.sm.get_screen("form")
         if screen._one_choice:
-            spec = drv.app.txn.item.fields[0]
-            widget = screen.inputs[spec.name]
-            drv.wait_until(lambda: widget.children or screen.errors[spec.name].text, f"options of {spec.name}", 15)
-            if not widget.children:
-                raise DemoError(f"nothing to choose for {spec.name}: {screen.errors[spec.name].text}")
-            drv.tap(widget.children[-1], f"first option of {spec.name}")
+            spec = item.fields[0]
+            self.choose(spec, screen.inputs[spec.name], screen.errors)
             return True
-        for spec in drv.app.txn.item.fields:
+        for spec in item.fields:
             widget = screen.inputs[spec.name]
+            scripted = spec.name in self.script.values
             if spec.type in ("choice", "lookup"):
-                drv.wait_until(lambda: widget.children or screen.errors[spec.name].text,
-                               f"options of {spec.name}", 15)
-                if widget.children:
-                    drv.reveal(widget.children[-1])
-                    drv.tap(widget.children[-1], f"first option of {spec.name}")
-                elif spec.required:
-                    raise DemoError(f"nothing to choose for {spec.name}: {screen.errors[spec.name].text}")
-            elif spec.required:
+                if spec.required or scripted:
+                    self.choose(spec, widget, screen.errors)
+            elif spec.required or scripted:
+                value = self.value_for(item, spec)
                 drv.reveal(widget)
                 drv.tap(widget, f"field {spec.name}")
-                value = self.last_code if spec.name == "verification_code" and self.last_code else \
-                    sample_value(spec, card_by_number(self.card))
-                Window.dispatch("on_textinput", value)
+                Window.dispatch("on_textinput", value or "")
                 drv.pump(2)
         return False
 
     def pay(self) -> None:
-        """Wait for the QR code, then pay from the 'phone' (the simulator's pay endpoint)."""
+        """Wait for the QR code, then pay from the 'phone' (the simulator's pay endpoint), unless scripted not to."""
         import requests
 
         drv = self.driver
@@ -526,6 +665,13 @@ class Resident:
         order = drv.wait_until(lambda: screen.order, "the payment QR code")
         drv.pump(2)
         self.shot("payment")
+        if not self.script.pay:
+            # The resident walks off without paying: the countdown runs out, the order is cancelled.
+            drv.wait_until(lambda: drv.current != "payment" or screen.ids.notice.text, "the payment timeout",
+                           float(self.runtime.config.payment.timeout_s) + 30)
+            self.record.shown = self.visible_text()
+            self.shot("payment", again=True)
+            return
         if self.runtime.sim is None:
             raise DemoError("paying needs the embedded backend simulator")
         drv.wait_seconds(0.5)
@@ -550,33 +696,40 @@ def demo_config(cfg: KioskConfig, state_dir: Path) -> KioskConfig:
 
 
 def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool = False,
-             card: str = DEMO_RESIDENT) -> int:
-    """Run the flows headless, write ``out``/summary.json; 0 when every flow completed."""
+             shots: str = "all") -> int:
+    """Run the flows (FLOW_SYNTAX) headless on one fresh simulator, write ``out``/summary.json.
+
+    Returns 0 when every plain flow completed and no scripted one failed.
+    """
     from kiosk.app import KioskApp, build_runtime, prepare_kivy
 
+    scripts = [FlowScript.parse(f) for f in flows]  # a bad script is refused before anything starts
     out.mkdir(parents=True, exist_ok=True)
     state = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    records: list[FlowRecord] = []
     try:
         cfg = demo_config(cfg, state)
         prepare_kivy(cfg.ui, headless=True)
         runtime = build_runtime(cfg)
         try:
             if all_items:
-                flows = [item.id for item in runtime.catalog.items]
-            records = []
+                scripts = [FlowScript(i) for i in demo_residents.run_order([it.id for it in runtime.catalog.items])]
+            for script in scripts:
+                runtime.catalog.get(script.item)  # UnknownItemError before the UI starts
             app = KioskApp(runtime, cfg)
             driver = UiDriver(app)
             driver.start()
             try:
                 driver.wait_until(lambda: app.availability > 0, "the first availability check")
                 driver.wait_seconds(0.5)
-                resident = Resident(driver, runtime, out, card)
-                for item_id in flows or [DEFAULT_FLOW]:
-                    record = resident.run(item_id)
+                resident = Resident(driver, runtime, out, shots=shots)
+                for script in scripts or [FlowScript(DEFAULT_FLOW)]:
+                    record = resident.run(script)
                     records.append(record)
-                    print(f"kiosk demo: {item_id}: {record.outcome} {record.reason} "
-                          f"({record.touches} touches, {record.touches_after_identity} after identity, "
-                          f"{record.seconds:.1f} s)", flush=True)
+                    print(f"kiosk demo: {script.item}{':' + record.person if record.person else ''}: "
+                          f"{record.outcome} {record.reason} ({record.touches} touches, "
+                          f"{record.touches_after_identity} after identity, {record.seconds:.1f} s machine, "
+                          f"{record.wall_seconds:.1f} s wall)", flush=True)
                     # Written after every flow, so a long --all run leaves its results so far.
                     summary = {"flows": [r.__dict__ for r in records]}
                     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
@@ -587,14 +740,17 @@ def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool =
             runtime.close()
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    return 0 if all(r.outcome == "completed" for r in records) else 1
+    plain = {id(s) for s in scripts if s == FlowScript(s.item)}
+    ok = all(r.outcome == "completed" if id(s) in plain else r.outcome != "failed"
+             for s, r in zip(scripts or [FlowScript(DEFAULT_FLOW)], records))
+    return 0 if ok and records else 1
 
 
 def cli_demo(args: argparse.Namespace) -> int:
-    """`kiosk demo --out DIR [--flow ITEM_ID ...] [--all]`."""
+    """`kiosk demo --out DIR [--flow FLOW ...] [--all]` (FLOW_SYNTAX)."""
     cfg = load(getattr(args, "config", None))
     out = Path(args.out)
-    status = run_demo(cfg, out, list(args.flow or []), all_items=args.all)
+    status = run_demo(cfg, out, list(args.flow or []), all_items=args.all,
+                      shots=getattr(args, "screenshots", "all"))
     print(f"kiosk demo: summary written to {(out / 'summary.json').resolve()}")
     return status
-

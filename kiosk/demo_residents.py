@@ -33,6 +33,17 @@ DEFAULT_PERSON = "WANG"
 # Travel documents per person (the chip the PC/SC reader holds for them).
 TRAVEL_DOCUMENTS: dict[str, str] = {"WANG": "C12345678", "SUN": "C87654321", "SMITH": "533401987"}
 
+# How `kiosk demo --flow` scripts the resident (shown by `kiosk demo --help`).
+FLOW_SYNTAX = """\
+A flow is ITEM[:OPTION]...; options script the resident for that flow:
+  PERSON        who presents their card: WANG, SUN, SIQI, LI, ZHANG, LIU, CHEN, ZHAO, SMITH
+                (default: the person whose records pass the item, see kiosk/demo_residents.py)
+  FIELD=VALUE   type (or choose the option with) this value instead of the happy-path one
+  leave=SCREEN  walk away on that screen (identify, face, form, confirm, payment, done):
+                the idle timeout ends the visit
+  pay=no        show the QR code but never pay (the payment times out)
+e.g. --flow H01 S01:ZHANG T02:violation=WF0002 S01:LIU H12:leave=form"""
+
 # Values the field type alone cannot guess: formats the backend checks, records it seeded.
 SAMPLES: dict[str, str] = {
     "relative_name": "孙丽", "relative_id_number": PEOPLE["SUN"],
@@ -191,5 +202,6 @@ def run_order(item_ids: list[str]) -> list[str]:
     return ids
 
 
-__all__ = ["PEOPLE", "DEFAULT_PERSON", "SAMPLES", "person_for", "person_key", "card_for", "travel_document_for",
+__all__ = ["FLOW_SYNTAX", "PEOPLE", "DEFAULT_PERSON", "SAMPLES", "person_for", "person_key", "card_for",
+           "travel_document_for",
            "happy_value", "happy_values", "run_order"]

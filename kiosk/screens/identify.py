@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.animation import Animation
 from kivy.clock import Clock
+from kivy.properties import NumericProperty
 
 from kiosk.errors import KioskError
 from kiosk.screens.base import KioskScreen
@@ -14,8 +16,12 @@ CARD_POLL_S = 0.3
 class IdentifyScreen(KioskScreen):
     """Waits for a card on the reader (no touch needed), then calls ``Transaction.identify``."""
 
+    # The card outline glides down onto the reader and back, over and over: the prompt
+    # shows the movement the resident should make.
+    card_drop = NumericProperty(0)
     _poll: Any = None
     _asking = False
+    _animation: Any = None
 
     def on_enter(self, *_args: Any) -> None:
         """Start waiting for the card (or read the travel document reader straight away)."""
@@ -25,6 +31,10 @@ class IdentifyScreen(KioskScreen):
         tr = self.app.tr
         self.ids.prompt.text = (tr("Place your passport or travel permit on the reader")
                                 if item.identity == "travel_document" else tr("Place your ID card on the reader"))
+        self._animation = (Animation(card_drop=1, duration=0.9, t="in_out_quad")
+                           + Animation(card_drop=1, duration=0.3) + Animation(card_drop=0, duration=0.6))
+        self._animation.repeat = True
+        self._animation.start(self)
         if item.identity == "travel_document":
             self.read()
         else:
@@ -32,6 +42,10 @@ class IdentifyScreen(KioskScreen):
 
     def on_leave(self, *_args: Any) -> None:
         """Stop waiting."""
+        if self._animation is not None:
+            self._animation.cancel(self)
+            self._animation = None
+            self.card_drop = 0
         if self._poll is not None:
             self._poll.cancel()
             self._poll = None

@@ -10,6 +10,8 @@ from kivy.core.image import Image as CoreImage
 
 from kiosk.screens.base import KioskScreen
 
+NOTICE_S = 4.0  # how long "nothing was charged" stays up before the visit ends
+
 
 def qr_texture(payload: str) -> Any:
     """A Kivy texture of ``payload`` as a QR code."""
@@ -33,6 +35,8 @@ class PaymentScreen(KioskScreen):
     def on_enter(self, *_args: Any) -> None:
         """Create the payment order."""
         self.order = None
+        self.ids.notice.text = ""
+        self.ids.cancel_button.disabled = False
         self.ids.qr.texture = None
         self.ids.amount.text = ""
         self.seconds_left = int(self.app.kiosk_config.payment.timeout_s)
@@ -71,8 +75,26 @@ class PaymentScreen(KioskScreen):
         self.seconds_left = max(0, self.seconds_left - 1)
         self.relabel()
         if self.seconds_left == 0:
-            self.on_leave()
-            self.app.run_step(self.app.txn.cancel_payment)
+            self.cancel(timed_out=True)
+
+    def cancel(self, timed_out: bool = False) -> None:
+        """Give up on the order (the resident's touch, or time ran out)."""
+        self.on_leave()
+        self.app.run_step(self.app.txn.cancel_payment,
+                          on_result=lambda _order: self.cancelled(timed_out))
+
+    def cancelled(self, timed_out: bool) -> bool:
+        """Nothing was charged: say so for a moment before the visit ends (True: shown here)."""
+        txn = self.app.txn
+        if txn is None or getattr(txn.outcome, "value", txn.outcome) != "cancelled":
+            return False  # the payment arrived after all: the workflow goes on producing
+        tr = self.app.tr
+        self.ids.notice.text = tr("The payment was not received in time. Nothing was charged.") if timed_out \
+            else tr("The payment was cancelled. Nothing was charged.")
+        self.ids.qr.texture = None
+        self.ids.cancel_button.disabled = True  # nothing left to cancel
+        Clock.schedule_once(lambda _dt: self.app.follow() if self.app.txn is txn else None, NOTICE_S)
+        return True
 
     def relabel(self, *_args: Any) -> None:
         """Amount and countdown in the current language."""
