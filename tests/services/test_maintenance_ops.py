@@ -217,3 +217,13 @@ def test_remote_commands_act_on_the_runtime_and_tell_the_ui(service: Maintenance
     runtime.devices.id_card.place(WANG)
     handler.handle_command(_cmd("reprint", document_id=a4.document_id))
     assert all(p.kind != J.PRINT_A4 for p in service.owed_prints())
+
+
+def test_maintenance_errors_have_chinese_text() -> None:
+    from kiosk.i18n import translate
+    from kiosk.services import maintenance_ops as ops
+
+    errors = [c for c in vars(ops).values() if isinstance(c, type) and issubclass(c, ops.MaintenanceOpError)]
+    assert len(errors) == 5
+    for cls in errors:
+        assert translate(cls.message_en, "zh_CN") != cls.message_en, cls.__name__
