@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.uix.togglebutton import ToggleButton
 
 from kiosk.errors import FieldError, KioskError
 from kiosk.screens.base import KioskScreen
+from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 
 INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
 
@@ -24,6 +26,7 @@ class FormScreen(KioskScreen):
         self.inputs: dict[str, Any] = {}
         self.labels: dict[str, Any] = {}
         self.errors: dict[str, Any] = {}
+        self.ids.ime.close()
         box = self.ids.fields
         box.clear_widgets()
         fields = self.app.txn.item.fields
@@ -51,11 +54,24 @@ class FormScreen(KioskScreen):
             else:
                 text = Factory.TextInput(font_size=48, multiline=False, size_hint_y=None, height=130,
                                          padding=(20, 34), write_tab=False,
-                                         input_filter=INPUT_FILTERS.get(spec.type))
+                                         input_filter=INPUT_FILTERS.get(spec.type),
+                                         # Touching a key of the panel must not take the focus away.
+                                         unfocus_on_touch=False)
+                text.bind(focus=lambda w, on, s=spec: on and self._typing_into(w, s))
                 box.add_widget(text)
                 self.inputs[spec.name] = text
             box.add_widget(error)
         self.relabel()
+
+    def _typing_into(self, widget: Any, spec: Any) -> None:
+        """A text field took the focus: open the keyboard panel for it and keep it in view."""
+        self.ids.ime.attach(widget, field_type=spec.type, field_name=spec.name)
+        # Scrolled once the panel has taken its space and the list has shrunk.
+        Clock.schedule_once(lambda _dt: self.ids.scroller.scroll_to(widget, padding=60, animate=False), 0.05)
+
+    def on_leave(self, *_args: Any) -> None:
+        """The keyboard panel closes with the form."""
+        self.ids.ime.close()
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
         grid = self.inputs[name]
@@ -121,6 +137,7 @@ class FormScreen(KioskScreen):
         """Hand the values to the workflow, which validates them."""
         for error in self.errors.values():
             error.text = ""
+        self.ids.ime.close()
         self.app.run_step(self.app.txn.submit_form, self.values(), on_recoverable=self.field_error)
 
     def field_error(self, error: KioskError) -> None:
