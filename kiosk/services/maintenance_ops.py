@@ -181,6 +181,9 @@ class MaintenanceService:
         self.runtime = runtime
         self.access = access or MaintenanceAccess.for_state_dir(runtime.state_dir)
         configured = export_dir if export_dir is not None else _config_export_dir(runtime)
+        # A configured folder is a USB stick's mount point: never created here (that would write
+        # to the kiosk's own disk when the stick is missing); the default folder is.
+        self._default_export = not configured
         self.export_dir = Path(configured) if configured else Path(runtime.state_dir) / "exports"
         self.on_restart = on_restart
         self.active = False
@@ -360,6 +363,8 @@ class MaintenanceService:
         """
         self._require()
         base = Path(dest) if dest is not None else self.export_dir
+        if dest is None and self._default_export:
+            base.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not base.is_dir():
             raise MaintenanceOpError(f"export folder {base} does not exist (is the USB stick mounted?)",
                                      path=str(base))
