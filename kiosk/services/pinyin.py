@@ -9,17 +9,25 @@ else of either library is used: segmentation and ranking are this module's.
 
 Ranking: characters of GB2312 level 1 (the 3,755 everyday characters) before the rest; a
 character whose first reading is this syllable before one for which it is a rarer reading
-(的 before 底 for "de"); then the character's count as a word. Words by their count. For a
+(的 before 底 for "de"); then how often the character is met (its count as a word plus the counts of the words that
+contain it). Words by their count. For a
 name field the common surnames come first for the first syllable.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
+import marshal
+import os
 import re
+import sys
 import threading
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 # The most common Chinese surnames, by population (2020 census ranking, top 60); a short,
 # checkable list of facts rather than a reading table, used only to order candidates.
@@ -31,6 +39,8 @@ COMMON_SURNAMES = (
 # kept out of segmentation so "wangxiaom" reads as wang xiao m… and not wang xiao 呣.
 _NO_VOWEL = re.compile(r"^[^aeiouv]+$")
 MAX_PHRASE_SYLLABLES = 6
+CACHE_FORMAT = 1  # bump when build_data's output changes shape or meaning
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,52 +68,67 @@ def gb2312_level1(char: str) -> bool:
 
 
 class PinyinIndex:
-    """The inverted dictionaries; build one with :func:`index` (cached), not directly."""
+    """The inverted dictionaries; get one with :func:`index` (cached), not directly."""
 
-    def __init__(self) -> None:
-        from pypinyin.phrases_dict import phrases_dict
-        from pypinyin.pinyin_dict import pinyin_dict
-
-        by_syllable: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-        primary: dict[str, str] = {}
-        for code, readings in pinyin_dict.items():
-            if code > 0xFFFF:
-                continue  # outside the BMP: the kiosk's font has no glyph for them
-            char = chr(code)
-            seen: set[str] = set()
-            for position, reading in enumerate(readings.split(",")):
-                syllable = _toneless_cached(reading)
-                if syllable and syllable.isalpha() and syllable not in seen:
-                    seen.add(syllable)
-                    by_syllable[syllable].append((char, position == 0))
-                    if position == 0:
-                        primary[char] = syllable
-        freq, self.name_uses = _word_frequencies()
-        phrases: dict[tuple[str, ...], list[str]] = defaultdict(list)
-        for phrase, readings in phrases_dict.items():
-            # pypinyin's phrases are those whose reading differs from the characters' first
-            # readings (银行 háng): they decide how a word with such a character is read.
-            if 2 <= len(phrase) <= MAX_PHRASE_SYLLABLES and len(readings) == len(phrase):
-                phrases[tuple(_toneless_cached(r[0]) for r in readings)].append(phrase)
-        for word in freq:
-            if 2 <= len(word) <= MAX_PHRASE_SYLLABLES and word not in phrases_dict:
-                key = tuple(primary.get(c, "") for c in word)
-                if all(key):
-                    phrases[key].append(word)
-        self.primary = primary
-        self.level1 = {c for entries in by_syllable.values() for c, _ in entries if gb2312_level1(c)}
-
-        def char_rank(entry: tuple[str, bool]) -> tuple[bool, bool, int, str]:
-            char, is_primary = entry
-            return (char not in self.level1, not is_primary, -freq.get(char, 0), char)
-
-        self.chars: dict[str, tuple[str, ...]] = {
-            s: tuple(c for c, _ in sorted(entries, key=char_rank)) for s, entries in by_syllable.items()}
-        self.phrases: dict[tuple[str, ...], tuple[str, ...]] = {
-            k: tuple(sorted(v, key=lambda p: (-freq.get(p, 0), p))) for k, v in phrases.items()}
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.chars: dict[str, tuple[str, ...]] = data["chars"]
+        self.phrases: dict[tuple[str, ...], tuple[str, ...]] = data["phrases"]
+        self.primary: dict[str, str] = data["primary"]
+        self.name_uses: dict[str, int] = data["name_uses"]
         self.syllables = frozenset(s for s in self.chars if not _NO_VOWEL.match(s))
         self.prefixes = frozenset(s[:i] for s in self.syllables for i in range(1, len(s) + 1))
         self.longest = max(map(len, self.syllables))
+
+
+def build_data() -> dict[str, Any]:
+    """Invert the libraries' data into plain dicts (a few seconds; :func:`load_index` caches it)."""
+    from pypinyin.phrases_dict import phrases_dict
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    by_syllable: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    primary: dict[str, str] = {}
+    for code, readings in pinyin_dict.items():
+        if code > 0xFFFF:
+            continue  # outside the BMP: the kiosk's font has no glyph for them
+        char = chr(code)
+        seen: set[str] = set()
+        for position, reading in enumerate(readings.split(",")):
+            syllable = _toneless_cached(reading)
+            if syllable and syllable.isalpha() and syllable not in seen:
+                seen.add(syllable)
+                by_syllable[syllable].append((char, position == 0))
+                if position == 0:
+                    primary[char] = syllable
+    freq, name_uses = _word_frequencies()
+    phrases: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for phrase, readings in phrases_dict.items():
+        # pypinyin's phrases are those whose reading differs from the characters' first
+        # readings (银行 háng): they decide how a word with such a character is read.
+        if 2 <= len(phrase) <= MAX_PHRASE_SYLLABLES and len(readings) == len(phrase):
+            phrases[tuple(_toneless_cached(r[0]) for r in readings)].append(phrase)
+    for word in freq:
+        if 2 <= len(word) <= MAX_PHRASE_SYLLABLES and word not in phrases_dict:
+            key = tuple(primary.get(c, "") for c in word)
+            if all(key):
+                phrases[key].append(word)
+    # How often a character is met in text: its count as a word plus the counts of the
+    # words it is part of (警 is rare alone but common in 警察, 报警).
+    char_freq: dict[str, int] = defaultdict(int)
+    for word, count in freq.items():
+        for char in set(word):
+            char_freq[char] += count
+    level1 = {c for entries in by_syllable.values() for c, _ in entries if gb2312_level1(c)}
+
+    def char_rank(entry: tuple[str, bool]) -> tuple[bool, bool, int, str]:
+        char, is_primary = entry
+        return (char not in level1, not is_primary, -char_freq.get(char, 0), char)
+
+    return {
+        "chars": {s: tuple(c for c, _ in sorted(entries, key=char_rank)) for s, entries in by_syllable.items()},
+        "phrases": {k: tuple(sorted(v, key=lambda p: (-freq.get(p, 0), p))) for k, v in phrases.items()},
+        "primary": primary,
+        "name_uses": name_uses,
+    }
 
 
 @lru_cache(maxsize=None)
@@ -139,16 +164,61 @@ def _word_frequencies() -> tuple[dict[str, int], dict[str, int]]:
     return counts, dict(names)
 
 
+def cache_dir() -> Path:
+    """Where the inverted index is kept between runs: $KIOSK_CACHE_DIR, else the user's cache folder."""
+    if os.environ.get("KIOSK_CACHE_DIR"):
+        return Path(os.environ["KIOSK_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "police-kiosk"
+
+
+def _cache_name() -> str:
+    """A file name that changes whenever the data, this code's format or Python's marshal does."""
+    import importlib.metadata
+
+    versions = []
+    for dist in ("pypinyin", "jieba"):
+        try:
+            versions.append(importlib.metadata.version(dist))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append("none")
+    key = f"{CACHE_FORMAT}|{'|'.join(versions)}|{sys.version_info[:2]}|{marshal.version}"
+    return f"pinyin-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
+
+
+def load_index(directory: Path | None) -> PinyinIndex:
+    """The index from ``directory``'s cache file, else built and written there (None: no cache).
+
+    marshal, not pickle: it holds only plain values and cannot run code when read. A
+    damaged or unreadable cache is rebuilt; a cache that cannot be written is skipped.
+    """
+    path = directory / _cache_name() if directory is not None else None
+    if path is not None and path.is_file():
+        try:
+            return PinyinIndex(marshal.loads(path.read_bytes()))
+        except (ValueError, EOFError, TypeError, KeyError, OSError) as exc:
+            log.warning("pinyin cache %s unreadable (%s); rebuilding", path, type(exc).__name__)
+    data = build_data()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(marshal.dumps(data))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("pinyin cache not written to %s: %s", path, exc)
+    return PinyinIndex(data)
+
+
 _lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
 def _build() -> PinyinIndex:
-    return PinyinIndex()
+    return load_index(cache_dir())
 
 
 def index() -> PinyinIndex:
-    """The inverted dictionaries, built on first use (about a second) and kept."""
+    """The inverted dictionaries: read from the cache file, else built from the libraries' data (seconds), then kept."""
     with _lock:  # a warm-up thread and the UI thread may ask at the same moment
         return _build()
 
@@ -203,6 +273,18 @@ def _segment_chunk(chunk: str, idx: PinyinIndex) -> list[str]:
             best[i] = min(options, key=lambda o: o[0])  # min keeps the first (longest) on ties
     found = best[0]
     return found[1] if found else list(chunk)
+
+
+def reading(text: str) -> str:
+    """Toneless pinyin of Chinese text, syllables run together ('王小明' → 'wangxiaoming'); '' if a character is unknown."""
+    idx = index()
+    out = []
+    for char in text:
+        syllable = idx.primary.get(char)
+        if syllable is None:
+            return ""
+        out.append(syllable)
+    return "".join(out)
 
 
 def chars_for(syllable: str, *, name: bool = False) -> tuple[str, ...]:
