@@ -62,6 +62,13 @@ class ReprintNeedsHolder(MaintenanceOpError):
     message_en = "This document can only be reprinted with its holder's ID card on the reader."
 
 
+class KioskBusy(MaintenanceOpError):
+    """A resident is being served: a remote reprint would share the printer with their transaction."""
+
+    code = "kiosk_busy"
+    message_en = "A resident is being served. Try again later."
+
+
 class NoSuchDevice(MaintenanceOpError):
     """The device asked for is not configured (or disabled)."""
 
@@ -325,12 +332,24 @@ class MaintenanceService:
             raise ReprintNeedsHolder("the card on the reader is not the document holder's")
         return engine.reprint(card)
 
-    def reprint_document(self, document_id: str) -> Any:
-        """Reprint the owed print of ``document_id`` (the remote command). Raises like reprint()."""
-        for p in self.owed_prints():
-            if document_id and p.document_id == document_id:
-                return self.reprint(p.key)
-        raise NothingOwed(f"no owed print of document {document_id}")
+    def reprint_document(self, document_id: str) -> list[Any]:
+        """The remote reprint: print the owed receipts of ``document_id`` now; returns their ``Produced``.
+
+        Nobody on site vouches for who stands at the kiosk, so the card on the reader is never
+        read for it: an owed A4 document stays owed to its holder (printed at their next card
+        read) and ReprintNeedsHolder says so. Raises NothingOwed, KioskBusy (a resident is being
+        served), ReprintNeedsHolder, BackendError, DeviceError.
+        """
+        owed = [p for p in self.owed_prints() if document_id and p.document_id == document_id]
+        if not owed:
+            raise NothingOwed(f"no owed print of document {document_id}")
+        if self.runtime.engine.active():
+            raise KioskBusy("a transaction is running")
+        done = [self.reprint(p.key) for p in owed if p.kind == J.PRINT_RECEIPT]
+        if any(p.kind == J.PRINT_A4 for p in owed):
+            raise ReprintNeedsHolder(f"document {document_id} is printed at its holder's next card read",
+                                     receipts_reprinted=len(done))
+        return done
 
     def _reprint_receipt(self, entry: Any) -> Any:
         from kiosk.services.workflow import Produced, Transaction

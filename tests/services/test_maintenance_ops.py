@@ -11,7 +11,8 @@ from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.services import journal as J
 from kiosk.services.heartbeat import RemoteCommand
 from kiosk.services.maintenance import LockedOut, MaintenanceAccess, WrongPin
-from kiosk.services.maintenance_ops import (CORNERS, RESTART_EXIT_STATUS, CornerGesture, KioskCommandHandler,
+from kiosk.services.maintenance_ops import (CORNERS, RESTART_EXIT_STATUS, CornerGesture, KioskBusy,
+                                            KioskCommandHandler,
                                             MaintenanceService, NotInMaintenance, NothingOwed,
                                             ReprintNeedsHolder, UiHooks)
 from kiosk.services.workflow import Outcome
@@ -211,12 +212,18 @@ def test_remote_commands_act_on_the_runtime_and_tell_the_ui(service: Maintenance
         handler.handle_command(_cmd("reprint", document_id="D-NOT-OWED"))
     _owed_run(runtime, sim, flows)
     a4 = next(p for p in service.owed_prints() if p.kind == J.PRINT_A4)
-    runtime.devices.id_card.place(DEMO_CARDS[1])
+    busy = runtime.engine.start("H04")
+    with pytest.raises(KioskBusy):
+        handler.handle_command(_cmd("reprint", document_id=a4.document_id))
+    busy.cancel()
+    busy.finish()
+    runtime.devices.id_card.place(WANG)  # even the holder's card left on the reader is not read remotely
+    jobs = len(runtime.devices.receipt_printer.jobs)
     with pytest.raises(ReprintNeedsHolder):
         handler.handle_command(_cmd("reprint", document_id=a4.document_id))
-    runtime.devices.id_card.place(WANG)
-    handler.handle_command(_cmd("reprint", document_id=a4.document_id))
-    assert all(p.kind != J.PRINT_A4 for p in service.owed_prints())
+    assert len(runtime.devices.receipt_printer.jobs) == jobs + 1  # the owed receipt came out
+    assert [p.kind for p in service.owed_prints()] == [J.PRINT_A4]  # the document waits for its holder
+    assert [p.kind for p in runtime.engine.pending_reprints(WANG)] == [J.PRINT_A4]
 
 
 def test_maintenance_errors_have_chinese_text() -> None:
@@ -224,6 +231,6 @@ def test_maintenance_errors_have_chinese_text() -> None:
     from kiosk.services import maintenance_ops as ops
 
     errors = [c for c in vars(ops).values() if isinstance(c, type) and issubclass(c, ops.MaintenanceOpError)]
-    assert len(errors) == 5
+    assert len(errors) == 6
     for cls in errors:
         assert translate(cls.message_en, "zh_CN") != cls.message_en, cls.__name__
