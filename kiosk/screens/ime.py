@@ -283,6 +283,11 @@ class ImePanel(BoxLayout):
                 out.append(self.key(char))
         return out
 
+    def can_type(self, text: str) -> bool:
+        """True when every character of ``text`` has a key or a pinyin reading on this panel."""
+        return all(char.isascii() and (char.isalnum() or char in " ,.-") or char in PUNCTUATION["zh"]
+                   or (_is_hanzi(char) and bool(pinyin.reading(char))) for char in text)
+
     def next_key(self, goal: str) -> Any:
         """The next key or candidate a resident touches to make the field read ``goal``; None when it does.
 
