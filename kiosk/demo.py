@@ -636,6 +636,8 @@ class Resident:
         """
         from kivy.core.window import Window
 
+        from kiosk.screens.ime import is_name_field
+
         drv = self.driver
         screen = drv.app.sm.get_screen("form")
         if screen._one_choice:
@@ -652,7 +654,13 @@ class Resident:
                 value = self.value_for(item, spec)
                 drv.reveal(widget)
                 drv.tap(widget, f"field {spec.name}")
-                Window.dispatch("on_textinput", value or "")
+                panel = screen.ids.ime
+                if spec.type == "text" and is_name_field(spec.name) and value and panel.can_type(value):
+                    # A name is typed on the form's keyboard panel, touch by touch: pinyin, then the candidate.
+                    while (key := panel.next_key(value)) is not None:
+                        drv.tap(key)
+                else:
+                    Window.dispatch("on_textinput", value or "")
                 drv.pump(2)
         return False
 
