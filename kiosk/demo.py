@@ -82,6 +82,9 @@ class UiDriver:
         # Wall time the scripted resident spent pausing (and the driver photographing),
         # so a flow's machine time can leave it out.
         self.paused_s = 0.0
+        # A scripted resident answers the idle warning ("are you still there?") before a
+        # touch, as a person at the screen would; the UI tests leave it unanswered.
+        self.answer_idle_warning = False
         self._uid = 0
         self._shot: Path | None = None
         self._touch_cls, provider_cls = _touch_classes()
@@ -204,7 +207,13 @@ class UiDriver:
         parent = widget.parent
         while parent is not None and parent is not parent.parent:
             if isinstance(parent, ScrollView):
-                parent.scroll_to(widget, padding=40, animate=False)
+                self.pump(2)  # a list still being laid out would be scrolled by stale sizes
+                if parent.viewport_size[1] > parent.height + 1:
+                    parent.scroll_to(widget, padding=40, animate=False)
+                # A list barely taller than its view turns a few pixels into a huge scroll
+                # fraction: keep it inside the list, as a finger would.
+                parent.scroll_y = min(1.0, max(0.0, parent.scroll_y))
+                parent.scroll_x = min(1.0, max(0.0, parent.scroll_x))
                 self.pump(3)
                 return
             parent = parent.parent
@@ -213,6 +222,12 @@ class UiDriver:
         """Touch the centre of ``widget``; raises DemoError when the widget did not get it."""
         from kivy.core.window import Window
 
+        if self.answer_idle_warning and getattr(self.app, "idle_warning", False):
+            self.answer_idle_warning = False  # the "still here" touch itself must not recurse
+            try:
+                self.tap(self.app.root.ids.continue_button, "still here")
+            finally:
+                self.answer_idle_warning = True
         self.settle(widget)
         x, y = widget.to_window(*widget.center)
         width, height = Window.size
@@ -379,6 +394,7 @@ class Resident:
         a4_before = len(a4.jobs) if a4 is not None else 0
         receipt_before = len(receipt.jobs) if receipt is not None else 0
         touches_before, paused_before = drv.touches, drv.paused_s
+        drv.answer_idle_warning = not script.leave
         identified_at: int | None = None
         started = time.monotonic()
         reader = self.runtime.devices.get("id_card")
@@ -652,6 +668,7 @@ class Resident:
                     self.choose(spec, widget, screen.errors)
             elif spec.required or scripted:
                 value = self.value_for(item, spec)
+                drv.pump(3)  # let the list settle to its size before looking for the field
                 drv.reveal(widget)
                 drv.tap(widget, f"field {spec.name}")
                 panel = screen.ids.ime
@@ -662,7 +679,19 @@ class Resident:
                 else:
                     Window.dispatch("on_textinput", value or "")
                 drv.pump(2)
+                self.close_keyboard(screen)
         return False
+
+    def close_keyboard(self, screen: Any) -> None:
+        """Touch the on-screen keyboard's done key, if the form opened one, so the form is whole again."""
+        panel = screen.ids.get("ime")
+        if panel is None or not getattr(panel, "open", False):
+            return
+        key = panel.ids.get("pad_done" if getattr(panel, "pad", False) else "done_key")
+        if key is None:
+            return
+        self.driver.tap(key, "keyboard done")
+        self.driver.pump(3)
 
     def pay(self) -> None:
         """Wait for the QR code, then pay from the 'phone' (the simulator's pay endpoint), unless scripted not to."""

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.ui
 # Short timeouts so a resident walking away or a payment left unpaid ends quickly.
 CONFIG = """\
 [ui]
-idle_timeout_s = 10
-idle_warning_s = 4
+idle_timeout_s = 20
+idle_warning_s = 5
 
 [payment]
 timeout_s = 10
