@@ -25,7 +25,9 @@ class ErrorScreen(KioskScreen):
         self.ids.message.text = error.message(app.lang)
         where = app.local(getattr(error, "where_zh", ""), getattr(error, "where_en", ""))
         self.ids.where.text = app.tr("Where to go: {where}").format(where=where) if where else ""
-        self.ids.code.text = app.tr("Reference code: {code}").format(code=error.code)
+        # A refusal's rule says more to the staff than the generic "refused".
+        code = getattr(error, "rule", "") or error.code
+        self.ids.code.text = app.tr("Reference code: {code}").format(code=code)
 
 
 SCREEN = ErrorScreen
