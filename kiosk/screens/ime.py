@@ -86,26 +86,27 @@ class ImePanel(BoxLayout):
     candidates = ListProperty([])
     target = ObjectProperty(None, allownone=True)
     name_field = BooleanProperty(False)
-    panel_height = NumericProperty(0)
+    backspace_text = StringProperty("")
 
     def on_kv_post(self, *_args: Any) -> None:
         """Build the key rows once (letters and pad); which one shows follows ``pad``."""
         for row, letters in zip((self.ids.row_digits, self.ids.row_q, self.ids.row_a, self.ids.row_z), LETTER_ROWS):
             for letter in letters:
                 row.add_widget(ImeKey(key=letter))
-        self.ids.row_a.add_widget(ImeKey(key="backspace", text="退格"))
+        self.ids.row_a.add_widget(ImeKey(key="backspace"))
         for mark in PUNCTUATION["zh"]:
             self.ids.row_z.add_widget(ImeKey(key=mark))
         for row, keys in zip((self.ids.pad_1, self.ids.pad_2, self.ids.pad_3, self.ids.pad_4),
                              ("123", "456", "789", ("extra", "0", "backspace"))):
             for key in keys:
-                row.add_widget(ImeKey(key=key, text="退格" if key == "backspace" else ""))
+                row.add_widget(ImeKey(key=key))
         # Strong references: ids are weak, and the section not on show is out of the tree.
         self._sections = {"letters": (self.ids.spelled.__self__, self.ids.candidate_bar.__self__,
                                       self.ids.letters.__self__),
                           "pad": (self.ids.pad.__self__,)}
         self._drop_composition()
-        self.bind(chinese=self._relabel, caps=self._relabel, pad_extra=self._relabel, pad=self._arrange,
+        self.bind(chinese=self._relabel, caps=self._relabel, pad_extra=self._relabel, backspace_text=self._relabel,
+                  pad=self._arrange,
                   open=self._arrange)
         self._arrange()
         _warm_up()
@@ -239,6 +240,8 @@ class ImePanel(BoxLayout):
                 key.disabled = not self.pad_extra
             elif key.key.isdigit():
                 key.text = key.key
+            elif key.key == "backspace":
+                key.text = self.backspace_text
 
     # --- for the demo driver and tests ----------------------------------------------------
     def all_keys(self) -> list[ImeKey]:
