@@ -143,7 +143,7 @@ class ImePanel(BoxLayout):
 
     # --- keys -------------------------------------------------------------------------
     def press(self, key: str) -> None:
-        """What a key does (the kv binds every key's on_release here)."""
+        """What a key does (every ImeKey calls this when released)."""
         field = self.target
         if field is None:
             return
