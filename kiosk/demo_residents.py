@@ -71,6 +71,7 @@ def _happy() -> dict[str, tuple[str | None, dict[str, str]]]:
         "H08": (None, {"subject_name": "王子轩", "subject_id_number": "370102201306010117", "new_ethnicity": "03"}),
         "H10": (None, {"child_name": "王小宝"}),
         "H12": ("CHEN", {}),  # an expired card is what renewal is for
+        "H16": ("SUN", {}),  # her ID card application is open (fee SF20240001)
         "H18": ("SUN", {}),
         "H19": ("LIU", {"address": "山东省济南市历下区文化东路50号2单元301室"}),
         "H20": ("LIU", {}),

@@ -34,7 +34,7 @@ poll_interval_s = 1.0
 GROUPS: dict[str, list[str]] = {
     # One item of each kind (certificate H01, verify S02, query T01, payment T03, application S05,
     # appointment G01, report G05, guide S17) and the flagships, on their happy paths.
-    "happy1": ["H01", "S02", "H02", "H03", "H04", "H16", "S01", "T01", "T02", "T03"],
+    "happy1": ["H01", "S02", "H02", "H03", "H04", "H16", "S01", "T01", "T02", "T03"],  # H16: 孙丽 (see demo_residents)
     "happy2": ["H19", "H20", "H21", "S05", "E01", "S09", "G05", "G01", "S17"],
     # The flagships' refusals, bad input, a payment left unpaid and a resident walking away.
     "refusals": ["S01:ZHANG", "S01:ZHAO", "S01:LIU", "T02:violation=WF0002",
