@@ -207,14 +207,21 @@ class UiDriver:
         parent = widget.parent
         while parent is not None and parent is not parent.parent:
             if isinstance(parent, ScrollView):
-                self.pump(2)  # a list still being laid out would be scrolled by stale sizes
-                if parent.viewport_size[1] > parent.height + 1:
-                    parent.scroll_to(widget, padding=40, animate=False)
-                # A list barely taller than its view turns a few pixels into a huge scroll
-                # fraction: keep it inside the list, as a finger would.
-                parent.scroll_y = min(1.0, max(0.0, parent.scroll_y))
-                parent.scroll_x = min(1.0, max(0.0, parent.scroll_x))
-                self.pump(3)
+                # Options that just arrived may still be growing (wrapped labels), so look
+                # again after scrolling, as an eye following the list would.
+                for _attempt in range(4):
+                    self.pump(2)  # a list still being laid out would be scrolled by stale sizes
+                    if parent.viewport_size[1] > parent.height + 1:
+                        parent.scroll_to(widget, padding=40, animate=False)
+                    # A list barely taller than its view turns a few pixels into a huge scroll
+                    # fraction: keep it inside the list, as a finger would.
+                    parent.scroll_y = min(1.0, max(0.0, parent.scroll_y))
+                    parent.scroll_x = min(1.0, max(0.0, parent.scroll_x))
+                    self.pump(3)
+                    x, y = widget.to_window(*widget.center)
+                    px, py = parent.to_window(parent.x, parent.y)
+                    if px <= x <= px + parent.width and py <= y <= py + parent.height:
+                        return
                 return
             parent = parent.parent
 

@@ -19,7 +19,9 @@ from pypdf import PdfReader
 
 from kiosk.hardware.escpos_decode import decode
 
-pytestmark = pytest.mark.ui
+# The three demo processes share the machine: on a loaded CI box they need more than the
+# default per-test timeout (about 3-4 minutes on an idle 2-core machine).
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
 # Short timeouts so a resident walking away or a payment left unpaid ends quickly.
 CONFIG = """\
@@ -39,7 +41,7 @@ GROUPS: dict[str, list[str]] = {
     # The flagships' refusals, bad input, a payment left unpaid and a resident walking away.
     "refusals": ["S01:ZHANG", "S01:ZHAO", "S01:LIU", "T02:violation=WF0002",
                  "H02:relative_name=张伟:relative_id_number=370104199001013459", "H21:WANG", "H01:CHEN",
-                 "T17:own_plate=ABC123", "G01:phone=12345", "H15:lost_date=2026-02-30",
+                 "T17:own_plate=ABC123", "H05:phone=12345", "H15:lost_date=2026-02-30",
                  "H12:CHEN:pay=no", "S01:leave=form"],
 }
 
@@ -60,7 +62,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
              "--screenshots", "ends", "--flow", *flows], cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     try:
         for name, (proc, log) in procs.items():
-            proc.wait(timeout=600)
+            proc.wait(timeout=840)
             log.close()
         yield {name: base / name for name in GROUPS}
     finally:
@@ -171,9 +173,9 @@ def test_permit_endorsement_reads_the_chip_pays_and_shows_what_remains(runs: dic
     e01 = completed(runs, "happy2", "E01")
     assert e01["person"] == "WANG"
     slip = receipt_text(runs["happy2"], e01)
-    remaining = [v for label, v in e01["display"] if "remain" in label.lower()]
-    assert remaining and remaining[0] in slip
-    assert e01["reference"] in slip
+    remaining = [v for label, v in e01["display"] if "still hold" in label.lower() or "remain" in label.lower()]
+    assert remaining and remaining[0] in slip  # endorsements the chip can still hold
+    assert "1B" in slip and e01["reference"] in slip
 
 
 def test_foreign_guest_registration_from_the_passport_chip(runs: dict[str, Path]) -> None:
@@ -226,7 +228,7 @@ def test_face_check_fails_three_times_then_the_counter(runs: dict[str, Path]) ->
 
 
 # --- bad input -----------------------------------------------------------------------------
-@pytest.mark.parametrize("item, field", [("T17", "own_plate"), ("G01", "phone"), ("H15", "lost_date")])
+@pytest.mark.parametrize("item, field", [("T17", "own_plate"), ("H05", "phone"), ("H15", "lost_date")])
 def test_a_bad_value_is_named_beside_its_field_and_the_form_stays(runs: dict[str, Path], item: str,
                                                                   field: str) -> None:
     record = flow(runs, "refusals", item)
