@@ -211,8 +211,7 @@ class UiDriver:
                 # again after scrolling, as an eye following the list would.
                 for _attempt in range(4):
                     self.pump(2)  # a list still being laid out would be scrolled by stale sizes
-                    if parent.viewport_size[1] > parent.height + 1:
-                        parent.scroll_to(widget, padding=40, animate=False)
+                    parent.scroll_to(widget, padding=40, animate=False)
                     # A list barely taller than its view turns a few pixels into a huge scroll
                     # fraction: keep it inside the list, as a finger would.
                     parent.scroll_y = min(1.0, max(0.0, parent.scroll_y))
@@ -645,11 +644,17 @@ class Resident:
         if not grid.children:
             raise DemoError(f"nothing to choose for {spec.name}: {errors[spec.name].text}")
         wanted = self.value_for(drv.app.txn.item, spec)
-        buttons = list(reversed(grid.children))  # children are kept last-added first
-        button = next((b for b in buttons if b.value == wanted), None) if wanted is not None else buttons[0]
-        if button is None:
-            raise DemoError(f"no option {wanted!r} for {spec.name}")
-        drv.reveal(button)
+        for _attempt in range(5):
+            buttons = list(reversed(grid.children))  # children are kept last-added first
+            button = next((b for b in buttons if b.value == wanted), None) if wanted is not None else buttons[0]
+            if button is None:
+                raise DemoError(f"no option {wanted!r} for {spec.name}")
+            drv.reveal(button)
+            # An earlier choice may have asked for this list again: the option seen a moment
+            # ago can have been replaced by a fresh one, so look again.
+            if button.parent is grid:
+                break
+            drv.wait_until(lambda: grid.children, f"options of {spec.name} again", 15)
         drv.tap(button, f"option {button.value} of {spec.name}")
 
     def fill_form(self, item: Any) -> bool:
@@ -672,7 +677,16 @@ class Resident:
             scripted = spec.name in self.script.values
             if spec.type in ("choice", "lookup"):
                 if spec.required or scripted:
+                    later = [f for f in item.fields[item.fields.index(spec) + 1:] if f.type == "lookup"]
+                    before = {f.name: {id(b) for b in screen.inputs[f.name].children} for f in later}
                     self.choose(spec, widget, screen.errors)
+                    # The form asks again for the options of later lookups (they may depend on
+                    # this choice): wait for the fresh ones before touching any.
+                    for f in later:
+                        grid = screen.inputs[f.name]
+                        drv.wait_until(lambda g=grid, old=before[f.name]: (
+                            (g.children and not {id(b) for b in g.children} & old)
+                            or screen.errors[f.name].text), f"fresh options of {f.name}", 20)
             elif spec.required or scripted:
                 value = self.value_for(item, spec)
                 drv.pump(3)  # let the list settle to its size before looking for the field
