@@ -216,20 +216,23 @@ def _verifier(tmp_path: Path, **kw: Any) -> CommandVerifier:
     return CommandVerifier(DEMO_BACKEND_PUBLIC_KEY, DEMO_TERMINAL_ID, SeenCommands(tmp_path / "seen.json"), **kw)
 
 
-@pytest.mark.parametrize("signed, reason", [
-    (_signed(key=signing.private_key_from_seed(b"\x01" * 32)), "bad_signature"),
-    (_signed(expires_at="2020-01-01T00:00:00+00:00"), "expired"),
-    (_signed(issued_at="2999-01-01T00:00:00+00:00", expires_at="2999-01-02T00:00:00+00:00"), "not_yet_valid"),
-    (_signed(terminal_id="JN-OTHER-0001"), "wrong_terminal"),
-    (_signed(kind="format_disk"), "unknown_kind"),
-    (_signed(kind="reprint", args={}), "bad_args"),
-    (_signed(kind="out_of_service_notice", args={"text": ""}), "bad_args"),
-    (_signed(expires_at="tomorrow"), "malformed"),
-    ({"payload": "{}", "signature": "not base64!"}, "bad_signature"),
-])
-def test_bad_commands_are_rejected_with_a_reason(tmp_path: Path, signed: dict[str, str], reason: str) -> None:
+# Each case is signed when its test runs, not at collection: a long suite must not let the
+# "valid" ones expire before they are checked.
+@pytest.mark.parametrize("make, reason", [
+    (lambda: _signed(key=signing.private_key_from_seed(b"\x01" * 32)), "bad_signature"),
+    (lambda: _signed(expires_at="2020-01-01T00:00:00+00:00"), "expired"),
+    (lambda: _signed(issued_at="2999-01-01T00:00:00+00:00", expires_at="2999-01-02T00:00:00+00:00"), "not_yet_valid"),
+    (lambda: _signed(terminal_id="JN-OTHER-0001"), "wrong_terminal"),
+    (lambda: _signed(kind="format_disk"), "unknown_kind"),
+    (lambda: _signed(kind="reprint", args={}), "bad_args"),
+    (lambda: _signed(kind="out_of_service_notice", args={"text": ""}), "bad_args"),
+    (lambda: _signed(expires_at="tomorrow"), "malformed"),
+    (lambda: {"payload": "{}", "signature": "not base64!"}, "bad_signature"),
+], ids=["foreign_key", "expired", "not_yet_valid", "wrong_terminal", "unknown_kind", "reprint_no_args",
+        "empty_notice", "malformed_expiry", "bad_base64"])
+def test_bad_commands_are_rejected_with_a_reason(tmp_path: Path, make: Any, reason: str) -> None:
     with pytest.raises(CommandRejected) as exc:
-        _verifier(tmp_path).verify(signed)
+        _verifier(tmp_path).verify(make())
     assert exc.value.reason == reason
 
 
