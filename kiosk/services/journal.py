@@ -185,9 +185,8 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"journal write failed: {exc}") from exc
 
-    def begin(self, key: str, txn_id: str, item_id: str, step: str, kind: str, *,
-              id_hash: str = "", refs: Mapping[str, Any] | None = None) -> None:
-        """Record that side effect ``key`` is about to happen. Re-beginning a known key is a no-op."""
+    def _insert(self, key: str, txn_id: str, item_id: str, step: str, kind: str, state: str,
+                id_hash: str, refs: Mapping[str, Any] | None) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown effect kind {kind!r}")
         now = time.time()
@@ -195,8 +194,13 @@ class Journal:
             "INSERT OR IGNORE INTO effects(key, txn_id, item_id, step, kind, state, id_hash, refs,"
             " created_at, updated_at, seq) VALUES (?,?,?,?,?,?,?,?,?,?,"
             " (SELECT COALESCE(MAX(seq), 0) + 1 FROM effects))",
-            (key, txn_id, item_id, step, kind, BEGUN, id_hash, json.dumps(_check_refs(refs or {})),
+            (key, txn_id, item_id, step, kind, state, id_hash, json.dumps(_check_refs(refs or {})),
              now, now))
+
+    def begin(self, key: str, txn_id: str, item_id: str, step: str, kind: str, *,
+              id_hash: str = "", refs: Mapping[str, Any] | None = None) -> None:
+        """Record that side effect ``key`` is about to happen. Re-beginning a known key is a no-op."""
+        self._insert(key, txn_id, item_id, step, kind, BEGUN, id_hash, refs)
 
     def complete(self, key: str, refs: Mapping[str, Any] | None = None) -> None:
         """Record that side effect ``key`` happened, merging its backend references."""
@@ -213,15 +217,7 @@ class Journal:
     def record(self, key: str, txn_id: str, item_id: str, step: str, kind: str, *,
                id_hash: str = "", refs: Mapping[str, Any] | None = None) -> None:
         """Record an observed effect in one write (e.g. the resident's payment arriving)."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown effect kind {kind!r}")
-        now = time.time()
-        self._exec(
-            "INSERT OR IGNORE INTO effects(key, txn_id, item_id, step, kind, state, id_hash, refs,"
-            " created_at, updated_at, seq) VALUES (?,?,?,?,?,?,?,?,?,?,"
-            " (SELECT COALESCE(MAX(seq), 0) + 1 FROM effects))",
-            (key, txn_id, item_id, step, kind, DONE, id_hash, json.dumps(_check_refs(refs or {})),
-             now, now))
+        self._insert(key, txn_id, item_id, step, kind, DONE, id_hash, refs)
 
     def _update(self, key: str, state: str, refs: Mapping[str, Any], code: str | None) -> None:
         new = _check_refs(refs)
