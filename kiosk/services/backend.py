@@ -151,7 +151,7 @@ class BackendClient:
                  connect_timeout: float = 3.0, read_timeout: float = 10.0, retries: int = 2,
                  backoff: float = 0.2, *, max_skew_s: int = signing.DEFAULT_MAX_SKEW_S,
                  ca_file: str = "", client_cert: tuple[str, str] | None = None,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, secret_file: str = "") -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"backend URL must be http(s)://host[:port][/prefix]; got {base_url!r}",
@@ -160,6 +160,10 @@ class BackendClient:
         self._prefix = parts.path.rstrip("/")  # a gateway prefix before /api/v1, signed as part of the path
         self.terminal_id = terminal_id
         self._secret = secret
+        # Enrollment keeps the secret in a file that `kiosk-provision rotate-secret` replaces while the
+        # kiosk runs; the file's identity is checked before each call so the new secret is picked up.
+        self._secret_file = Path(secret_file) if secret_file else None
+        self._secret_stamp = self._file_stamp()
         self.public_key_b64 = public_key_b64
         self.timeout = (connect_timeout, read_timeout)
         self.retries = retries
@@ -182,7 +186,8 @@ class BackendClient:
                               key="backend.url", value=url)
         cert = (b.client_cert_file, b.client_key_file) if b.client_cert_file else None
         return cls(url, cfg.terminal.id, b.secret(), b.public_key, b.connect_timeout_s, b.read_timeout_s,
-                   b.retries, b.backoff_s, max_skew_s=b.max_clock_skew_s, ca_file=b.ca_file, client_cert=cert)
+                   b.retries, b.backoff_s, max_skew_s=b.max_clock_skew_s, ca_file=b.ca_file, client_cert=cert,
+                   secret_file=b.hmac_secret_file)
 
     # -- endpoints --------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -271,6 +276,32 @@ class BackendClient:
     def set_secret(self, secret: bytes) -> None:
         """Sign from now on with ``secret`` (after a rotation)."""
         self._secret = secret
+        self._secret_stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        if self._secret_file is None:
+            return None
+        try:
+            st = self._secret_file.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _current_secret(self) -> bytes:
+        """The secret to sign with: reread from the enrollment file when it was replaced since."""
+        stamp = self._file_stamp()
+        if stamp is not None and stamp != self._secret_stamp:
+            try:
+                fresh = self._secret_file.read_bytes().strip()  # type: ignore[union-attr]
+            except OSError as exc:
+                log.warning("cannot reread the HMAC secret file: %s; keeping the one in use", exc.strerror)
+                return self._secret
+            if fresh:
+                if fresh != self._secret:
+                    log.info("HMAC secret file replaced: signing with the new secret")
+                self._secret = fresh
+                self._secret_stamp = stamp
+        return self._secret
 
     # -- the machinery ------------------------------------------------------------------------
     def _check_document(self, doc: Mapping[str, Any]) -> None:
@@ -279,7 +310,7 @@ class BackendClient:
     def _call(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
               idempotency_key: str | None = None, secret: bytes | None = None,
               unsigned_errors_ok: bool = False) -> dict[str, Any]:
-        key = self._secret if secret is None else secret
+        key = self._current_secret() if secret is None else secret
         api_path = API_PREFIX + path
         target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if body is not None else b""

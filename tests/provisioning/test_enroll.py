@@ -167,6 +167,18 @@ def test_enroll_over_mutual_tls_and_rotate_the_secret(tls_sim: SimServer, tmp_pa
                          "devices": {}})
 
 
+def test_a_running_kiosk_signs_with_the_rotated_secret_without_a_restart(sim: SimServer, tmp_path: Path) -> None:
+    cfg_path = _config(tmp_path, "JN-P-0013")
+    assert main(["enroll", "--backend", sim.url, "--code", _code(sim, "JN-P-0013"), "--config", str(cfg_path)]) == 0
+    running = BackendClient.from_config(kconfig.load(cfg_path))  # built at start-up, as `kiosk run` does
+    beat = {"seq": 1, "sent_at": "2026-01-01T00:00:00+00:00", "app_version": "t", "uptime_s": 0, "devices": {}}
+    running.heartbeat(beat)
+    assert main(["rotate-secret", "--config", str(cfg_path)]) == 0  # the technician, while the kiosk runs
+    # The old secret is refused from now on, so this passes only if the client reread the file.
+    running.heartbeat({**beat, "seq": 2})
+    assert running.health()["status"] == "ok"
+
+
 def test_an_interrupted_rotation_is_finished_by_the_next_run(sim: SimServer, tmp_path: Path) -> None:
     cfg_path = _config(tmp_path, "JN-P-0011")
     assert main(["enroll", "--backend", sim.url, "--code", _code(sim, "JN-P-0011"), "--config", str(cfg_path)]) == 0
