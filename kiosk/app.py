@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 # Kivy parses sys.argv and writes ~/.kivy/config.ini at import unless told not to; the
 # kiosk's settings come only from its own TOML config.
@@ -193,11 +193,7 @@ class KioskApp(App):
         return root
 
     def on_start(self) -> None:
-        """Tell systemd the kiosk is up, and keep its watchdog fed from the UI clock.
-
-        Fed from the Kivy clock on purpose: a frozen UI stops the pings and systemd
-        restarts the kiosk.
-        """
+        """Tell systemd the kiosk is up, and keep its watchdog fed from the UI clock."""
         from kiosk.services import sdnotify
 
         sdnotify.ready("serving")
@@ -206,9 +202,20 @@ class KioskApp(App):
         from kiosk.services import pinyin
 
         threading.Thread(target=pinyin.warm_up, name="kiosk-pinyin", daemon=True).start()
-        interval = sdnotify.watchdog_interval()
-        if interval:
-            Clock.schedule_interval(lambda _dt: sdnotify.watchdog(), interval / 2)
+        self.start_watchdog()
+
+    def start_watchdog(self, env: Mapping[str, str] | None = None) -> Any:
+        """Ping systemd's watchdog every half interval from the Kivy clock; the event, or None outside systemd.
+
+        Fed from the Kivy clock on purpose: a frozen UI loop stops the pings and systemd
+        restarts the kiosk.
+        """
+        from kiosk.services import sdnotify
+
+        interval = sdnotify.watchdog_interval(env)
+        if not interval:
+            return None
+        return Clock.schedule_interval(lambda _dt: sdnotify.watchdog(env=env), interval / 2)
 
     def on_stop(self) -> None:
         """Tell systemd the kiosk is stopping."""

@@ -255,3 +255,36 @@ def test_rating_is_counted_once_per_visit(ui: Any) -> None:
     app.runtime.devices.get("id_card").remove()
     ui.wait_screen("home")
     assert stats.report().ratings.get("basically_satisfied", 0) == before + 1
+
+
+def test_watchdog_pings_come_from_the_ui_loop_and_stop_when_it_stalls(ui: Any, tmp_path: Any) -> None:
+    import socket
+    import time
+
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+
+        def received() -> list[bytes]:
+            got = []
+            while True:
+                try:
+                    got.append(sock.recv(4096))
+                except BlockingIOError:
+                    return got
+
+        # systemd's WatchdogSec=0.4 s: a ping is due every 0.2 s of UI loop
+        event = ui.app.start_watchdog({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
+        assert event is not None
+        try:
+            ui.wait_seconds(1.0)
+            running = received()
+            assert running and set(running) == {b"WATCHDOG=1"}
+            time.sleep(1.0)  # the UI loop is stalled: no frame runs, so nothing may be sent
+            assert received() == []
+            ui.wait_seconds(0.6)
+            assert received(), "pings resume when the loop runs again"
+        finally:
+            event.cancel()
+    assert ui.app.start_watchdog({}) is None  # outside systemd nothing is scheduled
