@@ -21,7 +21,7 @@ class SupportedModel:
     device: str  # a config device name: id_card, pcsc, receipt_printer, a4_printer, scanner
     maker: str
     model: str
-    connection: str  # usb, serial-bridge, pcsc, cups
+    connection: str  # usb, serial-bridge, cdc-serial, pcsc, cups, hid
     driver: str  # the config driver name it needs
     vendor_id: int | None = None
     product_id: int | None = None  # None: every product of the vendor
@@ -42,6 +42,12 @@ def _usb(device: str, maker: str, model: str, driver: str, vid: int, pid: int | 
          notes: str = "", connection: str = "usb") -> SupportedModel:
     return SupportedModel(device, maker, model, connection, driver, vid, pid, notes=notes)
 
+
+HID_NOTE = ("switch it to USB serial (CDC/COM) mode with the maker's configuration barcode; "
+            "it then appears as /dev/ttyACM* and detect suggests driver \"serial\"")
+# How a row is reached when it is not a USB device of its own: through the tty of a USB-serial
+# bridge, or the tty of a device that speaks USB CDC-ACM itself.
+SERIAL_CONNECTIONS = ("serial-bridge", "cdc-serial")
 
 # USB ids: PC/SC rows are those the CCID driver (libccid) lists for the reader; the others
 # are the ids the makers' devices enumerate with. `lsusb` on site confirms them.
@@ -82,10 +88,20 @@ SUPPORTED_MODELS: tuple[SupportedModel, ...] = (
     SupportedModel("a4_printer", "Any", "IPP Everywhere printer", "cups", "cups", cups_uri="ipp"),
     SupportedModel("a4_printer", "cups-pdf", "CUPS-PDF virtual printer (test benches only)", "cups", "cups",
                    cups_uri="cups-pdf:"),
-    # QR code scanners in USB keyboard (HID) mode.
-    _usb("scanner", "Symbol / Zebra", "bar code scanners (HID keyboard mode)", "hid", 0x05E0, None),
-    _usb("scanner", "Honeywell (Metrologic)", "Xenon / Voyager scanners (HID keyboard mode)", "hid", 0x0C2E, None),
-    _usb("scanner", "Newland", "embedded QR scan engines (HID keyboard mode)", "hid", 0x1EAB, None),
+    # QR code and MRZ scanners in USB serial (CDC-ACM) mode: a /dev/ttyACM port, driver "serial".
+    _usb("scanner", "Honeywell (Metrologic)", "Xenon / Voyager / HF scanners (USB serial mode)", "serial", 0x0C2E,
+         None, "reached through its /dev/ttyACM port", "cdc-serial"),
+    _usb("scanner", "Newland", "embedded QR scan engines (USB serial mode)", "serial", 0x1EAB, None,
+         "reached through its /dev/ttyACM port", "cdc-serial"),
+    _usb("scanner", "Symbol / Zebra", "bar code scanners (USB CDC mode)", "serial", 0x05E0, None,
+         "reached through its /dev/ttyACM port", "cdc-serial"),
+    # The same scanners in their factory USB keyboard (HID) mode: their keystrokes would land in
+    # the touch UI, so the kiosk does not use them that way.
+    _usb("scanner", "Symbol / Zebra", "bar code scanners (HID keyboard mode)", "hid", 0x05E0, None,
+         HID_NOTE),
+    _usb("scanner", "Honeywell (Metrologic)", "Xenon / Voyager scanners (HID keyboard mode)", "hid", 0x0C2E, None,
+         HID_NOTE),
+    _usb("scanner", "Newland", "embedded QR scan engines (HID keyboard mode)", "hid", 0x1EAB, None, HID_NOTE),
 )
 
 
@@ -118,12 +134,16 @@ def _parse_usb_id(text: str) -> tuple[int, int] | None:
 
 
 def match_usb(usb_id: str, connection: str | None = None) -> SupportedModel | None:
-    """The table row for a "vvvv:pppp" id: an exact product first, then a whole-vendor row."""
+    """The table row for a "vvvv:pppp" id: an exact product first, then a whole-vendor row.
+
+    ``connection`` None looks at the rows of devices used over USB itself (not through a tty).
+    """
     ids = _parse_usb_id(usb_id)
     if ids is None:
         return None
     vid, pid = ids
-    rows = [m for m in SUPPORTED_MODELS if m.vendor_id == vid and (connection is None or m.connection == connection)]
+    rows = [m for m in SUPPORTED_MODELS if m.vendor_id == vid and (
+        m.connection == connection if connection is not None else m.connection not in SERIAL_CONNECTIONS)]
     exact = [m for m in rows if m.product_id == pid]
     if exact:
         return exact[0]
@@ -152,11 +172,10 @@ def recognise(bus: str, address: str, description: str, usb_id: str = "") -> Fin
     """Match one found device against the table."""
     model: SupportedModel | None = None
     if bus == "usb":
+        # A bridge or a CDC device is recognised through its serial port, which names the tty.
         model = match_usb(address)
-        if model is not None and model.connection == "serial-bridge":
-            model = None  # a bridge is recognised through its serial port, which names the tty
     elif bus == "serial" and usb_id:
-        model = match_usb(usb_id, connection="serial-bridge")
+        model = match_usb(usb_id, connection="serial-bridge") or match_usb(usb_id, connection="cdc-serial")
     elif bus == "pcsc":
         model = match_pcsc(address)
     elif bus == "cups":
@@ -186,6 +205,8 @@ def _table_for(f: Finding) -> dict[str, Any] | None:
         return {"driver": m.driver, "options": {"vendor_id": _hex(ids[0]), "product_id": _hex(ids[1])}}
     if m.connection == "serial-bridge":
         return {"driver": "serial", "options": {"port": f.address, "baud": 115200}}
+    if m.connection == "cdc-serial":
+        return {"driver": "serial", "options": {"port": f.address}}
     if m.connection == "pcsc":
         return {"driver": "pcsc", "options": {"reader": f.address}}
     if m.connection == "cups" and f.bus == "cups":  # a USB A4 printer is used through its CUPS queue
@@ -194,7 +215,7 @@ def _table_for(f: Finding) -> dict[str, Any] | None:
 
 
 # Preference when several devices could serve one slot: a native USB SAM before a serial bridge.
-_CONNECTION_RANK = {"usb": 0, "pcsc": 0, "cups": 0, "serial-bridge": 1, "hid": 2}
+_CONNECTION_RANK = {"usb": 0, "pcsc": 0, "cups": 0, "cdc-serial": 0, "serial-bridge": 1, "hid": 2}
 
 
 def suggest_devices(findings: Iterable[Finding], drivers: Mapping[str, Mapping[str, str]] | None = None
@@ -217,7 +238,8 @@ def suggest_devices(findings: Iterable[Finding], drivers: Mapping[str, Mapping[s
             assert f.model is not None
             if f.model.driver not in drivers.get(name, {}):
                 notes[name] = f"{f.model.maker} {f.model.model} found at {f.address}, but no " \
-                              f"{f.model.driver!r} driver is registered for {name}"
+                              f"{f.model.driver!r} driver is registered for {name}" + \
+                              (f": {f.model.notes}" if f.model.notes else "")
                 continue
             table = _table_for(f)
             if table is not None:

@@ -42,7 +42,8 @@ DRIVERS: dict[str, dict[str, str]] = {
                         "network": _ESCPOS, "usb": _ESCPOS, "serial": _ESCPOS, "cups": _ESCPOS, "file": _ESCPOS},
     "a4_printer": {"sim": "kiosk.hardware.simulators.a4:SimA4Printer",
                    "cups": "kiosk.hardware.cups_printer:CupsA4Printer"},
-    "scanner": {"sim": "kiosk.hardware.simulators.scanner:SimScanner"},
+    "scanner": {"sim": "kiosk.hardware.simulators.scanner:SimScanner",
+                "serial": "kiosk.hardware.serial_scanner:SerialScanner"},
     "camera": {"sim": "kiosk.hardware.simulators.camera:SimCamera",
                "opencv": "kiosk.hardware.camera_opencv:OpenCvCamera"},
 }

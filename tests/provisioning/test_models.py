@@ -65,3 +65,16 @@ def test_suggestion_prefers_usb_sam_and_disables_what_is_missing_and_validates_a
 def test_serial_bridge_is_used_when_no_usb_sam_is_present():
     s = suggest_devices([recognise("serial", "/dev/ttyUSB1", "CP2102", usb_id="10c4:ea60")])
     assert s.devices["id_card"] == {"driver": "serial", "options": {"port": "/dev/ttyUSB1", "baud": 115200}}
+
+
+def test_a_scanner_in_usb_serial_mode_gets_the_serial_driver_and_one_in_keyboard_mode_a_hint():
+    cdc = recognise("serial", "/dev/ttyACM0", "Honeywell 1900 CDC", usb_id="0c2e:0b6a")
+    assert cdc.model is not None and (cdc.model.device, cdc.model.driver) == ("scanner", "serial")
+    s = suggest_devices([cdc, recognise("usb", "0c2e:0b6a", "bus 1")])
+    assert s.devices["scanner"] == {"driver": "serial", "options": {"port": "/dev/ttyACM0"}}
+    cfg = kconfig.from_dict({"devices": dict(s.devices)})
+    assert cfg.devices["scanner"].driver == "serial"
+    # Keyboard mode: only the USB device is seen; the note tells the technician what to change.
+    hid = suggest_devices([recognise("usb", "1eab:0d10", "Newland NLS-EM20")])
+    assert hid.devices["scanner"] == {"enabled": False}
+    assert "USB serial (CDC/COM) mode" in hid.notes["scanner"]
