@@ -410,6 +410,18 @@ def test_a4_copies_the_pdf_into_the_tray_with_a_job_id(tmp_path, make_pdf):
     assert "户籍证明" not in repr(printer.jobs[0])
 
 
+def test_a4_tray_keeps_only_the_newest_documents(tmp_path, make_pdf):
+    tray = tmp_path / "tray"
+    printer = SimA4Printer("a4_printer", {"output_dir": str(tray), "sheets": 50, "keep": 3})
+    pdf = make_pdf(1)
+    ids = [printer.print_pdf(pdf, f"doc {n}") for n in range(5)]
+    assert sorted(p.name for p in tray.iterdir()) == sorted(f"{i}.pdf" for i in ids[-3:])
+    unlimited = SimA4Printer("a4_printer", {"output_dir": str(tmp_path / "all"), "sheets": 50, "keep": 0})
+    for _ in range(5):
+        unlimited.print_pdf(pdf, "doc")
+    assert len(list((tmp_path / "all").iterdir())) == 5
+
+
 def test_a4_sheet_counter_goes_low_then_out(tmp_path, make_pdf):
     tray = tmp_path / "tray"
     printer = SimA4Printer("a4_printer", {"output_dir": str(tray), "sheets": 5, "sheets_low": 2})

@@ -4,9 +4,11 @@ A completed job's PDF lands in ``output_dir`` as ``<job id>.pdf`` (the factory p
 ``<state_dir>/paper_tray``); a job that fails (jam, paper running out half way, rejected
 file) leaves nothing there, so nothing counts as printed that the caller was told failed.
 The tray holds ``sheets``; each page uses one, the supply goes low at ``sheets_low`` and
-out by itself; ``refill()`` is the technician loading paper.
+out by itself; ``refill()`` is the technician loading paper. The tray keeps the newest
+``keep`` documents and deletes older ones: on a real kiosk the resident takes the paper
+away, and a simulator left running for weeks must not pile up residents' certificates.
 
-Options: output_dir, sheets, sheets_low, delay_s.
+Options: output_dir, sheets, sheets_low, keep (100; 0 keeps all), delay_s.
 Faults: paper_out, paper_low, jam, cover_open, offline, reject, timeout.
 """
 from __future__ import annotations
@@ -56,7 +58,7 @@ class SimA4Printer(SimulatedDevice, A4Printer):
     """A4 printer simulator, a first-class driver chosen by ``driver = "sim"``."""
 
     FAULTS = frozenset({"paper_out", "paper_low", "jam", "cover_open", "offline", "reject", "timeout"})
-    OPTIONS: Mapping[str, Any] = {"delay_s": 0.0, "output_dir": "", "sheets": 250, "sheets_low": 20}
+    OPTIONS: Mapping[str, Any] = {"delay_s": 0.0, "output_dir": "", "sheets": 250, "sheets_low": 20, "keep": 100}
 
     _run = itertools.count(1)  # job numbers stay unique across printers in one process
 
@@ -112,10 +114,18 @@ class SimA4Printer(SimulatedDevice, A4Printer):
                     shutil.copyfile(pdf, partial)
                     partial.replace(target)
                     self.jobs.append(A4Job(job_id, target, pages, title))
+                    self._trim_tray()
                     return job_id
             finally:
                 with self._sim_lock:
                     self._busy -= 1
+
+    def _trim_tray(self) -> None:
+        keep = int(self.options["keep"])
+        if keep <= 0:
+            return
+        if len(self.jobs) > keep:
+            self.jobs[-keep - 1].path.unlink(missing_ok=True)  # taken away by its resident long ago
 
     def _check_ready(self) -> None:
         if self._on("offline"):
