@@ -266,6 +266,14 @@ class CardNoContent(SamError):
     code = "card_no_content"
 
 
+class MrzUnreadable(DeviceProtocolError):
+    """What the scanner read off the data page is not a whole MRZ, or its check digits disagree."""
+
+    code = "mrz_unreadable"
+    message_en = ("The photo page could not be read. Place the document flat on the reader again, "
+                  "or type its details.")
+
+
 class BacFailed(DeviceError):
     """Basic access control failed: the MRZ data does not match the chip."""
 

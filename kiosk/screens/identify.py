@@ -1,44 +1,50 @@
-"""Identify: the resident places the ID card; the read starts by itself once the card is there."""
+"""Identify: the resident places the ID card or travel document; the read starts by itself.
+
+An ID card is polled on its reader. A travel document's data page is polled on the
+scanner (its MRZ holds the keys that open the chip); a resident whose page the scanner
+cannot read types the details instead (the travel_entry screen).
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from kivy.animation import Animation
 from kivy.clock import Clock
-from kivy.properties import NumericProperty
+from kivy.properties import BooleanProperty, NumericProperty
 
 from kiosk.errors import KioskError
 from kiosk.screens.base import KioskScreen
 
 CARD_POLL_S = 0.3
+SCAN_WAIT_S = 1.0  # one ask of the scanner; short, so a finished visit never waits on it
 
 
 class IdentifyScreen(KioskScreen):
-    """Waits for a card on the reader (no touch needed), then calls ``Transaction.identify``."""
+    """Waits for a card on the reader, or a data page under the scanner (no touch needed), then
+    calls ``Transaction.identify``."""
 
     # The card outline glides down onto the reader and back, over and over: the prompt
     # shows the movement the resident should make.
     card_drop = NumericProperty(0)
+    travel = BooleanProperty(False)
     _poll: Any = None
     _asking = False
     _animation: Any = None
 
     def on_enter(self, *_args: Any) -> None:
-        """Start waiting for the card (or read the travel document reader straight away)."""
+        """Start waiting for the card or the travel document."""
         item = self.app.item
         self._asking = False
+        self.travel = item.identity == "travel_document"
         self.ids.problem.text = ""
         tr = self.app.tr
-        self.ids.prompt.text = (tr("Place your passport or travel permit on the reader")
-                                if item.identity == "travel_document" else tr("Place your ID card on the reader"))
+        self.ids.prompt.text = (tr("Place your passport or travel permit on the reader, photo page down")
+                                if self.travel else tr("Place your ID card on the reader"))
         self._animation = (Animation(card_drop=1, duration=0.9, t="in_out_quad")
                            + Animation(card_drop=1, duration=0.3) + Animation(card_drop=0, duration=0.6))
         self._animation.repeat = True
         self._animation.start(self)
-        if item.identity == "travel_document":
-            self.read()
-        else:
-            self._poll = Clock.schedule_interval(self._check_card, CARD_POLL_S)
+        self._wait()
 
     def on_leave(self, *_args: Any) -> None:
         """Stop waiting."""
@@ -46,9 +52,20 @@ class IdentifyScreen(KioskScreen):
             self._animation.cancel(self)
             self._animation = None
             self.card_drop = 0
+        self._stop_polling()
+
+    def _wait(self) -> None:
+        self._stop_polling()
+        self._poll = Clock.schedule_interval(self._check_scanner if self.travel else self._check_card,
+                                             CARD_POLL_S)
+
+    def _stop_polling(self) -> None:
         if self._poll is not None:
             self._poll.cancel()
             self._poll = None
+
+    def _here(self) -> bool:
+        return self._poll is not None and self.manager is not None and self.manager.current == self.name
 
     def _check_card(self, _dt: float) -> None:
         # Asked off the UI thread: a real reader answers over a serial line.
@@ -58,14 +75,32 @@ class IdentifyScreen(KioskScreen):
 
     def _card_answer(self, present: bool) -> None:
         self._asking = False
-        if present and self._poll is not None and self.manager.current == self.name:
+        if present and self._here():
             self.on_leave()
             self.read()
 
-    def read(self) -> None:
-        """Read the identity document and continue with the transaction."""
+    def _check_scanner(self, _dt: float) -> None:
+        txn = self.app.txn
+        if not self._asking and txn is not None:
+            self._asking = True
+            self.app.background(txn.scan_access, SCAN_WAIT_S, on_result=self._scanned, on_error=self._scan_failed)
+
+    def _scanned(self, access: Any) -> None:
+        self._asking = False
+        if access and self._here():
+            self.on_leave()
+            self.read(access)
+
+    def _scan_failed(self, error: BaseException) -> None:
+        self._asking = False
+        if self._here() and isinstance(error, KioskError):
+            # Not an MRZ, or the scanner is broken: say so; the resident can also type the details.
+            self.ids.problem.text = error.message(self.app.lang)
+
+    def read(self, access: Any = None) -> None:
+        """Read the identity document (with a travel document's access data) and go on."""
         self.ids.problem.text = ""
-        self.app.run_step(self.app.txn.identify, on_result=self.owed, on_recoverable=self.read_failed)
+        self.app.run_step(self.app.txn.identify, None, access, on_result=self.owed, on_recoverable=self.read_failed)
 
     def owed(self, pending: list[Any]) -> bool:
         """Documents owed to this card from an earlier visit: offer them before going on."""
@@ -75,12 +110,13 @@ class IdentifyScreen(KioskScreen):
         return True
 
     def read_failed(self, error: KioskError) -> None:
-        """A read to try again (card moved, no card): say so and wait for the card again."""
+        """A read to try again (card moved, no card, chip not opened): say so and wait again."""
         self.ids.problem.text = error.message(self.app.lang)
-        if self.app.item.identity == "travel_document":
-            self._poll = Clock.schedule_once(lambda _dt: self.read(), CARD_POLL_S * 5)
-        else:
-            self._poll = Clock.schedule_interval(self._check_card, CARD_POLL_S)
+        self._wait()
+
+    def type_details(self) -> None:
+        """The scanner cannot read the data page: the resident types the details instead."""
+        self.app.go("travel_entry")
 
 
 SCREEN = IdentifyScreen

@@ -130,7 +130,7 @@ class ImePanel(BoxLayout):
         self.name_field = is_name_field(field_name)
         # Codes and plates are Latin letters and digits; free text starts in Chinese.
         self.chinese = field_type == "text" and not field_name.endswith(("_number", "_code", "code", "vin"))
-        self.caps = field_type == "plate" or field_name in ("vin", "frame_number")
+        self.caps = field_type == "plate" or field_name in ("vin", "frame_number", "document_number")
         self.open = True
 
     def close(self) -> None:

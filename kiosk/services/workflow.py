@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from kiosk.errors import (BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
-                          DeviceTimeout, FieldError, KioskError, NoCard, PaymentTimeout)
+from kiosk.errors import (BacFailed, BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
+                          DeviceTimeout, FieldError, KioskError, MrzUnreadable, NoCard, PaymentTimeout)
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services import journal as J
 from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
@@ -106,7 +106,8 @@ ACCEPTED_CARDS: dict[str, frozenset[str]] = {
 # holder may follow that renewal's progress (H17).
 EXPIRED_CARD_ITEMS = frozenset({"H12", "H17"})
 
-_RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError)
+# BacFailed: the MRZ was misread or mistyped; the resident can scan or type it again.
+_RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError, BacFailed)
 
 
 RATING_ITEM = "G05"  # the satisfaction rating: its rating is counted for the statistics
@@ -352,18 +353,25 @@ class Transaction:
         return self.engine.journal
 
     # --- identify --------------------------------------------------------------------
-    def identify(self, card: IdentityCard | None = None) -> list[PendingReprint]:
+    def identify(self, card: IdentityCard | None = None,
+                 access: tuple[str, str, str] | None = None) -> list[PendingReprint]:
         """Read (or take) the identity document and apply the kiosk's rules.
 
-        Returns documents owed to this card's holder (offer a reprint). Raises NoCard,
-        CardRemoved, DeviceTimeout or DeviceProtocolError with the step unchanged (try
-        again); Refused (outcome refused) for an expired or unaccepted card.
+        ``access``: a travel document's number, birth and expiry date as the resident typed
+        them (when the scanner cannot read the data page); checked first, FieldError names
+        the entry. Returns documents owed to this card's holder (offer a reprint). Raises
+        NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError or BacFailed with the step
+        unchanged (try again); Refused (outcome refused) for an expired or unaccepted card.
         """
         with self._lock:
             self._expect(S.IDENTIFY)
+            if access is not None:
+                from kiosk.hardware.icao.mrz import keyed_access_data
+
+                access = keyed_access_data(*access)  # a FieldError leaves the step open
             if card is None:
                 try:
-                    card = self.engine.read_card(self.item)
+                    card = self.engine.read_card(self.item, access)
                 except _RETRYABLE_READ:
                     raise
                 except KioskError as err:
@@ -379,6 +387,29 @@ class Transaction:
             self.pending_reprints = tuple(self.engine.pending_reprints(card))
             self._advance()
             return list(self.pending_reprints)
+
+    def scan_access(self, timeout: float = 1.0) -> tuple[str, str, str] | None:
+        """BAC access data from a travel document's data page under the scanner, None when none came.
+
+        For the identify screen to ask again and again without blocking the resident (who
+        can type the details instead); hand the result to :meth:`identify`. Raises
+        DeviceProtocolError (what was scanned is not an MRZ) or another DeviceError.
+        """
+        from kiosk.hardware.icao.mrz import parse_mrz
+
+        self._expect(S.IDENTIFY)
+        try:
+            text = self.engine.devices.scanner.scan(timeout)
+        except DeviceTimeout:
+            return None
+        try:
+            mrz = parse_mrz(text)
+        except DeviceProtocolError as exc:
+            raise MrzUnreadable(exc.detail, device="scanner") from None
+        if not mrz.checks_ok:
+            raise MrzUnreadable("MRZ check digits do not match (misread)", device="scanner")
+        number, birth, expiry = mrz.access_data()
+        return number.rstrip("<"), birth, expiry
 
     def face_check(self, image: bytes | None = None) -> FaceResult:
         """Match a live photo (None captures one from the camera) with the card holder.
@@ -830,13 +861,15 @@ class WorkflowEngine:
             return list(self._active.values())
 
     # --- identity --------------------------------------------------------------------
-    def read_card(self, item: Any | None = None) -> IdentityCard:
-        """Read the resident's document: the ID card reader, or for travel documents the MRZ
-        from the scanner and then the chip over PC/SC (BAC keys from the MRZ)."""
+    def read_card(self, item: Any | None = None, access: tuple[str, str, str] | None = None) -> IdentityCard:
+        """Read the resident's document: the ID card reader, or for travel documents the chip
+        over PC/SC with BAC keys from ``access`` (typed by the resident) or else from the MRZ
+        the scanner reads off the data page."""
         if item is not None and item.identity == "travel_document":
             from kiosk.hardware.icao.mrz import parse_mrz
 
-            access = parse_mrz(self.devices.scanner.scan()).access_data()
+            if access is None:
+                access = parse_mrz(self.devices.scanner.scan()).access_data()
             return self.devices.pcsc.read_document(*access)
         return self.devices.id_card.read_card()
 

@@ -335,3 +335,41 @@ def test_mrz_parser_on_garbage(text):
         parse_mrz(text)
     except DeviceError:
         pass
+
+
+def test_keyed_access_data_takes_what_residents_read_off_the_page():
+    import datetime as dt
+
+    from kiosk.hardware.icao.mrz import keyed_access_data
+
+    today = dt.date(2026, 11, 29)
+    assert keyed_access_data(" c1234 5678 ", "19850315", "20330630", today=today) == ("C12345678", "850315", "330630")
+    assert keyed_access_data("C12345678", "1985-03-15", "330630", today=today) == ("C12345678", "850315", "330630")
+    # Six-digit birth dates: a year after this one is last century.
+    assert keyed_access_data("C12345678", "270101", "300101", today=today)[1] == "270101"
+    assert keyed_access_data("C12345678", "200101", "300101", today=today)[1] == "200101"
+    # An expired document is for the chip's dates to refuse, not the entry screen.
+    assert keyed_access_data("C12345678", "19850315", "20200101", today=today)[2] == "200101"
+
+
+@pytest.mark.parametrize("number, birth, expiry, field", [
+    ("", "19850315", "20330630", "document_number"),
+    ("C12", "19850315", "20330630", "document_number"),
+    ("C1234567*", "19850315", "20330630", "document_number"),
+    ("C123456789012345678901", "19850315", "20330630", "document_number"),
+    ("C12345678", "1985031", "20330630", "birth_date"),
+    ("C12345678", "19850230", "20330630", "birth_date"),
+    ("C12345678", "20270101", "20330630", "birth_date"),  # not born yet
+    ("C12345678", "18991231", "20330630", "birth_date"),
+    ("C12345678", "19850315", "2033063O", "expiry_date"),
+    ("C12345678", "19850315", "20331301", "expiry_date"),
+])
+def test_keyed_access_data_names_the_entry_to_fix(number, birth, expiry, field):
+    import datetime as dt
+
+    from kiosk.hardware.icao.mrz import keyed_access_data
+
+    with pytest.raises(FieldError) as err:
+        keyed_access_data(number, birth, expiry, today=dt.date(2026, 11, 29))
+    assert err.value.field == field
+    assert err.value.message("zh_CN") != err.value.message("en")  # the resident reads it in Chinese

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 
@@ -410,3 +411,59 @@ def test_backend_failing_after_payment_refunds_and_loses_nothing(runtime, sim, f
     kinds = [e["kind"] for e in flows.sim_effects(sim.url) if e["reference"] == order_id]
     assert sorted(kinds) == ["payment_order", "payment_paid", "payment_refund"]
     txn.finish()
+
+
+def _permit() -> Any:
+    from kiosk.hardware.simulators.cards import travel_document_by_number
+
+    return travel_document_by_number("C12345678")
+
+
+def test_typed_travel_details_open_the_chip(runtime):
+    permit = _permit()
+    runtime.devices.get("pcsc").place(permit)
+    txn = runtime.engine.start("E01")
+    # A resident types the dates as printed (YYYYMMDD) and the number in lower case.
+    txn.identify(access=(permit.document_number.lower(), "19" + permit.birth_date, "20" + permit.expiry_date))
+    assert txn.step is S.FORM and txn.session.id_number == permit.holder.id_number
+
+
+def test_mistyped_travel_details_leave_the_step_open(runtime):
+    from kiosk.errors import BacFailed
+
+    permit = _permit()
+    runtime.devices.get("pcsc").place(permit)
+    txn = runtime.engine.start("E01")
+    with pytest.raises(FieldError) as exc:
+        txn.identify(access=(permit.document_number, "19850231", "20330630"))
+    assert exc.value.field == "birth_date" and txn.step is S.IDENTIFY and txn.outcome is None
+    with pytest.raises(BacFailed):  # well formed but wrong: the chip stays shut
+        txn.identify(access=(permit.document_number, "19850316", "20" + permit.expiry_date))
+    assert txn.step is S.IDENTIFY and txn.outcome is None
+    txn.identify(access=(permit.document_number, "19" + permit.birth_date, "20" + permit.expiry_date))
+    assert txn.step is S.FORM
+
+
+def test_scan_access_waits_briefly_and_reads_the_data_page(runtime):
+    from kiosk.errors import MrzUnreadable
+    from kiosk.hardware.simulators.vicc import DemoDocument
+
+    permit = _permit()
+    runtime.devices.get("pcsc").place(permit)
+    scanner = runtime.devices.get("scanner")
+    txn = runtime.engine.start("E01")
+    assert txn.scan_access(0.05) is None  # nothing under the scanner yet: ask again later
+    scanner.feed("not a machine readable zone")
+    with pytest.raises(MrzUnreadable):
+        txn.scan_access(0.05)
+    misread = DemoDocument("C", "CHN", "WANG", "JIANGUO", permit.document_number, "CHN", permit.birth_date,
+                           "M", permit.expiry_date).mrz().replace(permit.document_number, "C12345B78")
+    scanner.feed(misread)  # an 8 read as B: the check digit gives it away before the chip is tried
+    with pytest.raises(MrzUnreadable):
+        txn.scan_access(0.05)
+    scanner.feed(DemoDocument("C", "CHN", "WANG", "JIANGUO", permit.document_number, "CHN", permit.birth_date,
+                              "M", permit.expiry_date).mrz())
+    access = txn.scan_access(0.05)
+    assert access == (permit.document_number, permit.birth_date, permit.expiry_date)
+    txn.identify(access=access)
+    assert txn.step is S.FORM and txn.outcome is None

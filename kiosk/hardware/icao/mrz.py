@@ -49,6 +49,47 @@ def bac_seed_input(document_number: str, birth_date: str, expiry_date: str) -> s
             + expiry_date + check_digit(expiry_date))
 
 
+MSG_KEYED_NUMBER = "Type the document number as printed on the document: letters and digits."
+MSG_KEYED_DATE = "Type the date as 8 digits: year, month, day (for example 19900521)."
+
+
+def keyed_access_data(document_number: str, birth_date: str, expiry_date: str,
+                      *, today: "dt.date | None" = None) -> tuple[str, str, str]:
+    """BAC access data as a resident types it on the touchscreen: (number, YYMMDD, YYMMDD).
+
+    Dates are taken as YYYYMMDD (what residents read off the data page) or YYMMDD (what
+    the MRZ holds), and must be real calendar dates; the birth date not in the future. An
+    expired document is not refused here: the chip's own dates decide that, as for a scan.
+    Raises FieldError naming the entry, with a message for the resident.
+    """
+    import datetime as dt
+
+    number = document_number.strip().upper().replace(" ", "")
+    if not re.fullmatch(r"[0-9A-Z]{5,20}", number):
+        raise FieldError("document_number", "document number must be 5-20 letters and digits",
+                         message_en=MSG_KEYED_NUMBER)
+    today = today or dt.date.today()
+    out = []
+    for name, text in (("birth_date", birth_date), ("expiry_date", expiry_date)):
+        text = text.strip().replace("-", "").replace(" ", "")
+        if not re.fullmatch(r"\d{6}|\d{8}", text):
+            raise FieldError(name, "dates are YYYYMMDD or YYMMDD", message_en=MSG_KEYED_DATE)
+        if len(text) == 6:
+            yy = int(text[:2])
+            # MRZ dates carry no century: a birth date is in the past, an expiry within 50 years.
+            century = (19 if 2000 + yy > today.year else 20) if name == "birth_date" else \
+                (20 if 2000 + yy <= today.year + 50 else 19)
+            text = f"{century}{text}"
+        try:
+            date = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            raise FieldError(name, "not a calendar date", message_en=MSG_KEYED_DATE) from None
+        if name == "birth_date" and not (dt.date(1900, 1, 1) <= date <= today):
+            raise FieldError(name, "birth date outside 1900..today", message_en=MSG_KEYED_DATE)
+        out.append(date.strftime("%y%m%d"))
+    return number, out[0], out[1]
+
+
 @dataclass(frozen=True, repr=False)
 class Mrz:
     """The fields of a TD1 or TD3 MRZ (dates stay YYMMDD as printed). Personal data: never log it."""
