@@ -43,6 +43,31 @@ class DemoError(KioskError):
     code = "demo_failed"
 
 
+class InputRejected(Exception):
+    """The kiosk refused a value the script typed on purpose; the resident gives up."""
+
+
+def _unused(path: Path) -> Path:
+    """``path`` (ITEM-REST), or ITEM.runK-REST when an earlier flow of the same item took it."""
+    item, _, rest = path.name.partition("-")
+    k = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{item}.run{k}-{rest}")
+        k += 1
+    return candidate
+
+
+def _full_date(yymmdd: str, *, past: bool) -> str:
+    """A date as printed on a data page (YYYYMMDD) from the MRZ's YYMMDD."""
+    import datetime as dt
+
+    yy = int(yymmdd[:2])
+    this_year = dt.date.today().year
+    century = (19 if 2000 + yy > this_year else 20) if past else 20
+    return f"{century}{yymmdd}"
+
+
 # --- touches through the input path ----------------------------------------------------
 def _touch_classes() -> tuple[type, type]:
     from kivy.input.motionevent import MotionEvent
@@ -309,12 +334,16 @@ class FlowScript:
     values: dict[str, str] = field(default_factory=dict)
     leave: str = ""
     pay: bool = True
+    typed_mrz: bool = False
 
     @classmethod
     def parse(cls, text: str) -> "FlowScript":
-        """``ITEM[:PERSON][:FIELD=VALUE][:leave=SCREEN][:pay=no]`` (demo_residents.FLOW_SYNTAX). Raises ConfigError."""
+        """``ITEM[:PERSON][:FIELD=VALUE][:leave=SCREEN][:pay=no][:mrz=typed]`` (demo_residents.FLOW_SYNTAX).
+
+        Raises ConfigError.
+        """
         item, *options = text.split(":")
-        person, values, leave, pay = None, {}, "", True
+        person, values, leave, pay, typed = None, {}, "", True, False
         for option in options:
             key, eq, value = option.partition("=")
             if not eq:
@@ -326,9 +355,13 @@ class FlowScript:
                 leave = value
             elif key == "pay":
                 pay = value.lower() not in ("no", "0", "false")
+            elif key == "mrz":
+                if value != "typed":
+                    raise ConfigError(f"mrz={value}: the only choice is mrz=typed", key="flow", value=text)
+                typed = True
             else:
                 values[key] = value
-        return cls(item.strip().upper(), person, values, leave, pay)
+        return cls(item.strip().upper(), person, values, leave, pay, typed)
 
 
 @dataclass
@@ -486,6 +519,11 @@ class Resident:
                     raise DemoError(f"unexpected screen {screen}")
             else:
                 raise DemoError(f"no end after {MAX_SCREENS_PER_FLOW} screens")
+        except InputRejected as rejected:
+            record.outcome, record.reason, record.message = "input_rejected", "travel_details", str(rejected)
+            record.shown = self.visible_text()
+            self.driver.tap_id("cancel_button", "travel_entry")
+            self.driver.wait_screen("home")
         except KioskError as err:
             record.outcome, record.reason = "failed", f"{err.code}: {err.detail}"
             log.error("demo flow %s failed: %s", item_id, err.detail or err.code)
@@ -500,13 +538,13 @@ class Resident:
             record.touches_after_identity = (drv.touches - identified_at) if identified_at is not None else 0
             if a4 is not None:
                 for n, job in enumerate(a4.jobs[a4_before:]):
-                    target = self.out / "documents" / f"{item_id}-{n + 1}.pdf"
+                    target = _unused(self.out / "documents" / f"{item_id}-{n + 1}.pdf")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(job.path, target)
                     record.documents.append(str(target.relative_to(self.out)))
             if receipt is not None:
                 for n, data in enumerate(receipt.jobs[receipt_before:]):
-                    target = self.out / "receipts" / f"{item_id}-{n + 1}.bin"
+                    target = _unused(self.out / "receipts" / f"{item_id}-{n + 1}.bin")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(data)
                     record.receipts.append(str(target.relative_to(self.out)))
@@ -590,7 +628,7 @@ class Resident:
             return
         self._seen.add(screen)
         n = len(self.record.screenshots) + 1
-        path = self.out / "screenshots" / f"{self.record.item}-{n:02d}-{screen}.png"
+        path = _unused(self.out / "screenshots" / f"{self.record.item}-{n:02d}-{screen}.png")
         self.driver.screenshot(path)
         self.record.screenshots.append(str(path.relative_to(self.out)))
 
@@ -619,6 +657,9 @@ class Resident:
             if not (hasattr(chip, "place") and hasattr(scanner, "feed")):
                 raise DemoError("the demo needs the simulated chip reader and scanner")
             chip.place(document)
+            if self.script.typed_mrz:
+                self.type_travel_details(document)
+                return
             # The data page under the scanner: only the number and dates matter for BAC.
             scanner.feed(DemoDocument("P", "CHN", "DEMO", "RESIDENT", document.document_number, "CHN",
                                       document.birth_date, "<", document.expiry_date).mrz())
@@ -628,6 +669,39 @@ class Resident:
             raise DemoError("the demo needs the simulated ID card reader")
         self.driver.wait_seconds(0.5)  # the resident takes a moment to find the reader
         reader.place(demo_residents.card_for(item, self.person).id_number)
+
+    def type_travel_details(self, document: Any) -> None:
+        """The scanner cannot read the data page: type the number and dates, touch by touch.
+
+        Dates are typed as the resident reads them on the page (YYYYMMDD). A scripted
+        wrong value that the kiosk refuses ends the flow as ``input_rejected``.
+        """
+        drv = self.driver
+        drv.tap_id("type_button", "identify")
+        drv.wait_screen("travel_entry")
+        self.shot("travel_entry")
+        screen = drv.app.sm.get_screen("travel_entry")
+        typed = {"document_number": document.document_number,
+                 "birth_date": _full_date(document.birth_date, past=True),
+                 "expiry_date": _full_date(document.expiry_date, past=False), **self.script.values}
+        for name in ("document_number", "birth_date", "expiry_date"):
+            widget = screen.inputs[name]
+            drv.reveal(widget)
+            drv.tap(widget, f"field {name}")
+            panel = screen.ids.ime
+            while (key := panel.next_key(typed[name])) is not None:
+                drv.tap(key)
+            drv.pump(2)
+        self.close_keyboard(screen)
+        drv.tap_id("read_button", "travel_entry")
+        drv.wait_until(lambda: not drv.app.busy, "the chip read")
+        drv.pump(2)
+        if drv.current == "travel_entry":
+            complaints = "; ".join(c for c in [screen.ids.problem.text] + [e.text for e in screen.errors.values()] if c)
+            self.shot("travel_entry", again=True)
+            if not self.script.values:
+                raise DemoError(f"the typed travel document details were not accepted ({complaints})")
+            raise InputRejected(complaints)
 
     def value_for(self, item: Any, spec: Any) -> str | None:
         """What the resident enters in ``spec``: the script's value, else the item's happy-path value."""

@@ -42,7 +42,10 @@ A flow is ITEM[:OPTION]...; options script the resident for that flow:
   leave=SCREEN  walk away on that screen (identify, face, form, confirm, payment, done):
                 the idle timeout ends the visit
   pay=no        show the QR code but never pay (the payment times out)
-e.g. --flow H01 S01:ZHANG T02:violation=WF0002 S01:LIU H12:leave=form"""
+  mrz=typed     a travel document whose data page the scanner cannot read: the resident
+                types its number and dates (document_number=, birth_date=, expiry_date=
+                type other values)
+e.g. --flow H01 S01:ZHANG T02:violation=WF0002 S01:LIU H12:leave=form E01:mrz=typed"""
 
 # Values the field type alone cannot guess: formats the backend checks, records it seeded.
 SAMPLES: dict[str, str] = {

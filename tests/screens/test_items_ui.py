@@ -37,12 +37,13 @@ GROUPS: dict[str, list[str]] = {
     # One item of each kind (certificate H01, verify S02, query T01, payment T03, application S05,
     # appointment G01, report G05, guide S17) and the flagships, on their happy paths.
     "happy1": ["H01", "S02", "H02", "H03", "H04", "H16", "S01", "T01", "T02", "T03"],  # H16: 孙丽 (see demo_residents)
-    "happy2": ["H19", "H20", "H21", "S05", "E01", "S09", "G05", "G01", "S17"],
+    # S09: the scanner cannot read the passport's data page; the resident types its details.
+    "happy2": ["H19", "H20", "H21", "S05", "E01", "S09:mrz=typed", "G05", "G01", "S17"],
     # The flagships' refusals, bad input, a payment left unpaid and a resident walking away.
     "refusals": ["S01:ZHANG", "S01:ZHAO", "S01:LIU", "T02:violation=WF0002",
                  "H02:relative_name=张伟:relative_id_number=370104199001013459", "H21:WANG", "H01:CHEN",
                  "T17:own_plate=ABC123", "H05:phone=12345", "H15:lost_date=2026-02-30",
-                 "H12:CHEN:pay=no", "S01:leave=form"],
+                 "H12:CHEN:pay=no", "S01:leave=form", "E01:mrz=typed:document_number=C12345679"],
 }
 
 
@@ -182,7 +183,8 @@ def test_foreign_guest_registration_from_the_passport_chip(runs: dict[str, Path]
     s09 = completed(runs, "happy2", "S09")
     assert s09["person"] == "SMITH"
     slip = receipt_text(runs["happy2"], s09)
-    assert s09["reference"] in slip and "GBR" in slip  # the nationality read from the chip
+    # The nationality read from the chip, opened with the details the resident typed.
+    assert s09["reference"] in slip and "GBR" in slip
     assert "住宿期间" in slip and s09["display"]
 
 
@@ -237,6 +239,14 @@ def test_a_bad_value_is_named_beside_its_field_and_the_form_stays(runs: dict[str
     assert record["message"] and record["message"] in record["shown"]  # shown on the form itself
     assert any(s.endswith("-form.png") for s in record["screenshots"])
     assert not record["receipts"] and not record["documents"]
+
+
+def test_mistyped_travel_document_details_keep_the_chip_shut_and_say_so(runs: dict[str, Path]) -> None:
+    record = flow(runs, "refusals", "E01")
+    assert (record["outcome"], record["reason"]) == ("input_rejected", "travel_details"), record
+    assert "请核对证件号码" in record["message"] and record["message"] in record["shown"]
+    assert any(s.endswith("-travel_entry.png") for s in record["screenshots"])
+    assert not record["receipts"] and not record["documents"] and not record["reference"]
 
 
 def test_an_unpaid_order_times_out_and_nothing_is_charged(runs: dict[str, Path]) -> None:
