@@ -27,6 +27,7 @@ HANDLERS: dict[str, str] = {
     "hw idcard": "kiosk.hardware.identity_cli:cli_idcard",
     "hw passport": "kiosk.hardware.identity_cli:cli_passport",
     "hw readers": "kiosk.hardware.identity_cli:cli_readers",
+    "hw scanner": "kiosk.hardware.identity_cli:cli_scanner",
     "hw receipt": "kiosk.hardware.printing_cli:cli_receipt",
     "hw a4": "kiosk.hardware.printing_cli:cli_a4",
 }
@@ -101,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--json", action="store_true")
     rd = hws.add_parser("readers", help="list PC/SC readers")
     rd.add_argument("--json", action="store_true")
+    sc = hws.add_parser("scanner", help="QR code / MRZ scanner in USB serial mode")
+    sc.add_argument("action", choices=["read"])
+    sc.add_argument("--port", required=True, help="e.g. /dev/ttyACM0 or /dev/serial/by-id/...")
+    sc.add_argument("--encoding", default="utf-8")
+    sc.add_argument("--timeout", type=float, default=20.0)
+    sc.add_argument("--json", action="store_true")
     rc = hws.add_parser("receipt", help="ESC/POS receipt printer")
     rc.add_argument("action", choices=["print-test", "status"])
     rc.add_argument("--printer", required=True,

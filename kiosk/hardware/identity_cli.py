@@ -124,3 +124,33 @@ def cli_readers(args: argparse.Namespace) -> int:
     _emit(args, data, "\n".join(f"{r.name}{' (card)' if r.card_present else ''}" for r in readers)
           or "no PC/SC readers")
     return 0
+
+
+@_no_traceback
+def cli_scanner(args: argparse.Namespace) -> int:
+    """`kiosk hw scanner read`: wait for one code on a serial-mode scanner and say what it was.
+
+    A travel document's MRZ is personal data: only its kind and whether its check digits
+    hold are printed, never its text. Other codes are printed as read.
+    """
+    from kiosk.errors import DeviceProtocolError
+    from kiosk.hardware.icao.mrz import parse_mrz
+    from kiosk.hardware.serial_scanner import SerialScanner
+
+    scanner = SerialScanner("scanner", {"port": args.port, "encoding": args.encoding})
+    try:
+        text = scanner.scan(timeout=args.timeout)
+    finally:
+        scanner.close()
+    data: dict[str, Any] = {"length": len(text)}
+    try:
+        mrz = parse_mrz(text)
+    except DeviceProtocolError:
+        data.update(kind="code", text=text)
+        summary = f"code ({len(text)} characters): {text}"
+    else:
+        data.update(kind="mrz", document_code=mrz.document_code, issuing_state=mrz.issuing_state,
+                    checks_ok=mrz.checks_ok)
+        summary = f"MRZ {mrz.document_code} {mrz.issuing_state}: check digits {'ok' if mrz.checks_ok else 'WRONG'}"
+    _emit(args, data, summary)
+    return 0

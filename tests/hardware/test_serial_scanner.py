@@ -159,3 +159,22 @@ def test_config_picks_the_serial_driver_and_checks_its_options(pty: Pty) -> None
         SerialScanner("scanner", {"port": str(pty.link), "encoding": "no-such-codec"})
     with pytest.raises(NoDevice):
         SerialScanner("scanner", {"port": "/dev/ttyNOPE9"}).open()
+
+
+def test_cli_reads_a_code_and_reports_an_mrz_by_kind_only(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from kiosk.cli import main
+
+    later(0.3, pty.write, b"KV:3701-2026-000123:9f2c\r")
+    assert main(["hw", "scanner", "read", "--port", str(pty.link), "--timeout", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"length": 24, "kind": "code", "text": "KV:3701-2026-000123:9f2c"}
+    mrz = DemoDocument("P", "GBR", "SMITH", "JOHN", "533401987", "GBR", "800101", "M", "310101").mrz()
+    later(0.3, pty.write, (mrz[:44] + "\r" + mrz[44:] + "\r").encode())
+    assert main(["hw", "scanner", "read", "--port", str(pty.link), "--timeout", "5", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == {"length": 89, "kind": "mrz", "document_code": "P", "issuing_state": "GBR",
+                               "checks_ok": True}
+    assert "SMITH" not in out and "533401987" not in out
+    assert main(["hw", "scanner", "read", "--port", str(pty.link), "--timeout", "0.3", "--json"]) != 0
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "device_timeout"
