@@ -19,6 +19,7 @@ class DoneScreen(KioskScreen):
     card_on_reader = BooleanProperty(False)
     rating = StringProperty("")
     finishing = BooleanProperty(False)
+    slip_state = StringProperty("")  # "", offered, printing, printed
     _poll: Any = None
     _asking = False
 
@@ -34,6 +35,8 @@ class DoneScreen(KioskScreen):
             self.ids[name].state = "normal"  # the screen is reused: no rating shown from the last visit
         Clock.unschedule(self._give_up_waiting)
         self.finishing = False
+        result = self.app.result
+        self.slip_state = "offered" if getattr(result, "slip_offered", False) else ""
         self.card_on_reader = self.app.card_present()
         self._poll = Clock.schedule_interval(self._check_card, CARD_POLL_S)
         self.fill()
@@ -73,6 +76,23 @@ class DoneScreen(KioskScreen):
         self.ids.display.text = "\n".join(lines)
         problem = app.txn.error if app.txn is not None else None
         self.ids.problem.text = problem.message(app.lang) if problem is not None else ""
+
+    def print_slip(self) -> None:
+        """The resident wants the results on paper: print the query's slip (once)."""
+        txn = self.app.txn
+        if txn is None or self.slip_state != "offered":
+            return
+        self.slip_state = "printing"
+        self.ids.problem.text = ""
+        self.app.background(txn.print_slip, on_result=self._slip_printed, on_error=self._slip_failed)
+
+    def _slip_printed(self, _data: bytes) -> None:
+        self.slip_state = "printed"
+
+    def _slip_failed(self, error: BaseException) -> None:
+        # Nothing is owed for a query slip: say so, keep the results on screen, allow another try.
+        self.slip_state = "offered"
+        self.ids.problem.text = self.app.tr("The slip could not be printed. Your results stay on this screen.")
 
     def rate(self, rating: str) -> None:
         """Record the resident's satisfaction (satisfied, basically_satisfied, dissatisfied)."""

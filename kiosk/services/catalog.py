@@ -296,6 +296,11 @@ class CatalogItem:
         return self.kind == "payment" or (self.fee_cny is not None and self.fee_cny > 0) or (
             self.fee_cny is None and self.amount_source is not None)
 
+    @property
+    def slip_on_request(self) -> bool:
+        """True for a query with a slip: its results are shown, and the slip prints only when asked for."""
+        return self.kind == "query" and "slip" in self.outputs
+
     def field(self, name: str) -> FieldSpec:
         """The field called ``name``. Raises KeyError."""
         for spec in self.fields:

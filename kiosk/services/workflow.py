@@ -214,6 +214,7 @@ class Produced:
     reference: str = ""
     verification_codes: tuple[str, ...] = ()
     undelivered: tuple[str, ...] = ()
+    slip_offered: bool = False  # a query's slip: printed by Transaction.print_slip when the resident asks
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,7 @@ class Transaction:
         self.error: KioskError | None = None
         self.order: dict[str, Any] | None = None
         self.produced: Produced | None = None
+        self._slip: bytes | None = None  # the query slip printed on request
         self.face_tries = 0
         self.pending_reprints: tuple[PendingReprint, ...] = ()
         self.history: list[Step] = []
@@ -684,7 +686,7 @@ class Transaction:
                 if err is not None:
                     undelivered.append(err.code)
                     self.error, self.reason = err, err.code
-        if outputs & {"receipt", "slip"}:
+        if outputs & {"receipt", "slip"} and not item.slip_on_request:
             data, err = self.engine.print_receipt(self, reference, display, docs)
             if data:
                 receipts.append(data)
@@ -694,7 +696,25 @@ class Transaction:
                     self.error, self.reason = err, err.code
         return Produced(tuple(pdfs), tuple(receipts), display, reference,
                         tuple(d["verification_code"] for d in docs if d.get("verification_code")),
-                        tuple(undelivered))
+                        tuple(undelivered), slip_offered=item.slip_on_request)
+
+    def print_slip(self) -> bytes:
+        """Print a query's slip once its results were shown, because the resident asked; returns its bytes.
+
+        Once per transaction (asking again returns the slip printed). Not journaled: nothing
+        was issued or paid, so a slip that fails is not owed later; the resident sees why
+        and may try again. Raises StepError (nothing to print here), DeviceError (printer).
+        """
+        with self._lock:
+            produced = self.produced
+            if self.outcome is not Outcome.COMPLETED or produced is None or not produced.slip_offered:
+                raise StepError("this transaction has no slip to print")
+            if self._slip is None:
+                data = self.engine.receipt_bytes(self, produced.reference, produced.display, [])
+                self.engine.devices.receipt_printer.print_bytes(data)
+                log.info("txn=%s item=%s slip printed on request", self.id, self.item.id)
+                self._slip = data
+            return self._slip
 
     def _guide_lines(self) -> list[dict[str, str]]:
         return [{"label_zh": self.item.name_zh, "label_en": self.item.name_en,
@@ -928,17 +948,23 @@ class WorkflowEngine:
             data["signature"] = docs[0].get("signature", "")
         return data
 
+    def receipt_bytes(self, txn: Transaction, reference: str, display: Iterable[Mapping[str, str]],
+                      docs: list[Mapping[str, Any]]) -> bytes:
+        """The ESC/POS bytes of the transaction's receipt or slip, for the configured printer."""
+        from print_templates.receipts import render_receipt
+
+        amount = txn.amount_fen if txn._paid else 0
+        return render_receipt(_receipt_kind(txn.item), self._receipt_data(txn.item, reference, display, docs, amount),
+                              profile=getattr(self.devices.receipt_printer, "profile", "80mm"))
+
     def print_receipt(self, txn: Transaction, reference: str, display: Iterable[Mapping[str, str]],
                       docs: list[Mapping[str, Any]], *, key: str | None = None,
                       of_key: str = "") -> tuple[bytes, DeviceError | None]:
         """Render and print the transaction's receipt or slip (journaled)."""
-        from print_templates.receipts import render_receipt
-
         kind = _receipt_kind(txn.item)
         amount = txn.amount_fen if txn._paid else 0
         printer = self.devices.receipt_printer
-        data = render_receipt(kind, self._receipt_data(txn.item, reference, display, docs, amount),
-                              profile=getattr(printer, "profile", "80mm"))
+        data = self.receipt_bytes(txn, reference, display, docs)
         key = key or txn._key(J.PRINT_RECEIPT)
         refs: dict[str, Any] = {"reference": reference, "receipt_kind": kind, "session": txn.session.id,
                                 **({"of_key": of_key} if of_key else {})}
@@ -1081,10 +1107,12 @@ def _unsettled(entries: list[J.Entry], outputs: set[str]) -> bool:
 
 
 def _outputs(engine: WorkflowEngine, item_id: str) -> set[str]:
+    """What the item prints by itself (a query's slip is printed only on request, never owed)."""
     try:
-        return set(engine.catalog.get(item_id).outputs)
+        item = engine.catalog.get(item_id)
     except KioskError:
         return set()
+    return set(item.outputs) - ({"slip"} if item.slip_on_request else set())
 
 
 def _missing_prints(entries: list[J.Entry], outputs: set[str]) -> list[str]:

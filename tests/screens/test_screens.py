@@ -30,7 +30,9 @@ def open_guide(ui: Any, item_id: str) -> None:
     home = app.sm.get_screen("home")
     ui.tap(next(b for b in home.ids.categories.children if b.category.code == item.category))
     ui.wait_screen("category")
-    ui.tap(app.sm.get_screen("category").button_for(item_id))
+    button = app.sm.get_screen("category").button_for(item_id)
+    ui.reveal(button)  # far down the list: scrolled into view first, as a resident would
+    ui.tap(button)
     ui.wait_screen("guide")
 
 
@@ -288,3 +290,33 @@ def test_watchdog_pings_come_from_the_ui_loop_and_stop_when_it_stalls(ui: Any, t
         finally:
             event.cancel()
     assert ui.app.start_watchdog({}) is None  # outside systemd nothing is scheduled
+
+
+def test_query_results_on_screen_and_the_slip_only_when_asked(ui: Any) -> None:
+    app = ui.app
+    receipt = app.runtime.devices.get("receipt_printer")
+    reader = app.runtime.devices.get("id_card")
+    jobs = len(receipt.jobs)
+    open_guide(ui, "H17")  # ID card progress: a query without form fields
+    ui.tap_id("start_button")
+    ui.wait_screen("identify")
+    reader.place(WANG.id_number)
+    if ui.wait_screen("confirm", "done") == "confirm":
+        ui.tap_id("confirm_button")
+        ui.wait_screen("done")
+    done = app.sm.current_screen
+    assert done.ids.display.text and done.slip_state == "offered"
+    assert len(receipt.jobs) == jobs  # results on screen, no paper yet
+    receipt.inject("paper_out", True)
+    try:
+        ui.tap_id("slip_button")
+        ui.wait_until(lambda: done.slip_state != "printing", "the slip attempt")
+        assert done.slip_state == "offered" and "凭条打印失败" in done.ids.problem.text
+    finally:
+        receipt.clear("paper_out")
+    ui.tap_id("slip_button")
+    ui.wait_until(lambda: done.slip_state == "printed", "the slip")
+    assert len(receipt.jobs) == jobs + 1 and done.ids.slip_button.disabled
+    reader.remove()
+    ui.tap_id("finish_button")
+    ui.wait_screen("home")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kiosk.errors import BackendError, BackendRefused, FieldError, NoCard, PaperOut, UnknownItemError
+from kiosk.hardware.escpos_decode import decode
 from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
 from kiosk.services import journal as J
 from kiosk.services.runtime import Runtime
@@ -364,7 +365,11 @@ def test_every_item_runs_its_happy_path(shared_runtime, shared_sim, item_id, flo
     produced = txn.produced
     if "a4_document" in item.outputs:
         assert len(produced.documents) == 1
-    if set(item.outputs) & {"receipt", "slip"}:
+    if item.slip_on_request:
+        # A query: results on screen, nothing printed until the resident asks for the slip.
+        assert produced.slip_offered and not produced.receipts and produced.display
+        assert decode(txn.print_slip()).text  # the slip the resident asked for
+    elif set(item.outputs) & {"receipt", "slip"}:
         assert produced.receipts
     txn.finish()
 
@@ -467,3 +472,31 @@ def test_scan_access_waits_briefly_and_reads_the_data_page(runtime):
     assert access == (permit.document_number, permit.birth_date, permit.expiry_date)
     txn.identify(access=access)
     assert txn.step is S.FORM and txn.outcome is None
+
+
+def test_a_query_slip_prints_only_on_request_once_and_is_never_owed(runtime, sim, flows):
+    from kiosk.errors import PaperOut
+
+    printer = runtime.devices.get("receipt_printer")
+    txn = runtime.engine.start("T01")
+    flows.drive(txn, sim.url, card=WANG)
+    assert txn.outcome is Outcome.COMPLETED and txn.produced.slip_offered
+    assert printer.jobs == []  # the violations are on screen; no paper yet
+    printer.inject("paper_out")
+    with pytest.raises(PaperOut):
+        txn.print_slip()
+    assert txn.outcome is Outcome.COMPLETED  # a slip that did not print changes nothing done
+    printer.clear("paper_out")  # the technician loads a roll; the resident asks again
+    slip = txn.print_slip()
+    assert printer.jobs == [slip] and txn.produced.display[0]["value"] in decode(slip).text
+    assert txn.print_slip() == slip and len(printer.jobs) == 1  # asked twice, printed once
+    txn.finish()
+    assert runtime.engine.pending_reprints(WANG) == []  # nothing owed for a query slip
+    assert [e.kind for e in runtime.journal.entries(txn.id)] == [J.OPERATE]
+
+
+def test_items_that_are_not_queries_have_no_slip_to_ask_for(runtime, sim, flows):
+    txn = runtime.engine.start("H01")
+    flows.drive(txn, sim.url, card=WANG)
+    with pytest.raises(StepError):
+        txn.print_slip()
