@@ -335,15 +335,16 @@ class FlowScript:
     leave: str = ""
     pay: bool = True
     typed_mrz: bool = False
+    slip: bool = True  # take the optional slip a query offers
 
     @classmethod
     def parse(cls, text: str) -> "FlowScript":
-        """``ITEM[:PERSON][:FIELD=VALUE][:leave=SCREEN][:pay=no][:mrz=typed]`` (demo_residents.FLOW_SYNTAX).
+        """``ITEM[:PERSON][:FIELD=VALUE][:leave=SCREEN][:pay=no][:mrz=typed][:slip=no]`` (FLOW_SYNTAX).
 
         Raises ConfigError.
         """
         item, *options = text.split(":")
-        person, values, leave, pay, typed = None, {}, "", True, False
+        person, values, leave, pay, typed, slip = None, {}, "", True, False, True
         for option in options:
             key, eq, value = option.partition("=")
             if not eq:
@@ -355,13 +356,15 @@ class FlowScript:
                 leave = value
             elif key == "pay":
                 pay = value.lower() not in ("no", "0", "false")
+            elif key == "slip":
+                slip = value.lower() not in ("no", "0", "false")
             elif key == "mrz":
                 if value != "typed":
                     raise ConfigError(f"mrz={value}: the only choice is mrz=typed", key="flow", value=text)
                 typed = True
             else:
                 values[key] = value
-        return cls(item.strip().upper(), person, values, leave, pay, typed)
+        return cls(item.strip().upper(), person, values, leave, pay, typed, slip)
 
 
 @dataclass
@@ -569,6 +572,14 @@ class Resident:
                               for line in (getattr(result, "display", None) or ())]
             if codes:
                 self.last_code = codes[-1]  # what a later verify flow checks
+            done = app.sm.get_screen("done")
+            if done.slip_state == "offered" and self.script.slip:
+                # A query's results are on screen; this resident wants them on paper too.
+                drv.tap_id("slip_button")
+                drv.wait_until(lambda: done.slip_state != "printing", "the slip to print", 30)
+                if done.slip_state != "printed":
+                    record.message = done.ids.problem.text
+                    self.shot("done", again=True)
             drv.tap_id("rate_satisfied")
             if reader is not None and hasattr(reader, "remove"):
                 reader.remove()  # the resident takes the card back

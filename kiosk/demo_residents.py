@@ -42,6 +42,7 @@ A flow is ITEM[:OPTION]...; options script the resident for that flow:
   leave=SCREEN  walk away on that screen (identify, face, form, confirm, payment, done):
                 the idle timeout ends the visit
   pay=no        show the QR code but never pay (the payment times out)
+  slip=no       read a query's results on screen without printing the slip it offers
   mrz=typed     a travel document whose data page the scanner cannot read: the resident
                 types its number and dates (document_number=, birth_date=, expiry_date=
                 type other values)

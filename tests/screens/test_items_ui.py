@@ -38,7 +38,8 @@ GROUPS: dict[str, list[str]] = {
     # appointment G01, report G05, guide S17) and the flagships, on their happy paths.
     "happy1": ["H01", "S02", "H02", "H03", "H04", "H16", "S01", "T01", "T02", "T03"],  # H16: 孙丽 (see demo_residents)
     # S09: the scanner cannot read the passport's data page; the resident types its details.
-    "happy2": ["H19", "H20", "H21", "S05", "E01", "S09:mrz=typed", "G05", "G01", "S17"],
+    # T05: a query whose resident reads the results and does not ask for the slip.
+    "happy2": ["H19", "H20", "H21", "S05", "E01", "S09:mrz=typed", "G05", "G01", "S17", "T05:slip=no"],
     # The flagships' refusals, bad input, a payment left unpaid and a resident walking away.
     "refusals": ["S01:ZHANG", "S01:ZHAO", "S01:LIU", "T02:violation=WF0002",
                  "H02:relative_name=张伟:relative_id_number=370104199001013459", "H21:WANG", "H01:CHEN",
@@ -186,6 +187,13 @@ def test_foreign_guest_registration_from_the_passport_chip(runs: dict[str, Path]
     # The nationality read from the chip, opened with the details the resident typed.
     assert s09["reference"] in slip and "GBR" in slip
     assert "住宿期间" in slip and s09["display"]
+
+
+def test_a_query_prints_nothing_unless_the_slip_is_asked_for(runs: dict[str, Path]) -> None:
+    t05 = completed(runs, "happy2", "T05")
+    assert t05["display"] and not t05["receipts"] and not t05["documents"]
+    t01 = completed(runs, "happy1", "T01")  # the same kind of item, slip asked for
+    assert len(t01["receipts"]) == 1 and "鲁A12345" in receipt_text(runs["happy1"], t01)
 
 
 def test_appointment_slot_rating_and_guide(runs: dict[str, Path]) -> None:
