@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -838,6 +839,11 @@ def demo_config(cfg: KioskConfig, state_dir: Path) -> KioskConfig:
     return cfg.model_copy(update={"paths": PathsConfig(state_dir=str(state_dir)), "devices": devices})
 
 
+def _stop_demo(signum: int, _frame: Any) -> None:
+    log.info("demo stopped by signal %d", signum)
+    raise SystemExit(128 + signum)
+
+
 def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool = False,
              shots: str = "all") -> int:
     """Run the flows (FLOW_SYNTAX) headless on one fresh simulator, write ``out``/summary.json.
@@ -850,6 +856,10 @@ def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool =
     out.mkdir(parents=True, exist_ok=True)
     state = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     records: list[FlowRecord] = []
+    # Our own handlers before SDL starts: SDL would otherwise turn SIGTERM into a window
+    # close, which the kiosk refuses, and a stopped demo would run on. Unwinding runs the
+    # clean-ups below (the state folder holds the simulator's residents).
+    previous = {sig: signal.signal(sig, _stop_demo) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         cfg = demo_config(cfg, state)
         prepare_kivy(cfg.ui, headless=True)
@@ -883,6 +893,8 @@ def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool =
             runtime.close()
     finally:
         shutil.rmtree(state, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     plain = {id(s) for s in scripts if s == FlowScript(s.item)}
     ok = all(r.outcome == "completed" if id(s) in plain else r.outcome != "failed"
              for s, r in zip(scripts or [FlowScript(DEFAULT_FLOW)], records))

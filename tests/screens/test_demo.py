@@ -60,3 +60,30 @@ def test_run_without_display_runs_the_demo_and_says_where(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "no display" in result.stdout and str(tmp_path / "shown-here") in result.stdout
     check_h01(tmp_path / "shown-here")
+
+
+def test_a_demo_stopped_by_sigterm_exits_and_leaves_no_state_behind(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "KIOSK_CONFIG"}
+    env["TMPDIR"] = str(scratch)  # where the demo keeps its state (the simulator's residents)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "demo", "--out", str(out), "--screenshots", "ends",
+                             "--flow", "H01", "H01", "H01", "H01"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not (out / "summary.json").exists():  # the first flow is done: the demo is mid-run
+            assert proc.poll() is None and time.monotonic() < deadline, "the demo ended or never got going"
+            time.sleep(0.2)
+        assert list(scratch.glob("kiosk-demo-*"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not list(scratch.glob("kiosk-demo-*"))  # the state folder went with it
