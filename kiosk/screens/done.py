@@ -74,8 +74,12 @@ class DoneScreen(KioskScreen):
             label = app.local(line.get("label_zh", ""), line.get("label_en", ""))
             lines.append(app.tr("{label}: {value}").format(label=label, value=line.get("value", "")))
         self.ids.display.text = "\n".join(lines)
-        problem = app.txn.error if app.txn is not None else None
-        self.ids.problem.text = problem.message(app.lang) if problem is not None else ""
+        txn = app.txn
+        problem = txn.error if txn is not None else None
+        text = problem.message(app.lang) if problem is not None else ""
+        if not text and txn is not None and txn.item.slip_on_request and not getattr(result, "slip_offered", False):
+            text = app.tr("The slip printer is not available right now. Your results are on this screen.")
+        self.ids.problem.text = text
 
     def print_slip(self) -> None:
         """The resident wants the results on paper: print the query's slip (once)."""

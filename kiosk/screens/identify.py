@@ -12,11 +12,12 @@ from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, NumericProperty
 
-from kiosk.errors import KioskError
+from kiosk.errors import DeviceError, KioskError, MrzUnreadable
 from kiosk.screens.base import KioskScreen
 
 CARD_POLL_S = 0.3
 SCAN_WAIT_S = 1.0  # one ask of the scanner; short, so a finished visit never waits on it
+SCANNER_RETRY_S = 5.0  # a broken scanner is asked again this often
 
 
 class IdentifyScreen(KioskScreen):
@@ -93,9 +94,20 @@ class IdentifyScreen(KioskScreen):
 
     def _scan_failed(self, error: BaseException) -> None:
         self._asking = False
-        if self._here() and isinstance(error, KioskError):
-            # Not an MRZ, or the scanner is broken: say so; the resident can also type the details.
-            self.ids.problem.text = error.message(self.app.lang)
+        if not self._here():
+            return
+        if isinstance(error, MrzUnreadable):
+            self.ids.problem.text = error.message(self.app.lang)  # lay it again, or type the details
+        elif isinstance(error, DeviceError):
+            # The scanner is broken or missing: typing the details still opens the chip. Ask
+            # the scanner again only now and then, in case it comes back.
+            self.ids.problem.text = self.app.tr("The scanner is not working. Please type the document details.")
+            self._stop_polling()
+            self._poll = Clock.schedule_once(lambda _dt: self._here_again(), SCANNER_RETRY_S)
+
+    def _here_again(self) -> None:
+        if self.manager is not None and self.manager.current == self.name:
+            self._wait()
 
     def read(self, access: Any = None) -> None:
         """Read the identity document (with a travel document's access data) and go on."""

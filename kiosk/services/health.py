@@ -104,8 +104,10 @@ class Availability:
 def needed_devices(item: Any) -> tuple[str, ...]:
     """The devices ``item`` cannot run without, from its identity and outputs.
 
-    A travel document is read as MRZ from the scanner and then from the chip (pcsc), as
-    ``WorkflowEngine.read_card`` does; receipts and slips need the receipt printer.
+    A travel document's chip is read over PC/SC; its keys come from the MRZ the scanner
+    reads, or from the details the resident types when the scanner cannot (so the scanner
+    alone does not stop those items). Receipts and slips need the receipt printer, except a
+    query's slip, which is only offered when the printer can print it.
     """
     needed: list[str] = []
     identity = getattr(item, "identity", "none")
@@ -114,8 +116,10 @@ def needed_devices(item: Any) -> tuple[str, ...]:
     if identity == "id_card_and_face":
         needed.append("camera")
     if identity == "travel_document":
-        needed += ["scanner", "pcsc"]
+        needed.append("pcsc")
     outputs = set(getattr(item, "outputs", ()) or ())
+    if getattr(item, "slip_on_request", False):
+        outputs.discard("slip")
     if "a4_document" in outputs:
         needed.append("a4_printer")
     if outputs & {"receipt", "slip"}:

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from kiosk.errors import (BacFailed, BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
-                          DeviceTimeout, FieldError, KioskError, MrzUnreadable, NoCard, PaymentTimeout)
+                          DeviceTimeout, FieldError, KioskError, MrzUnreadable, NoCard, NoDevice,
+                          PaymentTimeout)
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services import journal as J
 from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
@@ -400,8 +401,11 @@ class Transaction:
         from kiosk.hardware.icao.mrz import parse_mrz
 
         self._expect(S.IDENTIFY)
+        scanner = self.engine.devices.scanner
+        if scanner is None:
+            raise NoDevice("no scanner is configured", device="scanner")
         try:
-            text = self.engine.devices.scanner.scan(timeout)
+            text = scanner.scan(timeout)
         except DeviceTimeout:
             return None
         try:
@@ -696,7 +700,7 @@ class Transaction:
                     self.error, self.reason = err, err.code
         return Produced(tuple(pdfs), tuple(receipts), display, reference,
                         tuple(d["verification_code"] for d in docs if d.get("verification_code")),
-                        tuple(undelivered), slip_offered=item.slip_on_request)
+                        tuple(undelivered), slip_offered=item.slip_on_request and self.engine.receipt_printer_ready())
 
     def print_slip(self) -> bytes:
         """Print a query's slip once its results were shown, because the resident asked; returns its bytes.
@@ -947,6 +951,16 @@ class WorkflowEngine:
             data["qr_payload"] = docs[0].get("qr_payload", "")
             data["signature"] = docs[0].get("signature", "")
         return data
+
+    def receipt_printer_ready(self) -> bool:
+        """Whether the receipt printer is there and can print now (asked of the device itself)."""
+        printer = self.devices.receipt_printer
+        if printer is None:
+            return False
+        try:
+            return bool(printer.status().usable)
+        except Exception:  # a status that cannot be read is not a printer to promise a slip from
+            return False
 
     def receipt_bytes(self, txn: Transaction, reference: str, display: Iterable[Mapping[str, str]],
                       docs: list[Mapping[str, Any]]) -> bytes:

@@ -320,3 +320,22 @@ def test_query_results_on_screen_and_the_slip_only_when_asked(ui: Any) -> None:
     reader.remove()
     ui.tap_id("finish_button")
     ui.wait_screen("home")
+
+
+def test_a_broken_scanner_leaves_typing_the_travel_details(ui: Any) -> None:
+    app = ui.app
+    scanner = app.runtime.devices.get("scanner")
+    scanner.inject("offline", True)
+    try:
+        open_guide(ui, "E01")
+        ui.tap_id("start_button")
+        ui.wait_screen("identify")
+        screen = app.sm.current_screen
+        ui.wait_until(lambda: "手动输入" in screen.ids.problem.text, "the scanner notice")
+        ui.tap_id("type_button")
+        ui.wait_screen("travel_entry")
+        assert all(w.text == "" for w in app.sm.current_screen.inputs.values())
+    finally:
+        scanner.clear("offline")
+    ui.tap_id("cancel_button")
+    ui.wait_screen("home")

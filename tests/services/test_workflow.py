@@ -500,3 +500,35 @@ def test_items_that_are_not_queries_have_no_slip_to_ask_for(runtime, sim, flows)
     flows.drive(txn, sim.url, card=WANG)
     with pytest.raises(StepError):
         txn.print_slip()
+
+
+def test_a_query_runs_while_the_receipt_printer_is_out_and_offers_no_slip(runtime, sim, flows):
+    printer = runtime.devices.get("receipt_printer")
+    printer.inject("paper_out")
+    try:
+        txn = runtime.engine.start("T01")
+        flows.drive(txn, sim.url, card=WANG)
+        assert txn.outcome is Outcome.COMPLETED and txn.produced.display
+        assert not txn.produced.slip_offered
+        with pytest.raises(StepError):
+            txn.print_slip()
+    finally:
+        printer.clear("paper_out")
+
+
+def test_without_a_scanner_travel_details_are_typed(sim, tmp_path, flows):
+    from kiosk.errors import NoDevice
+
+    cfg = flows.config_for(sim.url, tmp_path / "state", devices={"scanner": {"enabled": False}})
+    rt = Runtime.from_config(cfg)
+    try:
+        assert rt.item_available(rt.catalog.get("E01"))  # typing the details still opens the chip
+        permit = _permit()
+        rt.devices.get("pcsc").place(permit)
+        txn = rt.engine.start("E01")
+        with pytest.raises(NoDevice):
+            txn.scan_access(0.05)
+        txn.identify(access=(permit.document_number, "19" + permit.birth_date, "20" + permit.expiry_date))
+        assert txn.step is S.FORM
+    finally:
+        rt.stop()
