@@ -217,3 +217,16 @@ def test_every_device_text_has_a_chinese_translation():
     translated = {e.msgid: e.msgstr for e in po if e.msgstr}
     wanted = set(factory.DEVICE_TITLES.values()) | set(factory._STATE_TEXT.values()) | set(factory._PROBLEM_TEXT.values())
     assert wanted - set(translated) == set()
+
+
+def test_the_documented_example_config_loads_and_builds(tmp_path) -> None:
+    from kiosk.config import load
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "config.example.toml"
+    cfg = load(example)
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"state_dir": str(tmp_path)})})
+    devices = build_devices(cfg)
+    try:
+        assert {name for name, _device in devices.all()} >= {"id_card", "a4_printer", "scanner"}
+    finally:
+        devices.close()
