@@ -237,7 +237,9 @@ def clean(text: str) -> str:
 def segment(text: str) -> list[str]:
     """Split continuous pinyin into syllables: 'wangxiaoming' → ['wang', 'xiao', 'ming'].
 
-    Fewest syllables wins ('xian' stays one syllable; type "xi'an" for two); a last
+    Fewest syllables wins ('xian' stays one syllable; type "xi'an" for two), and among
+    as few, a split without a syllable starting with a, o or e mid-word ('jinan' →
+    ji nan, as pinyin spelling would write jin'an otherwise); a last
     piece that only begins a syllable ('wangx') is kept as it is. Letters that no
     syllable can start with come out as pieces of their own. Never raises.
     """
@@ -263,7 +265,11 @@ def _segment_chunk(chunk: str, idx: PinyinIndex) -> list[str]:
             if rest is None:
                 continue
             if piece in idx.syllables:
-                options.append((1 + rest[0], [piece] + rest[1]))
+                # Pinyin spelling puts an apostrophe before a syllable that starts with a, o
+                # or e inside a word (xi'an, fang'an): without one, such a split is the
+                # less likely reading ('jinan' is ji-nan, 济南, before jin-an).
+                cost = 1.25 if i > 0 and piece[0] in "aoe" else 1.0
+                options.append((cost + rest[0], [piece] + rest[1]))
             elif j == n and piece in idx.prefixes:
                 options.append((1.5 + rest[0], [piece]))
         if not options and best[i + 1] is not None:

@@ -20,6 +20,12 @@ def test_continuous_pinyin_is_split_into_syllables() -> None:
     assert pinyin.segment("xian") == ["xian"]  # fewest syllables: 先, not 西安
     assert pinyin.segment("xi'an") == ["xi", "an"]  # the separator decides
     assert pinyin.segment("WangXiaoMing") == ["wang", "xiao", "ming"]  # case does not matter
+    # As many syllables either way: the split without a mid-word a/o/e syllable, as pinyin
+    # spelling has it (jin'an would carry an apostrophe), so the city comes first.
+    assert pinyin.segment("jinan") == ["ji", "nan"]
+    assert pinyin.candidates("jinan")[0].text == "济南"
+    assert pinyin.segment("tiananmen") == ["tian", "an", "men"]  # fewer syllables still wins
+    assert pinyin.segment("jin'an") == ["jin", "an"]
 
 
 def test_an_unfinished_last_syllable_is_kept_as_typed() -> None:
