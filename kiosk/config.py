@@ -39,6 +39,17 @@ class TerminalConfig(_Strict):
     id: str = DEMO_TERMINAL_ID
     name: str = "历下区泉城路24小时智慧警局"
     location: str = "Jinan, Lixia District"
+    # Dates ("today", card expiry, the day counted in statistics) in the station's zone, as
+    # the backend keeps them, whatever zone the machine itself is set to.
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from kiosk.localtime import zone_for
+
+        zone_for(v)  # ValueError names the zone
+        return v
 
     @field_validator("id")
     @classmethod

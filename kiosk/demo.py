@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import kiosk.app  # noqa: F401  (sets the Kivy environment before Kivy is imported)
-from kiosk import demo_residents
+from kiosk import demo_residents, localtime
 from kiosk.config import KioskConfig, PathsConfig, load
 from kiosk.errors import ConfigError, KioskError
 
@@ -61,10 +61,8 @@ def _unused(path: Path) -> Path:
 
 def _full_date(yymmdd: str, *, past: bool) -> str:
     """A date as printed on a data page (YYYYMMDD) from the MRZ's YYMMDD."""
-    import datetime as dt
-
     yy = int(yymmdd[:2])
-    this_year = dt.date.today().year
+    this_year = localtime.today().year
     century = (19 if 2000 + yy > this_year else 20) if past else 20
     return f"{century}{yymmdd}"
 

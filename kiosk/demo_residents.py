@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
+from kiosk import localtime
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.hardware.simulators.cards import TravelDocument, card_by_number, travel_document_by_number
 
@@ -64,7 +65,7 @@ SAMPLES: dict[str, str] = {
 
 
 def _days(n: int) -> str:
-    return (dt.date.today() + dt.timedelta(days=n)).isoformat()
+    return (localtime.today() + dt.timedelta(days=n)).isoformat()
 
 
 def _happy() -> dict[str, tuple[str | None, dict[str, str]]]:
@@ -133,7 +134,7 @@ def card_for(item: Any, person: str | None = None) -> IdentityCard:
 def _date_between(spec: Any) -> str:
     from kiosk.services.catalog import resolve_date
 
-    today = dt.date.today()
+    today = localtime.today()
     lo = resolve_date(spec.min_date, today) if spec.min_date else None
     hi = resolve_date(spec.max_date, today) if spec.max_date else None
     if lo and hi:

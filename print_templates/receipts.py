@@ -14,12 +14,12 @@ The QR is sent natively (GS ( k) or as a raster image, per profile.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from kiosk import localtime
 from kiosk.errors import KioskError
 from print_templates.qr import qr_image, qr_text
 
@@ -313,7 +313,7 @@ def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | Receip
     if kind not in KINDS:
         raise ReceiptInvalid(f"unknown receipt kind {kind!r}; known: {', '.join(KINDS)}")
     enc = EscposEncoder(profile)
-    when = str(data.get("time") or dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
+    when = str(data.get("time") or localtime.stamp())
     terminal_id = str(data.get("terminal_id") or "")
 
     enc.init().align("center").bold().text(str(data.get("header_zh") or HEADER)).bold(False)

@@ -1,12 +1,12 @@
 """The technician's menu: each button calls one MaintenanceService method off the UI thread."""
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 from kivy.factory import Factory
 from kivy.properties import StringProperty
 
+from kiosk import localtime
 from kiosk.errors import KioskError
 from kiosk.screens.base import KioskScreen
 
@@ -47,7 +47,7 @@ class MaintenanceScreen(KioskScreen):
         self.devices_text = "\n".join(r.line() for r in rows)
         self.paper_text = "\n".join(
             self.app.tr("{device}: paper refilled {count} times, last {time}").format(
-                device=c.device, count=c.refills, time=time.strftime("%Y-%m-%d %H:%M", time.localtime(c.refilled_at)))
+                device=c.device, count=c.refills, time=localtime.stamp(c.refilled_at, "%Y-%m-%d %H:%M"))
             for c in counters.values())
         self.owed_text = (self.app.tr("{count} unfinished print(s)").format(count=len(owed)) if owed
                           else self.app.tr("No unfinished prints"))

@@ -1,11 +1,11 @@
 """The technician's PIN pad, opened by the hidden corner gesture; the check runs in kiosk.services.maintenance."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kivy.properties import BooleanProperty, StringProperty
 
+from kiosk import localtime
 from kiosk.errors import KioskError
 from kiosk.screens.base import KioskScreen
 from kiosk.services.maintenance import LockedOut, PIN_MAX
@@ -34,7 +34,7 @@ class MaintenancePinScreen(KioskScreen):
 
     def _locked_text(self, until: float) -> str:
         return self.app.tr("Too many wrong PINs. Maintenance is locked until {time}.").format(
-            time=time.strftime("%Y-%m-%d %H:%M", time.localtime(until)))
+            time=localtime.stamp(until, "%Y-%m-%d %H:%M"))
 
     def press(self, digit: str) -> None:
         """One digit more (the PIN is never shown, only its length)."""

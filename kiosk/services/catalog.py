@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from kiosk import localtime
 from kiosk.errors import CatalogError, FieldError, UnknownItemError
 
 DEFAULT_PATH = Path(__file__).with_name("catalog.yaml")
@@ -170,7 +171,7 @@ class FieldSpec:
         if any(unicodedata.category(ch)[0] == "C" for ch in text):
             raise FieldError(self.name, "control characters", message_en=MSG_BAD_CHARS)
         checker = getattr(self, f"_check_{self.type}")
-        text = checker(text, today or dt.date.today())
+        text = checker(text, today or localtime.today())
         if self.min_len is not None and len(text) < self.min_len:
             raise FieldError(self.name, f"shorter than {self.min_len}", message_en=MSG_TOO_SHORT)
         if self.max_len is not None and len(text) > self.max_len:

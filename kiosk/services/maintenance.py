@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from kiosk import localtime
 from kiosk.errors import KioskError
 
 MAX_FAILURES = 5
@@ -66,7 +67,7 @@ class LockedOut(MaintenanceError):
     message_en = "Too many wrong PINs. Maintenance is locked for {minutes} more minutes."
 
     def __init__(self, until: float, now: float) -> None:
-        super().__init__(f"maintenance locked until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(until))}",
+        super().__init__(f"maintenance locked until {localtime.stamp(until)}",
                          until=until)
         self.until = until
         self.remaining_s = max(0.0, until - now)

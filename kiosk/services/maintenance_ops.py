@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from kiosk import localtime
 from kiosk.errors import KioskError
 from kiosk.privacy import mask_text
 from kiosk.services import journal as J
@@ -157,7 +158,7 @@ class OwedPrint:
     def line(self) -> str:
         """One line of text for the list (references only: no personal data exists here)."""
         what = "A4" if self.kind == J.PRINT_A4 else "receipt"
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created_at))
+        when = localtime.stamp(self.created_at, "%Y-%m-%d %H:%M")
         return f"{when}  {self.item_id}  {what}  {self.reference or self.document_id}"
 
 
@@ -246,8 +247,8 @@ class MaintenanceService:
         self._require()
         printer = self._device("receipt_printer")
         terminal = self.runtime.config.terminal.id
-        data = {"terminal_id": terminal, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "reference": f"TEST-{time.strftime('%Y%m%d%H%M%S')}", "lines": [["terminal", terminal]]}
+        data = {"terminal_id": terminal, "time": localtime.stamp(),
+                "reference": f"TEST-{localtime.stamp(fmt='%Y%m%d%H%M%S')}", "lines": [["terminal", terminal]]}
         out = render_receipt("test", data, profile=str(getattr(printer, "profile", "") or "80mm"))
         printer.print_bytes(out)
         log.info("maintenance: receipt test page printed")
@@ -260,7 +261,7 @@ class MaintenanceService:
         self._require()
         printer = self._device("a4_printer")
         terminal = self.runtime.config.terminal.id
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        stamp = localtime.stamp()
         page = {"doc_type": "printer_test_page", "title_zh": "打印测试页", "title_en": "Printer test page",
                 "verification_code": "TEST-PAGE", "issued_at": stamp,
                 "qr_payload": json.dumps({"test": True, "terminal": terminal}, separators=(",", ":")),
@@ -388,7 +389,7 @@ class MaintenanceService:
             raise MaintenanceOpError(f"export folder {base} does not exist (is the USB stick mounted?)",
                                      path=str(base))
         terminal = self.runtime.config.terminal.id
-        target = base / f"kiosk-logs-{terminal}-{time.strftime('%Y%m%d-%H%M%S')}"
+        target = base / f"kiosk-logs-{terminal}-{localtime.stamp(fmt='%Y%m%d-%H%M%S')}"
         target.mkdir()
         files = lines = 0
         for log_file in sorted((Path(self.runtime.state_dir) / "logs").glob("kiosk.log*")):

@@ -71,6 +71,9 @@ class Runtime:
         from kiosk.services.backend import BackendClient
         from kiosk.services.catalog import Catalog
 
+        from kiosk import localtime
+
+        localtime.set_zone(cfg.terminal.timezone)  # "today" is the station's day, as the backend's
         state = cfg.paths.root()
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         setup_logging(state, max_bytes=int(cfg.upkeep.log_max_mb * 1024 * 1024), backups=cfg.upkeep.log_backups)

@@ -14,11 +14,11 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from kiosk import localtime
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class StatsError(KioskError):
 
 def _day(at: float | None) -> str:
     """The local calendar day of unix time ``at`` (now when None): the station's day."""
-    return time.strftime("%Y-%m-%d", time.localtime(time.time() if at is None else at))
+    return localtime.stamp(at, "%Y-%m-%d")
 
 
 def parse_day(text: str | None, name: str = "date") -> str | None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from kiosk import localtime
 from kiosk.errors import (BacFailed, BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
                           DeviceTimeout, FieldError, KioskError, MrzUnreadable, NoCard, NoDevice,
                           PaymentTimeout)
@@ -260,7 +261,7 @@ def _fen(fee_cny: float | None) -> int:
 
 
 def _today() -> dt.date:
-    return dt.date.today()
+    return localtime.today()  # the station's day, as the backend counts it
 
 
 def _id_sha256(id_number: str) -> str:
@@ -945,7 +946,7 @@ class WorkflowEngine:
             lines.append(["金额 Amount", f"¥{amount_fen / 100:.2f}"])
         data: dict[str, Any] = {
             "item_name_zh": item.name_zh, "item_name_en": item.name_en, "terminal_id": self.terminal_id,
-            "time": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"), "reference": reference, "lines": lines}
+            "time": localtime.stamp(), "reference": reference, "lines": lines}
         if docs:
             data["verification_code"] = docs[0].get("verification_code", "")
             data["qr_payload"] = docs[0].get("qr_payload", "")

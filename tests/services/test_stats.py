@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kiosk import localtime
 from kiosk.services.metrics import KioskMetrics
 from kiosk.services.stats import DB_FILE, Stats, StatsError
 from kiosk.services.workflow import Step
@@ -138,7 +139,7 @@ def test_cli_stats_json_after_flows(runtime: Any, sim: Any, flows: Any, tmp_path
     run_flows(runtime, sim.url, flows)
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text(f'[paths]\nstate_dir = "{runtime.state_dir}"\n')
-    today = time.strftime("%Y-%m-%d")
+    today = localtime.today().isoformat()  # the station's day, in which the flows were counted
 
     def kiosk(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "kiosk.cli", "--config", str(cfg), "stats", *args],

@@ -1,9 +1,11 @@
 """Machine-readable zone: check digits, the BAC key seed input, and TD1/TD3 line parsing."""
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
+from kiosk import localtime
 from kiosk.errors import DeviceProtocolError, FieldError
 
 _WEIGHTS = (7, 3, 1)
@@ -54,7 +56,7 @@ MSG_KEYED_DATE = "Type the date as 8 digits: year, month, day (for example 19900
 
 
 def keyed_access_data(document_number: str, birth_date: str, expiry_date: str,
-                      *, today: "dt.date | None" = None) -> tuple[str, str, str]:
+                      *, today: "datetime.date | None" = None) -> tuple[str, str, str]:
     """BAC access data as a resident types it on the touchscreen: (number, YYMMDD, YYMMDD).
 
     Dates are taken as YYYYMMDD (what residents read off the data page) or YYMMDD (what
@@ -62,13 +64,11 @@ def keyed_access_data(document_number: str, birth_date: str, expiry_date: str,
     expired document is not refused here: the chip's own dates decide that, as for a scan.
     Raises FieldError naming the entry, with a message for the resident.
     """
-    import datetime as dt
-
     number = document_number.strip().upper().replace(" ", "")
     if not re.fullmatch(r"[0-9A-Z]{5,20}", number):
         raise FieldError("document_number", "document number must be 5-20 letters and digits",
                          message_en=MSG_KEYED_NUMBER)
-    today = today or dt.date.today()
+    today = today or localtime.today()
     out = []
     for name, text in (("birth_date", birth_date), ("expiry_date", expiry_date)):
         text = text.strip().replace("-", "").replace(" ", "")
@@ -81,10 +81,10 @@ def keyed_access_data(document_number: str, birth_date: str, expiry_date: str,
                 (20 if 2000 + yy <= today.year + 50 else 19)
             text = f"{century}{text}"
         try:
-            date = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+            date = datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
         except ValueError:
             raise FieldError(name, "not a calendar date", message_en=MSG_KEYED_DATE) from None
-        if name == "birth_date" and not (dt.date(1900, 1, 1) <= date <= today):
+        if name == "birth_date" and not (datetime.date(1900, 1, 1) <= date <= today):
             raise FieldError(name, "birth date outside 1900..today", message_en=MSG_KEYED_DATE)
         out.append(date.strftime("%y%m%d"))
     return number, out[0], out[1]
@@ -164,11 +164,9 @@ def parse_mrz(text: str) -> Mrz:
 
 def yymmdd_to_iso(value: str, *, future: bool = False, today_year: int | None = None) -> str:
     """YYMMDD → YYYY-MM-DD; birth dates pick the past century, expiry dates the window ±50 years."""
-    import datetime
-
     if not _DATE_RE.match(value):
         return value
-    year = today_year or datetime.date.today().year
+    year = today_year or localtime.today().year
     yy = int(value[:2])
     century = year // 100 * 100
     full = century + yy
