@@ -257,6 +257,33 @@ def test_passive_authentication_catches_a_changed_group_and_a_foreign_csca(pki):
     assert pa.verify(sod, groups, [TestPki().csca_cert]).chain_valid is False
 
 
+def test_passive_authentication_checks_the_validity_periods(pki):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    groups = {1: lds.build_dg1(DEMO_DOCUMENTS[0].mrz()), 2: b"\x75\x01\x00"}
+    sod = pki.build_sod(groups)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert pa.verify(sod, groups, [pki.csca_cert], at=now).chain_valid is True
+    late = pa.verify(sod, groups, [pki.csca_cert], at=now + datetime.timedelta(days=400))  # DS: 365 days
+    early = pa.verify(sod, groups, [pki.csca_cert], at=now - datetime.timedelta(days=10))
+    for result in (late, early):
+        assert result.hashes_valid is True and result.chain_valid is False
+        assert "validity" in result.detail
+    # A document signer certificate dated before its CSCA existed.
+    odd = TestPki()
+    csca_start = odd.csca_cert.not_valid_before_utc
+    odd.ds_cert = (x509.CertificateBuilder().subject_name(odd.ds_cert.subject).issuer_name(odd.csca_cert.subject)
+                   .public_key(odd.ds_key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(csca_start - datetime.timedelta(days=30))
+                   .not_valid_after(now + datetime.timedelta(days=365))
+                   .sign(odd.csca_key, hashes.SHA256()))
+    result = pa.verify(odd.build_sod(groups), groups, [odd.csca_cert], at=now)
+    assert result.chain_valid is False and "CSCA was not valid" in result.detail
+
+
 def test_passive_authentication_without_sod():
     assert pa.verify(None, {1: b"x"}).to_dict() == {"sod_present": False, "hashes_valid": None,
                                                     "chain_valid": None}

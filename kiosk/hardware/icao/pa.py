@@ -7,6 +7,7 @@ over the SOD and the CSCA's signature over the document signer certificate.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import logging
@@ -168,33 +169,48 @@ def _verify_signature(public_key: Any, signature: bytes, data: bytes, algo: str,
         raise InvalidSignature("unsupported key type")
 
 
-def _chain_ok(sod: Sod, trust: Iterable[x509.Certificate]) -> tuple[bool, str]:
+def _chain_ok(sod: Sod, trust: Iterable[x509.Certificate], at: datetime.datetime) -> tuple[bool, str]:
     try:
         ds = x509.load_der_x509_certificate(sod.signer_cert)
     except ValueError:
         return False, "document signer certificate does not parse"
+    # The document signer's certificate covers the life of every document it signed
+    # (key usage period plus document validity, ICAO 9303-12): outside it, a chip
+    # signed with that key is not to be trusted.
+    if not ds.not_valid_before_utc <= at <= ds.not_valid_after_utc:
+        return False, "document signer certificate is outside its validity period"
     try:
         _verify_signature(ds.public_key(), sod.signature, sod.signed_attrs,
                           sod.signature_algorithm, sod.digest_algorithm)
     except (InvalidSignature, ValueError, TypeError):
         return False, "SOD signature does not verify with the document signer key"
+    outside = False
     for csca in trust:
         if csca.subject != ds.issuer:
             continue
         try:
             ds.verify_directly_issued_by(csca)
-            return True, ""
         except (InvalidSignature, ValueError, TypeError):
             continue
+        # The CSCA must have been valid when it issued the document signer certificate.
+        if csca.not_valid_before_utc <= ds.not_valid_before_utc <= csca.not_valid_after_utc:
+            return True, ""
+        outside = True
+    if outside:
+        return False, "the CSCA was not valid when it issued the document signer certificate"
     return False, "document signer not issued by a trusted CSCA"
 
 
 def verify(ef_sod: bytes | None, groups: Mapping[int, bytes],
-           trust_store: Iterable[x509.Certificate] | None = None) -> PassiveAuthResult:
+           trust_store: Iterable[x509.Certificate] | None = None,
+           at: datetime.datetime | None = None) -> PassiveAuthResult:
     """Check the groups read against EF.SOD, and the signature chain when a trust store is given.
 
-    Never raises for a bad SOD: the result says what failed.
+    The chain includes validity: the document signer certificate at ``at`` (now by default),
+    the CSCA at the time it issued that certificate. Never raises for a bad SOD: the result
+    says what failed.
     """
+    at = at or datetime.datetime.now(datetime.timezone.utc)
     if not ef_sod:
         return PassiveAuthResult(False, None, None, detail="no EF.SOD")
     try:
@@ -210,7 +226,7 @@ def verify(ef_sod: bytes | None, groups: Mapping[int, bytes],
                                    if not content_ok else f"hash mismatch in DG{failed}")
     chain: bool | None = None
     if trust_store is not None:
-        chain, why = _chain_ok(sod, list(trust_store))
+        chain, why = _chain_ok(sod, list(trust_store), at)
         chain = chain and content_ok
         detail = detail or why
     return PassiveAuthResult(True, hashes_ok, chain, failed, detail)
