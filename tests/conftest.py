@@ -4,6 +4,7 @@ Kept small and generic on purpose; each test folder adds its own fixtures in its
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -28,6 +29,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.services.backend import BackendClient
+from kiosk.services.backend_sim.server import SimServer, serve
 
 START_TIMEOUT_S = 20.0
 
@@ -166,3 +168,35 @@ def start_backend_sim() -> Iterator[Any]:
     yield start
     for sim in started:
         sim.stop()
+
+
+# --- the simulator in-process -------------------------------------------------------------
+@contextlib.contextmanager
+def _serving() -> Iterator[SimServer]:
+    """The backend simulator in this process: real HTTP on loopback, in-memory, freshly seeded."""
+    server = serve("127.0.0.1", 0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimServer]:
+    """An in-process simulator for the tests of one module (a module may define its own)."""
+    with _serving() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[SimServer]:
+    """A second module-wide simulator, for runs that would use up the first one's records."""
+    with _serving() as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_sim() -> Iterator[SimServer]:
+    """An in-process simulator of the test's own."""
+    with _serving() as server:
+        yield server

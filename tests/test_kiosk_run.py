@@ -23,7 +23,7 @@ import yaml
 
 from kiosk.config import DEMO_TERMINAL_ID
 from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.services.backend_sim.server import SimServer
 from kiosk.services.maintenance_ops import RESTART_EXIT_STATUS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,15 +58,6 @@ def _stop(proc: subprocess.Popen) -> int:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     return proc.returncode
-
-
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    server = serve("127.0.0.1", 0)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -161,10 +152,11 @@ def _one(base: str, expr: str) -> float | None:
 
 
 def test_prometheus_sees_the_running_kiosks_printer_run_out_and_a_remote_restart_exits_for_systemd(
-        tmp_path: Path, sim: SimServer, printer: VirtualEscposPrinter, prometheus_for: Callable[[int], str]) -> None:
+        tmp_path: Path, fresh_sim: SimServer, printer: VirtualEscposPrinter,
+        prometheus_for: Callable[[int], str]) -> None:
     metrics_port = _free_port()
     log = tmp_path / "kiosk.out"
-    kiosk = _kiosk(_config(tmp_path, sim, printer), log, "--metrics-port", str(metrics_port))
+    kiosk = _kiosk(_config(tmp_path, fresh_sim, printer), log, "--metrics-port", str(metrics_port))
     try:
         def serving() -> bool:
             assert kiosk.poll() is None, log.read_text()[-3000:]
@@ -184,8 +176,8 @@ def test_prometheus_sees_the_running_kiosks_printer_run_out_and_a_remote_restart
         # The heartbeats also told the backend; then a remote restart ends the process with the
         # status systemd's Restart=on-failure starts it again on.
         _wait_for(lambda: any(h["heartbeat"]["devices"]["receipt_printer"]["supplies"].get("paper") == "out"
-                              for h in _heartbeats(sim)), 30, "a heartbeat reporting the paper out")
-        requests.post(f"{sim.url}/api/v1/sim/terminals/{DEMO_TERMINAL_ID}/commands", json={"kind": "restart"},
+                              for h in _heartbeats(fresh_sim)), 30, "a heartbeat reporting the paper out")
+        requests.post(f"{fresh_sim.url}/api/v1/sim/terminals/{DEMO_TERMINAL_ID}/commands", json={"kind": "restart"},
                       timeout=5).raise_for_status()
         kiosk.wait(timeout=60)
         assert kiosk.returncode == RESTART_EXIT_STATUS, log.read_text()[-3000:]
@@ -194,13 +186,13 @@ def test_prometheus_sees_the_running_kiosks_printer_run_out_and_a_remote_restart
 
 
 def test_a_taken_metrics_port_leaves_the_kiosk_serving_without_metrics(
-        tmp_path: Path, sim: SimServer, printer: VirtualEscposPrinter) -> None:
+        tmp_path: Path, fresh_sim: SimServer, printer: VirtualEscposPrinter) -> None:
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
         log = tmp_path / "kiosk.out"
-        kiosk = _kiosk(_config(tmp_path, sim, printer), log, "--metrics-port", str(port))
+        kiosk = _kiosk(_config(tmp_path, fresh_sim, printer), log, "--metrics-port", str(port))
         try:
             _wait_for(lambda: "running without metrics" in log.read_text() or kiosk.poll() is not None, 60,
                       "the warning")
@@ -208,8 +200,8 @@ def test_a_taken_metrics_port_leaves_the_kiosk_serving_without_metrics(
             warning = next(line for line in text.splitlines() if line.startswith("kiosk: warning:"))
             assert "metrics_port_in_use" in warning and f":{port} is already in use" in warning, text[-3000:]
             # Still serving: it keeps sending heartbeats after the warning.
-            before = len(_heartbeats(sim))
-            _wait_for(lambda: len(_heartbeats(sim)) > before, 30, "heartbeats from the kiosk")
+            before = len(_heartbeats(fresh_sim))
+            _wait_for(lambda: len(_heartbeats(fresh_sim)) > before, 30, "heartbeats from the kiosk")
             assert kiosk.poll() is None
         finally:
             status = _stop(kiosk)

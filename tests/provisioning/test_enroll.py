@@ -41,15 +41,6 @@ hmac_secret = "demo-terminal-secret-not-for-production"
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[SimServer]:
-    server = serve("127.0.0.1", 0)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def tls_sim() -> Iterator[SimServer]:
     server = serve("127.0.0.1", 0, tls=True)
     try:

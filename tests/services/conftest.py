@@ -15,7 +15,7 @@ from kiosk import demo_residents
 from kiosk.config import KioskConfig, from_dict
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.hardware.idcard import IdentityCard
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.services.backend_sim.server import SimServer
 from kiosk.services.runtime import Runtime
 from kiosk.services.workflow import Produced, Step, Transaction
 
@@ -32,26 +32,6 @@ def config_for(sim_url: str, state_dir: Path, **extra: Any) -> KioskConfig:
     for key, value in extra.items():
         data.setdefault(key, {}).update(value)
     return from_dict(data)
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimServer]:
-    """The backend simulator (in-memory, seeded), live over HTTP for the tests of one module."""
-    server = serve("127.0.0.1", 0)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[SimServer]:
-    """A second module-wide simulator, for runs that would use up the first one's records."""
-    server = serve("127.0.0.1", 0)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

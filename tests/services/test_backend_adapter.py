@@ -19,7 +19,7 @@ from kiosk.errors import (BackendError, BackendProtocolError, BackendRefused, Ba
 from kiosk.services import signing
 from kiosk.services.backend import BackendClient, DocumentNotFound, IdempotencyConflict
 from kiosk.services.backend_sim import registry
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.services.backend_sim.server import SimServer
 
 WANG = "37010219850315123X"
 LIU = "410105197805204568"
@@ -42,16 +42,6 @@ def _certificate(ctx: registry.OpContext) -> dict[str, Any]:
 @registry.lookup("test_adapter_fines")
 def _fines(ctx: registry.OpContext) -> list[dict[str, Any]]:
     return [{"value": "F1", "label_zh": "闯红灯", "label_en": "Red light", "amount_fen": 20000}]
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimServer]:
-    """An in-process simulator (real HTTP on loopback) that serves this module's test operations."""
-    server = serve("127.0.0.1", 0)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -63,15 +63,6 @@ def _enroll(sim: SimServer, terminal_id: str) -> tuple[dict[str, Any], Any]:
     return answer, key
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimServer]:
-    server = serve("127.0.0.1", 0)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 # --- enrollment ---------------------------------------------------------------------------------
 def test_enrollment_issues_a_certificate_for_our_key_and_a_secret_of_our_own(sim: SimServer) -> None:
     answer, key = _enroll(sim, "JN-T-0100")
