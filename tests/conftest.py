@@ -27,6 +27,12 @@ settings.register_profile("ci", deadline=None, derandomize=True)
 settings.register_profile("explore", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
+from kiosk.hardware.simulators.vicc import private_pcsc_socket
+
+# Before any PC/SC call of this process: the pcscd the tests start gets this run's own socket,
+# so two test runs on one machine (CI beside a developer) never take pcscd from each other.
+private_pcsc_socket()
+
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.services.backend import BackendClient
 from kiosk.services.backend_sim.server import SimServer, serve

@@ -15,10 +15,12 @@ Faults (``inject``): ``pull_after_reads`` (N: the card leaves after N READ BINAR
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import io
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -400,10 +402,32 @@ def free_port_pair() -> int:
     raise RuntimeError("no free port pair for vpcd")
 
 
+def private_pcsc_socket() -> Path | None:
+    """This process's own PC/SC socket path, exported as PCSCLITE_CSOCK_NAME for libpcsclite.
+
+    pcscd 1.9.9 ignores that variable and always listens on /run/pcscd/pcscd.comm, so two
+    test runs on one machine would take the socket from each other. ``Pcscd`` therefore runs
+    pcscd in its own mount namespace with this folder bound over /run/pcscd, and the clients
+    of this process (and its children) connect here. libpcsclite reads the variable once, at
+    its first call, so call this before any PC/SC use; the path is fixed for the process.
+    None (and the system socket) where no private mount namespace can be had.
+    """
+    name = os.environ.get("PCSCLITE_CSOCK_NAME")
+    if name:
+        return Path(name)
+    if os.geteuid() != 0 or shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+        return None
+    name = f"/tmp/kiosk-pcsc-{os.getpid()}/pcscd.comm"
+    os.environ["PCSCLITE_CSOCK_NAME"] = name
+    return Path(name)
+
+
 class Pcscd:
     """One pcscd process (`pcscd -f -c <own reader.conf.d>`) serving a vpcd reader on ``port``.
 
-    For tests and benchmarks: it takes over the system's PC/SC socket while it runs.
+    For tests and benchmarks. As root it gets a private socket (``private_pcsc_socket``), so
+    parallel test runs do not meet; elsewhere it takes over the system's PC/SC socket.
     """
 
     def __init__(self, workdir: Path) -> None:
@@ -418,9 +442,17 @@ class Pcscd:
 
     def start(self) -> None:
         """Start pcscd and wait until it lists the virtual readers."""
+        argv = ["pcscd", "-f", "-c", str(self.confdir)]
+        sock = private_pcsc_socket()
+        if sock is not None:
+            run = sock.parent
+            run.mkdir(mode=0o755, exist_ok=True)
+            argv = ["unshare", "-m", "sh", "-c",
+                    'mount --bind "$0" /run/pcscd && exec "$@"', str(run), *argv]
+            os.makedirs("/run/pcscd", exist_ok=True)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(["pcscd", "-f", "-c", str(self.confdir)],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
         from kiosk.errors import DeviceOffline
         from kiosk.hardware.pcsc_reader import list_readers
 
@@ -448,6 +480,10 @@ class Pcscd:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        sock = private_pcsc_socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):  # pcscd removed its socket and pid file
+                sock.parent.rmdir()
 
     def restart(self) -> None:
         """Stop and start again (the readers vanish and come back)."""
