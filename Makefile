@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamps
 
 # Running: fonts that draw Chinese (Kivy and reportlab), PC/SC runtime, CUPS client,
-# and what pip needs to build pyscard.
+# what pip needs to build pyscard, and espeak-ng (offline speech, Mandarin and English).
 APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcsclite1 \
-           fonts-wqy-microhei fonts-wqy-zenhei cups-client libcups2-dev libgl1 libegl1 libmtdev1
+           fonts-wqy-microhei fonts-wqy-zenhei cups-client libcups2-dev libgl1 libegl1 libmtdev1 \
+           espeak-ng
 # Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
 # and poppler for reading PDFs back.
 APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcups2-dev \
