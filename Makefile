@@ -31,11 +31,11 @@ define apt_ensure
 	fi
 endef
 
-$(STAMP)/apt-run:
+$(STAMP)/apt-run: Makefile
 	$(call apt_ensure,$(APT_RUN))
 	@mkdir -p $(STAMP) && touch $@
 
-$(STAMP)/apt-test: $(STAMP)/apt-run
+$(STAMP)/apt-test: $(STAMP)/apt-run Makefile
 	$(call apt_ensure,$(APT_TEST))
 	@touch $@
 
