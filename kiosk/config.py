@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kiosk.errors import ConfigError
 
-DEVICE_NAMES = ("id_card", "pcsc", "receipt_printer", "a4_printer", "scanner", "camera")
+DEVICE_NAMES = ("id_card", "pcsc", "receipt_printer", "a4_printer", "scanner", "camera", "speaker")
 
 # Fixed demo credentials: public on purpose, refused by the production profile.
 DEMO_TERMINAL_ID = "JN-DEMO-0001"
@@ -96,7 +96,7 @@ class BackendConfig(_Strict):
 class DeviceConfig(_Strict):
     """One device: which driver, its options, and (for simulators) injected faults."""
 
-    driver: str = "sim"  # sim, or a real driver name (serial, usb, network, cups, opencv, pcsc)
+    driver: str = "sim"  # sim, or a real driver name (serial, usb, network, cups, opencv, pcsc, sdl)
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
     faults: dict[str, Any] = Field(default_factory=dict)

@@ -30,6 +30,7 @@ from kiosk.hardware.idcard import IdCardReader
 from kiosk.hardware.pcsc import ChipReader
 from kiosk.hardware.receipt import ReceiptPrinter
 from kiosk.hardware.scanner import Scanner
+from kiosk.hardware.speaker import Speaker
 
 _SAM = "kiosk.hardware.idcard_sam:SamIdCardReader"
 _ESCPOS = "kiosk.hardware.escpos_printer:EscposReceiptPrinter"
@@ -46,18 +47,20 @@ DRIVERS: dict[str, dict[str, str]] = {
                 "serial": "kiosk.hardware.serial_scanner:SerialScanner"},
     "camera": {"sim": "kiosk.hardware.simulators.camera:SimCamera",
                "opencv": "kiosk.hardware.camera_opencv:OpenCvCamera"},
+    "speaker": {"sim": "kiosk.hardware.simulators.speaker:SimSpeaker",
+                "sdl": "kiosk.hardware.speaker_sdl:SdlSpeaker"},
 }
 
 INTERFACES: dict[str, type[Device]] = {
     "id_card": IdCardReader, "pcsc": ChipReader, "receipt_printer": ReceiptPrinter,
-    "a4_printer": A4Printer, "scanner": Scanner, "camera": Camera,
+    "a4_printer": A4Printer, "scanner": Scanner, "camera": Camera, "speaker": Speaker,
 }
 
 # English msgids (translated in locale/zh_CN/LC_MESSAGES/hardware.po) for the technician's
 # health view and the "out of service" notices; the status model itself stays language-free.
 DEVICE_TITLES: dict[str, str] = {
     "id_card": "ID card reader", "pcsc": "Passport and permit reader", "receipt_printer": "Receipt printer",
-    "a4_printer": "A4 printer", "scanner": "QR code scanner", "camera": "Camera",
+    "a4_printer": "A4 printer", "scanner": "QR code scanner", "camera": "Camera", "speaker": "Speaker",
 }
 _STATE_TEXT = {
     DeviceState.ONLINE: "Ready", DeviceState.OFFLINE: "Not responding",
@@ -88,6 +91,7 @@ class Devices:
     a4_printer: A4Printer | None = None
     scanner: Scanner | None = None
     camera: Camera | None = None
+    speaker: Speaker | None = None
 
     def all(self) -> Iterator[tuple[str, Device]]:
         """Yield (config name, device) for every enabled device, in DEVICE_NAMES order."""
@@ -178,6 +182,8 @@ def build_device(cfg: KioskConfig, name: str) -> Device | None:
         options: dict[str, Any] = dict(dev.options)
         if name == "a4_printer" and not options.get("output_dir"):
             options["output_dir"] = str(cfg.paths.root() / "paper_tray")
+        if name == "speaker" and not options.get("output_dir"):
+            options["output_dir"] = str(cfg.paths.root() / "speaker")
         cls = load_driver_class(name, "sim")
         return cls(name, options, dict(dev.faults))  # type: ignore[call-arg]
     if dev.faults:

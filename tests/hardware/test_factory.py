@@ -17,9 +17,11 @@ from kiosk.hardware.simulators.idcard import SimIdCardReader
 from kiosk.hardware.simulators.pcsc import SimChipReader
 from kiosk.hardware.simulators.receipt import SimReceiptPrinter
 from kiosk.hardware.simulators.scanner import SimScanner
+from kiosk.hardware.simulators.speaker import SimSpeaker
 
 SIM_CLASSES = {"id_card": SimIdCardReader, "pcsc": SimChipReader, "receipt_printer": SimReceiptPrinter,
-               "a4_printer": SimA4Printer, "scanner": SimScanner, "camera": SimCamera}
+               "a4_printer": SimA4Printer, "scanner": SimScanner, "camera": SimCamera,
+               "speaker": SimSpeaker}
 
 
 def test_demo_config_builds_a_simulator_for_every_device(make_config):
@@ -36,7 +38,7 @@ def test_disabled_device_is_none_and_left_out(make_config):
     devices = build_devices(make_config(devices={"camera": {"enabled": False}, "pcsc": {"enabled": False}}))
     assert devices.camera is None and devices.pcsc is None
     assert devices.get("camera") is None
-    assert [n for n, _ in devices.all()] == ["id_card", "receipt_printer", "a4_printer", "scanner"]
+    assert [n for n, _ in devices.all()] == ["id_card", "receipt_printer", "a4_printer", "scanner", "speaker"]
     with pytest.raises(KeyError):
         devices.get("fax")
 
@@ -182,6 +184,7 @@ def test_pre_registered_real_driver_names():
     for name in ("network", "usb", "serial", "cups", "file"):
         assert DRIVERS["receipt_printer"][name] == "kiosk.hardware.escpos_printer:EscposReceiptPrinter"
     assert DRIVERS["a4_printer"]["cups"] == "kiosk.hardware.cups_printer:CupsA4Printer"
+    assert DRIVERS["speaker"]["sdl"] == "kiosk.hardware.speaker_sdl:SdlSpeaker"
     assert all(DRIVERS[name]["sim"].startswith("kiosk.hardware.simulators.") for name in DEVICE_NAMES)
 
 

@@ -26,7 +26,7 @@ def test_init_from_flags_writes_a_config_kiosk_loads(tmp_path):
                 "--device", "id_card=usb,vendor_id=0x0400,product_id=0xc35a",
                 "--device", "receipt_printer=network,host=10.0.0.9,port=9100",
                 "--device", "a4_printer=cups,queue=a4", "--device", "pcsc=pcsc",
-                "--device", "scanner=off", "--device", "camera=off")
+                "--device", "scanner=off", "--device", "camera=off", "--device", "speaker=sdl")
     assert proc.returncode == 0, proc.stderr
     cfg = kconfig.load(target)
     assert cfg.profile == "production" and cfg.terminal.id == "JN-LX-0042"
@@ -94,7 +94,7 @@ def test_interactive_answers_with_defaults_and_device_specs(tmp_path):
         "sim",  # id_card
         "off",  # pcsc
         "sim,paper_length_mm=100.0",  # receipt_printer
-        "", "", "",  # a4, scanner, camera: keep
+        "", "", "", "",  # a4, scanner, camera, speaker: keep
     ]) + "\n"
     args = build_parser().parse_args(["init", "--config", str(target), "--interactive"])
     prompts = io.StringIO()

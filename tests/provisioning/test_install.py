@@ -30,6 +30,7 @@ def production_config(tmp_path):
             "pcsc": {"driver": "pcsc"},
             "scanner": {"enabled": False},
             "camera": {"enabled": False},
+            "speaker": {"driver": "sdl"},
         }})
     return path
 

@@ -35,7 +35,7 @@ def test_all_good_passes_with_every_device_and_a_signed_health(tmp_path, backend
     report = run_selftest(_cfg(tmp_path, backend.url))
     names = [c.name for c in report.checks]
     assert names == ["device:id_card", "device:pcsc", "device:receipt_printer", "device:a4_printer",
-                     "device:scanner", "device:camera", "backend", "clock"]
+                     "device:scanner", "device:camera", "device:speaker", "backend", "clock"]
     assert report.ok, report.human()
     backend_check = next(c for c in report.checks if c.name == "backend")
     assert backend_check.data["signed"] is True

@@ -19,7 +19,7 @@ from kiosk.services.catalog import Catalog
 from kiosk.services.metrics import KioskMetrics
 
 CATALOG = Catalog.load()
-DEVICES = ("id_card", "pcsc", "receipt_printer", "a4_printer", "scanner", "camera")
+DEVICES = ("id_card", "pcsc", "receipt_printer", "a4_printer", "scanner", "camera", "speaker")
 OK = status(DeviceState.ONLINE, {"paper": SupplyState.OK})
 
 
@@ -218,6 +218,21 @@ def test_runtime_availability_follows_the_simulator_and_recovers(runtime: Any) -
     runtime.health.poll()
     assert runtime.item_available(runtime.catalog.get("H01"))
     assert runtime.out_of_service() is False
+
+
+def test_a_missing_speaker_disables_no_item_but_is_a_fault_the_operator_sees(runtime: Any) -> None:
+    metrics = KioskMetrics(runtime.config.terminal.id)
+    runtime.attach_metrics(metrics)
+    runtime.devices.speaker.inject("no_device", True)
+    snap = runtime.health.poll()
+    assert snap.devices["speaker"].state == DeviceState.NO_DEVICE
+    assert snap.unavailable == {} and not snap.out_of_service
+    assert not snap.healthy and snap.to_dict()["devices"]["speaker"]["usable"] is False
+    text = metrics.exposition().decode()
+    assert 'kiosk_device_up{device="speaker"} 0.0' in text
+    assert 'kiosk_device_state{device="speaker",state="no_device"} 1.0' in text
+    runtime.devices.speaker.clear("no_device")
+    assert runtime.health.poll().healthy or runtime.health.poll().devices["speaker"].usable
 
 
 def test_background_thread_sees_a_fault_and_the_recovery(runtime: Any) -> None:
