@@ -573,6 +573,7 @@ def cli_run(args: argparse.Namespace) -> int:
         if metrics is not None:
             runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions
     runtime.start_monitoring()
+    runtime.warm_speech()  # renders the fixed prompts in a background thread
     app = KioskApp(runtime, cfg)
     from kiosk.services.heartbeat import HeartbeatSender
 

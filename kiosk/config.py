@@ -11,6 +11,7 @@ missing device is a fault, never a silent fallback).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -182,6 +183,38 @@ class MaintenanceConfig(_Strict):
     export_dir: str = ""
 
 
+class SpeechConfig(_Strict):
+    """Voice guidance: the station's defaults, which every session starts from and returns to."""
+
+    enabled: bool = True
+    voice: Literal["main", "full"] = "main"  # read-out: main prompts only, or every control and line shown
+    # Volume levels in dB relative to the engine's full level; the resident steps through them.
+    # Level 0 is where a session starts: the amplifier is set so that it is a normal speaking level.
+    volume_levels_db: tuple[float, ...] = (-20.0, -14.0, -8.0, -4.0, 0.0)
+    volume_level: int = Field(0, ge=0)
+    rate_wpm: int = Field(160, ge=80, le=320)  # espeak-ng words a minute
+    rate_step_wpm: int = Field(20, ge=5, le=100)
+    private_handset: bool = False  # the output is a handset held to the ear: personal data may be spoken
+    voice_zh: str = "cmn-latn-pinyin"  # espeak-ng voice reading tone-numbered pinyin
+    voice_en: str = "en-us"
+    cache_mb: int = Field(64, ge=1, le=1024)  # rendered prompts kept in memory
+    warm_up: bool = True  # render the fixed prompts at start, off the UI thread
+
+    @model_validator(mode="after")
+    def _volume_span(self) -> "SpeechConfig":
+        levels = self.volume_levels_db
+        if len(levels) < 3 or list(levels) != sorted(set(levels)) or levels[-1] > 0:
+            raise ValueError("volume_levels_db: at least 3 distinct levels, ascending, none above 0 dB")
+        if levels[-1] - levels[0] < 20:
+            raise ValueError("volume_levels_db: the levels must span at least 20 dB")
+        if not any(lv - levels[0] >= 12 for lv in levels[1:-1]):
+            raise ValueError("volume_levels_db: one level between the lowest and the highest must be "
+                             "at least 12 dB above the lowest")
+        if self.volume_level >= len(levels):
+            raise ValueError("volume_level: must index volume_levels_db")
+        return self
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -196,6 +229,7 @@ class KioskConfig(_Strict):
     upkeep: UpkeepConfig = Field(default_factory=UpkeepConfig)
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    speech: SpeechConfig = Field(default_factory=SpeechConfig)
 
     @field_validator("devices")
     @classmethod
@@ -242,6 +276,12 @@ def _format_error(err: ValidationError) -> ConfigError:
         value = _lookup(value, key)
         if value is None:  # the key was left at its default
             value = _lookup(KioskConfig.model_construct(), key)
+    elif key and re.fullmatch(r"[a-z_]+:", msg.split(" ", 1)[0]):  # a section's own check names its key
+        field, msg = (part.strip() for part in msg.split(":", 1))
+        section, key = key, f"{key}.{field}"
+        value = _lookup(value, field)
+        if value is None:
+            value = _lookup(getattr(KioskConfig.model_construct(), section, None), field)
     shown = value if not isinstance(value, dict) else "{...}"
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return ConfigError(f"config key {key or '(root)'}: {msg}; got {shown!r}{more}", key=key, value=value)

@@ -11,14 +11,14 @@ samples. No Kivy, no backend, no text-to-speech here: a speaker only sounds samp
 from __future__ import annotations
 
 import abc
-import array
 import io
 import math
-import sys
 import threading
 import time
 import wave
 from dataclasses import dataclass
+
+import numpy as np
 
 from kiosk.hardware.base import Device
 
@@ -42,32 +42,27 @@ class Audio:
         """Length in seconds."""
         return self.frames / self.rate if self.rate else 0.0
 
-    def values(self) -> array.array:
-        """The samples as a signed 16-bit array (native order)."""
-        out = array.array("h")
-        out.frombytes(self.samples[: self.frames * 2])
-        if sys.byteorder == "big":
-            out.byteswap()
-        return out
+    def values(self) -> np.ndarray:
+        """The samples as a signed 16-bit array."""
+        return np.frombuffer(self.samples[: self.frames * 2], dtype="<i2")
 
     def rms_dbfs(self) -> float:
         """Loudness: RMS level in dB relative to full scale (-inf for silence)."""
-        vals = self.values()
-        if not vals:
-            return float("-inf")
-        mean_square = sum(v * v for v in vals) / len(vals)
+        vals = self.values().astype(np.float64)
+        mean_square = float(np.mean(vals * vals)) if vals.size else 0.0
         return 10 * math.log10(mean_square / 32768.0 ** 2) if mean_square else float("-inf")
+
+    def peak_dbfs(self) -> float:
+        """Loudest sample in dB relative to full scale (-inf for silence)."""
+        peak = int(np.max(np.abs(self.values().astype(np.int32)))) if self.frames else 0
+        return 20 * math.log10(peak / 32768.0) if peak else float("-inf")
 
     def scaled(self, gain_db: float) -> "Audio":
         """The same audio ``gain_db`` louder (negative: quieter), clipped to 16 bits."""
         if gain_db == 0:
             return self
-        factor = 10 ** (gain_db / 20)
-        vals = self.values()
-        out = array.array("h", (max(-32768, min(32767, round(v * factor))) for v in vals))
-        if sys.byteorder == "big":
-            out.byteswap()
-        return Audio(out.tobytes(), self.rate)
+        vals = np.rint(self.values().astype(np.float64) * 10 ** (gain_db / 20))
+        return Audio(np.clip(vals, -32768, 32767).astype("<i2").tobytes(), self.rate)
 
     def __add__(self, other: "Audio") -> "Audio":
         if other.rate != self.rate:

@@ -3,8 +3,8 @@
 ``Runtime.from_config(cfg)`` sets up masked logging under the state folder, loads the
 catalog, builds the devices, starts the embedded backend simulator when the config says
 ``backend.url = "embedded"`` (loopback, a free port, its database under the state folder),
-makes the signed backend client, opens the journal, builds the workflow engine, and runs
-crash recovery before the first resident is served. No Kivy here.
+makes the signed backend client, opens the journal, builds the workflow engine and the speech
+service, and runs crash recovery before the first resident is served. No Kivy here.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from kiosk.errors import KioskError
 from kiosk.services.health import Availability, DiskGuard, HealthMonitor, needed_devices
 from kiosk.services.journal import Journal
 from kiosk.services.logs import setup_logging, teardown_logging
+from kiosk.services.speech import SpeechService, fixed_prompts
 from kiosk.services.stats import Stats
 from kiosk.services.workflow import RecoveryAction, SessionStore, TransactionEnded, WorkflowEngine, recover
 
@@ -49,6 +50,7 @@ class Runtime:
         self._health: tuple[float, bool] = (0.0, False)
         self._stopped = False
         self.metrics: Any = None
+        self.speech = SpeechService.from_config(config, getattr(devices, "speaker", None))
         up = config.upkeep
         self.stats = Stats(self.state_dir)
         self.disk = DiskGuard.from_config(config)
@@ -165,6 +167,12 @@ class Runtime:
         """True when no item can run now (or an operator's notice is set); reason in ``health.out_of_service_reason()``."""
         return self.health.out_of_service()
 
+    def warm_speech(self) -> threading.Thread | None:
+        """Render the fixed prompts into the speech cache in a background thread (when [speech] warm_up is on)."""
+        if not (self.config.speech.enabled and self.config.speech.warm_up):
+            return None
+        return self.speech.warm(fixed_prompts(self.catalog))
+
     def start_monitoring(self) -> None:
         """Poll devices, backend and disk in the background (and prune the journal hourly) until stop()."""
         self.health.start()
@@ -190,6 +198,7 @@ class Runtime:
             return
         self._stopped = True
         self.health.stop()
+        self.speech.close()
         for txn in self.engine.active():
             try:
                 txn.cancel()
