@@ -93,6 +93,15 @@ def uses_serial(cfg: KioskConfig) -> bool:
     return any(dev.enabled and dev.driver == "serial" for dev in cfg.devices.values())
 
 
+def device_groups(cfg: KioskConfig) -> list[str]:
+    """Groups the configured devices need: dialout for serial ports, audio for a real speaker (ALSA devices)."""
+    groups = ["dialout"] if uses_serial(cfg) else []
+    speaker = cfg.devices.get("speaker")
+    if speaker is not None and speaker.enabled and speaker.driver == "sdl":
+        groups.append("audio")
+    return groups
+
+
 def udev_rules(cfg: KioskConfig, group: str = "kiosk") -> str:
     """udev rules giving ``group`` read/write access to each configured USB device."""
     lines = ["# Written by kiosk-provision install: the kiosk user opens these USB devices without root.",
@@ -113,7 +122,7 @@ def _state_dir(cfg: KioskConfig) -> str:
 
 def service_unit(cfg: KioskConfig, opts: InstallOptions) -> str:
     """The text of kiosk.service."""
-    groups = list(opts.extra_groups) + (["dialout"] if uses_serial(cfg) else [])
+    groups = list(opts.extra_groups) + device_groups(cfg)
     run = f"{opts.kiosk_bin} --config {CONFIG_DEST} run"
     if opts.metrics_port is not None:
         run += f" --metrics-port {opts.metrics_port}"
@@ -190,7 +199,7 @@ WantedBy=graphical.target
 
 def sysusers(opts: InstallOptions, cfg: KioskConfig) -> str:
     """sysusers.d entry: the unprivileged kiosk user and its groups."""
-    groups = list(opts.extra_groups) + (["dialout"] if uses_serial(cfg) else [])
+    groups = list(opts.extra_groups) + device_groups(cfg)
     lines = ["# Written by kiosk-provision install.",
              f'u {opts.user} - "Police kiosk" {STATE_DIR} /usr/sbin/nologin']
     lines += [f"m {opts.user} {g}" for g in groups]

@@ -150,3 +150,11 @@ def test_serial_devices_add_the_dialout_group(tmp_path):
     assert "dialout" in install.service_unit(cfg, opts).split("SupplementaryGroups=")[1].splitlines()[0]
     assert "m kiosk dialout" in install.sysusers(opts, cfg)
     assert install.usb_devices(cfg) == []
+    assert "audio" not in install.sysusers(opts, cfg)  # the demo's simulated speaker needs no sound card
+
+
+def test_a_real_speaker_adds_the_audio_group(tmp_path):
+    cfg = kconfig.from_dict({"devices": {"speaker": {"driver": "sdl"}}})
+    opts = install.InstallOptions(root=tmp_path, kiosk_bin=KIOSK_BIN, config_source=tmp_path / "x")
+    assert "audio" in install.service_unit(cfg, opts).split("SupplementaryGroups=")[1].splitlines()[0].split()
+    assert "m kiosk audio" in install.sysusers(opts, cfg)
