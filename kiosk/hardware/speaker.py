@@ -17,10 +17,12 @@ import threading
 import time
 import wave
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from kiosk.hardware.base import Device
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _POLL_S = 0.005  # how often play() looks whether the card has finished or stop() was called
 
@@ -42,18 +44,24 @@ class Audio:
         """Length in seconds."""
         return self.frames / self.rate if self.rate else 0.0
 
-    def values(self) -> np.ndarray:
+    def values(self) -> "np.ndarray":
         """The samples as a signed 16-bit array."""
+        import numpy as np  # imported on first use: the kiosk's start-up does not wait for it
+
         return np.frombuffer(self.samples[: self.frames * 2], dtype="<i2")
 
     def rms_dbfs(self) -> float:
         """Loudness: RMS level in dB relative to full scale (-inf for silence)."""
+        import numpy as np
+
         vals = self.values().astype(np.float64)
         mean_square = float(np.mean(vals * vals)) if vals.size else 0.0
         return 10 * math.log10(mean_square / 32768.0 ** 2) if mean_square else float("-inf")
 
     def peak_dbfs(self) -> float:
         """Loudest sample in dB relative to full scale (-inf for silence)."""
+        import numpy as np
+
         peak = int(np.max(np.abs(self.values().astype(np.int32)))) if self.frames else 0
         return 20 * math.log10(peak / 32768.0) if peak else float("-inf")
 
@@ -61,6 +69,8 @@ class Audio:
         """The same audio ``gain_db`` louder (negative: quieter), clipped to 16 bits."""
         if gain_db == 0:
             return self
+        import numpy as np
+
         vals = np.rint(self.values().astype(np.float64) * 10 ** (gain_db / 20))
         return Audio(np.clip(vals, -32768, 32767).astype("<i2").tobytes(), self.rate)
 
