@@ -49,6 +49,7 @@ class Runtime:
         self._health: tuple[float, bool] = (0.0, False)
         self._stopped = False
         self.metrics: Any = None
+        self._face_detector: Any = None
         up = config.upkeep
         self.stats = Stats(self.state_dir)
         self.disk = DiskGuard.from_config(config)
@@ -164,6 +165,24 @@ class Runtime:
     def out_of_service(self) -> bool:
         """True when no item can run now (or an operator's notice is set); reason in ``health.out_of_service_reason()``."""
         return self.health.out_of_service()
+
+    def face_step(self) -> Any:
+        """A new :class:`~kiosk.services.face.step.FaceStep` on the configured camera with the ``[face]`` config.
+
+        One per try; the Haar detector is loaded once and shared by consecutive steps (its
+        first use imports OpenCV, about a quarter of a second: do it off the UI thread).
+        Raises NoDevice when no camera is configured or OpenCV lacks the cascades.
+        """
+        from kiosk.errors import NoDevice
+        from kiosk.services.face.detector import HaarFaceDetector
+        from kiosk.services.face.step import FaceStep
+
+        camera = self.devices.camera
+        if camera is None:
+            raise NoDevice("no camera is configured", device="camera")
+        if self._face_detector is None:
+            self._face_detector = HaarFaceDetector()
+        return FaceStep(camera, self.config.face, detector=self._face_detector)
 
     def start_monitoring(self) -> None:
         """Poll devices, backend and disk in the background (and prune the journal hourly) until stop()."""

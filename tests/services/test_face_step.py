@@ -6,12 +6,12 @@ a second); one run streams in real time as the screen will.
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,70 +160,50 @@ def test_preview_frame_is_the_camera_frame_mirrored():
     assert step.latest() is None  # stop drops the preview
 
 
-def _snapshot(*folders: Path) -> set[tuple[str, float]]:
-    seen = set()
-    for folder in folders:
-        for root, _dirs, files in os.walk(folder):
-            for name in files:
-                path = os.path.join(root, name)
-                try:
-                    seen.add((path, os.stat(path).st_mtime))
-                except OSError:
-                    pass
-    return seen
+# Runs in a child process with its own empty /tmp (a private mount namespace, as root here and in CI),
+# so anything written there during the preview, by Python or by OpenCV's native code, is seen and nothing
+# other programs write to the shared /tmp can confuse it.
+_PREVIEW_CHILD = r"""
+import json, os, sys, threading, time
+writes = []
+def audit(event, args):
+    if event == "open":
+        path, mode, flags = args
+        if (mode and any(c in str(mode) for c in "wax+")) or (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            writes.append(str(path))
+    elif event in ("os.rename", "os.replace", "os.mkdir", "os.symlink", "shutil.copyfile"):
+        writes.append(f"{event} {args[0]}")
+from kiosk.config import FaceConfig
+from kiosk.hardware.simulators.camera import SimCamera
+from kiosk.services.face.detector import HaarFaceDetector
+from kiosk.services.face.step import FaceStep
+detector = HaarFaceDetector()
+sys.addaudithook(audit)
+step = FaceStep(SimCamera("camera", {"sequence": "approach", "realtime": False}), detector=detector, lockstep=True)
+step.start()
+outcome = step.result(120)
+step.stop()
+live = FaceStep(SimCamera("camera", {"sequence": "photo", "fps": 20.0}), detector=detector)
+live.start()
+time.sleep(1.5)
+live.stop()
+found = [os.path.join(r, f) for r, _d, fs in os.walk("/tmp") for f in fs]
+print(json.dumps({"status": outcome.status, "preview": live.stats.preview_frames + step.stats.preview_frames,
+                  "writes": writes, "tmp": found}))
+"""
 
 
-def _images_in(folder: Path, before: set[tuple[str, float]]) -> list[str]:
-    """New or changed files under ``folder`` that hold a picture (JPEG, PNG, BMP, or raw frames of 640x480)."""
-    found = []
-    for path, _mtime in _snapshot(folder) - before:
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(8)
-            size = os.path.getsize(path)
-        except OSError:
-            continue
-        if head.startswith((b"\xff\xd8", b"\x89PNG", b"BM")) or size % (640 * 480 * 3) == 0 < size:
-            found.append(path)
-    return found
-
-
-def test_no_preview_frame_touches_the_disk(tmp_path, monkeypatch):
-    writes: list[str] = []
-    watching = threading.Event()
-
-    def audit(event: str, args: tuple) -> None:
-        if not watching.is_set():
-            return
-        if event == "open":
-            path, mode, flags = args
-            if (mode and any(c in str(mode) for c in "wax+")) or (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-                writes.append(f"open {path}")
-        elif event in ("os.rename", "os.replace", "os.mkdir", "os.symlink", "shutil.copyfile"):
-            writes.append(f"{event} {args[0]}")
-
-    sys.addaudithook(audit)  # Python-level writes; the folder checks below also catch OpenCV's own
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(private_tmp))
-    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
-    monkeypatch.chdir(tmp_path)
-    shared_tmp = Path("/tmp")
-    before_tmp = _snapshot(shared_tmp)
-    watching.set()
-    try:
-        step, _ = _run("approach")
-        live = SimCamera("camera", {"sequence": "photo", "fps": 20.0})
-        streamed = FaceStep(live, FaceConfig(), detector=DETECTOR)
-        streamed.start()
-        time.sleep(1.0)
-        streamed.stop()
-    finally:
-        watching.clear()
-    assert step.result(0).status == CAPTURED and streamed.stats.preview_frames > 5
-    assert writes == []
-    assert _snapshot(tmp_path) == set()  # nothing in the working folder or the private TMPDIR
-    assert _images_in(shared_tmp, before_tmp) == []  # /tmp is shared with other programs: look for pictures
+def test_no_preview_frame_touches_the_disk():
+    script = 'mount -t tmpfs tmpfs /tmp && mkdir /tmp/work && cd /tmp/work && exec "$@"'
+    env = {**os.environ, "TMPDIR": "/tmp/work", "HOME": "/tmp/work"}
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                           sys.executable, "-c", _PREVIEW_CHILD], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == CAPTURED and report["preview"] > 100  # the preview really ran
+    assert report["writes"] == []  # no file opened for writing by Python code
+    assert report["tmp"] == []  # and nothing at all appeared in /tmp or the working folder
 
 
 def test_stop_wipes_the_frames_kept_for_capture():
@@ -272,3 +252,18 @@ def test_a_camera_that_stops_giving_frames_ends_the_step_camera_failed(monkeypat
     step.stop()
     assert outcome is not None and outcome.status == step_module.CAMERA_FAILED
     assert outcome.error == "device_offline" and outcome.image is None
+
+
+def test_the_runtime_builds_face_steps_on_its_camera_with_its_config(tmp_path):
+    from kiosk.config import from_dict
+    from kiosk.services.runtime import Runtime
+
+    cfg = from_dict({"paths": {"state_dir": str(tmp_path / "state")}, "face": {"hold_s": 0.5},
+                     "devices": {"camera": {"options": {"sequence": "photo", "realtime": False}}}})
+    runtime = Runtime.from_config(cfg)
+    try:
+        first, second = runtime.face_step(), runtime.face_step()
+        assert first is not second and first.camera is runtime.devices.camera
+        assert first.cfg.hold_s == 0.5 and first.detector is second.detector
+    finally:
+        runtime.stop()

@@ -213,6 +213,8 @@ class FaceStep:
     def _preview_loop(self) -> None:
         seq = -1
         while not self._stop.is_set():
+            if self._done.is_set():
+                return  # the last frame stays on screen, frozen
             try:
                 frame = self.camera.next_frame(seq, timeout=1.0)
             except DeviceError:
@@ -220,8 +222,6 @@ class FaceStep:
                 continue
             seq = frame.seq
             self._publish(frame)
-            if self._done.is_set():
-                return  # the last frame stays on screen, frozen
 
     def _lockstep_loop(self) -> None:
         while not self._stop.is_set() and not self._done.is_set():
@@ -267,6 +267,8 @@ class FaceStep:
         log.info("face step: %s (automatic=%s, liveness=%s)", outcome.status, outcome.automatic,
                  outcome.liveness or "-")
         self._done.set()
+        if not self.lockstep:
+            self.camera.stop_stream()  # nothing more to show or analyse: give the cores back to the UI
         if self._on_result is not None:
             self._on_result(outcome)
 
