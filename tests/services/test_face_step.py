@@ -5,6 +5,7 @@ a second); one run streams in real time as the screen will.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -25,9 +26,10 @@ from kiosk.services.face.step import CAPTURED, LIVENESS_FAILED, FaceOutcome, Fac
 DETECTOR = HaarFaceDetector()
 
 
-def _run(sequence: str, *, manual: bool = False, max_frames: int = 400, **options) -> tuple[FaceStep, SimCamera]:
+def _run(sequence: str, *, manual: bool = False, max_frames: int = 400, cfg: FaceConfig | None = None,
+         **options) -> tuple[FaceStep, SimCamera]:
     camera = SimCamera("camera", {"sequence": sequence, "realtime": False, **options})
-    step = FaceStep(camera, FaceConfig(), detector=DETECTOR, lockstep=True)
+    step = FaceStep(camera, cfg or FaceConfig(), detector=DETECTOR, lockstep=True)
     if manual:
         step.capture_now()
     step.start()
@@ -36,6 +38,12 @@ def _run(sequence: str, *, manual: bool = False, max_frames: int = 400, **option
         time.sleep(0.01)
     step.stop()
     return step, camera
+
+
+@functools.lru_cache(maxsize=None)
+def _visit(sequence: str) -> tuple[FaceStep, SimCamera]:
+    """One run per sequence, shared by the tests that only read it (the detector is the costly part)."""
+    return _run(sequence)
 
 
 def _guidance(step: FaceStep) -> list[str]:
@@ -56,7 +64,7 @@ def _decoded(outcome: FaceOutcome) -> np.ndarray:
 
 
 def test_approach_is_guided_closer_then_to_the_centre_and_captured_by_itself_after_a_blink():
-    step, camera = _run("approach")
+    step, camera = _visit("approach")
     outcome = step.result(0)
     assert outcome is not None and outcome.status == CAPTURED and outcome.automatic
     assert outcome.liveness == "blink"
@@ -70,7 +78,7 @@ def test_approach_is_guided_closer_then_to_the_centre_and_captured_by_itself_aft
 
 
 def test_far_hears_move_closer_for_seconds_before_it_captures():
-    step, camera = _run("far")
+    step, camera = _visit("far")
     outcome = step.result(0)
     assert outcome is not None and outcome.status == CAPTURED and outcome.automatic
     closer = [t for t, g, _ in step.stats.history if g == "move_closer"]
@@ -81,21 +89,21 @@ def test_far_hears_move_closer_for_seconds_before_it_captures():
 
 
 def test_near_is_told_to_move_back_then_captured():
-    step, _ = _run("near")
+    step, _ = _visit("near")
     outcome = step.result(0)
     assert outcome is not None and outcome.status == CAPTURED
     assert _guidance(step)[1:] == ["move_back", "hold_still"]
 
 
 def test_a_resident_who_never_blinks_is_asked_to_turn_the_head_and_passes_by_turning():
-    step, _ = _run("turn")
+    step, _ = _visit("turn")
     outcome = step.result(0)
     assert outcome is not None and outcome.status == CAPTURED and outcome.liveness == "head_turn"
     assert [l for _, _, l in step.stats.history].index("turn_head") > 0
 
 
 def test_a_printed_photo_fails_liveness_and_nothing_is_captured():
-    step, camera = _run("photo")
+    step, camera = _visit("photo")
     outcome = step.result(0)
     assert outcome is not None and outcome.status == LIVENESS_FAILED and outcome.image is None
     assert not outcome.captured
@@ -105,8 +113,9 @@ def test_a_printed_photo_fails_liveness_and_nothing_is_captured():
 
 
 def test_the_photo_button_cannot_push_a_photo_through():
-    step, _ = _run("photo", manual=True)
+    step, _ = _run("photo", manual=True, cfg=FaceConfig(liveness_window_s=2.0))
     assert step.result(0).status == LIVENESS_FAILED
+    assert step.stats.outcome_at - step.stats.history[0][0] < 2.5  # the button started the liveness clock
 
 
 def test_the_photo_button_captures_a_live_resident_once_they_blinked():
@@ -223,8 +232,8 @@ def test_stop_wipes_the_frames_kept_for_capture():
 
 
 def test_outcome_wipe_zeroes_the_image_and_repr_hides_it():
-    step, _ = _run("approach")
-    outcome = step.result(0)
+    captured = _visit("approach")[0].result(0)
+    outcome = FaceOutcome(CAPTURED, bytearray(captured.image), True, "blink")
     assert "bytes" in repr(outcome) and "\\x" not in repr(outcome)
     outcome.wipe()
     assert not any(outcome.image)
