@@ -137,7 +137,8 @@ def test_live_stream_previews_mirrored_frames_with_guidance_and_captures():
     updates = []
     results = []
     done = threading.Event()
-    step = FaceStep(camera, FaceConfig(), detector=DETECTOR)
+    # a long liveness window: on a busy machine the analysis may miss a blink and wait for the next
+    step = FaceStep(camera, FaceConfig(liveness_window_s=15.0), detector=DETECTOR)
     step.start(on_update=updates.append, on_result=lambda o: (results.append(o), done.set()))
     try:
         assert done.wait(60)

@@ -50,7 +50,7 @@ class Sequence:
     blinks: tuple[float, ...] = ()  # start times of blinks (eyes closed for blink_s)
     loop_from: float = 0.0  # after the last key, time wraps back to here
     sway: bool = True  # a live person is never perfectly still; a photo on a stand is
-    blink_s: float = 0.2
+    blink_s: float = 0.3  # a slow blink, as the kiosk asks for
 
     @property
     def still(self) -> bool:
