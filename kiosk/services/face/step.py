@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 CAPTURED = "captured"
 LIVENESS_FAILED = "liveness_failed"
 CAMERA_FAILED = "camera_failed"
+HISTORY_MAX = 1000  # guidance changes kept in stats (a resident dancing about must not grow memory)
 CAMERA_GRACE_S = 5.0  # no frame for this long: the step ends camera_failed (the screen shows the device error)
 
 
@@ -247,7 +248,8 @@ class FaceStep:
         stats.analysis_s += time.perf_counter() - began
         if stats.first_placed_at is None and self.guide.placed_since is not None:
             stats.first_placed_at = self.guide.placed_since
-        if not stats.history or stats.history[-1][1:] != (verdict.guidance.value, verdict.liveness.value):
+        if len(stats.history) < HISTORY_MAX and (
+                not stats.history or stats.history[-1][1:] != (verdict.guidance.value, verdict.liveness.value)):
             stats.history.append((frame.taken_at, verdict.guidance.value, verdict.liveness.value))
         with self._lock:
             self._verdict = verdict
