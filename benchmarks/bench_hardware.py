@@ -39,7 +39,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = from_dict({"paths": {"state_dir": tmp},
                          "devices": {"receipt_printer": {"options": {"paper_length_mm": 1e12}},
-                                     "a4_printer": {"options": {"sheets": 10**9}}}})
+                                     "a4_printer": {"options": {"sheets": 10**9}},
+                                     "camera": {"options": {"sequence": "photo", "realtime": False}}}})
         _rate("build_devices (six simulators)", lambda: build_devices(cfg), 50)
         devices = build_devices(cfg)
         _rate("id card read_card", lambda: devices.id_card.read_card(0), 20000)
@@ -55,7 +56,7 @@ def main() -> None:
             return devices.scanner.scan(0)
 
         _rate("scanner feed + scan", feed_scan, 20000)
-        _rate("camera capture (drawn frame)", devices.camera.capture, 20000)
+        _rate("camera capture (JPEG of a 640x480 frame)", devices.camera.capture, 300)
         _rate("Devices.statuses() (all six)", devices.statuses, 20000)
 
         # Contention: 4 threads printing receipts on one printer (jobs serialise on its lock).

@@ -215,6 +215,25 @@ class SpeechConfig(_Strict):
         return self
 
 
+class FaceConfig(_Strict):
+    """The face step: where a face counts as placed, how long it is held, how long liveness may take."""
+
+    min_face_width: float = Field(0.22, gt=0, lt=1)  # face width / frame width; smaller: "move closer"
+    max_face_width: float = Field(0.55, gt=0, le=1)  # larger: "move back"
+    centre_tolerance: float = Field(0.12, gt=0, le=0.5)  # face centre off the frame centre, in frame fractions
+    hold_s: float = Field(1.0, ge=0, le=10)  # placed this long (and alive): captured by itself
+    liveness_window_s: float = Field(5.0, gt=0, le=60)  # from first placed: blink (or turn) by then
+    turn_after_s: float = Field(2.5, ge=0, le=60)  # no blink by then: ask to turn the head instead
+    blink_max_closed_s: float = Field(0.8, gt=0, le=5)  # eyes closed longer than this is not a blink
+    settle_s: float = Field(0.2, ge=0, le=5)  # a new guidance is shown once it held this long
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> "FaceConfig":
+        if self.min_face_width >= self.max_face_width:
+            raise ValueError("min_face_width must be below max_face_width")
+        return self
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -230,6 +249,7 @@ class KioskConfig(_Strict):
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
+    face: FaceConfig = Field(default_factory=FaceConfig)
 
     @field_validator("devices")
     @classmethod

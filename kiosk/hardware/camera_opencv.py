@@ -2,8 +2,10 @@
 
 Options: ``device`` (camera index, /dev/videoN, or a file/URL/image-sequence pattern such
 as ``frames/%03d.jpg``; default 0), ``width`` and ``height`` (requested size), ``warmup``
-(frames dropped after opening while exposure settles; 3), ``jpeg_quality`` (90).
-Frames leave this module as JPEG bytes and are never written to disk or logged.
+(frames dropped after opening while exposure settles; 3), ``jpeg_quality`` (90), ``fps``
+(asked of the device, and the most the preview stream grabs; 30). Frames leave this module
+as RGB arrays (:class:`~kiosk.hardware.camera.Frame`) or JPEG bytes and are never written
+to disk or logged.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any, Mapping
 
 from kiosk.errors import DeviceOffline, DeviceTimeout, NoDevice
 from kiosk.hardware.base import DeviceState, DeviceStatus, status
-from kiosk.hardware.camera import Camera
+from kiosk.hardware.camera import Camera, Frame
 
 
 def _cv2() -> Any:
@@ -32,8 +34,10 @@ class OpenCvCamera(Camera):
         device = self.options.get("device", 0)
         self.source: int | str = int(device) if isinstance(device, int) or str(device).isdigit() else str(device)
         self.warmup = int(self.options.get("warmup", 3))
-        self.quality = int(self.options.get("jpeg_quality", 90))
+        self.jpeg_quality = int(self.options.get("jpeg_quality", 90))
+        self.stream_fps = float(self.options.get("fps", 30))
         self._cap: Any = None
+        self._seq = 0
 
     def open(self) -> None:
         """Open the source. Raises NoDevice."""
@@ -49,12 +53,15 @@ class OpenCvCamera(Camera):
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, int(self.options["width"]))
             if "height" in self.options:
                 cap.set(cv2.CAP_PROP_FRAME_HEIGHT, int(self.options["height"]))
+            if "fps" in self.options:
+                cap.set(cv2.CAP_PROP_FPS, float(self.options["fps"]))
             for _ in range(self.warmup):
                 cap.grab()
             self._cap = cap
 
     def close(self) -> None:
-        """Release the camera; safe to call twice."""
+        """Stop the stream and release the camera; safe to call twice."""
+        super().close()
         with self._lock:
             if self._cap is not None:
                 self._cap.release()
@@ -68,8 +75,8 @@ class OpenCvCamera(Camera):
             return status(DeviceState.NO_DEVICE, detail=err.detail)
         return status(DeviceState.ONLINE)
 
-    def capture(self, timeout: float = 5.0) -> bytes:
-        """One frame as JPEG bytes. Raises NoDevice, DeviceTimeout, DeviceOffline."""
+    def read_frame(self, timeout: float = 5.0) -> Frame:
+        """The device's next frame as RGB. Raises NoDevice, DeviceTimeout, DeviceOffline."""
         cv2 = _cv2()
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -83,11 +90,13 @@ class OpenCvCamera(Camera):
                     self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 if time.monotonic() >= deadline:
                     if not self._cap.isOpened():
-                        self.close()
+                        self._cap.release()
+                        self._cap = None
                         raise DeviceOffline("camera went away", device=self.name)
                     raise DeviceTimeout("camera gave no frame in time", device=self.name)
                 time.sleep(0.02)
-            ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-            if not ok:
-                raise DeviceOffline("frame could not be encoded", device=self.name)
-            return jpeg.tobytes()
+            taken_at = time.monotonic()
+            self._seq += 1
+            seq = self._seq
+        pixels = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
+        return Frame(pixels, seq, taken_at)

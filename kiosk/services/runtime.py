@@ -51,6 +51,7 @@ class Runtime:
         self._stopped = False
         self.metrics: Any = None
         self.speech = SpeechService.from_config(config, getattr(devices, "speaker", None))
+        self._face_detector: Any = None
         up = config.upkeep
         self.stats = Stats(self.state_dir)
         self.disk = DiskGuard.from_config(config)
@@ -172,6 +173,24 @@ class Runtime:
         if not (self.config.speech.enabled and self.config.speech.warm_up):
             return None
         return self.speech.warm(fixed_prompts(self.catalog))
+
+    def face_step(self) -> Any:
+        """A new :class:`~kiosk.services.face.step.FaceStep` on the configured camera with the ``[face]`` config.
+
+        One per try; the Haar detector is loaded once and shared by consecutive steps (its
+        first use imports OpenCV, about a quarter of a second: do it off the UI thread).
+        Raises NoDevice when no camera is configured or OpenCV lacks the cascades.
+        """
+        from kiosk.errors import NoDevice
+        from kiosk.services.face.detector import HaarFaceDetector
+        from kiosk.services.face.step import FaceStep
+
+        camera = self.devices.camera
+        if camera is None:
+            raise NoDevice("no camera is configured", device="camera")
+        if self._face_detector is None:
+            self._face_detector = HaarFaceDetector()
+        return FaceStep(camera, self.config.face, detector=self._face_detector)
 
     def start_monitoring(self) -> None:
         """Poll devices, backend and disk in the background (and prune the journal hourly) until stop()."""

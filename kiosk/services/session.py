@@ -75,7 +75,7 @@ class Session:
         self.identity: IdentityCard | None = None
         self.fields: dict[str, Any] = {}
         self.documents: list[dict[str, Any]] = []
-        self.face_image: bytes | None = None
+        self.face_image: bytes | bytearray | None = None  # the live photo sent to the face compare
         self.display: list[dict[str, str]] = []
         self.ended: EndReason | None = None
         self._lock = threading.Lock()
@@ -85,6 +85,11 @@ class Session:
         """Hold the resident's identity and teach the log filter to mask their name and address."""
         self.identity = card
         MASKING_FILTER.register(card.name, card.address, card.id_number)
+
+    def keep_face_image(self, image: bytes | bytearray) -> None:
+        """Hold the live photo of this try (the previous try's, when it was ours to change, is zeroed)."""
+        _zero(self.face_image)
+        self.face_image = image
 
     @property
     def id_number(self) -> str:
@@ -122,10 +127,16 @@ class Session:
             self.identity = None
             self.fields = {}
             self.documents = []
+            _zero(self.face_image)  # a bytearray (the face step's capture) is zeroed; bytes can only be dropped
             self.face_image = None
             self.display = []
             MASKING_FILTER.forget()
             log.info("session ended: %s", self.ended.value)
+
+
+def _zero(buffer: bytes | bytearray | None) -> None:
+    if isinstance(buffer, bytearray):
+        buffer[:] = bytes(len(buffer))
 
 
 def load_resume(state_dir: Path, session_id: str) -> dict[str, Any] | None:

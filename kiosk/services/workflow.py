@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from kiosk import localtime
 from kiosk.errors import (BacFailed, BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
@@ -38,6 +38,9 @@ from kiosk.errors import (BacFailed, BackendError, BackendRefused, CardRemoved, 
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services import journal as J
 from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
+
+if TYPE_CHECKING:
+    from kiosk.services.face.step import FaceOutcome
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ RULES: dict[str, tuple[str, str]] = {
                                "Please use your resident ID card, or go to a counter."),
     "face_mismatch_send_to_counter": ("Your face could not be matched to the ID card.",
                                       "Please go to a staffed counter with your ID card."),
+    "liveness_failed": ("The camera could not tell that you are there in person (a photo or a screen is refused).",
+                        "Please go to a staffed counter with your ID card."),
     "identity_required": ("This service needs your identity document.",
                           "Please place your ID card on the reader."),
 }
@@ -249,11 +254,12 @@ class TransactionEnded:
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One face-check attempt: matched or not, and how many tries are left."""
+    """One face-check attempt: matched or not, how many tries are left, and why it missed."""
 
     matched: bool
     score: float
     tries_left: int
+    reason: str = ""  # "" when matched; "face_mismatch" or "liveness_failed"
 
 
 def _fen(fee_cny: float | None) -> int:
@@ -428,7 +434,7 @@ class Transaction:
             try:
                 if image is None:
                     image = self.engine.devices.camera.capture()
-                self.session.face_image = image
+                self.session.keep_face_image(image)
                 answer = self.engine.backend.compare_face(self.session.id_number, image)
             except _RETRYABLE_READ:
                 raise
@@ -445,7 +451,31 @@ class Transaction:
                 err = refusal("face_mismatch_send_to_counter")
                 self._fail(err)
                 raise err
-            return FaceResult(matched, score, 0 if matched else left)
+            return FaceResult(matched, score, 0 if matched else left, "" if matched else "face_mismatch")
+
+    def face_attempt(self, outcome: "FaceOutcome") -> FaceResult:
+        """Hand on how the live face step ended: a capture goes to :meth:`face_check`, a failed liveness check
+        counts as a try with nothing sent to the backend.
+
+        The third failed try (of either kind) refuses with that try's rule: ``liveness_failed``
+        or ``face_mismatch_send_to_counter``. Raises ValueError for a step that ended otherwise.
+        """
+        from kiosk.services.face.step import LIVENESS_FAILED
+
+        if outcome.captured:
+            return self.face_check(outcome.image)
+        if outcome.status != LIVENESS_FAILED:
+            raise ValueError(f"face step ended {outcome.status!r}: nothing to hand on")
+        with self._lock:
+            self._expect(S.FACE)
+            self.face_tries += 1
+            left = max(0, FACE_TRIES - self.face_tries)
+            log.info("txn=%s face try %d: liveness failed", self.id, self.face_tries)
+            if left == 0:
+                err = refusal("liveness_failed")
+                self._fail(err)
+                raise err
+            return FaceResult(False, 0.0, left, "liveness_failed")
 
     # --- form ------------------------------------------------------------------------
     def field(self, name: str) -> Any:

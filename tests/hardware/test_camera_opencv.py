@@ -51,3 +51,27 @@ def test_missing_source_is_no_device(tmp_path):
     with pytest.raises(NoDevice):
         camera.capture(timeout=0.2)
     assert camera.status().state.value == "no_device"
+
+
+def test_read_frame_gives_rgb_in_order(frames):
+    pattern, colours = frames
+    camera = OpenCvCamera("camera", {"device": str(pattern), "warmup": 0})
+    got = [camera.read_frame(timeout=2) for _ in range(3)]
+    assert [f.seq for f in got] == [1, 2, 3]
+    assert [_near(tuple(int(v) for v in f.pixels[24, 32]), c) for f, c in zip(got, colours)] == [True] * 3
+    assert (got[0].width, got[0].height) == (64, 48)
+    camera.close()
+
+
+def test_stream_serves_new_frames_and_stops(frames):
+    pattern, _ = frames
+    camera = OpenCvCamera("camera", {"device": str(pattern), "warmup": 0, "fps": 50})
+    camera.start_stream()
+    try:
+        first = camera.next_frame(-1, timeout=5)
+        second = camera.next_frame(first.seq, timeout=5)
+        assert second.seq > first.seq
+        assert camera.latest_frame().seq >= second.seq
+    finally:
+        camera.close()
+    assert not camera.streaming

@@ -1,19 +1,16 @@
 """Every simulator: what it delivers, each fault, and the status each fault maps to."""
 from __future__ import annotations
 
-import io
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from kiosk.errors import (BacFailed, CardRemoved, ConfigError, CoverOpen, DeviceOffline, DeviceProtocolError,
                           DeviceTimeout, NoCard, PaperOut, PrintFailed)
 from kiosk.hardware.base import DeviceState, DeviceStatus, SupplyState
 from kiosk.hardware.simulators.a4 import SimA4Printer
-from kiosk.hardware.simulators.camera import FACE_COMMENT, NO_FACE_COMMENT, SimCamera
+from kiosk.hardware.simulators.camera import SimCamera
 from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
 from kiosk.hardware.simulators.idcard import SimIdCardReader
 from kiosk.hardware.simulators.pcsc import SimChipReader
@@ -520,43 +517,7 @@ def test_scanner_faults(fault, error, state):
     assert scanner.scan(0) == "kept"
 
 
-# --- camera ---------------------------------------------------------------------------
-def _comment(jpeg: bytes) -> bytes:
-    img = Image.open(io.BytesIO(jpeg))
-    assert img.format == "JPEG"
-    return img.info.get("comment", b"")
-
-
-def test_camera_draws_a_face_and_no_face_on_fault():
-    camera = SimCamera("camera", {"width": 320, "height": 240})
-    frame = camera.capture()
-    assert _comment(frame) == FACE_COMMENT
-    assert Image.open(io.BytesIO(frame)).size == (320, 240)
-    camera.inject("no_face", 1)
-    assert _comment(camera.capture()) == NO_FACE_COMMENT
-    assert _comment(camera.capture()) == FACE_COMMENT
-
-
-def test_camera_cycles_configured_images(tmp_path):
-    paths = []
-    for i, (fmt, colour) in enumerate([("JPEG", "red"), ("PNG", "blue")]):
-        p = tmp_path / f"img{i}.{fmt.lower()}"
-        Image.new("RGB", (40, 30), colour).save(p, fmt)
-        paths.append(str(p))
-    camera = SimCamera("camera", {"images": paths})
-    first, second, third = camera.capture(), camera.capture(), camera.capture()
-    assert first == Path(paths[0]).read_bytes()
-    assert Image.open(io.BytesIO(second)).format == "JPEG"  # the PNG is served as JPEG
-    assert Image.open(io.BytesIO(second)).getpixel((20, 15))[2] > 200
-    assert third == first
-
-
-def test_camera_bad_image_path_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError) as err:
-        SimCamera("camera", {"images": [str(tmp_path / "missing.jpg")]})
-    assert err.value.key == "devices.camera.options.images"
-
-
+# --- camera (its sequences: test_camera_sim.py) --------------------------------------
 @pytest.mark.parametrize("fault, error, state", [
     ("timeout", DeviceTimeout, DeviceState.HARDWARE_ERROR),
     ("offline", DeviceOffline, DeviceState.OFFLINE),

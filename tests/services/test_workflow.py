@@ -166,6 +166,66 @@ def test_face_mismatch_three_times_sends_to_the_counter(runtime, sim):
         txn.face_check(b"again")
 
 
+def _face_step(sequence: str):
+    from kiosk.hardware.simulators.camera import SimCamera
+    from kiosk.services.face.step import FaceStep
+
+    step = FaceStep(SimCamera("camera", {"sequence": sequence, "realtime": False}), lockstep=True)
+    step.start()
+    outcome = step.result(120)
+    step.stop()
+    return outcome
+
+
+def test_face_attempt_sends_the_live_capture_and_the_session_wipes_it(runtime, sim, flows):
+    outcome = _face_step("approach")
+    assert outcome.captured
+    sent = []
+    compare = runtime.backend.compare_face
+    runtime.backend.compare_face = lambda id_number, image: (sent.append(bytes(image)), compare(id_number, image))[1]
+    txn = runtime.engine.start("S01")
+    flows.drive(txn, sim.url, until=S.FACE)
+    result = txn.face_attempt(outcome)
+    assert result.matched and result.reason == "" and txn.step is S.FORM
+    assert sent == [bytes(outcome.image)] and sent[0][:2] == b"\xff\xd8"
+    assert txn.session.face_image is outcome.image
+    txn.cancel()
+    txn.finish()
+    assert txn.session.face_image is None and not any(outcome.image)  # zeroed, not just dropped
+
+
+def test_liveness_failures_count_as_tries_and_the_third_refuses_liveness_failed(runtime, sim, flows):
+    outcome = _face_step("photo")
+    assert outcome.status == "liveness_failed"
+    calls = []
+    compare = runtime.backend.compare_face
+    runtime.backend.compare_face = lambda *a: (calls.append(a), compare(*a))[1]
+    txn = runtime.engine.start("S01")
+    flows.drive(txn, sim.url, until=S.FACE)
+    first, second = txn.face_attempt(outcome), txn.face_attempt(outcome)
+    assert [(r.matched, r.tries_left, r.reason) for r in (first, second)] == [
+        (False, 2, "liveness_failed"), (False, 1, "liveness_failed")]
+    with pytest.raises(Refused) as exc:
+        txn.face_attempt(outcome)
+    assert (txn.outcome, txn.reason) == (Outcome.REFUSED, "liveness_failed")
+    assert exc.value.message("zh_CN") != exc.value.message("en") and "counter" in exc.value.where_en
+    assert calls == []  # nothing of a photo reaches the backend
+
+
+def test_a_mismatch_then_liveness_failures_refuse_with_the_last_reason(runtime, sim):
+    from kiosk.services.face.step import FaceOutcome
+
+    txn = runtime.engine.start("S01")
+    txn.identify(LIU)
+    assert txn.face_check(b"\xff\xd8live").reason == "face_mismatch"
+    assert txn.face_attempt(FaceOutcome("liveness_failed")).tries_left == 1
+    with pytest.raises(Refused):
+        txn.face_attempt(FaceOutcome("liveness_failed"))
+    assert txn.reason == "liveness_failed"
+    with pytest.raises(ValueError):
+        runtime.engine.start("S01").face_attempt(FaceOutcome("camera_failed"))
+
+
 def test_expired_card_is_refused_at_identify(runtime):
     txn = runtime.engine.start("H01")
     with pytest.raises(Refused) as exc:

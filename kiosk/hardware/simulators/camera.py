@@ -1,72 +1,58 @@
-"""Simulated camera: serves still JPEG frames, from files or drawn with Pillow.
+"""Simulated camera: plays a scripted visit as a stream of frames (see ``camera_scenes``).
 
-With ``options.images`` (paths) it cycles through those pictures; without, it draws a
-plain head-and-shoulders figure. The ``no_face`` fault serves an empty scene instead.
-Drawn frames carry a JPEG comment, ``kiosk-sim:face`` or ``kiosk-sim:no_face``, which a
-simulated face matcher may read; real frames carry none.
+``options.sequence`` picks the visit: ``approach`` (default: walks in, comes closer, centres,
+holds still, blinks), ``far`` (too far away for 3 s, then steps closer), ``near`` (too
+close for 2 s, then steps back), ``turn`` (never blinks; turns the head aside and back),
+``photo`` (a printed photo: identical frames) or ``empty`` (nobody). With
+``options.images`` (paths) it cycles through those pictures instead. Frames come at
+``fps``; with ``realtime = false`` they come as fast as they are read, stamped with the
+sequence's own clock, so a test runs a 10-second visit in a fraction of that.
 
-Options: images, width, height, delay_s. Faults: no_face, offline, timeout.
+Options: sequence, images, width, height, fps, realtime, delay_s. Faults: no_face (the next
+n frames show nobody), offline, timeout. Every ``start_stream`` starts the visit again
+(a new resident); :meth:`SimCamera.play` switches to another sequence.
 """
 from __future__ import annotations
 
-import io
+import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from kiosk.errors import ConfigError, DeviceOffline, DeviceTimeout
 from kiosk.hardware.base import DeviceState, DeviceStatus, status
-from kiosk.hardware.camera import Camera
+from kiosk.hardware.camera import Camera, Frame
+from kiosk.hardware.simulators import camera_scenes as scenes
 from kiosk.hardware.simulators.faults import SimulatedDevice
 
-FACE_COMMENT = b"kiosk-sim:face"
-NO_FACE_COMMENT = b"kiosk-sim:no_face"
+if TYPE_CHECKING:
+    import numpy as np
 
 
-def draw_frame(width: int, height: int, face: bool) -> bytes:
-    """A JPEG of a plain backdrop, with a head-and-shoulders figure when ``face``."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (width, height), (200, 214, 229))
-    if face:
-        d = ImageDraw.Draw(img)
-        cx, cy, r = width // 2, int(height * 0.42), min(width, height) // 5
-        d.ellipse((cx - 2 * r, cy + int(1.3 * r), cx + 2 * r, cy + 4 * r), fill=(40, 60, 110))  # shoulders
-        d.ellipse((cx - r, cy - int(1.25 * r), cx + r, cy + int(1.25 * r)), fill=(236, 200, 170))  # head
-        for dx in (-r // 2.5, r // 2.5):
-            d.ellipse((cx + dx - r // 8, cy - r // 4 - r // 8, cx + dx + r // 8, cy - r // 4 + r // 8),
-                      fill=(30, 30, 30))  # eyes
-        d.arc((cx - r // 2, cy + r // 8, cx + r // 2, cy + r // 1.6), 20, 160, fill=(150, 60, 60), width=3)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85, comment=FACE_COMMENT if face else NO_FACE_COMMENT)
-    return buf.getvalue()
-
-
-def _load_jpeg(path: Path) -> bytes:
+def _load_rgb(path: Path) -> "np.ndarray":
+    import numpy as np
     from PIL import Image
 
-    raw = path.read_bytes()
-    img = Image.open(io.BytesIO(raw))
-    if img.format == "JPEG":
-        return raw
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=90)
-    return buf.getvalue()
+    with Image.open(path) as img:
+        arr = np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    arr.flags.writeable = False
+    return arr
 
 
 class SimCamera(SimulatedDevice, Camera):
     """Camera simulator, a first-class driver chosen by ``driver = "sim"``."""
 
     FAULTS = frozenset({"no_face", "offline", "timeout"})
-    OPTIONS: Mapping[str, Any] = {"delay_s": 0.0, "images": [], "width": 640, "height": 480}
+    OPTIONS: Mapping[str, Any] = {"delay_s": 0.0, "images": [], "width": 640, "height": 480,
+                                  "sequence": scenes.DEFAULT_SEQUENCE, "fps": 20.0, "realtime": True}
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None,
                  faults: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options, faults)
-        self._images: list[bytes] = []
+        self._images: list[np.ndarray] = []
         for i, p in enumerate(self.options["images"]):
             where = f"devices.{name}.options.images"
             try:
-                self._images.append(_load_jpeg(Path(str(p)).expanduser()))
+                self._images.append(_load_rgb(Path(str(p)).expanduser()))
             except Exception as exc:  # Pillow raises several unrelated types for a bad file
                 raise ConfigError(f"{where}[{i}]: cannot load image ({type(exc).__name__})",
                                   key=where, value=str(p)) from None
@@ -74,29 +60,103 @@ class SimCamera(SimulatedDevice, Camera):
         if not (16 <= w <= 4096 and 16 <= h <= 4096):
             raise ConfigError(f"devices.{name}.options.width/height: 16..4096 pixels, got {w}x{h}",
                               key=f"devices.{name}.options.width", value=w)
-        self._face = draw_frame(w, h, True) if not self._images else b""
-        self._empty = draw_frame(w, h, False)
-        self._next = 0
+        self.size = (w, h)
+        self.fps = float(self.options["fps"])
+        if not 1 <= self.fps <= 120:
+            raise ConfigError(f"devices.{name}.options.fps: 1..120 frames a second, got {self.fps}",
+                              key=f"devices.{name}.options.fps", value=self.fps)
+        self.stream_fps = 0.0  # read_frame paces itself
+        self.realtime = bool(self.options["realtime"])
+        self.sequence = self._check_sequence(str(self.options["sequence"]), f"devices.{name}.options.sequence")
+        self._started_at = 0.0
+        self._frame_no = 0
+        self._stills: dict[str, np.ndarray] = {}
         self.captures = 0
+        self.frames_served = 0
 
-    def capture(self, timeout: float = 5.0) -> bytes:
-        """Capture one frame as JPEG bytes. Raises DeviceTimeout, DeviceOffline."""
+    @staticmethod
+    def _check_sequence(name: str, where: str) -> scenes.Sequence:
+        try:
+            return scenes.SEQUENCES[name]
+        except KeyError:
+            raise ConfigError(f"{where}: unknown sequence {name!r}; known: {', '.join(sorted(scenes.SEQUENCES))}",
+                              key=where, value=name) from None
+
+    # --- the visit ----------------------------------------------------------------------
+    def play(self, sequence: str) -> None:
+        """Switch to another sequence and start it from the beginning. Raises ConfigError."""
+        chosen = self._check_sequence(sequence, f"devices.{self.name}.options.sequence")
+        with self._sim_lock:
+            self.sequence = chosen
+            self._restart()
+
+    def _restart(self) -> None:
+        self._frame_no = 0
+        self._started_at = time.monotonic()
+
+    def start_stream(self) -> None:
+        """Start the visit from the beginning and stream it."""
+        if not self.streaming:
+            with self._sim_lock:
+                self._restart()
+        super().start_stream()
+
+    def read_frame(self, timeout: float = 5.0) -> Frame:
+        """The next frame of the visit (waiting for its moment when realtime). Raises DeviceTimeout, DeviceOffline."""
         with self._sim_lock:
             if self._on("offline"):
                 raise DeviceOffline("camera does not answer", device=self.name)
             if self._take("timeout"):
                 raise DeviceTimeout("no frame in time", device=self.name)
-            if self._take("no_face"):
-                frame = self._empty
-            elif self._images:
-                frame = self._images[self._next % len(self._images)]
-                self._next += 1
-            else:
-                frame = self._face
+            if not self._started_at:
+                self._restart()
+            n = self._frame_no
+            if self.realtime:  # the visit goes on at the wall clock's pace: a slow reader misses frames
+                n = max(n, int((time.monotonic() - self._started_at) * self.fps))
+            self._frame_no = n + 1
+            nobody = self._take("no_face")
+            sequence = self.sequence
+            due = self._started_at + n / self.fps
+            served = self.frames_served
+            self.frames_served += 1
+        if self.realtime:
+            wait = due - time.monotonic()
+            if wait > timeout:
+                time.sleep(timeout)
+                raise DeviceTimeout("no frame in time", device=self.name)
+            if wait > 0:
+                time.sleep(wait)
+            taken_at = time.monotonic()
+        else:
+            taken_at = due
+        w, h = self.size
+        if nobody:
+            pixels = scenes.wall(w, h)
+        elif self._images:
+            pixels = self._images[served % len(self._images)]
+        elif sequence.still:
+            pixels = self._still(sequence)
+        else:
+            pose, closed = sequence.at(n / self.fps)
+            pixels = scenes.compose(w, h, pose, closed, n / self.fps, sequence.sway)
+        return Frame(pixels, n + 1, taken_at)
+
+    def _still(self, sequence: scenes.Sequence) -> "np.ndarray":
+        """A still scene is drawn once: every frame is the very same picture."""
+        with self._sim_lock:
+            if sequence.name not in self._stills:
+                picture = scenes.compose(*self.size, sequence.keys[0][1], False)
+                picture.flags.writeable = False
+                self._stills[sequence.name] = picture
+            return self._stills[sequence.name]
+
+    def capture(self, timeout: float = 5.0) -> bytes:
+        """One frame of the visit as JPEG bytes. Raises DeviceTimeout, DeviceOffline."""
+        with self._sim_lock:
             self._busy += 1
         try:
             self._pause()
-            return frame
+            return super().capture(timeout)
         finally:
             with self._sim_lock:
                 self._busy -= 1
