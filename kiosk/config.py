@@ -182,6 +182,20 @@ class MaintenanceConfig(_Strict):
     export_dir: str = ""
 
 
+class UpdateConfig(_Strict):
+    """Fleet updates: the TUF repository releases come from, and the trusted root.json it was provisioned with."""
+
+    repo: str = ""  # URL R serving R/metadata/ and R/targets/; "" = no updates configured
+    tuf_root: str = ""  # root.json placed by `kiosk-provision init --tuf-root`; read once, on first use
+
+    @field_validator("repo")
+    @classmethod
+    def _repo_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL or empty")
+        return v.rstrip("/")
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -196,6 +210,7 @@ class KioskConfig(_Strict):
     upkeep: UpkeepConfig = Field(default_factory=UpkeepConfig)
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    update: UpdateConfig = Field(default_factory=UpdateConfig)
 
     @field_validator("devices")
     @classmethod
