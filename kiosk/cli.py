@@ -24,6 +24,7 @@ HANDLERS: dict[str, str] = {
     "config": "kiosk.config_cli:cli_config",
     "health": "kiosk.services.health:cli_health",
     "stats": "kiosk.services.stats:cli_stats",
+    "selftest": "kiosk.release_selftest:cli_selftest",
     "hw idcard": "kiosk.hardware.identity_cli:cli_idcard",
     "hw passport": "kiosk.hardware.identity_cli:cli_passport",
     "hw readers": "kiosk.hardware.identity_cli:cli_readers",
@@ -82,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--from", dest="date_from", default=None, metavar="DATE", help="first day, YYYY-MM-DD")
     st.add_argument("--to", dest="date_to", default=None, metavar="DATE", help="last day, YYYY-MM-DD (included)")
     st.add_argument("--json", action="store_true")
+
+    rs = sub.add_parser("selftest", help="check this installed release without opening a device (--release)")
+    rs.add_argument("--release", action="store_true",
+                    help="config, catalog, translations, a certificate and a receipt render, the UI's first frame")
+    rs.add_argument("--json", action="store_true")
 
     hw = sub.add_parser("hw", help="talk to one device directly (technicians)")
     hws = hw.add_subparsers(dest="hw_device", required=True)  # not "device": idcard has --device
