@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--db", default=None, help="SQLite file (default: a fresh temporary one)")
     sim.add_argument("--faults", default=None, help='fault knobs as JSON, e.g. \'{"latency_ms": 300, "error_rate": 0.1}\'')
     sim.add_argument("--tls", action="store_true", help="HTTPS with client certificates required, plus an enrollment listener")
+    sim.add_argument("--update-repo", default=None, metavar="DIR",
+                     help="also serve this TUF repository folder (kiosk-release init) at /updates")
     sim.add_argument("--enroll-port", type=int, default=0, help="port of the enrollment listener with --tls (0 = a free one)")
 
     cfg = sub.add_parser("config", help="check a config file and print it resolved")

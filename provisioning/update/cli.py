@@ -31,6 +31,8 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                         help="root.json to trust on first use (default: update.tuf_root); ignored once "
                              "the state folder holds trusted metadata")
         sp.add_argument("--json", action="store_true", help="print one JSON object")
+        sp.add_argument("--root", default="/", metavar="DIR",
+                        help="file-system root holding opt/police-kiosk (default: /; a staging folder, as for install)")
 
     chk = actions.add_parser("check", help="what is installed, what the repository offers this terminal",
                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,8 +41,6 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                                            "point current at it", epilog=EPILOG,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
     common(app)
-    app.add_argument("--root", default="/", metavar="DIR",
-                     help="file-system root holding opt/police-kiosk (default: /; a staging folder for tests)")
     app.add_argument("--force", action="store_true",
                      help="the technician's override of the maintenance window (never of an open session)")
 
