@@ -109,7 +109,11 @@ def select(req: UpdateRequest, repo: ReleaseRepository) -> Selection:
     offered = chosen = None
     manifest = None
     for release in candidates(listed, installed, bad):
-        found = repo.manifest(release)
+        try:
+            found = repo.manifest(release)
+        except UpdateRefused as err:
+            err.version = err.version or release.version
+            raise
         if not found.python_supported(req.python_version):
             log.info("skipping %s: needs Python %s", release.version, found.requires_python)
             continue
@@ -169,6 +173,16 @@ def _apply(req: UpdateRequest, repo: ReleaseRepository, policy: ApplyPolicy, bui
     def downloaded(outcome: str, reason: str | None = None, detail: str = "") -> ApplyResult:
         return ApplyResult(outcome, version, reason, detail, repo.downloaded_files, repo.downloaded_bytes)
 
+    try:
+        return _install(req, repo, policy, builder, selftest, manifest, downloaded)
+    except UpdateRefused as err:
+        err.version = err.version or version  # every refusal from here on concerns this release
+        raise
+
+
+def _install(req: UpdateRequest, repo: ReleaseRepository, policy: ApplyPolicy, builder: Builder, selftest: SelfTest,
+             manifest: Manifest, downloaded: Callable[..., ApplyResult]) -> ApplyResult:
+    version = manifest.version
     deferral = policy.deferral(req.force)
     if deferral:
         return downloaded(oc.DEFERRED, deferral)
