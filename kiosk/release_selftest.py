@@ -42,6 +42,15 @@ SPECIMEN = {
 }
 
 
+@dataclass
+class SelftestContext:
+    """What the checks share: the config file given, the config once loaded, a temporary folder."""
+
+    config_path: str | None
+    tmp: Path
+    config: Any = None
+
+
 @dataclass(frozen=True)
 class ReleaseCheck:
     """One line of the release self-test."""
@@ -52,21 +61,20 @@ class ReleaseCheck:
     ms: float
 
 
-def _config(args: argparse.Namespace, _tmp: Path) -> str:
+def _config(ctx: SelftestContext) -> str:
     from kiosk.config import load
 
-    cfg = load(getattr(args, "config", None))
-    args.loaded_config = cfg
-    return f"profile {cfg.profile}, terminal {cfg.terminal.id}"
+    ctx.config = load(ctx.config_path)
+    return f"profile {ctx.config.profile}, terminal {ctx.config.terminal.id}"
 
 
-def _catalog(_args: argparse.Namespace, _tmp: Path) -> str:
+def _catalog(_ctx: SelftestContext) -> str:
     from kiosk.services.catalog import Catalog
 
     return f"{len(Catalog.load().items)} items"
 
 
-def _translations(_args: argparse.Namespace, _tmp: Path) -> str:
+def _translations(_ctx: SelftestContext) -> str:
     from kiosk.i18n import LANGUAGES, translate, translations
 
     for lang in LANGUAGES:
@@ -77,18 +85,18 @@ def _translations(_args: argparse.Namespace, _tmp: Path) -> str:
     return f"{', '.join(LANGUAGES)}"
 
 
-def _certificate(args: argparse.Namespace, tmp: Path) -> str:
+def _certificate(ctx: SelftestContext) -> str:
     from print_templates.documents import render_pdf
 
-    cfg = getattr(args, "loaded_config", None)
-    path = render_pdf(SPECIMEN, tmp / "certificate.pdf", terminal_id=cfg.terminal.id if cfg else "SELFTEST")
+    terminal_id = ctx.config.terminal.id if ctx.config is not None else "SELFTEST"
+    path = render_pdf(SPECIMEN, ctx.tmp / "certificate.pdf", terminal_id=terminal_id)
     data = path.read_bytes()
     if not data.startswith(b"%PDF-"):
         raise RuntimeError("the certificate is not a PDF")
     return f"{len(data)} bytes of PDF"
 
 
-def _receipt(_args: argparse.Namespace, _tmp: Path) -> str:
+def _receipt(_ctx: SelftestContext) -> str:
     from print_templates.receipts import render_receipt
 
     data = render_receipt("transaction", {"item_name_zh": "户籍证明", "item_name_en": "Household certificate",
@@ -107,11 +115,11 @@ def ui_config(cfg: Any, state_dir: Path) -> Any:
                       "paths": {"state_dir": str(state_dir)}})
 
 
-def _ui(args: argparse.Namespace, tmp: Path) -> str:
+def _ui(ctx: SelftestContext) -> str:
     from kiosk.config import load
 
-    cfg = ui_config(getattr(args, "loaded_config", None) or load(None), tmp / "state")
-    os.environ.setdefault("KIVY_HOME", str(tmp / "kivy"))
+    cfg = ui_config(ctx.config if ctx.config is not None else load(None), ctx.tmp / "state")
+    os.environ.setdefault("KIVY_HOME", str(ctx.tmp / "kivy"))
     from kiosk.app import KioskApp, build_runtime, prepare_kivy
 
     prepare_kivy(cfg.ui, headless=True)
@@ -137,21 +145,21 @@ def _ui(args: argparse.Namespace, tmp: Path) -> str:
     return f"home screen drawn ({size}, {len(frames)} frame(s))"
 
 
-CHECKS: tuple[tuple[str, Callable[[argparse.Namespace, Path], str]], ...] = (
+CHECKS: tuple[tuple[str, Callable[[SelftestContext], str]], ...] = (
     ("config", _config), ("catalog", _catalog), ("translations", _translations),
     ("certificate", _certificate), ("receipt", _receipt), ("ui", _ui),
 )
 
 
-def run_checks(args: argparse.Namespace) -> list[ReleaseCheck]:
-    """Every check; one that fails does not stop the others (the UI needs a config that loaded)."""
+def run_checks(config_path: str | None) -> list[ReleaseCheck]:
+    """Every check; one that fails does not stop the others (without a config the UI runs on the defaults)."""
     results = []
     with tempfile.TemporaryDirectory(prefix="kiosk-release-selftest-") as tmp_name:
-        tmp = Path(tmp_name)
+        ctx = SelftestContext(config_path, Path(tmp_name))
         for name, check in CHECKS:
             started = time.perf_counter()
             try:
-                detail, ok = check(args, tmp), True
+                detail, ok = check(ctx), True
             except KioskError as err:
                 detail, ok = f"{err.code}: {err.detail or err.message('en')}", False
             except Exception as exc:  # the point of a self-test: report whatever breaks
@@ -166,7 +174,7 @@ def cli_selftest(args: argparse.Namespace) -> int:
         print("kiosk selftest checks an installed release: pass --release "
               "(devices, backend and clock: kiosk-provision selftest)")
         return 2
-    results = run_checks(args)
+    results = run_checks(getattr(args, "config", None))
     ok = all(r.ok for r in results)
     if args.json:
         print(json.dumps({"ok": ok, "version": __version__, "checks": [asdict(r) for r in results]},

@@ -183,10 +183,9 @@ def _into_wheelhouse(wheel: Path, wheelhouse: Path, project_file: str) -> WheelR
 
 def build_release(out: Path, *, version: str | None = None, source: Path | None = None,
                   min_from_version: str | None = None, python: str = sys.executable,
-                  log: Callable[[str], None] = lambda _line: None,
-                  platform_check: Callable[[], None] = check_platform) -> tuple[Manifest, Path]:
+                  log: Callable[[str], None] = lambda _line: None) -> tuple[Manifest, Path]:
     """Build a release into ``out``; returns its manifest and the manifest's path. Raises BuildFailed, ManifestInvalid."""
-    platform_check()
+    check_platform()
     if min_from_version is not None:
         parse_version(min_from_version, "--min-from-version")
     out = out.absolute()

@@ -16,9 +16,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from kiosk.errors import KioskError
+
+if TYPE_CHECKING:
+    from provisioning.release.repository import Publisher
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +83,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publisher(args: argparse.Namespace):  # -> Publisher
+def _publisher(args: argparse.Namespace) -> "Publisher":
     from provisioning.release.repository import Publisher
 
     return Publisher(Path(args.repo), Path(args.keys))

@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from provisioning.update.apply import UpdateRequest
 
 EPILOG = """\
 examples:
@@ -45,7 +49,7 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                      help="the technician's override of the maintenance window (never of an open session)")
 
 
-def build_request(args: argparse.Namespace):  # -> UpdateRequest
+def build_request(args: argparse.Namespace) -> "UpdateRequest":
     """Flags over config: the repository, the TUF root, the state folder and the file-system root."""
     from kiosk import config as kconfig
     from provisioning.update.apply import UpdateRequest

@@ -73,7 +73,7 @@ class ReleaseLayout:
         """The version ``current`` names, or None when nothing is installed."""
         try:
             target = os.readlink(self.current)
-        except (FileNotFoundError, OSError):
+        except OSError:  # no link, or not a link
             return None
         name = Path(target).name
         return name if _is_version(name) else None
