@@ -9,6 +9,9 @@ from provisioning.release.build import KIOSK_PLATFORM, BuildFailed, Platform, ch
 from provisioning.release.manifest import ManifestInvalid
 from release_fixtures import BROKEN, CODE_ONLY, FULL, tool
 
+# The session's first use builds every release (pyscard and pycups compiled on a cold pip cache).
+pytestmark = pytest.mark.timeout(1800)
+
 
 def test_a_release_holds_the_project_and_every_dependency_named_by_content(wheelhouse):
     manifest = wheelhouse.manifest(FULL)

@@ -7,7 +7,8 @@ import pytest
 
 from release_fixtures import BROKEN, CODE_ONLY, FULL, update
 
-pytestmark = pytest.mark.slow
+# The session's first use builds every release and installs one: minutes on a cold pip cache.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_a_first_install_downloads_every_wheel_once_builds_the_release_and_switches(first_install, wheelhouse):

@@ -11,6 +11,9 @@ from securesystemslib.signer import CryptoSigner
 from provisioning.release.repository import Publisher
 from release_fixtures import CODE_ONLY, FULL, RepoServer, update, write_config
 
+# The session's first use builds every release and installs one: minutes on a cold pip cache.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
 
 def _nothing_switched(terminal, cached_before):
     assert terminal.current == f"releases/{FULL}"
