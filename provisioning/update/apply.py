@@ -145,7 +145,8 @@ def apply(req: UpdateRequest, policy: ApplyPolicy | None = None, builder: Builde
         repo: ReleaseRepository | None = None
         removed = req.layout.remove_incomplete()
         if removed:
-            log.warning("removed release folders an interrupted apply left: %s", ", ".join(removed))
+            log.warning("removed what an interrupted apply left: %s", ", ".join(removed))
+        req.state.clear_downloads()
         try:
             repo = ReleaseRepository(req.repo_url, req.state, req.tuf_root)
             result = _apply(req, repo, policy, builder, selftest)

@@ -99,8 +99,12 @@ class ReleaseLayout:
         write_atomic(self.release_dir(manifest.version) / RELEASE_MARKER, manifest.to_json(), mode=0o644)
 
     def remove_incomplete(self) -> list[str]:
-        """Remove release folders an interrupted apply left without a marker; returns their names."""
+        """Remove what an interrupted apply left: release folders without a marker, a link not yet renamed."""
         removed = []
+        if self.base.is_dir():
+            for link in self.base.glob(".current.*"):
+                link.unlink()
+                removed.append(link.name)
         if not self.releases.is_dir():
             return removed
         running = self.installed_version()
@@ -177,6 +181,10 @@ class UpdateState:
     def has_trusted_root(self) -> bool:
         """True when the metadata folder already holds a root (later runs trust only it)."""
         return (self.metadata_dir / "root.json").exists()
+
+    def clear_downloads(self) -> None:
+        """Drop partial downloads an interrupted run left (they were never used)."""
+        remove_tree(self.downloads_dir)
 
     def wheel_path(self, sha256: str, file: str) -> Path:
         """Where a verified wheel is kept."""

@@ -34,6 +34,7 @@ def test_an_incomplete_release_is_never_switched_to_and_is_removed_on_the_next_r
         (layout.release_dir(version) / "bin").mkdir(parents=True)
     layout.mark_complete(_manifest("1.0.0"))
     layout.switch_current("1.0.0")
+    os.symlink("releases/1.0.2", layout.base / ".current.123.abcd")  # killed between symlink and rename
     try:
         layout.switch_current("1.0.2")
     except FileNotFoundError:
@@ -41,7 +42,8 @@ def test_an_incomplete_release_is_never_switched_to_and_is_removed_on_the_next_r
     else:
         raise AssertionError("switched to a release without its marker")
     assert layout.installed_version() == "1.0.0"
-    assert layout.remove_incomplete() == ["1.0.1", "1.0.2"]
+    assert layout.remove_incomplete() == [".current.123.abcd", "1.0.1", "1.0.2"]
+    assert os.readlink(layout.current) == "releases/1.0.0"
     assert [p.name for p in layout.releases.iterdir()] == ["1.0.0"]
     assert [m.version for m in layout.complete_manifests()] == ["1.0.0"]
     assert (layout.release_dir("1.0.0") / RELEASE_MARKER).is_file()
