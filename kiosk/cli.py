@@ -24,6 +24,7 @@ HANDLERS: dict[str, str] = {
     "config": "kiosk.config_cli:cli_config",
     "health": "kiosk.services.health:cli_health",
     "stats": "kiosk.services.stats:cli_stats",
+    "selftest": "kiosk.release_selftest:cli_selftest",
     "hw idcard": "kiosk.hardware.identity_cli:cli_idcard",
     "hw passport": "kiosk.hardware.identity_cli:cli_passport",
     "hw readers": "kiosk.hardware.identity_cli:cli_readers",
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--db", default=None, help="SQLite file (default: a fresh temporary one)")
     sim.add_argument("--faults", default=None, help='fault knobs as JSON, e.g. \'{"latency_ms": 300, "error_rate": 0.1}\'')
     sim.add_argument("--tls", action="store_true", help="HTTPS with client certificates required, plus an enrollment listener")
+    sim.add_argument("--update-repo", default=None, metavar="DIR",
+                     help="also serve this TUF repository folder (kiosk-release init) at /updates")
     sim.add_argument("--enroll-port", type=int, default=0, help="port of the enrollment listener with --tls (0 = a free one)")
 
     cfg = sub.add_parser("config", help="check a config file and print it resolved")
@@ -82,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--from", dest="date_from", default=None, metavar="DATE", help="first day, YYYY-MM-DD")
     st.add_argument("--to", dest="date_to", default=None, metavar="DATE", help="last day, YYYY-MM-DD (included)")
     st.add_argument("--json", action="store_true")
+
+    rs = sub.add_parser("selftest", help="check this installed release without opening a device (--release)")
+    rs.add_argument("--release", action="store_true",
+                    help="config, catalog, translations, a certificate and a receipt render, the UI's first frame")
+    rs.add_argument("--json", action="store_true")
 
     hw = sub.add_parser("hw", help="talk to one device directly (technicians)")
     hws = hw.add_subparsers(dest="hw_device", required=True)  # not "device": idcard has --device

@@ -234,6 +234,20 @@ class FaceConfig(_Strict):
         return self
 
 
+class UpdateConfig(_Strict):
+    """Fleet updates: the TUF repository releases come from, and the trusted root.json it was provisioned with."""
+
+    repo: str = ""  # URL R serving R/metadata/ and R/targets/; "" = no updates configured
+    tuf_root: str = ""  # root.json placed by `kiosk-provision init --tuf-root`; read once, on first use
+
+    @field_validator("repo")
+    @classmethod
+    def _repo_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL or empty")
+        return v.rstrip("/")
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -250,6 +264,7 @@ class KioskConfig(_Strict):
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
+    update: UpdateConfig = Field(default_factory=UpdateConfig)
 
     @field_validator("devices")
     @classmethod

@@ -8,6 +8,7 @@
 - ``set-pin``: the technician's maintenance PIN (stored as an scrypt hash in the state folder).
 - ``enroll``: key pair, CSR and one-time code → client certificate, pinned CA, HMAC secret, config updated.
 - ``rotate-secret``: a new HMAC secret from the backend; the old one stops working once confirmed.
+- ``update check|apply``: signed releases from the TUF repository (provisioning.update).
 """
 from __future__ import annotations
 
@@ -128,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     enroll.add_arguments(sub)
 
+    from provisioning.update import cli as update_cli
+
+    update_cli.add_arguments(sub)
+
     st = sub.add_parser("selftest", help="check every configured device, the backend and the clock")
     st.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
     st.add_argument("--backend-url", default=None, help="override backend.url")
@@ -225,11 +230,18 @@ def _cmd_rotate_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_update(args: argparse.Namespace) -> int:
+    from provisioning.update.cli import cmd_update
+
+    return cmd_update(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the kiosk-provision console script."""
     args = build_parser().parse_args(argv)
     handlers = {"detect": _cmd_detect, "init": _cmd_init, "install": _cmd_install, "selftest": _cmd_selftest,
-                "set-pin": _cmd_set_pin, "enroll": _cmd_enroll, "rotate-secret": _cmd_rotate_secret}
+                "set-pin": _cmd_set_pin, "enroll": _cmd_enroll, "rotate-secret": _cmd_rotate_secret,
+                "update": _cmd_update}
     try:
         return handlers[args.command](args)
     except KioskError as err:

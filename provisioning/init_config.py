@@ -78,6 +78,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("state_dir", "paths.state_dir"),
     ("language", "ui.language"),
     ("fullscreen", "ui.fullscreen"),
+    ("update_repo", "update.repo"),
+    ("tuf_root_dest", "update.tuf_root"),
 )
 
 
@@ -196,6 +198,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir")
     p.add_argument("--language", choices=["zh_CN", "en"])
     p.add_argument("--fullscreen", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--update-repo", metavar="URL", help="the TUF repository releases come from (update.repo)")
+    p.add_argument("--tuf-root", metavar="FILE",
+                   help="the repository's root.json: checked, copied beside the config as tuf-root.json "
+                        "and named in update.tuf_root")
     p.add_argument("--device", action="append", default=[], metavar="NAME=DRIVER[,k=v...]",
                    help="a device table, e.g. receipt_printer=usb,vendor_id=0x04b8,product_id=0x0202")
 
@@ -206,6 +212,17 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.s
     if target.exists() and not args.force:  # before any question: don't waste the technician's answers
         raise ConfigExists(f"{target} exists; pass --force to replace it", path=str(target))
     values = {attr: getattr(args, attr, None) for attr, _ in FIELDS}
+    tuf_root = getattr(args, "tuf_root", None)
+    if tuf_root:
+        from provisioning.update.trust import TUF_ROOT_NAME, validate_tuf_root
+
+        try:
+            root_bytes = Path(tuf_root).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"--tuf-root: cannot read {tuf_root}: {exc.strerror}", key="update.tuf_root",
+                              value=tuf_root) from None
+        validate_tuf_root(root_bytes, tuf_root)  # before any question is asked
+        values["tuf_root_dest"] = str((target.parent / TUF_ROOT_NAME).absolute())
     devices: dict[str, dict[str, Any]] = {}
     if args.detect:
         from provisioning.cli import detect_findings
@@ -217,4 +234,8 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.s
         devices[name] = table
     if args.interactive:
         ask_answers(values, devices, stdin, out)
-    return write_config(target, build_config(values, devices), force=args.force)
+    data = build_config(values, devices)
+    if tuf_root:
+        render(data)  # a config that will not be written leaves no root file behind either
+        write_atomic(Path(values["tuf_root_dest"]), root_bytes, mode=0o644)
+    return write_config(target, data, force=args.force)

@@ -23,7 +23,7 @@ from kiosk.privacy import mask_id_number, mask_name
 from kiosk.services import signing
 from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
 from kiosk.services.backend_sim import documents as docs
-from kiosk.services.backend_sim import fleet, payments, registry
+from kiosk.services.backend_sim import fleet, payments, registry, update_repo
 from kiosk.services.backend_sim.ca import CsrRejected, SimCA
 from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, record_effect
 from kiosk.services.backend_sim.faults import FaultState
@@ -55,6 +55,7 @@ class SimSettings:
     order_ttl_s: int = 900
     max_skew_s: int = signing.DEFAULT_MAX_SKEW_S
     private_key: Ed25519PrivateKey = field(default_factory=signing.demo_backend_private_key)
+    update_repo: str | None = None  # a TUF repository folder served at /updates/ (demo)
 
 
 @dataclass
@@ -129,6 +130,7 @@ class SimApp:
         for rule, method, view in sim_routes:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._sim_endpoint(view), methods=[method])
         app.add_url_rule("/fleet", "fleet_page", self.fleet_page, methods=["GET"])
+        update_repo.register(app, self.settings.update_repo)
 
         @app.errorhandler(404)
         def not_found(_: Exception) -> Response:

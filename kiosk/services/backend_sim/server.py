@@ -119,7 +119,8 @@ def cli_backend_sim(args: argparse.Namespace) -> int:
             raise ConfigError(f"--faults must be a JSON object of fault knobs: {exc}", key="--faults",
                               value=args.faults) from None
     server = serve(args.host, args.port, db_path=args.db, faults=faults, tls=bool(getattr(args, "tls", False)),
-                   enroll_port=int(getattr(args, "enroll_port", 0) or 0))
+                   enroll_port=int(getattr(args, "enroll_port", 0) or 0),
+                   update_repo=getattr(args, "update_repo", None))
     done = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -128,6 +129,8 @@ def cli_backend_sim(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(f"backend simulator listening on {server.url}", flush=True)
+    if getattr(args, "update_repo", None):
+        print(f"update repository {args.update_repo} served at {server.url}/updates", flush=True)
     if server.tls:
         print(f"enrollment listener on {server.enroll_url}", flush=True)
     try:

@@ -1,0 +1,2 @@
+"""Fixtures of the provisioning tests: releases built once per session and TUF repositories served on loopback."""
+from release_fixtures import first_install, serve_repo, terminal, wheelhouse  # noqa: F401  (fixtures, found by name)
