@@ -359,7 +359,7 @@ class SimApp:
         ctx = self._context(conn, call, name)
         order_id = ctx.payment_order_id
         if order_id:
-            rule = payments.consume(conn, order_id, ctx.now)
+            rule = payments.consume(conn, order_id, ctx.now, _terminal(call))
             if rule is not None:
                 raise Refusal(rule, "本业务的费用尚未支付成功。", "The fee for this service has not been paid.",
                               "请重新缴费或到窗口办理。", "Please pay again or go to a service counter.")
@@ -413,22 +413,24 @@ class SimApp:
         return order
 
     def v_order_get(self, conn: Any, call: Call) -> dict[str, Any]:
-        return self._order_call(lambda: payments.get(conn, call.args["order_id"], now()))
+        return self._order_call(lambda: payments.get(conn, call.args["order_id"], now(), _terminal(call)))
 
     def v_order_cancel(self, conn: Any, call: Call) -> dict[str, Any]:
-        order, changed = self._order_call(lambda: payments.cancel(conn, call.args["order_id"], now()))
+        order, changed = self._order_call(lambda: payments.cancel(conn, call.args["order_id"], now(),
+                                                                  _terminal(call)))
         if changed:
             self._effect(conn, call, "payment_cancel", order["order_id"])
         return order
 
     def v_order_refund(self, conn: Any, call: Call) -> dict[str, Any]:
-        order, changed = self._order_call(lambda: payments.refund(conn, call.args["order_id"], now()))
+        order, changed = self._order_call(lambda: payments.refund(conn, call.args["order_id"], now(),
+                                                                  _terminal(call)))
         if changed:
             self._effect(conn, call, "payment_refund", order["order_id"])
         return order
 
     def v_reconcile(self, conn: Any, call: Call) -> dict[str, Any]:
-        return {"orders": payments.reconcile(conn, call.body["order_ids"], now())}
+        return {"orders": payments.reconcile(conn, call.body["order_ids"], now(), _terminal(call))}
 
     # -- views: simulator controls ------------------------------------------------------------------
     def v_sim_faults_get(self, conn: Any, call: Call) -> dict[str, Any]:
@@ -531,6 +533,11 @@ class _Rollback(ApiError):
 
     def __init__(self) -> None:
         super().__init__(500, "internal_error", "服务内部错误。", "Internal server error (the simulator broke its API).")
+
+
+def _terminal(call: Call) -> str:
+    """The calling terminal: payment orders are its own (an unsigned call owns none)."""
+    return call.caller.terminal_id if call.caller else ""
 
 
 def _is_loopback(addr: str) -> bool:
