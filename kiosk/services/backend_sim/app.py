@@ -100,6 +100,7 @@ class SimApp:
             ("/identity/face", "POST", self.v_face, True),
             ("/lookups/<source>", "POST", self.v_lookup, True),
             ("/operations/<operation>", "POST", self.v_operation, True),
+            ("/outcomes", "POST", self.v_outcome, True),
             ("/documents/<document_id>", "GET", self.v_document, True),
             ("/verify", "POST", self.v_verify, True),
             ("/payments/orders", "POST", self.v_order_create, True),
@@ -382,6 +383,31 @@ class SimApp:
                 "display": list(result.get("display", [])), "document": document,
                 "data": dict(result.get("data", {}))}
 
+    def v_outcome(self, conn: Any, call: Call) -> dict[str, Any]:
+        key, terminal = call.body["idempotency_key"], _terminal(call)
+        stored = conn.execute("SELECT fingerprint, status, body FROM idempotency WHERE terminal_id = ? AND key = ?",
+                              (terminal, key)).fetchone()
+        answer: dict[str, Any] = {"idempotency_key": key, "outcome": "not_performed", "result": None, "refusal": None}
+        if stored is None:
+            # Close the key: a request still on its way with it must not take effect after this answer.
+            body = ApiError(409, "idempotency_conflict", "该业务编号已作废。",
+                            "This idempotency key was closed: the request was not performed.").body
+            conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                         (terminal, key, CLOSED_KEY, 409, dumps(body), iso(now())))
+            return answer
+        if stored["fingerprint"] == CLOSED_KEY:
+            return answer
+        if not stored["fingerprint"].startswith(f"post {API_PREFIX}/operations/"):
+            raise ApiError(409, "not_an_operation", "该业务编号不是业务办理请求。",
+                           "This idempotency key was used for something other than an operation.")
+        stored_body = json.loads(stored["body"])
+        if stored["status"] == 200:
+            return {**answer, "outcome": "performed", "result": stored_body}
+        error = stored_body["error"]
+        return {**answer, "outcome": "refused",
+                "refusal": {k: error[k] for k in ("rule", "message_zh", "message_en", "where_zh", "where_en")
+                            if k in error}}
+
     # -- views: documents ---------------------------------------------------------------------------
     def v_document(self, conn: Any, call: Call) -> dict[str, Any]:
         doc = self.documents.fetch(conn, call.args["document_id"], call.query.get("id_hash", ""))
@@ -513,6 +539,7 @@ class SimApp:
         return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN")), mimetype="text/html")
 
 
+CLOSED_KEY = "closed"  # idempotency fingerprint of a key closed by POST /outcomes (matches no request)
 LISTENER_KEY = "kiosk_sim.listener"  # WSGI environ key: which listener a request came in on
 
 
