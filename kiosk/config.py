@@ -67,6 +67,9 @@ class BackendConfig(_Strict):
     read_timeout_s: float = Field(10.0, gt=0, le=300)
     retries: int = Field(2, ge=0, le=10)
     backoff_s: float = Field(0.2, ge=0, le=10)
+    # How long an operation whose answer was lost is asked again (same idempotency key) before
+    # the resident is told its outcome is unknown; recovery and the reconciler settle it later.
+    unknown_outcome_s: float = Field(60.0, gt=0, le=3600)
     hmac_secret: str = DEMO_HMAC_SECRET
     hmac_secret_file: str = ""  # written by enrollment; wins over hmac_secret
     public_key: str = DEMO_BACKEND_PUBLIC_KEY  # base64 Ed25519, verifies documents and commands

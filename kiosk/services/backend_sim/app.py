@@ -118,6 +118,7 @@ class SimApp:
         sim_routes: list[tuple[str, str, View]] = [
             ("/sim/faults", "GET", self.v_sim_faults_get),
             ("/sim/faults", "POST", self.v_sim_faults_set),
+            ("/sim/faults/applied", "GET", self.v_sim_faults_applied),
             ("/sim/effects", "GET", self.v_sim_effects),
             ("/sim/payments/<order_id>/pay", "POST", self.v_sim_pay),
             ("/sim/payments/<order_id>/expire", "POST", self.v_sim_expire),
@@ -185,6 +186,10 @@ class SimApp:
         except Exception:
             log.exception("simulator failure on %s %s", request.method, request.path)
             status, body = 500, ApiError(500, "internal_error", "服务内部错误。", "Internal server error.").body
+        if view == self.v_operation and status in (200, 422) and self.faults.lose_answer(args.get("operation", "")):
+            # Done and stored: only the answer is lost on its way back (the kiosk's read fails).
+            log.info("%s %s -> %d [fault answer_lost]", request.method, request.path, status)
+            return self._drop_connection()
         if caller is not None:  # sign with the key that proved the request (the new one during a rotation)
             signer = (caller.secret, caller.nonce)
         payload = dumps(body)
@@ -467,6 +472,9 @@ class SimApp:
             return self.faults.update(call.body)
         except ValueError as exc:
             raise ApiError(400, "bad_request", "故障参数不正确。", str(exc)) from None
+
+    def v_sim_faults_applied(self, conn: Any, call: Call) -> dict[str, Any]:
+        return {"applied": self.faults.applied()}
 
     def v_sim_effects(self, conn: Any, call: Call) -> list[dict[str, Any]]:
         return effects(conn, call.query.get("kind"))
