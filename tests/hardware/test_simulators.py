@@ -88,6 +88,29 @@ def test_counted_fault_fires_that_many_times_then_stops():
 
 
 # --- ID card reader -------------------------------------------------------------------
+def test_every_fault_applied_to_an_operation_is_counted_and_status_counts_none(tmp_path):
+    receipt = SimReceiptPrinter("receipt_printer", {}, {"paper_out": True, "cover_open": False})
+    a4 = SimA4Printer("a4_printer", {"output_dir": str(tmp_path)}, {"jam": 1})
+    for _ in range(3):
+        receipt.status()  # seen, not applied
+    assert receipt.applied() == {}
+    for _ in range(2):
+        with pytest.raises(PaperOut):
+            receipt.print_bytes(b"\x1b@slip")
+    assert receipt.applied() == {"paper_out": 2}
+    pdf = tmp_path / "one.pdf"
+    from reportlab.pdfgen.canvas import Canvas
+
+    canvas = Canvas(str(pdf))
+    canvas.drawString(100, 700, "x")
+    canvas.save()
+    with pytest.raises(PrintFailed):
+        a4.print_pdf(pdf, "t")
+    a4.print_pdf(pdf, "t")  # the counted jam fired once, then the job prints
+    assert a4.applied() == {"jam": 1}
+    assert SimScanner("scanner", {}, {"offline": True}).applied() == {}  # on, but nothing asked of it
+
+
 def test_idcard_default_card_is_wang_xiaoming():
     reader = SimIdCardReader("id_card")
     card = reader.read_card(timeout=0)

@@ -393,3 +393,28 @@ def test_order_ids_are_not_guessable(sim):
     assert len({oid[2:10] for oid in ids}) == 3 and len({oid[-8:] for oid in ids}) == 3
     stamp = time.strftime("%Y%m%d")
     assert not any(stamp in oid for oid in ids)
+
+
+def test_lost_answers_are_done_and_stored_and_each_loss_is_counted(fresh_sim):
+    url = fresh_sim.url
+    with fresh_sim.app.db.lock:
+        fresh_sim.app.db.conn.execute("CREATE TABLE test_notes (text TEXT)")
+    knobs = requests.post(f"{url}/api/v1/sim/faults", json={"lose_answers_of": "test_sim_note", "lose_answers": 2},
+                          timeout=5).json()
+    assert (knobs["lose_answers_of"], knobs["lose_answers"]) == ("test_sim_note", 2)
+    key = f"lost-{uuid.uuid4().hex}"
+    for _ in range(2):  # done, then its answer lost; the replay's answer lost too
+        with pytest.raises(requests.ConnectionError):
+            send(signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "H01", "fields": {"text": "kept"}},
+                        key=key))
+    other = send(signed("POST", url, "/api/v1/lookups/test_sim_slots", {"item_id": "H01", "fields": {}}))
+    assert other.status_code == 200  # only that operation's answers are lost
+    fresh = signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "H01", "fields": {"text": "kept"}},
+                   key=key)
+    answer = send(fresh)
+    assert answer.status_code == 200 and answer.json()["display"][0]["value"] == "kept"
+    assert [e["kind"] for e in effects(url)] == ["operation"]  # done once, answered from the store
+    applied = requests.get(f"{url}/api/v1/sim/faults/applied", timeout=5).json()
+    assert applied == {"applied": {"answer_lost": 2}}
+    bad = requests.post(f"{url}/api/v1/sim/faults", json={"lose_answers": -2}, timeout=5)
+    assert bad.status_code == 400

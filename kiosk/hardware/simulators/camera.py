@@ -82,7 +82,7 @@ class SimCamera(SimulatedDevice, Camera):
     def capture(self, timeout: float = 5.0) -> bytes:
         """Capture one frame as JPEG bytes. Raises DeviceTimeout, DeviceOffline."""
         with self._sim_lock:
-            if self._on("offline"):
+            if self._hit("offline"):
                 raise DeviceOffline("camera does not answer", device=self.name)
             if self._take("timeout"):
                 raise DeviceTimeout("no frame in time", device=self.name)

@@ -114,7 +114,7 @@ class SimChipReader(SimulatedDevice, ChipReader):
                 self._busy -= 1
 
     def _raise_if_broken(self) -> None:
-        if self._on("offline"):
+        if self._hit("offline"):
             raise DeviceOffline("chip reader does not answer", device=self.name)
         if self._take("timeout"):
             raise DeviceTimeout("chip did not answer in time", device=self.name)
