@@ -136,8 +136,8 @@ class OutcomeUnknown(BackendError):
 
     code = "outcome_unknown"
     message_en = "The police service system did not confirm your request in time. Your reference number is {reference}."
-    where_en = ("Keep this number. As soon as the outcome is known, your slip is printed and kept for you at the "
-                "service counter; if the service did not go through, any fee you paid is refunded automatically.")
+    where_en = ("The service counter, with this number: your slip is printed as soon as the outcome is known and "
+                "kept for you there. If the service did not go through, any fee you paid is refunded automatically.")
 
     def __init__(self, detail: str = "", *, reference: str = "") -> None:
         super().__init__(detail, reference=reference)
