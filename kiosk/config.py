@@ -221,6 +221,15 @@ class KioskConfig(_Strict):
                 raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
         return self
 
+    @model_validator(mode="after")
+    def _production_chips_prove_themselves(self) -> "KioskConfig":
+        # A chip whose EF.SOD is not chained to a trusted CSCA proves nothing: anyone can sign one.
+        pcsc = self.devices["pcsc"]
+        if self.profile == "production" and pcsc.enabled and not str(pcsc.options.get("trust_store") or ""):
+            raise ValueError("devices.pcsc.options.trust_store: the production profile needs a CSCA trust store "
+                             "(a certificate file or folder) to check passport and permit chips")
+        return self
+
     def device(self, name: str) -> DeviceConfig:
         """The config of one device by name."""
         return self.devices[name]

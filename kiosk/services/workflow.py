@@ -102,6 +102,9 @@ RULES: dict[str, tuple[str, str]] = {
                                       "Please go to a staffed counter with your ID card."),
     "identity_required": ("This service needs your identity document.",
                           "Please place your ID card on the reader."),
+    "chip_not_authentic": ("The chip of this document could not be verified as genuine, so it cannot be used "
+                           "at the kiosk.",
+                           "Please go to the exit-entry counter with this document."),
 }
 
 # Which card types an identity requirement accepts unless the item says otherwise.
@@ -961,8 +964,41 @@ class WorkflowEngine:
 
             if access is None:
                 access = parse_mrz(self.devices.scanner.scan()).access_data()
-            return self.devices.pcsc.read_document(*access)
+            card = self.devices.pcsc.read_document(*access)
+            self.check_chip(card, access)
+            return card
         return self.devices.id_card.read_card()
+
+    def check_chip(self, card: IdentityCard, access: tuple[str, str, str]) -> None:
+        """A travel document's chip must prove itself. Raises Refused (chip_not_authentic).
+
+        Passive authentication must have found EF.SOD and every data group's hash in it, the
+        chip's DG1 must hold the document number and dates that opened it (a chip programmed
+        to open with another document's keys holds someone else's data), and a CSCA chain
+        that was checked must hold: in the production profile it must have been checked.
+        """
+        def normalise(number: str) -> str:
+            return number.strip().upper().replace(" ", "").rstrip("<")
+
+        extra = card.extra
+        why = ""
+        if extra.get("sod_present") != "true":
+            why = "no EF.SOD"
+        elif extra.get("hashes_valid") != "true":
+            why = "a data group does not match its hash in EF.SOD"
+        elif extra.get("chain_valid") == "false" or (self.config.profile == "production"
+                                                    and extra.get("chain_valid") != "true"):
+            why = "EF.SOD is not signed under a trusted CSCA"
+        else:
+            number, birth, expiry = access
+            dg1 = (extra.get("dg1_document_number", ""), extra.get("dg1_birth_date", ""),
+                   extra.get("dg1_expiry_date", ""))
+            if not dg1[0] or normalise(dg1[0]) != normalise(number) or (dg1[1], dg1[2]) != (birth.strip(),
+                                                                                              expiry.strip()):
+                why = "DG1 is not the document whose MRZ opened the chip"
+        if why:
+            log.warning("travel document chip refused: %s", why)
+            raise refusal("chip_not_authentic")
 
     def check_card(self, item: Any, card: IdentityCard) -> None:
         """Apply the kiosk's identity rules for ``item``. Raises Refused."""

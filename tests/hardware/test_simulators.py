@@ -263,6 +263,41 @@ def test_pcsc_matching_mrz_opens_the_default_permit():
     assert int(holder.extra["endorsement_hk_trips"]) > 0
 
 
+def test_pcsc_demo_chip_holds_real_files_signed_under_the_shipped_demo_csca(tmp_path):
+    from kiosk.hardware.icao import lds, pa
+    from kiosk.hardware.simulators.chip_files import DEMO_TRUST_STORE, TestPki, demo_chip_files
+
+    files = demo_chip_files(PERMIT)
+    assert lds.parse_dg1(files[lds.DG1]).document_number == PERMIT.document_number
+    assert lds.parse_dg2(files[lds.DG2]).format == "jpeg"
+    result = pa.verify(files[lds.EF_SOD], {1: files[lds.DG1], 2: files[lds.DG2]},
+                       pa.load_trust_store(DEMO_TRUST_STORE))
+    assert (result.sod_present, result.hashes_valid, result.chain_valid) == (True, True, True)
+    holder = SimChipReader("pcsc").read_document(PERMIT.document_number, PERMIT.birth_date, PERMIT.expiry_date, 0)
+    assert (holder.extra["sod_present"], holder.extra["hashes_valid"], holder.extra["chain_valid"]) == (
+        "true", "true", "true")
+    other = tmp_path / "other.pem"
+    other.write_bytes(TestPki().csca_pem())
+    foreign = SimChipReader("pcsc", {"trust_store": str(other)}).read_document(
+        PERMIT.document_number, PERMIT.birth_date, PERMIT.expiry_date, 0)
+    assert foreign.extra["chain_valid"] == "false"
+
+
+def test_pcsc_forged_chips_report_what_gives_them_away():
+    reader = SimChipReader("pcsc")
+    access = (PERMIT.document_number, PERMIT.birth_date, PERMIT.expiry_date)
+    reader.inject("tampered", 1)
+    assert reader.read_document(*access, 0).extra["hashes_valid"] == "false"
+    reader.inject("cloned", 1)
+    cloned = reader.read_document(*access, 0).extra  # opened with these keys, someone else's genuine data inside
+    assert cloned["hashes_valid"] == "true" and cloned["chain_valid"] == "true"
+    assert cloned["dg1_document_number"] != PERMIT.document_number
+    reader.inject("no_sod", 1)
+    assert reader.read_document(*access, 0).extra["sod_present"] == "false"
+    assert reader.applied() == {"tampered": 1, "cloned": 1, "no_sod": 1}
+    assert reader.read_document(*access, 0).extra["hashes_valid"] == "true"  # each fired once
+
+
 def test_pcsc_mrz_number_is_normalised():
     reader = SimChipReader("pcsc")
     holder = reader.read_document("c12345678<", "850315", "330630", timeout=0)

@@ -169,3 +169,17 @@ def test_demo_refuses_a_flow_option_it_does_not_know_and_names_it(tmp_path: Path
     assert result.returncode == 78, result.stdout + result.stderr[-2000:]
     assert named in result.stderr + result.stdout
     assert not (tmp_path / "out" / "summary.json").exists()  # refused before anything ran
+
+
+def test_demo_a_forged_chip_is_refused_and_a_genuine_one_completes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = kiosk("demo", "--out", str(out), "--screenshots", "ends",
+                   "--flow", "E01", "E01:chip=tampered", "E01:chip=cloned", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    genuine, tampered, cloned = _summary(out)["flows"]
+    assert genuine["outcome"] == "completed" and genuine["receipts"], genuine
+    for forged, kind in ((tampered, "tampered"), (cloned, "cloned")):
+        assert (forged["outcome"], forged["reason"]) == ("refused", "chip_not_authentic"), forged
+        assert "counter" in forged["where"] and forged["message"]
+        assert forged["faults"] == [{"kind": kind, "count": 1}]  # the chip reader served the forged chip once
+        assert forged["receipts"] == [] and forged["documents"] == []
