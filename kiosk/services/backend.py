@@ -161,6 +161,7 @@ NEVER_RETRY: tuple[type[BackendError], ...] = (BackendTlsError,)
 # whose repeated key makes the backend replay what it did.
 UNREADABLE: tuple[type[BackendError], ...] = (BackendProtocolError, SignatureError)
 UNTIL_MAX_BACKOFF_S = 2.0
+UNTIL_LAST_TRY_S = 0.1  # less time than this left: no further try
 
 _REJECTED_BY_CODE: dict[str, type[BackendRejected]] = {
     "document_not_found": DocumentNotFound,
@@ -378,11 +379,12 @@ class BackendClient:
             attempt += 1
             delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
             if until is not None:
-                delay = min(delay, UNTIL_MAX_BACKOFF_S)
-                if time.monotonic() + delay >= until:
+                left = until - time.monotonic()
+                if left < UNTIL_LAST_TRY_S:
                     log.warning("backend %s %s: no trustworthy answer by the deadline after %d attempts: %s",
                                 method, api_path, attempt, last.code)
                     raise last
+                delay = min(delay, UNTIL_MAX_BACKOFF_S, left - UNTIL_LAST_TRY_S / 2)  # one last try at the deadline
             elif attempt > self.retries:
                 raise last
             log.warning("backend %s %s attempt %d failed: %s; asking again", method, api_path, attempt, last.code)

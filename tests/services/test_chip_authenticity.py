@@ -22,7 +22,7 @@ PERMIT = travel_document_by_number("C12345678")  # 王小明's Hong Kong/Macau p
 ACCESS = (PERMIT.document_number, "19" + PERMIT.birth_date, "20" + PERMIT.expiry_date)  # as a resident types it
 
 
-def test_a_genuine_chip_opens_the_item_and_says_what_it_proved(runtime: Runtime) -> None:
+def test_a_genuine_chip_opens_the_item_and_the_service_completes(runtime: Runtime, sim: Any, flows: Any) -> None:
     runtime.devices.get("pcsc").place(PERMIT)
     txn = runtime.engine.start("E01")
     txn.identify(access=ACCESS)
@@ -30,6 +30,8 @@ def test_a_genuine_chip_opens_the_item_and_says_what_it_proved(runtime: Runtime)
     extra = txn.session.identity.extra
     assert (extra["sod_present"], extra["hashes_valid"], extra["chain_valid"]) == ("true", "true", "true")
     assert (extra["dg1_document_number"], extra["dg1_birth_date"]) == (PERMIT.document_number, PERMIT.birth_date)
+    produced = flows.drive(txn, sim.url)
+    assert txn.outcome is Outcome.COMPLETED and produced.receipts
     txn.finish()
 
 
