@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", required=True, help="output folder for summary.json, screenshots, documents")
     demo.add_argument("--flow", nargs="+", default=[], metavar="FLOW", help="flows to run (default H01), see below")
     demo.add_argument("--all", action="store_true", help="run all items of the catalog")
+    demo.add_argument("--state", default=None, metavar="DIR",
+                      help="keep the journal and the backend simulator's database in DIR (default: a temporary "
+                           "folder, removed at the end); a later run recovers what this one left open")
     demo.add_argument("--screenshots", choices=("all", "ends"), default="all",
                       help="every screen once, or only outcomes, form complaints and notices")
 

@@ -68,6 +68,9 @@ class BackendConfig(_Strict):
     read_timeout_s: float = Field(10.0, gt=0, le=300)
     retries: int = Field(2, ge=0, le=10)
     backoff_s: float = Field(0.2, ge=0, le=10)
+    # How long an operation whose answer was lost is asked again (same idempotency key) before
+    # the resident is told its outcome is unknown; recovery and the reconciler settle it later.
+    unknown_outcome_s: float = Field(60.0, gt=0, le=3600)
     hmac_secret: str = DEMO_HMAC_SECRET
     hmac_secret_file: str = ""  # written by enrollment; wins over hmac_secret
     public_key: str = DEMO_BACKEND_PUBLIC_KEY  # base64 Ed25519, verifies documents and commands
@@ -285,6 +288,15 @@ class KioskConfig(_Strict):
         for name, dev in self.devices.items():
             if dev.enabled and dev.driver == "sim":
                 raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
+        return self
+
+    @model_validator(mode="after")
+    def _production_chips_prove_themselves(self) -> "KioskConfig":
+        # A chip whose EF.SOD is not chained to a trusted CSCA proves nothing: anyone can sign one.
+        pcsc = self.devices["pcsc"]
+        if self.profile == "production" and pcsc.enabled and not str(pcsc.options.get("trust_store") or ""):
+            raise ValueError("devices.pcsc.options.trust_store: the production profile needs a CSCA trust store "
+                             "(a certificate file or folder) to check passport and permit chips")
         return self
 
     def device(self, name: str) -> DeviceConfig:

@@ -324,6 +324,20 @@ class UiDriver:
 
 
 # --- the scripted resident ---------------------------------------------------------------
+ANSWER_LOST = "answer_lost"  # the backend simulator's fault: an operation's answers lost on the way back
+CHIP_FAULTS = ("tampered", "cloned")  # chip=: the chip reader simulator's forged chips
+TRAVEL_ENTRY_FIELDS = ("document_number", "birth_date", "expiry_date")  # typed under mrz=typed
+
+
+def device_faults() -> frozenset[str]:
+    """Every fault a device simulator knows, by its config name."""
+    from kiosk.hardware.simulators import a4, camera, idcard, pcsc, receipt, scanner
+
+    classes = (a4.SimA4Printer, camera.SimCamera, idcard.SimIdCardReader, pcsc.SimChipReader,
+               receipt.SimReceiptPrinter, scanner.SimScanner)
+    return frozenset().union(*(c.FAULTS for c in classes))
+
+
 @dataclass(frozen=True)
 class FlowScript:
     """One flow of a demo run: the item and how the scripted resident behaves in it."""
@@ -335,15 +349,22 @@ class FlowScript:
     pay: bool = True
     typed_mrz: bool = False
     slip: bool = True  # take the optional slip a query offers
+    faults: tuple[str, ...] = ()  # fault=KIND: answer_lost or a device fault's config name
+    lost: int = 2  # with answer_lost: how many answers are lost (-1: all)
+    chip: str = ""  # chip=tampered|cloned
 
     @classmethod
     def parse(cls, text: str) -> "FlowScript":
-        """``ITEM[:PERSON][:FIELD=VALUE][:leave=SCREEN][:pay=no][:mrz=typed][:slip=no]`` (FLOW_SYNTAX).
+        """``ITEM[:PERSON][:FIELD=VALUE][:leave=SCREEN][:pay=no][:mrz=typed][:slip=no][:fault=KIND][:lost=N|all]
+        [:chip=tampered|cloned]`` (FLOW_SYNTAX). Fields are checked against the item by :meth:`check`.
 
         Raises ConfigError.
         """
         item, *options = text.split(":")
         person, values, leave, pay, typed, slip = None, {}, "", True, False, True
+        faults: list[str] = []
+        lost: int | None = None
+        chip = ""
         for option in options:
             key, eq, value = option.partition("=")
             if not eq:
@@ -361,9 +382,47 @@ class FlowScript:
                 if value != "typed":
                     raise ConfigError(f"mrz={value}: the only choice is mrz=typed", key="flow", value=text)
                 typed = True
+            elif key == "fault":
+                if value != ANSWER_LOST and value not in device_faults():
+                    raise ConfigError(f"{text}: fault={value} is not a fault; faults are {ANSWER_LOST} and the device "
+                                      f"faults {', '.join(sorted(device_faults()))}", key="flow", value=text)
+                faults.append(value)
+            elif key == "lost":
+                if value != "all" and not (value.isdigit() and int(value) > 0):
+                    raise ConfigError(f"{text}: lost={value}: a number of answers (1, 2, ...) or all",
+                                      key="flow", value=text)
+                lost = -1 if value == "all" else int(value)
+            elif key == "chip":
+                if value not in CHIP_FAULTS:
+                    raise ConfigError(f"{text}: chip={value}: the choices are {' and '.join(CHIP_FAULTS)}",
+                                      key="flow", value=text)
+                chip = value
             else:
                 values[key] = value
-        return cls(item.strip().upper(), person, values, leave, pay, typed, slip)
+        if lost is not None and ANSWER_LOST not in faults:
+            raise ConfigError(f"{text}: lost= goes with fault={ANSWER_LOST}", key="flow", value=text)
+        return cls(item.strip().upper(), person, values, leave, pay, typed, slip, tuple(faults),
+                   2 if lost is None else lost, chip)
+
+    def check(self, item: Any) -> None:
+        """Refuse, naming it, an option that is neither in the flow syntax nor a field of ``item``
+        (nor, under mrz=typed, a travel-entry field). Raises ConfigError."""
+        fields = {spec.name for spec in item.fields}
+        if self.typed_mrz:
+            fields |= set(TRAVEL_ENTRY_FIELDS)
+        for key in self.values:
+            if key not in fields:
+                where = f"fields of {item.id}: {', '.join(sorted(fields))}" if fields else f"{item.id} has no fields"
+                raise ConfigError(f"flow {self.item}: option {key!r} is not in the flow syntax and not a field "
+                                  f"of the item ({where})", key="flow", value=key)
+        if self.chip and item.identity != "travel_document":
+            raise ConfigError(f"flow {self.item}: chip={self.chip} needs an item read from a travel document chip",
+                              key="flow", value=f"chip={self.chip}")
+
+    @property
+    def scripted_fault(self) -> bool:
+        """Whether the flow injects a fault (its failing is then part of the script)."""
+        return bool(self.faults or self.chip)
 
 
 @dataclass
@@ -389,6 +448,8 @@ class FlowRecord:
     documents: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
+    # [{"kind", "count"}]: each scripted fault, and any other that fired, as often as a simulator applied it
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Resident:
@@ -441,8 +502,11 @@ class Resident:
         reader = self.runtime.devices.get("id_card")
         if reader is not None and hasattr(reader, "remove"):
             reader.remove()  # the resident still has the card in hand
+        applied_before = self.applied_faults()
+        armed: list[tuple[Any, str]] = []
         try:
             item = self.runtime.catalog.get(item_id)
+            armed = self.arm_faults(item)
             self.person = script.person or demo_residents.person_for(item)
             record.person = self.person if item.needs_identity else ""
             drv.wait_screen("home")
@@ -506,7 +570,8 @@ class Resident:
                     drv.wait_leave("payment", timeout=60 + (0 if script.pay else
                                                             self.runtime.config.payment.timeout_s))
                 elif screen == "printing":
-                    drv.wait_leave("printing", timeout=60)
+                    # An answer lost on the way is asked for again until backend.unknown_outcome_s.
+                    drv.wait_leave("printing", timeout=60 + float(self.runtime.config.backend.unknown_outcome_s))
                 elif screen in ("done", "error"):
                     self.end(screen)
                     break
@@ -531,6 +596,8 @@ class Resident:
             log.error("demo flow %s failed: %s", item_id, err.detail or err.code)
             self._back_home()
         finally:
+            self.disarm_faults(armed)
+            record.faults = self.fault_counts(applied_before)
             wall = time.monotonic() - started
             record.wall_seconds = round(wall, 2)
             record.pause_seconds = round(drv.paused_s - paused_before, 2)
@@ -551,6 +618,58 @@ class Resident:
                     target.write_bytes(data)
                     record.receipts.append(str(target.relative_to(self.out)))
         return record
+
+    # --- scripted faults ----------------------------------------------------------------
+    def applied_faults(self) -> dict[str, int]:
+        """How often each fault was applied so far, as the simulators count it (backend and devices)."""
+        counts: dict[str, int] = {}
+        if self.runtime.sim is not None:
+            counts.update(self.runtime.sim.app.faults.applied())
+        for _name, device in self.runtime.devices.all():
+            for kind, n in (device.applied() if hasattr(device, "applied") else {}).items():
+                counts[kind] = counts.get(kind, 0) + n
+        return counts
+
+    def arm_faults(self, item: Any) -> list[tuple[Any, str]]:
+        """Switch on the flow's scripted faults; returns the (device, fault) pairs to switch off after."""
+        armed: list[tuple[Any, str]] = []
+        for kind in self.script.faults:
+            if kind == ANSWER_LOST:
+                if self.runtime.sim is None:
+                    raise DemoError("fault=answer_lost needs the embedded backend simulator")
+                if item.operation:  # an item without an operation has no answer to lose: it never fires
+                    self.runtime.sim.app.faults.update({"lose_answers_of": item.operation,
+                                                        "lose_answers": self.script.lost})
+                    armed.append((self.runtime.sim.app.faults, kind))
+                continue
+            for _name, device in self.runtime.devices.all():
+                if kind in getattr(device, "FAULTS", ()):
+                    # 1: an event fault fires once; a state fault (paper_out) stays on for the flow.
+                    device.inject(kind, 1)
+                    armed.append((device, kind))
+        if self.script.chip:
+            chip = self.runtime.devices.get("pcsc")
+            if chip is None or self.script.chip not in getattr(chip, "FAULTS", ()):
+                raise DemoError(f"chip={self.script.chip} needs the simulated chip reader")
+            chip.inject(self.script.chip, 1)
+            armed.append((chip, self.script.chip))
+        return armed
+
+    def disarm_faults(self, armed: list[tuple[Any, str]]) -> None:
+        """Switch the flow's scripted faults off again (those that never fired too)."""
+        for target, kind in armed:
+            if kind == ANSWER_LOST:
+                target.update({"lose_answers_of": "", "lose_answers": 0})
+            else:
+                target.clear(kind)
+
+    def fault_counts(self, before: dict[str, int]) -> list[dict[str, Any]]:
+        """``[{"kind", "count"}]``: the scripted faults (0 when they never fired), then any other that fired."""
+        after = self.applied_faults()
+        fired = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0) > 0}
+        scripted = list(dict.fromkeys([*self.script.faults, *([self.script.chip] if self.script.chip else [])]))
+        return ([{"kind": k, "count": fired.get(k, 0)} for k in scripted]
+                + [{"kind": k, "count": n} for k, n in sorted(fired.items()) if k not in scripted])
 
     def end(self, screen: str) -> None:
         """The done or error screen: note the outcome and what was shown, then leave as a resident does."""
@@ -843,17 +962,28 @@ def _stop_demo(signum: int, _frame: Any) -> None:
 
 
 def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool = False,
-             shots: str = "all") -> int:
-    """Run the flows (FLOW_SYNTAX) headless on one fresh simulator, write ``out``/summary.json.
+             shots: str = "all", state_dir: Path | None = None) -> int:
+    """Run the flows (FLOW_SYNTAX) headless on one simulator, write ``out``/summary.json.
 
-    Returns 0 when every plain flow completed and no scripted one failed.
+    ``state_dir`` keeps the journal and the embedded simulator's database there (a fresh
+    temporary folder otherwise, removed at the end); the run starts with recovery, as
+    `kiosk run` does, and summary.json's ``recovered`` says what it finished. Returns 0
+    when every plain flow completed and no scripted one failed (a flow with a scripted
+    fault may end failed: only the driver losing its way counts then).
     """
     from kiosk.app import KioskApp, build_runtime, prepare_kivy
+    from kiosk.services.catalog import Catalog
 
     scripts = [FlowScript.parse(f) for f in flows]  # a bad script is refused before anything starts
+    catalog = Catalog.load()
+    for script in scripts:
+        script.check(catalog.get(script.item))  # UnknownItemError, or an option the item does not take
     out.mkdir(parents=True, exist_ok=True)
-    state = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    keep = state_dir is not None
+    state = Path(state_dir) if keep else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    state.mkdir(parents=True, exist_ok=True)
     records: list[FlowRecord] = []
+    recovered: list[dict[str, Any]] = []
     # Our own handlers before SDL starts: SDL would otherwise turn SIGTERM into a window
     # close, which the kiosk refuses, and a stopped demo would run on. Unwinding runs the
     # clean-ups below (the state folder holds the simulator's residents).
@@ -861,12 +991,11 @@ def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool =
     try:
         cfg = demo_config(cfg, state)
         prepare_kivy(cfg.ui, headless=True)
-        runtime = build_runtime(cfg)
+        runtime = build_runtime(cfg)  # runs start-up recovery
         try:
+            recovered = _recovered(runtime, out)
             if all_items:
                 scripts = [FlowScript(i) for i in demo_residents.run_order([it.id for it in runtime.catalog.items])]
-            for script in scripts:
-                runtime.catalog.get(script.item)  # UnknownItemError before the UI starts
             app = KioskApp(runtime, cfg)
             driver = UiDriver(app)
             driver.start()
@@ -882,28 +1011,62 @@ def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool =
                           f"{record.touches_after_identity} after identity, {record.seconds:.1f} s machine, "
                           f"{record.wall_seconds:.1f} s wall)", flush=True)
                     # Written after every flow, so a long --all run leaves its results so far.
-                    summary = {"flows": [r.__dict__ for r in records]}
-                    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                                      encoding="utf-8")
+                    _write_summary(out, records, recovered)
             finally:
                 driver.stop()
         finally:
             runtime.close()
     finally:
-        shutil.rmtree(state, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(state, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     plain = {id(s) for s in scripts if s == FlowScript(s.item)}
-    ok = all(r.outcome == "completed" if id(s) in plain else r.outcome != "failed"
-             for s, r in zip(scripts or [FlowScript(DEFAULT_FLOW)], records))
-    return 0 if ok and records else 1
+
+    def ok(script: FlowScript, record: FlowRecord) -> bool:
+        if id(script) in plain:
+            return record.outcome == "completed"
+        if script.scripted_fault:
+            return not record.reason.startswith(DemoError.code)
+        return record.outcome != "failed"
+
+    return 0 if records and all(ok(s, r) for s, r in zip(scripts or [FlowScript(DEFAULT_FLOW)], records)) else 1
+
+
+def _write_summary(out: Path, records: list[FlowRecord], recovered: list[dict[str, Any]]) -> None:
+    summary = {"flows": [r.__dict__ for r in records], "recovered": recovered}
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _recovered(runtime: Any, out: Path) -> list[dict[str, Any]]:
+    """What start-up recovery finished, for summary.json, with the receipts it printed saved under ``out``."""
+    printer = runtime.devices.get("receipt_printer")
+    jobs = list(getattr(printer, "jobs", ()))  # nothing else has printed yet: these are recovery's
+    entries = []
+    for action in runtime.recovered:
+        printed = []
+        for kind in action.printed:
+            if kind == "receipt" and jobs:
+                target = _unused(out / "receipts" / f"{action.item_id}-recovered.bin")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(jobs.pop(0))
+                printed.append(str(target.relative_to(out)))
+            else:
+                printed.append(kind)
+        entries.append({"transaction": action.txn_id, "item": action.item_id, "reference": action.reference,
+                        "actions": list(action.actions), "printed": printed, "refunded": action.refunded})
+    if entries:
+        print(f"kiosk demo: start-up recovery settled {len(entries)} transaction(s): "
+              + "; ".join(f"{e['item']} {','.join(e['actions'])}" for e in entries), flush=True)
+    return entries  # written to summary.json with the first flow (its appearing means a flow is done)
 
 
 def cli_demo(args: argparse.Namespace) -> int:
-    """`kiosk demo --out DIR [--flow FLOW ...] [--all]` (FLOW_SYNTAX)."""
+    """`kiosk demo --out DIR [--flow FLOW ...] [--all] [--state DIR]` (FLOW_SYNTAX)."""
     cfg = load(getattr(args, "config", None))
     out = Path(args.out)
+    state = getattr(args, "state", None)
     status = run_demo(cfg, out, list(args.flow or []), all_items=args.all,
-                      shots=getattr(args, "screenshots", "all"))
+                      shots=getattr(args, "screenshots", "all"), state_dir=Path(state) if state else None)
     print(f"kiosk demo: summary written to {(out / 'summary.json').resolve()}")
     return status

@@ -47,7 +47,18 @@ A flow is ITEM[:OPTION]...; options script the resident for that flow:
   mrz=typed     a travel document whose data page the scanner cannot read: the resident
                 types its number and dates (document_number=, birth_date=, expiry_date=
                 type other values)
-e.g. --flow H01 S01:ZHANG T02:violation=WF0002 S01:LIU H12:leave=form E01:mrz=typed"""
+  fault=KIND    a fault for this flow, counted where a simulator applies it (summary.json
+                "faults"): answer_lost (the backend does the item's operation, then its
+                answers are lost on the way back) or a device fault by its config name
+                (paper_out, cover_open, jam, offline, card_removed_mid_read, ...)
+  lost=N        with fault=answer_lost: lose the first N answers (default 2); lost=all
+                loses every one (the outcome stays unknown)
+  chip=tampered a travel document chip whose DG1 was altered after it was signed
+  chip=cloned   a validly signed chip whose DG1 is not the document presented
+Any other option is refused. --state DIR keeps the journal and the backend simulator's
+database in DIR, so a later run starts with the recovery of what an earlier one left open.
+e.g. --flow H01 S01:ZHANG T02:violation=WF0002 S01:LIU H12:leave=form E01:mrz=typed
+     H13:fault=answer_lost E01:chip=cloned"""
 
 # Values the field type alone cannot guess: formats the backend checks, records it seeded.
 SAMPLES: dict[str, str] = {

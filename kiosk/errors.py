@@ -126,6 +126,35 @@ class BackendRejected(BackendError):
     message_en = "The request was not accepted by the police service system. Please ask the staff for help."
 
 
+class OutcomeUnknown(BackendError):
+    """The backend never confirmed whether an operation happened before the deadline.
+
+    Nothing is assumed: the journal keeps the operation open, and recovery or the
+    background reconciler asks the backend what became of it, then prints what was issued
+    or refunds what was paid. ``reference`` is the number the resident shows at the counter.
+    """
+
+    code = "outcome_unknown"
+    message_en = "The police service system did not confirm your request in time. Your reference number is {reference}."
+    where_en = ("The service counter, with this number: your slip is printed as soon as the outcome is known and "
+                "kept for you there. If the service did not go through, any fee you paid is refunded automatically.")
+
+    def __init__(self, detail: str = "", *, reference: str = "") -> None:
+        super().__init__(detail, reference=reference)
+        self.reference = reference
+
+    @property
+    def where_zh(self) -> str:
+        """Where to collect the slip, in Chinese."""
+        from kiosk.i18n import translate
+
+        return translate(self.where_en, "zh_CN")
+
+    def message(self, lang: str = "zh_CN") -> str:
+        """The message with the reference number filled in."""
+        return super().message(lang).replace("{reference}", self.reference)
+
+
 class BackendRefused(KioskError):
     """A business rule refuses the request; ``rule`` names it, ``where`` says where to go."""
 

@@ -195,6 +195,9 @@ def _hex(n: int) -> str:
     return f"0x{n:04x}"
 
 
+CSCA_TRUST_STORE = "/etc/kiosk/csca"  # the CSCA certificates (master list) passport and permit chips chain to
+
+
 def _table_for(f: Finding) -> dict[str, Any] | None:
     m = f.model
     assert m is not None
@@ -208,7 +211,8 @@ def _table_for(f: Finding) -> dict[str, Any] | None:
     if m.connection == "cdc-serial":
         return {"driver": "serial", "options": {"port": f.address}}
     if m.connection == "pcsc":
-        return {"driver": "pcsc", "options": {"reader": f.address}}
+        # Production refuses a chip reader without a CSCA trust store; this is where the technician puts it.
+        return {"driver": "pcsc", "options": {"reader": f.address, "trust_store": CSCA_TRUST_STORE}}
     if m.connection == "cups" and f.bus == "cups":  # a USB A4 printer is used through its CUPS queue
         return {"driver": "cups", "options": {"queue": f.address}}
     return None
@@ -244,6 +248,8 @@ def suggest_devices(findings: Iterable[Finding], drivers: Mapping[str, Mapping[s
             table = _table_for(f)
             if table is not None:
                 notes[name] = f"{f.model.maker} {f.model.model} at {f.address}"
+                if name == "pcsc":
+                    notes[name] += f"; put the CSCA certificates chips are checked against in {CSCA_TRUST_STORE}"
                 break
         if table is None:
             devices[name] = {"enabled": False}

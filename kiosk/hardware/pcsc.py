@@ -1,13 +1,29 @@
 """PC/SC contact/contactless reader for passport and permit chips: the interface.
 
-The pyscard driver and ICAO 9303 reading come with the identity issue.
+A reader reports what the chip proved, not whether to trust it: the identity it returns
+carries in ``extra`` the passive-authentication result (``sod_present``, ``hashes_valid``,
+``chain_valid``: "true", "false" or "none" when not checked) and the access data DG1 holds
+(``dg1_document_number``, ``dg1_birth_date``, ``dg1_expiry_date``, dates YYMMDD), so the
+identify step in services can refuse a chip that does not prove itself.
 """
 from __future__ import annotations
 
 import abc
 
 from kiosk.hardware.base import Device
+from kiosk.hardware.icao.mrz import Mrz
+from kiosk.hardware.icao.pa import PassiveAuthResult
 from kiosk.hardware.idcard import IdentityCard
+
+
+def chip_evidence(dg1: Mrz, result: PassiveAuthResult) -> dict[str, str]:
+    """The ``IdentityCard.extra`` entries a chip read reports for the identify step to judge."""
+    def flag(value: bool | None) -> str:
+        return "none" if value is None else str(bool(value)).lower()
+
+    return {"sod_present": flag(result.sod_present), "hashes_valid": flag(result.hashes_valid),
+            "chain_valid": flag(result.chain_valid), "dg1_document_number": dg1.document_number,
+            "dg1_birth_date": dg1.birth_date, "dg1_expiry_date": dg1.expiry_date}
 
 
 class ChipReader(Device):

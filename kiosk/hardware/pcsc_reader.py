@@ -21,7 +21,7 @@ from kiosk.hardware.icao import bac, lds, pa
 from kiosk.hardware.icao.mrz import Mrz, yymmdd_to_iso
 from kiosk.hardware.icao.sm import SecureChannel
 from kiosk.hardware.idcard import IdentityCard
-from kiosk.hardware.pcsc import ChipReader
+from kiosk.hardware.pcsc import ChipReader, chip_evidence
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,7 @@ class ChipDocument:
             valid_to=yymmdd_to_iso(m.expiry_date, future=True),
             photo=self.face.image if self.face else b"",
             extra={"nationality": m.nationality, "document_code": m.document_code,
-                   "photo_format": self.face.format if self.face else "",
-                   "hashes_valid": str(pa_result.hashes_valid).lower(),
-                   "chain_valid": str(pa_result.chain_valid).lower()})
+                   "photo_format": self.face.format if self.face else "", **chip_evidence(m, pa_result)})
 
 
 class PcscChipReader(ChipReader):

@@ -6,7 +6,14 @@ response signature bound to the call's nonce, and must match the OpenAPI documen
 is a :class:`BackendProtocolError`, never a half-parsed dict. Retries with backoff happen
 only where repeating is harmless: GETs, and POSTs, which always carry an idempotency key
 (the caller's, or one made here and kept across the retries of this call); and only on
-connect errors, timeouts and 5xx, never on 4xx.
+connect errors, timeouts and 5xx, never on 4xx. Which failures are asked again is decided
+by the error's type, here and nowhere else: callers do not stack retries of their own.
+
+A call whose side effect must not be lost (an item's operation) passes ``until`` (a
+``time.monotonic()`` deadline) instead: it is asked again under the same key until an
+answer can be trusted or the deadline passes, also when the answer arrived garbled or
+unsigned (the backend replays its stored answer to a repeated key). What the backend
+made of a key whose answer never arrived is asked with :meth:`BackendClient.outcome`.
 """
 from __future__ import annotations
 
@@ -127,6 +134,18 @@ class EnrollmentCodeInvalid(BackendRejected):
     exit_status = 77
 
 
+class OrderNotRefundable(BackendRejected):
+    """The order cannot be refunded: it was never paid (or is already settled otherwise)."""
+
+    code = "order_not_refundable"
+
+
+class OrderConsumed(OrderNotRefundable):
+    """The order paid for an operation that was delivered: there is nothing to give back."""
+
+    code = "order_consumed"
+
+
 class BackendTlsError(BackendUnavailable):
     """The TLS handshake failed: the backend refused our client certificate, or its certificate is not the pinned CA's."""
 
@@ -134,9 +153,21 @@ class BackendTlsError(BackendUnavailable):
     message_en = "The secure connection to the police service system failed. Please ask the staff for help."
 
 
+# Failures on the way that the same request may get past when sent again.
+RETRY_ON: tuple[type[BackendError], ...] = (BackendTimeout, BackendServerError, BackendUnavailable)
+# The same bytes or the same certificate will not fare better.
+NEVER_RETRY: tuple[type[BackendError], ...] = (BackendTlsError,)
+# An answer that came but cannot be trusted: asked again only by a call with a deadline (``until``),
+# whose repeated key makes the backend replay what it did.
+UNREADABLE: tuple[type[BackendError], ...] = (BackendProtocolError, SignatureError)
+UNTIL_MAX_BACKOFF_S = 2.0
+UNTIL_LAST_TRY_S = 0.1  # less time than this left: no further try
+
 _REJECTED_BY_CODE: dict[str, type[BackendRejected]] = {
     "document_not_found": DocumentNotFound,
     "idempotency_conflict": IdempotencyConflict,
+    "order_not_refundable": OrderNotRefundable,
+    "order_consumed": OrderConsumed,
     "terminal_revoked": TerminalRevoked,
     "enrollment_code_used": EnrollmentCodeUsed,
     "enrollment_code_invalid": EnrollmentCodeInvalid,
@@ -213,17 +244,33 @@ class BackendClient:
 
     def operate(self, operation: str, item_id: str, id_number: str | None = None,
                 fields: Mapping[str, Any] | None = None, payment_order_id: str | None = None,
-                idempotency_key: str | None = None) -> dict[str, Any]:
+                idempotency_key: str | None = None, *, until: float | None = None) -> dict[str, Any]:
         """Run an item's operation; ``{operation, item_id, reference, display, document, data}``.
 
-        The document's Ed25519 signature is checked too. Raises BackendError, BackendRefused.
+        ``until`` (a ``time.monotonic()`` deadline): ask again under the same key until a
+        trustworthy answer arrives or the deadline passes. The document's Ed25519 signature
+        is checked too. Raises BackendError, BackendRefused.
         """
         result = self._call("POST", f"/operations/{operation}",
                             {"item_id": item_id, "id_number": id_number, "fields": dict(fields or {}),
-                             "payment_order_id": payment_order_id}, idempotency_key=idempotency_key)
+                             "payment_order_id": payment_order_id}, idempotency_key=idempotency_key, until=until)
         if result.get("document") is not None:
             self._check_document(result["document"])
         return result
+
+    def outcome(self, idempotency_key: str) -> dict[str, Any]:
+        """What became of an operation sent under ``idempotency_key`` whose answer never arrived.
+
+        ``{idempotency_key, outcome: performed|refused|not_performed, result, refusal}``;
+        ``not_performed`` is final: the backend closes the key, so the request can no
+        longer take effect. A performed result's document signature is checked.
+        Raises BackendError.
+        """
+        answer = self._call("POST", "/outcomes", {"idempotency_key": idempotency_key})
+        result = answer.get("result")
+        if answer.get("outcome") == "performed" and isinstance(result, dict) and result.get("document") is not None:
+            self._check_document(result["document"])
+        return answer
 
     def fetch_document(self, document_id: str, id_hash: str) -> dict[str, Any]:
         """An issued document again (reprint). Raises DocumentNotFound, BackendError."""
@@ -309,7 +356,7 @@ class BackendClient:
 
     def _call(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
               idempotency_key: str | None = None, secret: bytes | None = None,
-              unsigned_errors_ok: bool = False) -> dict[str, Any]:
+              unsigned_errors_ok: bool = False, until: float | None = None) -> dict[str, Any]:
         key = self._current_secret() if secret is None else secret
         api_path = API_PREFIX + path
         target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
@@ -320,37 +367,61 @@ class BackendClient:
         if method == "POST":
             # One key for every attempt of this call: a retry is then a replay, never a second effect.
             base_headers["Idempotency-Key"] = idempotency_key or f"auto-{uuid.uuid4().hex}"
-        last: BackendError | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
-                time.sleep(delay)
+        attempt = 0
+        while True:
             headers = {**base_headers, **signing.sign_request(key, method, target, data)}
             try:
-                resp = self.session.request(method, self.base_url.removesuffix(self._prefix) + target,
-                                            data=data or None, headers=headers, timeout=self.timeout,
-                                            allow_redirects=False)
-                resp_body = resp.content
-            except (requests.ConnectTimeout, requests.ReadTimeout) as exc:
-                last = BackendTimeout(f"{method} {api_path}: no answer in time ({type(exc).__name__})")
-            except requests.exceptions.SSLError as exc:
-                last = BackendTlsError(f"{method} {api_path}: TLS handshake failed ({_reason(exc)})")
-            except requests.ConnectionError as exc:
-                last = BackendUnavailable(f"{method} {api_path}: cannot connect ({_reason(exc)})")
-            except requests.RequestException as exc:
-                # A broken transfer (bad chunking, truncated body): the bytes are not an answer.
-                last = BackendProtocolError(f"{method} {api_path}: broken response ({type(exc).__name__})")
-            else:
-                if resp.status_code < 500:
-                    return self._interpret(method, api_path, headers, query, data, resp.status_code,
-                                           resp.headers, resp_body, key, unsigned_errors_ok)
-                last = BackendServerError(f"{method} {api_path}: HTTP {resp.status_code}", status=resp.status_code)
-            log.warning("backend %s %s attempt %d/%d failed: %s", method, api_path, attempt + 1,
-                        self.retries + 1, last.code)
-            if isinstance(last, (BackendProtocolError, BackendTlsError)):
-                break  # the same bytes or the same certificate will not fare better on a retry
-        assert last is not None
-        raise last
+                return self._attempt(method, api_path, target, query, data, headers, key, unsigned_errors_ok, until)
+            except BackendError as err:
+                if isinstance(err, BackendRejected) or not self._again(err, until):
+                    raise
+                last = err
+            attempt += 1
+            delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
+            if until is not None:
+                left = until - time.monotonic()
+                if left < UNTIL_LAST_TRY_S:
+                    log.warning("backend %s %s: no trustworthy answer by the deadline after %d attempts: %s",
+                                method, api_path, attempt, last.code)
+                    raise last
+                delay = min(delay, UNTIL_MAX_BACKOFF_S, left - UNTIL_LAST_TRY_S / 2)  # one last try at the deadline
+            elif attempt > self.retries:
+                raise last
+            log.warning("backend %s %s attempt %d failed: %s; asking again", method, api_path, attempt, last.code)
+            time.sleep(delay)
+
+    @staticmethod
+    def _again(err: BackendError, until: float | None) -> bool:
+        """Whether a failed attempt is worth sending again (by the error's type)."""
+        if isinstance(err, NEVER_RETRY):
+            return False
+        return isinstance(err, RETRY_ON) or (until is not None and isinstance(err, UNREADABLE))
+
+    def _attempt(self, method: str, api_path: str, target: str, query: Mapping[str, str] | None, data: bytes,
+                 headers: Mapping[str, str], key: bytes, unsigned_errors_ok: bool,
+                 until: float | None) -> dict[str, Any]:
+        """One request and its verified answer. Raises BackendError, BackendRefused."""
+        timeout = self.timeout
+        if until is not None:  # never wait on one answer past the caller's deadline
+            timeout = (self.timeout[0], max(0.5, min(self.timeout[1], until - time.monotonic())))
+        try:
+            resp = self.session.request(method, self.base_url.removesuffix(self._prefix) + target,
+                                        data=data or None, headers=dict(headers), timeout=timeout,
+                                        allow_redirects=False)
+            resp_body = resp.content
+        except (requests.ConnectTimeout, requests.ReadTimeout) as exc:
+            raise BackendTimeout(f"{method} {api_path}: no answer in time ({type(exc).__name__})") from None
+        except requests.exceptions.SSLError as exc:
+            raise BackendTlsError(f"{method} {api_path}: TLS handshake failed ({_reason(exc)})") from None
+        except requests.ConnectionError as exc:
+            raise BackendUnavailable(f"{method} {api_path}: cannot connect ({_reason(exc)})") from None
+        except requests.RequestException as exc:
+            # A broken transfer (bad chunking, truncated body): the bytes are not an answer.
+            raise BackendProtocolError(f"{method} {api_path}: broken response ({type(exc).__name__})") from None
+        if resp.status_code >= 500:
+            raise BackendServerError(f"{method} {api_path}: HTTP {resp.status_code}", status=resp.status_code)
+        return self._interpret(method, api_path, headers, query, data, resp.status_code, resp.headers, resp_body,
+                               key, unsigned_errors_ok)
 
     def _interpret(self, method: str, api_path: str, sent: Mapping[str, str], query: Mapping[str, str] | None,
                    data: bytes, status: int, headers: Mapping[str, str], body: bytes, key: bytes | None = None,

@@ -53,7 +53,7 @@ STATES = frozenset({BEGUN, DONE, FAILED, RESOLVED})
 ALLOWED_REFS = frozenset({
     "reference", "order_id", "order_status", "amount_fen", "document_id", "doc_type",
     "verification_code", "job_id", "receipt_kind", "operation", "session", "of_key",
-    "resolution", "description",
+    "resolution", "description", "outcome",
 })
 
 
@@ -210,6 +210,10 @@ class Journal:
         """Record that side effect ``key`` did not happen (``code`` says why)."""
         self._update(key, FAILED, refs or {}, code)
 
+    def note(self, key: str, refs: Mapping[str, Any]) -> None:
+        """Merge references into entry ``key`` without changing its state (e.g. ``outcome: unknown``)."""
+        self._update(key, None, refs, None)
+
     def resolve(self, key: str, resolution: str, refs: Mapping[str, Any] | None = None) -> None:
         """Mark ``key`` settled by recovery or a reprint (``resolution`` says how)."""
         self._update(key, RESOLVED, {**(refs or {}), "resolution": resolution}, None)
@@ -219,17 +223,18 @@ class Journal:
         """Record an observed effect in one write (e.g. the resident's payment arriving)."""
         self._insert(key, txn_id, item_id, step, kind, DONE, id_hash, refs)
 
-    def _update(self, key: str, state: str, refs: Mapping[str, Any], code: str | None) -> None:
+    def _update(self, key: str, state: str | None, refs: Mapping[str, Any], code: str | None) -> None:
         new = _check_refs(refs)
         with self._lock:
             try:
-                row = self._db.execute("SELECT refs, code FROM effects WHERE key=?", (key,)).fetchone()
+                row = self._db.execute("SELECT refs, code, state FROM effects WHERE key=?", (key,)).fetchone()
                 if row is None:
                     raise JournalError(f"journal has no entry {key}")
                 merged = {**json.loads(row[0]), **new}
                 self._db.execute(
                     "UPDATE effects SET state=?, refs=?, code=?, updated_at=? WHERE key=?",
-                    (state, json.dumps(merged), row[1] if code is None else code, time.time(), key))
+                    (row[2] if state is None else state, json.dumps(merged), row[1] if code is None else code,
+                     time.time(), key))
             except sqlite3.DatabaseError as exc:
                 raise JournalError(f"journal write failed: {exc}") from exc
 

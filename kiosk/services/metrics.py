@@ -9,6 +9,10 @@ The control room scrapes every terminal; what it needs to act before residents n
   ``<device>_<supply>``, e.g. ``receipt_printer_paper``.
 - ``kiosk_transactions_total{item,outcome}`` and ``kiosk_transaction_duration_seconds``.
 - ``kiosk_heartbeat_last_success_timestamp_seconds``: when the backend last took a heartbeat.
+- ``kiosk_paid_undelivered_total``: residents who paid and whose service could not be delivered
+  (its outcome unknown when they left); ``kiosk_refund_failed_total``: refunds owed that did not
+  go through. Each one is a case for an operator (alert rules KioskPaidNotDelivered,
+  KioskRefundFailed). No labels, so both exist at 0 from the start and the first case is an increase.
 - ``kiosk_build_info{version,terminal}``.
 
 A registry of its own (not prometheus_client's global one) so two kiosks in one test
@@ -79,6 +83,11 @@ class KioskMetrics:
         self.transaction_duration = Histogram("kiosk_transaction_duration_seconds",
                                               "Time from choosing an item to the end of its transaction.",
                                               buckets=DURATION_BUCKETS, registry=r)
+        self.paid_undelivered = Counter("kiosk_paid_undelivered",
+                                        "Paid services not delivered when the resident left (outcome unknown).",
+                                        registry=r)
+        self.refund_failed = Counter("kiosk_refund_failed", "Refunds owed to a resident that did not go through.",
+                                     registry=r)
         self.heartbeat_last_success = Gauge("kiosk_heartbeat_last_success_timestamp_seconds",
                                             "Unix time of the last heartbeat the backend accepted.", registry=r)
         self.build = Info("kiosk_build", "Software version and terminal id.", registry=r)
@@ -125,6 +134,13 @@ class KioskMetrics:
         self.transactions.labels(item, outcome).inc()
         if duration_s is not None:
             self.transaction_duration.observe(max(0.0, float(duration_s)))
+
+    def record_alarm(self, kind: str, count: int = 1) -> None:
+        """Count ``count`` cases of ``kind`` (paid_undelivered | refund_failed). Raises ValueError."""
+        counters = {"paid_undelivered": self.paid_undelivered, "refund_failed": self.refund_failed}
+        if kind not in counters:
+            raise ValueError(f"alarm kind must be one of {', '.join(counters)}, got {kind!r}")
+        counters[kind].inc(count)
 
     def heartbeat_succeeded(self, at: float | None = None) -> None:
         """Record that the backend accepted a heartbeat now (or at ``at``, unix seconds)."""

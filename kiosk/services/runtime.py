@@ -21,7 +21,8 @@ from kiosk.services.journal import Journal
 from kiosk.services.logs import setup_logging, teardown_logging
 from kiosk.services.speech import SpeechService, fixed_prompts
 from kiosk.services.stats import Stats
-from kiosk.services.workflow import RecoveryAction, SessionStore, TransactionEnded, WorkflowEngine, recover
+from kiosk.services.workflow import (MoneyAlarm, RecoveryAction, SessionStore, TransactionEnded, WorkflowEngine,
+                                     recover)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ class Runtime:
                                     upkeep_interval_s=up.upkeep_interval_s, terminal_id=config.terminal.id)
         engine.admit = self.health.admit
         engine.on_end.append(self._transaction_ended)
+        # Counted from the start (start-up recovery runs before metrics are attached).
+        self.alarms: dict[str, int] = {}
+        self._alarm_lock = threading.Lock()
+        engine.on_alarm.append(self._money_alarm)
 
     @property
     def state_dir(self) -> Path:
@@ -202,8 +207,17 @@ class Runtime:
         The runtime then counts transactions itself: a caller using this must not call
         ``metrics.record_transaction`` as well.
         """
-        self.metrics = metrics
+        with self._alarm_lock:
+            self.metrics = metrics
+            for kind, count in self.alarms.items():
+                metrics.record_alarm(kind, count)
         self.health.attach_metrics(metrics)
+
+    def _money_alarm(self, alarm: MoneyAlarm) -> None:
+        with self._alarm_lock:
+            self.alarms[alarm.kind] = self.alarms.get(alarm.kind, 0) + 1
+            if self.metrics is not None:
+                self.metrics.record_alarm(alarm.kind)
 
     def _transaction_ended(self, ended: TransactionEnded) -> None:
         self.stats.record_ended(ended)

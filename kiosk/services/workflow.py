@@ -15,6 +15,13 @@ twice, never lose an issued document. A printer failure leaves the document issu
 journaled; reading the same ID card again offers it for reprint
 (:meth:`WorkflowEngine.pending_reprints`, :meth:`Transaction.reprint`).
 
+An operation whose answer is lost is never taken for failed: it is asked again under its
+key until ``backend.unknown_outcome_s``, then the transaction ends ``failed`` with reason
+``outcome_unknown`` and the resident gets a reference number; the journal keeps the
+operation open until recovery (or the running kiosk's reconciler) learns from the backend
+what became of it, prints the slip of what was issued, or refunds what was paid when the
+backend confirms the operation did not happen. A refund is asked for on no other grounds.
+
 Personal data lives only in the transaction's :class:`~kiosk.services.session.Session`.
 """
 from __future__ import annotations
@@ -32,9 +39,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from kiosk import localtime
-from kiosk.errors import (BacFailed, BackendError, BackendRefused, CardRemoved, DeviceError, DeviceProtocolError,
-                          DeviceTimeout, FieldError, KioskError, MrzUnreadable, NoCard, NoDevice,
-                          PaymentTimeout)
+from kiosk.errors import (BacFailed, BackendError, BackendRefused, BackendRejected, CardRemoved, DeviceError,
+                          DeviceProtocolError, DeviceTimeout, FieldError, KioskError, MrzUnreadable, NoCard,
+                          NoDevice, OutcomeUnknown, PaymentTimeout)
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services import journal as J
 from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
@@ -100,6 +107,9 @@ RULES: dict[str, tuple[str, str]] = {
                         "Please go to a staffed counter with your ID card."),
     "identity_required": ("This service needs your identity document.",
                           "Please place your ID card on the reader."),
+    "chip_not_authentic": ("The chip of this document could not be verified as genuine, so it cannot be used "
+                           "at the kiosk.",
+                           "Please go to the exit-entry counter with this document."),
 }
 
 # Which card types an identity requirement accepts unless the item says otherwise.
@@ -118,6 +128,17 @@ _RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError, BacF
 
 
 RATING_ITEM = "G05"  # the satisfaction rating: its rating is counted for the statistics
+
+# What an operator must learn of, every time (metrics and alert rules count them).
+PAID_UNDELIVERED = "paid_undelivered"  # paid, and the service could not be delivered (yet)
+REFUND_FAILED = "refund_failed"  # a refund the backend owed the resident did not go through
+ALARM_KINDS = (PAID_UNDELIVERED, REFUND_FAILED)
+UNKNOWN = "unknown"  # journal ref ``outcome`` of an operation the backend never confirmed
+
+
+def kiosk_reference(terminal_id: str, txn_id: str) -> str:
+    """The number a resident is given when an outcome is unknown: terminal and transaction, nothing personal."""
+    return f"{terminal_id}-{txn_id[:8].upper()}"
 
 
 def refusal(rule: str) -> Refused:
@@ -250,6 +271,16 @@ class TransactionEnded:
     duration_s: float
     rating: str = ""
     rated_item: str = ""
+
+
+@dataclass(frozen=True)
+class MoneyAlarm:
+    """Handed to ``WorkflowEngine.on_alarm`` listeners: a paid service not delivered, or a refund that failed."""
+
+    kind: str  # one of ALARM_KINDS
+    item_id: str
+    txn_id: str
+    reference: str  # kiosk_reference: what the resident holds; no personal data
 
 
 @dataclass(frozen=True)
@@ -600,8 +631,8 @@ class Transaction:
                     item_id=self.item.id, amount_fen=self.amount_fen, reference=self.id,
                     description=self.item.name_en, idempotency_key=key)
             except KioskError as err:
-                # 4xx means no order exists; after retries on 5xx/timeouts recovery settles it.
-                if isinstance(err, (BackendRefused,)) or getattr(err, "code", "") == "backend_rejected":
+                # A refusal or rejection means no order exists; after timeouts recovery settles it.
+                if isinstance(err, (BackendRefused, BackendRejected)):
                     self.journal.fail(key, err.code)
                 self._fail(err)
                 raise
@@ -757,6 +788,11 @@ class Transaction:
                 {"label_zh": "办理材料", "label_en": "Materials",
                  "value": "、".join(getattr(self.item, "materials_zh", ()) or ())}]
 
+    @property
+    def kiosk_reference(self) -> str:
+        """The number the resident is given when the outcome of the operation is unknown."""
+        return kiosk_reference(self.engine.terminal_id, self.id)
+
     def _operate(self) -> dict[str, Any]:
         key = self._key(J.OPERATE)
         order_id = (self.order or {}).get("order_id") if self._paid else None
@@ -764,30 +800,46 @@ class Transaction:
         self.journal.begin(key, self.id, self.item.id, S.PRODUCE.value, J.OPERATE, id_hash=self._id_hash,
                            refs={"operation": self.item.operation, "session": self.session.id,
                                  **({"order_id": order_id} if order_id else {})})
-        call = lambda: self.engine.backend.operate(  # noqa: E731 - called twice below
-            self.item.operation, self.item.id, self.session.id_number or None, self.form_values,
-            payment_order_id=order_id, idempotency_key=key)
+        # One call: the adapter asks again under the same key until it gets an answer it can
+        # trust or the deadline passes (the backend replays its stored answer to a repeated key).
+        until = time.monotonic() + self.engine.unknown_outcome_s
         try:
-            try:
-                result = call()
-            except (BackendError,) as first:
-                if first.code in ("backend_rejected", "signature_invalid"):
-                    raise
-                # The adapter already retried; one more try under the same key is safe
-                # because the backend answers a repeated key with the first result.
-                log.warning("txn=%s operate retry after %s", self.id, first.code)
-                result = call()
-        except KioskError as err:
-            self.journal.fail(key, getattr(err, "rule", "") or err.code)
+            result = self.engine.backend.operate(
+                self.item.operation, self.item.id, self.session.id_number or None, self.form_values,
+                payment_order_id=order_id, idempotency_key=key, until=until)
+        except BackendRefused as err:  # a business rule said no: nothing was done
+            self.journal.fail(key, err.rule)
             if order_id:
                 self.engine.refund(self, order_id, err)
             raise
+        except BackendRejected as err:
+            from kiosk.services.backend import IdempotencyConflict
+
+            if isinstance(err, IdempotencyConflict):
+                # The key already stands for a request the backend took: what it did is learnt later.
+                raise self._unknown(key, order_id, err) from err
+            self.journal.fail(key, err.code)  # refused before anything was done (auth, schema, revoked)
+            if order_id:
+                self.engine.refund(self, order_id, err)
+            raise
+        except BackendError as err:  # no trustworthy answer by the deadline: it may well have happened
+            raise self._unknown(key, order_id, err) from err
         doc = result.get("document") or {}
         self.journal.complete(key, {
             "reference": str(result.get("reference") or ""),
             **({"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
                 "verification_code": doc.get("verification_code", "")} if doc else {})})
         return result
+
+    def _unknown(self, key: str, order_id: str | None, cause: BackendError) -> OutcomeUnknown:
+        """Keep the operation open in the journal and tell the resident their reference number."""
+        self.journal.note(key, {"outcome": UNKNOWN})
+        log.error("txn=%s item=%s operation outcome unknown after %s (reference %s)", self.id, self.item.id,
+                  cause.code, self.kiosk_reference)
+        if order_id:
+            self.engine._alarm(PAID_UNDELIVERED, self.id, self.item.id)
+        return OutcomeUnknown(f"{self.item.operation}: no confirmed answer ({cause.code})",
+                              reference=self.kiosk_reference)
 
     # --- reprint, cancel, finish -------------------------------------------------------
     def reprint(self) -> Produced:
@@ -866,6 +918,8 @@ class WorkflowEngine:
         self.on_end: list[Callable[[TransactionEnded], None]] = []
         # Checked before a transaction starts (the runtime refuses disk-using items on a full disk).
         self.admit: Callable[[Any], None] | None = None
+        # Told of every paid service not delivered and every failed refund (metrics, alert rules).
+        self.on_alarm: list[Callable[[MoneyAlarm], None]] = []
         from print_templates.pdf_signing import PdfSigner
 
         self.pdf_signer = PdfSigner.from_config(config)  # None unless [printing] names a key; loaded once
@@ -877,6 +931,21 @@ class WorkflowEngine:
     @property
     def payment_timeout_s(self) -> float:
         return float(self.config.payment.timeout_s)
+
+    @property
+    def unknown_outcome_s(self) -> float:
+        """How long an operation whose answer was lost is asked again before its outcome counts as unknown."""
+        return float(self.config.backend.unknown_outcome_s)
+
+    def _alarm(self, kind: str, txn_id: str, item_id: str) -> None:
+        """Tell the on_alarm listeners (a failing listener is logged only)."""
+        alarm = MoneyAlarm(kind, item_id, txn_id, kiosk_reference(self.terminal_id, txn_id))
+        log.error("alarm %s: txn=%s item=%s reference %s", kind, txn_id, item_id, alarm.reference)
+        for listener in list(self.on_alarm):
+            try:
+                listener(alarm)
+            except Exception:  # an alarm must never break the transaction it reports
+                log.exception("on_alarm listener failed for %s", kind)
 
     def start(self, item_id: str) -> Transaction:
         """Begin a transaction for ``item_id``. Raises UnknownItemError."""
@@ -925,8 +994,41 @@ class WorkflowEngine:
 
             if access is None:
                 access = parse_mrz(self.devices.scanner.scan()).access_data()
-            return self.devices.pcsc.read_document(*access)
+            card = self.devices.pcsc.read_document(*access)
+            self.check_chip(card, access)
+            return card
         return self.devices.id_card.read_card()
+
+    def check_chip(self, card: IdentityCard, access: tuple[str, str, str]) -> None:
+        """A travel document's chip must prove itself. Raises Refused (chip_not_authentic).
+
+        Passive authentication must have found EF.SOD and every data group's hash in it, the
+        chip's DG1 must hold the document number and dates that opened it (a chip programmed
+        to open with another document's keys holds someone else's data), and a CSCA chain
+        that was checked must hold: in the production profile it must have been checked.
+        """
+        def normalise(number: str) -> str:
+            return number.strip().upper().replace(" ", "").rstrip("<")
+
+        extra = card.extra
+        why = ""
+        if extra.get("sod_present") != "true":
+            why = "no EF.SOD"
+        elif extra.get("hashes_valid") != "true":
+            why = "a data group does not match its hash in EF.SOD"
+        elif extra.get("chain_valid") == "false" or (self.config.profile == "production"
+                                                    and extra.get("chain_valid") != "true"):
+            why = "EF.SOD is not signed under a trusted CSCA"
+        else:
+            number, birth, expiry = access
+            dg1 = (extra.get("dg1_document_number", ""), extra.get("dg1_birth_date", ""),
+                   extra.get("dg1_expiry_date", ""))
+            if not dg1[0] or normalise(dg1[0]) != normalise(number) or (dg1[1], dg1[2]) != (birth.strip(),
+                                                                                              expiry.strip()):
+                why = "DG1 is not the document whose MRZ opened the chip"
+        if why:
+            log.warning("travel document chip refused: %s", why)
+            raise refusal("chip_not_authentic")
 
     def check_card(self, item: Any, card: IdentityCard) -> None:
         """Apply the kiosk's identity rules for ``item``. Raises Refused."""
@@ -970,10 +1072,12 @@ class WorkflowEngine:
         return pdf, None
 
     def _receipt_data(self, item: Any, reference: str, display: Iterable[Mapping[str, str]],
-                      docs: list[Mapping[str, Any]], amount_fen: int = 0) -> dict[str, Any]:
+                      docs: list[Mapping[str, Any]], amount_fen: int = 0, kiosk_ref: str = "") -> dict[str, Any]:
         lines: list[list[str]] = [[str(d.get("label_zh", "")), str(d.get("value", ""))] for d in display]
         if amount_fen:
             lines.append(["金额 Amount", f"¥{amount_fen / 100:.2f}"])
+        if kiosk_ref:  # the number the resident was given when the outcome was unknown
+            lines.append(["受理编号 Kiosk ref.", kiosk_ref])
         data: dict[str, Any] = {
             "item_name_zh": item.name_zh, "item_name_en": item.name_en, "terminal_id": self.terminal_id,
             "time": localtime.stamp(), "reference": reference, "lines": lines}
@@ -994,22 +1098,23 @@ class WorkflowEngine:
             return False
 
     def receipt_bytes(self, txn: Transaction, reference: str, display: Iterable[Mapping[str, str]],
-                      docs: list[Mapping[str, Any]]) -> bytes:
+                      docs: list[Mapping[str, Any]], kiosk_ref: str = "") -> bytes:
         """The ESC/POS bytes of the transaction's receipt or slip, for the configured printer."""
         from print_templates.receipts import render_receipt
 
         amount = txn.amount_fen if txn._paid else 0
-        return render_receipt(_receipt_kind(txn.item), self._receipt_data(txn.item, reference, display, docs, amount),
+        data = self._receipt_data(txn.item, reference, display, docs, amount, kiosk_ref)
+        return render_receipt(_receipt_kind(txn.item), data,
                               profile=getattr(self.devices.receipt_printer, "profile", "80mm"))
 
     def print_receipt(self, txn: Transaction, reference: str, display: Iterable[Mapping[str, str]],
                       docs: list[Mapping[str, Any]], *, key: str | None = None,
-                      of_key: str = "") -> tuple[bytes, DeviceError | None]:
+                      of_key: str = "", kiosk_ref: str = "") -> tuple[bytes, DeviceError | None]:
         """Render and print the transaction's receipt or slip (journaled)."""
         kind = _receipt_kind(txn.item)
         amount = txn.amount_fen if txn._paid else 0
         printer = self.devices.receipt_printer
-        data = self.receipt_bytes(txn, reference, display, docs)
+        data = self.receipt_bytes(txn, reference, display, docs, kiosk_ref)
         key = key or txn._key(J.PRINT_RECEIPT)
         refs: dict[str, Any] = {"reference": reference, "receipt_kind": kind, "session": txn.session.id,
                                 **({"of_key": of_key} if of_key else {})}
@@ -1043,21 +1148,19 @@ class WorkflowEngine:
             return True
         self.journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PAY_REFUND, id_hash=id_hash,
                            refs={"order_id": order_id})
+        from kiosk.services.backend import OrderNotRefundable
+
         try:
             order = self.backend.refund_order(order_id, idempotency_key=key)
-        except BackendError as err:
-            remote = err.context.get("remote_code", "")
-            if remote in ("order_consumed", "order_not_refundable"):
-                # Nothing to give back: an operation used the order, or it was never paid.
-                self.journal.resolve(key, remote)
-                return False
-            log.error("txn=%s refund of %s failed: %s (cause %s)", txn_id, order_id, err.code,
-                      cause.code if cause else "-")
+        except OrderNotRefundable as err:
+            # Nothing to give back: an operation used the order (OrderConsumed), or it was never paid.
+            self.journal.resolve(key, err.code)
             return False
         except KioskError as err:
             # Left begun on purpose: the next recovery retries the refund under the same key.
             log.error("txn=%s refund of %s failed: %s (cause %s)", txn_id, order_id, err.code,
                       cause.code if cause else "-")
+            self._alarm(REFUND_FAILED, txn_id, item_id)
             return False
         self.journal.complete(key, {"order_status": order.get("status", "")})
         return True
@@ -1127,11 +1230,18 @@ class SessionStore:
 # --- recovery ------------------------------------------------------------------------
 @dataclass
 class RecoveryAction:
-    """What recovery did for one transaction (no personal data)."""
+    """What recovery did for one transaction (no personal data).
+
+    ``printed`` lists what it printed (``receipt``), ``refunded`` the order it refunded,
+    ``reference`` the number the resident was given (kiosk_reference).
+    """
 
     txn_id: str
     item_id: str
     actions: list[str] = field(default_factory=list)
+    reference: str = ""
+    printed: list[str] = field(default_factory=list)
+    refunded: str = ""
 
 
 def _unsettled(entries: list[J.Entry], outputs: set[str]) -> bool:
@@ -1180,8 +1290,12 @@ def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction
     ``wipe=False`` (a running kiosk settling late payments) leaves the session folders alone.
     For each unsettled transaction: a half-created order is re-created under the same
     key and reconciled; an open order is cancelled, or when it was paid the operation is
-    resumed under its idempotency key (from the crashed session's resume record) or
-    refunded; an interrupted print is kept as owed, to reprint when the card is read again.
+    resumed under its idempotency key (from the crashed session's resume record) or, when
+    the data to resume it is gone, settled by what the backend says became of that key
+    (refunded only when it says the operation did not happen); an interrupted print is
+    kept as owed, to reprint when the card is read again. An operation whose outcome the
+    resident was told is unknown is settled the same way, and its slip printed at once;
+    that waits while a resident is at the kiosk (the slip is not theirs to take).
     """
     journal = engine.journal
     live = {txn.id for txn in engine.active()}  # a running kiosk reconciles around its open sessions
@@ -1190,7 +1304,8 @@ def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction
         if e.txn_id not in live:
             by_txn.setdefault(e.txn_id, []).append(e)
     report = []
-    unsettled = {t: es for t, es in by_txn.items() if _unsettled(es, _outputs(engine, es[0].item_id))}
+    unsettled = {t: es for t, es in by_txn.items() if _unsettled(es, _outputs(engine, es[0].item_id))
+                 and not (live and _outcome_unknown(es))}
     # One reconcile call for every known order instead of one per transaction.
     known = sorted({str(e.refs["order_id"]) for es in unsettled.values() for e in es
                     if e.kind == J.PAY_CREATE and e.refs.get("order_id")})
@@ -1202,6 +1317,8 @@ def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction
             log.error("recovery reconcile failed: %s", err.code)
     for txn_id, entries in unsettled.items():
         action = RecoveryAction(txn_id, entries[0].item_id)
+        if _outcome_unknown(entries):
+            action.reference = kiosk_reference(engine.terminal_id, txn_id)
         try:
             _recover_txn(engine, txn_id, entries, action, statuses)
         except KioskError as err:
@@ -1212,6 +1329,11 @@ def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction
     if wipe:
         wipe_leftovers(engine.sessions.state_dir)
     return report
+
+
+def _outcome_unknown(entries: list[J.Entry]) -> bool:
+    """An operation still open whose resident was told its outcome is unknown."""
+    return any(e.kind == J.OPERATE and e.state == J.BEGUN and e.refs.get("outcome") == UNKNOWN for e in entries)
 
 
 def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], action: RecoveryAction,
@@ -1273,6 +1395,7 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
     elif paid and operate is not None and operate.state == J.FAILED and not refunded:
         if engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
             action.actions.append("refunded")
+            action.refunded = order_id
 
     _owe_prints(engine, txn_id, item_id, id_hash, action)
     for e in entries:
@@ -1284,21 +1407,28 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
         elif e.kind == J.PAY_REFUND and e.state == J.BEGUN and journal.get(e.key).state == J.BEGUN:
             if engine.refund(None, str(e.refs.get("order_id")), txn_id=txn_id, item_id=item_id, id_hash=id_hash):
                 action.actions.append("refunded")
+                action.refunded = str(e.refs.get("order_id"))
 
 
 def _resume_operate(engine: WorkflowEngine, txn_id: str, item_id: str, key: str, id_hash: str,
                     order_id: str, resume: Mapping[str, Any] | None, action: RecoveryAction) -> None:
     journal = engine.journal
     item = engine.catalog.get(item_id)
-    if journal.get(key) is None:
+    sent = journal.get(key) is not None  # begun before it was sent: without an entry it never left the kiosk
+    if not sent:
         journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.OPERATE, id_hash=id_hash,
                       refs={"operation": item.operation, **({"order_id": order_id} if order_id else {})})
     if resume is None:
-        # Without the crashed session's data the operation cannot be finished: give the money back.
+        if sent:
+            # The data to send it again is gone with the session: ask what became of the key.
+            _settle_by_outcome(engine, txn_id, item_id, key, id_hash, order_id, action)
+            return
+        # Never sent and cannot be finished without the crashed session's data: give the money back.
         journal.fail(key, "abandoned")
         action.actions.append("operate_abandoned")
         if order_id and engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
             action.actions.append("refunded")
+            action.refunded = order_id
         return
     try:
         result = engine.backend.operate(item.operation, item_id, resume.get("id_number") or None,
@@ -1309,12 +1439,71 @@ def _resume_operate(engine: WorkflowEngine, txn_id: str, item_id: str, key: str,
         action.actions.append(f"operate_refused:{err.rule}")
         if order_id and engine.refund(None, order_id, err, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
             action.actions.append("refunded")
+            action.refunded = order_id
         return
-    doc = result.get("document") or {}
-    journal.complete(key, {"reference": str(result.get("reference") or ""),
-                           **({"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
-                               "verification_code": doc.get("verification_code", "")} if doc else {})})
+    journal.complete(key, _operate_refs(result))
     action.actions.append("operate_resumed")
+
+
+def _operate_refs(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What the journal keeps of an operation's answer: references, never content."""
+    doc = result.get("document") or {}
+    return {"reference": str(result.get("reference") or ""),
+            **({"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
+                "verification_code": doc.get("verification_code", "")} if doc else {})}
+
+
+def _settle_by_outcome(engine: WorkflowEngine, txn_id: str, item_id: str, key: str, id_hash: str,
+                       order_id: str, action: RecoveryAction) -> None:
+    """Ask the backend what became of operation ``key``; complete it (printing the slip the resident
+    was promised) or fail it, refunding only when the backend says it did not happen."""
+    journal = engine.journal
+    promised = (journal.get(key) or J.Entry("", "", "", "", "", "", "")).refs.get("outcome") == UNKNOWN
+    answer = engine.backend.outcome(key)  # a BackendError postpones it: the entry stays open
+    outcome = answer.get("outcome")
+    if outcome == "performed":
+        result = answer.get("result") or {}
+        journal.complete(key, _operate_refs(result))
+        action.actions.append("operate_confirmed")
+        if promised:
+            _print_promised_slip(engine, txn_id, item_id, id_hash, order_id, result, action)
+        return
+    rule = str((answer.get("refusal") or {}).get("rule") or "")
+    journal.fail(key, rule or "not_performed")
+    action.actions.append(f"operate_refused:{rule}" if outcome == "refused" else "operate_not_performed")
+    if order_id and engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
+        action.actions.append("refunded")
+        action.refunded = order_id
+
+
+def _print_promised_slip(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str, order_id: str,
+                         result: Mapping[str, Any], action: RecoveryAction) -> None:
+    """Print the receipt (or slip) of an operation the resident was told to collect at the counter.
+
+    Journaled like any print; one that fails is owed as usual. A4 documents are not printed
+    here: they hold the resident's personal data and are reprinted when their card is read.
+    """
+    item = engine.catalog.get(item_id)
+    if not ({"receipt", "slip"} & set(item.outputs)) or item.slip_on_request or engine.devices.receipt_printer is None:
+        return  # nothing to print here (an owed receipt is then journaled by _owe_prints)
+    session = engine.sessions.new()
+    try:
+        txn = Transaction(engine, item, session)
+        txn.id, txn._id_hash = txn_id, id_hash
+        if order_id:
+            created = next((e for e in engine.journal.entries(txn_id) if e.kind == J.PAY_CREATE), None)
+            txn.amount_fen = int((created.refs.get("amount_fen") if created else 0) or 0)
+            txn._paid, txn.order = bool(txn.amount_fen), {"order_id": order_id}
+        doc = result.get("document")
+        _, err = engine.print_receipt(txn, str(result.get("reference") or ""), result.get("display") or (),
+                                      [doc] if doc else [], kiosk_ref=kiosk_reference(engine.terminal_id, txn_id))
+        if err is None:
+            action.actions.append("receipt_printed")
+            action.printed.append("receipt")
+        else:
+            action.actions.append(f"print_receipt_owed:{err.code}")
+    finally:
+        session.end(EndReason.DONE)
 
 
 def _owe_prints(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str, action: RecoveryAction,

@@ -99,6 +99,50 @@ def test_production_profile_refuses_a_simulator_in_config():
     assert err.value.value == "sim"
 
 
+def _complete_production_toml(tmp_path: Path, pcsc_options: str) -> Path:
+    """A production config otherwise whole (enrolled credentials on disk, https, its own backend key)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kiosk.services.signing import public_key_b64
+
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    for name in ("hmac.secret", "backend-ca.pem", "terminal.crt", "terminal.key"):
+        (creds / name).write_text("x\n")
+    off = "\n".join(f"[devices.{name}]\nenabled = false" for name in DEVICE_NAMES if name != "pcsc")
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        'profile = "production"\n[backend]\nurl = "https://backend.example"\n'
+        f'hmac_secret_file = "{creds / "hmac.secret"}"\nca_file = "{creds / "backend-ca.pem"}"\n'
+        f'client_cert_file = "{creds / "terminal.crt"}"\nclient_key_file = "{creds / "terminal.key"}"\n'
+        f'public_key = "{public_key_b64(Ed25519PrivateKey.generate())}"\n'
+        f'{off}\n[devices.pcsc]\ndriver = "pcsc"\noptions = {{ reader = "OMNIKEY"{pcsc_options} }}\n',
+        encoding="utf-8")
+    return config
+
+
+def test_production_chip_reader_needs_a_csca_trust_store(tmp_path):
+    import subprocess
+
+    with pytest.raises(ConfigError) as err:
+        from_dict(_production({"pcsc": {"driver": "pcsc", "options": {"reader": "OMNIKEY"}}}))
+    assert err.value.key == "devices.pcsc.options.trust_store"
+    cfg = from_dict(_production({"pcsc": {"driver": "pcsc", "options": {"trust_store": "/etc/kiosk/csca"}}}))
+    assert cfg.devices["pcsc"].options["trust_store"] == "/etc/kiosk/csca"
+    assert from_dict(_production({})).devices["pcsc"].enabled is False  # no chip reader, nothing to trust
+
+    def kiosk_config(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kiosk.cli", "--config", str(path), "config"],
+                              capture_output=True, text=True, timeout=60)
+
+    (tmp_path / "without").mkdir()
+    (tmp_path / "with").mkdir()
+    proc = kiosk_config(_complete_production_toml(tmp_path / "without", ""))
+    assert proc.returncode == 78 and "devices.pcsc.options.trust_store" in proc.stdout + proc.stderr, proc.stderr
+    proc = kiosk_config(_complete_production_toml(tmp_path / "with", ', trust_store = "/etc/kiosk/csca"'))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_factory_refuses_a_simulator_in_production_even_when_config_checks_are_bypassed(tmp_path):
     cfg = KioskConfig.model_construct(**{**from_dict({}).__dict__, "profile": "production"})
     with pytest.raises(ConfigError) as err:

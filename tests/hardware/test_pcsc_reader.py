@@ -51,6 +51,11 @@ def test_reads_the_specimen_with_bac_and_passive_authentication(chip, trust_stor
     card = reader.read_document(*SPECIMEN, timeout=5)
     assert (card.card_type, card.name, card.id_number, card.valid_to) == \
         ("passport", "ANNA MARIA ERIKSSON", "L898902C", "1994-06-23")
+    # What the chip proved travels with the identity, for the identify step to judge.
+    assert {k: card.extra[k] for k in ("sod_present", "hashes_valid", "chain_valid", "dg1_document_number",
+                                       "dg1_birth_date", "dg1_expiry_date")} == {
+        "sod_present": "true", "hashes_valid": "true", "chain_valid": "true",
+        "dg1_document_number": "L898902C", "dg1_birth_date": "690806", "dg1_expiry_date": "940623"}
     reader.close()
 
 
@@ -110,6 +115,18 @@ def test_reader_survives_a_pcscd_restart(pcscd, pki):
     finally:
         runner.stop()
     wait_card(False)
+
+
+def test_an_identity_says_when_the_chip_had_no_security_object():
+    from kiosk.hardware.icao import pa
+    from kiosk.hardware.icao.mrz import parse_mrz
+    from kiosk.hardware.pcsc_reader import ChipDocument
+
+    doc = ChipDocument(parse_mrz(DEMO_DOCUMENTS[1].mrz()), (1,), None, pa.verify(None, {}))
+    extra = doc.identity().extra
+    assert (extra["sod_present"], extra["hashes_valid"], extra["chain_valid"]) == ("false", "none", "none")
+    assert (extra["dg1_document_number"], extra["dg1_birth_date"], extra["dg1_expiry_date"]) == (
+        "EA1234567", "900101", "320101")
 
 
 # --- the command line ----------------------------------------------------------------------

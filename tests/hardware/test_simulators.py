@@ -85,6 +85,29 @@ def test_counted_fault_fires_that_many_times_then_stops():
 
 
 # --- ID card reader -------------------------------------------------------------------
+def test_every_fault_applied_to_an_operation_is_counted_and_status_counts_none(tmp_path):
+    receipt = SimReceiptPrinter("receipt_printer", {}, {"paper_out": True, "cover_open": False})
+    a4 = SimA4Printer("a4_printer", {"output_dir": str(tmp_path)}, {"jam": 1})
+    for _ in range(3):
+        receipt.status()  # seen, not applied
+    assert receipt.applied() == {}
+    for _ in range(2):
+        with pytest.raises(PaperOut):
+            receipt.print_bytes(b"\x1b@slip")
+    assert receipt.applied() == {"paper_out": 2}
+    pdf = tmp_path / "one.pdf"
+    from reportlab.pdfgen.canvas import Canvas
+
+    canvas = Canvas(str(pdf))
+    canvas.drawString(100, 700, "x")
+    canvas.save()
+    with pytest.raises(PrintFailed):
+        a4.print_pdf(pdf, "t")
+    a4.print_pdf(pdf, "t")  # the counted jam fired once, then the job prints
+    assert a4.applied() == {"jam": 1}
+    assert SimScanner("scanner", {}, {"offline": True}).applied() == {}  # on, but nothing asked of it
+
+
 def test_idcard_default_card_is_wang_xiaoming():
     reader = SimIdCardReader("id_card")
     card = reader.read_card(timeout=0)
@@ -235,6 +258,41 @@ def test_pcsc_matching_mrz_opens_the_default_permit():
     assert holder.card_type == "permit" and holder.name == "王小明"
     assert holder.id_number == card_by_number(holder.id_number).id_number  # links to the resident
     assert int(holder.extra["endorsement_hk_trips"]) > 0
+
+
+def test_pcsc_demo_chip_holds_real_files_signed_under_the_shipped_demo_csca(tmp_path):
+    from kiosk.hardware.icao import lds, pa
+    from kiosk.hardware.simulators.chip_files import DEMO_TRUST_STORE, TestPki, demo_chip_files
+
+    files = demo_chip_files(PERMIT)
+    assert lds.parse_dg1(files[lds.DG1]).document_number == PERMIT.document_number
+    assert lds.parse_dg2(files[lds.DG2]).format == "jpeg"
+    result = pa.verify(files[lds.EF_SOD], {1: files[lds.DG1], 2: files[lds.DG2]},
+                       pa.load_trust_store(DEMO_TRUST_STORE))
+    assert (result.sod_present, result.hashes_valid, result.chain_valid) == (True, True, True)
+    holder = SimChipReader("pcsc").read_document(PERMIT.document_number, PERMIT.birth_date, PERMIT.expiry_date, 0)
+    assert (holder.extra["sod_present"], holder.extra["hashes_valid"], holder.extra["chain_valid"]) == (
+        "true", "true", "true")
+    other = tmp_path / "other.pem"
+    other.write_bytes(TestPki().csca_pem())
+    foreign = SimChipReader("pcsc", {"trust_store": str(other)}).read_document(
+        PERMIT.document_number, PERMIT.birth_date, PERMIT.expiry_date, 0)
+    assert foreign.extra["chain_valid"] == "false"
+
+
+def test_pcsc_forged_chips_report_what_gives_them_away():
+    reader = SimChipReader("pcsc")
+    access = (PERMIT.document_number, PERMIT.birth_date, PERMIT.expiry_date)
+    reader.inject("tampered", 1)
+    assert reader.read_document(*access, 0).extra["hashes_valid"] == "false"
+    reader.inject("cloned", 1)
+    cloned = reader.read_document(*access, 0).extra  # opened with these keys, someone else's genuine data inside
+    assert cloned["hashes_valid"] == "true" and cloned["chain_valid"] == "true"
+    assert cloned["dg1_document_number"] != PERMIT.document_number
+    reader.inject("no_sod", 1)
+    assert reader.read_document(*access, 0).extra["sod_present"] == "false"
+    assert reader.applied() == {"tampered": 1, "cloned": 1, "no_sod": 1}
+    assert reader.read_document(*access, 0).extra["hashes_valid"] == "true"  # each fired once
 
 
 def test_pcsc_mrz_number_is_normalised():

@@ -25,7 +25,7 @@ def test_init_from_flags_writes_a_config_kiosk_loads(tmp_path):
                 "--hmac-secret-file", "/etc/kiosk/hmac.key", "--state-dir", "/var/lib/kiosk",
                 "--device", "id_card=usb,vendor_id=0x0400,product_id=0xc35a",
                 "--device", "receipt_printer=network,host=10.0.0.9,port=9100",
-                "--device", "a4_printer=cups,queue=a4", "--device", "pcsc=pcsc",
+                "--device", "a4_printer=cups,queue=a4", "--device", "pcsc=pcsc,trust_store=/etc/kiosk/csca",
                 "--device", "scanner=off", "--device", "camera=off", "--device", "speaker=sdl")
     assert proc.returncode == 0, proc.stderr
     cfg = kconfig.load(target)

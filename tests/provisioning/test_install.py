@@ -27,7 +27,7 @@ def production_config(tmp_path):
             "id_card": {"driver": "usb", "options": {"vendor_id": "0x0400", "product_id": "0xc35a"}},
             "receipt_printer": {"driver": "usb", "options": {"printer": "usb:04b8:0202"}},
             "a4_printer": {"driver": "cups", "options": {"queue": "a4"}},
-            "pcsc": {"driver": "pcsc"},
+            "pcsc": {"driver": "pcsc", "options": {"trust_store": "/etc/kiosk/csca"}},
             "scanner": {"enabled": False},
             "camera": {"enabled": False},
             "speaker": {"driver": "sdl"},

@@ -87,3 +87,99 @@ def test_a_demo_stopped_by_sigterm_exits_and_leaves_no_state_behind(tmp_path: Pa
             proc.kill()
             proc.wait()
     assert not list(scratch.glob("kiosk-demo-*"))  # the state folder went with it
+
+
+# --- scripted faults, a kept state folder, recovery --------------------------------------------------------
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text(encoding="utf-8"))
+
+
+def _ledger(state: Path) -> tuple[list[str], list[tuple[str, str | None]]]:
+    """The simulator's effects (``operation`` as ``operation:<name>``) and its orders (status, consumed_by)."""
+    import sqlite3
+
+    db = sqlite3.connect(state / "backend-sim.sqlite3")
+    try:
+        kinds = [f"{k}:{op}" if k == "operation" else k
+                 for k, op in db.execute("SELECT kind, operation FROM effects ORDER BY seq")]
+        orders = list(db.execute("SELECT status, consumed_by FROM orders"))
+    finally:
+        db.close()
+    return kinds, orders
+
+
+def test_demo_lost_answers_are_asked_for_again_and_a_fault_that_cannot_fire_counts_zero(tmp_path: Path) -> None:
+    out, state = tmp_path / "out", tmp_path / "state"
+    result = kiosk("demo", "--out", str(out), "--state", str(state), "--screenshots", "ends",
+                   "--flow", "H13:fault=answer_lost", "G02:fault=answer_lost", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    h13, g02 = _summary(out)["flows"]
+    assert (h13["outcome"], h13["reason"]) == ("completed", "") and h13["receipts"], h13
+    # Counted by the backend simulator each time it lost an answer, not copied from the flow.
+    assert h13["faults"] == [{"kind": "answer_lost", "count": 2}]
+    assert g02["faults"] == [{"kind": "answer_lost", "count": 0}]  # a guide runs no operation: it never fired
+    kinds, orders = _ledger(state)
+    assert [k for k in kinds if k.startswith("payment")] == ["payment_order", "payment_paid"]  # no refund
+    assert kinds.count("operation:id_card_damaged_replacement") == 1
+    assert len(orders) == 1 and orders[0][0] == "paid" and orders[0][1] == h13["reference"]  # consumed once
+
+
+def test_demo_outcome_unknown_then_the_next_run_recovers_and_prints_the_owed_slip(tmp_path: Path) -> None:
+    from kiosk.hardware.escpos_decode import decode
+
+    config = tmp_path / "kiosk.toml"
+    config.write_text("[backend]\nunknown_outcome_s = 3\n", encoding="utf-8")
+    state = tmp_path / "state"
+    first = kiosk("--config", str(config), "demo", "--out", str(tmp_path / "one"), "--state", str(state),
+                  "--screenshots", "ends", "--flow", "H13:fault=answer_lost:lost=all", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr[-3000:]
+    (h13,) = _summary(tmp_path / "one")["flows"]
+    assert (h13["outcome"], h13["reason"]) == ("failed", "outcome_unknown") and h13["receipts"] == []
+    assert h13["faults"][0]["kind"] == "answer_lost" and h13["faults"][0]["count"] >= 2
+    reference = h13["message"].rsplit(" ", 1)[-1].rstrip(".")
+    assert reference.startswith("JN-DEMO-0001-")
+    assert any(reference in text and "服务窗口" not in text for text in h13["shown"])  # the number on screen
+    assert any("服务窗口" in text for text in h13["shown"])  # and where to collect the slip
+    kinds, _ = _ledger(state)
+    assert "payment_refund" not in kinds  # nothing refunded while the outcome is unknown
+
+    second = kiosk("--config", str(config), "demo", "--out", str(tmp_path / "two"), "--state", str(state),
+                   "--screenshots", "ends", "--flow", "H01", cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr[-3000:]
+    summary = _summary(tmp_path / "two")
+    assert summary["flows"][0]["outcome"] == "completed"
+    (owed,) = summary["recovered"]
+    assert (owed["item"], owed["reference"], owed["refunded"]) == ("H13", reference, "")
+    (slip,) = owed["printed"]
+    assert reference in decode((tmp_path / "two" / slip).read_bytes()).text
+    kinds, orders = _ledger(state)
+    assert kinds.count("operation:id_card_damaged_replacement") == 1  # done once, in the first run
+    assert "payment_refund" not in kinds and orders[0][0] == "paid"
+
+
+@pytest.mark.parametrize("flow, named", [
+    ("H01:bogus=1", "bogus"),
+    ("E01:document_number=C1", "document_number"),  # a travel-entry field, but not under mrz=typed
+    ("H01:lost=3", "lost="),
+    ("H01:fault=meteor", "meteor"),
+    ("H01:chip=cloned", "chip=cloned"),
+])
+def test_demo_refuses_a_flow_option_it_does_not_know_and_names_it(tmp_path: Path, flow: str, named: str) -> None:
+    result = kiosk("demo", "--out", str(tmp_path / "out"), "--flow", flow, cwd=tmp_path)
+    assert result.returncode == 78, result.stdout + result.stderr[-2000:]
+    assert named in result.stderr + result.stdout
+    assert not (tmp_path / "out" / "summary.json").exists()  # refused before anything ran
+
+
+def test_demo_a_forged_chip_is_refused_and_a_genuine_one_completes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = kiosk("demo", "--out", str(out), "--screenshots", "ends",
+                   "--flow", "E01", "E01:chip=tampered", "E01:chip=cloned", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    genuine, tampered, cloned = _summary(out)["flows"]
+    assert genuine["outcome"] == "completed" and genuine["receipts"], genuine
+    for forged, kind in ((tampered, "tampered"), (cloned, "cloned")):
+        assert (forged["outcome"], forged["reason"]) == ("refused", "chip_not_authentic"), forged
+        assert "counter" in forged["where"] and forged["message"]
+        assert forged["faults"] == [{"kind": kind, "count": 1}]  # the chip reader served the forged chip once
+        assert forged["receipts"] == [] and forged["documents"] == []

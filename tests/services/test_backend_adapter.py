@@ -366,3 +366,65 @@ def test_signed_answers_of_any_shape_become_typed_errors_or_documented_dicts(sta
     except (BackendError, BackendRefused):
         return
     assert status == 200 and result["status"] == "ok" and isinstance(result["time"], str)
+
+
+# --- an operation whose answer is lost: ask again under its key, or ask what became of it ------------------------
+def test_operate_with_a_deadline_asks_again_through_garbled_answers_until_one_is_trusted(
+        fresh_sim, make_backend_client):
+    import time
+
+    import requests
+
+    def faults(**knobs: Any) -> None:
+        requests.post(f"{fresh_sim.url}/api/v1/sim/faults", json=knobs, timeout=5).raise_for_status()
+
+    c = make_backend_client(fresh_sim.url, retries=1, backoff=0.01)
+    key = f"op-{uuid.uuid4().hex}"
+    # Performed on the first request; its answer and the next replays arrive garbled or tampered.
+    faults(fail_next=3, mode="garbage")
+    with pytest.raises(BackendProtocolError):  # without a deadline a garbled answer is final
+        c.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=key)
+    faults(fail_next=3, mode="tamper")
+    result = c.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=key,
+                       until=time.monotonic() + 20)
+    assert result["document"]["document_id"]
+    assert [e["kind"] for e in requests_effects(fresh_sim.url)] == ["operation", "document"]  # done once
+
+
+def test_a_rejection_is_never_asked_again_even_with_a_deadline(fake_backend, make_backend_client):
+    import time
+
+    body = b'{"error":{"code":"terminal_revoked","message_zh":"\xe5\x81\x9c","message_en":"revoked"}}'
+    fb = fake_backend(lambda m, p: (403, body))
+    from kiosk.services.backend import TerminalRevoked
+
+    with pytest.raises(TerminalRevoked):
+        make_backend_client(fb.url, retries=3).operate("x_op", "H01", WANG, {}, until=time.monotonic() + 10)
+    assert fb.hits == 1
+
+
+def test_outcome_of_a_key_performed_refused_or_never_taken(sim_client, sim):
+    done_key, refused_key, lost_key = (f"{k}-{uuid.uuid4().hex}" for k in ("done", "refused", "lost"))
+    result = sim_client.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=done_key)
+    with pytest.raises(BackendRefused):
+        sim_client.operate("test_adapter_certificate", "H01", "11010119900307001X", {}, idempotency_key=refused_key)
+
+    performed = sim_client.outcome(done_key)
+    assert performed["outcome"] == "performed" and performed["result"]["reference"] == result["reference"]
+    assert performed["result"]["document"]["document_id"] == result["document"]["document_id"]
+    refused = sim_client.outcome(refused_key)
+    assert refused["outcome"] == "refused" and refused["refusal"]["rule"] == "not_registered"
+    never = sim_client.outcome(lost_key)
+    assert never == {"idempotency_key": lost_key, "outcome": "not_performed", "result": None, "refusal": None}
+    # The answer is final: the request still on its way with that key no longer takes effect.
+    before = len(requests_effects(sim.url))
+    with pytest.raises(IdempotencyConflict):
+        sim_client.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=lost_key)
+    assert len(requests_effects(sim.url)) == before
+    assert sim_client.outcome(lost_key)["outcome"] == "not_performed"
+
+
+def requests_effects(url: str) -> list[dict[str, Any]]:
+    import requests
+
+    return requests.get(f"{url}/api/v1/sim/effects", timeout=5).json()

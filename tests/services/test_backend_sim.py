@@ -343,3 +343,78 @@ def test_expired_order_can_still_be_paid_late(sim):
     assert late["status"] == "paid" and late["paid_at"]
     twice = requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5)
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "order_already_paid"
+
+
+# --- payment orders: whose they are, and ids nobody can guess ---------------------------------------------
+OTHER = "JN-OTHER-0002"
+OTHER_SECRET = b"another-terminal-secret"
+
+
+def test_payment_orders_belong_to_the_terminal_that_created_them():
+    server = serve("127.0.0.1", 0, terminals={DEMO_TERMINAL_ID: SECRET, OTHER: OTHER_SECRET})
+    try:
+        with server.app.db.lock:
+            server.app.db.conn.execute("CREATE TABLE test_notes (text TEXT)")
+        url = server.url
+        order = send(signed("POST", url, "/api/v1/payments/orders",
+                            {"item_id": "H18", "amount_fen": 2000, "reference": "R", "description": "fee"})).json()
+        oid = order["order_id"]
+        requests.post(f"{url}/api/v1/sim/payments/{oid}/pay", timeout=5).raise_for_status()
+
+        def other(method: str, path: str, body: Any = None) -> requests.Response:
+            return send(signed(method, url, path, body, secret=OTHER_SECRET, terminal=OTHER))
+
+        # Another terminal cannot read, cancel, refund, reconcile or spend it: for it the order does not exist.
+        for resp in (other("GET", f"/api/v1/payments/orders/{oid}"),
+                     other("POST", f"/api/v1/payments/orders/{oid}/cancel", {}),
+                     other("POST", f"/api/v1/payments/orders/{oid}/refund", {})):
+            assert resp.status_code == 404 and error_code(resp) == "order_not_found", resp.text
+        assert other("POST", "/api/v1/payments/reconcile", {"order_ids": [oid]}).json() == {"orders": []}
+        spend = other("POST", "/api/v1/operations/test_sim_note",
+                      {"item_id": "H18", "fields": {"text": "x"}, "payment_order_id": oid})
+        assert spend.status_code == 422 and spend.json()["error"]["rule"] == "payment_unknown"
+        # The terminal that made it still can, and it is still paid and unspent.
+        mine = send(signed("GET", url, f"/api/v1/payments/orders/{oid}"))
+        assert mine.status_code == 200 and mine.json()["status"] == "paid"
+        used = send(signed("POST", url, "/api/v1/operations/test_sim_note",
+                           {"item_id": "H18", "fields": {"text": "x"}, "payment_order_id": oid}))
+        assert used.status_code == 200
+    finally:
+        server.stop()
+
+
+def test_order_ids_are_not_guessable(sim):
+    ids = [send(signed("POST", sim.url, "/api/v1/payments/orders",
+                       {"item_id": "T03", "amount_fen": 100, "reference": "R", "description": "d"})).json()["order_id"]
+           for _ in range(3)]
+    # 128 random bits each: no date, no counter, nothing shared between neighbours.
+    for oid in ids:
+        assert oid.startswith("PO") and len(oid) == 34 and int(oid[2:], 16) >= 0
+    assert len({oid[2:10] for oid in ids}) == 3 and len({oid[-8:] for oid in ids}) == 3
+    stamp = time.strftime("%Y%m%d")
+    assert not any(stamp in oid for oid in ids)
+
+
+def test_lost_answers_are_done_and_stored_and_each_loss_is_counted(fresh_sim):
+    url = fresh_sim.url
+    with fresh_sim.app.db.lock:
+        fresh_sim.app.db.conn.execute("CREATE TABLE test_notes (text TEXT)")
+    knobs = requests.post(f"{url}/api/v1/sim/faults", json={"lose_answers_of": "test_sim_note", "lose_answers": 2},
+                          timeout=5).json()
+    assert (knobs["lose_answers_of"], knobs["lose_answers"]) == ("test_sim_note", 2)
+    key = f"lost-{uuid.uuid4().hex}"
+    for _ in range(2):  # done, then its answer lost; the replay's answer lost too
+        with pytest.raises(requests.ConnectionError):
+            send(signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "H01", "fields": {"text": "kept"}},
+                        key=key))
+    other = send(signed("POST", url, "/api/v1/lookups/test_sim_slots", {"item_id": "H01", "fields": {}}))
+    assert other.status_code == 200  # only that operation's answers are lost
+    fresh = signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "H01", "fields": {"text": "kept"}},
+                   key=key)
+    answer = send(fresh)
+    assert answer.status_code == 200 and answer.json()["display"][0]["value"] == "kept"
+    assert [e["kind"] for e in effects(url)] == ["operation"]  # done once, answered from the store
+    applied = requests.get(f"{url}/api/v1/sim/faults/applied", timeout=5).json()
+    assert applied == {"applied": {"answer_lost": 2}}
+    bad = requests.post(f"{url}/api/v1/sim/faults", json={"lose_answers": -2}, timeout=5)
+    assert bad.status_code == 400

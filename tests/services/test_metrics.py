@@ -124,7 +124,7 @@ def test_http_server_serves_and_a_taken_port_is_a_typed_error():
 
 def test_alert_rules_pass_promtool_check_and_their_unit_tests():
     check = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and "SUCCESS: 7 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 9 rules found" in check.stdout, check.stdout + check.stderr
     tests = subprocess.run([PROMTOOL, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=60)
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
@@ -140,7 +140,8 @@ def test_every_for_duration_is_pinned_by_the_rule_tests(tmp_path):
     rules = yaml.safe_load(RULES.read_text())
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {"KioskDown", "KioskHeartbeatMissing", "KioskPaperLow", "KioskPaperOut",
-                                            "KioskDeviceFaulty", "KioskTransactionFailureRate", "KioskDiskFull"}
+                                            "KioskDeviceFaulty", "KioskTransactionFailureRate", "KioskDiskFull",
+                                            "KioskPaidNotDelivered", "KioskRefundFailed"}
     tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
               for t in case["alert_rule_test"]}
     assert tested == {a["alert"] for a in alerts}
@@ -281,3 +282,18 @@ def test_prometheus_sees_the_supply_state_change_when_the_printer_runs_out(prome
     # every dashboard expression is valid PromQL on the real server
     for expr in _dashboard_exprs():
         _query(prometheus, expr.replace("$instance", ".*").replace("$__rate_interval", "1m"))
+
+
+def test_paid_but_undelivered_and_failed_refunds_are_counted_from_zero():
+    m = KioskMetrics()
+    # Unlabelled, so both series exist before the first case and an alert sees it as an increase.
+    assert value(m, "kiosk_paid_undelivered_total") == 0 and value(m, "kiosk_refund_failed_total") == 0
+    m.record_alarm("paid_undelivered")
+    m.record_alarm("refund_failed", 2)
+    assert value(m, "kiosk_paid_undelivered_total") == 1 and value(m, "kiosk_refund_failed_total") == 2
+    with pytest.raises(ValueError):
+        m.record_alarm("lost_keys")
+    rules = yaml.safe_load(RULES.read_text())
+    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert "kiosk_paid_undelivered_total" in exprs["KioskPaidNotDelivered"]
+    assert "kiosk_refund_failed_total" in exprs["KioskRefundFailed"]

@@ -458,18 +458,43 @@ def test_embedded_backend_starts_and_stops_with_the_runtime(tmp_path, flows):
     assert (state / "logs" / "kiosk.log").stat().st_size > 0
 
 
-def test_backend_failing_after_payment_refunds_and_loses_nothing(runtime, sim, flows):
+def test_backend_failing_after_payment_is_asked_again_and_delivers(runtime, sim, flows):
     import requests
 
     txn = runtime.engine.start("H13")
     flows.drive(txn, sim.url, card=LI, until=S.PRODUCE)
     order_id = txn.order["order_id"]
-    # Every try of the operation meets a 503 (adapter retry + the engine's one retry); the refund goes through.
+    # Four 503s in a row: the kiosk keeps asking under the same key (within backend.unknown_outcome_s),
+    # so the resident who paid gets the service instead of a refund.
     requests.post(f"{sim.url}/api/v1/sim/faults", json={"fail_next": 4, "mode": "error"}, timeout=5).raise_for_status()
-    with pytest.raises(BackendError) as exc:
-        txn.produce()
-    assert (txn.outcome, txn.reason) == (Outcome.FAILED, exc.value.code)
-    assert exc.value.message("zh_CN") and exc.value.message("en") != exc.value.message("zh_CN")
+    produced = txn.produce()
+    assert (txn.outcome, txn.reason) == (Outcome.COMPLETED, "") and produced.receipts
+    entries = _entries(runtime, txn.id)
+    assert entries[J.OPERATE].state == J.DONE and J.PAY_REFUND not in entries
+    assert runtime.backend.get_order(order_id)["status"] == "paid"
+    kinds = [e["kind"] for e in flows.sim_effects(sim.url) if e["reference"] == order_id]
+    assert sorted(kinds) == ["payment_order", "payment_paid"]
+    txn.finish()
+
+
+def test_a_refusal_after_payment_refunds_and_loses_nothing(runtime, sim, flows):
+    from kiosk.services.backend_sim import registry
+
+    txn = runtime.engine.start("H13")
+    flows.drive(txn, sim.url, card=LI, until=S.PRODUCE)
+    order_id = txn.order["order_id"]
+    operation = registry.OPERATIONS["id_card_damaged_replacement"]
+
+    def refuse(ctx: Any) -> Any:
+        ctx.refuse("record_locked", "档案暂不可用。", "The record is locked.", "请到窗口。", "Go to a counter.")
+
+    registry.OPERATIONS["id_card_damaged_replacement"] = refuse
+    try:
+        with pytest.raises(BackendRefused) as exc:
+            txn.produce()
+    finally:
+        registry.OPERATIONS["id_card_damaged_replacement"] = operation
+    assert (txn.outcome, txn.reason) == (Outcome.REFUSED, exc.value.rule)
     entries = _entries(runtime, txn.id)
     assert entries[J.OPERATE].state == J.FAILED and entries[J.PAY_REFUND].state == J.DONE
     assert runtime.backend.get_order(order_id)["status"] == "refunded"

@@ -128,13 +128,13 @@ class SimA4Printer(SimulatedDevice, A4Printer):
             self.jobs[-keep - 1].path.unlink(missing_ok=True)  # taken away by its resident long ago
 
     def _check_ready(self) -> None:
-        if self._on("offline"):
+        if self._hit("offline"):
             raise DeviceOffline("printer does not answer", device=self.name)
         if self._take("timeout"):
             raise DeviceTimeout("the job did not complete in time", device=self.name)
-        if self._on("cover_open"):
+        if self._hit("cover_open"):
             raise CoverOpen("printer cover open", device=self.name)
-        if self._on("paper_out") or self.sheets <= 0:
+        if self._hit("paper_out") or self.sheets <= 0:
             raise PaperOut("A4 paper out", device=self.name)
 
     def paper_state(self) -> SupplyState:

@@ -104,7 +104,7 @@ class SimCamera(SimulatedDevice, Camera):
     def read_frame(self, timeout: float = 5.0) -> Frame:
         """The next frame of the visit (waiting for its moment when realtime). Raises DeviceTimeout, DeviceOffline."""
         with self._sim_lock:
-            if self._on("offline"):
+            if self._hit("offline"):
                 raise DeviceOffline("camera does not answer", device=self.name)
             if self._take("timeout"):
                 raise DeviceTimeout("no frame in time", device=self.name)

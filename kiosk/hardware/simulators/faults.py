@@ -5,6 +5,9 @@ A fault's value is ``True`` (on until cleared), ``False``/``0`` (off) or a posit
 = 1`` in the demo config makes the first read fail and the second succeed). State-like
 faults (``offline``, ``paper_out``, ``cover_open``) are simply on while their value is truthy.
 
+Each time a fault is applied to an operation it is counted (``applied()``), so a demo or a
+test can say which faults really fired; a state fault merely seen by ``status()`` is not.
+
 Options and faults come from ``DeviceConfig.options`` / ``.faults``; unknown names or
 badly typed values raise ConfigError naming ``devices.<name>.options.<key>`` so a typo in
 the config is caught at start-up rather than silently ignored.
@@ -35,6 +38,7 @@ class SimulatedDevice:
         self._changed = threading.Condition(self._sim_lock)
         self.options: dict[str, Any] = self._check_options(dict(options or {}))
         self._faults: dict[str, bool | int] = {}
+        self._applied: dict[str, int] = {}
         self._busy = 0
         for fault, value in (faults or {}).items():
             if fault not in self.FAULTS:
@@ -93,18 +97,32 @@ class SimulatedDevice:
         with self._sim_lock:
             return {k: v for k, v in self._faults.items() if v}
 
+    def applied(self) -> dict[str, int]:
+        """How many operations each fault has failed (or altered) so far."""
+        with self._sim_lock:
+            return dict(self._applied)
+
     def _on(self, fault: str) -> bool:
-        """Is ``fault`` on? Does not consume a count (for state-like faults)."""
+        """Is ``fault`` on? Does not consume a count (for state-like faults and status)."""
         return bool(self._faults.get(fault))
 
+    def _hit(self, fault: str) -> bool:
+        """Is state-like ``fault`` on for this operation? Counted as applied when it is."""
+        with self._sim_lock:
+            if not self._faults.get(fault):
+                return False
+            self._applied[fault] = self._applied.get(fault, 0) + 1
+            return True
+
     def _take(self, fault: str) -> bool:
-        """Does ``fault`` fire on this operation? Consumes one count when counted."""
+        """Does ``fault`` fire on this operation? Consumes one count when counted; counted as applied."""
         with self._sim_lock:
             value = self._faults.get(fault)
             if not value:
                 return False
             if not isinstance(value, bool):
                 self._faults[fault] = value - 1
+            self._applied[fault] = self._applied.get(fault, 0) + 1
             return True
 
     # --- timing --------------------------------------------------------------------

@@ -99,7 +99,7 @@ class SimIdCardReader(SimulatedDevice, IdCardReader):
                 self._busy -= 1
 
     def _raise_if_broken(self) -> None:
-        if self._on("offline"):
+        if self._hit("offline"):
             raise DeviceOffline("reader does not answer", device=self.name)
         if self._take("timeout"):
             raise DeviceTimeout("reader did not answer in time", device=self.name)

@@ -4,21 +4,33 @@ A read opens the chip only when the MRZ access data given (document number, birt
 expiry dates, YYMMDD) match the document on the reader, as Basic Access Control does;
 otherwise it fails with BacFailed. Placement works as in the ID card simulator.
 
+Each demo chip holds real files (``chip_files``): DG1 with its MRZ, DG2 with a face, and
+EF.SOD signed by the demo document signer under the demo CSCA, and a read runs the same
+passive authentication as the real reader against the trust store (the shipped demo CSCA
+unless ``trust_store`` names another), reporting the result with the holder
+(``pcsc.chip_evidence``). Forged chips are faults: ``tampered`` (DG1 altered after
+signing), ``cloned`` (the presented keys open it, but it holds another document's validly
+signed files) and ``no_sod`` (no EF.SOD).
+
 Options: ``document`` (number of the demo document placed at start; default 王小明's
-permit), ``document_on_reader`` (default true), ``delay_s``.
-Faults: no_card, card_removed_mid_read, timeout, garbage, offline.
+permit), ``document_on_reader`` (default true), ``trust_store`` (CSCA file or folder;
+'' = the demo CSCA), ``delay_s``.
+Faults: no_card, card_removed_mid_read, timeout, garbage, offline, tampered, cloned, no_sod.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Mapping
 
 from kiosk.errors import (BacFailed, CardRemoved, ConfigError, DeviceOffline, DeviceProtocolError,
                           DeviceTimeout, NoCard)
 from kiosk.hardware.base import DeviceState, DeviceStatus, status
+from kiosk.hardware.icao import lds, pa
 from kiosk.hardware.idcard import IdentityCard
-from kiosk.hardware.pcsc import ChipReader
+from kiosk.hardware.pcsc import ChipReader, chip_evidence
 from kiosk.hardware.simulators.cards import DEMO_TRAVEL_DOCUMENTS, TravelDocument, travel_document_by_number
+from kiosk.hardware.simulators.chip_files import DEMO_TRUST_STORE, demo_chip_files, tamper_dg1
 from kiosk.hardware.simulators.faults import SimulatedDevice
 
 DEFAULT_DOCUMENT = DEMO_TRAVEL_DOCUMENTS[0].document_number  # 王小明's Hong Kong/Macau permit
@@ -32,8 +44,10 @@ def _mrz_number(text: str) -> str:
 class SimChipReader(SimulatedDevice, ChipReader):
     """PC/SC chip reader simulator, a first-class driver chosen by ``driver = "sim"``."""
 
-    FAULTS = frozenset({"no_card", "card_removed_mid_read", "timeout", "garbage", "offline"})
-    OPTIONS: Mapping[str, Any] = {"delay_s": 0.0, "document": DEFAULT_DOCUMENT, "document_on_reader": True}
+    FAULTS = frozenset({"no_card", "card_removed_mid_read", "timeout", "garbage", "offline", "tampered", "cloned",
+                        "no_sod"})
+    OPTIONS: Mapping[str, Any] = {"delay_s": 0.0, "document": DEFAULT_DOCUMENT, "document_on_reader": True,
+                                  "trust_store": ""}
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None,
                  faults: Mapping[str, Any] | None = None) -> None:
@@ -48,6 +62,13 @@ class SimChipReader(SimulatedDevice, ChipReader):
                                             else None)
         self._placements = 0
         self.reads = 0
+        self._trust: list | None = None
+
+    def trust_store(self) -> list:
+        """The CSCA certificates chips are checked against (loaded once). Raises ConfigError."""
+        if self._trust is None:
+            self._trust = pa.load_trust_store(str(self.options["trust_store"]) or DEMO_TRUST_STORE)
+        return self._trust
 
     def place(self, document: TravelDocument | str) -> None:
         """Put a document on the reader: a TravelDocument or a demo document number. Raises KeyError."""
@@ -108,13 +129,33 @@ class SimChipReader(SimulatedDevice, ChipReader):
                 if self._take("garbage"):
                     raise DeviceProtocolError("secure messaging MAC check failed", device=self.name)
                 self.reads += 1
-                return doc.holder
+                source, files = self._chip(doc)
+            return self._verified(source.holder, files)
         finally:
             with self._sim_lock:
                 self._busy -= 1
 
+    def _chip(self, doc: TravelDocument) -> tuple[TravelDocument, dict[int, bytes]]:
+        """The document whose files the chip holds, and the files (a forged chip's when a fault says so)."""
+        source = doc
+        if self._take("cloned"):
+            # Programmed to open with the presented keys, it holds someone else's genuine files.
+            source = next(d for d in DEMO_TRAVEL_DOCUMENTS if d.document_number != doc.document_number)
+        files = demo_chip_files(source)
+        if self._take("tampered"):
+            files[lds.DG1] = tamper_dg1(files[lds.DG1])
+        if self._take("no_sod"):
+            del files[lds.EF_SOD]
+        return source, files
+
+    def _verified(self, holder: IdentityCard, files: dict[int, bytes]) -> IdentityCard:
+        """Passive authentication as the real reader runs it; the result travels with the holder."""
+        dg1 = lds.parse_dg1(files[lds.DG1])
+        result = pa.verify(files.get(lds.EF_SOD), {1: files[lds.DG1], 2: files[lds.DG2]}, self.trust_store())
+        return dataclasses.replace(holder, extra={**holder.extra, **chip_evidence(dg1, result)})
+
     def _raise_if_broken(self) -> None:
-        if self._on("offline"):
+        if self._hit("offline"):
             raise DeviceOffline("chip reader does not answer", device=self.name)
         if self._take("timeout"):
             raise DeviceTimeout("chip did not answer in time", device=self.name)

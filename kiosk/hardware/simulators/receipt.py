@@ -58,6 +58,18 @@ class SimReceiptPrinter(SimulatedDevice, ReceiptPrinter):
         with self._changed:
             self.paper_mm = float(self.options["paper_length_mm"] if length_mm is None else length_mm)
 
+    def print_bytes(self, data: bytes) -> None:
+        """Print one job as the interface does (status first); the state fault that stops it is counted.
+
+        Raises PaperOut, CoverOpen, DeviceOffline, PrintFailed.
+        """
+        try:
+            super().print_bytes(data)
+        except (PaperOut, CoverOpen, DeviceOffline) as err:
+            stopped_by = {PaperOut: "paper_out", CoverOpen: "cover_open", DeviceOffline: "offline"}[type(err)]
+            self._hit(stopped_by)
+            raise
+
     def _raw(self, data: bytes) -> None:
         """Take one job's bytes. Raises PaperOut, CoverOpen, DeviceOffline."""
         with self._changed:

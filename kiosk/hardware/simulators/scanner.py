@@ -45,7 +45,7 @@ class SimScanner(SimulatedDevice, Scanner):
         deadline = time.monotonic() + max(0.0, timeout)
         with self._changed:
             while True:
-                if self._on("offline"):
+                if self._hit("offline"):
                     raise DeviceOffline("scanner does not answer", device=self.name)
                 if self._take("timeout"):
                     raise DeviceTimeout("no code scanned in time", device=self.name)

@@ -7,8 +7,9 @@ other payload is a command APDU that gets its response APDU back. Connecting is 
 card on the reader; closing the socket is pulling it off.
 
 The chip serves EF.COM, DG1, DG2 and EF.SOD of a demo document behind BAC and 3DES secure
-messaging. EF.SOD is signed by a document signer certificate generated here and issued by
-a test CSCA (``TestPki``), so passive authentication can chain to a trust store.
+messaging. Its files are built by ``chip_files`` (shared with the demo profile's chip reader
+simulator): EF.SOD is signed by a document signer issued by a test CSCA (``TestPki``), so
+passive authentication can chain to a trust store.
 Faults (``inject``): ``pull_after_reads`` (N: the card leaves after N READ BINARY),
 ``tamper_dg`` (N: DG N changes after the SOD was signed), ``refuse_auth`` (BAC always fails).
 """
@@ -16,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import hashlib
-import io
 import os
 import shutil
 import signal
@@ -27,58 +25,21 @@ import struct
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
-
-from asn1crypto import algos, cms
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from kiosk.hardware.icao import lds
 from kiosk.hardware.icao.bac import derive_bac_keys, session_keys
 from kiosk.hardware.icao.crypto import pad, retail_mac, tdes_decrypt, tdes_encrypt
-from kiosk.hardware.icao.mrz import check_digit
-from kiosk.hardware.icao.pa import LDS_SECURITY_OBJECT_OID, LdsSecurityObject
 from kiosk.hardware.icao.sm import ChipChannel, SecureMessagingError, parse_apdu
+from kiosk.hardware.simulators.chip_files import DemoDocument, TestPki, chip_files, face_jpeg
+
+__all__ = ["ATR", "DEMO_DOCUMENTS", "DemoDocument", "FAULTS", "Pcscd", "TestPki", "VPCD_DRIVER", "VirtualChip",
+           "VpcdChip", "face_jpeg", "free_port_pair"]
 
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 ATR = bytes.fromhex("3B80800101")  # T=1, no historical bytes; TCK = 80 ^ 80 ^ 01 ... ^ = 01
 FAULTS = ("pull_after_reads", "tamper_dg", "refuse_auth")
-
-
-@dataclass(frozen=True)
-class DemoDocument:
-    """An invented travel document (TD3). Dates YYMMDD, sex M/F/<."""
-
-    document_code: str
-    issuing_state: str
-    surname: str
-    given_names: str
-    number: str
-    nationality: str
-    birth_date: str
-    sex: str
-    expiry_date: str
-    optional_data: str = ""
-
-    def mrz(self) -> str:
-        """The two 44-character MRZ lines, concatenated, with their check digits."""
-        name = (self.surname.replace(" ", "<") + "<<" + self.given_names.replace(" ", "<"))
-        l1 = (self.document_code.ljust(2, "<") + self.issuing_state.ljust(3, "<") + name)[:44].ljust(44, "<")
-        number = self.number.ljust(9, "<")
-        optional = self.optional_data.ljust(14, "<")
-        opt_check = check_digit(optional) if self.optional_data else "<"
-        head = number + check_digit(number)
-        mid = (self.birth_date + check_digit(self.birth_date) + self.sex
-               + self.expiry_date + check_digit(self.expiry_date))
-        tail = optional + opt_check
-        composite = check_digit(head + mid[:7] + mid[8:] + tail)
-        l2 = head + self.nationality.ljust(3, "<") + mid + tail + composite
-        return l1 + l2
 
 
 # The ICAO 9303 specimen (its BAC keys are the spec's worked example) and an invented one.
@@ -87,82 +48,6 @@ DEMO_DOCUMENTS: tuple[DemoDocument, ...] = (
                  "ZE184226B"),
     DemoDocument("P", "CHN", "ZHANG", "WEI", "EA1234567", "CHN", "900101", "M", "320101"),
 )
-
-
-class TestPki:
-    """A throw-away CSCA and document signer (ECDSA P-256): for simulators and tests only."""
-
-    __test__ = False  # pytest: not a test class despite the name
-
-    def __init__(self, country: str = "UT") -> None:
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.csca_key = ec.generate_private_key(ec.SECP256R1())
-        self.ds_key = ec.generate_private_key(ec.SECP256R1())
-        csca_name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-                               x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk Test CSCA")])
-        ds_name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-                             x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk Test Document Signer")])
-        self.csca_cert = (x509.CertificateBuilder().subject_name(csca_name).issuer_name(csca_name)
-                          .public_key(self.csca_key.public_key()).serial_number(x509.random_serial_number())
-                          .not_valid_before(now - datetime.timedelta(days=1))
-                          .not_valid_after(now + datetime.timedelta(days=3650))
-                          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                          .sign(self.csca_key, hashes.SHA256()))
-        self.ds_cert = (x509.CertificateBuilder().subject_name(ds_name).issuer_name(csca_name)
-                        .public_key(self.ds_key.public_key()).serial_number(x509.random_serial_number())
-                        .not_valid_before(now - datetime.timedelta(days=1))
-                        .not_valid_after(now + datetime.timedelta(days=365))
-                        .sign(self.csca_key, hashes.SHA256()))
-
-    def csca_pem(self) -> bytes:
-        """The CSCA certificate as PEM, for a trust store."""
-        return self.csca_cert.public_bytes(serialization.Encoding.PEM)
-
-    def build_sod(self, groups: Mapping[int, bytes]) -> bytes:
-        """EF.SOD (tag 77) over the SHA-256 hashes of ``groups``, signed by the document signer."""
-        lso = LdsSecurityObject({
-            "version": 0,
-            "hashAlgorithm": {"algorithm": "sha256"},
-            "dataGroupHashValues": [{"dataGroupNumber": n, "dataGroupHashValue": hashlib.sha256(d).digest()}
-                                    for n, d in sorted(groups.items())],
-        }).dump()
-        attrs = cms.CMSAttributes([
-            {"type": "content_type", "values": [LDS_SECURITY_OBJECT_OID]},
-            {"type": "message_digest", "values": [hashlib.sha256(lso).digest()]},
-        ])
-        signature = self.ds_key.sign(attrs.dump(), ec.ECDSA(hashes.SHA256()))
-        ds = asn1_x509.Certificate.load(self.ds_cert.public_bytes(serialization.Encoding.DER))
-        signed = cms.SignedData({
-            "version": "v3",
-            "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
-            "encap_content_info": {"content_type": LDS_SECURITY_OBJECT_OID, "content": lso},
-            "certificates": [ds],
-            "signer_infos": [{
-                "version": "v1",
-                "sid": cms.SignerIdentifier({"issuer_and_serial_number": {
-                    "issuer": ds.issuer, "serial_number": ds.serial_number}}),
-                "digest_algorithm": {"algorithm": "sha256"},
-                "signed_attrs": attrs,
-                "signature_algorithm": {"algorithm": "sha256_ecdsa"},
-                "signature": signature,
-            }],
-        })
-        return lds.tlv(0x77, cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
-
-
-def face_jpeg(seed: str, width: int = 240, height: int = 320) -> bytes:
-    """A synthetic portrait-sized JPEG (a gradient with an oval), stable per seed."""
-    from PIL import Image, ImageDraw
-
-    tone = hashlib.sha256(seed.encode()).digest()
-    img = Image.new("RGB", (width, height), (tone[0], tone[1], tone[2]))
-    draw = ImageDraw.Draw(img)
-    for y in range(0, height, 4):
-        draw.line([(0, y), (width, y)], fill=(tone[3] ^ y % 256, tone[4], (y * 3) % 256))
-    draw.ellipse([width // 5, height // 6, width * 4 // 5, height * 3 // 4], fill=(224, 190, 160))
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=80)
-    return out.getvalue()
 
 
 class VirtualChip:
@@ -175,13 +60,7 @@ class VirtualChip:
         self.faults: dict[str, Any] = {}
         for name, value in (faults or {}).items():
             self.inject(name, value)
-        image = face_jpeg(document.number)
-        self.files: dict[int, bytes] = {
-            lds.DG1: lds.build_dg1(document.mrz()),
-            lds.DG2: lds.build_dg2(image, 240, 320),
-        }
-        self.files[lds.EF_COM] = lds.build_ef_com((1, 2))
-        self.files[lds.EF_SOD] = self.pki.build_sod({1: self.files[lds.DG1], 2: self.files[lds.DG2]})
+        self.files: dict[int, bytes] = chip_files(document.mrz(), self.pki, document.number)
         self._keys = derive_bac_keys(document.number, document.birth_date, document.expiry_date)
         self.apdus: list[bytes] = []  # every command received, for tests
         self.reads = 0

@@ -101,6 +101,7 @@ class SimApp:
             ("/identity/face", "POST", self.v_face, True),
             ("/lookups/<source>", "POST", self.v_lookup, True),
             ("/operations/<operation>", "POST", self.v_operation, True),
+            ("/outcomes", "POST", self.v_outcome, True),
             ("/documents/<document_id>", "GET", self.v_document, True),
             ("/verify", "POST", self.v_verify, True),
             ("/payments/orders", "POST", self.v_order_create, True),
@@ -118,6 +119,7 @@ class SimApp:
         sim_routes: list[tuple[str, str, View]] = [
             ("/sim/faults", "GET", self.v_sim_faults_get),
             ("/sim/faults", "POST", self.v_sim_faults_set),
+            ("/sim/faults/applied", "GET", self.v_sim_faults_applied),
             ("/sim/effects", "GET", self.v_sim_effects),
             ("/sim/payments/<order_id>/pay", "POST", self.v_sim_pay),
             ("/sim/payments/<order_id>/expire", "POST", self.v_sim_expire),
@@ -186,6 +188,10 @@ class SimApp:
         except Exception:
             log.exception("simulator failure on %s %s", request.method, request.path)
             status, body = 500, ApiError(500, "internal_error", "服务内部错误。", "Internal server error.").body
+        if view == self.v_operation and status in (200, 422) and self.faults.lose_answer(args.get("operation", "")):
+            # Done and stored: only the answer is lost on its way back (the kiosk's read fails).
+            log.info("%s %s -> %d [fault answer_lost]", request.method, request.path, status)
+            return self._drop_connection()
         if caller is not None:  # sign with the key that proved the request (the new one during a rotation)
             signer = (caller.secret, caller.nonce)
         payload = dumps(body)
@@ -361,7 +367,7 @@ class SimApp:
         ctx = self._context(conn, call, name)
         order_id = ctx.payment_order_id
         if order_id:
-            rule = payments.consume(conn, order_id, ctx.now)
+            rule = payments.consume(conn, order_id, ctx.now, _terminal(call))
             if rule is not None:
                 raise Refusal(rule, "本业务的费用尚未支付成功。", "The fee for this service has not been paid.",
                               "请重新缴费或到窗口办理。", "Please pay again or go to a service counter.")
@@ -383,6 +389,31 @@ class SimApp:
         return {"operation": name, "item_id": ctx.item_id, "reference": reference,
                 "display": list(result.get("display", [])), "document": document,
                 "data": dict(result.get("data", {}))}
+
+    def v_outcome(self, conn: Any, call: Call) -> dict[str, Any]:
+        key, terminal = call.body["idempotency_key"], _terminal(call)
+        stored = conn.execute("SELECT fingerprint, status, body FROM idempotency WHERE terminal_id = ? AND key = ?",
+                              (terminal, key)).fetchone()
+        answer: dict[str, Any] = {"idempotency_key": key, "outcome": "not_performed", "result": None, "refusal": None}
+        if stored is None:
+            # Close the key: a request still on its way with it must not take effect after this answer.
+            body = ApiError(409, "idempotency_conflict", "该业务编号已作废。",
+                            "This idempotency key was closed: the request was not performed.").body
+            conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                         (terminal, key, CLOSED_KEY, 409, dumps(body), iso(now())))
+            return answer
+        if stored["fingerprint"] == CLOSED_KEY:
+            return answer
+        if not stored["fingerprint"].startswith(f"post {API_PREFIX}/operations/"):
+            raise ApiError(409, "not_an_operation", "该业务编号不是业务办理请求。",
+                           "This idempotency key was used for something other than an operation.")
+        stored_body = json.loads(stored["body"])
+        if stored["status"] == 200:
+            return {**answer, "outcome": "performed", "result": stored_body}
+        error = stored_body["error"]
+        return {**answer, "outcome": "refused",
+                "refusal": {k: error[k] for k in ("rule", "message_zh", "message_en", "where_zh", "where_en")
+                            if k in error}}
 
     # -- views: documents ---------------------------------------------------------------------------
     def v_document(self, conn: Any, call: Call) -> dict[str, Any]:
@@ -415,22 +446,24 @@ class SimApp:
         return order
 
     def v_order_get(self, conn: Any, call: Call) -> dict[str, Any]:
-        return self._order_call(lambda: payments.get(conn, call.args["order_id"], now()))
+        return self._order_call(lambda: payments.get(conn, call.args["order_id"], now(), _terminal(call)))
 
     def v_order_cancel(self, conn: Any, call: Call) -> dict[str, Any]:
-        order, changed = self._order_call(lambda: payments.cancel(conn, call.args["order_id"], now()))
+        order, changed = self._order_call(lambda: payments.cancel(conn, call.args["order_id"], now(),
+                                                                  _terminal(call)))
         if changed:
             self._effect(conn, call, "payment_cancel", order["order_id"])
         return order
 
     def v_order_refund(self, conn: Any, call: Call) -> dict[str, Any]:
-        order, changed = self._order_call(lambda: payments.refund(conn, call.args["order_id"], now()))
+        order, changed = self._order_call(lambda: payments.refund(conn, call.args["order_id"], now(),
+                                                                  _terminal(call)))
         if changed:
             self._effect(conn, call, "payment_refund", order["order_id"])
         return order
 
     def v_reconcile(self, conn: Any, call: Call) -> dict[str, Any]:
-        return {"orders": payments.reconcile(conn, call.body["order_ids"], now())}
+        return {"orders": payments.reconcile(conn, call.body["order_ids"], now(), _terminal(call))}
 
     # -- views: simulator controls ------------------------------------------------------------------
     def v_sim_faults_get(self, conn: Any, call: Call) -> dict[str, Any]:
@@ -441,6 +474,9 @@ class SimApp:
             return self.faults.update(call.body)
         except ValueError as exc:
             raise ApiError(400, "bad_request", "故障参数不正确。", str(exc)) from None
+
+    def v_sim_faults_applied(self, conn: Any, call: Call) -> dict[str, Any]:
+        return {"applied": self.faults.applied()}
 
     def v_sim_effects(self, conn: Any, call: Call) -> list[dict[str, Any]]:
         return effects(conn, call.query.get("kind"))
@@ -513,6 +549,7 @@ class SimApp:
         return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN")), mimetype="text/html")
 
 
+CLOSED_KEY = "closed"  # idempotency fingerprint of a key closed by POST /outcomes (matches no request)
 LISTENER_KEY = "kiosk_sim.listener"  # WSGI environ key: which listener a request came in on
 
 
@@ -533,6 +570,11 @@ class _Rollback(ApiError):
 
     def __init__(self) -> None:
         super().__init__(500, "internal_error", "服务内部错误。", "Internal server error (the simulator broke its API).")
+
+
+def _terminal(call: Call) -> str:
+    """The calling terminal: payment orders are its own (an unsigned call owns none)."""
+    return call.caller.terminal_id if call.caller else ""
 
 
 def _is_loopback(addr: str) -> bool:

@@ -5,6 +5,15 @@ then the answer stalls ``timeout_s`` seconds: the side effect happened but the c
 timed out, the case idempotent retries exist for), ``garbage`` (a signed body that is not
 JSON), ``tamper`` (a body altered after signing), ``down`` (the connection is dropped
 without an answer).
+
+``lose_answers_of`` names an operation whose answers get lost: the request is carried out
+and its answer stored as usual, then the connection is dropped instead of answering, for
+the next ``lose_answers`` answers of that operation (replays of a repeated key included;
+-1: every one). That is the answer lost on the way back that makes a paid operation's
+outcome unknown to the kiosk.
+
+Every fault is counted each time it is applied (``applied()``, GET /sim/faults/applied),
+so a scripted fault that never fired shows 0.
 """
 from __future__ import annotations
 
@@ -30,6 +39,8 @@ class Faults:
     fail_next: int = 0
     mode: str = "error"
     seed: int | None = None
+    lose_answers_of: str = ""
+    lose_answers: int = 0
 
 
 class FaultState:
@@ -39,6 +50,7 @@ class FaultState:
         self._lock = threading.Lock()
         self._faults = Faults()
         self._rng = random.Random()
+        self._applied: dict[str, int] = {}
         if initial:
             self.update(initial)
 
@@ -52,6 +64,8 @@ class FaultState:
             raise ValueError(f"unknown fault knob {sorted(unknown)[0]!r}")
         if "mode" in changes and changes["mode"] not in MODES:
             raise ValueError(f"unknown fault mode {changes['mode']!r}")
+        if int(changes.get("lose_answers", 0)) < -1:
+            raise ValueError("lose_answers is a count, or -1 for every answer")
         with self._lock:
             base = Faults() if reset else self._faults
             self._faults = dataclasses.replace(base, **changes)
@@ -63,6 +77,22 @@ class FaultState:
         """All knobs as a dict."""
         with self._lock:
             return dataclasses.asdict(self._faults)
+
+    def applied(self) -> dict[str, int]:
+        """How many times each fault was applied since the simulator started (``answer_lost``, the modes)."""
+        with self._lock:
+            return dict(self._applied)
+
+    def lose_answer(self, operation: str) -> bool:
+        """Whether the answer to this run of ``operation`` is to be lost (counted when it is)."""
+        with self._lock:
+            f = self._faults
+            if not f.lose_answers or f.lose_answers_of != operation:
+                return False
+            if f.lose_answers > 0:
+                self._faults = dataclasses.replace(f, lose_answers=f.lose_answers - 1)
+            self._applied["answer_lost"] = self._applied.get("answer_lost", 0) + 1
+            return True
 
     def draw(self) -> tuple[str | None, float, float]:
         """For one API request: (fault mode or None, latency in s, stall in s for a timeout)."""
@@ -80,4 +110,6 @@ class FaultState:
                         mode = name
                         break
                     roll -= rate
+            if mode is not None:
+                self._applied[mode] = self._applied.get(mode, 0) + 1
             return mode, f.latency_ms / 1000.0, f.timeout_s

@@ -2,9 +2,15 @@
 
 A payment can arrive after the kiosk cancelled (or after expiry): the order then becomes
 paid late, and reconciliation shows it so the kiosk can produce or refund.
+
+An order belongs to the terminal that created it: another terminal can neither read,
+cancel, refund, reconcile nor spend it (it is "not found" for them, so its existence is
+not given away either). Order ids are 128 random bits, so one cannot be guessed from
+another or from the date.
 """
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,21 +43,25 @@ def _expire(conn: sqlite3.Connection, now: datetime) -> None:
     conn.execute("UPDATE orders SET status = 'expired' WHERE status = 'pending' AND expires_at < ?", (iso(now),))
 
 
-def get(conn: sqlite3.Connection, order_id: str, now: datetime) -> dict[str, Any]:
-    """The order (pending orders past their expiry become expired). Raises OrderError."""
+def get(conn: sqlite3.Connection, order_id: str, now: datetime, terminal_id: str | None = None) -> dict[str, Any]:
+    """The order (pending orders past their expiry become expired); ``terminal_id`` set: only that
+    terminal's own order (None: the payer's side, any order). Raises OrderError."""
     _expire(conn, now)
     row = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-    if row is None:
+    if row is None or (terminal_id is not None and row["terminal_id"] != terminal_id):
         raise _not_found()
     return as_api(row)
+
+
+def new_order_id() -> str:
+    """``PO`` and 32 hex digits: 128 random bits, nothing to count on."""
+    return "PO" + secrets.token_hex(16).upper()
 
 
 def create(conn: sqlite3.Connection, *, terminal_id: str, item_id: str, amount_fen: int, reference: str,
            description: str, now: datetime, ttl_s: int) -> dict[str, Any]:
     """A new pending order with its QR payload."""
-    seq = conn.execute("INSERT INTO sequences(prefix, value) VALUES ('PO', 1) ON CONFLICT(prefix)"
-                       " DO UPDATE SET value = value + 1 RETURNING value").fetchone()[0]
-    order_id = f"PO{now:%Y%m%d}{seq:08d}"
+    order_id = new_order_id()
     qr = f"https://pay.ejt.example/qr/{order_id}?amount_fen={amount_fen}"
     conn.execute("INSERT INTO orders (order_id, terminal_id, item_id, amount_fen, reference, description, status,"
                  " qr_payload, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
@@ -60,9 +70,10 @@ def create(conn: sqlite3.Connection, *, terminal_id: str, item_id: str, amount_f
     return get(conn, order_id, now)
 
 
-def cancel(conn: sqlite3.Connection, order_id: str, now: datetime) -> tuple[dict[str, Any], bool]:
+def cancel(conn: sqlite3.Connection, order_id: str, now: datetime,
+           terminal_id: str | None = None) -> tuple[dict[str, Any], bool]:
     """Cancel a pending order; (order in its resulting state, whether this call changed it). Raises OrderError."""
-    order = get(conn, order_id, now)
+    order = get(conn, order_id, now, terminal_id)
     if order["status"] != "pending":
         return order, False
     conn.execute("UPDATE orders SET status = 'cancelled' WHERE order_id = ?", (order_id,))
@@ -87,9 +98,10 @@ def expire(conn: sqlite3.Connection, order_id: str, now: datetime) -> dict[str, 
     return get(conn, order_id, now)
 
 
-def refund(conn: sqlite3.Connection, order_id: str, now: datetime) -> tuple[dict[str, Any], bool]:
+def refund(conn: sqlite3.Connection, order_id: str, now: datetime,
+           terminal_id: str | None = None) -> tuple[dict[str, Any], bool]:
     """Refund a paid order; (order, whether this call changed it). Raises OrderError."""
-    order = get(conn, order_id, now)
+    order = get(conn, order_id, now, terminal_id)
     if order["status"] == "refunded":
         return order, False
     if order["status"] != "paid":
@@ -103,21 +115,22 @@ def refund(conn: sqlite3.Connection, order_id: str, now: datetime) -> tuple[dict
     return get(conn, order_id, now), True
 
 
-def reconcile(conn: sqlite3.Connection, order_ids: list[str], now: datetime) -> list[dict[str, Any]]:
-    """The current state of the known orders among ``order_ids``, in the order asked."""
+def reconcile(conn: sqlite3.Connection, order_ids: list[str], now: datetime,
+              terminal_id: str | None = None) -> list[dict[str, Any]]:
+    """The current state of the known orders among ``order_ids`` (``terminal_id``'s own only), in the order asked."""
     _expire(conn, now)
     out = []
     for order_id in dict.fromkeys(order_ids):
         row = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-        if row is not None:
+        if row is not None and (terminal_id is None or row["terminal_id"] == terminal_id):
             out.append(as_api(row))
     return out
 
 
-def consume(conn: sqlite3.Connection, order_id: str, now: datetime) -> str | None:
-    """Check that an order can pay for an operation: None if so, else the refusing rule."""
+def consume(conn: sqlite3.Connection, order_id: str, now: datetime, terminal_id: str | None = None) -> str | None:
+    """Check that an order can pay for an operation at ``terminal_id``: None if so, else the refusing rule."""
     try:
-        order = get(conn, order_id, now)
+        order = get(conn, order_id, now, terminal_id)
     except OrderError:
         return "payment_unknown"
     if order["status"] != "paid":
