@@ -158,6 +158,7 @@ class BackendClient:
                               key="backend.url", value=base_url)
         self.base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")  # a gateway prefix before /api/v1, signed as part of the path
+        self._host = signing.host_header(self.base_url)  # sent and signed with its port, even 443
         self.terminal_id = terminal_id
         self._secret = secret
         # Enrollment keeps the secret in a file that `kiosk-provision rotate-secret` replaces while the
@@ -314,18 +315,20 @@ class BackendClient:
         api_path = API_PREFIX + path
         target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if body is not None else b""
-        base_headers = {"X-Terminal-Id": self.terminal_id, "Accept": "application/json"}
+        base_headers = {"X-Terminal-Id": self.terminal_id, "Accept": "application/json", "Host": self._host}
         if data:
             base_headers["Content-Type"] = "application/json"
         if method == "POST":
             # One key for every attempt of this call: a retry is then a replay, never a second effect.
             base_headers["Idempotency-Key"] = idempotency_key or f"auto-{uuid.uuid4().hex}"
+        parts = signing.RequestParts(method, self._host, target, data, base_headers.get("Content-Type", ""),
+                                     base_headers.get("Idempotency-Key", ""))
         last: BackendError | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
                 time.sleep(delay)
-            headers = {**base_headers, **signing.sign_request(key, method, target, data)}
+            headers = {**base_headers, **signing.sign_request(key, parts)}
             try:
                 resp = self.session.request(method, self.base_url.removesuffix(self._prefix) + target,
                                             data=data or None, headers=headers, timeout=self.timeout,

@@ -181,7 +181,8 @@ def test_an_interrupted_rotation_is_finished_by_the_next_run(sim: SimServer, tmp
     assert BackendClient.from_config(cfg).health()["status"] == "ok"  # the old secret still works meanwhile
     assert main(["rotate-secret", "--config", str(cfg_path)]) == 0
     assert kconfig.load(cfg_path).backend.secret() == new.encode() != old
-    headers = {"X-Terminal-Id": "JN-P-0011", **signing.sign_request(old, "GET", "/api/v1/health", b"")}
+    parts = signing.RequestParts("GET", signing.host_header(sim.url), "/api/v1/health")
+    headers = {"X-Terminal-Id": "JN-P-0011", "Host": parts.host, **signing.sign_request(old, parts)}
     r = requests.get(f"{sim.url}/api/v1/health", headers=headers, timeout=5)
     assert r.status_code == 401 and r.json()["error"]["code"] == "bad_signature"
 

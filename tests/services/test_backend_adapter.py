@@ -359,7 +359,8 @@ def test_every_simulator_error_body_carries_both_languages(sim):
 def test_signed_answers_of_any_shape_become_typed_errors_or_documented_dicts(status, body):
     client = BackendClient("http://127.0.0.1:9", "JN-DEMO-0001", SECRET, signing.public_key_b64(
         signing.demo_backend_private_key()), 1, 1, 0, 0)
-    sent = {"X-Terminal-Id": "JN-DEMO-0001", **signing.sign_request(SECRET, "GET", "/api/v1/health", b"")}
+    sent = {"X-Terminal-Id": "JN-DEMO-0001",
+            **signing.sign_request(SECRET, signing.RequestParts("GET", "127.0.0.1:9", "/api/v1/health"))}
     headers = {"Content-Type": "application/json", **signing.sign_response(SECRET, status, sent["X-Nonce"], body)}
     try:
         result = client._interpret("GET", "/api/v1/health", sent, None, b"", status, headers, body)

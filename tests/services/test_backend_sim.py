@@ -53,13 +53,20 @@ def _slots(ctx: registry.OpContext) -> list[dict[str, Any]]:
 def signed(method: str, url: str, path: str, body: Any = None, *, key: str | None = None,
            timestamp: int | None = None, secret: bytes = SECRET, terminal: str = DEMO_TERMINAL_ID,
            nonce: str | None = None) -> requests.PreparedRequest:
-    """A signed request, prepared (so the exact bytes can be sent again)."""
+    """A signed request, prepared (so the exact bytes can be sent again); ``key=""`` sends a POST without a key."""
     data = json.dumps(body).encode() if body is not None else b""
-    headers = {"X-Terminal-Id": terminal, "Content-Type": "application/json",
-               **signing.sign_request(secret, method, path, data, timestamp=timestamp, nonce=nonce)}
-    if method == "POST":
+    headers = {"X-Terminal-Id": terminal, "Content-Type": "application/json", "Host": signing.host_header(url)}
+    if method == "POST" and key != "":
         headers["Idempotency-Key"] = key or f"t-{uuid.uuid4().hex}"
+    headers.update(signing.sign_request(secret, parts_of(method, url, path, data, headers), timestamp=timestamp,
+                                        nonce=nonce))
     return requests.Request(method, url + path, data=data or None, headers=headers).prepare()
+
+
+def parts_of(method: str, url: str, path: str, data: bytes, headers: dict[str, str]) -> signing.RequestParts:
+    """What the signature of a request to ``url + path`` with ``headers`` covers."""
+    return signing.RequestParts(method, signing.host_header(url), path, data, headers.get("Content-Type", ""),
+                                headers.get("Idempotency-Key", ""))
 
 
 def send(req: requests.PreparedRequest) -> requests.Response:
@@ -140,6 +147,27 @@ def test_tampered_body_wrong_secret_unknown_terminal_and_unsigned_are_rejected(s
     assert plain.status_code == 401 and error_code(plain) == "missing_signature"
 
 
+@pytest.mark.parametrize("header", ["Idempotency-Key", "Content-Type", "Host"])
+def test_a_signed_header_changed_on_the_way_is_rejected(sim, header):
+    order = {"item_id": "T03", "amount_fen": 100, "reference": "REF-BENT", "description": "fine"}
+    assert send(signed("POST", sim.url, "/api/v1/payments/orders", order)).status_code == 200  # unchanged: fine
+    req = signed("POST", sim.url, "/api/v1/payments/orders", order)
+    changed = {"Idempotency-Key": f"t-{uuid.uuid4().hex}",  # another key: a second effect
+               "Content-Type": "application/json; charset=latin-1",
+               "Host": f"127.0.0.1:{sim.port + 1}"}[header]  # the same host on another port
+    assert req.headers[header] != changed
+    req.headers[header] = changed
+    resp = send(req)
+    assert resp.status_code == 401 and error_code(resp) == "bad_signature"
+
+
+def test_a_host_header_without_its_port_is_rejected(sim):
+    req = signed("GET", sim.url, "/api/v1/payments/orders/PO0000000002")
+    req.headers["Host"] = "127.0.0.1"
+    resp = send(req)
+    assert resp.status_code == 401 and error_code(resp) == "bad_signature"
+
+
 def test_signature_covers_the_query_string(sim):
     req = signed("GET", sim.url, "/api/v1/documents/D0000000000?id_hash=" + "0" * 64)
     req.url = req.url.replace("0" * 64, "1" * 64)
@@ -166,8 +194,8 @@ def test_request_outside_the_document_is_a_typed_400(sim, body):
 
 
 def test_post_without_idempotency_key_is_a_400(sim):
-    req = signed("POST", sim.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
-    del req.headers["Idempotency-Key"]
+    req = signed("POST", sim.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"}, key="")
+    assert "Idempotency-Key" not in req.headers
     assert send(req).status_code == 400
 
 
@@ -320,7 +348,8 @@ def test_seeded_people_carry_the_rules_they_exercise():
 def test_any_signed_garbage_body_gets_a_typed_4xx_never_a_crash(sim, body):
     req = signed("POST", sim.url, "/api/v1/payments/orders")
     req.prepare_body(body, None)
-    req.headers.update(signing.sign_request(SECRET, "POST", "/api/v1/payments/orders", body))
+    req.headers.update(signing.sign_request(SECRET, parts_of("POST", sim.url, "/api/v1/payments/orders", body,
+                                                             dict(req.headers))))
     resp = send(req)
     assert 400 <= resp.status_code < 500, resp.content
     assert resp.json()["error"]["message_zh"]

@@ -52,7 +52,8 @@ def _client(sim: SimServer, terminal_id: str, secret: bytes, **kwargs: Any) -> B
 def _wire(sim: SimServer, terminal_id: str, secret: bytes) -> tuple[int, str]:
     """(HTTP status, error code or "") of a signed GET /health, as the backend sees the signature."""
     path = "/api/v1/health"
-    headers = {"X-Terminal-Id": terminal_id, **signing.sign_request(secret, "GET", path, b"")}
+    parts = signing.RequestParts("GET", signing.host_header(sim.url), path)
+    headers = {"X-Terminal-Id": terminal_id, "Host": parts.host, **signing.sign_request(secret, parts)}
     r = requests.get(sim.url + path, headers=headers, timeout=5)
     return r.status_code, (r.json().get("error") or {}).get("code", "")
 
@@ -291,6 +292,8 @@ def test_signing_helpers_agree_on_the_enrollment_key() -> None:
     from kiosk.services.backend_sim.fleet import code_key
 
     assert code_key("AB-CD") == hashlib.sha256(b"AB-CD").digest() != code_key("AB-CE")
-    headers = signing.sign_request(code_key("AB-CD"), "POST", "/api/v1/enrollment", b"{}")
-    signing.verify_request(code_key("AB-CD"), "POST", "/api/v1/enrollment", b"{}", timestamp=headers["X-Timestamp"],
+    parts = signing.RequestParts("POST", "backend.example:443", "/api/v1/enrollment", b"{}", "application/json",
+                                 "k-12345678")
+    headers = signing.sign_request(code_key("AB-CD"), parts)
+    signing.verify_request(code_key("AB-CD"), parts, timestamp=headers["X-Timestamp"],
                            nonce=headers["X-Nonce"], signature=headers["X-Signature"])

@@ -78,14 +78,19 @@ def signer_for(headers: Mapping[str, str], terminals: Terminals) -> tuple[bytes,
     return creds.secrets[0], nonce
 
 
-def _verify_with(keys: tuple[bytes, ...] | list[bytes], method: str, target: str, body: bytes, ts: str, nonce: str,
+def request_parts(headers: Mapping[str, str], method: str, target: str, body: bytes) -> signing.RequestParts:
+    """What the signature of a request as received must cover (the headers exactly as they arrived)."""
+    return signing.RequestParts(method, headers.get("Host", ""), target, body, headers.get("Content-Type", ""),
+                                headers.get("Idempotency-Key", ""))
+
+
+def _verify_with(keys: tuple[bytes, ...] | list[bytes], parts: signing.RequestParts, ts: str, nonce: str,
                  sig: str, max_skew_s: int) -> bytes:
     """The key among ``keys`` that verifies the request. Raises AuthError."""
     stale = False
     for key in keys:
         try:
-            signing.verify_request(key, method, target, body, timestamp=ts, nonce=nonce, signature=sig,
-                                   max_skew_s=max_skew_s)
+            signing.verify_request(key, parts, timestamp=ts, nonce=nonce, signature=sig, max_skew_s=max_skew_s)
             return key
         except SignatureError as exc:
             stale = stale or exc.context.get("reason") == "stale_timestamp"
@@ -115,7 +120,7 @@ def authenticate(headers: Mapping[str, str], method: str, target: str, body: byt
     creds = _credentials(terminals, terminal_id)
     if creds is None or not creds.secrets:
         raise AuthError("unknown_terminal", "终端未登记。", "This terminal is not enrolled.")
-    secret = _verify_with(creds.secrets, method, target, body, ts, nonce, sig, max_skew_s)
+    secret = _verify_with(creds.secrets, request_parts(headers, method, target, body), ts, nonce, sig, max_skew_s)
     if not nonces.first_use(terminal_id, nonce):
         raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
     if creds.revoked:
@@ -147,7 +152,7 @@ def authenticate_enrollment(headers: Mapping[str, str], method: str, target: str
     terminal_id, ts, nonce, sig = _signed_parts(headers)
     keys = directory.enrollment_keys(terminal_id)
     try:
-        key = _verify_with(keys, method, target, body, ts, nonce, sig, max_skew_s)
+        key = _verify_with(keys, request_parts(headers, method, target, body), ts, nonce, sig, max_skew_s)
     except AuthError as exc:
         if exc.code == "stale_timestamp":
             raise
