@@ -128,6 +128,66 @@ def test_replayed_request_is_rejected(sim):
     assert again.status_code == 401 and error_code(again) == "replayed_nonce"
 
 
+def test_a_request_captured_before_a_restart_is_refused_after_it(tmp_path: Path):
+    db = str(tmp_path / "sim.sqlite3")
+    first = serve("127.0.0.1", 0, db_path=db)
+    port = first.port
+    try:
+        captured = signed("POST", first.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
+        assert send(captured).status_code == 200
+    finally:
+        first.stop()
+    second = serve("127.0.0.1", port, db_path=db)  # the same backend, restarted
+    try:
+        replayed = send(captured)
+        assert replayed.status_code == 401 and error_code(replayed) == "replayed_nonce"
+        fresh = signed("POST", second.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
+        assert send(fresh).status_code == 200
+    finally:
+        second.stop()
+
+
+def test_a_stale_request_is_refused_without_spending_its_nonce(sim):
+    nonce = signing.new_nonce()
+    stale = send(signed("GET", sim.url, "/api/v1/payments/orders/PO0000000003", timestamp=int(time.time()) - 301,
+                        nonce=nonce))
+    assert stale.status_code == 401 and error_code(stale) == "stale_timestamp"
+    with sim.app.db.lock:
+        stored = sim.app.db.conn.execute("SELECT COUNT(*) FROM nonces WHERE nonce = ?", (nonce,)).fetchone()[0]
+    assert stored == 0
+    # The nonce was not spent: the terminal's real request with it still goes through.
+    assert send(signed("GET", sim.url, "/api/v1/payments/orders/PO0000000003", nonce=nonce)).status_code == 404
+    with sim.app.db.lock:
+        row = sim.app.db.conn.execute("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
+    assert abs(row["expires_at"] - (time.time() + sim.app.settings.max_skew_s)) < 30  # kept only while it could pass
+
+
+def test_nonces_whose_requests_left_the_window_are_pruned(tmp_path: Path):
+    from kiosk.services.backend_sim.db import Database
+    from kiosk.services.backend_sim.security import NonceStore
+
+    db = Database.open(str(tmp_path / "n.sqlite3"))
+    store = NonceStore(db, 300)
+    assert store.first_use("T1", "a" * 32, int(time.time()) - 400)  # its request left the window 100 s ago
+    assert not store.first_use("T1", "a" * 32, int(time.time()) - 400)
+    store._next_prune = 0.0  # the next use prunes
+    assert store.first_use("T1", "b" * 32, int(time.time()))
+    assert [r[0] for r in db.conn.execute("SELECT nonce FROM nonces ORDER BY nonce")] == ["b" * 32]
+    db.close()
+
+
+def test_a_signed_request_sent_to_another_server_is_refused(sim, tmp_path: Path):
+    other = serve("127.0.0.1", 0)  # another backend (another port) that knows the same terminal
+    try:
+        meant_for_other = signed("POST", other.url, "/api/v1/identity/lookup",
+                                 {"id_number": WANG, "card_type": "resident"})
+        meant_for_other.url = meant_for_other.url.replace(other.url, sim.url)
+        resp = send(meant_for_other)
+        assert resp.status_code == 401 and error_code(resp) == "wrong_host"
+    finally:
+        other.stop()
+
+
 def test_stale_timestamp_is_rejected(sim):
     req = signed("GET", sim.url, "/api/v1/payments/orders/PO0000000000", timestamp=int(time.time()) - 301)
     resp = send(req)

@@ -78,7 +78,7 @@ class SimApp:
         self.settings = settings
         self.db = Database.open(settings.db_path)
         self.faults = FaultState(settings.faults)
-        self.nonces = NonceStore(settings.max_skew_s)
+        self.nonces = NonceStore(self.db, settings.max_skew_s)
         self.documents = docs.DocumentStore(settings.private_key)
         with self.db.transaction() as conn:
             # executescript would commit on its own: run the statements one by one inside the transaction.
@@ -88,6 +88,9 @@ class SimApp:
             self.ca = SimCA.load_or_create(conn)
         self.terminals = fleet.TerminalDirectory(self.db.conn, self.db.lock, settings.terminals)
         self.api_url: str | None = None  # set by serve(): where enrolled terminals call (the mTLS listener)
+        # Set by serve(): listener name -> (host names it answers to, or None when bound to every
+        # address; its port). A signed request must name this very server in its Host header.
+        self.listeners: dict[str, tuple[frozenset[str] | None, int]] = {}
         api_spec()  # parse the document now, not on the first request
         self.flask = self._build()
 
@@ -201,15 +204,24 @@ class SimApp:
         log.info("%s %s -> %d%s", request.method, request.path, status, f" [fault {mode}]" if mode else "")
         return Response(payload, status=status, headers=out_headers)
 
+    def _host_is_ours(self, host: str) -> bool:
+        """True when ``host`` (a Host header) names the listener the request came in on."""
+        expected = self.listeners.get(request.environ.get(LISTENER_KEY, ""))
+        if expected is None:  # not served by serve() (a WSGI test client): nothing to compare with
+            return True
+        names, port = expected
+        name, _, given_port = host.rpartition(":")
+        return given_port == str(port) and (names is None or name.strip("[]").lower() in names)
+
     def _authenticate(self, headers: dict[str, str], target: str, raw: bytes, signed: bool | str) -> Caller | None:
         if not signed and "X-Signature" not in headers:
             return None
         try:
             if signed == "enrollment":
                 return authenticate_enrollment(headers, request.method, target, raw, self.terminals, self.nonces,
-                                               self.settings.max_skew_s)
+                                               self.settings.max_skew_s, host_ok=self._host_is_ours)
             return authenticate(headers, request.method, target, raw, self.terminals, self.nonces,
-                                self.settings.max_skew_s, peer_cert=_peer_certificate())
+                                self.settings.max_skew_s, peer_cert=_peer_certificate(), host_ok=self._host_is_ours)
         except AuthError as exc:
             raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
 

@@ -32,6 +32,13 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_at TEXT NOT NULL,
     PRIMARY KEY (terminal_id, key)
 );
+CREATE TABLE IF NOT EXISTS nonces (     -- request nonces seen, kept until their timestamp leaves the skew window
+    terminal_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,        -- unix seconds: the request's timestamp plus the allowed skew
+    PRIMARY KEY (terminal_id, nonce)
+);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS effects (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     terminal_id TEXT,

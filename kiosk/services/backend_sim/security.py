@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from kiosk.errors import SignatureError
 from kiosk.services import signing
+from kiosk.services.backend_sim.db import Database
 from kiosk.services.backend_sim.fleet import Credentials, TerminalDirectory
 
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -46,27 +46,29 @@ def _credentials(terminals: Terminals, terminal_id: str) -> Credentials | None:
 
 
 class NonceStore:
-    """Nonces seen within the skew window, per terminal; a second use is a replay."""
+    """Nonces of authenticated requests, per terminal, in the simulator's database: a second use is a replay.
 
-    def __init__(self, window_s: int) -> None:
+    A nonce is kept until its request's timestamp leaves the skew window (after that the
+    request fails the timestamp check anyway), so a request captured and replayed after a
+    restart of the simulator is still refused. Only requests whose signature and timestamp
+    verified are recorded: a stale or forged request stores nothing.
+    """
+
+    def __init__(self, db: Database, window_s: int) -> None:
+        self._db = db
         self._window = window_s
-        self._seen: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-        self._last_prune = time.monotonic()
+        self._next_prune = 0.0
 
-    def first_use(self, terminal_id: str, nonce: str) -> bool:
+    def first_use(self, terminal_id: str, nonce: str, timestamp: str | int) -> bool:
         """Record the nonce; False when it was already seen (a replay)."""
         now = time.time()
-        with self._lock:
-            if time.monotonic() - self._last_prune > 30:
-                # A nonce older than twice the window cannot pass the timestamp check any more.
-                self._seen = {k: t for k, t in self._seen.items() if now - t < 2 * self._window}
-                self._last_prune = time.monotonic()
-            key = (terminal_id, nonce)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
+        with self._db.transaction() as conn:
+            if now >= self._next_prune:
+                conn.execute("DELETE FROM nonces WHERE expires_at < ?", (int(now),))
+                self._next_prune = now + 30
+            cur = conn.execute("INSERT OR IGNORE INTO nonces (terminal_id, nonce, expires_at) VALUES (?, ?, ?)",
+                               (terminal_id, nonce, int(timestamp) + self._window))
+            return cur.rowcount == 1
 
 
 def signer_for(headers: Mapping[str, str], terminals: Terminals) -> tuple[bytes, str] | None:
@@ -108,12 +110,23 @@ def _signed_parts(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
     return terminal_id, ts, nonce, sig
 
 
+def _any_host(host: str) -> bool:
+    return True
+
+
+def _check_host(headers: Mapping[str, str], host_ok: Callable[[str], bool]) -> None:
+    if not host_ok(headers.get("Host", "")):
+        # Signed for another server (or another port of this one): a captured request sent elsewhere.
+        raise AuthError("wrong_host", "请求不是发给本服务器的。", "The request was signed for another server.")
+
+
 def authenticate(headers: Mapping[str, str], method: str, target: str, body: bytes,
                  terminals: Terminals, nonces: NonceStore, max_skew_s: int, *,
-                 peer_cert: Mapping[str, Any] | None = None) -> Caller:
-    """Check signature, timestamp and nonce of a request, the terminal's standing and (mTLS) its certificate.
+                 peer_cert: Mapping[str, Any] | None = None, host_ok: Callable[[str], bool] = _any_host) -> Caller:
+    """Check signature, timestamp, Host and nonce of a request, the terminal's standing and (mTLS) its certificate.
 
-    Raises AuthError: 401 missing_signature, unknown_terminal, bad_signature, stale_timestamp,
+    ``host_ok(host)`` says whether a Host header names this server. Raises AuthError: 401
+    missing_signature, unknown_terminal, bad_signature, stale_timestamp, wrong_host,
     replayed_nonce; 403 terminal_revoked, certificate_mismatch.
     """
     terminal_id, ts, nonce, sig = _signed_parts(headers)
@@ -121,7 +134,8 @@ def authenticate(headers: Mapping[str, str], method: str, target: str, body: byt
     if creds is None or not creds.secrets:
         raise AuthError("unknown_terminal", "终端未登记。", "This terminal is not enrolled.")
     secret = _verify_with(creds.secrets, request_parts(headers, method, target, body), ts, nonce, sig, max_skew_s)
-    if not nonces.first_use(terminal_id, nonce):
+    _check_host(headers, host_ok)
+    if not nonces.first_use(terminal_id, nonce, ts):
         raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
     if creds.revoked:
         # Checked after the signature: only the terminal itself learns that it was revoked.
@@ -147,7 +161,8 @@ def _certificate_matches(peer_cert: Mapping[str, Any], terminal_id: str, creds: 
 
 
 def authenticate_enrollment(headers: Mapping[str, str], method: str, target: str, body: bytes,
-                            directory: TerminalDirectory, nonces: NonceStore, max_skew_s: int) -> Caller:
+                            directory: TerminalDirectory, nonces: NonceStore, max_skew_s: int, *,
+                            host_ok: Callable[[str], bool] = _any_host) -> Caller:
     """Check an enrollment request, signed with the key of one of the codes issued for its terminal. Raises AuthError."""
     terminal_id, ts, nonce, sig = _signed_parts(headers)
     keys = directory.enrollment_keys(terminal_id)
@@ -157,6 +172,7 @@ def authenticate_enrollment(headers: Mapping[str, str], method: str, target: str
         if exc.code == "stale_timestamp":
             raise
         raise AuthError("enrollment_code_invalid", "登记码无效。", "The enrollment code is not valid.") from None
-    if not nonces.first_use("enroll:" + terminal_id, nonce):
+    _check_host(headers, host_ok)
+    if not nonces.first_use("enroll:" + terminal_id, nonce, ts):
         raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
     return Caller(terminal_id, key, nonce, kind="enrollment")
