@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -367,7 +368,12 @@ class BackendClient:
             # An enrollment refusal for a wrong code cannot be signed with it; a refusal is still
             # only a refusal (nothing is acted on), a success must always verify.
             if not (unsigned_errors_ok and status != 200):
-                raise SignatureError(f"{method} {api_path}: {exc.detail}", **exc.context) from None
+                # The backend signs no answer to a request it could not authenticate (a stale clock, a
+                # wrong secret, a replay): what the unsigned body claims is only a hint for the log.
+                claim = _claimed_code(body) if exc.context.get("reason") == "missing" else ""
+                hint = f" (HTTP {status}, unsigned, claims {claim!r})" if claim else ""
+                raise SignatureError(f"{method} {api_path}: {exc.detail}{hint}", **exc.context,
+                                     **({"claimed_code": claim} if claim else {})) from None
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -416,6 +422,15 @@ def enroll(base_url: str, terminal_id: str, code: str, csr_pem: str, *, ca_file:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureRequestWarning)
         return client._call("POST", "/enrollment", {"csr_pem": csr_pem}, unsigned_errors_ok=True)
+
+
+def _claimed_code(body: bytes) -> str:
+    """The error code an (unverified) answer claims, when it looks like one: for logs only, never acted on."""
+    try:
+        code = json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return code if isinstance(code, str) and re.fullmatch(r"[a-z_]{1,40}", code) else ""
 
 
 def _reason(exc: Exception) -> str:

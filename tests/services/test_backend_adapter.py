@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
-from kiosk.config import DEMO_HMAC_SECRET, from_dict
+from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID, from_dict
 from kiosk.errors import (BackendError, BackendProtocolError, BackendRefused, BackendRejected, BackendServerError,
                           BackendTimeout, BackendUnavailable, ConfigError, KioskError, SignatureError)
 from kiosk.services import signing
@@ -141,6 +141,15 @@ def test_document_fetch_needs_the_holders_id_hash(sim_client):
     with pytest.raises(DocumentNotFound) as err:
         sim_client.fetch_document(doc["document_id"], _id_hash(LIU))
     assert isinstance(err.value, BackendRejected) and err.value.code == "document_not_found"
+
+
+def test_a_refusal_the_backend_would_not_sign_is_a_signature_error_naming_its_claim(sim):
+    stranger = BackendClient(sim.url, DEMO_TERMINAL_ID, b"not the terminal's secret", DEMO_BACKEND_PUBLIC_KEY,
+                             2, 5, 0, 0)
+    with pytest.raises(SignatureError) as err:
+        stranger.health()
+    assert err.value.context["reason"] == "missing"  # unsigned: nothing in it is believed
+    assert err.value.context["claimed_code"] == "bad_signature" and "claims 'bad_signature'" in err.value.detail
 
 
 def test_verify_accepts_the_genuine_and_rejects_altered_foreign_and_unknown(sim_client):

@@ -228,6 +228,27 @@ def test_a_host_header_without_its_port_is_rejected(sim):
     assert resp.status_code == 401 and error_code(resp) == "bad_signature"
 
 
+@pytest.mark.parametrize("case", ["bad_signature", "stale_timestamp", "replayed_nonce", "wrong_host"])
+def test_error_answers_to_callers_not_authenticated_are_not_signed(sim, case):
+    # An eavesdropper that names the demo terminal and the nonce of a request it saw must not get a
+    # signed refusal it could put in front of that request's real answer.
+    path = "/api/v1/payments/orders/PO0000000004"
+    if case == "bad_signature":
+        req = signed("GET", sim.url, path, secret=b"a guess")
+    elif case == "stale_timestamp":
+        req = signed("GET", sim.url, path, timestamp=int(time.time()) - 3600)
+    elif case == "replayed_nonce":
+        req = signed("GET", sim.url, path)
+        first = send(req)
+        assert first.status_code == 404 and "X-Signature" in first.headers  # authenticated: signed
+    else:
+        req = signed("GET", f"http://127.0.0.1:{sim.port + 1}", path)  # signed for another port ...
+        req.url = sim.url + path  # ... and sent here
+    resp = send(req)
+    assert resp.status_code == 401 and error_code(resp) == case
+    assert "X-Signature" not in resp.headers and "X-Timestamp" not in resp.headers
+
+
 def test_signature_covers_the_query_string(sim):
     req = signed("GET", sim.url, "/api/v1/documents/D0000000000?id_hash=" + "0" * 64)
     req.url = req.url.replace("0" * 64, "1" * 64)

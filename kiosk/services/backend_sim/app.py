@@ -29,7 +29,7 @@ from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, re
 from kiosk.services.backend_sim.faults import FaultState
 from kiosk.services.backend_sim.registry import OpContext, Refusal
 from kiosk.services.backend_sim.security import (AuthError, Caller, NonceStore, authenticate,
-                                                 authenticate_enrollment, signer_for)
+                                                 authenticate_enrollment)
 
 log = logging.getLogger("kiosk.backend_sim")
 
@@ -169,7 +169,6 @@ class SimApp:
         headers = {k: v for k, v in request.headers.items()}
         target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
         raw = request.get_data(cache=True)
-        signer = signer_for(headers, self.terminals)
         caller: Caller | None = None
         api_request = ApiRequest(request.path, request.method.lower(), raw or None, headers,
                                  request.args.to_dict(), content_type=(request.mimetype or "application/json"))
@@ -180,15 +179,21 @@ class SimApp:
             if request.environ.get(LISTENER_KEY) == "enrollment" and signed != "enrollment" and view != self.v_health:
                 raise ApiError(403, "client_certificate_required", "此接口需要终端证书。",
                                "This endpoint needs the terminal's client certificate (mutual TLS).")
-            caller = self._authenticate(headers, target, raw, signed)
+            try:
+                caller = self._authenticate(headers, target, raw, signed)
+            except AuthError as exc:
+                caller = exc.caller  # proved the secret, refused for its standing: that refusal is signed
+                raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
             status, body = self._process(view, args, api_request, caller, raw)
         except ApiError as exc:
             status, body = exc.status, exc.body
         except Exception:
             log.exception("simulator failure on %s %s", request.method, request.path)
             status, body = 500, ApiError(500, "internal_error", "服务内部错误。", "Internal server error.").body
-        if caller is not None:  # sign with the key that proved the request (the new one during a rotation)
-            signer = (caller.secret, caller.nonce)
+        # Only a caller that proved its secret gets a signed answer, signed with the key that proved it
+        # (the new one during a rotation). An answer signed for anyone naming a terminal and a nonce
+        # would hand an eavesdropper signed refusals to put in front of that terminal's own requests.
+        signer = (caller.secret, caller.nonce) if caller is not None else None
         payload = dumps(body)
         out_headers = {"Content-Type": "application/json; charset=utf-8"}
         if signer is not None:
@@ -214,16 +219,14 @@ class SimApp:
         return given_port == str(port) and (names is None or name.strip("[]").lower() in names)
 
     def _authenticate(self, headers: dict[str, str], target: str, raw: bytes, signed: bool | str) -> Caller | None:
+        """The caller a signed request proves (None for an unsigned call where signing is optional). Raises AuthError."""
         if not signed and "X-Signature" not in headers:
             return None
-        try:
-            if signed == "enrollment":
-                return authenticate_enrollment(headers, request.method, target, raw, self.terminals, self.nonces,
-                                               self.settings.max_skew_s, host_ok=self._host_is_ours)
-            return authenticate(headers, request.method, target, raw, self.terminals, self.nonces,
-                                self.settings.max_skew_s, peer_cert=_peer_certificate(), host_ok=self._host_is_ours)
-        except AuthError as exc:
-            raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
+        if signed == "enrollment":
+            return authenticate_enrollment(headers, request.method, target, raw, self.terminals, self.nonces,
+                                           self.settings.max_skew_s, host_ok=self._host_is_ours)
+        return authenticate(headers, request.method, target, raw, self.terminals, self.nonces,
+                            self.settings.max_skew_s, peer_cert=_peer_certificate(), host_ok=self._host_is_ours)
 
     def _process(self, view: View, args: dict[str, str], api_request: ApiRequest, caller: Caller | None,
                  raw: bytes) -> tuple[int, Any]:

@@ -1,7 +1,6 @@
 """Who may call the simulator: terminal signatures, clock skew, nonce replay; response signing."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -10,8 +9,6 @@ from kiosk.errors import SignatureError
 from kiosk.services import signing
 from kiosk.services.backend_sim.db import Database
 from kiosk.services.backend_sim.fleet import Credentials, TerminalDirectory
-
-_NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -25,14 +22,20 @@ class Caller:
 
 
 class AuthError(Exception):
-    """A request that fails authentication (HTTP ``status``, 401 unless said otherwise, with ``code``)."""
+    """A request that fails authentication (HTTP ``status``, 401 unless said otherwise, with ``code``).
 
-    def __init__(self, code: str, message_zh: str, message_en: str, status: int = 401) -> None:
+    ``caller`` is set only when the request did prove the terminal's secret and is refused for
+    its standing (revoked, wrong certificate): only then may the refusal be signed.
+    """
+
+    def __init__(self, code: str, message_zh: str, message_en: str, status: int = 401,
+                 caller: "Caller | None" = None) -> None:
         super().__init__(code)
         self.code = code
         self.message_zh = message_zh
         self.message_en = message_en
         self.status = status
+        self.caller = caller
 
 
 Terminals = Mapping[str, bytes] | TerminalDirectory
@@ -69,15 +72,6 @@ class NonceStore:
             cur = conn.execute("INSERT OR IGNORE INTO nonces (terminal_id, nonce, expires_at) VALUES (?, ?, ?)",
                                (terminal_id, nonce, int(timestamp) + self._window))
             return cur.rowcount == 1
-
-
-def signer_for(headers: Mapping[str, str], terminals: Terminals) -> tuple[bytes, str] | None:
-    """(secret, nonce) to sign the answer with, when the request names a known terminal and a well-formed nonce."""
-    creds = _credentials(terminals, headers.get("X-Terminal-Id", ""))
-    nonce = headers.get("X-Nonce", "")
-    if creds is None or not creds.secrets or not _NONCE_RE.fullmatch(nonce):
-        return None
-    return creds.secrets[0], nonce
 
 
 def request_parts(headers: Mapping[str, str], method: str, target: str, body: bytes) -> signing.RequestParts:
@@ -137,14 +131,15 @@ def authenticate(headers: Mapping[str, str], method: str, target: str, body: byt
     _check_host(headers, host_ok)
     if not nonces.first_use(terminal_id, nonce, ts):
         raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
+    caller = Caller(terminal_id, secret, nonce)
     if creds.revoked:
         # Checked after the signature: only the terminal itself learns that it was revoked.
         raise AuthError("terminal_revoked", "本终端已被停用，请联系管理员。",
-                        "This terminal has been revoked. Please contact the operator.", status=403)
+                        "This terminal has been revoked. Please contact the operator.", status=403, caller=caller)
     if peer_cert is not None and not _certificate_matches(peer_cert, terminal_id, creds):
         raise AuthError("certificate_mismatch", "客户端证书与终端不符。",
-                        "The client certificate does not belong to this terminal.", status=403)
-    return Caller(terminal_id, secret, nonce)
+                        "The client certificate does not belong to this terminal.", status=403, caller=caller)
+    return caller
 
 
 def _certificate_matches(peer_cert: Mapping[str, Any], terminal_id: str, creds: Credentials) -> bool:
