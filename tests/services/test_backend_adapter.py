@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -20,6 +21,7 @@ from kiosk.services import signing
 from kiosk.services.backend import BackendClient, DocumentNotFound, IdempotencyConflict
 from kiosk.services.backend_sim import registry
 from kiosk.services.backend_sim.server import SimServer
+from kiosk.services.catalog import Catalog, FieldSpec
 
 WANG = "37010219850315123X"
 LIU = "410105197805204568"
@@ -27,7 +29,11 @@ SECRET = DEMO_HMAC_SECRET.encode()
 
 
 # --- test-only operations (the real ones are the item operations' job) --------------------------------
-@registry.operation("test_adapter_certificate")
+CERTIFICATE_ITEM = replace(Catalog.load().get("H01"), id="Z93", operation="test_adapter_certificate",
+                           fields=(FieldSpec("purpose", "用途", "Purpose", "text", required=False),))
+
+
+@registry.operation("test_adapter_certificate", items=(CERTIFICATE_ITEM,))
 def _certificate(ctx: registry.OpContext) -> dict[str, Any]:
     if ctx.resident is None:
         ctx.refuse("not_registered", "未查询到您的户籍信息。", "No household record was found for you.",
@@ -115,7 +121,7 @@ def test_face_compare_is_deterministic_per_resident(client):
 
 def test_lookup_and_operate_with_document(sim_client):
     assert sim_client.lookup("test_adapter_fines", "T03", WANG, {})["options"][0]["amount_fen"] == 20000
-    result = sim_client.operate("test_adapter_certificate", "H01", WANG, {"purpose": "入学"},
+    result = sim_client.operate("test_adapter_certificate", "Z93", WANG, {"purpose": "入学"},
                                 idempotency_key=f"op-{uuid.uuid4().hex}")
     assert result["reference"].startswith("TC")
     doc = result["document"]
@@ -126,7 +132,7 @@ def test_lookup_and_operate_with_document(sim_client):
 
 def test_business_refusal_maps_to_backend_refused_with_both_languages(sim_client):
     with pytest.raises(BackendRefused) as err:
-        sim_client.operate("test_adapter_certificate", "H01", "110101199003077777", {})
+        sim_client.operate("test_adapter_certificate", "Z93", "110101199003077777", {})
     e = err.value
     assert e.rule == "not_registered"
     assert e.message("zh_CN") == "未查询到您的户籍信息。"
@@ -135,7 +141,7 @@ def test_business_refusal_maps_to_backend_refused_with_both_languages(sim_client
 
 
 def test_document_fetch_needs_the_holders_id_hash(sim_client):
-    doc = sim_client.operate("test_adapter_certificate", "H01", WANG, {})["document"]
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
     again = sim_client.fetch_document(doc["document_id"], _id_hash(WANG))
     assert again["verification_code"] == doc["verification_code"] and again["content"] == doc["content"]
     with pytest.raises(DocumentNotFound) as err:
@@ -153,7 +159,7 @@ def test_a_refusal_the_backend_would_not_sign_is_a_signature_error_naming_its_cl
 
 
 def test_verify_accepts_the_genuine_and_rejects_altered_foreign_and_unknown(sim_client):
-    doc = sim_client.operate("test_adapter_certificate", "H01", WANG, {})["document"]
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
     ok = sim_client.verify(doc["qr_payload"], doc["signature"])
     assert ok["valid"] and ok["reason"] == "ok"
     assert ok["document"]["verification_code"] == doc["verification_code"]
@@ -171,7 +177,7 @@ def test_verify_accepts_the_genuine_and_rejects_altered_foreign_and_unknown(sim_
 
 
 def test_document_with_a_bad_signature_from_the_backend_is_refused(sim_client):
-    doc = sim_client.operate("test_adapter_certificate", "H01", WANG, {})["document"]
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
     other = BackendClient(sim_client.base_url, sim_client.terminal_id, SECRET,
                           signing.public_key_b64(signing.private_key_from_seed(b"\x09" * 32)), 2, 5, 0, 0)
     with pytest.raises(SignatureError):

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,13 +24,24 @@ from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.services import signing
 from kiosk.services.backend_sim import registry, seed
 from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.services.catalog import Catalog, CatalogItem, Choice, FieldSpec
 
 SECRET = DEMO_HMAC_SECRET.encode()
 WANG = "37010219850315123X"
 
 
-# --- test-only operations ------------------------------------------------------------------------
-@registry.operation("test_sim_note")
+# --- test-only operations, and the items they serve ----------------------------------------------
+def _test_item(item_id: str, operation: str, *fields: FieldSpec) -> CatalogItem:
+    return replace(Catalog.load().get("G05"), id=item_id, operation=operation, fields=fields)
+
+
+NOTE_ITEM = _test_item("Z91", "test_sim_note", FieldSpec("text", "备注", "Note", "text", required=False),
+                       FieldSpec("refuse", "拒绝", "Refuse", "choice", required=False,
+                                 choices=(Choice("yes", "是", "Yes"),)))
+BROKEN_ITEM = _test_item("Z92", "test_sim_broken")
+
+
+@registry.operation("test_sim_note", items=(NOTE_ITEM,))
 def _note(ctx: registry.OpContext) -> dict[str, Any]:
     ctx.db.execute("INSERT INTO test_notes VALUES (?)", (ctx.fields.get("text", ""),))
     if ctx.fields.get("refuse"):
@@ -38,7 +50,7 @@ def _note(ctx: registry.OpContext) -> dict[str, Any]:
             "data": {"resident_known": ctx.resident is not None}}
 
 
-@registry.operation("test_sim_broken")
+@registry.operation("test_sim_broken", items=(BROKEN_ITEM,))
 def _broken(ctx: registry.OpContext) -> dict[str, Any]:
     ctx.db.execute("INSERT INTO test_notes VALUES ('broken')")
     return {"display": [{"label_zh": "x"}]}  # breaks the DisplayLine schema: a simulator bug
@@ -282,7 +294,7 @@ def test_post_without_idempotency_key_is_a_400(sim):
 
 def test_answer_that_breaks_the_document_is_a_500_and_leaves_no_trace(sim):
     before = len(effects(sim.url))
-    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_broken", {"item_id": "G05", "fields": {}}))
+    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_broken", {"item_id": "Z92", "fields": {}}))
     assert resp.status_code == 500 and error_code(resp) == "internal_error"
     assert len(effects(sim.url)) == before
     assert sim.app.db.conn.execute("SELECT count(*) FROM test_notes WHERE text = 'broken'").fetchone()[0] == 0
@@ -291,7 +303,7 @@ def test_answer_that_breaks_the_document_is_a_500_and_leaves_no_trace(sim):
 # --- operations, lookups, idempotency --------------------------------------------------------------------
 def test_operation_runs_once_per_key_and_replays_its_answer(sim):
     key = f"k-{uuid.uuid4().hex}"
-    body = {"item_id": "G05", "id_number": WANG, "fields": {"text": "once"}}
+    body = {"item_id": "Z91", "id_number": WANG, "fields": {"text": "once"}}
     first = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     second = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     assert first.status_code == second.status_code == 200
@@ -305,16 +317,16 @@ def test_operation_runs_once_per_key_and_replays_its_answer(sim):
 
 def test_same_key_other_body_is_an_idempotency_conflict(sim):
     key = f"k-{uuid.uuid4().hex}"
-    send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", {"item_id": "G05", "fields": {"text": "a"}},
+    send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", {"item_id": "Z91", "fields": {"text": "a"}},
                 key=key))
     resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note",
-                       {"item_id": "G05", "fields": {"text": "b"}}, key=key))
+                       {"item_id": "Z91", "fields": {"text": "b"}}, key=key))
     assert resp.status_code == 409 and error_code(resp) == "idempotency_conflict"
 
 
 def test_refusal_is_422_with_rule_and_rolls_back_the_handler(sim):
     key = f"k-{uuid.uuid4().hex}"
-    body = {"item_id": "G05", "fields": {"text": "refused-note", "refuse": True}}
+    body = {"item_id": "Z91", "fields": {"text": "refused-note", "refuse": "yes"}}
     resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     assert resp.status_code == 422
     err = resp.json()["error"]
@@ -324,6 +336,33 @@ def test_refusal_is_422_with_rule_and_rolls_back_the_handler(sim):
     assert not [e for e in effects(sim.url) if e["idempotency_key"] == key]
     replay = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     assert replay.status_code == 422 and replay.json() == resp.json()
+
+
+def _operate(sim: SimServer, operation: str, item_id: str, fields: dict[str, Any]) -> requests.Response:
+    return send(signed("POST", sim.url, f"/api/v1/operations/{operation}",
+                       {"item_id": item_id, "id_number": WANG, "fields": fields}))
+
+
+def test_a_form_value_outside_the_catalog_rules_is_a_400_and_nothing_is_issued(sim):
+    before = len(effects(sim.url, "document"))
+    resp = _operate(sim, "household_certificate", "H01", {"purpose": "证明此人无任何违法记录"})  # not a purpose
+    assert resp.status_code == 400 and error_code(resp) == "invalid_field"
+    assert resp.json()["error"]["field"] == "purpose"
+    for fields in ({}, {"purpose": "employment", "note": "x"}, {"purpose": ["employment"]}):
+        bad = _operate(sim, "household_certificate", "H01", fields)
+        assert bad.status_code == 400 and error_code(bad) == "invalid_field", fields
+    assert len(effects(sim.url, "document")) == before
+    ok = _operate(sim, "household_certificate", "H01", {"purpose": "employment"})
+    assert ok.status_code == 200 and ok.json()["document"]["content"]["purpose"] == "就业"
+
+
+def test_an_operation_of_another_item_or_an_unknown_item_is_a_400(sim):
+    before = len(effects(sim.url, "operation"))
+    other = _operate(sim, "no_criminal_record_certificate", "H01", {"purpose": "employment"})
+    assert other.status_code == 400 and error_code(other) == "operation_not_for_item"
+    unknown = _operate(sim, "household_certificate", "X99", {"purpose": "employment"})
+    assert unknown.status_code == 400 and error_code(unknown) == "unknown_item"
+    assert len(effects(sim.url, "operation")) == before
 
 
 def test_unknown_operation_and_lookup_are_404(sim):
@@ -342,7 +381,7 @@ def test_lookup_returns_the_handlers_options(sim):
 def test_operation_with_an_unpaid_order_is_refused(sim):
     order = send(signed("POST", sim.url, "/api/v1/payments/orders",
                         {"item_id": "H18", "amount_fen": 2000, "reference": "R", "description": "fee"})).json()
-    body = {"item_id": "H18", "fields": {"text": "paid?"}, "payment_order_id": order["order_id"]}
+    body = {"item_id": "Z91", "fields": {"text": "paid?"}, "payment_order_id": order["order_id"]}
     resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body))
     assert resp.status_code == 422 and resp.json()["error"]["rule"] == "payment_not_paid"
     requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5).raise_for_status()

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, Response, request
 
 from kiosk.config import DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
+from kiosk.errors import FieldError, UnknownItemError
 from kiosk.privacy import mask_id_number, mask_name
 from kiosk.services import signing
 from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
@@ -30,6 +31,7 @@ from kiosk.services.backend_sim.faults import FaultState
 from kiosk.services.backend_sim.registry import OpContext, Refusal
 from kiosk.services.backend_sim.security import (AuthError, Caller, NonceStore, authenticate,
                                                  authenticate_enrollment)
+from kiosk.services.catalog import Catalog, CatalogItem
 
 log = logging.getLogger("kiosk.backend_sim")
 
@@ -80,6 +82,7 @@ class SimApp:
         self.faults = FaultState(settings.faults)
         self.nonces = NonceStore(self.db, settings.max_skew_s)
         self.documents = docs.DocumentStore(settings.private_key)
+        self.catalog = Catalog.load()
         with self.db.transaction() as conn:
             # executescript would commit on its own: run the statements one by one inside the transaction.
             for statement in fleet.FLEET_SCHEMA.split(";"):
@@ -366,11 +369,43 @@ class SimApp:
             raise ApiError(404, "unknown_lookup", "没有这个查询来源。", f"No lookup source {source!r}.")
         return {"options": list(handler(self._context(conn, call)))}
 
+    def _item(self, item_id: str, operation: str) -> CatalogItem:
+        """The catalog item ``item_id`` when ``operation`` is the one it names. Raises ApiError (400)."""
+        try:
+            item = self.catalog.get(item_id)
+        except UnknownItemError:
+            item = registry.EXTRA_ITEMS.get(item_id)
+            if item is None:
+                raise ApiError(400, "unknown_item", "没有这个业务事项。", f"No item {item_id!r}.") from None
+        if item.operation != operation:
+            raise ApiError(400, "operation_not_for_item", "该业务操作不属于所选事项。",
+                           f"The operation {operation!r} does not belong to item {item_id}.")
+        return item
+
+    @staticmethod
+    def _valid_fields(item: CatalogItem, fields: dict[str, Any]) -> dict[str, str]:
+        """The form values normalised by the item's field rules (empty ones left out). Raises ApiError (400)."""
+        known = {spec.name for spec in item.fields}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ApiError(400, "invalid_field", "提交了本事项没有的填写项。",
+                           f"Item {item.id} has no field {unknown[0]!r}.", field=unknown[0])
+        try:
+            values = item.validate(fields, today=now().date())
+        except FieldError as exc:
+            raise ApiError(400, "invalid_field", "填写的内容不符合要求。",
+                           f"The field {exc.field!r} of item {item.id} is not valid ({exc.detail}).",
+                           field=exc.field) from None
+        return {name: value for name, value in values.items() if value != ""}
+
     def v_operation(self, conn: Any, call: Call) -> dict[str, Any]:
         name = call.args["operation"]
         handler = registry.OPERATIONS.get(name)
         if handler is None:
             raise ApiError(404, "unknown_operation", "没有这项业务操作。", f"No operation {name!r}.")
+        item = self._item(call.body["item_id"], name)
+        # What a resident typed reaches a signed document: it must pass the same rules as on the kiosk.
+        call.body["fields"] = self._valid_fields(item, dict(call.body.get("fields") or {}))
         ctx = self._context(conn, call, name)
         order_id = ctx.payment_order_id
         if order_id:
