@@ -227,9 +227,14 @@ class BackendClient:
             self._check_document(result["document"])
         return result
 
-    def fetch_document(self, document_id: str, id_hash: str) -> dict[str, Any]:
-        """An issued document again (reprint). Raises DocumentNotFound, BackendError."""
-        doc = self._call("GET", f"/documents/{document_id}", query={"id_hash": id_hash})
+    def fetch_document(self, document_id: str, id_number: str) -> dict[str, Any]:
+        """An issued document again (reprint), proving its holder by a keyed hash of ``id_number``.
+
+        Raises DocumentNotFound, BackendError.
+        """
+        key = self._current_secret()
+        doc = self._call("GET", f"/documents/{document_id}",
+                         query={"id_hash": signing.document_lookup_hash(key, id_number)}, secret=key)
         self._check_document(doc)
         return doc
 

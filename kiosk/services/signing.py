@@ -186,6 +186,21 @@ def verify_response(secret: bytes, status: int, request_nonce: str, body: bytes,
     _check_skew(timestamp, now, max_skew_s)
 
 
+# --- reprint lookups --------------------------------------------------------------------------
+_LOOKUP_KEY_LABEL = b"kiosk document lookup v1"
+
+
+def document_lookup_hash(secret: bytes, id_number: str) -> str:
+    """The ``id_hash`` a reprint lookup sends: hex HMAC-SHA256 of the ID number (trimmed, upper case).
+
+    Its key is HMAC-SHA256(terminal secret, "kiosk document lookup v1"), so the value in a
+    URL or a log cannot be turned back into the number by hashing every possible ID number,
+    as an unsalted SHA-256 could.
+    """
+    key = hmac.new(secret, _LOOKUP_KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(key, id_number.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 # --- documents (Ed25519) -------------------------------------------------------------------
 def private_key_from_seed(seed: bytes) -> Ed25519PrivateKey:
     """The Ed25519 private key for a 32-byte seed."""

@@ -55,10 +55,6 @@ def sim_client(sim: SimServer, make_backend_client) -> BackendClient:
     return make_backend_client(sim.url)
 
 
-def _id_hash(id_number: str) -> str:
-    return hashlib.sha256(id_number.encode()).hexdigest()
-
-
 # --- a backend that lies (signs correctly, answers wrongly) ----------------------------------------------
 class FakeBackend:
     """A tiny WSGI server: ``respond(method, path) -> (status, body_bytes)``; signs like the real one; counts hits."""
@@ -142,10 +138,10 @@ def test_business_refusal_maps_to_backend_refused_with_both_languages(sim_client
 
 def test_document_fetch_needs_the_holders_id_hash(sim_client):
     doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
-    again = sim_client.fetch_document(doc["document_id"], _id_hash(WANG))
+    again = sim_client.fetch_document(doc["document_id"], WANG)
     assert again["verification_code"] == doc["verification_code"] and again["content"] == doc["content"]
     with pytest.raises(DocumentNotFound) as err:
-        sim_client.fetch_document(doc["document_id"], _id_hash(LIU))
+        sim_client.fetch_document(doc["document_id"], LIU)
     assert isinstance(err.value, BackendRejected) and err.value.code == "document_not_found"
 
 
@@ -156,6 +152,20 @@ def test_a_refusal_the_backend_would_not_sign_is_a_signature_error_naming_its_cl
         stranger.health()
     assert err.value.context["reason"] == "missing"  # unsigned: nothing in it is believed
     assert err.value.context["claimed_code"] == "bad_signature" and "claims 'bad_signature'" in err.value.detail
+
+
+def test_reprint_lookups_send_a_keyed_hash_of_the_id_number_not_a_plain_sha256(sim_client):
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
+    path = f"/documents/{doc['document_id']}"
+    keyed = signing.document_lookup_hash(SECRET, WANG)
+    assert keyed != hashlib.sha256(WANG.encode()).hexdigest()
+    assert keyed != signing.document_lookup_hash(b"another terminal's secret", WANG)
+    assert sim_client._call("GET", path, query={"id_hash": keyed})["document_id"] == doc["document_id"]
+    # The unsalted hash anyone can compute for every possible ID number no longer finds the document.
+    with pytest.raises(DocumentNotFound):
+        sim_client._call("GET", path, query={"id_hash": hashlib.sha256(WANG.encode()).hexdigest()})
+    with pytest.raises(DocumentNotFound):  # nor the number keyed with a secret other than the caller's
+        sim_client._call("GET", path, query={"id_hash": signing.document_lookup_hash(b"guess", WANG)})
 
 
 def test_verify_accepts_the_genuine_and_rejects_altered_foreign_and_unknown(sim_client):
@@ -181,7 +191,7 @@ def test_document_with_a_bad_signature_from_the_backend_is_refused(sim_client):
     other = BackendClient(sim_client.base_url, sim_client.terminal_id, SECRET,
                           signing.public_key_b64(signing.private_key_from_seed(b"\x09" * 32)), 2, 5, 0, 0)
     with pytest.raises(SignatureError):
-        other.fetch_document(doc["document_id"], _id_hash(WANG))
+        other.fetch_document(doc["document_id"], WANG)
 
 
 # --- payments ----------------------------------------------------------------------------------------------

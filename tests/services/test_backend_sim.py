@@ -492,3 +492,27 @@ def test_expired_order_can_still_be_paid_late(sim):
     assert late["status"] == "paid" and late["paid_at"]
     twice = requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5)
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "order_already_paid"
+
+
+def test_a_database_from_before_keyed_lookups_keeps_its_residents_documents_reprintable(tmp_path: Path):
+    import hashlib
+
+    db_path = tmp_path / "old.sqlite3"
+    first = serve("127.0.0.1", 0, db_path=str(db_path))
+    try:
+        issued = _operate(first, "household_certificate", "H01", {"purpose": "employment"}).json()["document"]
+    finally:
+        first.stop()
+    with sqlite3.connect(db_path) as conn:  # as the table was: an unsalted sha256 of the holder's number
+        conn.execute("ALTER TABLE documents ADD COLUMN id_hash TEXT NOT NULL DEFAULT ''")
+        conn.execute("UPDATE documents SET id_hash = ?", (hashlib.sha256(WANG.encode()).hexdigest(),))
+        conn.execute("ALTER TABLE documents DROP COLUMN holder_id")
+    second = serve("127.0.0.1", 0, db_path=str(db_path))
+    try:
+        columns = {r[1] for r in second.app.db.conn.execute("PRAGMA table_info(documents)")}
+        assert "holder_id" in columns and "id_hash" not in columns
+        query = signing.document_lookup_hash(SECRET, WANG)
+        resp = send(signed("GET", second.url, f"/api/v1/documents/{issued['document_id']}?id_hash={query}"))
+        assert resp.status_code == 200 and resp.json()["verification_code"] == issued["verification_code"]
+    finally:
+        second.stop()

@@ -434,7 +434,8 @@ class SimApp:
 
     # -- views: documents ---------------------------------------------------------------------------
     def v_document(self, conn: Any, call: Call) -> dict[str, Any]:
-        doc = self.documents.fetch(conn, call.args["document_id"], call.query.get("id_hash", ""))
+        assert call.caller is not None  # a signed endpoint
+        doc = self.documents.fetch(conn, call.args["document_id"], call.query.get("id_hash", ""), call.caller.secret)
         if doc is None:
             raise ApiError(404, "document_not_found", "未找到与本证件对应的文书。",
                            "No document was found for this ID card.")
