@@ -8,6 +8,7 @@
 - ``set-pin``: the technician's maintenance PIN (stored as an scrypt hash in the state folder).
 - ``enroll``: key pair, CSR and one-time code → client certificate, pinned CA, HMAC secret, config updated.
 - ``rotate-secret``: a new HMAC secret from the backend; the old one stops working once confirmed.
+- ``reset-command-store``: a fresh remote-command replay store after the kiosk found it damaged.
 """
 from __future__ import annotations
 
@@ -128,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     enroll.add_arguments(sub)
 
+    rc = sub.add_parser("reset-command-store",
+                        help="start the remote-command replay store afresh (after the kiosk reported it damaged)")
+    rc.add_argument("--config", default=None, help="config file (its paths.state_dir holds the store)")
+
     st = sub.add_parser("selftest", help="check every configured device, the backend and the clock")
     st.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
     st.add_argument("--backend-url", default=None, help="override backend.url")
@@ -202,6 +207,18 @@ def _cmd_set_pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reset_command_store(args: argparse.Namespace) -> int:
+    from kiosk import config as kconfig
+    from kiosk.services.heartbeat import reset_replay_store
+
+    done = reset_replay_store(kconfig.load(args.config).paths.root())
+    state = f"was damaged: {done.was_damaged}" if done.was_damaged else "was readable"
+    kept = f"; the old file is kept as {done.set_aside}" if done.set_aside else ""
+    print(f"remote command replay store {done.path} reset ({state}){kept}. Commands issued before now are refused; "
+          "ask the control room to send again any command still needed", file=sys.stderr)
+    return 0
+
+
 def _cmd_enroll(args: argparse.Namespace) -> int:
     from provisioning import enroll
 
@@ -229,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the kiosk-provision console script."""
     args = build_parser().parse_args(argv)
     handlers = {"detect": _cmd_detect, "init": _cmd_init, "install": _cmd_install, "selftest": _cmd_selftest,
-                "set-pin": _cmd_set_pin, "enroll": _cmd_enroll, "rotate-secret": _cmd_rotate_secret}
+                "set-pin": _cmd_set_pin, "enroll": _cmd_enroll, "rotate-secret": _cmd_rotate_secret,
+                "reset-command-store": _cmd_reset_command_store}
     try:
         return handlers[args.command](args)
     except KioskError as err:
