@@ -216,6 +216,10 @@ def reset_replay_store(state_dir: str | os.PathLike[str], now: float | None = No
         aside = path.with_name(f"seen.{stamp}.{'damaged' if damaged else 'old'}.json")
         os.replace(path, aside)
     atomic_write(path, _dump_store({}, now))
+    folder = path.parent.stat()
+    if os.geteuid() == 0 and (folder.st_uid, folder.st_gid) != (0, 0):
+        # Run by root on site: the kiosk's own user must be able to read the store, or it stays "damaged".
+        os.chown(path, folder.st_uid, folder.st_gid)
     log.warning("remote command replay store reset%s; commands issued before now are refused",
                 f" (was damaged: {damaged})" if damaged else "")
     return ReplayStoreReset(path, damaged, aside, now)
