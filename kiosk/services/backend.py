@@ -410,23 +410,38 @@ def enroll(base_url: str, terminal_id: str, code: str, csr_pem: str, *, ca_file:
     """Register with a one-time enrollment ``code``; the backend's answer (secret, certificate, CA, API URL).
 
     The call is signed with SHA-256 of the code and so is the answer: the code never crosses
-    the wire and a tampered answer is refused even before a CA is pinned (``ca_file`` pins one
-    for the handshake too; without it the server's certificate is not checked).
-    Raises EnrollmentCodeUsed, EnrollmentCodeInvalid, BackendError.
+    the wire and a tampered answer is refused. The answer carries the terminal's HMAC secret,
+    so the server must be the real one: over https its certificate is checked against
+    ``ca_file``, which must be given; plain http is allowed only to a backend on this very
+    machine (the simulator), never across a network. Raises ConfigError (before any
+    connection), EnrollmentCodeUsed, EnrollmentCodeInvalid, BackendError.
     """
     import hashlib
 
+    parts = urlsplit(base_url)
+    if parts.scheme == "https":
+        if not ca_file:
+            raise ConfigError("enrollment over https needs the backend's CA to check the server against (--ca-file); "
+                              "without it anyone on the way could take the terminal's secret", key="ca_file", value="")
+        if not Path(ca_file).is_file():
+            raise ConfigError(f"the CA file {ca_file} does not exist", key="ca_file", value=ca_file)
+    elif not _is_loopback(parts.hostname or ""):
+        raise ConfigError("enrollment hands the terminal its secret: plain http only to a backend on this machine; "
+                          "use https and --ca-file", key="backend_url", value=base_url)
     client = BackendClient(base_url, terminal_id, hashlib.sha256(code.strip().encode("utf-8")).digest(), "",
                            connect_timeout, read_timeout, retries, ca_file=ca_file)
-    if not ca_file and base_url.startswith("https://"):
-        client.session.verify = False
-    import warnings
+    return client._call("POST", "/enrollment", {"csr_pem": csr_pem}, unsigned_errors_ok=True)
 
-    from urllib3.exceptions import InsecureRequestWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureRequestWarning)
-        return client._call("POST", "/enrollment", {"csr_pem": csr_pem}, unsigned_errors_ok=True)
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _claimed_code(body: bytes) -> str:

@@ -138,10 +138,36 @@ def test_group_readable_credentials_with_group(sim: SimServer, tmp_path: Path) -
                  "--group", "no-such-group-here"]) == 73
 
 
+def _ca(sim: SimServer, tmp_path: Path) -> str:
+    path = tmp_path / "backend-ca-from-the-installation-media.pem"
+    path.write_bytes(sim.ca_pem)
+    return str(path)
+
+
+def test_enroll_over_https_without_a_ca_file_is_refused_and_writes_nothing(tls_sim: SimServer, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = _config(tmp_path, "JN-P-0014")
+    before = cfg_path.read_bytes()
+    code = _code(tls_sim, "JN-P-0014")
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", code, "--config", str(cfg_path)]) == 78
+    assert "--ca-file" in capsys.readouterr().err
+    assert cfg_path.read_bytes() == before and sorted(p.name for p in cfg_path.parent.iterdir()) == ["kiosk.toml"]
+    # The code never reached the backend: with the CA it still enrolls.
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", code, "--config", str(cfg_path),
+                 "--ca-file", _ca(tls_sim, tmp_path), "--no-verify"]) == 0
+
+
+def test_enroll_takes_the_ca_the_config_already_pins(tls_sim: SimServer, tmp_path: Path) -> None:
+    cfg_path = _config(tmp_path, "JN-P-0015")
+    cfg_path.write_text(cfg_path.read_text() + f'ca_file = "{_ca(tls_sim, tmp_path)}"\n', encoding="utf-8")
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", _code(tls_sim, "JN-P-0015"),
+                 "--config", str(cfg_path)]) == 0
+
+
 def test_enroll_over_mutual_tls_and_rotate_the_secret(tls_sim: SimServer, tmp_path: Path) -> None:
     cfg_path = _config(tmp_path, "JN-P-0010")
     assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", _code(tls_sim, "JN-P-0010"),
-                 "--config", str(cfg_path)]) == 0
+                 "--config", str(cfg_path), "--ca-file", _ca(tls_sim, tmp_path)]) == 0
     cfg = kconfig.load(cfg_path)
     assert cfg.backend.url == tls_sim.url != tls_sim.enroll_url  # the mutual-TLS listener from the answer
     assert cfg.backend.client_cert_file and cfg.backend.client_key_file and cfg.backend.ca_file
