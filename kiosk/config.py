@@ -176,6 +176,58 @@ class HeartbeatConfig(_Strict):
     queue_max: int = Field(500, ge=1, le=100000)
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """(host, port) of a ``HOST:PORT`` listen address (``[::1]:9464`` for IPv6). Raises ValueError."""
+    import ipaddress
+
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:9464")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError("the host must be an IP address or localhost, e.g. 127.0.0.1:9464") from None
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+class MetricsConfig(_Strict):
+    """The Prometheus endpoint: served when ``enabled`` (or `kiosk run --metrics-port`), on ``listen``.
+
+    ``listen`` stays on loopback unless set otherwise; the production profile also wants
+    ``allow_remote = true`` before it listens beyond loopback (e.g. ``0.0.0.0:9464`` for the
+    control room's Prometheus), so a copied demo value cannot open it by accident.
+    """
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:9464"
+    allow_remote: bool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_shape(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+    def address(self, port: int | None = None) -> tuple[str, int]:
+        """(host, port) to serve on; ``port`` (`--metrics-port`) replaces the configured port, never the host."""
+        host, configured = parse_listen(self.listen)
+        return host, configured if port is None else port
+
+    def remote(self) -> bool:
+        """True when ``listen`` reaches beyond loopback."""
+        return not is_loopback(parse_listen(self.listen)[0])
+
+
 class MaintenanceConfig(_Strict):
     """Maintenance mode: where the masked log export goes (a USB stick's mount point); '' = <state_dir>/exports."""
 
@@ -196,6 +248,7 @@ class KioskConfig(_Strict):
     upkeep: UpkeepConfig = Field(default_factory=UpkeepConfig)
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("devices")
     @classmethod
@@ -216,6 +269,9 @@ class KioskConfig(_Strict):
         for name, dev in self.devices.items():
             if dev.enabled and dev.driver == "sim":
                 raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
+        if self.metrics.remote() and not self.metrics.allow_remote:
+            raise ValueError("metrics.listen: the production profile serves metrics beyond loopback only when asked "
+                             "with metrics.allow_remote = true")
         return self
 
     def device(self, name: str) -> DeviceConfig:
@@ -237,7 +293,7 @@ def _format_error(err: ValidationError) -> ConfigError:
     key = ".".join(str(p) for p in first["loc"])
     value = first.get("input")
     msg = first["msg"].removeprefix("Value error, ")
-    if not key and msg.startswith(tuple(f"{s}." for s in ("backend", "devices"))):
+    if not key and msg.startswith(tuple(f"{s}." for s in ("backend", "devices", "metrics"))):
         key, msg = (part.strip() for part in msg.split(":", 1))  # model checks name their key
         value = _lookup(value, key)
         if value is None:  # the key was left at its default

@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--kiosk-bin", default=None, help="absolute path of the `kiosk` entry point on the target")
     ins.add_argument("--user", default="kiosk")
     ins.add_argument("--watchdog-sec", type=int, default=30)
-    ins.add_argument("--metrics-port", type=int, default=None)
+    ins.add_argument("--metrics-port", type=int, default=None,
+                     help="serve metrics on this port (the host is the config's [metrics] listen, loopback by default)")
     ins.add_argument("--no-verify", action="store_true", help="skip `systemd-analyze verify`")
 
     pin = sub.add_parser("set-pin", help="set the technician's maintenance PIN (read twice from stdin)")
@@ -171,7 +172,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
                                   config_source=Path(args.config), user=args.user, watchdog_s=args.watchdog_sec,
                                   metrics_port=args.metrics_port, verify=not args.no_verify)
     written = install.install(cfg, opts)
-    print(install.describe(written, opts.root))
+    print(install.describe(written, opts.root, install.metrics_note(cfg, opts)))
     return 0
 
 
