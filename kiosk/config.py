@@ -15,7 +15,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from kiosk.errors import ConfigError
 
@@ -259,13 +260,29 @@ class KioskConfig(_Strict):
         return {**_default_devices(), **v}
 
     @model_validator(mode="after")
-    def _production_is_real(self) -> "KioskConfig":
+    def _production_is_real(self, info: ValidationInfo) -> "KioskConfig":
         if self.profile != "production":
             return self
-        if self.backend.url == "embedded":
+        b = self.backend
+        if b.url == "embedded":
             raise ValueError("backend.url: the production profile needs a real backend URL, not 'embedded'")
-        if not self.backend.hmac_secret_file and self.backend.hmac_secret == DEMO_HMAC_SECRET:
-            raise ValueError("backend.hmac_secret: the production profile refuses the demo secret; enroll the terminal")
+        if not b.url.startswith("https://"):
+            raise ValueError("backend.url: the production profile talks to the backend over https only")
+        # What `kiosk-provision enroll` provides: checked unless the config is being written before it.
+        if not (info.context or {}).get("before_enrollment"):
+            if not b.hmac_secret_file and b.hmac_secret == DEMO_HMAC_SECRET:
+                raise ValueError("backend.hmac_secret: the production profile refuses the demo secret; "
+                                 "enroll the terminal")
+            if not b.ca_file:
+                raise ValueError("backend.ca_file: the production profile pins the backend's CA; "
+                                 "enroll the terminal (kiosk-provision enroll writes it)")
+            for key in ("client_cert_file", "client_key_file"):
+                if not getattr(b, key):
+                    raise ValueError(f"backend.{key}: the production profile proves the terminal with its client "
+                                     "certificate (mutual TLS); enroll the terminal")
+            if b.public_key == DEMO_BACKEND_PUBLIC_KEY:
+                raise ValueError("backend.public_key: the production profile refuses the demo backend key "
+                                 "(its private seed is in the source); set the backend's document key")
         for name, dev in self.devices.items():
             if dev.enabled and dev.driver == "sim":
                 raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
@@ -303,10 +320,19 @@ def _format_error(err: ValidationError) -> ConfigError:
     return ConfigError(f"config key {key or '(root)'}: {msg}; got {shown!r}{more}", key=key, value=value)
 
 
-def from_dict(data: dict[str, Any]) -> KioskConfig:
-    """Validate a parsed config mapping. Raises ConfigError naming the key and the value."""
+# Keys `kiosk-provision enroll` fills in; a production config written before enrollment lacks them.
+ENROLLED_KEYS = ("backend.hmac_secret", "backend.hmac_secret_file", "backend.ca_file", "backend.client_cert_file",
+                 "backend.client_key_file", "backend.public_key")
+
+
+def from_dict(data: dict[str, Any], *, before_enrollment: bool = False) -> KioskConfig:
+    """Validate a parsed config mapping. Raises ConfigError naming the key and the value.
+
+    ``before_enrollment`` (for `kiosk-provision init` and `enroll`) accepts a production config
+    still lacking what enrollment writes (:data:`ENROLLED_KEYS`); every other rule holds.
+    """
     try:
-        return KioskConfig.model_validate(data)
+        return KioskConfig.model_validate(data, context={"before_enrollment": before_enrollment})
     except ValidationError as err:
         raise _format_error(err) from None
 

@@ -160,6 +160,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     cfg = init_config.run(args)
     print(f"wrote {args.config}: profile {cfg.profile}, terminal {cfg.terminal.id}", file=sys.stderr)
+    import tomllib
+
+    missing = init_config.still_to_enroll(tomllib.loads(Path(args.config).read_text(encoding="utf-8")))
+    if missing:
+        print(f"next: kiosk-provision enroll --config {args.config} --backend URL --code CODE --ca-file CA; until then "
+              f"the kiosk refuses this config ({missing} is not set)", file=sys.stderr)
     return 0
 
 

@@ -102,7 +102,8 @@ def _read_config(path: Path) -> tuple[dict[str, Any], KioskConfig]:
         raise ProvisionError(f"cannot read config {path}: {exc.strerror}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProvisionError(f"config {path} is not valid TOML: {exc}") from None
-    return data, kconfig.from_dict(data)
+    # Before enrollment a production config lacks what this command is about to write.
+    return data, kconfig.from_dict(data, before_enrollment=True)
 
 
 def _group_id(group: str | None) -> int | None:

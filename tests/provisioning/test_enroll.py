@@ -164,6 +164,21 @@ def test_enroll_takes_the_ca_the_config_already_pins(tls_sim: SimServer, tmp_pat
                  "--config", str(cfg_path)]) == 0
 
 
+def test_a_production_terminal_enrolls_from_its_unenrolled_config_but_never_trusts_the_demo_key(
+        tls_sim: SimServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = tmp_path / "etc" / "kiosk.toml"
+    cfg_path.parent.mkdir()
+    devices = "".join(f"[devices.{name}]\nenabled = false\n" for name in kconfig.DEVICE_NAMES)
+    cfg_path.write_text(f'profile = "production"\n[terminal]\nid = "JN-P-0016"\n[backend]\n'
+                        f'url = "{tls_sim.url}"\n{devices}', encoding="utf-8")  # as `init` writes it
+    before = cfg_path.read_bytes()
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", _code(tls_sim, "JN-P-0016"),
+                 "--config", str(cfg_path), "--ca-file", _ca(tls_sim, tmp_path)]) == 78
+    # Read and enrolled; then refused because the simulator's document key is the public demo one.
+    assert "backend.public_key" in capsys.readouterr().err
+    assert cfg_path.read_bytes() == before and sorted(p.name for p in cfg_path.parent.iterdir()) == ["kiosk.toml"]
+
+
 def test_enroll_over_mutual_tls_and_rotate_the_secret(tls_sim: SimServer, tmp_path: Path) -> None:
     cfg_path = _config(tmp_path, "JN-P-0010")
     assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", _code(tls_sim, "JN-P-0010"),

@@ -21,7 +21,11 @@ def production_config(tmp_path):
     path = tmp_path / "kiosk.toml"
     write_config(path, {
         "profile": "production",
-        "backend": {"url": "https://backend.example", "hmac_secret_file": "/etc/kiosk/hmac.key"},
+        "backend": {"url": "https://backend.example", "hmac_secret_file": "/etc/kiosk/hmac.key",
+                    "ca_file": "/etc/kiosk/credentials/backend-ca.pem",
+                    "client_cert_file": "/etc/kiosk/credentials/terminal.crt",
+                    "client_key_file": "/etc/kiosk/credentials/terminal.key",
+                    "public_key": "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E="},
         "paths": {"state_dir": "/var/lib/kiosk"},
         "devices": {
             "id_card": {"driver": "usb", "options": {"vendor_id": "0x0400", "product_id": "0xc35a"}},
