@@ -553,12 +553,15 @@ def cli_run(args: argparse.Namespace) -> int:
     prepare_kivy(cfg.ui, headless=args.headless)
     runtime = build_runtime(cfg)
     server = metrics = None
-    if getattr(args, "metrics_port", None) is not None:
+    port_flag = getattr(args, "metrics_port", None)
+    if cfg.metrics.enabled or port_flag is not None:
         from kiosk.services.metrics import KioskMetrics, start_http_server
 
         metrics = KioskMetrics(cfg.terminal.id)
+        host, port = cfg.metrics.address(port_flag)  # the flag picks the port; the host is always [metrics] listen's
         try:
-            server = start_http_server(metrics, args.metrics_port)
+            server = start_http_server(metrics, port, addr=host)
+            log.info("metrics served on %s", server.url)
         except KioskError as err:
             # Residents come first: a taken metrics port must not keep the kiosk down (systemd
             # would restart it in a loop). It serves without metrics; Prometheus sees the
@@ -568,7 +571,7 @@ def cli_run(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
             from kiosk.services import sdnotify
 
-            sdnotify.status(f"running without metrics: port {args.metrics_port} in use")
+            sdnotify.status(f"running without metrics: port {port} in use")
             metrics = None
         if metrics is not None:
             runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions

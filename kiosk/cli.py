@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the kiosk (demo profile by default)")
     run.add_argument("--headless", action="store_true", help="run offscreen without a window")
-    run.add_argument("--metrics-port", type=int, default=None, help="Prometheus metrics port")
+    run.add_argument("--metrics-port", type=int, default=None,
+                     help="serve Prometheus metrics on this port (host from [metrics] listen, loopback by default)")
     run.add_argument("--out", default="demo-out", help="where the demo writes when there is no display")
 
     from kiosk.demo_residents import FLOW_SYNTAX

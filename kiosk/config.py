@@ -16,7 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from kiosk.errors import ConfigError
 
@@ -180,6 +181,58 @@ class HeartbeatConfig(_Strict):
     queue_max: int = Field(500, ge=1, le=100000)
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """(host, port) of a ``HOST:PORT`` listen address (``[::1]:9464`` for IPv6). Raises ValueError."""
+    import ipaddress
+
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:9464")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError("the host must be an IP address or localhost, e.g. 127.0.0.1:9464") from None
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+class MetricsConfig(_Strict):
+    """The Prometheus endpoint: served when ``enabled`` (or `kiosk run --metrics-port`), on ``listen``.
+
+    ``listen`` stays on loopback unless set otherwise; the production profile also wants
+    ``allow_remote = true`` before it listens beyond loopback (e.g. ``0.0.0.0:9464`` for the
+    control room's Prometheus), so a copied demo value cannot open it by accident.
+    """
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:9464"
+    allow_remote: bool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_shape(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+    def address(self, port: int | None = None) -> tuple[str, int]:
+        """(host, port) to serve on; ``port`` (`--metrics-port`) replaces the configured port, never the host."""
+        host, configured = parse_listen(self.listen)
+        return host, configured if port is None else port
+
+    def remote(self) -> bool:
+        """True when ``listen`` reaches beyond loopback."""
+        return not is_loopback(parse_listen(self.listen)[0])
+
+
 class MaintenanceConfig(_Strict):
     """Maintenance mode: where the masked log export goes (a USB stick's mount point); '' = <state_dir>/exports."""
 
@@ -268,6 +321,7 @@ class KioskConfig(_Strict):
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("devices")
     @classmethod
@@ -278,16 +332,35 @@ class KioskConfig(_Strict):
         return {**_default_devices(), **v}
 
     @model_validator(mode="after")
-    def _production_is_real(self) -> "KioskConfig":
+    def _production_is_real(self, info: ValidationInfo) -> "KioskConfig":
         if self.profile != "production":
             return self
-        if self.backend.url == "embedded":
+        b = self.backend
+        if b.url == "embedded":
             raise ValueError("backend.url: the production profile needs a real backend URL, not 'embedded'")
-        if not self.backend.hmac_secret_file and self.backend.hmac_secret == DEMO_HMAC_SECRET:
-            raise ValueError("backend.hmac_secret: the production profile refuses the demo secret; enroll the terminal")
+        if not b.url.startswith("https://"):
+            raise ValueError("backend.url: the production profile talks to the backend over https only")
+        # What `kiosk-provision enroll` provides: checked unless the config is being written before it.
+        if not (info.context or {}).get("before_enrollment"):
+            if not b.hmac_secret_file and b.hmac_secret == DEMO_HMAC_SECRET:
+                raise ValueError("backend.hmac_secret: the production profile refuses the demo secret; "
+                                 "enroll the terminal")
+            if not b.ca_file:
+                raise ValueError("backend.ca_file: the production profile pins the backend's CA; "
+                                 "enroll the terminal (kiosk-provision enroll writes it)")
+            for key in ("client_cert_file", "client_key_file"):
+                if not getattr(b, key):
+                    raise ValueError(f"backend.{key}: the production profile proves the terminal with its client "
+                                     "certificate (mutual TLS); enroll the terminal")
+            if b.public_key == DEMO_BACKEND_PUBLIC_KEY:
+                raise ValueError("backend.public_key: the production profile refuses the demo backend key "
+                                 "(its private seed is in the source); set the backend's document key")
         for name, dev in self.devices.items():
             if dev.enabled and dev.driver == "sim":
                 raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
+        if self.metrics.remote() and not self.metrics.allow_remote:
+            raise ValueError("metrics.listen: the production profile serves metrics beyond loopback only when asked "
+                             "with metrics.allow_remote = true")
         return self
 
     @model_validator(mode="after")
@@ -318,7 +391,7 @@ def _format_error(err: ValidationError) -> ConfigError:
     key = ".".join(str(p) for p in first["loc"])
     value = first.get("input")
     msg = first["msg"].removeprefix("Value error, ")
-    if not key and msg.startswith(tuple(f"{s}." for s in ("backend", "devices"))):
+    if not key and msg.startswith(tuple(f"{s}." for s in ("backend", "devices", "metrics"))):
         key, msg = (part.strip() for part in msg.split(":", 1))  # model checks name their key
         value = _lookup(value, key)
         if value is None:  # the key was left at its default
@@ -334,10 +407,19 @@ def _format_error(err: ValidationError) -> ConfigError:
     return ConfigError(f"config key {key or '(root)'}: {msg}; got {shown!r}{more}", key=key, value=value)
 
 
-def from_dict(data: dict[str, Any]) -> KioskConfig:
-    """Validate a parsed config mapping. Raises ConfigError naming the key and the value."""
+# Keys `kiosk-provision enroll` fills in; a production config written before enrollment lacks them.
+ENROLLED_KEYS = ("backend.hmac_secret", "backend.hmac_secret_file", "backend.ca_file", "backend.client_cert_file",
+                 "backend.client_key_file", "backend.public_key")
+
+
+def from_dict(data: dict[str, Any], *, before_enrollment: bool = False) -> KioskConfig:
+    """Validate a parsed config mapping. Raises ConfigError naming the key and the value.
+
+    ``before_enrollment`` (for `kiosk-provision init` and `enroll`) accepts a production config
+    still lacking what enrollment writes (:data:`ENROLLED_KEYS`); every other rule holds.
+    """
     try:
-        return KioskConfig.model_validate(data)
+        return KioskConfig.model_validate(data, context={"before_enrollment": before_enrollment})
     except ValidationError as err:
         raise _format_error(err) from None
 

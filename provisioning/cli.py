@@ -9,6 +9,7 @@
 - ``enroll``: key pair, CSR and one-time code → client certificate, pinned CA, HMAC secret, config updated.
 - ``rotate-secret``: a new HMAC secret from the backend; the old one stops working once confirmed.
 - ``update check|apply``: signed releases from the TUF repository (provisioning.update).
+- ``reset-command-store``: a fresh remote-command replay store after the kiosk found it damaged.
 """
 from __future__ import annotations
 
@@ -119,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--kiosk-bin", default=None, help="absolute path of the `kiosk` entry point on the target")
     ins.add_argument("--user", default="kiosk")
     ins.add_argument("--watchdog-sec", type=int, default=30)
-    ins.add_argument("--metrics-port", type=int, default=None)
+    ins.add_argument("--metrics-port", type=int, default=None,
+                     help="serve metrics on this port (the host is the config's [metrics] listen, loopback by default)")
     ins.add_argument("--no-verify", action="store_true", help="skip `systemd-analyze verify`")
 
     pin = sub.add_parser("set-pin", help="set the technician's maintenance PIN (read twice from stdin)")
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from provisioning.update import cli as update_cli
 
     update_cli.add_arguments(sub)
+    rc = sub.add_parser("reset-command-store",
+                        help="start the remote-command replay store afresh (after the kiosk reported it damaged)")
+    rc.add_argument("--config", default=None, help="config file (its paths.state_dir holds the store)")
 
     st = sub.add_parser("selftest", help="check every configured device, the backend and the clock")
     st.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
@@ -159,6 +164,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     cfg = init_config.run(args)
     print(f"wrote {args.config}: profile {cfg.profile}, terminal {cfg.terminal.id}", file=sys.stderr)
+    import tomllib
+
+    missing = init_config.still_to_enroll(tomllib.loads(Path(args.config).read_text(encoding="utf-8")))
+    if missing:
+        print(f"next: kiosk-provision enroll --config {args.config} --backend URL --code CODE --ca-file CA; until then "
+              f"the kiosk refuses this config ({missing} is not set)", file=sys.stderr)
     return 0
 
 
@@ -171,7 +182,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
                                   config_source=Path(args.config), user=args.user, watchdog_s=args.watchdog_sec,
                                   metrics_port=args.metrics_port, verify=not args.no_verify)
     written = install.install(cfg, opts)
-    print(install.describe(written, opts.root))
+    print(install.describe(written, opts.root, install.metrics_note(cfg, opts)))
     return 0
 
 
@@ -204,6 +215,18 @@ def _cmd_set_pin(args: argparse.Namespace) -> int:
     access = MaintenanceAccess.for_state_dir(cfg.paths.root())
     access.set_pin(first)
     print(f"maintenance PIN set ({access.path})", file=sys.stderr)
+    return 0
+
+
+def _cmd_reset_command_store(args: argparse.Namespace) -> int:
+    from kiosk import config as kconfig
+    from kiosk.services.heartbeat import reset_replay_store
+
+    done = reset_replay_store(kconfig.load(args.config).paths.root())
+    state = f"was damaged: {done.was_damaged}" if done.was_damaged else "was readable"
+    kept = f"; the old file is kept as {done.set_aside}" if done.set_aside else ""
+    print(f"remote command replay store {done.path} reset ({state}){kept}. Commands issued before now are refused; "
+          "ask the control room to send again any command still needed", file=sys.stderr)
     return 0
 
 
@@ -241,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"detect": _cmd_detect, "init": _cmd_init, "install": _cmd_install, "selftest": _cmd_selftest,
                 "set-pin": _cmd_set_pin, "enroll": _cmd_enroll, "rotate-secret": _cmd_rotate_secret,
-                "update": _cmd_update}
+                "update": _cmd_update, "reset-command-store": _cmd_reset_command_store}
     try:
         return handlers[args.command](args)
     except KioskError as err:

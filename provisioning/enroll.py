@@ -102,7 +102,8 @@ def _read_config(path: Path) -> tuple[dict[str, Any], KioskConfig]:
         raise ProvisionError(f"cannot read config {path}: {exc.strerror}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProvisionError(f"config {path} is not valid TOML: {exc}") from None
-    return data, kconfig.from_dict(data)
+    # Before enrollment a production config lacks what this command is about to write.
+    return data, kconfig.from_dict(data, before_enrollment=True)
 
 
 def _group_id(group: str | None) -> int | None:
@@ -130,7 +131,10 @@ def enroll(config_path: str | os.PathLike[str], backend_url: str, code: str, *,
     gid = _group_id(group)
     key, csr_pem = new_key_and_csr(terminal_id)
 
-    answer = backend.enroll(backend_url, terminal_id, code, csr_pem, ca_file=ca_file, read_timeout=timeout_s)
+    # Without --ca-file, the CA the config already pins (a terminal enrolled before, or one the
+    # technician put there); without either, an https enrollment is refused before any connection.
+    answer = backend.enroll(backend_url, terminal_id, code, csr_pem, ca_file=ca_file or cfg.backend.ca_file,
+                            read_timeout=timeout_s)
     check_answer(answer, key, terminal_id)
 
     api_url = answer.get("api_url") or backend_url
@@ -197,7 +201,8 @@ def add_arguments(sub: Any) -> None:
     e.add_argument("--config", default=None, help=f"config file to update (default: $KIOSK_CONFIG, else {DEFAULT_CONFIG})")
     e.add_argument("--credentials-dir", default=None, help="where the key, certificates and secret go "
                                                            "(default: credentials/ beside the config)")
-    e.add_argument("--ca-file", default="", help="a CA to check the enrollment server's certificate against")
+    e.add_argument("--ca-file", default="", help="the CA to check the enrollment server's certificate against "
+                                                 "(needed for https; default: the config's backend.ca_file)")
     e.add_argument("--group", default=None, help="group allowed to read the credentials (mode 0640), e.g. kiosk")
     e.add_argument("--no-verify", action="store_true", help="skip the signed test call after enrolling")
     r = sub.add_parser("rotate-secret", help="replace the terminal's HMAC secret (the old one stops working)")

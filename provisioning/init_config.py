@@ -75,6 +75,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("hmac_secret_file", "backend.hmac_secret_file"),
     ("public_key", "backend.public_key"),
     ("ca_file", "backend.ca_file"),
+    ("client_cert_file", "backend.client_cert_file"),
+    ("client_key_file", "backend.client_key_file"),
     ("state_dir", "paths.state_dir"),
     ("language", "ui.language"),
     ("fullscreen", "ui.fullscreen"),
@@ -111,14 +113,29 @@ def build_config(values: Mapping[str, Any], devices: Mapping[str, Mapping[str, A
 
 
 def render(data: Mapping[str, Any]) -> tuple[str, KioskConfig]:
-    """Validate ``data``, render it as TOML and validate the text as read back. Raises ConfigError."""
-    kconfig.from_dict(dict(data))
+    """Validate ``data``, render it as TOML and validate the text as read back. Raises ConfigError.
+
+    A production config may still lack what `kiosk-provision enroll` writes (the pinned CA, the
+    client certificate, the secret, the backend's key): init comes before enrollment.
+    """
+    kconfig.from_dict(dict(data), before_enrollment=True)
     text = "# Written by kiosk-provision init; check it with `kiosk config --config FILE`.\n" + tomli_w.dumps(data)
     try:
         reread = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # the writer produced something tomllib rejects: a bug, say so
         raise ConfigError(f"generated TOML does not parse: {exc}", key="", value=None) from None
-    return text, kconfig.from_dict(reread)
+    return text, kconfig.from_dict(reread, before_enrollment=True)
+
+
+def still_to_enroll(data: Mapping[str, Any]) -> str:
+    """The first key enrollment must still fill in before the config loads ("" when it loads as it is)."""
+    try:
+        kconfig.from_dict(dict(data))
+    except ConfigError as err:
+        if err.key in kconfig.ENROLLED_KEYS:
+            return err.key
+        raise
+    return ""
 
 
 def write_config(path: str | Path, data: Mapping[str, Any], *, force: bool = False) -> KioskConfig:
@@ -195,6 +212,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hmac-secret-file")
     p.add_argument("--public-key")
     p.add_argument("--ca-file")
+    p.add_argument("--client-cert-file")
+    p.add_argument("--client-key-file")
     p.add_argument("--state-dir")
     p.add_argument("--language", choices=["zh_CN", "en"])
     p.add_argument("--fullscreen", action=argparse.BooleanOptionalAction, default=None)

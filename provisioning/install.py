@@ -126,6 +126,7 @@ def service_unit(cfg: KioskConfig, opts: InstallOptions) -> str:
     run = f"{opts.kiosk_bin} --config {CONFIG_DEST} run"
     if opts.metrics_port is not None:
         run += f" --metrics-port {opts.metrics_port}"
+    metrics = metrics_note(cfg, opts)
     state = _state_dir(cfg)
     extra_rw = "" if state == STATE_DIR or state.startswith(STATE_DIR + "/") else f"ReadWritePaths={state}\n"
     return f"""\
@@ -143,6 +144,7 @@ StartLimitIntervalSec=600
 StartLimitBurst=10
 
 [Service]
+# {metrics}
 Type=notify
 # The app is cage's child, so its READY=1 and WATCHDOG=1 come from another PID.
 NotifyAccess=all
@@ -195,6 +197,16 @@ RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 [Install]
 WantedBy=graphical.target
 """
+
+
+def metrics_note(cfg: KioskConfig, opts: InstallOptions) -> str:
+    """Where the installed kiosk serves metrics: the host is always the config's ``[metrics] listen``."""
+    if opts.metrics_port is None and not cfg.metrics.enabled:
+        return "Metrics: off ([metrics] enabled = false and no --metrics-port)."
+    host, port = cfg.metrics.address(opts.metrics_port)
+    shown = f"[{host}]" if ":" in host else host
+    reach = "beyond loopback ([metrics] allow_remote)" if cfg.metrics.remote() else "loopback only"
+    return f"Metrics: http://{shown}:{port}/metrics, {reach}; the host comes from [metrics] listen."
 
 
 def sysusers(opts: InstallOptions, cfg: KioskConfig) -> str:
@@ -311,6 +323,6 @@ def default_kiosk_bin() -> str:
     return shutil.which("kiosk") or "/usr/bin/kiosk"
 
 
-def describe(written: list[str], root: Path) -> str:
+def describe(written: list[str], root: Path, note: str = "") -> str:
     """Human summary of an install."""
-    return "\n".join([f"staged into {root}:"] + [f"  /{rel}" for rel in written])
+    return "\n".join([f"staged into {root}:"] + [f"  /{rel}" for rel in written] + ([note] if note else []))

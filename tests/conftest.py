@@ -206,3 +206,30 @@ def fresh_sim() -> Iterator[SimServer]:
     """An in-process simulator of the test's own."""
     with _serving() as server:
         yield server
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses of the TCP sockets in LISTEN on ``port``, from /proc/net/tcp and tcp6."""
+    import ipaddress
+
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            addr_hex, port_hex = fields[1].split(":")
+            if int(port_hex, 16) != port or fields[3] != "0A":  # 0A = LISTEN
+                continue
+            # The kernel prints each 32-bit word of the address in host (little-endian) order.
+            raw = b"".join(bytes.fromhex(addr_hex[i:i + 8])[::-1] for i in range(0, width, 8))
+            found.add(str(ipaddress.ip_address(raw)))
+    return found
+
+
+@pytest.fixture
+def listening_addresses() -> Any:
+    """``listening_addresses(port) -> {address}``: where this machine listens on a TCP port."""
+    return _listening_addresses

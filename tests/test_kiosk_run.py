@@ -153,7 +153,7 @@ def _one(base: str, expr: str) -> float | None:
 
 def test_prometheus_sees_the_running_kiosks_printer_run_out_and_a_remote_restart_exits_for_systemd(
         tmp_path: Path, fresh_sim: SimServer, printer: VirtualEscposPrinter,
-        prometheus_for: Callable[[int], str]) -> None:
+        prometheus_for: Callable[[int], str], listening_addresses: Callable[[int], set[str]]) -> None:
     metrics_port = _free_port()
     log = tmp_path / "kiosk.out"
     kiosk = _kiosk(_config(tmp_path, fresh_sim, printer), log, "--metrics-port", str(metrics_port))
@@ -166,6 +166,7 @@ def test_prometheus_sees_the_running_kiosks_printer_run_out_and_a_remote_restart
                 return False
 
         _wait_for(serving, 60, "the kiosk's metrics endpoint")
+        assert listening_addresses(metrics_port) == {"127.0.0.1"}  # --metrics-port alone never opens it wider
         prom = prometheus_for(metrics_port)
         _wait_for(lambda: _one(prom, PAPER.format(state="ok")) == 1.0, 30, "a scrape with the paper ok")
         assert _one(prom, PAPER.format(state="out")) == 0.0
@@ -183,6 +184,28 @@ def test_prometheus_sees_the_running_kiosks_printer_run_out_and_a_remote_restart
         assert kiosk.returncode == RESTART_EXIT_STATUS, log.read_text()[-3000:]
     finally:
         _stop(kiosk)
+
+
+def test_the_metrics_listen_key_alone_serves_metrics_where_it_says(
+        tmp_path: Path, fresh_sim: SimServer, printer: VirtualEscposPrinter,
+        listening_addresses: Callable[[int], set[str]]) -> None:
+    port = _free_port()
+    config = _config(tmp_path, fresh_sim, printer)
+    config.write_text(config.read_text() + f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{port}"\n')
+    log = tmp_path / "kiosk.out"
+    kiosk = _kiosk(config, log)
+    try:
+        def serving() -> bool:
+            assert kiosk.poll() is None, log.read_text()[-3000:]
+            try:
+                return "kiosk_build_info" in requests.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+            except requests.ConnectionError:
+                return False
+
+        _wait_for(serving, 60, "metrics on the configured address")
+        assert listening_addresses(port) == {"127.0.0.1"}
+    finally:
+        assert _stop(kiosk) == 0, log.read_text()[-3000:]
 
 
 def test_a_taken_metrics_port_leaves_the_kiosk_serving_without_metrics(

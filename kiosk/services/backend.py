@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -189,6 +190,7 @@ class BackendClient:
                               key="backend.url", value=base_url)
         self.base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")  # a gateway prefix before /api/v1, signed as part of the path
+        self._host = signing.host_header(self.base_url)  # sent and signed with its port, even 443
         self.terminal_id = terminal_id
         self._secret = secret
         # Enrollment keeps the secret in a file that `kiosk-provision rotate-secret` replaces while the
@@ -272,9 +274,14 @@ class BackendClient:
             self._check_document(result["document"])
         return answer
 
-    def fetch_document(self, document_id: str, id_hash: str) -> dict[str, Any]:
-        """An issued document again (reprint). Raises DocumentNotFound, BackendError."""
-        doc = self._call("GET", f"/documents/{document_id}", query={"id_hash": id_hash})
+    def fetch_document(self, document_id: str, id_number: str) -> dict[str, Any]:
+        """An issued document again (reprint), proving its holder by a keyed hash of ``id_number``.
+
+        Raises DocumentNotFound, BackendError.
+        """
+        key = self._current_secret()
+        doc = self._call("GET", f"/documents/{document_id}",
+                         query={"id_hash": signing.document_lookup_hash(key, id_number)}, secret=key)
         self._check_document(doc)
         return doc
 
@@ -361,15 +368,17 @@ class BackendClient:
         api_path = API_PREFIX + path
         target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if body is not None else b""
-        base_headers = {"X-Terminal-Id": self.terminal_id, "Accept": "application/json"}
+        base_headers = {"X-Terminal-Id": self.terminal_id, "Accept": "application/json", "Host": self._host}
         if data:
             base_headers["Content-Type"] = "application/json"
         if method == "POST":
             # One key for every attempt of this call: a retry is then a replay, never a second effect.
             base_headers["Idempotency-Key"] = idempotency_key or f"auto-{uuid.uuid4().hex}"
+        parts = signing.RequestParts(method, self._host, target, data, base_headers.get("Content-Type", ""),
+                                     base_headers.get("Idempotency-Key", ""))
         attempt = 0
         while True:
-            headers = {**base_headers, **signing.sign_request(key, method, target, data)}
+            headers = {**base_headers, **signing.sign_request(key, parts)}
             try:
                 return self._attempt(method, api_path, target, query, data, headers, key, unsigned_errors_ok, until)
             except BackendError as err:
@@ -435,7 +444,12 @@ class BackendClient:
             # An enrollment refusal for a wrong code cannot be signed with it; a refusal is still
             # only a refusal (nothing is acted on), a success must always verify.
             if not (unsigned_errors_ok and status != 200):
-                raise SignatureError(f"{method} {api_path}: {exc.detail}", **exc.context) from None
+                # The backend signs no answer to a request it could not authenticate (a stale clock, a
+                # wrong secret, a replay): what the unsigned body claims is only a hint for the log.
+                claim = _claimed_code(body) if exc.context.get("reason") == "missing" else ""
+                hint = f" (HTTP {status}, unsigned, claims {claim!r})" if claim else ""
+                raise SignatureError(f"{method} {api_path}: {exc.detail}{hint}", **exc.context,
+                                     **({"claimed_code": claim} if claim else {})) from None
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -467,23 +481,47 @@ def enroll(base_url: str, terminal_id: str, code: str, csr_pem: str, *, ca_file:
     """Register with a one-time enrollment ``code``; the backend's answer (secret, certificate, CA, API URL).
 
     The call is signed with SHA-256 of the code and so is the answer: the code never crosses
-    the wire and a tampered answer is refused even before a CA is pinned (``ca_file`` pins one
-    for the handshake too; without it the server's certificate is not checked).
-    Raises EnrollmentCodeUsed, EnrollmentCodeInvalid, BackendError.
+    the wire and a tampered answer is refused. The answer carries the terminal's HMAC secret,
+    so the server must be the real one: over https its certificate is checked against
+    ``ca_file``, which must be given; plain http is allowed only to a backend on this very
+    machine (the simulator), never across a network. Raises ConfigError (before any
+    connection), EnrollmentCodeUsed, EnrollmentCodeInvalid, BackendError.
     """
     import hashlib
 
+    parts = urlsplit(base_url)
+    if parts.scheme == "https":
+        if not ca_file:
+            raise ConfigError("enrollment over https needs the backend's CA to check the server against (--ca-file); "
+                              "without it anyone on the way could take the terminal's secret", key="ca_file", value="")
+        if not Path(ca_file).is_file():
+            raise ConfigError(f"the CA file {ca_file} does not exist", key="ca_file", value=ca_file)
+    elif not _is_loopback(parts.hostname or ""):
+        raise ConfigError("enrollment hands the terminal its secret: plain http only to a backend on this machine; "
+                          "use https and --ca-file", key="backend_url", value=base_url)
     client = BackendClient(base_url, terminal_id, hashlib.sha256(code.strip().encode("utf-8")).digest(), "",
                            connect_timeout, read_timeout, retries, ca_file=ca_file)
-    if not ca_file and base_url.startswith("https://"):
-        client.session.verify = False
-    import warnings
+    return client._call("POST", "/enrollment", {"csr_pem": csr_pem}, unsigned_errors_ok=True)
 
-    from urllib3.exceptions import InsecureRequestWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureRequestWarning)
-        return client._call("POST", "/enrollment", {"csr_pem": csr_pem}, unsigned_errors_ok=True)
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _claimed_code(body: bytes) -> str:
+    """The error code an (unverified) answer claims, when it looks like one: for logs only, never acted on."""
+    try:
+        code = json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return code if isinstance(code, str) and re.fullmatch(r"[a-z_]{1,40}", code) else ""
 
 
 def _reason(exc: Exception) -> str:

@@ -39,6 +39,7 @@ from kiosk.services.journal import atomic_write
 log = logging.getLogger(__name__)
 
 COMMAND_KINDS = ("restart", "enter_maintenance", "leave_maintenance", "out_of_service_notice", "reprint")
+MAX_COMMAND_LIFETIME_S = 86400  # issued_at to expires_at: a day covers a terminal offline overnight
 DEFAULT_MAX_QUEUE = 500  # a day and a bit of 3-minute beats; older states are of little use
 MAX_NOTICE_CHARS = 500
 _DOCUMENT_ID = re.compile(r"^D[0-9A-Za-z]{6,40}$")
@@ -89,29 +90,46 @@ class SeenCommands:
 
     An id is kept until its command expires (plus the clock skew): after that the command is
     refused as expired anyway. The file is bounded: when it is full the earliest-expiring go first.
+
+    A file that cannot be read is never emptied or replaced here: the store is ``damaged`` and
+    every command is refused (reason ``replay_store_damaged``) until a technician resets it
+    (:func:`reset_replay_store`, ``kiosk-provision reset-command-store``). A reset records
+    ``not_before``, the moment it happened: a command issued earlier is refused
+    (``issued_before_reset``), since it may be one the lost file had already seen.
     """
+
+    VERSION = 2
 
     def __init__(self, path: Path, max_entries: int = 2000) -> None:
         self.path = path
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._seen: dict[str, dict[str, Any]] = self._load()
+        self.damaged = ""  # why the file cannot be trusted ("" when it can)
+        self.not_before = 0.0
+        self._seen: dict[str, dict[str, Any]] = {}
+        self._reload()
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _reload(self) -> None:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)}
+            self._seen, self.not_before = _parse_store(self.path.read_bytes())
+            self.damaged = ""
         except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, AttributeError) as exc:
-            # A damaged file must not open the door to replays: keep it aside and start empty,
-            # loudly; expiry still bounds what a replay could do.
-            log.error("remote command replay store %s unreadable (%s); moved aside", self.path, exc)
-            try:
-                os.replace(self.path, self.path.with_suffix(".damaged"))
-            except OSError:
-                pass
-            return {}
+            self._seen, self.not_before, self.damaged = {}, 0.0, ""
+        except (OSError, ValueError) as exc:
+            if not self.damaged:
+                log.error("remote command replay store %s is damaged (%s): every remote command is refused "
+                          "until a technician runs `kiosk-provision reset-command-store`", self.path, exc)
+            self._seen, self.damaged = {}, str(exc)[:200] or type(exc).__name__
+
+    def check_usable(self, command_id: str = "") -> None:
+        """Raise CommandRejected(replay_store_damaged) while the file is damaged (rereading it: a reset clears that)."""
+        with self._lock:
+            if self.damaged:
+                self._reload()
+            if self.damaged:
+                raise CommandRejected("replay_store_damaged",
+                                      f"the replay store {self.path.name} is damaged ({self.damaged}); "
+                                      "a technician must reset it", command_id)
 
     def get(self, command_id: str) -> dict[str, Any] | None:
         """The stored record of a command id, or None when it was never seen."""
@@ -119,8 +137,10 @@ class SeenCommands:
             return self._seen.get(command_id)
 
     def add(self, command_id: str, expires_at: float, status: str, now: float, skew_s: float) -> None:
-        """Remember a command id (before it is carried out) and persist."""
+        """Remember a command id (before it is carried out) and persist. Raises CommandRejected while damaged."""
         with self._lock:
+            if self.damaged:  # never write over the evidence, never "repair" it by forgetting
+                raise CommandRejected("replay_store_damaged", "the replay store is damaged", command_id)
             self._seen = {k: v for k, v in self._seen.items() if v.get("expires_at", 0) + skew_s > now}
             self._seen[command_id] = {"expires_at": expires_at, "status": status}
             if len(self._seen) > self.max_entries:
@@ -131,12 +151,78 @@ class SeenCommands:
     def set_status(self, command_id: str, status: str) -> None:
         """Record how a remembered command ended."""
         with self._lock:
-            if command_id in self._seen:
+            if command_id in self._seen and not self.damaged:
                 self._seen[command_id]["status"] = status
                 self._save()
 
     def _save(self) -> None:
-        atomic_write(self.path, json.dumps(self._seen, sort_keys=True).encode("utf-8"))
+        atomic_write(self.path, _dump_store(self._seen, self.not_before))
+
+
+def _dump_store(seen: Mapping[str, Any], not_before: float) -> bytes:
+    return json.dumps({"version": SeenCommands.VERSION, "not_before": not_before, "seen": dict(seen)},
+                      sort_keys=True).encode("utf-8")
+
+
+def _parse_store(raw: bytes) -> tuple[dict[str, dict[str, Any]], float]:
+    """(seen ids, not_before) from the file's bytes. Raises ValueError for anything but a well-formed store."""
+    data = json.loads(raw.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if "version" in data:
+        if data.get("version") != SeenCommands.VERSION or not isinstance(data.get("seen"), dict):
+            raise ValueError(f"unknown store version {data.get('version')!r}")
+        seen, not_before = data["seen"], data.get("not_before") or 0.0
+    else:  # the first format: the id map alone
+        seen, not_before = data, 0.0
+    if not isinstance(not_before, (int, float)) or isinstance(not_before, bool):
+        raise ValueError("not_before is not a time")
+    for key, value in seen.items():
+        if not (isinstance(value, dict) and isinstance(value.get("expires_at"), (int, float))
+                and isinstance(value.get("status", ""), str)):
+            raise ValueError(f"entry {str(key)[:64]!r} is malformed")
+    return {str(k): dict(v) for k, v in seen.items()}, float(not_before)
+
+
+@dataclass(frozen=True)
+class ReplayStoreReset:
+    """What :func:`reset_replay_store` did."""
+
+    path: Path
+    was_damaged: str  # why the old file could not be trusted ("" when it could, or there was none)
+    set_aside: Path | None  # the old file, kept for inspection
+    not_before: float
+
+
+def reset_replay_store(state_dir: str | os.PathLike[str], now: float | None = None) -> ReplayStoreReset:
+    """Start the remote-command replay store afresh (the technician's fix for a damaged one).
+
+    The old file is kept beside it; the new one refuses every command issued before ``now``,
+    so nothing the old file had seen can be replayed.
+    """
+    path = Path(state_dir) / "heartbeat" / "seen.json"
+    now = time.time() if now is None else now
+    damaged, aside = "", None
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raw = None
+    if raw is not None:
+        try:
+            _parse_store(raw)
+        except ValueError as exc:
+            damaged = str(exc)[:200] or "unreadable"
+        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"seen.{stamp}.{'damaged' if damaged else 'old'}.json")
+        os.replace(path, aside)
+    atomic_write(path, _dump_store({}, now))
+    folder = path.parent.stat()
+    if os.geteuid() == 0 and (folder.st_uid, folder.st_gid) != (0, 0):
+        # Run by root on site: the kiosk's own user must be able to read the store, or it stays "damaged".
+        os.chown(path, folder.st_uid, folder.st_gid)
+    log.warning("remote command replay store reset%s; commands issued before now are refused",
+                f" (was damaged: {damaged})" if damaged else "")
+    return ReplayStoreReset(path, damaged, aside, now)
 
 
 class CommandVerifier:
@@ -170,7 +256,18 @@ class CommandVerifier:
             raise CommandRejected("malformed", "command id or args malformed")
         if target != self.terminal_id:
             raise CommandRejected("wrong_terminal", f"command {command_id} is for {target!r}", command_id)
+        self.seen.check_usable(command_id)
+        lifetime = expires.timestamp() - issued.timestamp()
+        if lifetime <= 0:
+            raise CommandRejected("malformed", f"command {command_id} expires before it is issued", command_id)
+        if lifetime > MAX_COMMAND_LIFETIME_S:
+            # A long-lived signed command is one a captured copy of could be replayed for years.
+            raise CommandRejected("lifetime_too_long", f"command {command_id} would be valid for {lifetime:.0f} s, "
+                                                       f"more than {MAX_COMMAND_LIFETIME_S} s", command_id)
         now = self.clock()
+        if issued.timestamp() < self.seen.not_before:
+            raise CommandRejected("issued_before_reset", f"command {command_id} was issued before the replay store "
+                                                         "was reset", command_id)
         if expires.timestamp() <= now:
             raise CommandRejected("expired", f"command {command_id} expired at {expires.isoformat()}", command_id)
         if issued.timestamp() > now + self.max_skew_s:

@@ -163,8 +163,8 @@ class MetricsServer:
     @property
     def url(self) -> str:
         """The scrape URL."""
-        host = "127.0.0.1" if self.addr in ("", "0.0.0.0") else self.addr
-        return f"http://{host}:{self.port}/metrics"
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.addr, self.addr)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/metrics"
 
     def stop(self) -> None:
         """Stop serving and close the socket; safe to call twice."""
@@ -174,8 +174,11 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def start_http_server(metrics: KioskMetrics, port: int, addr: str = "0.0.0.0") -> MetricsServer:
-    """Serve ``metrics`` on ``addr:port`` (0 = a free port). Raises MetricsPortInUse, MetricsServerError."""
+def start_http_server(metrics: KioskMetrics, port: int, addr: str = "127.0.0.1") -> MetricsServer:
+    """Serve ``metrics`` on ``addr:port`` (0 = a free port; loopback unless ``addr`` says otherwise).
+
+    Raises MetricsPortInUse, MetricsServerError.
+    """
     if not 0 <= port <= 65535:
         raise MetricsServerError(f"metrics port must be 0..65535, got {port}", port=port)
     try:

@@ -1,9 +1,11 @@
 """Signatures between the terminal and the backend, and on the documents the backend issues.
 
 Requests and responses are signed with HMAC-SHA256 under the terminal's secret (see
-docs/CONTRACTS.md, "Backend HTTP API"): the request form binds method, path with query,
-timestamp, nonce and body; the response form binds status, the *request's* nonce,
-timestamp and body, so an answer cannot be replayed onto another request. Documents
+docs/CONTRACTS.md, "Backend HTTP API"): the request form binds method, the Host header
+as sent (always with its port), path with query, Content-Type, Idempotency-Key,
+timestamp, nonce and body, so none of them can be changed on the way; the response form
+binds status, the *request's* nonce, timestamp and body, so an answer cannot be replayed
+onto another request. Documents
 are signed with the backend's Ed25519 key so anyone holding the public key can check a
 printed QR without the terminal's secret.
 
@@ -20,6 +22,8 @@ import hmac
 import re
 import secrets
 import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -36,6 +40,38 @@ _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 # A request target: printable ASCII without spaces, as it appears on the request line.
 _PATH_RE = re.compile(r"^/[\x21-\x7e]*$")
+# The Host header: a DNS name, IPv4 or bracketed IPv6 literal, and always a port.
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*"
+                      r"|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$")
+_CONTENT_TYPE_RE = re.compile(r"^[\x20-\x7e]{0,200}$")
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{0,128}$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class RequestParts:
+    """What a request signature covers besides its timestamp and nonce.
+
+    ``host`` is the Host header exactly as sent, always ``name:port``; ``target`` the path
+    with query as on the request line; ``content_type`` and ``idempotency_key`` the headers'
+    values ("" when the request has none).
+    """
+
+    method: str
+    host: str
+    target: str
+    body: bytes = b""
+    content_type: str = ""
+    idempotency_key: str = ""
+
+
+def host_header(url: str) -> str:
+    """The Host header for ``url`` with its port spelled out (80/443 when the URL leaves it implicit)."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"not an http(s) URL with a host: {url!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{parts.port or _DEFAULT_PORTS[parts.scheme]}"
 
 
 def body_hash(body: bytes) -> str:
@@ -55,16 +91,27 @@ def _check_timestamp(timestamp: str | int) -> str:
     return ts
 
 
-def canonical_request(method: str, path_with_query: str, timestamp: str | int, nonce: str, body: bytes) -> bytes:
-    """The bytes a request signature covers. Raises ValueError for a part that has no canonical form."""
-    if not _METHOD_RE.fullmatch(method):
+def canonical_request(parts: RequestParts, timestamp: str | int, nonce: str) -> bytes:
+    """The bytes a request signature covers, one line each, in this order:
+
+    METHOD, HOST (with port), PATH_WITH_QUERY, CONTENT_TYPE, IDEMPOTENCY_KEY, TIMESTAMP,
+    NONCE, SHA256HEX(body). Raises ValueError for a part that has no canonical form.
+    """
+    if not _METHOD_RE.fullmatch(parts.method):
         raise ValueError("method must be an upper-case HTTP method")
-    if not _PATH_RE.fullmatch(path_with_query):
+    if not _HOST_RE.fullmatch(parts.host):
+        raise ValueError("host must be name:port")
+    if not _PATH_RE.fullmatch(parts.target):
         raise ValueError("path must start with '/' and hold printable ASCII only")
+    if not _CONTENT_TYPE_RE.fullmatch(parts.content_type):
+        raise ValueError("content type must be printable ASCII")
+    if not _IDEMPOTENCY_KEY_RE.fullmatch(parts.idempotency_key):
+        raise ValueError("idempotency key must be up to 128 of A-Z a-z 0-9 . _ : -")
     if not _NONCE_RE.fullmatch(nonce):
         raise ValueError("nonce must be 32 lowercase hex digits")
     ts = _check_timestamp(timestamp)
-    return "\n".join((method, path_with_query, ts, nonce, body_hash(body))).encode("ascii")
+    return "\n".join((parts.method, parts.host, parts.target, parts.content_type, parts.idempotency_key, ts, nonce,
+                      body_hash(parts.body))).encode("ascii")
 
 
 def canonical_response(status: int, request_nonce: str, timestamp: str | int, body: bytes) -> bytes:
@@ -81,12 +128,15 @@ def _mac(secret: bytes, message: bytes) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def sign_request(secret: bytes, method: str, path_with_query: str, body: bytes, *,
-                 timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
-    """Headers X-Timestamp, X-Nonce and X-Signature for one request."""
+def sign_request(secret: bytes, parts: RequestParts, *, timestamp: int | None = None,
+                 nonce: str | None = None) -> dict[str, str]:
+    """Headers X-Timestamp, X-Nonce and X-Signature for one request.
+
+    The request must then carry Host, Content-Type and Idempotency-Key exactly as in ``parts``.
+    """
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or new_nonce()
-    sig = _mac(secret, canonical_request(method, path_with_query, ts, nonce, body))
+    sig = _mac(secret, canonical_request(parts, ts, nonce))
     return {"X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": sig}
 
 
@@ -96,15 +146,14 @@ def _check_skew(timestamp: str, now: float | None, max_skew_s: int) -> None:
         raise SignatureError("timestamp outside the allowed clock skew", reason="stale_timestamp")
 
 
-def verify_request(secret: bytes, method: str, path_with_query: str, body: bytes, *,
-                   timestamp: str, nonce: str, signature: str,
+def verify_request(secret: bytes, parts: RequestParts, *, timestamp: str, nonce: str, signature: str,
                    now: float | None = None, max_skew_s: int = DEFAULT_MAX_SKEW_S) -> None:
     """Check a request's signature and timestamp (the nonce's freshness is the caller's store).
 
     Raises SignatureError with context ``reason`` in malformed, bad_signature, stale_timestamp.
     """
     try:
-        message = canonical_request(method, path_with_query, timestamp, nonce, body)
+        message = canonical_request(parts, timestamp, nonce)
     except ValueError as exc:
         raise SignatureError(f"malformed signed request: {exc}", reason="malformed") from None
     if not _HEX64_RE.fullmatch(signature or "") or not hmac.compare_digest(_mac(secret, message), signature):
@@ -135,6 +184,21 @@ def verify_response(secret: bytes, status: int, request_nonce: str, body: bytes,
     if not _HEX64_RE.fullmatch(signature) or not hmac.compare_digest(_mac(secret, message), signature):
         raise SignatureError("response signature does not verify", reason="bad_signature")
     _check_skew(timestamp, now, max_skew_s)
+
+
+# --- reprint lookups --------------------------------------------------------------------------
+_LOOKUP_KEY_LABEL = b"kiosk document lookup v1"
+
+
+def document_lookup_hash(secret: bytes, id_number: str) -> str:
+    """The ``id_hash`` a reprint lookup sends: hex HMAC-SHA256 of the ID number (trimmed, upper case).
+
+    Its key is HMAC-SHA256(terminal secret, "kiosk document lookup v1"), so the value in a
+    URL or a log cannot be turned back into the number by hashing every possible ID number,
+    as an unsalted SHA-256 could.
+    """
+    key = hmac.new(secret, _LOOKUP_KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(key, id_number.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 # --- documents (Ed25519) -------------------------------------------------------------------

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import logging
 import secrets
 import shutil
@@ -299,11 +298,6 @@ def _fen(fee_cny: float | None) -> int:
 
 def _today() -> dt.date:
     return localtime.today()  # the station's day, as the backend counts it
-
-
-def _id_sha256(id_number: str) -> str:
-    """The hash the backend's document endpoint expects (plain SHA-256, as the API specifies)."""
-    return hashlib.sha256(id_number.strip().upper().encode()).hexdigest()
 
 
 def _receipt_kind(item: Any) -> str:
@@ -1192,7 +1186,7 @@ class WorkflowEngine:
                 txn._id_hash = self.journal.id_hash(card.id_number)
                 key = f"{pending.key}-reprint-{secrets.token_hex(3)}"
                 if pending.kind == J.PRINT_A4:
-                    doc = self.backend.fetch_document(pending.document_id, _id_sha256(card.id_number))
+                    doc = self.backend.fetch_document(pending.document_id, card.id_number)
                     session.documents.append(doc)
                     path, err = self.print_document(txn, doc, 100 + n, key=key, of_key=pending.key)
                     pdfs.append(path)

@@ -86,10 +86,17 @@ def test_bad_simulator_option_and_fault_name_their_key(make_config):
     assert err.value.key == "devices.a4_printer.faults.on_fire"
 
 
+# What `kiosk-provision enroll` writes; the production profile refuses a config without it.
+ENROLLED_BACKEND = {"public_key": "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E=",
+                    "ca_file": "/etc/kiosk/credentials/backend-ca.pem",
+                    "client_cert_file": "/etc/kiosk/credentials/terminal.crt",
+                    "client_key_file": "/etc/kiosk/credentials/terminal.key"}
+
+
 def _production(devices: dict) -> dict:
     off = {name: {"enabled": False} for name in DEVICE_NAMES}
-    return {"profile": "production", "backend": {"url": "https://backend.example", "hmac_secret": "enrolled"},
-            "devices": {**off, **devices}}
+    return {"profile": "production", "backend": {"url": "https://backend.example", "hmac_secret": "enrolled",
+                                                 **ENROLLED_BACKEND}, "devices": {**off, **devices}}
 
 
 def test_production_profile_refuses_a_simulator_in_config():

@@ -138,10 +138,51 @@ def test_group_readable_credentials_with_group(sim: SimServer, tmp_path: Path) -
                  "--group", "no-such-group-here"]) == 73
 
 
+def _ca(sim: SimServer, tmp_path: Path) -> str:
+    path = tmp_path / "backend-ca-from-the-installation-media.pem"
+    path.write_bytes(sim.ca_pem)
+    return str(path)
+
+
+def test_enroll_over_https_without_a_ca_file_is_refused_and_writes_nothing(tls_sim: SimServer, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = _config(tmp_path, "JN-P-0014")
+    before = cfg_path.read_bytes()
+    code = _code(tls_sim, "JN-P-0014")
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", code, "--config", str(cfg_path)]) == 78
+    assert "--ca-file" in capsys.readouterr().err
+    assert cfg_path.read_bytes() == before and sorted(p.name for p in cfg_path.parent.iterdir()) == ["kiosk.toml"]
+    # The code never reached the backend: with the CA it still enrolls.
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", code, "--config", str(cfg_path),
+                 "--ca-file", _ca(tls_sim, tmp_path), "--no-verify"]) == 0
+
+
+def test_enroll_takes_the_ca_the_config_already_pins(tls_sim: SimServer, tmp_path: Path) -> None:
+    cfg_path = _config(tmp_path, "JN-P-0015")
+    cfg_path.write_text(cfg_path.read_text() + f'ca_file = "{_ca(tls_sim, tmp_path)}"\n', encoding="utf-8")
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", _code(tls_sim, "JN-P-0015"),
+                 "--config", str(cfg_path)]) == 0
+
+
+def test_a_production_terminal_enrolls_from_its_unenrolled_config_but_never_trusts_the_demo_key(
+        tls_sim: SimServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = tmp_path / "etc" / "kiosk.toml"
+    cfg_path.parent.mkdir()
+    devices = "".join(f"[devices.{name}]\nenabled = false\n" for name in kconfig.DEVICE_NAMES)
+    cfg_path.write_text(f'profile = "production"\n[terminal]\nid = "JN-P-0016"\n[backend]\n'
+                        f'url = "{tls_sim.url}"\n{devices}', encoding="utf-8")  # as `init` writes it
+    before = cfg_path.read_bytes()
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", _code(tls_sim, "JN-P-0016"),
+                 "--config", str(cfg_path), "--ca-file", _ca(tls_sim, tmp_path)]) == 78
+    # Read and enrolled; then refused because the simulator's document key is the public demo one.
+    assert "backend.public_key" in capsys.readouterr().err
+    assert cfg_path.read_bytes() == before and sorted(p.name for p in cfg_path.parent.iterdir()) == ["kiosk.toml"]
+
+
 def test_enroll_over_mutual_tls_and_rotate_the_secret(tls_sim: SimServer, tmp_path: Path) -> None:
     cfg_path = _config(tmp_path, "JN-P-0010")
     assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", _code(tls_sim, "JN-P-0010"),
-                 "--config", str(cfg_path)]) == 0
+                 "--config", str(cfg_path), "--ca-file", _ca(tls_sim, tmp_path)]) == 0
     cfg = kconfig.load(cfg_path)
     assert cfg.backend.url == tls_sim.url != tls_sim.enroll_url  # the mutual-TLS listener from the answer
     assert cfg.backend.client_cert_file and cfg.backend.client_key_file and cfg.backend.ca_file
@@ -181,7 +222,8 @@ def test_an_interrupted_rotation_is_finished_by_the_next_run(sim: SimServer, tmp
     assert BackendClient.from_config(cfg).health()["status"] == "ok"  # the old secret still works meanwhile
     assert main(["rotate-secret", "--config", str(cfg_path)]) == 0
     assert kconfig.load(cfg_path).backend.secret() == new.encode() != old
-    headers = {"X-Terminal-Id": "JN-P-0011", **signing.sign_request(old, "GET", "/api/v1/health", b"")}
+    parts = signing.RequestParts("GET", signing.host_header(sim.url), "/api/v1/health")
+    headers = {"X-Terminal-Id": "JN-P-0011", "Host": parts.host, **signing.sign_request(old, parts)}
     r = requests.get(f"{sim.url}/api/v1/health", headers=headers, timeout=5)
     assert r.status_code == 401 and r.json()["error"]["code"] == "bad_signature"
 

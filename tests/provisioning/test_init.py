@@ -13,6 +13,12 @@ from provisioning.cli import build_parser, main
 from provisioning.errors import ConfigExists
 
 
+DEVICES = ("--device", "id_card=usb,vendor_id=0x0400,product_id=0xc35a",
+           "--device", "receipt_printer=network,host=10.0.0.9,port=9100",
+           "--device", "a4_printer=cups,queue=a4", "--device", "pcsc=pcsc,trust_store=/etc/kiosk/csca",
+           "--device", "scanner=off", "--device", "camera=off", "--device", "speaker=sdl")
+
+
 def _run(*argv):
     return subprocess.run([sys.executable, "-m", "provisioning.cli", *argv], capture_output=True, text=True,
                           timeout=60)
@@ -23,11 +29,11 @@ def test_init_from_flags_writes_a_config_kiosk_loads(tmp_path):
     proc = _run("init", "--config", str(target), "--profile", "production", "--terminal-id", "JN-LX-0042",
                 "--terminal-name", "历下区 \"泉城路\" 警局", "--backend-url", "https://backend.example/",
                 "--hmac-secret-file", "/etc/kiosk/hmac.key", "--state-dir", "/var/lib/kiosk",
-                "--device", "id_card=usb,vendor_id=0x0400,product_id=0xc35a",
-                "--device", "receipt_printer=network,host=10.0.0.9,port=9100",
-                "--device", "a4_printer=cups,queue=a4", "--device", "pcsc=pcsc,trust_store=/etc/kiosk/csca",
-                "--device", "scanner=off", "--device", "camera=off", "--device", "speaker=sdl")
+                "--ca-file", "/etc/kiosk/ca.pem", "--client-cert-file", "/etc/kiosk/t.crt",
+                "--client-key-file", "/etc/kiosk/t.key",
+                "--public-key", "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E=", *DEVICES)
     assert proc.returncode == 0, proc.stderr
+    assert "next: kiosk-provision enroll" not in proc.stderr  # everything enrollment would write is given
     cfg = kconfig.load(target)
     assert cfg.profile == "production" and cfg.terminal.id == "JN-LX-0042"
     assert cfg.terminal.name == "历下区 \"泉城路\" 警局"
@@ -37,6 +43,21 @@ def test_init_from_flags_writes_a_config_kiosk_loads(tmp_path):
     assert not cfg.devices["scanner"].enabled
     assert target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in target.parent.iterdir()] == ["kiosk.toml"]  # no temp file left
+
+
+def test_a_production_config_written_before_enrollment_says_enrollment_comes_next(tmp_path):
+    target = tmp_path / "kiosk.toml"
+    proc = _run("init", "--config", str(target), "--profile", "production", "--terminal-id", "JN-LX-0043",
+                "--backend-url", "https://backend.example", *DEVICES)
+    assert proc.returncode == 0, proc.stderr
+    assert "next: kiosk-provision enroll" in proc.stderr and "backend.hmac_secret is not set" in proc.stderr
+    with pytest.raises(ConfigError) as err:  # the kiosk itself refuses it until then
+        kconfig.load(target)
+    assert err.value.key in kconfig.ENROLLED_KEYS
+    plain = tmp_path / "plain.toml"  # what enrollment would not fix is refused at once
+    proc = _run("init", "--config", str(plain), "--profile", "production", "--backend-url", "http://backend.example",
+                *DEVICES)
+    assert proc.returncode == 78 and "backend.url" in proc.stderr and not plain.exists()
 
 
 def test_invalid_values_write_nothing_and_name_the_key(tmp_path):

@@ -21,7 +21,11 @@ def production_config(tmp_path):
     path = tmp_path / "kiosk.toml"
     write_config(path, {
         "profile": "production",
-        "backend": {"url": "https://backend.example", "hmac_secret_file": "/etc/kiosk/hmac.key"},
+        "backend": {"url": "https://backend.example", "hmac_secret_file": "/etc/kiosk/hmac.key",
+                    "ca_file": "/etc/kiosk/credentials/backend-ca.pem",
+                    "client_cert_file": "/etc/kiosk/credentials/terminal.crt",
+                    "client_key_file": "/etc/kiosk/credentials/terminal.key",
+                    "public_key": "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E="},
         "paths": {"state_dir": "/var/lib/kiosk"},
         "devices": {
             "id_card": {"driver": "usb", "options": {"vendor_id": "0x0400", "product_id": "0xc35a"}},
@@ -62,6 +66,10 @@ def test_install_stages_units_that_pass_systemd_analyze_verify(tmp_path, product
     assert svc["User"] == "kiosk" and svc["NoNewPrivileges"] == "yes" and svc["ProtectSystem"] == "strict"
     assert svc["CapabilityBoundingSet"] == ""
     assert svc["ExecStart"] == f"/usr/bin/cage -- {KIOSK_BIN} --config /etc/kiosk/kiosk.toml run --metrics-port 9466"
+    # The port flag never widens where metrics listen: the host is the installed config's [metrics] listen.
+    assert kconfig.load(root / "etc/kiosk/kiosk.toml").metrics.address(9466) == ("127.0.0.1", 9466)
+    assert "# Metrics: http://127.0.0.1:9466/metrics, loopback only" in unit.read_text()
+    assert "Metrics: http://127.0.0.1:9466/metrics, loopback only" in proc.stdout
     assert svc["TTYPath"] == "/dev/tty1" and svc["PAMName"] == "login"
     assert "getty@tty1.service" in _unit(root)["Unit"]["Conflicts"]
     # tty1 belongs to the kiosk; no other VT gets a login

@@ -58,7 +58,7 @@ def test_suggestion_prefers_usb_sam_and_disables_what_is_missing_and_validates_a
     parsed = tomllib.loads(text)
     cfg = kconfig.from_dict({"profile": "production", "backend": {"url": "https://backend.example",
                                                                    "hmac_secret_file": "/etc/kiosk/secret"},
-                             **parsed})
+                             **parsed}, before_enrollment=True)  # init writes it before enrollment
     assert cfg.devices["id_card"].driver == "usb" and not cfg.devices["camera"].enabled
 
 

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -13,13 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
-from kiosk.config import DEMO_HMAC_SECRET, from_dict
+from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID, from_dict
 from kiosk.errors import (BackendError, BackendProtocolError, BackendRefused, BackendRejected, BackendServerError,
                           BackendTimeout, BackendUnavailable, ConfigError, KioskError, SignatureError)
 from kiosk.services import signing
 from kiosk.services.backend import BackendClient, DocumentNotFound, IdempotencyConflict
 from kiosk.services.backend_sim import registry
 from kiosk.services.backend_sim.server import SimServer
+from kiosk.services.catalog import Catalog, FieldSpec
 
 WANG = "37010219850315123X"
 LIU = "410105197805204568"
@@ -27,7 +29,11 @@ SECRET = DEMO_HMAC_SECRET.encode()
 
 
 # --- test-only operations (the real ones are the item operations' job) --------------------------------
-@registry.operation("test_adapter_certificate")
+CERTIFICATE_ITEM = replace(Catalog.load().get("H01"), id="Z93", operation="test_adapter_certificate",
+                           fields=(FieldSpec("purpose", "用途", "Purpose", "text", required=False),))
+
+
+@registry.operation("test_adapter_certificate", items=(CERTIFICATE_ITEM,))
 def _certificate(ctx: registry.OpContext) -> dict[str, Any]:
     if ctx.resident is None:
         ctx.refuse("not_registered", "未查询到您的户籍信息。", "No household record was found for you.",
@@ -47,10 +53,6 @@ def _fines(ctx: registry.OpContext) -> list[dict[str, Any]]:
 @pytest.fixture
 def sim_client(sim: SimServer, make_backend_client) -> BackendClient:
     return make_backend_client(sim.url)
-
-
-def _id_hash(id_number: str) -> str:
-    return hashlib.sha256(id_number.encode()).hexdigest()
 
 
 # --- a backend that lies (signs correctly, answers wrongly) ----------------------------------------------
@@ -115,7 +117,7 @@ def test_face_compare_is_deterministic_per_resident(client):
 
 def test_lookup_and_operate_with_document(sim_client):
     assert sim_client.lookup("test_adapter_fines", "T03", WANG, {})["options"][0]["amount_fen"] == 20000
-    result = sim_client.operate("test_adapter_certificate", "H01", WANG, {"purpose": "入学"},
+    result = sim_client.operate("test_adapter_certificate", "Z93", WANG, {"purpose": "入学"},
                                 idempotency_key=f"op-{uuid.uuid4().hex}")
     assert result["reference"].startswith("TC")
     doc = result["document"]
@@ -126,7 +128,7 @@ def test_lookup_and_operate_with_document(sim_client):
 
 def test_business_refusal_maps_to_backend_refused_with_both_languages(sim_client):
     with pytest.raises(BackendRefused) as err:
-        sim_client.operate("test_adapter_certificate", "H01", "110101199003077777", {})
+        sim_client.operate("test_adapter_certificate", "Z93", "110101199003077777", {})
     e = err.value
     assert e.rule == "not_registered"
     assert e.message("zh_CN") == "未查询到您的户籍信息。"
@@ -135,16 +137,39 @@ def test_business_refusal_maps_to_backend_refused_with_both_languages(sim_client
 
 
 def test_document_fetch_needs_the_holders_id_hash(sim_client):
-    doc = sim_client.operate("test_adapter_certificate", "H01", WANG, {})["document"]
-    again = sim_client.fetch_document(doc["document_id"], _id_hash(WANG))
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
+    again = sim_client.fetch_document(doc["document_id"], WANG)
     assert again["verification_code"] == doc["verification_code"] and again["content"] == doc["content"]
     with pytest.raises(DocumentNotFound) as err:
-        sim_client.fetch_document(doc["document_id"], _id_hash(LIU))
+        sim_client.fetch_document(doc["document_id"], LIU)
     assert isinstance(err.value, BackendRejected) and err.value.code == "document_not_found"
 
 
+def test_a_refusal_the_backend_would_not_sign_is_a_signature_error_naming_its_claim(sim):
+    stranger = BackendClient(sim.url, DEMO_TERMINAL_ID, b"not the terminal's secret", DEMO_BACKEND_PUBLIC_KEY,
+                             2, 5, 0, 0)
+    with pytest.raises(SignatureError) as err:
+        stranger.health()
+    assert err.value.context["reason"] == "missing"  # unsigned: nothing in it is believed
+    assert err.value.context["claimed_code"] == "bad_signature" and "claims 'bad_signature'" in err.value.detail
+
+
+def test_reprint_lookups_send_a_keyed_hash_of_the_id_number_not_a_plain_sha256(sim_client):
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
+    path = f"/documents/{doc['document_id']}"
+    keyed = signing.document_lookup_hash(SECRET, WANG)
+    assert keyed != hashlib.sha256(WANG.encode()).hexdigest()
+    assert keyed != signing.document_lookup_hash(b"another terminal's secret", WANG)
+    assert sim_client._call("GET", path, query={"id_hash": keyed})["document_id"] == doc["document_id"]
+    # The unsalted hash anyone can compute for every possible ID number no longer finds the document.
+    with pytest.raises(DocumentNotFound):
+        sim_client._call("GET", path, query={"id_hash": hashlib.sha256(WANG.encode()).hexdigest()})
+    with pytest.raises(DocumentNotFound):  # nor the number keyed with a secret other than the caller's
+        sim_client._call("GET", path, query={"id_hash": signing.document_lookup_hash(b"guess", WANG)})
+
+
 def test_verify_accepts_the_genuine_and_rejects_altered_foreign_and_unknown(sim_client):
-    doc = sim_client.operate("test_adapter_certificate", "H01", WANG, {})["document"]
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
     ok = sim_client.verify(doc["qr_payload"], doc["signature"])
     assert ok["valid"] and ok["reason"] == "ok"
     assert ok["document"]["verification_code"] == doc["verification_code"]
@@ -162,11 +187,11 @@ def test_verify_accepts_the_genuine_and_rejects_altered_foreign_and_unknown(sim_
 
 
 def test_document_with_a_bad_signature_from_the_backend_is_refused(sim_client):
-    doc = sim_client.operate("test_adapter_certificate", "H01", WANG, {})["document"]
+    doc = sim_client.operate("test_adapter_certificate", "Z93", WANG, {})["document"]
     other = BackendClient(sim_client.base_url, sim_client.terminal_id, SECRET,
                           signing.public_key_b64(signing.private_key_from_seed(b"\x09" * 32)), 2, 5, 0, 0)
     with pytest.raises(SignatureError):
-        other.fetch_document(doc["document_id"], _id_hash(WANG))
+        other.fetch_document(doc["document_id"], WANG)
 
 
 # --- payments ----------------------------------------------------------------------------------------------
@@ -359,7 +384,8 @@ def test_every_simulator_error_body_carries_both_languages(sim):
 def test_signed_answers_of_any_shape_become_typed_errors_or_documented_dicts(status, body):
     client = BackendClient("http://127.0.0.1:9", "JN-DEMO-0001", SECRET, signing.public_key_b64(
         signing.demo_backend_private_key()), 1, 1, 0, 0)
-    sent = {"X-Terminal-Id": "JN-DEMO-0001", **signing.sign_request(SECRET, "GET", "/api/v1/health", b"")}
+    sent = {"X-Terminal-Id": "JN-DEMO-0001",
+            **signing.sign_request(SECRET, signing.RequestParts("GET", "127.0.0.1:9", "/api/v1/health"))}
     headers = {"Content-Type": "application/json", **signing.sign_response(SECRET, status, sent["X-Nonce"], body)}
     try:
         result = client._interpret("GET", "/api/v1/health", sent, None, b"", status, headers, body)

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,13 +24,24 @@ from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.services import signing
 from kiosk.services.backend_sim import registry, seed
 from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.services.catalog import Catalog, CatalogItem, Choice, FieldSpec
 
 SECRET = DEMO_HMAC_SECRET.encode()
 WANG = "37010219850315123X"
 
 
-# --- test-only operations ------------------------------------------------------------------------
-@registry.operation("test_sim_note")
+# --- test-only operations, and the items they serve ----------------------------------------------
+def _test_item(item_id: str, operation: str, *fields: FieldSpec) -> CatalogItem:
+    return replace(Catalog.load().get("G05"), id=item_id, operation=operation, fields=fields)
+
+
+NOTE_ITEM = _test_item("Z91", "test_sim_note", FieldSpec("text", "备注", "Note", "text", required=False),
+                       FieldSpec("refuse", "拒绝", "Refuse", "choice", required=False,
+                                 choices=(Choice("yes", "是", "Yes"),)))
+BROKEN_ITEM = _test_item("Z92", "test_sim_broken")
+
+
+@registry.operation("test_sim_note", items=(NOTE_ITEM,))
 def _note(ctx: registry.OpContext) -> dict[str, Any]:
     ctx.db.execute("INSERT INTO test_notes VALUES (?)", (ctx.fields.get("text", ""),))
     if ctx.fields.get("refuse"):
@@ -38,7 +50,7 @@ def _note(ctx: registry.OpContext) -> dict[str, Any]:
             "data": {"resident_known": ctx.resident is not None}}
 
 
-@registry.operation("test_sim_broken")
+@registry.operation("test_sim_broken", items=(BROKEN_ITEM,))
 def _broken(ctx: registry.OpContext) -> dict[str, Any]:
     ctx.db.execute("INSERT INTO test_notes VALUES ('broken')")
     return {"display": [{"label_zh": "x"}]}  # breaks the DisplayLine schema: a simulator bug
@@ -53,13 +65,20 @@ def _slots(ctx: registry.OpContext) -> list[dict[str, Any]]:
 def signed(method: str, url: str, path: str, body: Any = None, *, key: str | None = None,
            timestamp: int | None = None, secret: bytes = SECRET, terminal: str = DEMO_TERMINAL_ID,
            nonce: str | None = None) -> requests.PreparedRequest:
-    """A signed request, prepared (so the exact bytes can be sent again)."""
+    """A signed request, prepared (so the exact bytes can be sent again); ``key=""`` sends a POST without a key."""
     data = json.dumps(body).encode() if body is not None else b""
-    headers = {"X-Terminal-Id": terminal, "Content-Type": "application/json",
-               **signing.sign_request(secret, method, path, data, timestamp=timestamp, nonce=nonce)}
-    if method == "POST":
+    headers = {"X-Terminal-Id": terminal, "Content-Type": "application/json", "Host": signing.host_header(url)}
+    if method == "POST" and key != "":
         headers["Idempotency-Key"] = key or f"t-{uuid.uuid4().hex}"
+    headers.update(signing.sign_request(secret, parts_of(method, url, path, data, headers), timestamp=timestamp,
+                                        nonce=nonce))
     return requests.Request(method, url + path, data=data or None, headers=headers).prepare()
+
+
+def parts_of(method: str, url: str, path: str, data: bytes, headers: dict[str, str]) -> signing.RequestParts:
+    """What the signature of a request to ``url + path`` with ``headers`` covers."""
+    return signing.RequestParts(method, signing.host_header(url), path, data, headers.get("Content-Type", ""),
+                                headers.get("Idempotency-Key", ""))
 
 
 def send(req: requests.PreparedRequest) -> requests.Response:
@@ -121,6 +140,66 @@ def test_replayed_request_is_rejected(sim):
     assert again.status_code == 401 and error_code(again) == "replayed_nonce"
 
 
+def test_a_request_captured_before_a_restart_is_refused_after_it(tmp_path: Path):
+    db = str(tmp_path / "sim.sqlite3")
+    first = serve("127.0.0.1", 0, db_path=db)
+    port = first.port
+    try:
+        captured = signed("POST", first.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
+        assert send(captured).status_code == 200
+    finally:
+        first.stop()
+    second = serve("127.0.0.1", port, db_path=db)  # the same backend, restarted
+    try:
+        replayed = send(captured)
+        assert replayed.status_code == 401 and error_code(replayed) == "replayed_nonce"
+        fresh = signed("POST", second.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
+        assert send(fresh).status_code == 200
+    finally:
+        second.stop()
+
+
+def test_a_stale_request_is_refused_without_spending_its_nonce(sim):
+    nonce = signing.new_nonce()
+    stale = send(signed("GET", sim.url, "/api/v1/payments/orders/PO0000000003", timestamp=int(time.time()) - 301,
+                        nonce=nonce))
+    assert stale.status_code == 401 and error_code(stale) == "stale_timestamp"
+    with sim.app.db.lock:
+        stored = sim.app.db.conn.execute("SELECT COUNT(*) FROM nonces WHERE nonce = ?", (nonce,)).fetchone()[0]
+    assert stored == 0
+    # The nonce was not spent: the terminal's real request with it still goes through.
+    assert send(signed("GET", sim.url, "/api/v1/payments/orders/PO0000000003", nonce=nonce)).status_code == 404
+    with sim.app.db.lock:
+        row = sim.app.db.conn.execute("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
+    assert abs(row["expires_at"] - (time.time() + sim.app.settings.max_skew_s)) < 30  # kept only while it could pass
+
+
+def test_nonces_whose_requests_left_the_window_are_pruned(tmp_path: Path):
+    from kiosk.services.backend_sim.db import Database
+    from kiosk.services.backend_sim.security import NonceStore
+
+    db = Database.open(str(tmp_path / "n.sqlite3"))
+    store = NonceStore(db, 300)
+    assert store.first_use("T1", "a" * 32, int(time.time()) - 400)  # its request left the window 100 s ago
+    assert not store.first_use("T1", "a" * 32, int(time.time()) - 400)
+    store._next_prune = 0.0  # the next use prunes
+    assert store.first_use("T1", "b" * 32, int(time.time()))
+    assert [r[0] for r in db.conn.execute("SELECT nonce FROM nonces ORDER BY nonce")] == ["b" * 32]
+    db.close()
+
+
+def test_a_signed_request_sent_to_another_server_is_refused(sim, tmp_path: Path):
+    other = serve("127.0.0.1", 0)  # another backend (another port) that knows the same terminal
+    try:
+        meant_for_other = signed("POST", other.url, "/api/v1/identity/lookup",
+                                 {"id_number": WANG, "card_type": "resident"})
+        meant_for_other.url = meant_for_other.url.replace(other.url, sim.url)
+        resp = send(meant_for_other)
+        assert resp.status_code == 401 and error_code(resp) == "wrong_host"
+    finally:
+        other.stop()
+
+
 def test_stale_timestamp_is_rejected(sim):
     req = signed("GET", sim.url, "/api/v1/payments/orders/PO0000000000", timestamp=int(time.time()) - 301)
     resp = send(req)
@@ -138,6 +217,48 @@ def test_tampered_body_wrong_secret_unknown_terminal_and_unsigned_are_rejected(s
     assert resp.status_code == 401 and error_code(resp) == "unknown_terminal"
     plain = requests.post(f"{sim.url}/api/v1/identity/lookup", json={"id_number": WANG, "card_type": "resident"})
     assert plain.status_code == 401 and error_code(plain) == "missing_signature"
+
+
+@pytest.mark.parametrize("header", ["Idempotency-Key", "Content-Type", "Host"])
+def test_a_signed_header_changed_on_the_way_is_rejected(sim, header):
+    order = {"item_id": "T03", "amount_fen": 100, "reference": "REF-BENT", "description": "fine"}
+    assert send(signed("POST", sim.url, "/api/v1/payments/orders", order)).status_code == 200  # unchanged: fine
+    req = signed("POST", sim.url, "/api/v1/payments/orders", order)
+    changed = {"Idempotency-Key": f"t-{uuid.uuid4().hex}",  # another key: a second effect
+               "Content-Type": "application/json; charset=latin-1",
+               "Host": f"127.0.0.1:{sim.port + 1}"}[header]  # the same host on another port
+    assert req.headers[header] != changed
+    req.headers[header] = changed
+    resp = send(req)
+    assert resp.status_code == 401 and error_code(resp) == "bad_signature"
+
+
+def test_a_host_header_without_its_port_is_rejected(sim):
+    req = signed("GET", sim.url, "/api/v1/payments/orders/PO0000000002")
+    req.headers["Host"] = "127.0.0.1"
+    resp = send(req)
+    assert resp.status_code == 401 and error_code(resp) == "bad_signature"
+
+
+@pytest.mark.parametrize("case", ["bad_signature", "stale_timestamp", "replayed_nonce", "wrong_host"])
+def test_error_answers_to_callers_not_authenticated_are_not_signed(sim, case):
+    # An eavesdropper that names the demo terminal and the nonce of a request it saw must not get a
+    # signed refusal it could put in front of that request's real answer.
+    path = "/api/v1/payments/orders/PO0000000004"
+    if case == "bad_signature":
+        req = signed("GET", sim.url, path, secret=b"a guess")
+    elif case == "stale_timestamp":
+        req = signed("GET", sim.url, path, timestamp=int(time.time()) - 3600)
+    elif case == "replayed_nonce":
+        req = signed("GET", sim.url, path)
+        first = send(req)
+        assert first.status_code == 404 and "X-Signature" in first.headers  # authenticated: signed
+    else:
+        req = signed("GET", f"http://127.0.0.1:{sim.port + 1}", path)  # signed for another port ...
+        req.url = sim.url + path  # ... and sent here
+    resp = send(req)
+    assert resp.status_code == 401 and error_code(resp) == case
+    assert "X-Signature" not in resp.headers and "X-Timestamp" not in resp.headers
 
 
 def test_signature_covers_the_query_string(sim):
@@ -166,14 +287,14 @@ def test_request_outside_the_document_is_a_typed_400(sim, body):
 
 
 def test_post_without_idempotency_key_is_a_400(sim):
-    req = signed("POST", sim.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"})
-    del req.headers["Idempotency-Key"]
+    req = signed("POST", sim.url, "/api/v1/identity/lookup", {"id_number": WANG, "card_type": "resident"}, key="")
+    assert "Idempotency-Key" not in req.headers
     assert send(req).status_code == 400
 
 
 def test_answer_that_breaks_the_document_is_a_500_and_leaves_no_trace(sim):
     before = len(effects(sim.url))
-    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_broken", {"item_id": "G05", "fields": {}}))
+    resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_broken", {"item_id": "Z92", "fields": {}}))
     assert resp.status_code == 500 and error_code(resp) == "internal_error"
     assert len(effects(sim.url)) == before
     assert sim.app.db.conn.execute("SELECT count(*) FROM test_notes WHERE text = 'broken'").fetchone()[0] == 0
@@ -182,7 +303,7 @@ def test_answer_that_breaks_the_document_is_a_500_and_leaves_no_trace(sim):
 # --- operations, lookups, idempotency --------------------------------------------------------------------
 def test_operation_runs_once_per_key_and_replays_its_answer(sim):
     key = f"k-{uuid.uuid4().hex}"
-    body = {"item_id": "G05", "id_number": WANG, "fields": {"text": "once"}}
+    body = {"item_id": "Z91", "id_number": WANG, "fields": {"text": "once"}}
     first = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     second = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     assert first.status_code == second.status_code == 200
@@ -196,16 +317,16 @@ def test_operation_runs_once_per_key_and_replays_its_answer(sim):
 
 def test_same_key_other_body_is_an_idempotency_conflict(sim):
     key = f"k-{uuid.uuid4().hex}"
-    send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", {"item_id": "G05", "fields": {"text": "a"}},
+    send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", {"item_id": "Z91", "fields": {"text": "a"}},
                 key=key))
     resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note",
-                       {"item_id": "G05", "fields": {"text": "b"}}, key=key))
+                       {"item_id": "Z91", "fields": {"text": "b"}}, key=key))
     assert resp.status_code == 409 and error_code(resp) == "idempotency_conflict"
 
 
 def test_refusal_is_422_with_rule_and_rolls_back_the_handler(sim):
     key = f"k-{uuid.uuid4().hex}"
-    body = {"item_id": "G05", "fields": {"text": "refused-note", "refuse": True}}
+    body = {"item_id": "Z91", "fields": {"text": "refused-note", "refuse": "yes"}}
     resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     assert resp.status_code == 422
     err = resp.json()["error"]
@@ -215,6 +336,33 @@ def test_refusal_is_422_with_rule_and_rolls_back_the_handler(sim):
     assert not [e for e in effects(sim.url) if e["idempotency_key"] == key]
     replay = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body, key=key))
     assert replay.status_code == 422 and replay.json() == resp.json()
+
+
+def _operate(sim: SimServer, operation: str, item_id: str, fields: dict[str, Any]) -> requests.Response:
+    return send(signed("POST", sim.url, f"/api/v1/operations/{operation}",
+                       {"item_id": item_id, "id_number": WANG, "fields": fields}))
+
+
+def test_a_form_value_outside_the_catalog_rules_is_a_400_and_nothing_is_issued(sim):
+    before = len(effects(sim.url, "document"))
+    resp = _operate(sim, "household_certificate", "H01", {"purpose": "证明此人无任何违法记录"})  # not a purpose
+    assert resp.status_code == 400 and error_code(resp) == "invalid_field"
+    assert resp.json()["error"]["field"] == "purpose"
+    for fields in ({}, {"purpose": "employment", "note": "x"}, {"purpose": ["employment"]}):
+        bad = _operate(sim, "household_certificate", "H01", fields)
+        assert bad.status_code == 400 and error_code(bad) == "invalid_field", fields
+    assert len(effects(sim.url, "document")) == before
+    ok = _operate(sim, "household_certificate", "H01", {"purpose": "employment"})
+    assert ok.status_code == 200 and ok.json()["document"]["content"]["purpose"] == "就业"
+
+
+def test_an_operation_of_another_item_or_an_unknown_item_is_a_400(sim):
+    before = len(effects(sim.url, "operation"))
+    other = _operate(sim, "no_criminal_record_certificate", "H01", {"purpose": "employment"})
+    assert other.status_code == 400 and error_code(other) == "operation_not_for_item"
+    unknown = _operate(sim, "household_certificate", "X99", {"purpose": "employment"})
+    assert unknown.status_code == 400 and error_code(unknown) == "unknown_item"
+    assert len(effects(sim.url, "operation")) == before
 
 
 def test_unknown_operation_and_lookup_are_404(sim):
@@ -233,7 +381,7 @@ def test_lookup_returns_the_handlers_options(sim):
 def test_operation_with_an_unpaid_order_is_refused(sim):
     order = send(signed("POST", sim.url, "/api/v1/payments/orders",
                         {"item_id": "H18", "amount_fen": 2000, "reference": "R", "description": "fee"})).json()
-    body = {"item_id": "H18", "fields": {"text": "paid?"}, "payment_order_id": order["order_id"]}
+    body = {"item_id": "Z91", "fields": {"text": "paid?"}, "payment_order_id": order["order_id"]}
     resp = send(signed("POST", sim.url, "/api/v1/operations/test_sim_note", body))
     assert resp.status_code == 422 and resp.json()["error"]["rule"] == "payment_not_paid"
     requests.post(f"{sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5).raise_for_status()
@@ -320,7 +468,8 @@ def test_seeded_people_carry_the_rules_they_exercise():
 def test_any_signed_garbage_body_gets_a_typed_4xx_never_a_crash(sim, body):
     req = signed("POST", sim.url, "/api/v1/payments/orders")
     req.prepare_body(body, None)
-    req.headers.update(signing.sign_request(SECRET, "POST", "/api/v1/payments/orders", body))
+    req.headers.update(signing.sign_request(SECRET, parts_of("POST", sim.url, "/api/v1/payments/orders", body,
+                                                             dict(req.headers))))
     resp = send(req)
     assert 400 <= resp.status_code < 500, resp.content
     assert resp.json()["error"]["message_zh"]
@@ -418,3 +567,25 @@ def test_lost_answers_are_done_and_stored_and_each_loss_is_counted(fresh_sim):
     assert applied == {"applied": {"answer_lost": 2}}
     bad = requests.post(f"{url}/api/v1/sim/faults", json={"lose_answers": -2}, timeout=5)
     assert bad.status_code == 400
+def test_a_database_from_before_keyed_lookups_keeps_its_residents_documents_reprintable(tmp_path: Path):
+    import hashlib
+
+    db_path = tmp_path / "old.sqlite3"
+    first = serve("127.0.0.1", 0, db_path=str(db_path))
+    try:
+        issued = _operate(first, "household_certificate", "H01", {"purpose": "employment"}).json()["document"]
+    finally:
+        first.stop()
+    with sqlite3.connect(db_path) as conn:  # as the table was: an unsalted sha256 of the holder's number
+        conn.execute("ALTER TABLE documents ADD COLUMN id_hash TEXT NOT NULL DEFAULT ''")
+        conn.execute("UPDATE documents SET id_hash = ?", (hashlib.sha256(WANG.encode()).hexdigest(),))
+        conn.execute("ALTER TABLE documents DROP COLUMN holder_id")
+    second = serve("127.0.0.1", 0, db_path=str(db_path))
+    try:
+        columns = {r[1] for r in second.app.db.conn.execute("PRAGMA table_info(documents)")}
+        assert "holder_id" in columns and "id_hash" not in columns
+        query = signing.document_lookup_hash(SECRET, WANG)
+        resp = send(signed("GET", second.url, f"/api/v1/documents/{issued['document_id']}?id_hash={query}"))
+        assert resp.status_code == 200 and resp.json()["verification_code"] == issued["verification_code"]
+    finally:
+        second.stop()

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
-from kiosk.errors import BackendRejected, SignatureError
+from kiosk.errors import BackendRejected, ConfigError, SignatureError
 from kiosk.services import signing
 from kiosk.services.backend import (BackendClient, BackendTlsError, EnrollmentCodeInvalid, EnrollmentCodeUsed,
                                     TerminalRevoked, enroll)
@@ -52,14 +52,16 @@ def _client(sim: SimServer, terminal_id: str, secret: bytes, **kwargs: Any) -> B
 def _wire(sim: SimServer, terminal_id: str, secret: bytes) -> tuple[int, str]:
     """(HTTP status, error code or "") of a signed GET /health, as the backend sees the signature."""
     path = "/api/v1/health"
-    headers = {"X-Terminal-Id": terminal_id, **signing.sign_request(secret, "GET", path, b"")}
+    parts = signing.RequestParts("GET", signing.host_header(sim.url), path)
+    headers = {"X-Terminal-Id": terminal_id, "Host": parts.host, **signing.sign_request(secret, parts)}
     r = requests.get(sim.url + path, headers=headers, timeout=5)
     return r.status_code, (r.json().get("error") or {}).get("code", "")
 
 
 def _enroll(sim: SimServer, terminal_id: str) -> tuple[dict[str, Any], Any]:
     key, csr = new_key_and_csr(terminal_id)
-    answer = enroll(sim.enroll_url, terminal_id, _code(sim, terminal_id), csr, retries=0)
+    answer = enroll(sim.enroll_url, terminal_id, _code(sim, terminal_id), csr, retries=0,
+                    ca_file=_ca_file(sim) if sim.tls else "")
     return answer, key
 
 
@@ -215,7 +217,7 @@ def _files(tmp_path: Path, answer: dict[str, Any], key: Any) -> tuple[str, str, 
 def test_enrollment_and_a_signed_call_over_mutual_tls(tls_sim: SimServer, tmp_path: Path) -> None:
     assert tls_sim.url.startswith("https://") and tls_sim.enroll_url != tls_sim.url
     key, csr = new_key_and_csr("JN-T-0200")
-    answer = enroll(tls_sim.enroll_url, "JN-T-0200", _code(tls_sim, "JN-T-0200"), csr, retries=0)
+    answer = enroll(tls_sim.enroll_url, "JN-T-0200", _code(tls_sim, "JN-T-0200"), csr, retries=0, ca_file=_ca_file(tls_sim))
     assert answer["api_url"] == tls_sim.url
     cert, key_file, ca = _files(tmp_path, answer, key)
     client = BackendClient(answer["api_url"], "JN-T-0200", answer["hmac_secret"].encode(), answer["public_key"],
@@ -242,7 +244,7 @@ def test_without_the_client_certificate_the_handshake_is_refused(tls_sim: SimSer
 
 def test_a_backend_whose_certificate_is_not_the_pinned_ca_is_refused(tls_sim: SimServer, tmp_path: Path) -> None:
     key, csr = new_key_and_csr("JN-T-0201")
-    answer = enroll(tls_sim.enroll_url, "JN-T-0201", _code(tls_sim, "JN-T-0201"), csr, retries=0)
+    answer = enroll(tls_sim.enroll_url, "JN-T-0201", _code(tls_sim, "JN-T-0201"), csr, retries=0, ca_file=_ca_file(tls_sim))
     cert, key_file, _ca = _files(tmp_path, answer, key)
     other = serve("127.0.0.1", 0, tls=True)  # another backend, another CA
     try:
@@ -258,9 +260,9 @@ def test_a_backend_whose_certificate_is_not_the_pinned_ca_is_refused(tls_sim: Si
 
 def test_a_certificate_of_another_terminal_does_not_pass(tls_sim: SimServer, tmp_path: Path) -> None:
     key_a, csr_a = new_key_and_csr("JN-T-0202")
-    a = enroll(tls_sim.enroll_url, "JN-T-0202", _code(tls_sim, "JN-T-0202"), csr_a, retries=0)
+    a = enroll(tls_sim.enroll_url, "JN-T-0202", _code(tls_sim, "JN-T-0202"), csr_a, retries=0, ca_file=_ca_file(tls_sim))
     _key_b, csr_b = new_key_and_csr("JN-T-0203")
-    b = enroll(tls_sim.enroll_url, "JN-T-0203", _code(tls_sim, "JN-T-0203"), csr_b, retries=0)
+    b = enroll(tls_sim.enroll_url, "JN-T-0203", _code(tls_sim, "JN-T-0203"), csr_b, retries=0, ca_file=_ca_file(tls_sim))
     cert_a, key_file_a, ca = _files(tmp_path, a, key_a)
     subject = x509.load_pem_x509_certificate(a["certificate_pem"].encode()).subject
     assert [c.value for c in subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)] == ["JN-T-0202"]
@@ -286,11 +288,46 @@ def test_the_ca_survives_a_restart_of_a_file_backed_simulator(tmp_path: Path) ->
         second.stop()
 
 
+def test_enrollment_over_https_without_a_ca_file_is_refused_before_any_connection(tls_sim: SimServer,
+                                                                                 tmp_path: Path) -> None:
+    code = _code(tls_sim, "JN-T-0210")
+    _, csr = new_key_and_csr("JN-T-0210")
+    for ca in ("", str(tmp_path / "missing-ca.pem")):
+        with pytest.raises(ConfigError) as err:
+            enroll(tls_sim.enroll_url, "JN-T-0210", code, csr, retries=0, ca_file=ca)
+        assert err.value.key == "ca_file"
+    with pytest.raises(ConfigError) as err:  # plain http across a network would hand the secret to anyone
+        enroll("http://192.0.2.7:8740", "JN-T-0210", code, csr, retries=0, connect_timeout=30)
+    assert err.value.key == "backend_url"
+    # Nothing reached the backend: the code is still unused, and with the CA it works.
+    answer = enroll(tls_sim.enroll_url, "JN-T-0210", code, csr, retries=0, ca_file=str(_ca_file(tls_sim)))
+    assert answer["terminal_id"] == "JN-T-0210"
+
+
+def test_enrollment_refuses_a_server_that_is_not_the_pinned_cas(tls_sim: SimServer, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_bytes(_another_ca_pem())
+    _, csr = new_key_and_csr("JN-T-0211")
+    with pytest.raises(BackendTlsError):
+        enroll(tls_sim.enroll_url, "JN-T-0211", _code(tls_sim, "JN-T-0211"), csr, retries=0, ca_file=str(other_ca))
+
+
+def _another_ca_pem() -> bytes:
+    """The CA of another simulator: a certificate chain the terminal must not accept."""
+    other = serve("127.0.0.1", 0, tls=True)
+    try:
+        return other.ca_pem
+    finally:
+        other.stop()
+
+
 def test_signing_helpers_agree_on_the_enrollment_key() -> None:
     # Terminal and backend derive the same HMAC key from the code; a different code gives another key.
     from kiosk.services.backend_sim.fleet import code_key
 
     assert code_key("AB-CD") == hashlib.sha256(b"AB-CD").digest() != code_key("AB-CE")
-    headers = signing.sign_request(code_key("AB-CD"), "POST", "/api/v1/enrollment", b"{}")
-    signing.verify_request(code_key("AB-CD"), "POST", "/api/v1/enrollment", b"{}", timestamp=headers["X-Timestamp"],
+    parts = signing.RequestParts("POST", "backend.example:443", "/api/v1/enrollment", b"{}", "application/json",
+                                 "k-12345678")
+    headers = signing.sign_request(code_key("AB-CD"), parts)
+    signing.verify_request(code_key("AB-CD"), parts, timestamp=headers["X-Timestamp"],
                            nonce=headers["X-Nonce"], signature=headers["X-Signature"])

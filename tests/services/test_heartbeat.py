@@ -7,6 +7,7 @@ simulator's operator endpoint and verified with the demo backend key, as a termi
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from datetime import datetime, timedelta, timezone
@@ -22,8 +23,8 @@ from kiosk.hardware.base import DeviceState, SupplyState, status
 from kiosk.services import signing
 from kiosk.services.backend import BackendClient
 from kiosk.services.backend_sim.server import SimServer, serve
-from kiosk.services.heartbeat import (CommandRejected, CommandVerifier, HeartbeatSender, RemoteCommand,
-                                      SeenCommands)
+from kiosk.services.heartbeat import (MAX_COMMAND_LIFETIME_S, CommandRejected, CommandVerifier, HeartbeatSender,
+                                      RemoteCommand, SeenCommands, reset_replay_store)
 from kiosk.services.metrics import KioskMetrics
 
 SECRET = DEMO_HMAC_SECRET.encode()
@@ -220,7 +221,7 @@ def _verifier(tmp_path: Path, **kw: Any) -> CommandVerifier:
 # "valid" ones expire before they are checked.
 @pytest.mark.parametrize("make, reason", [
     (lambda: _signed(key=signing.private_key_from_seed(b"\x01" * 32)), "bad_signature"),
-    (lambda: _signed(expires_at="2020-01-01T00:00:00+00:00"), "expired"),
+    (lambda: _signed(issued_at="2020-01-01T00:00:00+00:00", expires_at="2020-01-01T00:10:00+00:00"), "expired"),
     (lambda: _signed(issued_at="2999-01-01T00:00:00+00:00", expires_at="2999-01-02T00:00:00+00:00"), "not_yet_valid"),
     (lambda: _signed(terminal_id="JN-OTHER-0001"), "wrong_terminal"),
     (lambda: _signed(kind="format_disk"), "unknown_kind"),
@@ -253,10 +254,77 @@ def test_replays_are_rejected_even_after_a_restart(tmp_path: Path) -> None:
     assert exc.value.reason == "replayed"
 
 
-def test_a_damaged_replay_store_is_set_aside(tmp_path: Path) -> None:
-    (tmp_path / "seen.json").write_text("{not json")
-    assert _verifier(tmp_path).verify(_signed()).command_id == "Cabc123456"
-    assert (tmp_path / "seen.damaged").exists()
+@pytest.mark.parametrize("damage", [b"{not json", b"[]", b'{"Cabc123456": "done"}', b"\xff\xfe",
+                                    b'{"version": 9, "seen": {}}'])
+def test_a_damaged_replay_store_refuses_every_command_until_a_technician_resets_it(tmp_path: Path,
+                                                                                  damage: bytes) -> None:
+    state = tmp_path / "state"
+    store = state / "heartbeat" / "seen.json"
+    store.parent.mkdir(parents=True)
+    seen_before = _signed()
+    assert _verifier(store.parent).verify(seen_before).command_id == "Cabc123456"
+    store.write_bytes(damage)  # a power cut, a full disk, a hand
+    for signed in (seen_before, _signed(command_id="Cfresh0001")):
+        for verifier in (_verifier(store.parent), _verifier(store.parent)):  # a restart changes nothing
+            with pytest.raises(CommandRejected) as exc:
+                verifier.verify(signed)
+            assert exc.value.reason == "replay_store_damaged"
+    assert store.read_bytes() == damage  # the evidence is left alone
+    done = reset_replay_store(state)
+    assert done.was_damaged and done.set_aside is not None and done.set_aside.read_bytes() == damage
+    verifier = _verifier(store.parent)
+    with pytest.raises(CommandRejected) as exc:  # the one the lost file had seen: it could be a replay
+        verifier.verify(seen_before)
+    assert exc.value.reason == "issued_before_reset"
+    issued_after = datetime.fromtimestamp(done.not_before + 1, timezone.utc)
+    fresh = _signed(command_id="Cfresh0002", issued_at=issued_after.isoformat(),
+                    expires_at=(issued_after + timedelta(minutes=10)).isoformat())
+    assert verifier.verify(fresh).command_id == "Cfresh0002"
+
+
+def test_a_running_kiosk_takes_commands_again_once_the_store_is_reset(tmp_path: Path) -> None:
+    store = tmp_path / "heartbeat" / "seen.json"
+    store.parent.mkdir(parents=True)
+    store.write_text("{not json")
+    verifier = _verifier(store.parent)
+    with pytest.raises(CommandRejected):
+        verifier.verify(_signed(command_id="Cwhile0001"))
+    done = reset_replay_store(tmp_path)  # the technician, while the kiosk runs
+    later = datetime.fromtimestamp(done.not_before + 1, timezone.utc)
+    command = verifier.verify(_signed(command_id="Cafter0001", issued_at=later.isoformat(),
+                                      expires_at=(later + timedelta(minutes=5)).isoformat()))
+    assert command.command_id == "Cafter0001"
+
+
+def test_a_command_valid_for_years_is_refused(tmp_path: Path) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    for expires, reason in ((now + timedelta(days=3650), "lifetime_too_long"),
+                            (now + timedelta(seconds=MAX_COMMAND_LIFETIME_S + 1), "lifetime_too_long"),
+                            (now - timedelta(seconds=1), "malformed")):
+        with pytest.raises(CommandRejected) as exc:
+            _verifier(tmp_path).verify(_signed(command_id="Clong00001", expires_at=expires.isoformat()))
+        assert exc.value.reason == reason
+    at_most = _signed(command_id="Cday000001", expires_at=(now + timedelta(seconds=MAX_COMMAND_LIFETIME_S)).isoformat())
+    assert _verifier(tmp_path).verify(at_most).command_id == "Cday000001"
+    assert MAX_COMMAND_LIFETIME_S == 86400
+
+
+def test_reset_command_store_from_kiosk_provision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from provisioning.cli import main
+
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n')
+    store = tmp_path / "state" / "heartbeat" / "seen.json"
+    store.parent.mkdir(parents=True)
+    store.write_text("{not json")
+    if os.geteuid() == 0:  # as on site: root resets a store that belongs to the kiosk's user
+        os.chown(store.parent, 65534, 65534)
+    assert main(["reset-command-store", "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "was damaged" in err and str(store) in err
+    assert SeenCommands(store).damaged == "" and SeenCommands(store).not_before > 0
+    assert [p.name for p in store.parent.glob("seen.*.damaged.json")]
+    assert (store.stat().st_uid, store.stat().st_gid) == (store.parent.stat().st_uid, store.parent.stat().st_gid)
 
 
 def test_badly_signed_commands_from_the_backend_never_reach_the_handler(sim: SimServer, tmp_path: Path,

@@ -16,7 +16,8 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from kiosk.config import from_dict
+from kiosk.config import DEVICE_NAMES, from_dict
+from kiosk.errors import ConfigError
 from kiosk.hardware.base import DeviceState, SupplyState, status
 from kiosk.hardware.factory import build_devices
 from kiosk.services.metrics import KioskMetrics, MetricsPortInUse, MetricsServerError, start_http_server
@@ -120,6 +121,55 @@ def test_http_server_serves_and_a_taken_port_is_a_typed_error():
         server.stop()
     with pytest.raises(MetricsServerError):
         start_http_server(m, 70000)
+
+
+def test_the_metrics_endpoint_listens_on_loopback_unless_told_otherwise(listening_addresses):
+    server = start_http_server(KioskMetrics(terminal_id="T2"), 0)
+    try:
+        assert listening_addresses(server.port) == {"127.0.0.1"}
+        assert server.url == f"http://127.0.0.1:{server.port}/metrics"
+    finally:
+        server.stop()
+    everywhere = start_http_server(KioskMetrics(terminal_id="T3"), 0, addr="0.0.0.0")  # only when asked
+    try:
+        assert listening_addresses(everywhere.port) == {"0.0.0.0"}
+    finally:
+        everywhere.stop()
+
+
+@pytest.mark.parametrize("listen, flag, expected", [
+    (None, None, ("127.0.0.1", 9464)),
+    (None, 9466, ("127.0.0.1", 9466)),  # --metrics-port picks the port, never the host
+    ("[::1]:9500", 9466, ("::1", 9466)),
+    ("0.0.0.0:9464", None, ("0.0.0.0", 9464)),
+])
+def test_metrics_listen_key_and_the_port_flag(listen, flag, expected):
+    cfg = from_dict({"metrics": {"listen": listen}} if listen else {})
+    assert cfg.metrics.address(flag) == expected
+    assert cfg.metrics.remote() == (expected[0] == "0.0.0.0")
+
+
+@pytest.mark.parametrize("listen", ["9464", "127.0.0.1", "127.0.0.1:99999", "metrics.example:9464", ":9464", ""])
+def test_a_bad_metrics_listen_names_the_key(listen):
+    with pytest.raises(ConfigError) as err:
+        from_dict({"metrics": {"listen": listen}})
+    assert err.value.key == "metrics.listen" and err.value.value == listen
+
+
+def test_production_listens_beyond_loopback_only_when_asked():
+    production = {"profile": "production",
+                  "backend": {"url": "https://backend.example", "hmac_secret": "enrolled", "ca_file": "/c/ca.pem",
+                              "client_cert_file": "/c/t.crt", "client_key_file": "/c/t.key",
+                              "public_key": "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E="},
+                  "devices": {name: {"enabled": False} for name in DEVICE_NAMES}}
+    assert not from_dict(production).metrics.remote()
+    with pytest.raises(ConfigError) as err:
+        from_dict({**production, "metrics": {"listen": "0.0.0.0:9464"}})
+    assert err.value.key == "metrics.listen" and err.value.value == "0.0.0.0:9464"
+    assert "allow_remote" in str(err.value)
+    asked = {**production, "metrics": {"listen": "0.0.0.0:9464", "allow_remote": True}}
+    assert from_dict(asked).metrics.address() == ("0.0.0.0", 9464)
+    assert from_dict({"metrics": {"listen": "0.0.0.0:9464"}}).metrics.remote()  # demo: configured is asked
 
 
 def test_alert_rules_pass_promtool_check_and_their_unit_tests():

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, Response, request
 
 from kiosk.config import DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
+from kiosk.errors import FieldError, UnknownItemError
 from kiosk.privacy import mask_id_number, mask_name
 from kiosk.services import signing
 from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
@@ -29,7 +30,8 @@ from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, re
 from kiosk.services.backend_sim.faults import FaultState
 from kiosk.services.backend_sim.registry import OpContext, Refusal
 from kiosk.services.backend_sim.security import (AuthError, Caller, NonceStore, authenticate,
-                                                 authenticate_enrollment, signer_for)
+                                                 authenticate_enrollment)
+from kiosk.services.catalog import Catalog, CatalogItem
 
 log = logging.getLogger("kiosk.backend_sim")
 
@@ -79,8 +81,9 @@ class SimApp:
         self.settings = settings
         self.db = Database.open(settings.db_path)
         self.faults = FaultState(settings.faults)
-        self.nonces = NonceStore(settings.max_skew_s)
+        self.nonces = NonceStore(self.db, settings.max_skew_s)
         self.documents = docs.DocumentStore(settings.private_key)
+        self.catalog = Catalog.load()
         with self.db.transaction() as conn:
             # executescript would commit on its own: run the statements one by one inside the transaction.
             for statement in fleet.FLEET_SCHEMA.split(";"):
@@ -89,6 +92,9 @@ class SimApp:
             self.ca = SimCA.load_or_create(conn)
         self.terminals = fleet.TerminalDirectory(self.db.conn, self.db.lock, settings.terminals)
         self.api_url: str | None = None  # set by serve(): where enrolled terminals call (the mTLS listener)
+        # Set by serve(): listener name -> (host names it answers to, or None when bound to every
+        # address; its port). A signed request must name this very server in its Host header.
+        self.listeners: dict[str, tuple[frozenset[str] | None, int]] = {}
         api_spec()  # parse the document now, not on the first request
         self.flask = self._build()
 
@@ -170,7 +176,6 @@ class SimApp:
         headers = {k: v for k, v in request.headers.items()}
         target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
         raw = request.get_data(cache=True)
-        signer = signer_for(headers, self.terminals)
         caller: Caller | None = None
         api_request = ApiRequest(request.path, request.method.lower(), raw or None, headers,
                                  request.args.to_dict(), content_type=(request.mimetype or "application/json"))
@@ -181,7 +186,11 @@ class SimApp:
             if request.environ.get(LISTENER_KEY) == "enrollment" and signed != "enrollment" and view != self.v_health:
                 raise ApiError(403, "client_certificate_required", "此接口需要终端证书。",
                                "This endpoint needs the terminal's client certificate (mutual TLS).")
-            caller = self._authenticate(headers, target, raw, signed)
+            try:
+                caller = self._authenticate(headers, target, raw, signed)
+            except AuthError as exc:
+                caller = exc.caller  # proved the secret, refused for its standing: that refusal is signed
+                raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
             status, body = self._process(view, args, api_request, caller, raw)
         except ApiError as exc:
             status, body = exc.status, exc.body
@@ -192,8 +201,10 @@ class SimApp:
             # Done and stored: only the answer is lost on its way back (the kiosk's read fails).
             log.info("%s %s -> %d [fault answer_lost]", request.method, request.path, status)
             return self._drop_connection()
-        if caller is not None:  # sign with the key that proved the request (the new one during a rotation)
-            signer = (caller.secret, caller.nonce)
+        # Only a caller that proved its secret gets a signed answer, signed with the key that proved it
+        # (the new one during a rotation). An answer signed for anyone naming a terminal and a nonce
+        # would hand an eavesdropper signed refusals to put in front of that terminal's own requests.
+        signer = (caller.secret, caller.nonce) if caller is not None else None
         payload = dumps(body)
         out_headers = {"Content-Type": "application/json; charset=utf-8"}
         if signer is not None:
@@ -209,17 +220,24 @@ class SimApp:
         log.info("%s %s -> %d%s", request.method, request.path, status, f" [fault {mode}]" if mode else "")
         return Response(payload, status=status, headers=out_headers)
 
+    def _host_is_ours(self, host: str) -> bool:
+        """True when ``host`` (a Host header) names the listener the request came in on."""
+        expected = self.listeners.get(request.environ.get(LISTENER_KEY, ""))
+        if expected is None:  # not served by serve() (a WSGI test client): nothing to compare with
+            return True
+        names, port = expected
+        name, _, given_port = host.rpartition(":")
+        return given_port == str(port) and (names is None or name.strip("[]").lower() in names)
+
     def _authenticate(self, headers: dict[str, str], target: str, raw: bytes, signed: bool | str) -> Caller | None:
+        """The caller a signed request proves (None for an unsigned call where signing is optional). Raises AuthError."""
         if not signed and "X-Signature" not in headers:
             return None
-        try:
-            if signed == "enrollment":
-                return authenticate_enrollment(headers, request.method, target, raw, self.terminals, self.nonces,
-                                               self.settings.max_skew_s)
-            return authenticate(headers, request.method, target, raw, self.terminals, self.nonces,
-                                self.settings.max_skew_s, peer_cert=_peer_certificate())
-        except AuthError as exc:
-            raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
+        if signed == "enrollment":
+            return authenticate_enrollment(headers, request.method, target, raw, self.terminals, self.nonces,
+                                           self.settings.max_skew_s, host_ok=self._host_is_ours)
+        return authenticate(headers, request.method, target, raw, self.terminals, self.nonces,
+                            self.settings.max_skew_s, peer_cert=_peer_certificate(), host_ok=self._host_is_ours)
 
     def _process(self, view: View, args: dict[str, str], api_request: ApiRequest, caller: Caller | None,
                  raw: bytes) -> tuple[int, Any]:
@@ -359,11 +377,43 @@ class SimApp:
             raise ApiError(404, "unknown_lookup", "没有这个查询来源。", f"No lookup source {source!r}.")
         return {"options": list(handler(self._context(conn, call)))}
 
+    def _item(self, item_id: str, operation: str) -> CatalogItem:
+        """The catalog item ``item_id`` when ``operation`` is the one it names. Raises ApiError (400)."""
+        try:
+            item = self.catalog.get(item_id)
+        except UnknownItemError:
+            item = registry.EXTRA_ITEMS.get(item_id)
+            if item is None:
+                raise ApiError(400, "unknown_item", "没有这个业务事项。", f"No item {item_id!r}.") from None
+        if item.operation != operation:
+            raise ApiError(400, "operation_not_for_item", "该业务操作不属于所选事项。",
+                           f"The operation {operation!r} does not belong to item {item_id}.")
+        return item
+
+    @staticmethod
+    def _valid_fields(item: CatalogItem, fields: dict[str, Any]) -> dict[str, str]:
+        """The form values normalised by the item's field rules (empty ones left out). Raises ApiError (400)."""
+        known = {spec.name for spec in item.fields}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ApiError(400, "invalid_field", "提交了本事项没有的填写项。",
+                           f"Item {item.id} has no field {unknown[0]!r}.", field=unknown[0])
+        try:
+            values = item.validate(fields, today=now().date())
+        except FieldError as exc:
+            raise ApiError(400, "invalid_field", "填写的内容不符合要求。",
+                           f"The field {exc.field!r} of item {item.id} is not valid ({exc.detail}).",
+                           field=exc.field) from None
+        return {name: value for name, value in values.items() if value != ""}
+
     def v_operation(self, conn: Any, call: Call) -> dict[str, Any]:
         name = call.args["operation"]
         handler = registry.OPERATIONS.get(name)
         if handler is None:
             raise ApiError(404, "unknown_operation", "没有这项业务操作。", f"No operation {name!r}.")
+        item = self._item(call.body["item_id"], name)
+        # What a resident typed reaches a signed document: it must pass the same rules as on the kiosk.
+        call.body["fields"] = self._valid_fields(item, dict(call.body.get("fields") or {}))
         ctx = self._context(conn, call, name)
         order_id = ctx.payment_order_id
         if order_id:
@@ -417,7 +467,8 @@ class SimApp:
 
     # -- views: documents ---------------------------------------------------------------------------
     def v_document(self, conn: Any, call: Call) -> dict[str, Any]:
-        doc = self.documents.fetch(conn, call.args["document_id"], call.query.get("id_hash", ""))
+        assert call.caller is not None  # a signed endpoint
+        doc = self.documents.fetch(conn, call.args["document_id"], call.query.get("id_hash", ""), call.caller.secret)
         if doc is None:
             raise ApiError(404, "document_not_found", "未找到与本证件对应的文书。",
                            "No document was found for this ID card.")

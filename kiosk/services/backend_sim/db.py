@@ -7,6 +7,7 @@ each API call one serialised transaction, which is what makes idempotency replay
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import sqlite3
@@ -32,6 +33,13 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_at TEXT NOT NULL,
     PRIMARY KEY (terminal_id, key)
 );
+CREATE TABLE IF NOT EXISTS nonces (     -- request nonces seen, kept until their timestamp leaves the skew window
+    terminal_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,        -- unix seconds: the request's timestamp plus the allowed skew
+    PRIMARY KEY (terminal_id, nonce)
+);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS effects (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     terminal_id TEXT,
@@ -51,7 +59,8 @@ CREATE TABLE IF NOT EXISTS documents (
     content TEXT NOT NULL,              -- JSON
     qr_payload TEXT NOT NULL,
     signature TEXT NOT NULL,
-    id_hash TEXT NOT NULL,              -- sha256 hex of the holder's ID number ('' if none)
+    holder_id TEXT NOT NULL,            -- the holder's ID or travel document number ('' if none): a reprint
+                                        -- proves it by an HMAC keyed from the calling terminal's secret
     holder_masked TEXT NOT NULL,
     item_id TEXT NOT NULL,
     reference TEXT
@@ -103,6 +112,7 @@ class Database:
         modules = registry.discover()
         with db.lock:
             db.conn.executescript(INFRA_SCHEMA)
+            _migrate_documents(db.conn)
             seeded = db.conn.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone()
             if seeded is None:
                 db.conn.execute("BEGIN")
@@ -137,6 +147,35 @@ class Database:
         """Close the connection."""
         with self.lock:
             self.conn.close()
+
+
+def _migrate_documents(conn: sqlite3.Connection) -> None:
+    """A database from before keyed reprint lookups: its unsalted ``id_hash`` becomes ``holder_id``.
+
+    The holder of each older document is found again among the residents by that hash; a
+    document whose holder is not a resident (a travel document) can no longer be reprinted.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+    if "id_hash" not in columns:
+        return
+    by_hash = {hashlib.sha256(row[0].encode("utf-8")).hexdigest(): row[0]
+               for row in conn.execute("SELECT id_number FROM residents")} if _has_table(conn, "residents") else {}
+    conn.execute("BEGIN")
+    try:
+        conn.execute("ALTER TABLE documents ADD COLUMN holder_id TEXT NOT NULL DEFAULT ''")
+        for document_id, old_hash in conn.execute("SELECT document_id, id_hash FROM documents").fetchall():
+            conn.execute("UPDATE documents SET holder_id = ? WHERE document_id = ?",
+                         (by_hash.get(old_hash, ""), document_id))
+        conn.execute("ALTER TABLE documents DROP COLUMN id_hash")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    log.info("documents table migrated to keyed reprint lookups")
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def record_effect(conn: sqlite3.Connection, *, terminal_id: str | None, idempotency_key: str | None,

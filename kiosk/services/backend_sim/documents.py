@@ -19,11 +19,6 @@ from kiosk.services.backend_sim.registry import OpContext
 _CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
-def id_hash(id_number: str) -> str:
-    """sha256 hex of an ID number: how a reprint proves the holder without sending the number."""
-    return hashlib.sha256(id_number.encode("utf-8")).hexdigest()
-
-
 def _verification_code() -> str:
     raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
     return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
@@ -53,10 +48,10 @@ class DocumentStore:
         holder = (ctx.resident or {}).get("name", "")
         ctx.db.execute(
             "INSERT INTO documents (document_id, doc_type, verification_code, title_zh, title_en, issued_at,"
-            " content, qr_payload, signature, id_hash, holder_masked, item_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " content, qr_payload, signature, holder_id, holder_masked, item_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (document_id, doc_type, code, title_zh, title_en, issued_at,
              json.dumps(content, ensure_ascii=False), payload, signature,
-             id_hash(ctx.id_number) if ctx.id_number else "", mask_name(holder), ctx.item_id))
+             (ctx.id_number or "").strip().upper(), mask_name(holder), ctx.item_id))
         return {"document_id": document_id, "doc_type": doc_type, "verification_code": code,
                 "title_zh": title_zh, "title_en": title_en, "issued_at": issued_at, "content": content,
                 "qr_payload": payload, "signature": signature, "item_id": ctx.item_id}
@@ -67,10 +62,12 @@ class DocumentStore:
         conn.execute("UPDATE documents SET reference = ? WHERE document_id = ?", (reference, document_id))
 
     @staticmethod
-    def fetch(conn: sqlite3.Connection, document_id: str, holder_hash: str) -> dict[str, Any] | None:
-        """The document when it exists and belongs to the holder with this ID-number hash."""
+    def fetch(conn: sqlite3.Connection, document_id: str, holder_hash: str, secret: bytes) -> dict[str, Any] | None:
+        """The document when it exists and ``holder_hash`` is its holder's lookup hash under the caller's ``secret``."""
         row = conn.execute("SELECT * FROM documents WHERE document_id = ?", (document_id,)).fetchone()
-        if row is None or not row["id_hash"] or not secrets.compare_digest(row["id_hash"], holder_hash):
+        if row is None or not row["holder_id"]:
+            return None
+        if not secrets.compare_digest(signing.document_lookup_hash(secret, row["holder_id"]), holder_hash):
             return None
         doc = {k: row[k] for k in ("document_id", "doc_type", "verification_code", "title_zh", "title_en",
                                    "issued_at", "qr_payload", "signature", "item_id")}

@@ -2,7 +2,8 @@
 
 An operation module in ``backend_sim/operations/`` registers its handlers with
 ``@operation("name")`` (for ``POST /operations/{name}``) and ``@lookup("source")`` (for
-``POST /lookups/{source}``). A module may also define ``SCHEMA`` (SQL run at start-up) and
+``POST /lookups/{source}``). The server runs an operation only for the item the catalog
+says it serves, and only with form values that pass that item's field rules. A module may also define ``SCHEMA`` (SQL run at start-up) and
 ``seed(conn)`` (inserts its demo rows); both run once per fresh database, after the core
 tables of :mod:`kiosk.services.backend_sim.seed` exist.
 
@@ -32,6 +33,9 @@ LookupHandler = Callable[["OpContext"], list[dict[str, Any]]]
 
 OPERATIONS: dict[str, OperationHandler] = {}
 LOOKUPS: dict[str, LookupHandler] = {}
+# Items served by operations the shipped catalog does not name (tests; an item under
+# development), by item id. The shipped catalog always wins over these.
+EXTRA_ITEMS: dict[str, Any] = {}
 
 OPERATIONS_PACKAGE = "kiosk.services.backend_sim.operations"
 
@@ -49,12 +53,21 @@ class Refusal(Exception):
         self.where_en = where_en
 
 
-def operation(name: str) -> Callable[[OperationHandler], OperationHandler]:
-    """Register ``handler(ctx) -> dict`` as the operation ``name``."""
+def operation(name: str, *, items: tuple[Any, ...] = ()) -> Callable[[OperationHandler], OperationHandler]:
+    """Register ``handler(ctx) -> dict`` as the operation ``name``.
+
+    The catalog says which item an operation serves (``CatalogItem.operation``); an operation
+    no catalog item names declares its ``items`` (CatalogItems naming it) here instead.
+    """
+    for item in items:
+        if item.operation != name:
+            raise ValueError(f"item {item.id} names operation {item.operation!r}, not {name!r}")
+
     def register(handler: OperationHandler) -> OperationHandler:
         if name in OPERATIONS and OPERATIONS[name] is not handler:
             raise ValueError(f"operation {name!r} registered twice")
         OPERATIONS[name] = handler
+        EXTRA_ITEMS.update({item.id: item for item in items})
         return handler
     return register
 

@@ -1,17 +1,14 @@
 """Who may call the simulator: terminal signatures, clock skew, nonce replay; response signing."""
 from __future__ import annotations
 
-import re
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from kiosk.errors import SignatureError
 from kiosk.services import signing
+from kiosk.services.backend_sim.db import Database
 from kiosk.services.backend_sim.fleet import Credentials, TerminalDirectory
-
-_NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -25,14 +22,20 @@ class Caller:
 
 
 class AuthError(Exception):
-    """A request that fails authentication (HTTP ``status``, 401 unless said otherwise, with ``code``)."""
+    """A request that fails authentication (HTTP ``status``, 401 unless said otherwise, with ``code``).
 
-    def __init__(self, code: str, message_zh: str, message_en: str, status: int = 401) -> None:
+    ``caller`` is set only when the request did prove the terminal's secret and is refused for
+    its standing (revoked, wrong certificate): only then may the refusal be signed.
+    """
+
+    def __init__(self, code: str, message_zh: str, message_en: str, status: int = 401,
+                 caller: "Caller | None" = None) -> None:
         super().__init__(code)
         self.code = code
         self.message_zh = message_zh
         self.message_en = message_en
         self.status = status
+        self.caller = caller
 
 
 Terminals = Mapping[str, bytes] | TerminalDirectory
@@ -46,46 +49,44 @@ def _credentials(terminals: Terminals, terminal_id: str) -> Credentials | None:
 
 
 class NonceStore:
-    """Nonces seen within the skew window, per terminal; a second use is a replay."""
+    """Nonces of authenticated requests, per terminal, in the simulator's database: a second use is a replay.
 
-    def __init__(self, window_s: int) -> None:
+    A nonce is kept until its request's timestamp leaves the skew window (after that the
+    request fails the timestamp check anyway), so a request captured and replayed after a
+    restart of the simulator is still refused. Only requests whose signature and timestamp
+    verified are recorded: a stale or forged request stores nothing.
+    """
+
+    def __init__(self, db: Database, window_s: int) -> None:
+        self._db = db
         self._window = window_s
-        self._seen: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-        self._last_prune = time.monotonic()
+        self._next_prune = 0.0
 
-    def first_use(self, terminal_id: str, nonce: str) -> bool:
+    def first_use(self, terminal_id: str, nonce: str, timestamp: str | int) -> bool:
         """Record the nonce; False when it was already seen (a replay)."""
         now = time.time()
-        with self._lock:
-            if time.monotonic() - self._last_prune > 30:
-                # A nonce older than twice the window cannot pass the timestamp check any more.
-                self._seen = {k: t for k, t in self._seen.items() if now - t < 2 * self._window}
-                self._last_prune = time.monotonic()
-            key = (terminal_id, nonce)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
+        with self._db.transaction() as conn:
+            if now >= self._next_prune:
+                conn.execute("DELETE FROM nonces WHERE expires_at < ?", (int(now),))
+                self._next_prune = now + 30
+            cur = conn.execute("INSERT OR IGNORE INTO nonces (terminal_id, nonce, expires_at) VALUES (?, ?, ?)",
+                               (terminal_id, nonce, int(timestamp) + self._window))
+            return cur.rowcount == 1
 
 
-def signer_for(headers: Mapping[str, str], terminals: Terminals) -> tuple[bytes, str] | None:
-    """(secret, nonce) to sign the answer with, when the request names a known terminal and a well-formed nonce."""
-    creds = _credentials(terminals, headers.get("X-Terminal-Id", ""))
-    nonce = headers.get("X-Nonce", "")
-    if creds is None or not creds.secrets or not _NONCE_RE.fullmatch(nonce):
-        return None
-    return creds.secrets[0], nonce
+def request_parts(headers: Mapping[str, str], method: str, target: str, body: bytes) -> signing.RequestParts:
+    """What the signature of a request as received must cover (the headers exactly as they arrived)."""
+    return signing.RequestParts(method, headers.get("Host", ""), target, body, headers.get("Content-Type", ""),
+                                headers.get("Idempotency-Key", ""))
 
 
-def _verify_with(keys: tuple[bytes, ...] | list[bytes], method: str, target: str, body: bytes, ts: str, nonce: str,
+def _verify_with(keys: tuple[bytes, ...] | list[bytes], parts: signing.RequestParts, ts: str, nonce: str,
                  sig: str, max_skew_s: int) -> bytes:
     """The key among ``keys`` that verifies the request. Raises AuthError."""
     stale = False
     for key in keys:
         try:
-            signing.verify_request(key, method, target, body, timestamp=ts, nonce=nonce, signature=sig,
-                                   max_skew_s=max_skew_s)
+            signing.verify_request(key, parts, timestamp=ts, nonce=nonce, signature=sig, max_skew_s=max_skew_s)
             return key
         except SignatureError as exc:
             stale = stale or exc.context.get("reason") == "stale_timestamp"
@@ -103,29 +104,42 @@ def _signed_parts(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
     return terminal_id, ts, nonce, sig
 
 
+def _any_host(host: str) -> bool:
+    return True
+
+
+def _check_host(headers: Mapping[str, str], host_ok: Callable[[str], bool]) -> None:
+    if not host_ok(headers.get("Host", "")):
+        # Signed for another server (or another port of this one): a captured request sent elsewhere.
+        raise AuthError("wrong_host", "请求不是发给本服务器的。", "The request was signed for another server.")
+
+
 def authenticate(headers: Mapping[str, str], method: str, target: str, body: bytes,
                  terminals: Terminals, nonces: NonceStore, max_skew_s: int, *,
-                 peer_cert: Mapping[str, Any] | None = None) -> Caller:
-    """Check signature, timestamp and nonce of a request, the terminal's standing and (mTLS) its certificate.
+                 peer_cert: Mapping[str, Any] | None = None, host_ok: Callable[[str], bool] = _any_host) -> Caller:
+    """Check signature, timestamp, Host and nonce of a request, the terminal's standing and (mTLS) its certificate.
 
-    Raises AuthError: 401 missing_signature, unknown_terminal, bad_signature, stale_timestamp,
+    ``host_ok(host)`` says whether a Host header names this server. Raises AuthError: 401
+    missing_signature, unknown_terminal, bad_signature, stale_timestamp, wrong_host,
     replayed_nonce; 403 terminal_revoked, certificate_mismatch.
     """
     terminal_id, ts, nonce, sig = _signed_parts(headers)
     creds = _credentials(terminals, terminal_id)
     if creds is None or not creds.secrets:
         raise AuthError("unknown_terminal", "终端未登记。", "This terminal is not enrolled.")
-    secret = _verify_with(creds.secrets, method, target, body, ts, nonce, sig, max_skew_s)
-    if not nonces.first_use(terminal_id, nonce):
+    secret = _verify_with(creds.secrets, request_parts(headers, method, target, body), ts, nonce, sig, max_skew_s)
+    _check_host(headers, host_ok)
+    if not nonces.first_use(terminal_id, nonce, ts):
         raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
+    caller = Caller(terminal_id, secret, nonce)
     if creds.revoked:
         # Checked after the signature: only the terminal itself learns that it was revoked.
         raise AuthError("terminal_revoked", "本终端已被停用，请联系管理员。",
-                        "This terminal has been revoked. Please contact the operator.", status=403)
+                        "This terminal has been revoked. Please contact the operator.", status=403, caller=caller)
     if peer_cert is not None and not _certificate_matches(peer_cert, terminal_id, creds):
         raise AuthError("certificate_mismatch", "客户端证书与终端不符。",
-                        "The client certificate does not belong to this terminal.", status=403)
-    return Caller(terminal_id, secret, nonce)
+                        "The client certificate does not belong to this terminal.", status=403, caller=caller)
+    return caller
 
 
 def _certificate_matches(peer_cert: Mapping[str, Any], terminal_id: str, creds: Credentials) -> bool:
@@ -142,16 +156,18 @@ def _certificate_matches(peer_cert: Mapping[str, Any], terminal_id: str, creds: 
 
 
 def authenticate_enrollment(headers: Mapping[str, str], method: str, target: str, body: bytes,
-                            directory: TerminalDirectory, nonces: NonceStore, max_skew_s: int) -> Caller:
+                            directory: TerminalDirectory, nonces: NonceStore, max_skew_s: int, *,
+                            host_ok: Callable[[str], bool] = _any_host) -> Caller:
     """Check an enrollment request, signed with the key of one of the codes issued for its terminal. Raises AuthError."""
     terminal_id, ts, nonce, sig = _signed_parts(headers)
     keys = directory.enrollment_keys(terminal_id)
     try:
-        key = _verify_with(keys, method, target, body, ts, nonce, sig, max_skew_s)
+        key = _verify_with(keys, request_parts(headers, method, target, body), ts, nonce, sig, max_skew_s)
     except AuthError as exc:
         if exc.code == "stale_timestamp":
             raise
         raise AuthError("enrollment_code_invalid", "登记码无效。", "The enrollment code is not valid.") from None
-    if not nonces.first_use("enroll:" + terminal_id, nonce):
+    _check_host(headers, host_ok)
+    if not nonces.first_use("enroll:" + terminal_id, nonce, ts):
         raise AuthError("replayed_nonce", "重复的请求已被拒绝。", "A replayed request was rejected.")
     return Caller(terminal_id, key, nonce, kind="enrollment")

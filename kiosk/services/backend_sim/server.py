@@ -103,6 +103,10 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
         raise
     server = SimServer(httpd, app, enroll_httpd)
     app.api_url = server.url if tls else None
+    names = None if host in ("0.0.0.0", "::", "") else frozenset(h.lower() for h in hosts)
+    app.listeners = {"api": (names, server.port)}
+    if enroll_httpd is not None:
+        app.listeners["enrollment"] = (names, int(enroll_httpd.server_address[1]))
     return server.start()
 
 

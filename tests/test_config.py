@@ -1,0 +1,90 @@
+"""`kiosk config --config FILE` and the production profile: only what was provisioned is trusted.
+
+Each case starts from an enrolled production config that loads, changes one thing, and runs
+the real command: it must fail (exit 78) naming the key and the value.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from kiosk import config as kconfig
+from kiosk.cli import main
+from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEVICE_NAMES
+from kiosk.errors import ConfigError
+
+BACKEND_KEY = "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E="  # a key of the backend's, not the demo one
+CREDENTIALS = "/etc/kiosk/credentials"
+
+
+def enrolled() -> dict[str, Any]:
+    """A production config as `kiosk-provision enroll` leaves it (devices off: not the point here)."""
+    return {"profile": "production",
+            "terminal": {"id": "JN-LX-0042"},
+            "backend": {"url": "https://backend.example:8443", "public_key": BACKEND_KEY,
+                        "hmac_secret_file": f"{CREDENTIALS}/hmac.secret", "ca_file": f"{CREDENTIALS}/backend-ca.pem",
+                        "client_cert_file": f"{CREDENTIALS}/terminal.crt",
+                        "client_key_file": f"{CREDENTIALS}/terminal.key"},
+            "devices": {name: {"enabled": False} for name in DEVICE_NAMES}}
+
+
+def _check(tmp_path: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    status = main(["config", "--config", str(path)])
+    return status, capsys.readouterr().err
+
+
+def test_an_enrolled_production_config_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _check(tmp_path, enrolled(), capsys) == (0, "")
+
+
+@pytest.mark.parametrize("key, value", [
+    ("url", "http://backend.example:8080"),            # not https
+    ("ca_file", ""),                                    # no pinned CA
+    ("client_cert_file", ""),                           # no client certificate
+    ("client_key_file", ""),                            # no client key
+    ("public_key", DEMO_BACKEND_PUBLIC_KEY),            # the demo key, whose private seed is in the source
+])
+def test_production_refuses_what_was_not_provisioned(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     key: str, value: str) -> None:
+    data = enrolled()
+    data["backend"][key] = value
+    status, err = _check(tmp_path, data, capsys)
+    assert status == 78
+    assert f"config key backend.{key}:" in err and repr(value) in err
+
+
+def test_production_refuses_the_demo_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = enrolled()
+    del data["backend"]["hmac_secret_file"]
+    data["backend"]["hmac_secret"] = DEMO_HMAC_SECRET
+    status, err = _check(tmp_path, data, capsys)
+    assert status == 78 and "config key backend.hmac_secret:" in err
+
+
+def test_production_refuses_metrics_beyond_loopback_unless_asked(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    data = {**enrolled(), "metrics": {"enabled": True, "listen": "0.0.0.0:9464"}}
+    status, err = _check(tmp_path, data, capsys)
+    assert status == 78 and "config key metrics.listen:" in err and "'0.0.0.0:9464'" in err
+    data["metrics"]["allow_remote"] = True
+    assert _check(tmp_path, data, capsys) == (0, "")
+
+
+def test_the_keys_enrollment_writes_may_be_missing_only_before_enrollment() -> None:
+    data = enrolled()
+    for key in ("hmac_secret_file", "ca_file", "client_cert_file", "client_key_file", "public_key"):
+        del data["backend"][key]
+    cfg = kconfig.from_dict(data, before_enrollment=True)
+    assert cfg.profile == "production"
+    with pytest.raises(ConfigError) as err:
+        kconfig.from_dict(data)
+    assert err.value.key in kconfig.ENROLLED_KEYS
+    data["backend"]["url"] = "http://backend.example"  # what enrollment does not fix stays refused
+    with pytest.raises(ConfigError) as err:
+        kconfig.from_dict(data, before_enrollment=True)
+    assert err.value.key == "backend.url"
