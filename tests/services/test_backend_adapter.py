@@ -409,9 +409,9 @@ def test_operate_with_a_deadline_asks_again_through_garbled_answers_until_one_is
     # Performed on the first request; its answer and the next replays arrive garbled or tampered.
     faults(fail_next=3, mode="garbage")
     with pytest.raises(BackendProtocolError):  # without a deadline a garbled answer is final
-        c.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=key)
+        c.operate("test_adapter_certificate", "Z93", WANG, {"purpose": "入学"}, idempotency_key=key)
     faults(fail_next=3, mode="tamper")
-    result = c.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=key,
+    result = c.operate("test_adapter_certificate", "Z93", WANG, {"purpose": "入学"}, idempotency_key=key,
                        until=time.monotonic() + 20)
     assert result["document"]["document_id"]
     assert [e["kind"] for e in requests_effects(fresh_sim.url)] == ["operation", "document"]  # done once
@@ -431,9 +431,9 @@ def test_a_rejection_is_never_asked_again_even_with_a_deadline(fake_backend, mak
 
 def test_outcome_of_a_key_performed_refused_or_never_taken(sim_client, sim):
     done_key, refused_key, lost_key = (f"{k}-{uuid.uuid4().hex}" for k in ("done", "refused", "lost"))
-    result = sim_client.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=done_key)
+    result = sim_client.operate("test_adapter_certificate", "Z93", WANG, {"purpose": "入学"}, idempotency_key=done_key)
     with pytest.raises(BackendRefused):
-        sim_client.operate("test_adapter_certificate", "H01", "11010119900307001X", {}, idempotency_key=refused_key)
+        sim_client.operate("test_adapter_certificate", "Z93", "11010119900307001X", {}, idempotency_key=refused_key)
 
     performed = sim_client.outcome(done_key)
     assert performed["outcome"] == "performed" and performed["result"]["reference"] == result["reference"]
@@ -445,7 +445,7 @@ def test_outcome_of_a_key_performed_refused_or_never_taken(sim_client, sim):
     # The answer is final: the request still on its way with that key no longer takes effect.
     before = len(requests_effects(sim.url))
     with pytest.raises(IdempotencyConflict):
-        sim_client.operate("test_adapter_certificate", "H01", WANG, {"purpose": "p"}, idempotency_key=lost_key)
+        sim_client.operate("test_adapter_certificate", "Z93", WANG, {"purpose": "入学"}, idempotency_key=lost_key)
     assert len(requests_effects(sim.url)) == before
     assert sim_client.outcome(lost_key)["outcome"] == "not_performed"
 

@@ -520,13 +520,13 @@ def test_payment_orders_belong_to_the_terminal_that_created_them():
             assert resp.status_code == 404 and error_code(resp) == "order_not_found", resp.text
         assert other("POST", "/api/v1/payments/reconcile", {"order_ids": [oid]}).json() == {"orders": []}
         spend = other("POST", "/api/v1/operations/test_sim_note",
-                      {"item_id": "H18", "fields": {"text": "x"}, "payment_order_id": oid})
+                      {"item_id": "Z91", "fields": {"text": "x"}, "payment_order_id": oid})
         assert spend.status_code == 422 and spend.json()["error"]["rule"] == "payment_unknown"
         # The terminal that made it still can, and it is still paid and unspent.
         mine = send(signed("GET", url, f"/api/v1/payments/orders/{oid}"))
         assert mine.status_code == 200 and mine.json()["status"] == "paid"
         used = send(signed("POST", url, "/api/v1/operations/test_sim_note",
-                           {"item_id": "H18", "fields": {"text": "x"}, "payment_order_id": oid}))
+                           {"item_id": "Z91", "fields": {"text": "x"}, "payment_order_id": oid}))
         assert used.status_code == 200
     finally:
         server.stop()
@@ -554,11 +554,11 @@ def test_lost_answers_are_done_and_stored_and_each_loss_is_counted(fresh_sim):
     key = f"lost-{uuid.uuid4().hex}"
     for _ in range(2):  # done, then its answer lost; the replay's answer lost too
         with pytest.raises(requests.ConnectionError):
-            send(signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "H01", "fields": {"text": "kept"}},
+            send(signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "Z91", "fields": {"text": "kept"}},
                         key=key))
     other = send(signed("POST", url, "/api/v1/lookups/test_sim_slots", {"item_id": "H01", "fields": {}}))
     assert other.status_code == 200  # only that operation's answers are lost
-    fresh = signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "H01", "fields": {"text": "kept"}},
+    fresh = signed("POST", url, "/api/v1/operations/test_sim_note", {"item_id": "Z91", "fields": {"text": "kept"}},
                    key=key)
     answer = send(fresh)
     assert answer.status_code == 200 and answer.json()["display"][0]["value"] == "kept"
