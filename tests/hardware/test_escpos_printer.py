@@ -18,6 +18,7 @@ from kiosk.hardware.escpos_printer import EscposReceiptPrinter, parse_printer_sp
 from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
 from print_templates.receipts import render_receipt
 
+from bounded import within
 from cups_fixtures import cupsd  # noqa: F401  (fixture)
 
 DATA = {"item_name_zh": "户籍证明开具", "item_name_en": "Household certificate", "terminal_id": "JN-TEST-0007",
@@ -174,48 +175,27 @@ def test_serial_connector_over_a_pseudo_terminal(virtual: VirtualEscposPrinter) 
 
 
 # --- a printer that never stops talking -----------------------------------------------------------
-def _within(seconds: float, fn, *args):  # noqa: ANN001, ANN202
-    """Run ``fn`` in a thread; its result, or a failure if it is still running after ``seconds``."""
-    import threading
-
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"{fn.__name__} still blocked after {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 @pytest.mark.parametrize("connector", ["network", "serial"])
 def test_a_flooding_printer_is_cut_off_and_the_lock_released(virtual: VirtualEscposPrinter,
                                                               connector: str) -> None:
     spec = virtual.spec if connector == "network" else f"serial:{virtual.attach_pty()}"
     printer = _driver(spec)
     virtual.set_state(flood=True)
-    st = _within(10, printer.status)
+    st = within(10, printer.status)
     assert st.state == DeviceState.HARDWARE_ERROR and "cut off" in st.detail
     assert st.supplies["paper"] == SupplyState.UNKNOWN
-    st = _within(10, printer.status)  # the lock was released: a second caller gets through too
+    st = within(10, printer.status)  # the lock was released: a second caller gets through too
     assert st.state == DeviceState.HARDWARE_ERROR
     with pytest.raises(DeviceOverrun) as err:
-        _within(10, printer.open)
+        within(10, printer.open)
     assert err.value.device == "receipt_printer" and err.value.code == "device_overrun"
     with pytest.raises(DeviceOffline):  # print_bytes asks first and refuses a printer in that state
-        _within(10, printer.print_bytes, b"\x1b@x\n")
+        within(10, printer.print_bytes, b"\x1b@x\n")
     virtual.set_state(flood=False)
     time.sleep(0.3)
     printer.close()
     deadline = time.monotonic() + 5
-    while (st := _within(10, printer.status)).state != DeviceState.ONLINE and time.monotonic() < deadline:
+    while (st := within(10, printer.status)).state != DeviceState.ONLINE and time.monotonic() < deadline:
         time.sleep(0.1)  # what was already in flight gets drained away on the following queries
     assert st.state == DeviceState.ONLINE
     printer.close()
@@ -225,8 +205,8 @@ def test_a_printer_that_starts_flooding_mid_job_raises_a_typed_error(virtual: Vi
     virtual.after_bytes(100, flood=True)
     printer = _driver(virtual.spec)
     with pytest.raises(DeviceOverrun):
-        _within(10, printer.print_bytes, render_receipt("transaction", DATA))
-    assert _within(10, printer.status).state == DeviceState.HARDWARE_ERROR
+        within(10, printer.print_bytes, render_receipt("transaction", DATA))
+    assert within(10, printer.status).state == DeviceState.HARDWARE_ERROR
 
 
 def test_missing_serial_device_is_no_device() -> None:
