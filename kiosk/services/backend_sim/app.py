@@ -23,7 +23,7 @@ from kiosk.privacy import mask_id_number, mask_name
 from kiosk.services import signing
 from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
 from kiosk.services.backend_sim import documents as docs
-from kiosk.services.backend_sim import fleet, payments, registry
+from kiosk.services.backend_sim import fleet, limits, payments, registry
 from kiosk.services.backend_sim.ca import CsrRejected, SimCA
 from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, record_effect
 from kiosk.services.backend_sim.faults import FaultState
@@ -129,6 +129,7 @@ class SimApp:
         for rule, method, view in sim_routes:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._sim_endpoint(view), methods=[method])
         app.add_url_rule("/fleet", "fleet_page", self.fleet_page, methods=["GET"])
+        limits.install(app)
 
         @app.errorhandler(404)
         def not_found(_: Exception) -> Response:
