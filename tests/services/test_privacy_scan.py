@@ -1,7 +1,8 @@
 """Privacy scan: after sessions end, nothing on the kiosk's disk names the resident.
 
 Sessions of several kinds run to their end (completed, paper out then reprinted, paid,
-cancelled, timed out) while log lines try to carry the resident's data. Then the session
+cancelled, timed out) while log lines try to carry the resident's data (beside Chinese text,
+in a traceback). Then the session
 folders, the journal database and its -wal file, the spool and the logs are searched
 for the residents' names, ID numbers and addresses in UTF-8, GB18030 and UCS-2LE.
 """
@@ -19,8 +20,11 @@ SUN = card_by_number("370102198812128906")  # named in WANG's kinship form
 ENCODINGS = ("utf-8", "gb18030", "utf-16-le")
 
 
+PHONE = "13905310000"
+
+
 def _needles() -> list[tuple[str, bytes]]:
-    values = [WANG.name, WANG.id_number, WANG.address, SUN.name, SUN.id_number]
+    values = [WANG.name, WANG.id_number, WANG.address, SUN.name, SUN.id_number, PHONE]
     return [(f"{v!r}/{enc}", v.encode(enc)) for v in values for enc in ENCODINGS]
 
 
@@ -47,6 +51,11 @@ def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows):
         txn = rt.engine.start("H01")
         flows.drive(txn, sim.url, until=Step.PRODUCE)
         log.info("serving %s, %s, %s", WANG.name, WANG.id_number, WANG.address)
+        log.info("身份证%s 手机%s", WANG.id_number, PHONE)  # no \b between Chinese text and digits
+        try:
+            raise LookupError(f"no household for {WANG.name} {WANG.id_number} at {WANG.address}")
+        except LookupError:
+            log.exception("lookup failed")  # the traceback is formatted after the message was masked
         # While the session is open its folder does hold personal data: the scan can see it.
         assert any(WANG.id_number in h for h in _hits(_scanned_files(state))), "scan would miss a leak"
         txn.produce()
@@ -86,6 +95,7 @@ def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows):
         assert (state / "journal.sqlite3-wal").stat().st_size > 0  # the WAL is scanned while it holds pages
         log_text = (state / "logs" / "kiosk.log").read_text("utf-8")
         assert "serving" in log_text and "txn=" in log_text  # the logs were written, masked
+        assert "身份证3701**********123X" in log_text and "Traceback" in log_text and "LookupError" in log_text
         assert _hits(files) == []
         assert list((state / "sessions").iterdir()) == []
         assert not (state / "spool").exists() or list((state / "spool").iterdir()) == []
