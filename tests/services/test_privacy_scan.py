@@ -9,6 +9,7 @@ for the residents' names, ID numbers and addresses in UTF-8, GB18030 and UCS-2LE
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from kiosk.hardware.simulators.cards import DEMO_CARDS, card_by_number
@@ -126,3 +127,32 @@ def test_log_file_is_masked_rotated_and_installed_once(tmp_path):
     assert "3701**********123X" in text and "138****8000" in text and "level=WARNING" in text
     assert WANG.id_number not in text and WANG.name not in text
     assert not [h for h in root.handlers if getattr(h, "baseFilename", "") == str(path)]
+
+
+def test_the_simulator_forgets_its_stored_answers_after_the_idempotency_window(tmp_path, make_backend_client):
+    from kiosk.services.backend_sim.server import serve
+
+    db = tmp_path / "sim.sqlite3"
+    window = 2.0
+    server = serve("127.0.0.1", 0, db_path=str(db), idempotency_window_s=window)
+    # The stored answer is compact JSON; the residents table holds the same values in other columns,
+    # so the needles are the answer's own "key":"value" pairs.
+    needles = [f'"{k}":"{v}"'.encode() for k, v in (("name", WANG.name), ("id_number", WANG.id_number),
+                                                      ("address", WANG.address))]
+
+    def stored() -> list[str]:
+        data = b"".join(p.read_bytes() for p in tmp_path.glob("sim.sqlite3*"))
+        return [n.decode() for n in needles if n in data]
+
+    try:
+        client = make_backend_client(server.url)
+        assert client.lookup_identity(WANG.id_number, "resident")["resident"]["name"] == WANG.name
+        assert stored(), "the scan would miss the stored answer"  # kept within the window, for replays
+        with server.app.db.lock:  # as SQLite's own checkpoints do: the answer now sits in the main file too
+            server.app.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        time.sleep(window + 1.2)  # stamps are whole seconds
+        client.health()  # any later request lets the simulator purge
+        assert server.app.db.conn.execute("SELECT count(*) FROM idempotency").fetchone()[0] == 0
+        assert stored() == []
+    finally:
+        server.stop()

@@ -80,7 +80,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
     ``db_path`` None gives a fresh in-memory database; ``faults`` sets fault knobs; ``tls``
     serves HTTPS with client certificates required, plus an enrollment listener on
     ``enroll_port``; further keyword arguments are :class:`SimSettings` fields (terminals,
-    order_ttl_s, max_skew_s).
+    order_ttl_s, max_skew_s, idempotency_window_s).
     """
     app = SimApp(SimSettings(db_path=db_path, faults=faults, **settings))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
