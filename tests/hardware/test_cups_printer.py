@@ -11,7 +11,7 @@ import pytest
 
 from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, DeviceTimeout, NoDevice, PaperOut, PrintFailed
 from kiosk.hardware.base import DeviceState, SupplyState
-from kiosk.hardware.cups_printer import (JOB_CANCELED, JOB_COMPLETED, CupsA4Printer, reason_keyword,
+from kiosk.hardware.cups_printer import (JOB_CANCELED, CupsA4Printer, reason_keyword,
                                          status_from_attributes)
 
 from cups_fixtures import CupsServer, cupsd  # noqa: F401  (fixture)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kiosk.hardware.simulators.cards import DEMO_CARDS, card_by_number
 from kiosk.services.runtime import Runtime
+from kiosk.services.session import RESUME_FILE, Session
 from kiosk.services.workflow import Outcome, Step
 
 WANG = DEMO_CARDS[0]
@@ -43,8 +44,18 @@ def _hits(files: list[Path]) -> list[str]:
     return hits
 
 
-def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows):
+def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows, monkeypatch):
     state = tmp_path / "state"
+    # Every copy of a resume record, held open as it is written: an open handle still reads a
+    # replaced file's blocks, so the scan sees what the disk keeps of each rewrite.
+    copies = []
+    save_resume = Session.save_resume
+
+    def save_and_hold(self, record):
+        save_resume(self, record)
+        copies.append(open(self.file(RESUME_FILE), "rb"))
+
+    monkeypatch.setattr(Session, "save_resume", save_and_hold)
     rt = Runtime.from_config(flows.config_for(sim.url, state))
     log = logging.getLogger("kiosk.services.test_privacy")
     try:
@@ -100,7 +111,12 @@ def test_no_personal_data_remains_after_sessions(sim, tmp_path, flows):
         assert _hits(files) == []
         assert list((state / "sessions").iterdir()) == []
         assert not (state / "spool").exists() or list((state / "spool").iterdir()) == []
+        assert len(copies) >= 6  # the paid fine alone rewrote its record several times
+        kept = [fh.read() for fh in copies]
+        assert [d[:40] for d in kept if d.strip(b"\0")] == []  # every copy of every record overwritten
     finally:
+        for fh in copies:
+            fh.close()
         rt.stop()
 
 
