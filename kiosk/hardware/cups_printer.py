@@ -33,7 +33,7 @@ JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED, JOB_CANCELED, JOB_ABORTED, J
 PRINTER_IDLE, PRINTER_PROCESSING, PRINTER_STOPPED = 3, 4, 5
 
 _OPTIONS = {"driver": str, "queue": str, "server": str, "poll_s": (int, float), "retries": int}
-PURGE_WAIT_S = 3.0  # how long a print waits for cupsd to let go of a job it is still stopping
+PURGE_WAIT_S = 1.0  # how long a print waits for cupsd to let go of a job it is still stopping
 # printer-state-reasons keyword (suffix -error/-warning/-report removed) -> what it means here
 _REASON_CONDITIONS = {
     "media-empty": "paper_out", "media-needed": "paper_out", "input-tray-missing": "paper_out",
