@@ -184,10 +184,10 @@ def test_cupsd_keeps_no_copy_and_no_record_of_a_resident_s_document(cupsd: CupsS
         with pytest.raises((PaperOut, PrintFailed)):
             printer.print_pdf(pdf, "certificate", timeout=30)
     assert _submitted(cupsd, queue) == 1
-    assert _forgotten(cupsd, queue, printer)  # no record: lpstat -W completed shows nothing
     copies = [p for p in cupsd.root.rglob("*") if p.is_file() and not p.is_socket()
               and (paper is None or paper not in p.parents) and marker in p.read_bytes()]
-    assert copies == []  # not in the spool, its temp files or anywhere but on the paper (cups-pdf's output)
+    assert copies == []  # already when the print returns: not in the spool, its temp files, anywhere but on paper
+    assert _forgotten(cupsd, queue, printer)  # and no record: lpstat -W completed shows nothing
 
 
 @pytest.mark.parametrize("tool,error,word", [("cupsdisable", DeviceOffline, "stopped"),
