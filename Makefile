@@ -13,9 +13,9 @@ APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcscl
            fonts-wqy-microhei fonts-wqy-zenhei cups-client libcups2-dev libgl1 libegl1 libmtdev1 \
            espeak-ng
 # Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
-# and poppler for reading PDFs back.
+# poppler for reading PDFs back, and zbar for reading their QR codes off a render.
 APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcups2-dev \
-            poppler-utils ghostscript systemd cage prometheus chromium
+            poppler-utils ghostscript systemd cage prometheus chromium zbar-tools
 
 KIVY_ENV := KIVY_NO_ARGS=1 KIVY_NO_FILELOG=1 KIVY_NO_CONFIG=1 KIVY_LOG_MODE=PYTHON
 

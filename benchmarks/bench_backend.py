@@ -72,11 +72,63 @@ def _startup_seconds() -> float:
         proc.wait(timeout=10)
 
 
+def _mib(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _big_post_memory(size: int = 200 * 1024 * 1024) -> tuple[float, float, int]:
+    """(RSS before, peak RSS, HTTP status) of a `kiosk backend-sim` sent one unauthenticated ``size``-byte POST."""
+    import socket
+
+    script = Path(sys.executable).with_name("kiosk")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "kiosk.cli"]
+    proc = subprocess.Popen([*cmd, "backend-sim", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        line = b""
+        while not line.endswith(b"\n"):
+            select.select([proc.stdout], [], [], 20)
+            line += os.read(proc.stdout.fileno(), 1)
+        url = line.decode().split()[-1]
+        while True:
+            try:
+                if requests.get(f"{url}/api/v1/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.01)
+        before = _mib(proc.pid, "VmRSS")
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(f"POST /api/v1/identity/lookup HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+                         f"\r\nContent-Length: {size}\r\n\r\n".encode())
+            chunk, sent = b" " * (1 << 20), 0
+            try:
+                while sent < size:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:  # the server closed early: it refused the body
+                pass
+            try:
+                status = int(sock.recv(64).split()[1])
+            except (OSError, IndexError, ValueError):
+                status = 0
+        time.sleep(0.5)
+        return before, _mib(proc.pid, "VmHWM"), status
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
 def main() -> None:
     """Print the figures."""
     print("backend (signed HTTP on loopback, simulator in-process)")
     samples = sorted(_startup_seconds() for _ in range(3))
     print(f"   {'simulator start to first /health (median of 3)':<46} {samples[1]:>9.2f} s")
+    before, peak, status = _big_post_memory()
+    print(f"   {'200 MiB unauthenticated POST: RSS before / peak':<46} {before:>6.0f} / {peak:.0f} MiB (HTTP {status})")
     n = 2000
     parts = signing.RequestParts("POST", "127.0.0.1:8740", "/api/v1/identity/lookup", b'{"id_number":"x"}',
                                  "application/json", "bench-0000000001")

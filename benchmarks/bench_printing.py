@@ -150,10 +150,41 @@ def bench_cups(tmp: Path) -> None:
         server.stop()
 
 
+def bench_qr_copy_quality(tmp: Path) -> None:
+    """The lowest render resolution at which zbarimg still reads the certificate's QR (a poor copy)."""
+    import shutil
+
+    from kiosk.services import signing
+    from kiosk.services.document_payload import DocumentPayload, content_digest, encode_payload
+    from print_templates.documents import render_pdf
+    from print_templates.qr import qr_text
+
+    if not (shutil.which("zbarimg") and shutil.which("pdftoppm")):
+        print("   QR copy quality: skipped (needs zbar-tools and poppler-utils)")
+        return
+    payload = encode_payload(DocumentPayload("7K3F-9Q2M-XW4R-8TBN", 1795924800, "H01",
+                                             content_digest(DOCUMENT["content"])))
+    doc = {**DOCUMENT, "qr_payload": payload,
+           "signature": signing.sign_document(signing.demo_backend_private_key(), payload)}
+    text = qr_text(doc["qr_payload"], doc["signature"])
+    pdf = render_pdf(doc, tmp / "qr.pdf", terminal_id="JN-BENCH-0001")
+    lowest = None
+    for dpi in (300, 250, 200, 150, 120, 100, 90, 80, 72, 60):
+        out = tmp / f"qr{dpi}"
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", "-singlefile", str(pdf), str(out)], check=True)
+        read = subprocess.run(["zbarimg", "-q", "--raw", f"{out}.png"], capture_output=True, text=True)
+        if read.stdout.strip() != text:
+            break
+        lowest = dpi
+    print(f"   {'certificate QR: text length / lowest dpi zbarimg reads':<52} {len(text)} chars / "
+          f"{lowest if lowest else 'none'} dpi", flush=True)
+
+
 def main() -> None:
     """Print the figures."""
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-print-") as tmp:
         bench_documents(Path(tmp))
+        bench_qr_copy_quality(Path(tmp))
         bench_receipts()
         bench_network_receipt()
         bench_cups(Path(tmp))

@@ -153,15 +153,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_resolve(HANDLERS[key])(args) or 0)
     except KioskError as err:
         if getattr(args, "json", False):
-            print(json.dumps({"error": err.to_dict("en")}, ensure_ascii=False))
+            print(json.dumps({"error": {**err.to_dict("en"), "detail": MASKING_FILTER.mask(err.detail)}},
+                             ensure_ascii=False))
         else:
-            print(f"kiosk: {err.code}: {err.detail or err.message('en')}", file=sys.stderr)
+            print(f"kiosk: {err.code}: {MASKING_FILTER.mask(err.detail or err.message('en'))}", file=sys.stderr)
         return err.exit_status
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: say so plainly, keep the traceback for the log only
         logging.getLogger("kiosk.cli").debug("internal error", exc_info=True)
-        detail = f"{type(exc).__name__}: {exc}"
+        detail = MASKING_FILTER.mask(f"{type(exc).__name__}: {exc}")  # stderr ends up in the system journal
         if getattr(args, "json", False):
             print(json.dumps({"error": {"code": "internal_error", "message": detail}}, ensure_ascii=False))
         else:

@@ -230,6 +230,12 @@ class DeviceProtocolError(DeviceError):
     message_en = "The device sent data that could not be read. Please try again."
 
 
+class DeviceOverrun(DeviceProtocolError):
+    """The device kept sending past a reader's bound (bytes or seconds) and was cut off."""
+
+    code = "device_overrun"
+
+
 class NoCard(DeviceError):
     """No card in the reader's field."""
 

@@ -4,6 +4,10 @@ Each ``doc_type`` has a declarative layout in ``layouts.yaml`` (title, paragraph
 content fields and tables it shows); this module draws any layout the same way with
 reportlab, the WenQuanYi font subset-embedded, and on every page a footer with the
 verification code and a QR of the signed payload (see :mod:`print_templates.qr`).
+
+The QR is drawn as vector rectangles, 34 mm with its full four-module quiet zone: an image
+of one pixel per module is resampled by whatever renders or prints it, and the blurred edges
+were what kept a 150 dpi copy from decoding.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import yaml
 
 from kiosk.errors import KioskError
 from print_templates.fonts import register_reportlab_font
-from print_templates.qr import qr_image, qr_text
+from print_templates.qr import qr_matrix, qr_text
 
 if TYPE_CHECKING:
     from print_templates.pdf_signing import PdfSigner
@@ -287,20 +291,49 @@ def _table_spec_for(key: str) -> TableSpec:
     return TableSpec(key, "", ())
 
 
-def _footer(canvas: Any, doc: Any, *, document: Mapping[str, Any], terminal_id: str, qr: Any) -> None:
+QR_SIZE_MM = 34  # the symbol with its quiet zone: a version-6 QR gets 0.69 mm modules
+QUIET_MODULES = 4
+FOOTER_MM = 40  # height of the verification block at the foot of every page
+
+
+def _draw_qr(canvas: Any, matrix: list[list[bool]], x: float, y: float, size: float) -> None:
+    """The QR as one filled path of module runs, quiet zone included in ``size`` (x, y: lower left)."""
+    module = size / (len(matrix) + 2 * QUIET_MODULES)
+    top = y + size - QUIET_MODULES * module
+    path = canvas.beginPath()
+    for row_index, row in enumerate(matrix):
+        col = 0
+        while col < len(row):
+            if not row[col]:
+                col += 1
+                continue
+            start = col
+            while col < len(row) and row[col]:
+                col += 1
+            path.rect(x + (QUIET_MODULES + start) * module, top - (row_index + 1) * module,
+                      (col - start) * module, module)
+    canvas.saveState()
+    canvas.setFillColorRGB(1, 1, 1)
+    canvas.rect(x, y, size, size, stroke=0, fill=1)  # the quiet zone stays white whatever is behind it
+    canvas.setFillColorRGB(0, 0, 0)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
+
+
+def _footer(canvas: Any, doc: Any, *, document: Mapping[str, Any], terminal_id: str,
+            qr: list[list[bool]]) -> None:
     """Verification block on every page: code, ids, QR (bottom right)."""
     from reportlab.lib.units import mm
-    from reportlab.lib.utils import ImageReader
 
     font = register_reportlab_font()
     page_w, _ = doc.pagesize
     left, right = doc.leftMargin, page_w - doc.rightMargin
-    top = 40 * mm
+    top = FOOTER_MM * mm
     canvas.saveState()
     canvas.setLineWidth(0.5)
     canvas.line(left, top, right, top)
-    size = 32 * mm
-    canvas.drawImage(ImageReader(qr), right - size, top - size - 3 * mm, size, size)
+    size = QR_SIZE_MM * mm
+    _draw_qr(canvas, qr, right - size, top - size - 1 * mm, size)  # bottom 5 mm above the paper's edge
     canvas.setFont(font, 13)
     canvas.drawString(left, top - 9 * mm, f"核验码：{document.get('verification_code', '')}")
     canvas.setFont(font, 8.5)
@@ -343,7 +376,7 @@ def render_pdf(document: Mapping[str, Any], path: Path, *, terminal_id: str,
     _validate(document)
     path = Path(path)
     layout = layout_for(str(document["doc_type"]))
-    qr = qr_image(qr_text(str(document["qr_payload"]), str(document.get("signature") or "")))
+    qr = qr_matrix(qr_text(str(document["qr_payload"]), str(document.get("signature") or "")))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".render-", suffix=".pdf", dir=path.parent)
@@ -351,7 +384,7 @@ def render_pdf(document: Mapping[str, Any], path: Path, *, terminal_id: str,
     try:
         doc = SimpleDocTemplate(
             tmp_name, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=20 * mm,
-            bottomMargin=45 * mm, title=str(document.get("title_zh") or layout.title_zh),
+            bottomMargin=(FOOTER_MM + 5) * mm,  # the footer and a gap above it title=str(document.get("title_zh") or layout.title_zh),
             author=_issuer(document.get("content") or {}, layout),
             subject=str(document.get("document_id", "")), creator="police-kiosk print_templates",
             keywords=[str(document["verification_code"])],

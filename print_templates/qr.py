@@ -1,14 +1,23 @@
 """The verification QR: what text it carries and how it is drawn.
 
 A printed document's QR carries the backend-signed payload and its Ed25519 signature in one
-string, ``<qr_payload>|<signature>``. ``qr_payload`` is compact JSON and may contain any
-character, but base64 never contains ``|``, so splitting at the last ``|`` is unambiguous.
+string. For a compact payload (``KD2:``, :mod:`kiosk.services.document_payload`) that is the
+payload followed by the 64-byte signature in base45, 96 characters: 151 characters in all, every
+one in QR's alphanumeric set, so the symbol stays at version 6 and prints with modules large
+enough for a 150 dpi copy. The JSON payloads of older documents keep their old form,
+``<qr_payload>|<signature>``: base64 never contains ``|``, so splitting at the last ``|`` is
+unambiguous.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
+from kiosk.services.document_payload import SIGNATURE_BYTES, b45decode, b45encode, is_compact
+
 SEPARATOR = "|"
+_SIGNATURE_CHARS = SIGNATURE_BYTES // 2 * 3  # base45 of 64 bytes
 
 
 @dataclass(frozen=True)
@@ -20,12 +29,27 @@ class SignedPayload:
 
 
 def qr_text(payload: str, signature: str = "") -> str:
-    """The text encoded in a document's QR: the payload, then ``|`` and the signature if any."""
-    return f"{payload}{SEPARATOR}{signature}" if signature else payload
+    """The text encoded in a document's QR: the payload and its signature (base45 after a KD2: payload)."""
+    if not signature:
+        return payload
+    if is_compact(payload):
+        try:
+            raw = base64.b64decode(signature, validate=True)
+        except (ValueError, binascii.Error):
+            raw = b""
+        if len(raw) == SIGNATURE_BYTES:
+            return payload + b45encode(raw)
+    return f"{payload}{SEPARATOR}{signature}"
 
 
 def parse_qr_text(text: str) -> SignedPayload:
-    """Split a scanned QR text into payload and signature (empty signature when unsigned)."""
+    """Split a scanned QR text into payload and base64 signature (empty signature when unsigned)."""
+    if is_compact(text) and len(text) > _SIGNATURE_CHARS:
+        try:
+            raw = b45decode(text[-_SIGNATURE_CHARS:])
+        except ValueError:
+            return SignedPayload(text, "")
+        return SignedPayload(text[:-_SIGNATURE_CHARS], base64.b64encode(raw).decode("ascii"))
     payload, sep, signature = text.rpartition(SEPARATOR)
     if not sep or not signature or any(c not in _B64 for c in signature):
         return SignedPayload(text, "")

@@ -6,6 +6,11 @@ stopping cancel the job and raise at once, so a resident is told within seconds 
 waiting for a job that will never finish, and nothing prints later behind their back. A
 queue that is stopped or rejecting jobs is refused before anything is submitted.
 
+Every job the kiosk submitted is purged once it has ended, completed or not (Cancel-Job with
+purge-job): cupsd would otherwise keep the document (a resident's certificate) in its spool
+for a day and the job's record for good, whatever the queue (PreserveJobFiles and
+PreserveJobHistory are server-wide settings the kiosk cannot rely on).
+
 Options: queue (required), server (host, host:port or a socket path; default: CUPS' own
 choice, $CUPS_SERVER), poll_s, retries (resubmits after a job the printer aborted).
 """
@@ -28,6 +33,7 @@ JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED, JOB_CANCELED, JOB_ABORTED, J
 PRINTER_IDLE, PRINTER_PROCESSING, PRINTER_STOPPED = 3, 4, 5
 
 _OPTIONS = {"driver": str, "queue": str, "server": str, "poll_s": (int, float), "retries": int}
+PURGE_WAIT_S = 1.0  # how long a print waits for cupsd to let go of a job it is still stopping
 # printer-state-reasons keyword (suffix -error/-warning/-report removed) -> what it means here
 _REASON_CONDITIONS = {
     "media-empty": "paper_out", "media-needed": "paper_out", "input-tray-missing": "paper_out",
@@ -123,6 +129,8 @@ class CupsA4Printer(A4Printer):
         self.poll_s = float(options.get("poll_s", 0.2))
         self.retries = int(options.get("retries", 1))
         self._local = threading.local()  # a pycups Connection is not safe to share across threads
+        self.unpurged: set[int] = set()  # ended jobs cupsd has not let go of yet (see purge)
+        self._unpurged_lock = threading.Lock()
 
     # --- connection ---------------------------------------------------------------------------
     def _conn(self) -> Any:
@@ -183,6 +191,8 @@ class CupsA4Printer(A4Printer):
     def status(self) -> DeviceStatus:
         """State, paper and toner, cover open, jam, stopped or rejecting queue. Never raises."""
         try:
+            if self.unpurged:
+                self._purge_leftovers()
             return status_from_attributes(self._attributes())
         except NoDevice as exc:
             return status(DeviceState.NO_DEVICE, {"paper": SupplyState.UNKNOWN}, detail=exc.detail)
@@ -215,6 +225,48 @@ class CupsA4Printer(A4Printer):
             self._call("cancelJob", int(job_id))
         except cups.IPPError:
             pass  # already completed, cancelled or purged
+
+    def purge(self, job_id: int | str, wait_s: float = PURGE_WAIT_S) -> bool:
+        """Have cupsd delete an ended job's document files and record (purge-job); True once it is gone.
+
+        A job still stopping (its backend not yet dead) loses its files at once but keeps its
+        record until it has stopped: it is asked again for up to ``wait_s``, and a job still
+        there then is purged later, on the next print or status (``unpurged``).
+        """
+        import cups
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._call("cancelJob", int(job_id), purge_job=True)
+            except cups.IPPError as exc:
+                if exc.args and exc.args[0] == cups.IPP_NOT_FOUND:
+                    with self._unpurged_lock:
+                        self.unpurged.discard(int(job_id))
+                    return True
+            except DeviceOffline:
+                pass
+            try:
+                self._call("getJobAttributes", int(job_id), requested_attributes=["job-state"])
+            except cups.IPPError as exc:
+                if exc.args and exc.args[0] == cups.IPP_NOT_FOUND:
+                    with self._unpurged_lock:
+                        self.unpurged.discard(int(job_id))
+                    return True
+            except DeviceOffline:
+                pass
+            if time.monotonic() >= deadline:
+                with self._unpurged_lock:
+                    self.unpurged.add(int(job_id))
+                log.warning("CUPS still holds job %s; it is purged again later", job_id)
+                return False
+            time.sleep(min(self.poll_s, 0.2))
+
+    def _purge_leftovers(self) -> None:
+        with self._unpurged_lock:
+            leftovers = sorted(self.unpurged)
+        for job_id in leftovers:
+            self.purge(job_id, wait_s=0)
 
     def _submit(self, path: Path, title: str, options: Mapping[str, str]) -> int:
         import cups
@@ -270,6 +322,8 @@ class CupsA4Printer(A4Printer):
                     if attempt > self.retries or time.monotonic() >= deadline:
                         raise
                     log.warning("A4 job %s failed; resubmitting (attempt %d)", job_id, attempt + 1)
+                finally:
+                    self.purge(job_id)  # ended one way or the other: no copy stays in cupsd's spool
 
     def print_pdf(self, pdf: Path, title: str, timeout: float = 60.0) -> str:
         """Print ``pdf`` and wait for job-state 9; returns the CUPS job id.

@@ -24,13 +24,16 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, NoDevice, PaperOut, PrintFailed
+from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, DeviceOverrun, NoDevice, PaperOut, PrintFailed
 from kiosk.hardware.base import DeviceState, DeviceStatus, SupplyState, status
 from kiosk.hardware.receipt import ReceiptPrinter
 
 log = logging.getLogger(__name__)
 
 DLE_EOT = b"\x10\x04"
+# A status answer is one byte; a few late answers or an automatic status block may wait in
+# the link. More than this, or talk that never pauses, is a printer out of control.
+MAX_STRAY_BYTES = 1024
 CONNECTORS = ("network", "usb", "serial", "cups", "file")
 
 _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
@@ -94,10 +97,21 @@ class _Link(abc.ABC):
         """Bytes the printer sent within ``timeout`` seconds (b"" when none)."""
         return b""
 
-    def drain(self) -> None:
-        """Throw away answers nobody waited for (late replies to an earlier query)."""
-        while self.read(0.0):
-            pass
+    def drain(self, limit_s: float) -> None:
+        """Throw away answers nobody waited for (late replies to an earlier query).
+
+        Raises DeviceOverrun when more than MAX_STRAY_BYTES wait, or the printer is still
+        talking after ``limit_s`` seconds: a flooding printer must not hold the caller for good.
+        """
+        deadline = time.monotonic() + limit_s
+        dropped = 0
+        while True:
+            got = self.read(0.0)
+            if not got:
+                return
+            dropped += len(got)
+            if dropped > MAX_STRAY_BYTES or time.monotonic() >= deadline:
+                raise DeviceOverrun(f"printer sent {dropped} bytes nobody asked for; link cut off")
 
 
 class _NetworkLink(_Link):
@@ -118,8 +132,13 @@ class _NetworkLink(_Link):
         try:
             sock.shutdown(socket.SHUT_WR)  # FIN after the data, so nothing queued is reset away
             sock.settimeout(0.2)
-            while sock.recv(4096):
-                pass
+            # Wait briefly for the printer's FIN; a printer that keeps talking is not waited for.
+            deadline, left = time.monotonic() + 0.5, 64 * 1024
+            while left > 0 and time.monotonic() < deadline:
+                got = sock.recv(4096)
+                if not got:
+                    break
+                left -= len(got)
         except OSError:
             pass
         sock.close()
@@ -369,10 +388,18 @@ class EscposReceiptPrinter(ReceiptPrinter):
 
     # --- life cycle ---------------------------------------------------------------------------
     def open(self) -> None:
-        """Connect and check the printer answers. Raises NoDevice, DeviceOffline."""
+        """Connect and check the printer answers. Raises NoDevice, DeviceOffline, DeviceOverrun."""
         with self._lock:
             self._connect()
-            if self._link.readable and self._query(1) is None:
+            try:
+                answer = self._query(1) if self._link.readable else 0
+            except (OSError, DeviceOverrun) as exc:
+                self._disconnect()
+                if isinstance(exc, DeviceOverrun):
+                    exc.device = self.name
+                    raise
+                raise DeviceOffline(f"link lost: {exc}", device=self.name) from None
+            if answer is None:
                 self._disconnect()
                 raise DeviceOffline("printer does not answer status queries", device=self.name)
             if not self._link.persistent:
@@ -399,10 +426,15 @@ class EscposReceiptPrinter(ReceiptPrinter):
 
     # --- status -----------------------------------------------------------------------------------
     def _query(self, n: int) -> int | None:
-        """Send DLE EOT n and return the answer byte, or None when the printer stays silent."""
-        self._link.drain()
+        """Send DLE EOT n and return the answer byte, or None when the printer stays silent.
+
+        Raises OSError (link lost), DeviceOverrun (the printer will not stop talking).
+        """
+        self._link.drain(self.status_timeout)
         self._link.write(DLE_EOT + bytes((n,)))
         answer = self._link.read(self.status_timeout)
+        if len(answer) > 1:  # the answer is one byte: more is late answers, or a printer that will not stop
+            self._link.drain(self.status_timeout)
         return answer[-1] if answer else None
 
     def _query_all(self) -> DeviceStatus:
@@ -435,6 +467,11 @@ class EscposReceiptPrinter(ReceiptPrinter):
             except OSError as exc:
                 self._disconnect()
                 return status(DeviceState.OFFLINE, {"paper": SupplyState.UNKNOWN}, detail=f"link lost: {exc}")
+            except DeviceOverrun as exc:
+                self._disconnect()
+                log.warning("receipt printer %s: %s", self.name, exc.detail)
+                return status(DeviceState.HARDWARE_ERROR, {"paper": SupplyState.UNKNOWN}, {"error"},
+                              detail=exc.detail)
             finally:
                 if not self._link.persistent:
                     self._disconnect()
@@ -451,7 +488,10 @@ class EscposReceiptPrinter(ReceiptPrinter):
 
     # --- printing ---------------------------------------------------------------------------------
     def _raw(self, data: bytes) -> None:
-        """Send one job, then ask the printer how it went. Raises PaperOut, CoverOpen, DeviceOffline, PrintFailed."""
+        """Send one job, then ask the printer how it went.
+
+        Raises PaperOut, CoverOpen, DeviceOffline, DeviceOverrun, PrintFailed.
+        """
         with self._lock:
             self._connect()
             try:
@@ -461,6 +501,11 @@ class EscposReceiptPrinter(ReceiptPrinter):
                 self._disconnect()
                 log.warning("receipt printer %s: connection lost during a job", self.name)
                 raise DeviceOffline(f"connection lost during the job: {exc}", device=self.name) from None
+            except DeviceOverrun as exc:
+                self._disconnect()
+                log.warning("receipt printer %s: %s", self.name, exc.detail)
+                exc.device = self.name
+                raise
             finally:
                 if not self._link.persistent:
                     self._disconnect()

@@ -12,13 +12,18 @@ import logging
 import time
 from typing import Any, Mapping
 
-from kiosk.errors import (CardReadFailed, CardRemoved, ConfigError, DeviceError, DeviceOffline,
+from kiosk.errors import (CardReadFailed, CardRemoved, ConfigError, DeviceError, DeviceOffline, DeviceOverrun,
                           DeviceProtocolError, DeviceTimeout, NoCard, NoDevice, SamError)
 from kiosk.hardware import ga467
 from kiosk.hardware.base import DeviceState, DeviceStatus, status
 from kiosk.hardware.idcard import IdCardReader, IdentityCard
 
 log = logging.getLogger(__name__)
+
+# The longest real answer is one frame (ga467.MAX_LENGTH plus its header); twice that without
+# a whole frame, or input that does not pause within DISCARD_LIMIT_S, is a SAM out of control.
+MAX_UNFRAMED_BYTES = 2 * (ga467.MAX_LENGTH + 8)
+DISCARD_LIMIT_S = 0.5
 
 
 class SamTransport(abc.ABC):
@@ -33,9 +38,20 @@ class SamTransport(abc.ABC):
         """Up to ``size`` bytes, waiting at most ``timeout`` s; b"" when none came. Raises DeviceOffline."""
 
     def discard_input(self) -> None:
-        """Drop bytes already received (resync after a bad frame)."""
-        while self.read(4096, 0.02):
-            pass
+        """Drop bytes already received (resync after a bad frame).
+
+        Raises DeviceOverrun when the SAM is still talking after MAX_UNFRAMED_BYTES or
+        DISCARD_LIMIT_S, DeviceOffline.
+        """
+        deadline = time.monotonic() + DISCARD_LIMIT_S
+        dropped = 0
+        while True:
+            got = self.read(4096, 0.02)
+            if not got:
+                return
+            dropped += len(got)
+            if dropped > MAX_UNFRAMED_BYTES or time.monotonic() >= deadline:
+                raise DeviceOverrun(f"SAM sent {dropped} bytes without pause; link cut off")
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -226,8 +242,9 @@ class SamIdCardReader(IdCardReader):
             try:
                 self._transport.discard_input()
                 self.transact(ga467.Command.SAM_STATUS)
-            except DeviceError:
+            except DeviceError as err:
                 self.close()
+                err.device = err.device or self.name
                 raise
 
     def close(self) -> None:
@@ -246,6 +263,9 @@ class SamIdCardReader(IdCardReader):
             return status(DeviceState.ONLINE)
         except NoDevice as err:
             return status(DeviceState.NO_DEVICE, detail=err.detail)
+        except DeviceOverrun as err:
+            self.close()
+            return status(DeviceState.HARDWARE_ERROR, {}, {"error"}, detail=err.detail)
         except (SamError, DeviceProtocolError) as err:
             return status(DeviceState.HARDWARE_ERROR, detail=err.detail)
         except DeviceError as err:
@@ -257,7 +277,8 @@ class SamIdCardReader(IdCardReader):
                  timeout: float | None = None) -> ga467.Response:
         """Send one command and return the SAM's answer, success or not.
 
-        Raises DeviceTimeout (no answer), DeviceProtocolError (bad or truncated frame), DeviceOffline.
+        Raises DeviceTimeout (no answer), DeviceProtocolError (bad or truncated frame),
+        DeviceOverrun (bytes past any frame's size: the port is closed), DeviceOffline.
         """
         with self._lock:
             if self._transport is None:
@@ -267,22 +288,34 @@ class SamIdCardReader(IdCardReader):
             transport.write(ga467.encode_command(command, data))
             self.frames_sent += 1
             deadline = time.monotonic() + (timeout or self.command_timeout)
-            while True:
-                try:
-                    body = self._decoder.next_body()
-                except DeviceProtocolError as err:
-                    err.device = self.name
-                    transport.discard_input()
-                    raise
-                if body is not None:
-                    return ga467.parse_response(body)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    if self._decoder.pending:
+            received = 0
+            try:
+                while True:
+                    try:
+                        body = self._decoder.next_body()
+                    except DeviceProtocolError as err:
+                        err.device = self.name
                         transport.discard_input()
-                        raise DeviceProtocolError("truncated GA 467 frame", device=self.name)
-                    raise DeviceTimeout("SAM did not answer", device=self.name)
-                self._decoder.feed(transport.read(max(self._decoder.needed(), 1), min(left, 0.2)))
+                        raise
+                    if body is not None:
+                        return ga467.parse_response(body)
+                    if received > MAX_UNFRAMED_BYTES:
+                        raise DeviceOverrun(f"SAM sent {received} bytes without a whole frame; link cut off")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        if self._decoder.pending:
+                            transport.discard_input()
+                            raise DeviceProtocolError("truncated GA 467 frame", device=self.name)
+                        raise DeviceTimeout("SAM did not answer", device=self.name)
+                    chunk = transport.read(max(self._decoder.needed(), 1), min(left, 0.2))
+                    received += len(chunk)
+                    self._decoder.feed(chunk)
+            except DeviceOverrun as err:
+                # Drop the port: the next use opens it afresh, and open() meets a flood still going on.
+                err.device = self.name
+                log.warning("ID card reader %s: %s", self.name, err.detail)
+                self.close()
+                raise
 
     def command(self, command: ga467.Command, data: bytes = b"") -> ga467.Response:
         """Send one command; raise the typed error of a failure status."""
@@ -328,7 +361,7 @@ class SamIdCardReader(IdCardReader):
     def read_card(self, timeout: float = 10.0) -> IdentityCard:
         """Wait up to ``timeout`` s for a newly placed card and read it.
 
-        Raises NoCard, CardRemoved, DeviceProtocolError, DeviceTimeout, DeviceOffline, SamError.
+        Raises NoCard, CardRemoved, DeviceProtocolError, DeviceOverrun, DeviceTimeout, DeviceOffline, SamError.
         """
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -345,6 +378,8 @@ class SamIdCardReader(IdCardReader):
                 card = ga467.parse_text_block(base.text, base.photo)
                 if self.options.get("appended_address"):
                     card = self._with_appended_address(card)
+            except DeviceOverrun:
+                raise  # not a card problem: the SAM itself is babbling
             except (NoCard, CardReadFailed, DeviceTimeout, DeviceProtocolError) as err:
                 if not self._still_there():
                     raise CardRemoved(f"card left the field during the read ({err.code})",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from kiosk.errors import ConfigError, DeviceOffline, DeviceProtocolError, DeviceTimeout, NoDevice
+from kiosk.errors import ConfigError, DeviceOffline, DeviceOverrun, DeviceProtocolError, DeviceTimeout, NoDevice
 from kiosk.hardware.base import DeviceState, DeviceStatus, status
 from kiosk.hardware.scanner import Scanner
 
@@ -85,7 +85,8 @@ class SerialScanner(Scanner):
 
         Raises DeviceTimeout (nothing scanned), DeviceProtocolError (bytes that are not a
         code: undecodable, empty or over ``max_bytes``; the burst is consumed, so the next
-        scan starts clean), DeviceOffline (the port failed), NoDevice (no such port).
+        scan starts clean), DeviceOverrun (a burst that does not end), DeviceOffline (the
+        port failed), NoDevice (no such port).
         """
         import serial
 
@@ -127,12 +128,21 @@ class SerialScanner(Scanner):
             port.timeout = min(self.gap_s, max(0.0, deadline - time.monotonic()))
         data = bytearray(first)
         port.timeout = self.gap_s
+        # A burst that never goes quiet (a jammed trigger, a wrong baud rate) is cut off: past
+        # twice max_bytes, or twice the wire time of max_bytes plus two seconds.
+        cut_at = time.monotonic() + 2.0 + 2 * self.max_bytes * 10 / max(self.baud, 1)
+        seen = len(first)
         while True:
             chunk = port.read(max(1, port.in_waiting))
             if not chunk:
                 return bytes(data)  # quiet for gap_s: the burst is over
+            seen += len(chunk)
             if len(data) <= self.max_bytes:
                 data += chunk  # past the limit the rest is drained, not kept
+            if seen > 2 * self.max_bytes or time.monotonic() > cut_at:
+                port.reset_input_buffer()
+                raise DeviceOverrun(f"scanner kept sending ({seen} bytes without a pause); cut off",
+                                    device=self.name)
 
     def status(self) -> DeviceStatus:
         """Online when the port is open or opens; no device when it is gone. Never raises or waits.

@@ -35,16 +35,24 @@ class EndReason(str, enum.Enum):
     RECOVERED = "recovered"  # left behind by a crash and settled at start-up
 
 
+def _zero(fd: int) -> None:
+    """Overwrite the whole file behind ``fd`` with zeros and flush it to disk."""
+    size = os.fstat(fd).st_size
+    chunk = b"\0" * 65536
+    done = 0
+    while done < size:
+        done += os.pwrite(fd, chunk[: min(size - done, len(chunk))], done)
+    os.fsync(fd)
+
+
 def shred(path: Path) -> None:
     """Overwrite a file with zeros, flush it to disk, then delete it; missing files are ignored."""
     try:
-        size = path.stat().st_size
-        with open(path, "r+b", buffering=0) as fh:
-            chunk = b"\0" * 65536
-            left = size
-            while left > 0:
-                left -= fh.write(chunk[: min(left, len(chunk))])
-            os.fsync(fh.fileno())
+        fd = os.open(path, os.O_RDWR)
+        try:
+            _zero(fd)
+        finally:
+            os.close(fd)
         path.unlink()
     except FileNotFoundError:
         pass
@@ -108,10 +116,26 @@ class Session:
         return self.spool_dir / f"{self.id}-{name}"
 
     def save_resume(self, record: dict[str, Any]) -> None:
-        """Persist what crash recovery needs to finish this session's effect (inside the folder only)."""
+        """Persist what crash recovery needs to finish this session's effect (inside the folder only).
+
+        The record is replaced crash-safely (a new file renamed over the old), which leaves the
+        old copy's blocks behind on disk; they are overwritten through a handle kept on it, once
+        the new copy is safely in place, so end() has only the last copy left to shred.
+        """
         from kiosk.services.journal import atomic_write
 
-        atomic_write(self.file(RESUME_FILE), json.dumps(record, ensure_ascii=False).encode())
+        path = self.file(RESUME_FILE)
+        try:
+            previous: int | None = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            previous = None
+        try:
+            atomic_write(path, json.dumps(record, ensure_ascii=False).encode())
+            if previous is not None:
+                _zero(previous)
+        finally:
+            if previous is not None:
+                os.close(previous)
 
     # --- ending ----------------------------------------------------------------------
     def end(self, reason: EndReason | str) -> None:

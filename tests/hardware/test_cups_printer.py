@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -11,7 +12,7 @@ import pytest
 
 from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, DeviceTimeout, NoDevice, PaperOut, PrintFailed
 from kiosk.hardware.base import DeviceState, SupplyState
-from kiosk.hardware.cups_printer import (JOB_CANCELED, JOB_COMPLETED, CupsA4Printer, reason_keyword,
+from kiosk.hardware.cups_printer import (JOB_CANCELED, CupsA4Printer, reason_keyword,
                                          status_from_attributes)
 
 from cups_fixtures import CupsServer, cupsd  # noqa: F401  (fixture)
@@ -38,11 +39,30 @@ def _printer(server: CupsServer, queue: str, **options: object) -> CupsA4Printer
 
 
 def _jobs(server: CupsServer, queue: str) -> list[int]:
+    """The jobs cupsd still knows for ``queue``, ended ones included (the driver purges its own)."""
     import cups
 
     conn = cups.Connection(host=server.server)
     return sorted(j for j in conn.getJobs(which_jobs="all")
                   if conn.getJobAttributes(j).get("job-printer-uri", "").endswith("/" + queue))
+
+
+def _forgotten(server: CupsServer, queue: str, printer: CupsA4Printer) -> bool:
+    """True once cupsd holds no job for ``queue``; a job it was still stopping goes on a later status poll."""
+    deadline = time.monotonic() + 15
+    while _jobs(server, queue):
+        if time.monotonic() > deadline:
+            return False
+        printer.status()  # what the health monitor does every few seconds
+        time.sleep(0.2)
+    return True
+
+
+def _submitted(server: CupsServer, queue: str) -> int:
+    """How many jobs were submitted to ``queue``: the Create-Job/Print-Job requests in cupsd's access log."""
+    log = (server.root / "log" / "access_log").read_text()
+    return sum(f"/printers/{queue} " in line and ("Create-Job" in line or "Print-Job" in line)
+               for line in log.splitlines())
 
 
 # --- reasons -> status model (pure) -----------------------------------------------------------------
@@ -84,9 +104,9 @@ def test_pdf_job_runs_to_completion_through_cups_pdf(cupsd: CupsServer, make_pdf
     printer = _printer(cupsd, queue)
     printer.open()
     assert printer.status().state == DeviceState.ONLINE
-    job = printer.print_pdf(make_pdf(), "kiosk test")
-    assert printer.job_state(int(job))[0] == JOB_COMPLETED
+    printer.print_pdf(make_pdf(), "kiosk test")  # returns once CUPS reported job-state 9
     assert [p.suffix for p in out.iterdir()] == [".pdf"]  # cups-pdf wrote the job (its text is re-rendered)
+    assert _submitted(cupsd, queue) == 1 and _jobs(cupsd, queue) == []  # and the job is purged
 
 
 @pytest.mark.parametrize("scenario,error", [
@@ -97,9 +117,8 @@ def test_a_printer_problem_mid_job_cancels_and_raises(cupsd: CupsServer, make_pd
     printer = _printer(cupsd, queue)
     with pytest.raises(error):
         printer.print_pdf(make_pdf(), "kiosk test", timeout=30)
-    jobs = _jobs(cupsd, queue)
-    assert len(jobs) == 1
-    assert printer.job_state(jobs[0])[0] == JOB_CANCELED
+    assert _submitted(cupsd, queue) == 1
+    assert _forgotten(cupsd, queue, printer)  # cancelled and purged: it cannot print later behind the resident's back
 
 
 def test_problem_stays_in_the_status_after_the_job(cupsd: CupsServer, make_pdf) -> None:  # noqa: F811
@@ -111,21 +130,20 @@ def test_problem_stays_in_the_status_after_the_job(cupsd: CupsServer, make_pdf) 
     with pytest.raises(PaperOut) as err:
         printer.print_pdf(make_pdf(), "kiosk test", timeout=30)
     assert "before printing" in err.value.detail
-    assert len(_jobs(cupsd, queue)) == 1  # the second was never submitted
+    assert _submitted(cupsd, queue) == 1  # the second was never submitted
 
 
 def test_an_aborted_job_is_resubmitted_once_then_fails(cupsd: CupsServer, make_pdf) -> None:  # noqa: F811
     queue = cupsd.fake_queue("abort")
     with pytest.raises(PrintFailed):
         _printer(cupsd, queue, retries=1).print_pdf(make_pdf(), "kiosk test", timeout=30)
-    assert len(_jobs(cupsd, queue)) == 2
+    assert _submitted(cupsd, queue) == 2 and _forgotten(cupsd, queue, _printer(cupsd, queue))
 
 
 def test_toner_low_still_completes_and_shows_in_status(cupsd: CupsServer, make_pdf) -> None:  # noqa: F811
     queue = cupsd.fake_queue("toner-low")
     printer = _printer(cupsd, queue)
-    job = printer.print_pdf(make_pdf(), "kiosk test")
-    assert printer.job_state(int(job))[0] == JOB_COMPLETED
+    printer.print_pdf(make_pdf(), "kiosk test")
     assert printer.status().supplies["toner"] == SupplyState.LOW
 
 
@@ -134,7 +152,7 @@ def test_timeout_cancels_the_job(cupsd: CupsServer, make_pdf) -> None:  # noqa: 
     printer = _printer(cupsd, queue)
     with pytest.raises(DeviceTimeout):
         printer.print_pdf(make_pdf(), "kiosk test", timeout=1.0)
-    assert printer.job_state(_jobs(cupsd, queue)[0])[0] == JOB_CANCELED
+    assert _submitted(cupsd, queue) == 1 and _forgotten(cupsd, queue, printer)
 
 
 def test_cancel_an_unfinished_job(cupsd: CupsServer, make_pdf) -> None:  # noqa: F811
@@ -145,6 +163,31 @@ def test_cancel_an_unfinished_job(cupsd: CupsServer, make_pdf) -> None:  # noqa:
     printer.cancel(job)
     assert printer.job_state(job)[0] == JOB_CANCELED
     printer.cancel(job)  # twice is harmless
+
+
+@pytest.mark.parametrize("scenario", ["pdf", "media-empty", "abort"])
+def test_cupsd_keeps_no_copy_and_no_record_of_a_resident_s_document(cupsd: CupsServer, tmp_path: Path,  # noqa: F811
+                                                                   scenario: str) -> None:
+    from reportlab.pdfgen import canvas
+
+    marker = b"KIOSK-RESIDENT-37010219850315123X"
+    pdf = tmp_path / "certificate.pdf"
+    page = canvas.Canvas(str(pdf), pageCompression=0)  # uncompressed: the marker can be found in any copy
+    page.drawString(72, 720, marker.decode())
+    page.save()
+    assert marker in pdf.read_bytes()
+    queue, paper = cupsd.pdf_queue() if scenario == "pdf" else (cupsd.fake_queue(scenario), None)
+    printer = _printer(cupsd, queue, retries=0)
+    if scenario == "pdf":
+        printer.print_pdf(pdf, "certificate", timeout=60)
+    else:
+        with pytest.raises((PaperOut, PrintFailed)):
+            printer.print_pdf(pdf, "certificate", timeout=30)
+    assert _submitted(cupsd, queue) == 1
+    copies = [p for p in cupsd.root.rglob("*") if p.is_file() and not p.is_socket()
+              and (paper is None or paper not in p.parents) and marker in p.read_bytes()]
+    assert copies == []  # already when the print returns: not in the spool, its temp files, anywhere but on paper
+    assert _forgotten(cupsd, queue, printer)  # and no record: lpstat -W completed shows nothing
 
 
 @pytest.mark.parametrize("tool,error,word", [("cupsdisable", DeviceOffline, "stopped"),

@@ -11,13 +11,14 @@ from hypothesis import given, strategies as st
 
 from kiosk.cli import main as kiosk_main
 from kiosk.config import DEMO_TERMINAL_ID, from_dict
-from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, PaperOut
+from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, DeviceOverrun, PaperOut
 from kiosk.hardware.base import DeviceState, SupplyState
 from kiosk.hardware.escpos_decode import decode
 from kiosk.hardware.escpos_printer import EscposReceiptPrinter, parse_printer_spec, status_from_answers
 from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
 from print_templates.receipts import render_receipt
 
+from bounded import within
 from cups_fixtures import cupsd  # noqa: F401  (fixture)
 
 DATA = {"item_name_zh": "户籍证明开具", "item_name_en": "Household certificate", "terminal_id": "JN-TEST-0007",
@@ -171,6 +172,41 @@ def test_serial_connector_over_a_pseudo_terminal(virtual: VirtualEscposPrinter) 
     virtual.set_state(paper="out")
     with printer:
         assert printer.status().supplies["paper"] == SupplyState.OUT
+
+
+# --- a printer that never stops talking -----------------------------------------------------------
+@pytest.mark.parametrize("connector", ["network", "serial"])
+def test_a_flooding_printer_is_cut_off_and_the_lock_released(virtual: VirtualEscposPrinter,
+                                                              connector: str) -> None:
+    spec = virtual.spec if connector == "network" else f"serial:{virtual.attach_pty()}"
+    printer = _driver(spec)
+    virtual.set_state(flood=True)
+    st = within(10, printer.status)
+    assert st.state == DeviceState.HARDWARE_ERROR and "cut off" in st.detail
+    assert st.supplies["paper"] == SupplyState.UNKNOWN
+    st = within(10, printer.status)  # the lock was released: a second caller gets through too
+    assert st.state == DeviceState.HARDWARE_ERROR
+    with pytest.raises(DeviceOverrun) as err:
+        within(10, printer.open)
+    assert err.value.device == "receipt_printer" and err.value.code == "device_overrun"
+    with pytest.raises(DeviceOffline):  # print_bytes asks first and refuses a printer in that state
+        within(10, printer.print_bytes, b"\x1b@x\n")
+    virtual.set_state(flood=False)
+    time.sleep(0.3)
+    printer.close()
+    deadline = time.monotonic() + 5
+    while (st := within(10, printer.status)).state != DeviceState.ONLINE and time.monotonic() < deadline:
+        time.sleep(0.1)  # what was already in flight gets drained away on the following queries
+    assert st.state == DeviceState.ONLINE
+    printer.close()
+
+
+def test_a_printer_that_starts_flooding_mid_job_raises_a_typed_error(virtual: VirtualEscposPrinter) -> None:
+    virtual.after_bytes(100, flood=True)
+    printer = _driver(virtual.spec)
+    with pytest.raises(DeviceOverrun):
+        within(10, printer.print_bytes, render_receipt("transaction", DATA))
+    assert within(10, printer.status).state == DeviceState.HARDWARE_ERROR
 
 
 def test_missing_serial_device_is_no_device() -> None:

@@ -364,6 +364,59 @@ def test_mrz_parser_on_garbage(text):
         pass
 
 
+def _line(width: int) -> st.SearchStrategy[str]:
+    """A scanner's misread line: mostly fillers and digits, so the layouts' corner cases come up often."""
+    return st.lists(st.sampled_from("<<<<<<0123456789AIPZ"), min_size=width, max_size=width).map("".join)
+
+
+def test_td1_long_number_marker_without_the_number_is_a_typed_error():
+    # '<' at positions 14 and 15: "the number goes on in the optional data", which then starts empty
+    text = "I<UTOD23145890<<7349<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<"
+    with pytest.raises(DeviceProtocolError):
+        parse_mrz(text)
+
+
+def test_td1_long_document_number_of_the_specification():
+    mrz = parse_mrz("I<UTOD23145890<7349<<<<<<<<<<<\n3407127M9507122UTO<<<<<<<<<<<2\nSTEVENSON<<PETER<JOHN<<<<<<<<<")
+    assert mrz.document_number == "D23145890734" and mrz.optional_data == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.tuples(_line(30), _line(30), _line(30)).map("\n".join),
+                 st.tuples(_line(44), _line(44)).map("\n".join)))
+def test_mrz_parser_on_mrz_shaped_misreads_raises_only_its_typed_error(text):
+    try:
+        mrz = parse_mrz(text)
+    except DeviceProtocolError:
+        return
+    assert len(mrz.birth_date) == 6 and len(mrz.expiry_date) == 6 and isinstance(mrz.checks_ok, bool)
+
+
+def _td1(number: str, birth: str, expiry: str, optional: str) -> str:
+    if len(number) <= 9:
+        field, opt1 = number.ljust(9, "<") + check_digit(number.ljust(9, "<")), optional.ljust(15, "<")
+    else:  # 9303-5: nine characters, a filler, then the rest and the check digit in the optional data
+        field = number[:9] + "<"
+        opt1 = (number[9:] + check_digit(number) + "<" + optional).ljust(15, "<")
+    l1 = "I<UTO" + field + opt1
+    l2 = birth + check_digit(birth) + "F" + expiry + check_digit(expiry) + "UTO" + "<" * 11
+    l2 += check_digit(l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29])
+    return "\n".join((l1, l2, "ERIKSSON<<ANNA<MARIA".ljust(30, "<")))
+
+
+_DATE = st.tuples(st.integers(0, 99), st.integers(1, 12), st.integers(1, 28)).map(
+    lambda t: f"{t[0]:02d}{t[1]:02d}{t[2]:02d}")
+_NUMBER = st.text(alphabet="0123456789ABCDEFGHJKLMNPRSTUVWXYZ", min_size=1, max_size=13)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_NUMBER, _DATE, _DATE, st.text(alphabet="0123456789ABC", max_size=3))
+def test_td1_built_with_its_check_digits_parses_back(number, birth, expiry, optional):
+    mrz = parse_mrz(_td1(number, birth, expiry, optional if len(number) <= 9 else ""))
+    assert (mrz.document_number, mrz.birth_date, mrz.expiry_date) == (number, birth, expiry)
+    assert mrz.checks_ok
+
+
 def test_keyed_access_data_takes_what_residents_read_off_the_page():
     import datetime as dt
 

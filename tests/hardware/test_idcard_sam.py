@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.errors import CardRemoved, ConfigError, DeviceProtocolError, NoCard, NoDevice
+from kiosk.errors import CardRemoved, ConfigError, DeviceOverrun, DeviceProtocolError, NoCard, NoDevice
 from kiosk.hardware import ga467
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.hardware.idcard_sam import SamIdCardReader
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.hardware.simulators.sam_device import PtySam, SamUsbBackend, VirtualSam
+
+from bounded import within
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"poll_interval": 0.01, "debounce": 2, "command_timeout": 0.3}
@@ -86,6 +88,30 @@ def test_card_pulled_after_select_is_card_removed(pty_sam, reader):
     pty_sam.sam.inject("card_pulled")
     with pytest.raises(CardRemoved):
         reader.read_card(timeout=2)
+
+
+def test_a_flooding_sam_is_cut_off_with_a_typed_error_and_the_lock_released(pty_sam, reader):
+    reader.open()
+    pty_sam.sam.inject("flood")
+    with pytest.raises(DeviceOverrun) as err:
+        within(10, reader.read_card, 2)
+    assert err.value.device == "id_card" and err.value.code == "device_overrun"
+    st = within(10, reader.status)  # the lock is free again, and the flood shows as a fault
+    assert st.state.value == "hardware_error" and "cut off" in st.detail
+    with pytest.raises(DeviceOverrun):
+        within(10, reader.open)  # opening meets the flood too, instead of waiting for silence
+    pty_sam.sam.inject("flood", False)
+    card = within(10, reader.read_card, 3)
+    assert card.id_number == DEMO_CARDS[0].id_number
+
+
+def test_a_sam_flooding_from_the_start_fails_open_in_bounded_time():
+    with PtySam(VirtualSam(faults={"flood": True})) as sim:
+        r = SamIdCardReader("id_card", {"port": sim.port, **FAST})
+        with pytest.raises(DeviceOverrun):
+            within(10, r.open)
+        assert within(10, r.status).state.value == "hardware_error"
+        r.close()
 
 
 def test_foreign_and_hkmt_cards_round_trip():

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from kiosk.config import from_dict
-from kiosk.errors import ConfigError, DeviceOffline, DeviceProtocolError, DeviceTimeout, NoDevice
+from kiosk.errors import ConfigError, DeviceOffline, DeviceOverrun, DeviceProtocolError, DeviceTimeout, NoDevice
 from kiosk.hardware.base import DeviceState
 from kiosk.hardware.factory import build_devices
 from kiosk.hardware.icao.mrz import parse_mrz
@@ -98,6 +98,35 @@ def test_garbage_is_a_protocol_error_and_the_next_code_reads_clean(pty: Pty, sca
     with pytest.raises(DeviceProtocolError):
         scanner.scan(timeout=5)
     later(0.1, pty.write, b"NEXT-CODE\r")
+    assert scanner.scan(timeout=5) == "NEXT-CODE"
+
+
+def test_a_scanner_that_never_stops_sending_is_cut_off(pty: Pty, scanner: SerialScanner) -> None:
+    from bounded import within
+
+    stop = threading.Event()
+
+    def flood() -> None:  # a jammed trigger: the same code over and over, without a pause
+        os.set_blocking(pty.master, False)
+        while not stop.is_set():
+            try:
+                os.write(pty.master, b"ABC123\r" * 512)
+            except BlockingIOError:
+                time.sleep(0.001)
+        os.set_blocking(pty.master, True)
+
+    flooder = threading.Thread(target=flood, daemon=True)
+    flooder.start()
+    try:
+        with pytest.raises(DeviceOverrun) as err:
+            within(30, scanner.scan, 2)
+        assert err.value.device == "scanner"
+    finally:
+        stop.set()
+        flooder.join(5)
+    time.sleep(0.3)
+    scanner.close()  # opening again drops what the flood left in the line
+    later(0.2, pty.write, b"NEXT-CODE\r")
     assert scanner.scan(timeout=5) == "NEXT-CODE"
 
 

@@ -19,6 +19,16 @@ def document(doc_type: str, content: dict[str, Any], *, title_zh: str = "", code
     }
 
 
+def compact_document(doc_type: str, content: dict[str, Any], *, code: str = "7K3F-9Q2M-XW4R-8TBN") -> dict[str, Any]:
+    """A Document as the backend issues it today: a KD2: payload, signed with the demo document key."""
+    from kiosk.services import signing
+    from kiosk.services.document_payload import DocumentPayload, content_digest, encode_payload
+
+    payload = encode_payload(DocumentPayload(code, 1795924800, "H01", content_digest(content)))
+    return {**document(doc_type, content, code=code), "document_id": "D5e6216aafebf9367e310", "qr_payload": payload,
+            "signature": signing.sign_document(signing.demo_backend_private_key(), payload)}
+
+
 # Content shaped as the backend simulator issues it (kiosk/services/backend_sim/operations).
 WANG = {"name": "王小明", "sex": "男", "ethnicity": "汉", "birth_date": "1985-03-15",
         "id_number": "37010219850315123X", "address": "山东省济南市历下区泉城路188号3单元502室"}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pypdf
@@ -9,9 +10,10 @@ import pytest
 
 from print_templates import documents
 from print_templates.documents import DocumentInvalid, doc_types, layout_for, render_pdf
-from print_templates.qr import parse_qr_text, qr_matrix, qr_text
+from print_templates.qr import SignedPayload, parse_qr_text, qr_matrix, qr_text
 
-from sample_documents import ALTERNATIVE_CONTENT, CONTENT_BY_TYPE, HOUSEHOLD, SIGNATURE, VIOLATIONS, document
+from sample_documents import (ALTERNATIVE_CONTENT, CONTENT_BY_TYPE, HOUSEHOLD, SIGNATURE, VIOLATIONS,
+                              compact_document, document)
 
 TERMINAL = "JN-TEST-0007"
 
@@ -59,18 +61,27 @@ def test_cjk_font_is_embedded_as_a_subset(household: tuple[dict, Path]) -> None:
         assert len(descriptor["/FontFile2"].get_object().get_data()) > 1000
 
 
-def test_qr_carries_payload_and_signature(household: tuple[dict, Path]) -> None:
-    doc, pdf = household
-    page = pypdf.PdfReader(str(pdf)).pages[0]
-    images = [img.image.convert("L") for img in page.images]
-    expected = qr_matrix(qr_text(doc["qr_payload"], doc["signature"]))
-    size = len(expected)
-    qr_images = [im for im in images if im.size == (size + 8, size + 8)]
-    assert qr_images, f"no {size + 8}px QR image among {[im.size for im in images]}"
-    px = qr_images[0].load()
-    seen = [[px[x + 4, y + 4] < 128 for x in range(size)] for y in range(size)]
-    assert seen == expected
-    assert parse_qr_text(qr_text(doc["qr_payload"], doc["signature"])).signature == SIGNATURE
+def _scan(pdf: Path, dpi: int, out: Path) -> list[list[str]]:
+    """What zbarimg reads off each page of ``pdf`` rendered at ``dpi``, page by page."""
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf), str(out)], check=True, timeout=60)
+    pages = []
+    for png in sorted(out.parent.glob(f"{out.name}*.png")):
+        found = subprocess.run(["zbarimg", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", str(png)],
+                               capture_output=True, text=True, timeout=60)
+        pages.append([line for line in found.stdout.splitlines() if line])
+    return pages
+
+
+@pytest.mark.parametrize("form", ["compact", "json"])
+def test_qr_decodes_from_a_150_dpi_render_and_splits_back(tmp_path: Path, form: str) -> None:
+    doc = compact_document("household_certificate", HOUSEHOLD) if form == "compact" else \
+        document("household_certificate", HOUSEHOLD)
+    pdf = render_pdf(doc, tmp_path / "h.pdf", terminal_id=TERMINAL)
+    expected = qr_text(doc["qr_payload"], doc["signature"])
+    assert _scan(pdf, 150, tmp_path / "copy") == [[expected]]
+    assert parse_qr_text(expected) == SignedPayload(doc["qr_payload"], doc["signature"])
+    if form == "compact":
+        assert len(expected) == 151 and len(qr_matrix(expected)) == 41  # version 6, all alphanumeric
 
 
 def test_qr_text_splits_back_even_when_payload_holds_the_separator() -> None:
@@ -148,7 +159,7 @@ def test_long_tables_flow_onto_more_pages_each_with_the_verification_footer(tmp_
     assert len(reader.pages) >= 2
     for page in reader.pages:
         assert "核验码：7K3F9Q2M" in re.sub(r"\s+", "", page.extract_text())
-        assert len(page.images) == 1
+    assert _scan(pdf, 150, tmp_path / "page") == [[qr_text(doc["qr_payload"], doc["signature"])]] * len(reader.pages)
 
 
 @pytest.mark.parametrize("missing", ["doc_type", "verification_code", "qr_payload"])

@@ -1,6 +1,7 @@
 """The adapter against the live simulator over HTTP: answers, typed failures, retries, payments, documents."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import socket
@@ -22,6 +23,7 @@ from kiosk.services.backend import BackendClient, DocumentNotFound, IdempotencyC
 from kiosk.services.backend_sim import registry
 from kiosk.services.backend_sim.server import SimServer
 from kiosk.services.catalog import Catalog, FieldSpec
+from kiosk.services.document_payload import decode_payload, encode_payload
 
 WANG = "37010219850315123X"
 LIU = "410105197805204568"
@@ -174,16 +176,20 @@ def test_verify_accepts_the_genuine_and_rejects_altered_foreign_and_unknown(sim_
     assert ok["valid"] and ok["reason"] == "ok"
     assert ok["document"]["verification_code"] == doc["verification_code"]
     assert ok["document"]["holder_masked"] == "王*明"
-    altered = doc["qr_payload"].replace(doc["verification_code"], "AAAA-BBBB-CCCC-DDDD")
+    fields = decode_payload(doc["qr_payload"])
+    altered = encode_payload(dataclasses.replace(fields, verification_code="AAAA-BBBB-CCCC-DDDD"))
     assert sim_client.verify(altered, doc["signature"]) == {"valid": False, "reason": "bad_signature", "document": None}
     foreign_key = signing.private_key_from_seed(b"\x07" * 32)
     forged = sim_client.verify(doc["qr_payload"], signing.sign_document(foreign_key, doc["qr_payload"]))
     assert (forged["valid"], forged["reason"]) == (False, "bad_signature")
-    invented = json.dumps({**json.loads(doc["qr_payload"]), "d": "D00000000000000000000"}, separators=(",", ":"),
-                          sort_keys=True)
-    unknown = sim_client.verify(invented, signing.sign_document(signing.demo_backend_private_key(), invented))
+    demo_key = signing.demo_backend_private_key()
+    unknown = sim_client.verify(altered, signing.sign_document(demo_key, altered))  # well signed, never issued
     assert (unknown["valid"], unknown["reason"]) == (False, "unknown_document")
+    legacy = json.dumps({"v": 1, "d": "D00000000000000000000", "c": "AAAA-BBBB-CCCC-DDDD"}, separators=(",", ":"))
+    old = sim_client.verify(legacy, signing.sign_document(demo_key, legacy))  # the JSON form of earlier documents
+    assert (old["valid"], old["reason"]) == (False, "unknown_document")
     assert sim_client.verify("not json", doc["signature"])["reason"] == "malformed"
+    assert sim_client.verify("KD2:NOT-BASE45", doc["signature"])["reason"] == "malformed"
 
 
 def test_document_with_a_bad_signature_from_the_backend_is_refused(sim_client):

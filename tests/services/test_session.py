@@ -5,7 +5,7 @@ import logging
 
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.privacy import MASKING_FILTER
-from kiosk.services.session import EndReason, Session, load_resume, shred, wipe_leftovers
+from kiosk.services.session import RESUME_FILE, EndReason, Session, load_resume, shred, wipe_leftovers
 
 CARD = DEMO_CARDS[0]
 
@@ -62,6 +62,25 @@ def test_shred_overwrites_before_unlinking(tmp_path):
         shred(f)
         assert not f.exists()
         assert keep.read() == b"\0" * 100_000
+
+
+def test_every_rewritten_copy_of_the_resume_record_is_overwritten(tmp_path):
+    s = Session(tmp_path)
+    copies = []
+    for step in ("confirm", "pay", "produce"):  # a paid item rewrites its record three times
+        s.save_resume({"id_number": CARD.id_number, "address": CARD.address, "step": step})
+        copies.append(open(s.file(RESUME_FILE), "rb"))  # this copy's blocks, whatever its name becomes
+    assert load_resume(tmp_path, s.id)["step"] == "produce"  # the record itself is whole
+    assert CARD.id_number.encode() in copies[-1].read()
+    copies[-1].seek(0)
+    s.end("done")
+    try:
+        for fh in copies:
+            data = fh.read()
+            assert data and data == b"\0" * len(data)
+    finally:
+        for fh in copies:
+            fh.close()
 
 
 def test_wipe_leftovers_removes_crashed_sessions(tmp_path):

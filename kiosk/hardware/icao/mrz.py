@@ -146,8 +146,11 @@ def parse_mrz(text: str) -> Mrz:
             l1, l2, l3 = raw[:30], raw[30:60], raw[60:]
             number, nck, optional1 = l1[5:14], l1[14], l1[15:30]
             if nck == "<" and optional1.strip("<"):
-                # long document number: the rest and its check digit sit in optional data
+                # long document number: the rest and its check digit sit in optional data,
+                # right at its start (9303-5 4.2.4); anything else is a misread, not a number
                 rest, _, tail = optional1.partition("<")
+                if len(rest) < 2:
+                    raise DeviceProtocolError("MRZ: long document number without its overflow and check digit")
                 number, nck = number + rest[:-1], rest[-1]
                 optional1 = tail
             birth, bck, sex, expiry, eck = l2[0:6], l2[6], l2[7], l2[8:14], l2[14]
@@ -157,7 +160,7 @@ def parse_mrz(text: str) -> Mrz:
             return Mrz(l1[0:2].replace("<", ""), l1[2:5].replace("<", ""), surname, given,
                        number.rstrip("<"), l2[15:18].replace("<", ""), birth, _sex(sex), expiry,
                        (optional1 + l2[18:29]).strip("<"), all(check_digit(f) == c for f, c in checks))
-    except ValueError as exc:
+    except (ValueError, IndexError) as exc:  # IndexError: a field shorter than its layout; never let it out
         raise DeviceProtocolError(f"MRZ: {exc}") from None
     raise DeviceProtocolError(f"MRZ of {len(raw)} characters is neither TD1 nor TD3")
 

@@ -6,7 +6,8 @@ status queries from a state a test or the demo sets: paper ok / near end / out, 
 an error, or offline (it stops answering). ``after_bytes(n, ...)`` changes the state once
 ``n`` bytes of print data have arrived, which is how a job meets paper out, an opened cover
 or a printer going offline half way. Offline also stops storing what arrives, as a printer
-whose buffer is full stops taking data. ``attach_pty()`` serves the same printer on a
+whose buffer is full stops taking data. ``flood`` makes it talk without pause (a babbling
+firmware or a wrong baud rate), for the driver's bounded reads. ``attach_pty()`` serves the same printer on a
 pseudo-terminal too, for the serial connector.
 
 Run alone: ``python -m kiosk.hardware.simulators.escpos_network --port 9100``.
@@ -27,16 +28,18 @@ from typing import Any
 from kiosk.hardware.escpos_decode import DecodedReceipt, decode, preview, tokenize
 
 PAPER_STATES = ("ok", "near_end", "out")
+FLOOD_CHUNK = b"\x12" * 4096  # valid-looking status bytes, so only the amount gives the flood away
 
 
 @dataclass(frozen=True)
 class PrinterState:
-    """What the virtual printer reports: online, paper, cover_open, error."""
+    """What the virtual printer reports: online, paper, cover_open, error; flood: it never stops talking."""
 
     online: bool = True
     paper: str = "ok"
     cover_open: bool = False
     error: bool = False
+    flood: bool = False
 
     def answer(self, n: int) -> bytes:
         """The one-byte answer to DLE EOT ``n`` (empty when offline: a dead printer is silent)."""
@@ -135,7 +138,7 @@ class VirtualEscposPrinter:
             return self._state
 
     def set_state(self, **changes: Any) -> None:
-        """Change online, paper (ok|near_end|out), cover_open, error now."""
+        """Change online, paper (ok|near_end|out), cover_open, error, flood now."""
         if "paper" in changes and changes["paper"] not in PAPER_STATES:
             raise ValueError(f"paper must be one of {PAPER_STATES}")
         with self._lock:
@@ -173,8 +176,29 @@ class VirtualEscposPrinter:
             t.start()
             self._threads.append(t)
 
+    def _flood(self, send: Any, gone: threading.Event) -> None:
+        """While the state says flood, send status bytes as fast as the peer takes them."""
+        while not (self._stopping.is_set() or gone.is_set()):
+            if not self.state.flood:
+                time.sleep(0.02)
+                continue
+            try:
+                send(FLOOD_CHUNK)
+            except (BlockingIOError, socket.timeout):
+                time.sleep(0.005)  # the peer is not reading: its buffer is full
+            except OSError:
+                return
+
+    def _start_flooder(self, send: Any) -> threading.Event:
+        gone = threading.Event()
+        t = threading.Thread(target=self._flood, args=(send, gone), name="virtual-escpos-flood", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return gone
+
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(0.2)
+        gone = self._start_flooder(conn.send)
         pending = b""
         job = bytearray()
         try:
@@ -190,6 +214,7 @@ class VirtualEscposPrinter:
                 pending += chunk
                 pending = self._consume(lambda reply: conn.sendall(reply), pending, job)
         finally:
+            gone.set()
             if job:
                 with self._lock:
                     self.jobs.append(bytes(job))
@@ -200,6 +225,7 @@ class VirtualEscposPrinter:
         """Also serve on a new pseudo-terminal; returns its device path for the serial connector."""
         master, slave = os.openpty()
         tty.setraw(slave)
+        os.set_blocking(master, False)  # a flood must not block on a peer that stopped reading
         path = os.ttyname(slave)
         self._ptys.append((master, slave))
         t = threading.Thread(target=self._serve_pty, args=(master,), name="virtual-escpos-pty", daemon=True)
@@ -208,6 +234,7 @@ class VirtualEscposPrinter:
         return path
 
     def _serve_pty(self, master: int) -> None:
+        gone = self._start_flooder(lambda chunk: os.write(master, chunk))
         pending = b""
         job = bytearray()
         while not self._stopping.is_set():
@@ -220,11 +247,14 @@ class VirtualEscposPrinter:
                 continue
             try:
                 chunk = os.read(master, 65536)
+            except BlockingIOError:
+                continue
             except OSError:
                 break
             if not chunk:
                 break
             pending = self._consume(lambda reply: os.write(master, reply), pending + chunk, job)
+        gone.set()
         if job:
             with self._lock:
                 self.jobs.append(bytes(job))
@@ -239,7 +269,7 @@ class VirtualEscposPrinter:
                 with self._lock:
                     self.status_queries.append(tok.args[0])
                     self._received += raw
-                    reply = self._state.answer(tok.args[0])
+                    reply = FLOOD_CHUNK if self._state.flood else self._state.answer(tok.args[0])
                 if reply:
                     try:
                         send(reply)

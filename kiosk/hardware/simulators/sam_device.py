@@ -5,7 +5,9 @@ driver expects hardware: ``PtySam`` on a pseudo-terminal (the pyserial path) and
 ``SamUsbBackend``, a pyusb backend object for ``usb.core.find(backend=...)`` with one
 interface and two bulk endpoints. Faults (``inject``): ``no_card``, ``checksum_error``
 (base-info answers carry a wrong checksum), ``truncated_frame`` (base-info answers stop
-half way), ``card_pulled`` (the card leaves the field right after it is selected).
+half way), ``card_pulled`` (the card leaves the field right after it is selected), ``flood``
+(on a pseudo-terminal: bytes without pause and without a frame, as a SAM with broken firmware
+or a wrong baud rate sends).
 Cards default to the demo residents, encoded into real text blocks.
 """
 from __future__ import annotations
@@ -26,7 +28,8 @@ from kiosk.hardware import ga467
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 
-FAULTS = ("no_card", "checksum_error", "truncated_frame", "card_pulled")
+FAULTS = ("no_card", "checksum_error", "truncated_frame", "card_pulled", "flood")
+FLOOD_CHUNK = b"\xAA\x55" * 2048  # never holds a preamble, so no frame ever completes
 SAM_ID = bytes.fromhex("0501000000000000" "0000000000000001")  # 16-byte SAM serial, made up
 
 
@@ -174,22 +177,41 @@ class PtySam:
         return self
 
     def _run(self) -> None:
+        os.set_blocking(self._master, False)  # a flood must not block on a host that stopped reading
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
+            flooding = bool(self.sam.faults.get("flood"))
+            ready, writable, _ = select.select([self._master], [self._master] if flooding else [], [], 0.05)
+            if writable:
+                try:
+                    os.write(self._master, FLOOD_CHUNK)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return
             if not ready:
                 continue
             try:
                 data = os.read(self._master, 4096)
+            except BlockingIOError:
+                continue
             except OSError:
                 return
             answer = self.sam.receive(data)
             if answer:
                 if self.baud:
                     time.sleep(len(answer) * 10 / self.baud)
-                try:
-                    os.write(self._master, answer)
-                except OSError:
-                    return
+                self._send(answer)
+
+    def _send(self, answer: bytes) -> None:
+        """Write a whole answer through the non-blocking master."""
+        view = memoryview(answer)
+        while view and not self._stop.is_set():
+            try:
+                view = view[os.write(self._master, view):]
+            except BlockingIOError:
+                select.select([], [self._master], [], 0.05)
+            except OSError:
+                return
 
     def stop(self) -> None:
         """Stop the thread and close both ends of the terminal."""

@@ -25,6 +25,7 @@ from kiosk.services import signing
 from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
 from kiosk.services.backend_sim import documents as docs
 from kiosk.services.backend_sim import fleet, payments, registry, update_repo
+from kiosk.services.backend_sim import fleet, limits, payments, registry, retention
 from kiosk.services.backend_sim.ca import CsrRejected, SimCA
 from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, record_effect
 from kiosk.services.backend_sim.faults import FaultState
@@ -56,6 +57,7 @@ class SimSettings:
     terminals: dict[str, bytes] = field(default_factory=lambda: {DEMO_TERMINAL_ID: DEMO_HMAC_SECRET.encode()})
     order_ttl_s: int = 900
     max_skew_s: int = signing.DEFAULT_MAX_SKEW_S
+    idempotency_window_s: float = retention.DEFAULT_WINDOW_S  # stored answers are deleted after it
     private_key: Ed25519PrivateKey = field(default_factory=signing.demo_backend_private_key)
     update_repo: str | None = None  # a TUF repository folder served at /updates/ (demo)
 
@@ -139,6 +141,8 @@ class SimApp:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._sim_endpoint(view), methods=[method])
         app.add_url_rule("/fleet", "fleet_page", self.fleet_page, methods=["GET"])
         update_repo.register(app, self.settings.update_repo)
+        limits.install(app)
+        retention.install(app, self.db, self.settings.idempotency_window_s, now)
 
         @app.errorhandler(404)
         def not_found(_: Exception) -> Response:

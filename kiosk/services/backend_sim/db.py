@@ -101,6 +101,7 @@ class Database:
         self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA secure_delete = ON")  # deleted answers are overwritten, not left in free pages
         if path != ":memory:":
             self.conn.execute("PRAGMA journal_mode = WAL")
         self.lock = threading.RLock()

@@ -13,6 +13,7 @@ from kiosk.errors import SignatureError
 from kiosk.privacy import mask_name
 from kiosk.services import signing
 from kiosk.services.backend_sim.db import iso
+from kiosk.services.document_payload import DocumentPayload, content_digest, decode_payload, encode_payload, is_compact
 from kiosk.services.backend_sim.registry import OpContext
 
 # No 0/O, 1/I: the code is typed in by people checking a paper copy.
@@ -23,10 +24,6 @@ def _verification_code() -> str:
     raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
     return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
 
-
-def _content_digest(content: dict[str, Any]) -> str:
-    canon = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:32]
 
 
 class DocumentStore:
@@ -42,8 +39,8 @@ class DocumentStore:
         document_id = "D" + secrets.token_hex(10)
         code = _verification_code()
         issued_at = iso(ctx.now)
-        payload = json.dumps({"v": 1, "d": document_id, "t": doc_type, "c": code, "i": issued_at,
-                              "h": _content_digest(content)}, separators=(",", ":"), sort_keys=True)
+        payload = encode_payload(DocumentPayload(code, int(ctx.now.timestamp()), ctx.item_id,
+                                                 content_digest(content)))
         signature = signing.sign_document(self.private_key, payload)
         holder = (ctx.resident or {}).get("name", "")
         ctx.db.execute(
@@ -82,9 +79,11 @@ class DocumentStore:
             return {"valid": reason == "ok", "reason": reason, "document": document}
 
         try:
-            fields = json.loads(qr_payload)
-            document_id = fields["d"]
-            if not isinstance(document_id, str):
+            if is_compact(qr_payload):  # KD2: the verification code names the document
+                column, key = "verification_code", decode_payload(qr_payload).verification_code
+            else:  # the JSON payload of a document issued before KD2:
+                column, key = "document_id", json.loads(qr_payload)["d"]
+            if not isinstance(key, str):
                 raise TypeError
         except (ValueError, TypeError, KeyError):
             return verdict("malformed")
@@ -92,7 +91,7 @@ class DocumentStore:
             signing.verify_document(self.public_key_b64, qr_payload, signature)
         except SignatureError:
             return verdict("bad_signature")
-        row = conn.execute("SELECT * FROM documents WHERE document_id = ?", (document_id,)).fetchone()
+        row = conn.execute(f"SELECT * FROM documents WHERE {column} = ?", (key,)).fetchone()
         if row is None:
             return verdict("unknown_document")
         if row["qr_payload"] != qr_payload:

@@ -9,11 +9,12 @@ import sys
 import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from kiosk.errors import ConfigError
 from kiosk.services.backend_sim.app import LISTENER_KEY, SimApp, SimSettings
 from kiosk.services.backend_sim.faults import FaultState
+from kiosk.services.backend_sim.limits import LimitedServer
 
 log = logging.getLogger("kiosk.backend_sim")
 
@@ -79,7 +80,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
     ``db_path`` None gives a fresh in-memory database; ``faults`` sets fault knobs; ``tls``
     serves HTTPS with client certificates required, plus an enrollment listener on
     ``enroll_port``; further keyword arguments are :class:`SimSettings` fields (terminals,
-    order_ttl_s, max_skew_s).
+    order_ttl_s, max_skew_s, idempotency_window_s).
     """
     app = SimApp(SimSettings(db_path=db_path, faults=faults, **settings))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -87,13 +88,14 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
     enroll_httpd = None
     try:
         ctx = app.ca.server_context(require_client_cert=True, hosts=hosts) if tls else None
-        httpd = make_server(host, port, _on_listener(app.flask, "api"), threaded=True, ssl_context=ctx)
+        # Bounded: body size, idle time, connections at once, TLS handshakes off the accepting thread (limits.py).
+        httpd = LimitedServer(host, port, _on_listener(app.flask, "api"), ssl_context=ctx)
         httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
         if tls:
             enroll_ctx = app.ca.server_context(require_client_cert=False, hosts=hosts)
             try:
-                enroll_httpd = make_server(host, enroll_port, _on_listener(app.flask, "enrollment"), threaded=True,
-                                           ssl_context=enroll_ctx)
+                enroll_httpd = LimitedServer(host, enroll_port, _on_listener(app.flask, "enrollment"),
+                                             ssl_context=enroll_ctx)
             except BaseException:
                 httpd.server_close()
                 raise
