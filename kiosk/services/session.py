@@ -35,7 +35,7 @@ class EndReason(str, enum.Enum):
     RECOVERED = "recovered"  # left behind by a crash and settled at start-up
 
 
-def _zero(fd: int) -> None:
+def _zero_file(fd: int) -> None:
     """Overwrite the whole file behind ``fd`` with zeros and flush it to disk."""
     size = os.fstat(fd).st_size
     chunk = b"\0" * 65536
@@ -50,7 +50,7 @@ def shred(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR)
         try:
-            _zero(fd)
+            _zero_file(fd)
         finally:
             os.close(fd)
         path.unlink()
@@ -96,7 +96,7 @@ class Session:
 
     def keep_face_image(self, image: bytes | bytearray) -> None:
         """Hold the live photo of this try (the previous try's, when it was ours to change, is zeroed)."""
-        _zero(self.face_image)
+        _zero_buffer(self.face_image)
         self.face_image = image
 
     @property
@@ -132,7 +132,7 @@ class Session:
         try:
             atomic_write(path, json.dumps(record, ensure_ascii=False).encode())
             if previous is not None:
-                _zero(previous)
+                _zero_file(previous)
         finally:
             if previous is not None:
                 os.close(previous)
@@ -151,14 +151,14 @@ class Session:
             self.identity = None
             self.fields = {}
             self.documents = []
-            _zero(self.face_image)  # a bytearray (the face step's capture) is zeroed; bytes can only be dropped
+            _zero_buffer(self.face_image)  # a bytearray (the face step's capture) is zeroed; bytes can only be dropped
             self.face_image = None
             self.display = []
             MASKING_FILTER.forget()
             log.info("session ended: %s", self.ended.value)
 
 
-def _zero(buffer: bytes | bytearray | None) -> None:
+def _zero_buffer(buffer: bytes | bytearray | None) -> None:
     if isinstance(buffer, bytearray):
         buffer[:] = bytes(len(buffer))
 
