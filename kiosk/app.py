@@ -551,6 +551,18 @@ def cli_run(args: argparse.Namespace) -> int:
         print(f"kiosk: demo output written to {out.resolve()} (summary.json, screenshots, documents, receipts)")
         return status
     prepare_kivy(cfg.ui, headless=args.headless)
+    # Handlers before anything is served: a SIGTERM during start-up (systemd stopping a kiosk that
+    # is still starting) ends it cleanly instead of killing it mid-way with its state half open.
+    started: list[KioskApp] = []
+    stop_asked = threading.Event()
+
+    def stop(_signum: int, _frame: Any) -> None:
+        stop_asked.set()
+        if started:
+            Clock.schedule_once(lambda _dt: started[0].stop())
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     runtime = build_runtime(cfg)
     server = metrics = None
     port_flag = getattr(args, "metrics_port", None)
@@ -583,12 +595,9 @@ def cli_run(args: argparse.Namespace) -> int:
     heartbeat = HeartbeatSender.from_runtime(runtime, app.command_handler(), metrics,
                                              max_queue=cfg.heartbeat.queue_max)
     heartbeat.start(cfg.heartbeat.interval_s)
-
-    def stop(_signum: int, _frame: Any) -> None:
+    started.append(app)
+    if stop_asked.is_set():  # stopped while starting: open the window only to close it at once
         Clock.schedule_once(lambda _dt: app.stop())
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         app.run()
     finally:
