@@ -172,3 +172,42 @@ def test_the_simulator_forgets_its_stored_answers_after_the_idempotency_window(t
         assert stored() == []
     finally:
         server.stop()
+
+
+def test_after_the_window_an_operation_is_still_known_as_performed_but_holds_no_personal_data(
+        tmp_path, make_backend_client):
+    import json
+    import uuid
+
+    import pytest
+
+    from kiosk.services.backend import BackendRejected
+    from kiosk.services.backend_sim.server import serve
+
+    db = tmp_path / "sim.sqlite3"
+    window = 2.0
+    server = serve("127.0.0.1", 0, db_path=str(db), idempotency_window_s=window)
+    try:
+        client = make_backend_client(server.url)
+        key = f"h01-{uuid.uuid4().hex}"
+        done = client.operate("household_certificate", "H01", WANG.id_number, {"purpose": "school"},
+                              idempotency_key=key)
+        assert WANG.name in json.dumps(done, ensure_ascii=False)  # the stored answer (its document) names her
+        time.sleep(window + 1.2)
+        client.health()  # lets the simulator purge
+        with server.app.db.lock:
+            server.app.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        data = b"".join(p.read_bytes() for p in tmp_path.glob("sim.sqlite3*"))
+        stored = server.app.db.conn.execute("SELECT body FROM idempotency WHERE key = ?", (key,)).fetchone()[0]
+        assert WANG.name.encode() not in bytes(stored) and WANG.id_number.encode() not in bytes(stored)
+        assert f'"name":"{WANG.name}"'.encode() not in data
+        # A kiosk settling the key after a long outage still learns it was delivered (so it never refunds it) ...
+        outcome = client.outcome(key)
+        assert outcome["outcome"] == "performed" and outcome["result"]["reference"] == done["reference"]
+        assert outcome["result"]["display"] == [] and outcome["result"]["document"] is None
+        # ... and the same request sent again is refused, never performed a second time.
+        with pytest.raises(BackendRejected) as err:
+            client.operate("household_certificate", "H01", WANG.id_number, {"purpose": "school"}, idempotency_key=key)
+        assert err.value.context["remote_code"] == "answer_expired"
+    finally:
+        server.stop()

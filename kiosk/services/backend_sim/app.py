@@ -263,7 +263,11 @@ class SimApp:
                     if stored["fingerprint"] != fingerprint:
                         raise ApiError(409, "idempotency_conflict", "同一业务编号对应了不同的请求。",
                                        "The idempotency key was already used for a different request.")
-                    return stored["status"], json.loads(stored["body"])
+                    answer = json.loads(stored["body"])
+                    if answer.get(retention.EXPIRED):
+                        raise ApiError(409, "answer_expired", "该业务已办理，原答复已过保存期限。",
+                                       "This request was already handled; its answer is past keeping.")
+                    return stored["status"], answer
             conn.execute("SAVEPOINT view")
             try:
                 status, result = 200, view(conn, call)
@@ -462,6 +466,7 @@ class SimApp:
             raise ApiError(409, "not_an_operation", "该业务编号不是业务办理请求。",
                            "This idempotency key was used for something other than an operation.")
         stored_body = json.loads(stored["body"])
+        stored_body.pop(retention.EXPIRED, None)  # past the window: only what holds no personal data
         if stored["status"] == 200:
             return {**answer, "outcome": "performed", "result": stored_body}
         error = stored_body["error"]
