@@ -24,7 +24,7 @@ import requests
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.services import signing
 from kiosk.services.backend import BackendClient
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.server import serve
 
 WANG = "37010219850315123X"
 

@@ -11,8 +11,8 @@ import yaml
 
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.services.backend import BackendClient
-from kiosk.services.backend_sim.db import Database
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.db import Database
+from kiosk.backend_sim.server import serve
 from kiosk.services.catalog import DEFAULT_PATH, Catalog, parse_catalog
 
 WANG = "37010219850315123X"

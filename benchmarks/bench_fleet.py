@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.hardware.base import DeviceState, SupplyState, status
 from kiosk.services.backend import BackendClient, enroll
-from kiosk.services.backend_sim.db import CST
-from kiosk.services.backend_sim.fleet_page import render_fleet_page
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.db import CST
+from kiosk.backend_sim.fleet_page import render_fleet_page
+from kiosk.backend_sim.server import serve
 from kiosk.services.heartbeat import HeartbeatSender
 from provisioning.enroll import check_answer, new_key_and_csr
 from benchmarks.timing import ms, timed

@@ -20,7 +20,7 @@ from kiosk.config import from_dict
 from kiosk.errors import OutcomeUnknown
 from kiosk.hardware.simulators.cards import card_by_number, travel_document_by_number
 from kiosk.hardware.simulators.pcsc import SimChipReader
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.server import serve
 from kiosk.services.runtime import Runtime
 from kiosk.services.workflow import Step
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.server import serve
 from provisioning.release.build import build_release
 from provisioning.release.repository import Publisher
 from provisioning.update.apply import UpdateRequest, apply

@@ -17,7 +17,7 @@ import requests
 from kiosk.config import from_dict
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.services import journal as J
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.server import serve
 from kiosk.services.runtime import Runtime
 from kiosk.services.session import Session
 from kiosk.services.workflow import Step, recover

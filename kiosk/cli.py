@@ -20,7 +20,7 @@ HANDLERS: dict[str, str] = {
     "run": "kiosk.app:cli_run",
     "demo": "kiosk.demo:cli_demo",
     "catalog": "kiosk.services.catalog:cli_catalog",
-    "backend-sim": "kiosk.services.backend_sim.server:cli_backend_sim",
+    "backend-sim": "kiosk.backend_sim.server:cli_backend_sim",
     "config": "kiosk.config_cli:cli_config",
     "health": "kiosk.services.health:cli_health",
     "stats": "kiosk.services.stats:cli_stats",

@@ -178,7 +178,7 @@ def run_selftest(cfg: KioskConfig, base_url: str | None = None, now: Callable[[]
     url = _backend_url(cfg, base_url)
     sim = None
     if url == "embedded":
-        from kiosk.services.backend_sim.server import serve
+        from kiosk.backend_sim.server import serve
 
         sim = serve("127.0.0.1", 0, terminals={cfg.terminal.id: cfg.backend.secret()})
         url = sim.url.rstrip("/")

@@ -35,7 +35,7 @@ private_pcsc_socket()
 
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.services.backend import BackendClient
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.backend_sim.server import SimServer, serve
 
 START_TIMEOUT_S = 20.0
 

@@ -23,7 +23,7 @@ import yaml
 
 from kiosk.config import DEMO_TERMINAL_ID
 from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
-from kiosk.services.backend_sim.server import SimServer
+from kiosk.backend_sim.server import SimServer
 from kiosk.services.maintenance_ops import RESTART_EXIT_STATUS
 
 ROOT = Path(__file__).resolve().parents[1]

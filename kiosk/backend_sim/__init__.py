@@ -2,7 +2,7 @@
 
 ``serve(host, port, db_path=None, faults=None) -> SimServer`` starts it in a thread;
 ``kiosk backend-sim`` runs it in the foreground. Operations register themselves in
-:mod:`kiosk.services.backend_sim.registry`.
+:mod:`kiosk.backend_sim.registry`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["serve", "SimServer"]
 def __getattr__(name: str) -> Any:
     # Lazy so that importing the registry from an operation module does not pull in Flask.
     if name in ("serve", "SimServer"):
-        from kiosk.services.backend_sim import server
+        from kiosk.backend_sim import server
 
         return getattr(server, name)
     raise AttributeError(name)

@@ -23,14 +23,14 @@ from kiosk.errors import FieldError, UnknownItemError
 from kiosk.privacy import mask_id_number, mask_name
 from kiosk.services import signing
 from kiosk.services.backend import API_PREFIX, ApiRequest, ApiResponse, api_spec, spec_errors
-from kiosk.services.backend_sim import documents as docs
-from kiosk.services.backend_sim import fleet, payments, registry, update_repo
-from kiosk.services.backend_sim import fleet, limits, payments, registry, retention
-from kiosk.services.backend_sim.ca import CsrRejected, SimCA
-from kiosk.services.backend_sim.db import Database, dumps, effects, iso, now, record_effect
-from kiosk.services.backend_sim.faults import FaultState
-from kiosk.services.backend_sim.registry import OpContext, Refusal
-from kiosk.services.backend_sim.security import (AuthError, Caller, NonceStore, authenticate,
+from kiosk.backend_sim import documents as docs
+from kiosk.backend_sim import fleet, payments, registry, update_repo
+from kiosk.backend_sim import fleet, limits, payments, registry, retention
+from kiosk.backend_sim.ca import CsrRejected, SimCA
+from kiosk.backend_sim.db import Database, dumps, effects, iso, now, record_effect
+from kiosk.backend_sim.faults import FaultState
+from kiosk.backend_sim.registry import OpContext, Refusal
+from kiosk.backend_sim.security import (AuthError, Caller, NonceStore, authenticate,
                                                  authenticate_enrollment)
 from kiosk.services.catalog import Catalog, CatalogItem
 
@@ -600,7 +600,7 @@ class SimApp:
 
     def fleet_page(self) -> Response:
         """GET /fleet: the operators' page, every terminal with its status colour (loopback only)."""
-        from kiosk.services.backend_sim.fleet_page import render_fleet_page
+        from kiosk.backend_sim.fleet_page import render_fleet_page
 
         if not _is_loopback(request.remote_addr or ""):
             return Response("loopback only", status=403, mimetype="text/plain")

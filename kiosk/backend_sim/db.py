@@ -15,7 +15,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from kiosk.services.backend_sim import registry, seed
+from kiosk.backend_sim import registry, seed
 
 log = logging.getLogger(__name__)
 

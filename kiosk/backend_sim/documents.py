@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.errors import SignatureError
 from kiosk.privacy import mask_name
 from kiosk.services import signing
-from kiosk.services.backend_sim.db import iso
+from kiosk.backend_sim.db import iso
 from kiosk.services.document_payload import DocumentPayload, content_digest, decode_payload, encode_payload, is_compact
-from kiosk.services.backend_sim.registry import OpContext
+from kiosk.backend_sim.registry import OpContext
 
 # No 0/O, 1/I: the code is typed in by people checking a paper copy.
 _CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kiosk.services import signing
-from kiosk.services.backend_sim.db import iso, now
+from kiosk.backend_sim.db import iso, now
 
 FLEET_SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminals (

@@ -26,7 +26,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from kiosk.services.backend import API_PREFIX
-from kiosk.services.backend_sim.db import dumps
+from kiosk.backend_sim.db import dumps
 
 log = logging.getLogger("kiosk.backend_sim")
 

@@ -15,7 +15,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from kiosk.services.backend_sim.db import iso
+from kiosk.backend_sim.db import iso
 
 
 class OrderError(Exception):

@@ -5,7 +5,7 @@ An operation module in ``backend_sim/operations/`` registers its handlers with
 ``POST /lookups/{source}``). The server runs an operation only for the item the catalog
 says it serves, and only with form values that pass that item's field rules. A module may also define ``SCHEMA`` (SQL run at start-up) and
 ``seed(conn)`` (inserts its demo rows); both run once per fresh database, after the core
-tables of :mod:`kiosk.services.backend_sim.seed` exist.
+tables of :mod:`kiosk.backend_sim.seed` exist.
 
 A handler receives an :class:`OpContext` and returns a dict:
 
@@ -37,7 +37,7 @@ LOOKUPS: dict[str, LookupHandler] = {}
 # development), by item id. The shipped catalog always wins over these.
 EXTRA_ITEMS: dict[str, Any] = {}
 
-OPERATIONS_PACKAGE = "kiosk.services.backend_sim.operations"
+OPERATIONS_PACKAGE = "kiosk.backend_sim.operations"
 
 
 class Refusal(Exception):

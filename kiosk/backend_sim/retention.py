@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import Flask
 
-from kiosk.services.backend_sim.db import Database, dumps, iso
+from kiosk.backend_sim.db import Database, dumps, iso
 
 log = logging.getLogger("kiosk.backend_sim")
 

@@ -7,8 +7,8 @@ from typing import Any, Callable, Mapping
 
 from kiosk.errors import SignatureError
 from kiosk.services import signing
-from kiosk.services.backend_sim.db import Database
-from kiosk.services.backend_sim.fleet import Credentials, TerminalDirectory
+from kiosk.backend_sim.db import Database
+from kiosk.backend_sim.fleet import Credentials, TerminalDirectory
 
 
 @dataclass(frozen=True)

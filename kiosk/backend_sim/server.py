@@ -12,9 +12,9 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer
 
 from kiosk.errors import ConfigError
-from kiosk.services.backend_sim.app import LISTENER_KEY, SimApp, SimSettings
-from kiosk.services.backend_sim.faults import FaultState
-from kiosk.services.backend_sim.limits import LimitedServer
+from kiosk.backend_sim.app import LISTENER_KEY, SimApp, SimSettings
+from kiosk.backend_sim.faults import FaultState
+from kiosk.backend_sim.limits import LimitedServer
 
 log = logging.getLogger("kiosk.backend_sim")
 

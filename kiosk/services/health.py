@@ -518,7 +518,7 @@ def check_config(cfg: Any, *, statvfs: Callable[[str], Any] = os.statvfs) -> Hea
     sim = None
     url = cfg.backend.url
     if url == "embedded":
-        from kiosk.services.backend_sim.server import serve
+        from kiosk.backend_sim.server import serve
 
         sim = serve("127.0.0.1", 0)  # in memory: a health check must not touch the kiosk's own sim DB
         cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"url": sim.url})})

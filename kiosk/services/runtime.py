@@ -88,7 +88,7 @@ class Runtime:
         catalog = Catalog.load()
         sim = None
         if cfg.backend.url == "embedded":
-            from kiosk.services.backend_sim.server import serve
+            from kiosk.backend_sim.server import serve
 
             # Port 0: the OS picks a free port, so two kiosks (or tests) never collide.
             sim = serve("127.0.0.1", 0, db_path=str(state / "backend-sim.sqlite3"))

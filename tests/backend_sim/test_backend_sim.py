@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from kiosk.config import DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.services import signing
-from kiosk.services.backend_sim import registry, seed
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.backend_sim import registry, seed
+from kiosk.backend_sim.server import SimServer, serve
 from kiosk.services.catalog import Catalog, CatalogItem, Choice, FieldSpec
 
 SECRET = DEMO_HMAC_SECRET.encode()
@@ -175,8 +175,8 @@ def test_a_stale_request_is_refused_without_spending_its_nonce(sim):
 
 
 def test_nonces_whose_requests_left_the_window_are_pruned(tmp_path: Path):
-    from kiosk.services.backend_sim.db import Database
-    from kiosk.services.backend_sim.security import NonceStore
+    from kiosk.backend_sim.db import Database
+    from kiosk.backend_sim.security import NonceStore
 
     db = Database.open(str(tmp_path / "n.sqlite3"))
     store = NonceStore(db, 300)

@@ -14,8 +14,8 @@ import requests
 import yaml
 
 from kiosk.services.backend import OPENAPI_PATH
-from kiosk.services.backend_sim import limits
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.backend_sim import limits
+from kiosk.backend_sim.server import SimServer, serve
 
 from test_backend_sim import WANG, error_code, send, signed
 

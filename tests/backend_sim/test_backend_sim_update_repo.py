@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.server import serve
 from provisioning.release.manifest import Manifest
 from provisioning.release.repository import Publisher
 

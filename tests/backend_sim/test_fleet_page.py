@@ -19,9 +19,9 @@ import pytest
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY
 from kiosk.hardware.base import DeviceState, SupplyState, status
 from kiosk.services.backend import BackendClient
-from kiosk.services.backend_sim.db import CST
-from kiosk.services.backend_sim.fleet_page import AMBER_AFTER_S, RED_AFTER_S, assess, render_fleet_page
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.backend_sim.db import CST
+from kiosk.backend_sim.fleet_page import AMBER_AFTER_S, RED_AFTER_S, assess, render_fleet_page
+from kiosk.backend_sim.server import SimServer, serve
 from kiosk.services.heartbeat import HeartbeatSender
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

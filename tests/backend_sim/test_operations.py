@@ -3,7 +3,7 @@
 Each happy path sends the catalog-validated form of its item and asserts an item-specific
 value that comes from the seeded records (the violation, the plate issued, the slot booked,
 the tracking number created); each flagship refusal asserts its rule code. The simulator is
-the module-wide simulator of tests/services/conftest.py (``sim``: a fresh seeded database on a
+the module-wide simulator of tests/conftest.py (``sim``: a fresh seeded database on a
 free loopback port, this module's own, since the records change as items run), so the tests
 of this file run in file order and build on each other where the kiosk would (a renewed
 permit can no longer be applied for, a paid fine is not offered again).
@@ -19,8 +19,8 @@ import requests
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
 from kiosk.errors import BackendRefused
 from kiosk.services.backend import BackendClient
-from kiosk.services.backend_sim.db import now
-from kiosk.services.backend_sim.server import SimServer
+from kiosk.backend_sim.db import now
+from kiosk.backend_sim.server import SimServer
 from kiosk.services.catalog import Catalog
 
 WANG = "37010219850315123X"
@@ -96,7 +96,7 @@ PHONE = "138 0531 0001"
 
 
 def test_every_catalog_operation_and_lookup_is_served(api: BackendClient) -> None:
-    from kiosk.services.backend_sim import registry
+    from kiosk.backend_sim import registry
 
     registry.discover()
     assert {i.operation for i in CATALOG} <= set(registry.OPERATIONS)

@@ -29,7 +29,7 @@ def compact_document(doc_type: str, content: dict[str, Any], *, code: str = "7K3
             "signature": signing.sign_document(signing.demo_backend_private_key(), payload)}
 
 
-# Content shaped as the backend simulator issues it (kiosk/services/backend_sim/operations).
+# Content shaped as the backend simulator issues it (kiosk/backend_sim/operations).
 WANG = {"name": "王小明", "sex": "男", "ethnicity": "汉", "birth_date": "1985-03-15",
         "id_number": "37010219850315123X", "address": "山东省济南市历下区泉城路188号3单元502室"}
 SIQI = {"name": "王思琪", "sex": "女", "ethnicity": "汉", "birth_date": "2000-02-29",

@@ -22,7 +22,7 @@ from kiosk.config import DEMO_BACKEND_PUBLIC_KEY
 from kiosk.errors import SignatureError
 from kiosk.services import signing
 from kiosk.services.backend import BackendClient
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.backend_sim.server import SimServer, serve
 from provisioning.cli import main
 
 CONFIG = """profile = "demo"

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from kiosk import config as kconfig
-from kiosk.services.backend_sim.server import serve
+from kiosk.backend_sim.server import serve
 from provisioning.init_config import write_config
 from provisioning.selftest import run_selftest
 

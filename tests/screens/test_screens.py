@@ -163,7 +163,7 @@ def test_idle_timeout_warns_then_returns_home_and_wipes_the_session(ui: Any) -> 
 
 
 def test_backend_down_marks_items_unavailable_keeps_guides_and_recovers(ui: Any) -> None:
-    from kiosk.services.backend_sim.server import serve
+    from kiosk.backend_sim.server import serve
 
     app, runtime = ui.app, ui.app.runtime
     sim = runtime.sim

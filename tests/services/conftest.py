@@ -15,7 +15,7 @@ from kiosk import demo_residents
 from kiosk.config import KioskConfig, from_dict
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.hardware.idcard import IdentityCard
-from kiosk.services.backend_sim.server import SimServer
+from kiosk.backend_sim.server import SimServer
 from kiosk.services.runtime import Runtime
 from kiosk.services.workflow import Produced, Step, Transaction
 

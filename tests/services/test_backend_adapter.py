@@ -20,8 +20,8 @@ from kiosk.errors import (BackendError, BackendProtocolError, BackendRefused, Ba
                           BackendTimeout, BackendUnavailable, ConfigError, KioskError, SignatureError)
 from kiosk.services import signing
 from kiosk.services.backend import BackendClient, DocumentNotFound, IdempotencyConflict
-from kiosk.services.backend_sim import registry
-from kiosk.services.backend_sim.server import SimServer
+from kiosk.backend_sim import registry
+from kiosk.backend_sim.server import SimServer
 from kiosk.services.catalog import Catalog, FieldSpec
 from kiosk.services.document_payload import decode_payload, encode_payload
 

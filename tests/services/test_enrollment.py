@@ -22,7 +22,7 @@ from kiosk.errors import BackendRejected, ConfigError, SignatureError
 from kiosk.services import signing
 from kiosk.services.backend import (BackendClient, BackendTlsError, EnrollmentCodeInvalid, EnrollmentCodeUsed,
                                     TerminalRevoked, enroll)
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.backend_sim.server import SimServer, serve
 from provisioning.enroll import check_answer, new_key_and_csr
 
 HEARTBEAT = {"seq": 1, "sent_at": "2026-01-01T00:00:00+00:00", "app_version": "test", "uptime_s": 1.0,
@@ -323,7 +323,7 @@ def _another_ca_pem() -> bytes:
 
 def test_signing_helpers_agree_on_the_enrollment_key() -> None:
     # Terminal and backend derive the same HMAC key from the code; a different code gives another key.
-    from kiosk.services.backend_sim.fleet import code_key
+    from kiosk.backend_sim.fleet import code_key
 
     assert code_key("AB-CD") == hashlib.sha256(b"AB-CD").digest() != code_key("AB-CE")
     parts = signing.RequestParts("POST", "backend.example:443", "/api/v1/enrollment", b"{}", "application/json",

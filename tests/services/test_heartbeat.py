@@ -22,7 +22,7 @@ from kiosk.errors import KioskError
 from kiosk.hardware.base import DeviceState, SupplyState, status
 from kiosk.services import signing
 from kiosk.services.backend import BackendClient
-from kiosk.services.backend_sim.server import SimServer, serve
+from kiosk.backend_sim.server import SimServer, serve
 from kiosk.services.heartbeat import (MAX_COMMAND_LIFETIME_S, CommandRejected, CommandVerifier, HeartbeatSender,
                                       RemoteCommand, SeenCommands, reset_replay_store)
 from kiosk.services.metrics import KioskMetrics

@@ -7,7 +7,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from kiosk.services.backend import API_PREFIX, OPENAPI_PATH
-from kiosk.services.backend_sim.app import SimApp, SimSettings
+from kiosk.backend_sim.app import SimApp, SimSettings
 
 
 def _document() -> dict:

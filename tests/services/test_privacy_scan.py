@@ -146,7 +146,7 @@ def test_log_file_is_masked_rotated_and_installed_once(tmp_path):
 
 
 def test_the_simulator_forgets_its_stored_answers_after_the_idempotency_window(tmp_path, make_backend_client):
-    from kiosk.services.backend_sim.server import serve
+    from kiosk.backend_sim.server import serve
 
     db = tmp_path / "sim.sqlite3"
     window = 2.0
@@ -182,7 +182,7 @@ def test_after_the_window_an_operation_is_still_known_as_performed_but_holds_no_
     import pytest
 
     from kiosk.services.backend import BackendRejected
-    from kiosk.services.backend_sim.server import serve
+    from kiosk.backend_sim.server import serve
 
     db = tmp_path / "sim.sqlite3"
     window = 2.0

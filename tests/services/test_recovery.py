@@ -163,7 +163,7 @@ import pytest  # noqa: E402  (the child above must not need pytest)
 import requests  # noqa: E402
 
 from kiosk.services.backend import BackendClient  # noqa: E402
-from kiosk.services.backend_sim.server import serve  # noqa: E402
+from kiosk.backend_sim.server import serve  # noqa: E402
 
 CHILD = Path(__file__).resolve()
 

@@ -477,7 +477,7 @@ def test_backend_failing_after_payment_is_asked_again_and_delivers(runtime, sim,
 
 
 def test_a_refusal_after_payment_refunds_and_loses_nothing(runtime, sim, flows):
-    from kiosk.services.backend_sim import registry
+    from kiosk.backend_sim import registry
 
     txn = runtime.engine.start("H13")
     flows.drive(txn, sim.url, card=LI, until=S.PRODUCE)

@@ -10,7 +10,7 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from kiosk.services.backend_sim.registry import OpContext
+from kiosk.backend_sim.registry import OpContext
 
 SEX_ZH = {"male": "男", "female": "女", "unknown": "未知"}
 

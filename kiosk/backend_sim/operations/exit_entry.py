@@ -12,12 +12,12 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-from kiosk.services.backend_sim.db import now
-from kiosk.services.backend_sim.operations._common import (
+from kiosk.backend_sim.db import now
+from kiosk.backend_sim.operations._common import (
     WHERE_EXIT_EN, WHERE_EXIT_ZH, add_months, appointment_lines, book_slot, both, fen, field, line, need_resident,
     require_payment, today)
-from kiosk.services.backend_sim.registry import OpContext, lookup, operation
-from kiosk.services.backend_sim.seed import LI_XIUYING, SUN_LI, WANG_SIQI, WANG_XIAOMING
+from kiosk.backend_sim.registry import OpContext, lookup, operation
+from kiosk.backend_sim.seed import LI_XIUYING, SUN_LI, WANG_SIQI, WANG_XIAOMING
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS travel_permits (

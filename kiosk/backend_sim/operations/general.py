@@ -12,10 +12,10 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from kiosk.services.backend_sim.db import now
-from kiosk.services.backend_sim.operations._common import (
+from kiosk.backend_sim.db import now
+from kiosk.backend_sim.operations._common import (
     appointment_lines, book_slot, both, field, line, need_resident, open_case)
-from kiosk.services.backend_sim.registry import OpContext, lookup, operation
+from kiosk.backend_sim.registry import OpContext, lookup, operation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (

@@ -14,13 +14,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from kiosk.privacy import mask_id_number
-from kiosk.services.backend_sim.db import now
-from kiosk.services.backend_sim.operations._common import (
+from kiosk.backend_sim.db import now
+from kiosk.backend_sim.operations._common import (
     SEX_ZH, WHERE_STATION_EN, WHERE_STATION_ZH, add_months, age_on, birth_from_id, book_slot, appointment_lines,
     both, case_lines, fen, field, line, need_resident, open_case, pending_case, require_payment,
     resident_by_fields, today)
-from kiosk.services.backend_sim.registry import OpContext, lookup, operation
-from kiosk.services.backend_sim.seed import LIU_FANG, SUN_LI, WANG_XIAOMING
+from kiosk.backend_sim.registry import OpContext, lookup, operation
+from kiosk.backend_sim.seed import LIU_FANG, SUN_LI, WANG_XIAOMING
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS id_card_fees (

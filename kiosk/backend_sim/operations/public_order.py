@@ -13,13 +13,13 @@ import sqlite3
 from datetime import date, timedelta
 from typing import Any
 
-from kiosk.services.backend_sim.db import now
-from kiosk.services.backend_sim.operations._common import (
+from kiosk.backend_sim.db import now
+from kiosk.backend_sim.operations._common import (
     SEX_ZH, WHERE_STATION_EN, WHERE_STATION_ZH, add_months, appointment_lines, book_slot, both, case_lines, field,
     line, need_resident, open_case, today)
-from kiosk.services.backend_sim.operations.general import count_guide_view
-from kiosk.services.backend_sim.registry import OpContext, lookup, operation
-from kiosk.services.backend_sim.seed import LI_XIUYING, LIU_FANG, SUN_LI, WANG_XIAOMING
+from kiosk.backend_sim.operations.general import count_guide_view
+from kiosk.backend_sim.registry import OpContext, lookup, operation
+from kiosk.backend_sim.seed import LI_XIUYING, LIU_FANG, SUN_LI, WANG_XIAOMING
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dogs (

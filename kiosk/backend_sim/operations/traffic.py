@@ -13,12 +13,12 @@ import sqlite3
 from datetime import date, timedelta
 from typing import Any
 
-from kiosk.services.backend_sim.db import now
-from kiosk.services.backend_sim.operations._common import (
+from kiosk.backend_sim.db import now
+from kiosk.backend_sim.operations._common import (
     WHERE_TRAFFIC_EN, WHERE_TRAFFIC_ZH, WHERE_VEHICLE_EN, WHERE_VEHICLE_ZH, add_months, appointment_lines,
     book_slot, both, case_lines, fen, field, line, need_resident, open_case, pending_case, require_payment, today)
-from kiosk.services.backend_sim.registry import OpContext, lookup, operation
-from kiosk.services.backend_sim.seed import SUN_LI, WANG_SIQI, WANG_XIAOMING, ZHANG_WEI, ZHAO_GUOQIANG
+from kiosk.backend_sim.registry import OpContext, lookup, operation
+from kiosk.backend_sim.seed import SUN_LI, WANG_SIQI, WANG_XIAOMING, ZHANG_WEI, ZHAO_GUOQIANG
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vehicles (
