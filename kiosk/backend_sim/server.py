@@ -12,9 +12,10 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer
 
 from kiosk.errors import ConfigError
-from kiosk.backend_sim.app import LISTENER_KEY, SimApp, SimSettings
+from kiosk.backend_sim.app import SimApp, SimSettings
 from kiosk.backend_sim.faults import FaultState
 from kiosk.backend_sim.limits import LimitedServer
+from kiosk.backend_sim.pipeline import LISTENER_KEY
 
 log = logging.getLogger("kiosk.backend_sim")
 
