@@ -99,7 +99,7 @@ def _test_signer(tmp: Path):  # -> PdfSigner
 
 def bench_receipts() -> None:
     """Receipt encoding per profile, and decoding."""
-    from kiosk.hardware.escpos_decode import decode
+    from print_templates.escpos_decode import decode
     from print_templates.receipts import render_receipt
 
     for profile, n in (("80mm", 200), ("58mm", 200), ("80mm:raster", 10), ("58mm:raster:raster", 10)):

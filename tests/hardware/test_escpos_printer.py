@@ -13,9 +13,9 @@ from kiosk.cli import main as kiosk_main
 from kiosk.config import DEMO_TERMINAL_ID, from_dict
 from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, DeviceOverrun, PaperOut
 from kiosk.hardware.base import DeviceState, SupplyState
-from kiosk.hardware.escpos_decode import decode
 from kiosk.hardware.escpos_printer import EscposReceiptPrinter, parse_printer_spec, status_from_answers
 from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
+from print_templates.escpos_decode import decode
 from print_templates.receipts import render_receipt
 
 from bounded import within

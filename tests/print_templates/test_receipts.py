@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kiosk.hardware.escpos_decode import decode, tokenize
+from print_templates.escpos_decode import decode, tokenize
 from print_templates.qr import qr_matrix, qr_text
 from print_templates.receipts import (CHINESE_OFF, CHINESE_ON, CUT, EscposEncoder, ReceiptInvalid,
                                       get_profile, render_receipt, text_columns)

@@ -125,7 +125,7 @@ def test_demo_lost_answers_are_asked_for_again_and_a_fault_that_cannot_fire_coun
 
 
 def test_demo_outcome_unknown_then_the_next_run_recovers_and_prints_the_owed_slip(tmp_path: Path) -> None:
-    from kiosk.hardware.escpos_decode import decode
+    from print_templates.escpos_decode import decode
 
     config = tmp_path / "kiosk.toml"
     config.write_text("[backend]\nunknown_outcome_s = 3\n", encoding="utf-8")

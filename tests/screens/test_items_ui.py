@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from kiosk.hardware.escpos_decode import decode
+from print_templates.escpos_decode import decode
 
 # The three demo processes share the machine: on a loaded CI box they need more than the
 # default per-test timeout (about 3-4 minutes on an idle 2-core machine).

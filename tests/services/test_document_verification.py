@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from kiosk.hardware.escpos_decode import decode
 from kiosk.services.document_payload import decode_payload, is_compact
 from kiosk.services.workflow import Outcome
+from print_templates.escpos_decode import decode
 from print_templates.qr import parse_qr_text, qr_text
 
 COPY_DPI = 150  # a photocopy or a fine fax

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kiosk.errors import BackendError, BackendRefused, FieldError, NoCard, PaperOut, UnknownItemError
-from kiosk.hardware.escpos_decode import decode
+from print_templates.escpos_decode import decode
 from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
 from kiosk.services import journal as J
 from kiosk.services.runtime import Runtime

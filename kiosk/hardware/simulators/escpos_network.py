@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kiosk.hardware.escpos_decode import DecodedReceipt, decode, preview, tokenize
+from print_templates.escpos_decode import DecodedReceipt, decode, preview, tokenize
 
 PAPER_STATES = ("ok", "near_end", "out")
 FLOOD_CHUNK = b"\x12" * 4096  # valid-looking status bytes, so only the amount gives the flood away

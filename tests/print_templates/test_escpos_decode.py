@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from kiosk.hardware.escpos_decode import decode, tokenize
+from print_templates.escpos_decode import decode, tokenize
 from print_templates.receipts import render_receipt
 
 COMMANDISH = st.lists(st.one_of(
@@ -62,7 +62,7 @@ def test_status_queries_are_counted_and_do_not_print() -> None:
 
 
 def test_preview_draws_every_element_on_paper_width() -> None:
-    from kiosk.hardware.escpos_decode import preview
+    from print_templates.escpos_decode import preview
 
     receipt = decode(render_receipt("test", {"terminal_id": "T1", "time": "2026-11-29 12:00:00"}))
     picture = preview(receipt, width_dots=384)
