@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 
 from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
+from print_templates.escpos_decode import decode
 from print_templates.qr import qr_text
 from print_templates.receipts import render_receipt
 
@@ -66,7 +67,7 @@ def test_stores_and_decodes_a_receipt_sent_in_small_pieces(printer: VirtualEscpo
             s.sendall(data[i:i + 7])
     _wait_jobs(printer, 1)
     assert printer.jobs == [data]
-    out = printer.decoded()
+    out = decode(printer.printed)
     assert out.cuts == 1
     assert len(out.images) >= 6
     assert "No criminal record" in out.text
@@ -81,7 +82,7 @@ def test_status_queries_inside_a_stream_are_answered_and_kept_out_of_the_job(pri
     _wait_jobs(printer, 1)
     assert printer.jobs == [data]
     assert printer.status_queries == [4, 1]
-    assert "核验码：Q8W2E4R6" in printer.decoded().lines
+    assert "核验码：Q8W2E4R6" in decode(printer.printed).lines
 
 
 def test_after_bytes_changes_state_mid_job(printer: VirtualEscposPrinter) -> None:

@@ -131,7 +131,7 @@ def test_prints_a_receipt_and_asks_before_and_after(virtual: VirtualEscposPrinte
     _wait_jobs(virtual, 1)
     assert virtual.jobs == [data]
     assert virtual.status_queries == [1, 2, 4, 1, 2, 4]
-    out = virtual.decoded()
+    out = decode(virtual.printed)
     assert "户籍证明开具" in out.lines and out.cuts == 1
 
 
@@ -158,7 +158,7 @@ def test_the_low_paper_warning_still_prints(virtual: VirtualEscposPrinter) -> No
     virtual.set_state(paper="near_end")
     _driver(virtual.spec).print_bytes(b"\x1b@ok\n")
     _wait_jobs(virtual, 1)
-    assert virtual.decoded().lines == ("ok",)
+    assert decode(virtual.printed).lines == ("ok",)
 
 
 def test_serial_connector_over_a_pseudo_terminal(virtual: VirtualEscposPrinter) -> None:
@@ -168,7 +168,7 @@ def test_serial_connector_over_a_pseudo_terminal(virtual: VirtualEscposPrinter) 
         assert printer.status().supplies["paper"] == SupplyState.OK
         printer.print_bytes(render_receipt("test", DATA))
     _wait_jobs(virtual, 1)
-    assert "自助终端打印测试" in virtual.decoded().lines
+    assert "自助终端打印测试" in decode(virtual.printed).lines
     virtual.set_state(paper="out")
     with printer:
         assert printer.status().supplies["paper"] == SupplyState.OUT
@@ -243,7 +243,7 @@ def test_raw_cups_queue_delivers_the_exact_bytes(cupsd, virtual: VirtualEscposPr
 def test_cli_print_test(virtual: VirtualEscposPrinter, capsys: pytest.CaptureFixture) -> None:
     assert kiosk_main(["hw", "receipt", "print-test", "--printer", virtual.spec, "--profile", "58mm"]) == 0
     _wait_jobs(virtual, 1)
-    out = virtual.decoded()
+    out = decode(virtual.printed)
     assert "自助终端打印测试" in out.lines
     assert f"终端编号：{DEMO_TERMINAL_ID}" in out.lines
     assert len(out.qr_codes) == 1 and DEMO_TERMINAL_ID in out.qr_codes[0]

@@ -1,9 +1,13 @@
-"""The ESC/POS decoder meets outside bytes: it must never raise and must stream correctly."""
+"""Reading receipts back: outside bytes never make the decoder (or the hardware's tokenizer under it) raise,
+the tokenizer streams correctly, the preview draws the paper, and the reader's CLI reads saved jobs."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from print_templates.escpos_decode import decode, tokenize
+from kiosk.hardware.escpos_stream import tokenize
+from print_templates.escpos_decode import decode
 from print_templates.receipts import render_receipt
 
 COMMANDISH = st.lists(st.one_of(
@@ -70,3 +74,14 @@ def test_preview_draws_every_element_on_paper_width() -> None:
     texts = sum(1 for kind, _ in receipt.elements if kind == "text")
     assert picture.height >= texts * 28 + 16  # every line and the cut mark
     assert picture.convert("L").getextrema()[0] == 0  # something is printed
+
+
+def test_reader_cli_prints_a_saved_job_and_draws_it(tmp_path: Path, capsys) -> None:
+    from print_templates.escpos_decode import main
+
+    job = tmp_path / "receipt-0001.bin"
+    job.write_bytes(render_receipt("test", {"terminal_id": "T1", "time": "2026-11-29 12:00:00"}))
+    assert main([str(job), "--png", str(tmp_path / "png")]) == 0
+    out = capsys.readouterr().out
+    assert "济南公安 24小时智慧警局" in out and "1 cuts" in out
+    assert (tmp_path / "png" / "receipt-0001.png").stat().st_size > 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from print_templates.escpos_decode import decode, tokenize
+from kiosk.hardware.escpos_stream import tokenize
+from print_templates.escpos_decode import decode
 from print_templates.qr import qr_matrix, qr_text
 from print_templates.receipts import (CHINESE_OFF, CHINESE_ON, CUT, EscposEncoder, ReceiptInvalid,
                                       get_profile, render_receipt, text_columns)

@@ -1,7 +1,8 @@
 """A virtual ESC/POS printer on TCP (127.0.0.1), reached through the real network connector.
 
 It keeps every byte it is sent (``received``; ``jobs`` per connection, real-time status
-queries taken out), decodes them into text and images (:meth:`decoded`), and answers DLE EOT
+queries taken out; ``printed``: the jobs joined, to read back with
+:func:`print_templates.escpos_decode.decode`), and answers DLE EOT
 status queries from a state a test or the demo sets: paper ok / near end / out, cover open,
 an error, or offline (it stops answering). ``after_bytes(n, ...)`` changes the state once
 ``n`` bytes of print data have arrived, which is how a job meets paper out, an opened cover
@@ -10,7 +11,8 @@ whose buffer is full stops taking data. ``flood`` makes it talk without pause (a
 firmware or a wrong baud rate), for the driver's bounded reads. ``attach_pty()`` serves the same printer on a
 pseudo-terminal too, for the serial connector.
 
-Run alone: ``python -m kiosk.hardware.simulators.escpos_network --port 9100``.
+Run alone: ``python -m kiosk.hardware.simulators.escpos_network --port 9100 [--save DIR]``; read the
+saved jobs with ``python -m print_templates.escpos_decode DIR/*.bin``.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from print_templates.escpos_decode import DecodedReceipt, decode, preview, tokenize
+from kiosk.hardware.escpos_stream import tokenize
 
 PAPER_STATES = ("ok", "near_end", "out")
 FLOOD_CHUNK = b"\x12" * 4096  # valid-looking status bytes, so only the amount gives the flood away
@@ -155,9 +157,11 @@ class VirtualEscposPrinter:
         with self._lock:
             return bytes(self._received)
 
-    def decoded(self) -> DecodedReceipt:
-        """The stored bytes decoded into lines, images, QR codes and cuts."""
-        return decode(b"".join(self.jobs) if self.jobs else self.received)
+    @property
+    def printed(self) -> bytes:
+        """What reached the paper: every finished job in order (what arrived so far while none has ended)."""
+        with self._lock:
+            return b"".join(self.jobs) if self.jobs else bytes(self._received)
 
     # --- serving ------------------------------------------------------------------------
     def _accept_loop(self) -> None:
@@ -297,14 +301,14 @@ def _close(sock: socket.socket) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve a virtual printer until interrupted, printing what each job decodes to."""
+    """Serve a virtual printer until interrupted, saying what each job was (and saving it with --save)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9100)
     p.add_argument("--paper", choices=PAPER_STATES, default="ok")
     p.add_argument("--cover-open", action="store_true")
     p.add_argument("--offline", action="store_true")
-    p.add_argument("--save", metavar="DIR", help="also write a PNG picture of each job here")
+    p.add_argument("--save", metavar="DIR", help="write each job's bytes here (read them with print_templates.escpos_decode)")
     args = p.parse_args(argv)
     printer = VirtualEscposPrinter(args.host, args.port, paper=args.paper, cover_open=args.cover_open,
                                    online=not args.offline).start()
@@ -314,13 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             time.sleep(0.5)
             while seen < len(printer.jobs):
-                receipt = decode(printer.jobs[seen])
-                print(receipt.text, flush=True)
+                job = printer.jobs[seen]
+                cuts = sum(1 for tok in tokenize(job) if tok.name == "GS V")
+                print(f"job {seen + 1}: {len(job)} bytes, {cuts} cut(s)", flush=True)
                 if args.save:
-                    out = Path(args.save) / f"receipt-{seen + 1:04d}.png"
+                    out = Path(args.save) / f"receipt-{seen + 1:04d}.bin"
                     out.parent.mkdir(parents=True, exist_ok=True)
-                    preview(receipt).save(out)
-                    print(f"(picture: {out})", flush=True)
+                    out.write_bytes(job)
+                    print(f"(saved: {out})", flush=True)
                 seen += 1
     except KeyboardInterrupt:
         pass
