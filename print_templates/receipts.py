@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from kiosk import localtime
 from kiosk.errors import KioskError
+from kiosk.hardware.receipt import PaperProfile, paper_profile
 from print_templates.qr import qr_image, qr_text
 
 ESC, GS, FS, DLE, LF = b"\x1b", b"\x1d", b"\x1c", b"\x10", b"\n"
@@ -30,8 +30,6 @@ CHINESE_OFF = FS + b"."
 CUT = GS + b"VA\x03"  # feed 3 lines, then full cut
 
 KINDS = ("transaction", "appointment", "payment", "test")
-CHINESE_MODES = ("fs_and", "raster")
-QR_MODES = ("native", "raster")
 
 
 class ReceiptInvalid(KioskError):
@@ -41,53 +39,13 @@ class ReceiptInvalid(KioskError):
     message_en = "The receipt could not be prepared for printing. Please ask the staff for help."
 
 
-@dataclass(frozen=True)
-class ReceiptProfile:
-    """What one printer model can do: paper width, columns of Font A, Chinese and QR support."""
-
-    name: str
-    width_dots: int
-    columns: int
-    chinese_mode: str = "fs_and"
-    qr_mode: str = "native"
-    qr_module_dots: int = 6
-    text_px: int = 24  # height of one raster text line at normal size (Font A is 12x24)
-
-    @property
-    def spec(self) -> str:
-        """The profile as a string that :func:`get_profile` turns back into it."""
-        return f"{self.name}:{self.chinese_mode}:{self.qr_mode}"
-
-
-PROFILES: Mapping[str, ReceiptProfile] = {
-    "80mm": ReceiptProfile("80mm", width_dots=576, columns=48, qr_module_dots=6),
-    "58mm": ReceiptProfile("58mm", width_dots=384, columns=32, qr_module_dots=4),
-}
-
-
-def get_profile(spec: "str | ReceiptProfile", *, chinese_mode: str | None = None,
-                qr_mode: str | None = None) -> ReceiptProfile:
-    """A profile from ``"80mm"``, ``"58mm:raster"`` or ``"80mm:fs_and:raster"``. Raises ReceiptInvalid."""
-    if isinstance(spec, ReceiptProfile):
-        profile = spec
-    else:
-        name, *modes = str(spec).split(":")
-        if name not in PROFILES:
-            raise ReceiptInvalid(f"unknown receipt profile {name!r}; known: {', '.join(PROFILES)}")
-        profile = PROFILES[name]
-        if modes:
-            profile = replace(profile, chinese_mode=modes[0])
-        if len(modes) > 1:
-            profile = replace(profile, qr_mode=modes[1])
-    if chinese_mode:
-        profile = replace(profile, chinese_mode=chinese_mode)
-    if qr_mode:
-        profile = replace(profile, qr_mode=qr_mode)
-    if profile.chinese_mode not in CHINESE_MODES:
-        raise ReceiptInvalid(f"chinese_mode must be one of {', '.join(CHINESE_MODES)}; got {profile.chinese_mode!r}")
-    if profile.qr_mode not in QR_MODES:
-        raise ReceiptInvalid(f"qr_mode must be one of {', '.join(QR_MODES)}; got {profile.qr_mode!r}")
-    return profile
+def get_profile(spec: "str | PaperProfile", *, chinese_mode: str | None = None,
+                qr_mode: str | None = None) -> PaperProfile:
+    """The paper profile to render for (:func:`kiosk.hardware.receipt.paper_profile`). Raises ReceiptInvalid."""
+    try:
+        return paper_profile(spec, chinese_mode=chinese_mode, qr_mode=qr_mode)
+    except ValueError as exc:
+        raise ReceiptInvalid(str(exc)) from None
 
 
 def char_columns(ch: str) -> int:
@@ -163,7 +121,7 @@ def raster_bytes(image: Any) -> bytes:
 class EscposEncoder:
     """Builds one receipt's ESC/POS bytes for a profile; text is Unicode, bytes come out right."""
 
-    def __init__(self, profile: "str | ReceiptProfile" = "80mm") -> None:
+    def __init__(self, profile: "str | PaperProfile" = "80mm") -> None:
         self.profile = get_profile(profile)
         self._out = bytearray()
         self._align = "left"
@@ -303,7 +261,7 @@ def _kv(enc: EscposEncoder, label: str, value: Any) -> None:
     enc.text(f"{label}：{mask_text(str(value))}")
 
 
-def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | ReceiptProfile" = "80mm") -> bytes:
+def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | PaperProfile" = "80mm") -> bytes:
     """ESC/POS bytes of one receipt: ``kind`` in transaction, appointment, payment, test.
 
     ``data``: item_name_zh, item_name_en, terminal_id, time, reference, lines [[label, value]],

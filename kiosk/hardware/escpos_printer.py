@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from kiosk.errors import ConfigError, CoverOpen, DeviceOffline, DeviceOverrun, NoDevice, PaperOut, PrintFailed
 from kiosk.hardware.base import DeviceState, DeviceStatus, SupplyState, status
-from kiosk.hardware.receipt import ReceiptPrinter
+from kiosk.hardware.receipt import PaperProfile, ReceiptPrinter, paper_profile
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,9 @@ def status_from_answers(printer: int | None, offline_cause: int | None, paper: i
 
 
 class EscposReceiptPrinter(ReceiptPrinter):
-    """A real ESC/POS printer behind one connector; ``profile`` is its receipt profile spec."""
+    """A real ESC/POS printer behind one connector; it prints bytes rendered for its ``paper`` profile."""
+
+    paper: PaperProfile
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name)
@@ -347,13 +349,11 @@ class EscposReceiptPrinter(ReceiptPrinter):
         if self.driver not in CONNECTORS:
             raise ConfigError(f"devices.{name}.driver: receipt connector must be one of {', '.join(CONNECTORS)}",
                               key=f"devices.{name}.driver", value=self.driver)
-        from print_templates.receipts import ReceiptInvalid, get_profile
-
         try:
-            self._profile = get_profile(str(opts.get("profile", "80mm")), chinese_mode=opts.get("chinese_mode"),
-                                        qr_mode=opts.get("qr_mode"))
-        except ReceiptInvalid as exc:
-            raise ConfigError(f"devices.{name}.options.profile: {exc.detail}", key=f"devices.{name}.options.profile",
+            self.paper = paper_profile(str(opts.get("profile", "80mm")), chinese_mode=opts.get("chinese_mode"),
+                                       qr_mode=opts.get("qr_mode"))
+        except ValueError as exc:
+            raise ConfigError(f"devices.{name}.options.profile: {exc}", key=f"devices.{name}.options.profile",
                               value=opts.get("profile")) from None
         self.timeout = float(opts.get("timeout_s", 5.0))
         self.status_timeout = float(opts.get("status_timeout_s", 1.0))
@@ -363,8 +363,8 @@ class EscposReceiptPrinter(ReceiptPrinter):
 
     @property
     def profile(self) -> str:
-        """The receipt profile spec to render for (e.g. "58mm:raster:native")."""
-        return self._profile.spec
+        """The paper profile's spec, for the templates to render for (e.g. "58mm:raster:native")."""
+        return self.paper.spec
 
     def _make_link(self, opts: Mapping[str, Any]) -> _Link:
         where = f"devices.{self.name}.options"

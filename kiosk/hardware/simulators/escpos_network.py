@@ -308,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paper", choices=PAPER_STATES, default="ok")
     p.add_argument("--cover-open", action="store_true")
     p.add_argument("--offline", action="store_true")
-    p.add_argument("--save", metavar="DIR", help="write each job's bytes here (read them with print_templates.escpos_decode)")
+    p.add_argument("--save", metavar="DIR",
+                   help="write each job's bytes here (read them with python -m print_templates.escpos_decode)")
     args = p.parse_args(argv)
     printer = VirtualEscposPrinter(args.host, args.port, paper=args.paper, cover_open=args.cover_open,
                                    online=not args.offline).start()
