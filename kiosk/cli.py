@@ -29,8 +29,8 @@ HANDLERS: dict[str, str] = {
     "hw passport": "kiosk.hardware.identity_cli:cli_passport",
     "hw readers": "kiosk.hardware.identity_cli:cli_readers",
     "hw scanner": "kiosk.hardware.identity_cli:cli_scanner",
-    "hw receipt": "kiosk.hardware.printing_cli:cli_receipt",
-    "hw a4": "kiosk.hardware.printing_cli:cli_a4",
+    "hw receipt": "kiosk.printing_cli:cli_receipt",
+    "hw a4": "kiosk.printing_cli:cli_a4",
 }
 
 

@@ -1,4 +1,8 @@
-"""`kiosk hw receipt` and `kiosk hw a4`: talk to one printer directly (technicians)."""
+"""`kiosk hw receipt` and `kiosk hw a4`: talk to one printer directly (technicians).
+
+The test pages are rendered here by print_templates and handed to the driver as bytes or a
+PDF: the drivers in kiosk/hardware never render.
+"""
 from __future__ import annotations
 
 import argparse
