@@ -244,7 +244,7 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.s
         values["tuf_root_dest"] = str((target.parent / TUF_ROOT_NAME).absolute())
     devices: dict[str, dict[str, Any]] = {}
     if args.detect:
-        from provisioning.cli import detect_findings
+        from provisioning.detect import detect_findings
         from provisioning.models import suggest_devices
 
         devices.update({k: dict(v) for k, v in suggest_devices(detect_findings()).devices.items()})

@@ -3,7 +3,7 @@ import tomllib
 
 from kiosk import config as kconfig
 from kiosk.hardware.factory import DRIVERS
-from provisioning.cli import suggested_toml
+from provisioning.detect import suggested_toml
 from provisioning.models import SUPPORTED_MODELS, match_cups, match_pcsc, match_usb, recognise, suggest_devices
 
 
