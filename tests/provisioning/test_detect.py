@@ -25,3 +25,19 @@ def test_detect_toml_is_a_devices_section_the_config_accepts():
     cfg = config.from_dict({"devices": devices})
     # this machine has none of the supported devices plugged in, so each is disabled, never a simulator
     assert all(not d.enabled or d.driver != "sim" for d in cfg.devices.values())
+
+
+def test_init_detect_writes_what_detect_suggests(tmp_path):
+    import tomllib
+
+    from kiosk import config
+
+    suggested = subprocess.run([sys.executable, "-m", "provisioning.cli", "detect", "--toml"],
+                               capture_output=True, text=True, timeout=60, check=True).stdout
+    target = tmp_path / "kiosk.toml"
+    proc = subprocess.run([sys.executable, "-m", "provisioning.cli", "init", "--config", str(target), "--detect"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    written = tomllib.loads(target.read_text(encoding="utf-8"))["devices"]
+    assert written == tomllib.loads(suggested)["devices"]
+    assert set(config.load(target).devices) == set(config.DEVICE_NAMES)
