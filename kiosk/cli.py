@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -139,15 +140,22 @@ def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(module), func)
 
 
+def _reports_its_progress(args: argparse.Namespace) -> bool:
+    """True for the demo (`kiosk demo`, or `kiosk run` without a display), which prints a line per flow.
+
+    The display test is the one `kiosk run` makes before it falls back to the demo.
+    """
+    no_display = not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
+    return args.command == "demo" or (args.command == "run" and not args.headless and no_display)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kiosk` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from kiosk.privacy import MASKING_FILTER
+    from kiosk.services.logs import setup_console
 
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(MASKING_FILTER)
+    setup_console(verbose=args.verbose, quiet=_reports_its_progress(args))
     try:
         key = f"hw {args.hw_device}" if args.command == "hw" else args.command
         return int(_resolve(HANDLERS[key])(args) or 0)

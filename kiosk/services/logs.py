@@ -1,8 +1,10 @@
-"""Logging set-up: one rotating file under ``<state_dir>/logs`` with personal data masked.
+"""Logging set-up: one rotating file under ``<state_dir>/logs`` with personal data masked, and the CLI's console.
 
 Every handler installed here carries ``kiosk.privacy.MASKING_FILTER``, so ID numbers,
 phone numbers and the names a session registered are masked before a line is written.
-Lines are ``key=value`` structured so they can be grepped and shipped as they are.
+Lines are ``key=value`` structured so they can be grepped and shipped as they are. The
+console (stderr) shows INFO, or only warnings for a command whose own output is its report
+(the headless demo prints one line per flow); the state folder's file keeps every line.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from kiosk.privacy import MASKING_FILTER
 
 LOG_FILE = "kiosk.log"
 FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
+CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _MARK = "_kiosk_state_log"
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -46,6 +49,27 @@ class _RotatingFileHandler(logging.handlers.RotatingFileHandler):
                 sys.stderr.write(f"kiosk: log file {self.baseFilename} not written: disk full\n")
             return
         super().handleError(record)
+
+
+def setup_console(*, verbose: bool = False, quiet: bool = False) -> None:
+    """The CLI's stderr log, masked: DEBUG with ``verbose``, else INFO, but only warnings on screen when ``quiet``.
+
+    ``quiet`` keeps the root at INFO (the state folder's log still gets every line) and only
+    raises the console's threshold: Kivy's start-up banner, the embedded simulator's request
+    lines and the workflow's steps stay off the screen while the demo reports its flows.
+    As :func:`logging.basicConfig`, it adds no handler when the root has some already.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        if quiet and not verbose:
+            console.setLevel(logging.WARNING)
+        root.addHandler(console)
+        root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in root.handlers:
+        if MASKING_FILTER not in handler.filters:
+            handler.addFilter(MASKING_FILTER)
 
 
 def setup_logging(state_dir: str | os.PathLike[str], *, level: int = logging.INFO,
