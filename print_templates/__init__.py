@@ -1,1 +1,1 @@
-"""Printing: A4 documents (reportlab PDF, ``documents``) and receipts (ESC/POS bytes, ``receipts``)."""
+"""Printing: A4 documents (reportlab PDF, ``documents``), receipts (ESC/POS bytes, ``receipts``) and reading receipts back (``escpos_decode``)."""

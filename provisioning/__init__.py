@@ -1,0 +1,1 @@
+"""`kiosk-provision`: setting a terminal up on site (detect, init, install, enroll, selftest, update)."""

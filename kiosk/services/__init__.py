@@ -1,0 +1,1 @@
+"""The kiosk's logic without Kivy: catalog, workflow, journal, session, backend adapter, health, runtime."""
