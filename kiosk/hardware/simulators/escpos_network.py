@@ -152,16 +152,17 @@ class VirtualEscposPrinter:
             self._triggers.append((self._data_bytes + n, changes))
 
     @property
+    def printed(self) -> bytes:
+        """What reached the paper: every finished job in order (what arrived so far while none has ended)."""
+        with self._lock:
+            jobs = list(self.jobs)
+        return b"".join(jobs) if jobs else self.received
+
+    @property
     def received(self) -> bytes:
         """Every byte stored, in order, status queries included."""
         with self._lock:
             return bytes(self._received)
-
-    @property
-    def printed(self) -> bytes:
-        """What reached the paper: every finished job in order (what arrived so far while none has ended)."""
-        with self._lock:
-            return b"".join(self.jobs) if self.jobs else bytes(self._received)
 
     # --- serving ------------------------------------------------------------------------
     def _accept_loop(self) -> None:
