@@ -117,7 +117,7 @@ def speakable_chinese() -> dict[str, str]:
                 found.setdefault(_fill(entry.msgstr), f"{po.name}: {entry.msgid[:40]}")
     for error in _all_subclasses(KioskError):
         found.setdefault(error("").message("zh_CN") if _constructible(error) else "", f"error {error.__name__}")
-    for path in sorted((ROOT / "kiosk" / "services" / "backend_sim").rglob("*.py")):
+    for path in sorted((ROOT / "kiosk" / "backend_sim").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and HAN.search(node.value) \
                     and not re.search(r"\b(INSERT|SELECT|CREATE|UPDATE|VALUES)\b", node.value):
