@@ -543,7 +543,7 @@ def cli_run(args: argparse.Namespace) -> int:
 
     cfg = load(getattr(args, "config", None))
     if not args.headless and not has_display():
-        from kiosk.demo import run_demo
+        from kiosk.demo.command import run_demo
 
         out = Path(args.out)
         print(f"kiosk: no display found; running the scripted demo instead (kiosk demo --out {out} --flow H01)")

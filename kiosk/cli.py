@@ -18,7 +18,7 @@ from kiosk.errors import KioskError
 # `kiosk catalog` does not pay for Kivy.
 HANDLERS: dict[str, str] = {
     "run": "kiosk.app:cli_run",
-    "demo": "kiosk.demo:cli_demo",
+    "demo": "kiosk.demo.command:cli_demo",
     "catalog": "kiosk.services.catalog:cli_catalog",
     "backend-sim": "kiosk.services.backend_sim.server:cli_backend_sim",
     "config": "kiosk.config_cli:cli_config",
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve Prometheus metrics on this port (host from [metrics] listen, loopback by default)")
     run.add_argument("--out", default="demo-out", help="where the demo writes when there is no display")
 
-    from kiosk.demo_residents import FLOW_SYNTAX
+    from kiosk.demo.flows import FLOW_SYNTAX
 
     demo = sub.add_parser("demo", help="drive the real UI headless through scripted residents",
                           epilog=FLOW_SYNTAX, formatter_class=argparse.RawDescriptionHelpFormatter)

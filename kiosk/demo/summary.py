@@ -1,0 +1,75 @@
+"""What a demo run writes: one FlowRecord per flow and what start-up recovery finished, in summary.json."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def unused(path: Path) -> Path:
+    """``path`` (ITEM-REST), or ITEM.runK-REST when an earlier flow of the same item took it."""
+    item, _, rest = path.name.partition("-")
+    k = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{item}.run{k}-{rest}")
+        k += 1
+    return candidate
+
+
+@dataclass
+class FlowRecord:
+    """One flow's line in summary.json."""
+
+    item: str
+    person: str = ""
+    outcome: str = "failed"
+    reason: str = ""
+    message: str = ""  # the refusal or error as the resident read it (English)
+    where: str = ""  # where the refusal sends the resident (English)
+    touches: int = 0
+    touches_after_identity: int = 0
+    seconds: float = 0.0  # machine time: wall time less the resident's pauses and screenshots
+    wall_seconds: float = 0.0
+    pause_seconds: float = 0.0  # the resident's own pauses (finger down, looking for the reader, paying)
+    device_delay_seconds: float = 0.0  # simulated device delays (delay_s options), also left out of seconds
+    shown: list[str] = field(default_factory=list)  # every text the flow's last screen showed
+    reference: str = ""  # the backend's tracking number / reference of what was done
+    verification_codes: list[str] = field(default_factory=list)
+    display: list[list[str]] = field(default_factory=list)  # result lines [label_en, value] shown on the done screen
+    documents: list[str] = field(default_factory=list)
+    receipts: list[str] = field(default_factory=list)
+    screenshots: list[str] = field(default_factory=list)
+    # [{"kind", "count"}]: each scripted fault, and any other that fired, as often as a simulator applied it
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_summary(out: Path, records: list[FlowRecord], recovered: list[dict[str, Any]]) -> None:
+    """Write ``out``/summary.json: the flows so far and what start-up recovery finished."""
+    summary = {"flows": [r.__dict__ for r in records], "recovered": recovered}
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def recovered_entries(runtime: Any, out: Path) -> list[dict[str, Any]]:
+    """What start-up recovery finished, for summary.json, with the receipts it printed saved under ``out``."""
+    printer = runtime.devices.get("receipt_printer")
+    jobs = list(getattr(printer, "jobs", ()))  # nothing else has printed yet: these are recovery's
+    entries = []
+    for action in runtime.recovered:
+        printed = []
+        for kind in action.printed:
+            if kind == "receipt" and jobs:
+                target = unused(out / "receipts" / f"{action.item_id}-recovered.bin")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(jobs.pop(0))
+                printed.append(str(target.relative_to(out)))
+            else:
+                printed.append(kind)
+        entries.append({"transaction": action.txn_id, "item": action.item_id, "reference": action.reference,
+                        "actions": list(action.actions), "printed": printed, "refunded": action.refunded})
+    if entries:
+        print(f"kiosk demo: start-up recovery settled {len(entries)} transaction(s): "
+              + "; ".join(f"{e['item']} {','.join(e['actions'])}" for e in entries), flush=True)
+    return entries  # written to summary.json with the first flow (its appearing means a flow is done)
+
