@@ -1,18 +1,17 @@
-"""The scripted resident: walks one item from the home screen to the end, recording what happened."""
+"""The scripted resident: walks one item from the home screen to the end, one method per screen."""
 from __future__ import annotations
 
 import logging
-import shutil
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from kiosk import localtime
 from kiosk.demo import people
 from kiosk.demo.driver import DemoError, UiDriver
-from kiosk.demo.flows import ANSWER_LOST, FlowScript
-from kiosk.demo.summary import FlowRecord, unused
+from kiosk.demo.faults import DeviceDelays, ScriptedFaults
+from kiosk.demo.flows import FlowScript
+from kiosk.demo.forms import FormFilling, InputRejected
+from kiosk.demo.summary import FlowRecord, Printouts, unused
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
@@ -20,20 +19,15 @@ log = logging.getLogger(__name__)
 MAX_SCREENS_PER_FLOW = 40
 
 
-class InputRejected(Exception):
-    """The kiosk refused a value the script typed on purpose; the resident gives up."""
+class Resident(FormFilling):
+    """Walks one item from the home screen to the end, recording what happened.
 
-
-def _full_date(yymmdd: str, *, past: bool) -> str:
-    """A date as printed on a data page (YYYYMMDD) from the MRZ's YYMMDD."""
-    yy = int(yymmdd[:2])
-    this_year = localtime.today().year
-    century = (19 if 2000 + yy > this_year else 20) if past else 20
-    return f"{century}{yymmdd}"
-
-
-class Resident:
-    """Walks one item from the home screen to the end, recording what happened."""
+    What the resident does on a screen is its method ``at_<screen>`` (:meth:`at_identify`,
+    :meth:`at_form`, ...), looked up by the screen's name; it returns True when the flow is
+    over, and a screen without one ends the flow as unexpected. Every touch goes through
+    :meth:`press`, so a resident with another input or manner overrides that, or one screen's
+    method, and keeps the rest.
+    """
 
     def __init__(self, driver: UiDriver, runtime: Any, out: Path, *, shots: str = "all") -> None:
         self.driver = driver
@@ -41,255 +35,226 @@ class Resident:
         self.runtime = runtime
         self.out = out
         self.last_code = ""  # the verification code of the last document printed in this run
-        self.delayed_s = 0.0  # simulated device delays so far (delay_s options)
-        self._delays_before = 0.0
-        self._count_device_delays()
-
-    def _count_device_delays(self) -> None:
-        """Time every simulator's configured delay, so a flow's machine time can leave it out."""
-        lock = threading.Lock()
-        for _name, device in self.runtime.devices.all():
-            pause = getattr(device, "_pause", None)
-            if pause is None:
-                continue
-
-            def timed(fraction: float = 1.0, _pause: Any = pause) -> None:
-                started = time.monotonic()
-                try:
-                    _pause(fraction)
-                finally:
-                    with lock:
-                        self.delayed_s += time.monotonic() - started
-            device._pause = timed
+        self.delays = DeviceDelays(runtime)
 
     def run(self, flow: FlowScript | str) -> FlowRecord:
         """Do one flow end to end; never raises (the record says what failed)."""
         script = flow if isinstance(flow, FlowScript) else FlowScript.parse(flow)
-        item_id = script.item
-        drv, app = self.driver, self.driver.app
-        record = FlowRecord(item_id)
+        drv = self.driver
+        record = FlowRecord(script.item)
         self.record, self.script = record, script
         self._seen: set[str] = set()
         self.txn: Any = None
-        a4 = self.runtime.devices.get("a4_printer")
-        receipt = self.runtime.devices.get("receipt_printer")
-        a4_before = len(a4.jobs) if a4 is not None else 0
-        receipt_before = len(receipt.jobs) if receipt is not None else 0
+        printouts = Printouts(self.runtime, self.out)
         touches_before, paused_before = drv.touches, drv.paused_s
         drv.answer_idle_warning = not script.leave
-        identified_at: int | None = None
+        self.identified_at: int | None = None
         started = time.monotonic()
-        reader = self.runtime.devices.get("id_card")
-        if reader is not None and hasattr(reader, "remove"):
-            reader.remove()  # the resident still has the card in hand
-        applied_before = self.applied_faults()
-        armed: list[tuple[Any, str]] = []
+        self.take_card_back()  # the resident still has the card in hand
+        faults = ScriptedFaults(self.runtime, script)
         try:
-            item = self.runtime.catalog.get(item_id)
-            armed = self.arm_faults(item)
+            item = self.runtime.catalog.get(script.item)
+            faults.arm(item)
             self.person = script.person or people.person_for(item)
             record.person = self.person if item.needs_identity else ""
-            drv.wait_screen("home")
-            self.shot("home")
-            self.open_item(item)
-            if item.kind == "guide":
-                # The guide screen is the whole service of a guide item.
-                record.outcome, record.reason = "completed", "guide_shown"
-                record.shown = self.visible_text()
-                drv.tap_id("home_button")
-                drv.wait_screen("home")
-                return record
-            if drv.app.sm.get_screen("guide").ids.start_button.disabled:
-                record.outcome, record.reason = "unavailable", self._unavailable_reason(item)
-                drv.tap_id("home_button")
-                drv.wait_screen("home")
-                return record
-            drv.tap_id("start_button")
-            for _step in range(MAX_SCREENS_PER_FLOW):
-                # Printing is busy on purpose (the progress screen): photograph it meanwhile.
-                drv.wait_until(lambda: drv.current == "printing" or not app.busy, "the next screen")
-                drv.pump(2)
-                screen = drv.current
-                self.txn = app.txn or self.txn
-                if identified_at is None and screen not in ("identify", "home"):
-                    identified_at = drv.touches
-                self.shot(screen)
-                if screen == script.leave:
-                    self.walk_away(screen)
-                    break
-                if screen == "identify":
-                    self.present_identity(item)
-                    drv.wait_leave("identify")
-                elif screen == "face":
-                    drv.tap_id("capture_button")
-                    drv.wait_until(lambda: not app.busy, "the face check")
-                    if drv.current == "face":
-                        self.shot("face", again=True)  # the miss and the tries left
-                elif screen == "form":
-                    if not self.fill_form(item):
-                        drv.tap_id("next_button")
-                    drv.wait_until(lambda: not app.busy, "the form check")
-                    if drv.current == "form":
-                        form = app.sm.current_screen
-                        complaints = {n: e.text for n, e in form.errors.items() if e.text}
-                        self.shot("form", again=True)
-                        record.shown = self.visible_text()
-                        if not script.values:
-                            raise DemoError(f"the form was not accepted ({complaints})")
-                        # A scripted wrong value: the complaint stays beside the field; the resident gives up.
-                        record.outcome, record.reason = "input_rejected", ",".join(complaints)
-                        record.message = "; ".join(complaints.values())
-                        drv.tap_id("cancel_button")
-                        drv.wait_screen("home")
-                        break
-                elif screen == "confirm":
-                    drv.tap_id("confirm_button")
-                    drv.wait_leave("confirm")
-                elif screen == "payment":
-                    self.pay()
-                    drv.wait_leave("payment", timeout=60 + (0 if script.pay else
-                                                            self.runtime.config.payment.timeout_s))
-                elif screen == "printing":
-                    # An answer lost on the way is asked for again until backend.unknown_outcome_s.
-                    drv.wait_leave("printing", timeout=60 + float(self.runtime.config.backend.unknown_outcome_s))
-                elif screen in ("done", "error"):
-                    self.end(screen)
-                    break
-                elif screen == "reprint":
-                    drv.tap_id("reprint_button")  # documents owed from an earlier visit
-                    drv.wait_leave("reprint", timeout=60)
-                elif screen == "home":
-                    record.outcome = "cancelled"
-                    record.reason = getattr(self.txn, "reason", "") or "returned_home"
-                    break
-                else:
-                    raise DemoError(f"unexpected screen {screen}")
-            else:
-                raise DemoError(f"no end after {MAX_SCREENS_PER_FLOW} screens")
+            if self.start_item(item):
+                self.follow_steps(item)
         except InputRejected as rejected:
             record.outcome, record.reason, record.message = "input_rejected", "travel_details", str(rejected)
             record.shown = self.visible_text()
-            self.driver.tap_id("cancel_button", "travel_entry")
-            self.driver.wait_screen("home")
+            self.press_id("cancel_button", "travel_entry")
+            drv.wait_screen("home")
         except KioskError as err:
             record.outcome, record.reason = "failed", f"{err.code}: {err.detail}"
-            log.error("demo flow %s failed: %s", item_id, err.detail or err.code)
-            self._back_home()
+            log.error("demo flow %s failed: %s", script.item, err.detail or err.code)
+            self.back_home()
         finally:
-            self.disarm_faults(armed)
-            record.faults = self.fault_counts(applied_before)
+            faults.disarm()
+            record.faults = faults.counts()
             wall = time.monotonic() - started
             record.wall_seconds = round(wall, 2)
             record.pause_seconds = round(drv.paused_s - paused_before, 2)
-            record.device_delay_seconds = round(self._device_delays(), 2)
+            record.device_delay_seconds = round(self.delays.since_last(), 2)
             record.seconds = round(max(0.0, wall - record.pause_seconds - record.device_delay_seconds), 2)
             record.touches = drv.touches - touches_before
-            record.touches_after_identity = (drv.touches - identified_at) if identified_at is not None else 0
-            if a4 is not None:
-                for n, job in enumerate(a4.jobs[a4_before:]):
-                    target = unused(self.out / "documents" / f"{item_id}-{n + 1}.pdf")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(job.path, target)
-                    record.documents.append(str(target.relative_to(self.out)))
-            if receipt is not None:
-                for n, data in enumerate(receipt.jobs[receipt_before:]):
-                    target = unused(self.out / "receipts" / f"{item_id}-{n + 1}.bin")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-                    record.receipts.append(str(target.relative_to(self.out)))
+            record.touches_after_identity = (drv.touches - self.identified_at) if self.identified_at is not None else 0
+            record.documents, record.receipts = printouts.save(script.item)
         return record
 
-    # --- scripted faults ----------------------------------------------------------------
-    def applied_faults(self) -> dict[str, int]:
-        """How often each fault was applied so far, as the simulators count it (backend and devices)."""
-        counts: dict[str, int] = {}
-        if self.runtime.sim is not None:
-            counts.update(self.runtime.sim.app.faults.applied())
-        for _name, device in self.runtime.devices.all():
-            for kind, n in (device.applied() if hasattr(device, "applied") else {}).items():
-                counts[kind] = counts.get(kind, 0) + n
-        return counts
+    def start_item(self, item: Any) -> bool:
+        """Home → category → the item's guide, and start it; False when the guide ended the visit."""
+        drv, record = self.driver, self.record
+        drv.wait_screen("home")
+        self.shot("home")
+        self.open_item(item)
+        if item.kind == "guide":
+            # The guide screen is the whole service of a guide item.
+            record.outcome, record.reason = "completed", "guide_shown"
+            record.shown = self.visible_text()
+        elif drv.app.sm.get_screen("guide").ids.start_button.disabled:
+            record.outcome, record.reason = "unavailable", self.unavailable_reason(item)
+        else:
+            self.press_id("start_button")
+            return True
+        self.press_id("home_button")
+        drv.wait_screen("home")
+        return False
 
-    def arm_faults(self, item: Any) -> list[tuple[Any, str]]:
-        """Switch on the flow's scripted faults; returns the (device, fault) pairs to switch off after."""
-        armed: list[tuple[Any, str]] = []
-        for kind in self.script.faults:
-            if kind == ANSWER_LOST:
-                if self.runtime.sim is None:
-                    raise DemoError("fault=answer_lost needs the embedded backend simulator")
-                if item.operation:  # an item without an operation has no answer to lose: it never fires
-                    self.runtime.sim.app.faults.update({"lose_answers_of": item.operation,
-                                                        "lose_answers": self.script.lost})
-                    armed.append((self.runtime.sim.app.faults, kind))
-                continue
-            for _name, device in self.runtime.devices.all():
-                if kind in getattr(device, "FAULTS", ()):
-                    # 1: an event fault fires once; a state fault (paper_out) stays on for the flow.
-                    device.inject(kind, 1)
-                    armed.append((device, kind))
-        if self.script.chip:
-            chip = self.runtime.devices.get("pcsc")
-            if chip is None or self.script.chip not in getattr(chip, "FAULTS", ()):
-                raise DemoError(f"chip={self.script.chip} needs the simulated chip reader")
-            chip.inject(self.script.chip, 1)
-            armed.append((chip, self.script.chip))
-        return armed
+    def follow_steps(self, item: Any) -> None:
+        """Act on each screen the transaction shows until the flow is over. Raises DemoError when lost."""
+        drv, app = self.driver, self.driver.app
+        for _step in range(MAX_SCREENS_PER_FLOW):
+            # Printing is busy on purpose (the progress screen): photograph it meanwhile.
+            drv.wait_until(lambda: drv.current == "printing" or not app.busy, "the next screen")
+            drv.pump(2)
+            screen = drv.current
+            self.txn = app.txn or self.txn
+            if self.identified_at is None and screen not in ("identify", "home"):
+                self.identified_at = drv.touches
+            self.shot(screen)
+            if screen == self.script.leave:
+                self.walk_away(screen)
+                return
+            if self.action_for(screen)(item):
+                return
+        raise DemoError(f"no end after {MAX_SCREENS_PER_FLOW} screens")
 
-    def disarm_faults(self, armed: list[tuple[Any, str]]) -> None:
-        """Switch the flow's scripted faults off again (those that never fired too)."""
-        for target, kind in armed:
-            if kind == ANSWER_LOST:
-                target.update({"lose_answers_of": "", "lose_answers": 0})
-            else:
-                target.clear(kind)
+    def action_for(self, screen: str) -> Callable[[Any], bool]:
+        """This resident's method for ``screen``. Raises DemoError for a screen it has none for."""
+        action = getattr(self, f"at_{screen}", None)
+        if action is None:
+            raise DemoError(f"unexpected screen {screen}")
+        return action
 
-    def fault_counts(self, before: dict[str, int]) -> list[dict[str, Any]]:
-        """``[{"kind", "count"}]``: the scripted faults (0 when they never fired), then any other that fired."""
-        after = self.applied_faults()
-        fired = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0) > 0}
-        scripted = list(dict.fromkeys([*self.script.faults, *([self.script.chip] if self.script.chip else [])]))
-        return ([{"kind": k, "count": fired.get(k, 0)} for k in scripted]
-                + [{"kind": k, "count": n} for k, n in sorted(fired.items()) if k not in scripted])
+    # --- one method per screen: True when the flow is over -------------------------------
+    def at_identify(self, item: Any) -> bool:
+        """Present the card (or travel document) and wait for the kiosk to read it."""
+        self.present_identity(item)
+        self.driver.wait_leave("identify")
+        return False
 
-    def end(self, screen: str) -> None:
-        """The done or error screen: note the outcome and what was shown, then leave as a resident does."""
+    def at_face(self, item: Any) -> bool:
+        """Look into the camera and touch capture."""
+        drv = self.driver
+        self.press_id("capture_button")
+        drv.wait_until(lambda: not drv.app.busy, "the face check")
+        if drv.current == "face":
+            self.shot("face", again=True)  # the miss and the tries left
+        return False
+
+    def at_form(self, item: Any) -> bool:
+        """Fill in the form and go on; a scripted wrong value that is refused ends the flow."""
+        drv, record = self.driver, self.record
+        if not self.fill_form(item):
+            self.press_id("next_button")
+        drv.wait_until(lambda: not drv.app.busy, "the form check")
+        if drv.current != "form":
+            return False
+        form = drv.app.sm.current_screen
+        complaints = {n: e.text for n, e in form.errors.items() if e.text}
+        self.shot("form", again=True)
+        record.shown = self.visible_text()
+        if not self.script.values:
+            raise DemoError(f"the form was not accepted ({complaints})")
+        # A scripted wrong value: the complaint stays beside the field; the resident gives up.
+        record.outcome, record.reason = "input_rejected", ",".join(complaints)
+        record.message = "; ".join(complaints.values())
+        self.press_id("cancel_button")
+        drv.wait_screen("home")
+        return True
+
+    def at_confirm(self, item: Any) -> bool:
+        """Confirm what the kiosk is about to do."""
+        self.press_id("confirm_button")
+        self.driver.wait_leave("confirm")
+        return False
+
+    def at_payment(self, item: Any) -> bool:
+        """Pay by phone (or, with pay=no, let the payment time out)."""
+        self.pay()
+        self.driver.wait_leave("payment", timeout=60 + (0 if self.script.pay else
+                                                        self.runtime.config.payment.timeout_s))
+        return False
+
+    def at_printing(self, item: Any) -> bool:
+        """Wait while the kiosk produces and prints."""
+        # An answer lost on the way is asked for again until backend.unknown_outcome_s.
+        self.driver.wait_leave("printing", timeout=60 + float(self.runtime.config.backend.unknown_outcome_s))
+        return False
+
+    def at_reprint(self, item: Any) -> bool:
+        """Take the documents owed from an earlier visit."""
+        self.press_id("reprint_button")
+        self.driver.wait_leave("reprint", timeout=60)
+        return False
+
+    def at_done(self, item: Any) -> bool:
+        """Note the outcome and what was issued, take a query's slip, rate the visit, take the card, finish."""
         drv, app, record = self.driver, self.driver.app, self.record
+        self.note_outcome()
+        result = app.result
+        record.reference = str(getattr(result, "reference", "") or "")
+        codes = list(getattr(result, "verification_codes", ()) or ())
+        record.verification_codes = codes
+        record.display = [[str(line.get("label_en", "")), str(line.get("value", ""))]
+                          for line in (getattr(result, "display", None) or ())]
+        if codes:
+            self.last_code = codes[-1]  # what a later verify flow checks
+        done = app.sm.get_screen("done")
+        if done.slip_state == "offered" and self.script.slip:
+            # A query's results are on screen; this resident wants them on paper too.
+            self.press_id("slip_button")
+            drv.wait_until(lambda: done.slip_state != "printing", "the slip to print", 30)
+            if done.slip_state != "printed":
+                record.message = done.ids.problem.text
+                self.shot("done", again=True)
+        self.press_id("rate_satisfied")
+        self.take_card_back()
+        self.press_id("finish_button")
+        drv.wait_screen("home")
+        return True
+
+    def at_error(self, item: Any) -> bool:
+        """Note the refusal or error as the resident read it and where it sends them, then go home."""
+        error, record = self.driver.app.error, self.record
+        self.note_outcome()
+        record.message = error.message("en") if error is not None else ""
+        record.where = getattr(error, "where_en", "") or ""
+        self.take_card_back()
+        self.press_id("home_button")
+        self.driver.wait_screen("home")
+        return True
+
+    def at_home(self, item: Any) -> bool:
+        """Back home without an end screen: the visit was cancelled."""
+        self.record.outcome = "cancelled"
+        self.record.reason = getattr(self.txn, "reason", "") or "returned_home"
+        return True
+
+    # --- what the screens share ------------------------------------------------------------
+    def press(self, widget: Any, what: str = "") -> None:
+        """Touch ``widget`` as this resident does; raises DemoError when it did not take the touch."""
+        self.driver.tap(widget, what)
+
+    def press_id(self, widget_id: str, screen: str | None = None) -> None:
+        """Press the widget with kv id ``widget_id`` on the current (or given) screen."""
+        self.press(self.driver.find(widget_id, screen), widget_id)
+
+    def note_outcome(self) -> None:
+        """The transaction's outcome and reason (or the error's code) and what the screen shows."""
+        app, record = self.driver.app, self.record
         txn = app.txn or self.txn
         outcome = getattr(getattr(txn, "outcome", None), "value", None)
         record.outcome = outcome or "failed"
         record.reason = (txn.reason if txn is not None else "") or (
             app.error.code if app.error is not None else "")
         record.shown = self.visible_text()
+
+    def take_card_back(self) -> None:
+        """Lift the ID card off the simulated reader."""
         reader = self.runtime.devices.get("id_card")
-        if screen == "done":
-            result = app.result
-            record.reference = str(getattr(result, "reference", "") or "")
-            codes = list(getattr(result, "verification_codes", ()) or ())
-            record.verification_codes = codes
-            record.display = [[str(line.get("label_en", "")), str(line.get("value", ""))]
-                              for line in (getattr(result, "display", None) or ())]
-            if codes:
-                self.last_code = codes[-1]  # what a later verify flow checks
-            done = app.sm.get_screen("done")
-            if done.slip_state == "offered" and self.script.slip:
-                # A query's results are on screen; this resident wants them on paper too.
-                drv.tap_id("slip_button")
-                drv.wait_until(lambda: done.slip_state != "printing", "the slip to print", 30)
-                if done.slip_state != "printed":
-                    record.message = done.ids.problem.text
-                    self.shot("done", again=True)
-            drv.tap_id("rate_satisfied")
-            if reader is not None and hasattr(reader, "remove"):
-                reader.remove()  # the resident takes the card back
-            drv.tap_id("finish_button")
-        else:
-            error = app.error
-            record.message = error.message("en") if error is not None else ""
-            record.where = getattr(error, "where_en", "") or ""
-            if reader is not None and hasattr(reader, "remove"):
-                reader.remove()
-            drv.tap_id("home_button")
-        drv.wait_screen("home")
+        if reader is not None and hasattr(reader, "remove"):
+            reader.remove()
 
     def walk_away(self, screen: str) -> None:
         """Stop touching on ``screen``: the idle timeout (or the payment's expiry) ends the visit."""
@@ -305,21 +270,16 @@ class Resident:
         record.shown = [f"session_ended={getattr(session, 'ended', None) is not None}",
                         f"identity_kept={getattr(session, 'identity', None) is not None}"]
 
-    def _device_delays(self) -> float:
-        """Simulated device delay since the last call (the demo profile configures none)."""
-        delta = self.delayed_s - self._delays_before
-        self._delays_before = self.delayed_s
-        return max(0.0, delta)
-
-    def _unavailable_reason(self, item: Any) -> str:
+    def unavailable_reason(self, item: Any) -> str:
+        """Why the runtime says ``item`` cannot run now."""
         available = self.runtime.item_available(item)
         return getattr(available, "reason", "") or "unavailable"
 
-    def _back_home(self) -> None:
-        drv, app = self.driver, self.driver.app
+    def back_home(self) -> None:
+        """After a failure: end the session and wait for home (quietly, the record already says what failed)."""
         try:
-            app.end_session("cancel")
-            drv.wait_screen("home", timeout=10)
+            self.driver.app.end_session("cancel")
+            self.driver.wait_screen("home", timeout=10)
         except KioskError:
             pass
 
@@ -346,13 +306,12 @@ class Resident:
         drv = self.driver
         home = drv.app.sm.get_screen("home")
         button = next(b for b in home.ids.categories.children if b.category.code == item.category)
-        drv.tap(button, f"category {item.category}")
+        self.press(button, f"category {item.category}")
         drv.wait_screen("category")
         self.shot("category")
-        screen = drv.app.sm.get_screen("category")
-        target = screen.button_for(item.id)
+        target = drv.app.sm.get_screen("category").button_for(item.id)
         drv.reveal(target)
-        drv.tap(target, f"item {item.id}")
+        self.press(target, f"item {item.id}")
         drv.wait_screen("guide")
         self.shot("guide")
 
@@ -378,124 +337,6 @@ class Resident:
             raise DemoError("the demo needs the simulated ID card reader")
         self.driver.wait_seconds(0.5)  # the resident takes a moment to find the reader
         reader.place(people.card_for(item, self.person).id_number)
-
-    def type_travel_details(self, document: Any) -> None:
-        """The scanner cannot read the data page: type the number and dates, touch by touch.
-
-        Dates are typed as the resident reads them on the page (YYYYMMDD). A scripted
-        wrong value that the kiosk refuses ends the flow as ``input_rejected``.
-        """
-        drv = self.driver
-        drv.tap_id("type_button", "identify")
-        drv.wait_screen("travel_entry")
-        self.shot("travel_entry")
-        screen = drv.app.sm.get_screen("travel_entry")
-        typed = {"document_number": document.document_number,
-                 "birth_date": _full_date(document.birth_date, past=True),
-                 "expiry_date": _full_date(document.expiry_date, past=False), **self.script.values}
-        for name in ("document_number", "birth_date", "expiry_date"):
-            widget = screen.inputs[name]
-            drv.reveal(widget)
-            drv.tap(widget, f"field {name}")
-            panel = screen.ids.ime
-            while (key := panel.next_key(typed[name])) is not None:
-                drv.tap(key)
-            drv.pump(2)
-        self.close_keyboard(screen)
-        drv.tap_id("read_button", "travel_entry")
-        drv.wait_until(lambda: not drv.app.busy, "the chip read")
-        drv.pump(2)
-        if drv.current == "travel_entry":
-            complaints = "; ".join(c for c in [screen.ids.problem.text] + [e.text for e in screen.errors.values()] if c)
-            self.shot("travel_entry", again=True)
-            if not self.script.values:
-                raise DemoError(f"the typed travel document details were not accepted ({complaints})")
-            raise InputRejected(complaints)
-
-    def value_for(self, item: Any, spec: Any) -> str | None:
-        """What the resident enters in ``spec``: the script's value, else the item's happy-path value."""
-        if spec.name in self.script.values:
-            return self.script.values[spec.name]
-        if spec.name == "verification_code" and self.last_code:
-            return self.last_code
-        return people.happy_value(item, spec)
-
-    def choose(self, spec: Any, grid: Any, errors: Any) -> None:
-        """Touch the option with the wanted value (the first one when any will do)."""
-        drv = self.driver
-        drv.wait_until(lambda: grid.children or errors[spec.name].text, f"options of {spec.name}", 15)
-        if not grid.children:
-            raise DemoError(f"nothing to choose for {spec.name}: {errors[spec.name].text}")
-        wanted = self.value_for(drv.app.txn.item, spec)
-        for _attempt in range(5):
-            buttons = list(reversed(grid.children))  # children are kept last-added first
-            button = next((b for b in buttons if b.value == wanted), None) if wanted is not None else buttons[0]
-            if button is None:
-                raise DemoError(f"no option {wanted!r} for {spec.name}")
-            drv.reveal(button)
-            # An earlier choice may have asked for this list again: the option seen a moment
-            # ago can have been replaced by a fresh one, so look again.
-            if button.parent is grid:
-                break
-            drv.wait_until(lambda: grid.children, f"options of {spec.name} again", 15)
-        drv.tap(button, f"option {button.value} of {spec.name}")
-
-    def fill_form(self, item: Any) -> bool:
-        """Choose and type the flow's values, field by field.
-
-        True when the form submitted itself (a form that is a single choice).
-        """
-        from kivy.core.window import Window
-
-        from kiosk.screens.ime import is_name_field
-
-        drv = self.driver
-        screen = drv.app.sm.get_screen("form")
-        if screen._one_choice:
-            spec = item.fields[0]
-            self.choose(spec, screen.inputs[spec.name], screen.errors)
-            return True
-        for spec in item.fields:
-            widget = screen.inputs[spec.name]
-            scripted = spec.name in self.script.values
-            if spec.type in ("choice", "lookup"):
-                if spec.required or scripted:
-                    later = [f for f in item.fields[item.fields.index(spec) + 1:] if f.type == "lookup"]
-                    before = {f.name: {id(b) for b in screen.inputs[f.name].children} for f in later}
-                    self.choose(spec, widget, screen.errors)
-                    # The form asks again for the options of later lookups (they may depend on
-                    # this choice): wait for the fresh ones before touching any.
-                    for f in later:
-                        grid = screen.inputs[f.name]
-                        drv.wait_until(lambda g=grid, old=before[f.name]: (
-                            (g.children and not {id(b) for b in g.children} & old)
-                            or screen.errors[f.name].text), f"fresh options of {f.name}", 20)
-            elif spec.required or scripted:
-                value = self.value_for(item, spec)
-                drv.pump(3)  # let the list settle to its size before looking for the field
-                drv.reveal(widget)
-                drv.tap(widget, f"field {spec.name}")
-                panel = screen.ids.ime
-                if spec.type == "text" and is_name_field(spec.name) and value and panel.can_type(value):
-                    # A name is typed on the form's keyboard panel, touch by touch: pinyin, then the candidate.
-                    while (key := panel.next_key(value)) is not None:
-                        drv.tap(key)
-                else:
-                    Window.dispatch("on_textinput", value or "")
-                drv.pump(2)
-                self.close_keyboard(screen)
-        return False
-
-    def close_keyboard(self, screen: Any) -> None:
-        """Touch the on-screen keyboard's done key, if the form opened one, so the form is whole again."""
-        panel = screen.ids.get("ime")
-        if panel is None or not getattr(panel, "open", False):
-            return
-        key = panel.ids.get("pad_done" if getattr(panel, "pad", False) else "done_key")
-        if key is None:
-            return
-        self.driver.tap(key, "keyboard done")
-        self.driver.pump(3)
 
     def pay(self) -> None:
         """Wait for the QR code, then pay from the 'phone' (the simulator's pay endpoint), unless scripted not to."""

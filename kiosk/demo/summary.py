@@ -1,7 +1,8 @@
-"""What a demo run writes: one FlowRecord per flow and what start-up recovery finished, in summary.json."""
+"""What a demo run writes under --out: summary.json (flows, recovery) and the documents and receipts printed."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,35 @@ class FlowRecord:
     screenshots: list[str] = field(default_factory=list)
     # [{"kind", "count"}]: each scripted fault, and any other that fired, as often as a simulator applied it
     faults: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Printouts:
+    """What the simulated printers print from now on, to be copied under the demo's output folder."""
+
+    def __init__(self, runtime: Any, out: Path) -> None:
+        self.out = out
+        self.a4 = runtime.devices.get("a4_printer")
+        self.receipt = runtime.devices.get("receipt_printer")
+        self.a4_from = len(self.a4.jobs) if self.a4 is not None else 0
+        self.receipt_from = len(self.receipt.jobs) if self.receipt is not None else 0
+
+    def save(self, item_id: str) -> tuple[list[str], list[str]]:
+        """Copy the new A4 documents (PDF) and receipts (ESC/POS bytes); their paths under ``out``."""
+        documents: list[str] = []
+        receipts: list[str] = []
+        if self.a4 is not None:
+            for n, job in enumerate(self.a4.jobs[self.a4_from:]):
+                target = unused(self.out / "documents" / f"{item_id}-{n + 1}.pdf")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(job.path, target)
+                documents.append(str(target.relative_to(self.out)))
+        if self.receipt is not None:
+            for n, data in enumerate(self.receipt.jobs[self.receipt_from:]):
+                target = unused(self.out / "receipts" / f"{item_id}-{n + 1}.bin")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                receipts.append(str(target.relative_to(self.out)))
+        return documents, receipts
 
 
 def write_summary(out: Path, records: list[FlowRecord], recovered: list[dict[str, Any]]) -> None:
