@@ -14,7 +14,7 @@ from kiosk.demo import people
 from kiosk.demo.driver import DemoError, UiDriver
 from kiosk.demo.flows import DEFAULT_FLOW, FlowScript
 from kiosk.demo.resident import Resident
-from kiosk.demo.summary import FlowRecord, recovered_entries, write_summary
+from kiosk.demo.summary import FlowRecord, Summary, recovered_entries
 from kiosk.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -41,18 +41,17 @@ def _stop_demo(signum: int, _frame: Any) -> None:
 
 def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool = False,
              shots: str = "all", state_dir: Path | None = None) -> int:
-    """Run the flows (FLOW_SYNTAX) headless on one simulator, write ``out``/summary.json.
+    """Run the flows (FLOW_SYNTAX; none: DEFAULT_FLOW) headless on one simulator, write ``out``/summary.json.
 
     ``state_dir`` keeps the journal and the embedded simulator's database there (a fresh
     temporary folder otherwise, removed at the end); the run starts with recovery, as
     `kiosk run` does, and summary.json's ``recovered`` says what it finished. Returns 0
-    when every plain flow completed and no scripted one failed (a flow with a scripted
-    fault may end failed: only the driver losing its way counts then).
+    when every flow passed (:func:`flow_passed`), 1 otherwise. Raises ConfigError for a
+    bad flow before anything starts.
     """
-    from kiosk.app import KioskApp, build_runtime, prepare_kivy
     from kiosk.services.catalog import Catalog
 
-    scripts = [FlowScript.parse(f) for f in flows]  # a bad script is refused before anything starts
+    scripts = [FlowScript.parse(f) for f in flows] or [FlowScript(DEFAULT_FLOW)]
     catalog = Catalog.load()
     for script in scripts:
         script.check(catalog.get(script.item))  # UnknownItemError, or an option the item does not take
@@ -60,55 +59,63 @@ def run_demo(cfg: KioskConfig, out: Path, flows: list[str], *, all_items: bool =
     keep = state_dir is not None
     state = Path(state_dir) if keep else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     state.mkdir(parents=True, exist_ok=True)
-    records: list[FlowRecord] = []
-    recovered: list[dict[str, Any]] = []
+    summary = Summary()
     # Our own handlers before SDL starts: SDL would otherwise turn SIGTERM into a window
     # close, which the kiosk refuses, and a stopped demo would run on. Unwinding runs the
     # clean-ups below (the state folder holds the simulator's residents).
     previous = {sig: signal.signal(sig, _stop_demo) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        cfg = demo_config(cfg, state)
-        prepare_kivy(cfg.ui, headless=True)
-        runtime = build_runtime(cfg)  # runs start-up recovery
-        try:
-            recovered = recovered_entries(runtime, out)
-            if all_items:
-                scripts = [FlowScript(i) for i in people.run_order([it.id for it in runtime.catalog.items])]
-            app = KioskApp(runtime, cfg)
-            driver = UiDriver(app)
-            driver.start()
-            try:
-                driver.wait_until(lambda: app.availability > 0, "the first availability check")
-                driver.wait_seconds(0.5)
-                resident = Resident(driver, runtime, out, shots=shots)
-                for script in scripts or [FlowScript(DEFAULT_FLOW)]:
-                    record = resident.run(script)
-                    records.append(record)
-                    print(f"kiosk demo: {script.item}{':' + record.person if record.person else ''}: "
-                          f"{record.outcome} {record.reason} ({record.touches} touches, "
-                          f"{record.touches_after_identity} after identity, {record.seconds:.1f} s machine, "
-                          f"{record.wall_seconds:.1f} s wall)", flush=True)
-                    # Written after every flow, so a long --all run leaves its results so far.
-                    write_summary(out, records, recovered)
-            finally:
-                driver.stop()
-        finally:
-            runtime.close()
+        scripts = _run_flows(demo_config(cfg, state), None if all_items else scripts, out, shots, summary)
     finally:
         if not keep:
             shutil.rmtree(state, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    plain = {id(s) for s in scripts if s == FlowScript(s.item)}
+    passed = [flow_passed(s, r) for s, r in zip(scripts, summary.flows)]
+    return 0 if passed and all(passed) else 1
 
-    def ok(script: FlowScript, record: FlowRecord) -> bool:
-        if id(script) in plain:
-            return record.outcome == "completed"
-        if script.scripted_fault:
-            return not record.reason.startswith(DemoError.code)
-        return record.outcome != "failed"
 
-    return 0 if records and all(ok(s, r) for s, r in zip(scripts or [FlowScript(DEFAULT_FLOW)], records)) else 1
+def _run_flows(cfg: KioskConfig, scripts: list[FlowScript] | None, out: Path, shots: str,
+               summary: Summary) -> list[FlowScript]:
+    """Start the kiosk offscreen and run ``scripts`` (None: every item), adding to ``summary``; the scripts run."""
+    from kiosk.app import KioskApp, build_runtime, prepare_kivy
+
+    prepare_kivy(cfg.ui, headless=True)
+    runtime = build_runtime(cfg)  # runs start-up recovery
+    try:
+        summary.recovered = recovered_entries(runtime, out)
+        if scripts is None:
+            scripts = [FlowScript(i) for i in people.run_order([it.id for it in runtime.catalog.items])]
+        app = KioskApp(runtime, cfg)
+        driver = UiDriver(app)
+        driver.start()
+        try:
+            driver.wait_until(lambda: app.availability > 0, "the first availability check")
+            driver.wait_seconds(0.5)
+            resident = Resident(driver, runtime, out, shots=shots)
+            for script in scripts:
+                record = resident.run(script)
+                summary.flows.append(record)
+                print(f"kiosk demo: {script.item}{':' + record.person if record.person else ''}: "
+                      f"{record.outcome} {record.reason} ({record.touches} touches, "
+                      f"{record.touches_after_identity} after identity, {record.seconds:.1f} s machine, "
+                      f"{record.wall_seconds:.1f} s wall)", flush=True)
+                summary.write(out)
+        finally:
+            driver.stop()
+    finally:
+        runtime.close()
+    return scripts
+
+
+def flow_passed(script: FlowScript, record: FlowRecord) -> bool:
+    """A plain flow must complete; one with a scripted fault may fail, only not by the driver losing its way;
+    any other scripted flow must not fail."""
+    if script == FlowScript(script.item):
+        return record.outcome == "completed"
+    if script.scripted_fault:
+        return not record.reason.startswith(DemoError.code)
+    return record.outcome != "failed"
 
 
 def cli_demo(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from kiosk.demo.driver import DemoError
 from kiosk.demo.flows import ANSWER_LOST, FlowScript
+from kiosk.demo.summary import FaultCount
 
 
 def applied_faults(runtime: Any) -> dict[str, int]:
@@ -61,13 +62,13 @@ class ScriptedFaults:
                 target.clear(kind)
         self.armed = []
 
-    def counts(self) -> list[dict[str, Any]]:
-        """``[{"kind", "count"}]``: the scripted faults (0 when they never fired), then any other that fired."""
+    def counts(self) -> list[FaultCount]:
+        """The scripted faults (0 when they never fired), then any other that fired."""
         after = applied_faults(self.runtime)
         fired = {k: n - self.before.get(k, 0) for k, n in after.items() if n - self.before.get(k, 0) > 0}
         scripted = list(dict.fromkeys([*self.script.faults, *([self.script.chip] if self.script.chip else [])]))
-        return ([{"kind": k, "count": fired.get(k, 0)} for k in scripted]
-                + [{"kind": k, "count": n} for k, n in sorted(fired.items()) if k not in scripted])
+        return ([FaultCount(k, fired.get(k, 0)) for k in scripted]
+                + [FaultCount(k, n) for k, n in sorted(fired.items()) if k not in scripted])
 
 
 class DeviceDelays:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,17 @@ def unused(path: Path) -> Path:
     return candidate
 
 
+@dataclass(frozen=True)
+class FaultCount:
+    """How often a simulator applied one fault during a flow (summary.json ``faults``)."""
+
+    kind: str
+    count: int
+
+
 @dataclass
 class FlowRecord:
-    """One flow's line in summary.json."""
+    """One flow's line in summary.json: a field per key, in the order written."""
 
     item: str
     person: str = ""
@@ -42,8 +50,33 @@ class FlowRecord:
     documents: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
-    # [{"kind", "count"}]: each scripted fault, and any other that fired, as often as a simulator applied it
-    faults: list[dict[str, Any]] = field(default_factory=list)
+    # each scripted fault, and any other that fired, as often as a simulator applied it
+    faults: list[FaultCount] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecoveredEntry:
+    """What start-up recovery finished for one transaction (summary.json ``recovered``)."""
+
+    transaction: str
+    item: str
+    reference: str
+    actions: list[str]
+    printed: list[str]  # "receipt" files saved under out/receipts, or what else it printed
+    refunded: str  # the order refunded, or ""
+
+
+@dataclass
+class Summary:
+    """summary.json: every flow run so far and what start-up recovery finished before them."""
+
+    flows: list[FlowRecord] = field(default_factory=list)
+    recovered: list[RecoveredEntry] = field(default_factory=list)
+
+    def write(self, out: Path) -> None:
+        """Write ``out``/summary.json (after every flow, so a long run leaves its results so far)."""
+        text = json.dumps(asdict(self), ensure_ascii=False, indent=2)
+        (out / "summary.json").write_text(text, encoding="utf-8")
 
 
 class Printouts:
@@ -75,17 +108,11 @@ class Printouts:
         return documents, receipts
 
 
-def write_summary(out: Path, records: list[FlowRecord], recovered: list[dict[str, Any]]) -> None:
-    """Write ``out``/summary.json: the flows so far and what start-up recovery finished."""
-    summary = {"flows": [r.__dict__ for r in records], "recovered": recovered}
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-
-
-def recovered_entries(runtime: Any, out: Path) -> list[dict[str, Any]]:
-    """What start-up recovery finished, for summary.json, with the receipts it printed saved under ``out``."""
+def recovered_entries(runtime: Any, out: Path) -> list[RecoveredEntry]:
+    """What start-up recovery finished, with the receipts it printed saved under ``out``."""
     printer = runtime.devices.get("receipt_printer")
     jobs = list(getattr(printer, "jobs", ()))  # nothing else has printed yet: these are recovery's
-    entries = []
+    entries: list[RecoveredEntry] = []
     for action in runtime.recovered:
         printed = []
         for kind in action.printed:
@@ -96,10 +123,10 @@ def recovered_entries(runtime: Any, out: Path) -> list[dict[str, Any]]:
                 printed.append(str(target.relative_to(out)))
             else:
                 printed.append(kind)
-        entries.append({"transaction": action.txn_id, "item": action.item_id, "reference": action.reference,
-                        "actions": list(action.actions), "printed": printed, "refunded": action.refunded})
+        entries.append(RecoveredEntry(action.txn_id, action.item_id, action.reference, list(action.actions),
+                                      printed, action.refunded))
     if entries:
         print(f"kiosk demo: start-up recovery settled {len(entries)} transaction(s): "
-              + "; ".join(f"{e['item']} {','.join(e['actions'])}" for e in entries), flush=True)
+              + "; ".join(f"{e.item} {','.join(e.actions)}" for e in entries), flush=True)
     return entries  # written to summary.json with the first flow (its appearing means a flow is done)
 
