@@ -1,1 +1,1 @@
-"""`kiosk demo`: scripted residents drive the real UI headless (driver, flows, people, resident, command)."""
+"""`kiosk demo`, a tool on top of the app: scripted residents drive the real UI headless through Kivy's input path."""
