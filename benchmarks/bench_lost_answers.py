@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from kiosk import demo_residents
+from kiosk.demo import people
 from kiosk.config import from_dict
 from kiosk.errors import OutcomeUnknown
 from kiosk.hardware.simulators.cards import card_by_number, travel_document_by_number
@@ -30,7 +30,7 @@ LI = card_by_number("370103196208082347")
 def _paid_h13(rt: Runtime, url: str):  # type: ignore[no-untyped-def]
     txn = rt.engine.start("H13")
     txn.identify(LI)
-    txn.submit_form(demo_residents.happy_values(txn.item, txn.options))
+    txn.submit_form(people.happy_values(txn.item, txn.options))
     txn.confirm()
     order = txn.start_payment()
     requests.post(f"{url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=5).raise_for_status()

@@ -32,7 +32,7 @@ def _child() -> None:
     os.environ.update({"SDL_VIDEODRIVER": "offscreen", "KIVY_HOME": tempfile.mkdtemp(prefix="kiosk-bench-kivy-")})
     from kiosk.app import KioskApp, build_runtime, prepare_kivy
     from kiosk.config import from_dict
-    from kiosk.demo import UiDriver
+    from kiosk.demo.driver import UiDriver
 
     state = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     cfg = from_dict({"paths": {"state_dir": str(state)}})

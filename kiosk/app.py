@@ -11,12 +11,9 @@ and :func:`prepare_kivy` must run before :meth:`KioskApp.build`.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import os
-import signal
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -38,7 +35,7 @@ from kivy.properties import (BooleanProperty, NumericProperty, ObjectProperty,  
 
 from kiosk.config import KioskConfig, UiConfig  # noqa: E402
 from kiosk.errors import ConfigError, KioskError  # noqa: E402
-from kiosk.i18n import normalize, translate  # noqa: E402
+from kiosk.i18n import translate  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +73,6 @@ logging.getLogger("kivy").addFilter(_QuietKivyNoise())
 def _value(enum_or_str: Any) -> Any:
     """An enum member's value (Step, Outcome), or the plain value itself."""
     return getattr(enum_or_str, "value", enum_or_str)
-
-
-def has_display() -> bool:
-    """True when SDL can open a window: an X or Wayland display, or an explicit SDL driver."""
-    return any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
 
 
 def cjk_font() -> str:
@@ -535,76 +527,3 @@ def build_runtime(cfg: KioskConfig) -> Any:
     from kiosk.services.runtime import Runtime
 
     return Runtime.from_config(cfg)
-
-
-def cli_run(args: argparse.Namespace) -> int:
-    """`kiosk run`: the kiosk UI; without a display, the scripted demo instead."""
-    from kiosk.config import load
-
-    cfg = load(getattr(args, "config", None))
-    if not args.headless and not has_display():
-        from kiosk.demo import run_demo
-
-        out = Path(args.out)
-        print(f"kiosk: no display found; running the scripted demo instead (kiosk demo --out {out} --flow H01)")
-        status = run_demo(cfg, out, ["H01"])
-        print(f"kiosk: demo output written to {out.resolve()} (summary.json, screenshots, documents, receipts)")
-        return status
-    prepare_kivy(cfg.ui, headless=args.headless)
-    # Handlers before anything is served: a SIGTERM during start-up (systemd stopping a kiosk that
-    # is still starting) ends it cleanly instead of killing it mid-way with its state half open.
-    started: list[KioskApp] = []
-    stop_asked = threading.Event()
-
-    def stop(_signum: int, _frame: Any) -> None:
-        stop_asked.set()
-        if started:
-            Clock.schedule_once(lambda _dt: started[0].stop())
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    runtime = build_runtime(cfg)
-    server = metrics = None
-    port_flag = getattr(args, "metrics_port", None)
-    if cfg.metrics.enabled or port_flag is not None:
-        from kiosk.services.metrics import KioskMetrics, start_http_server
-
-        metrics = KioskMetrics(cfg.terminal.id)
-        host, port = cfg.metrics.address(port_flag)  # the flag picks the port; the host is always [metrics] listen's
-        try:
-            server = start_http_server(metrics, port, addr=host)
-            log.info("metrics served on %s", server.url)
-        except KioskError as err:
-            # Residents come first: a taken metrics port must not keep the kiosk down (systemd
-            # would restart it in a loop). It serves without metrics; Prometheus sees the
-            # target down (KioskDown alerts) and this says why.
-            log.error("metrics disabled: %s", err)
-            print(f"kiosk: warning: {err.code}: {err.detail or err.message('en')}; running without metrics",
-                  file=sys.stderr, flush=True)
-            from kiosk.services import sdnotify
-
-            sdnotify.status(f"running without metrics: port {port} in use")
-            metrics = None
-        if metrics is not None:
-            runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions
-    runtime.start_monitoring()
-    runtime.warm_speech()  # renders the fixed prompts in a background thread
-    app = KioskApp(runtime, cfg)
-    from kiosk.services.heartbeat import HeartbeatSender
-
-    heartbeat = HeartbeatSender.from_runtime(runtime, app.command_handler(), metrics,
-                                             max_queue=cfg.heartbeat.queue_max)
-    heartbeat.start(cfg.heartbeat.interval_s)
-    started.append(app)
-    if stop_asked.is_set():  # stopped while starting: open the window only to close it at once
-        Clock.schedule_once(lambda _dt: app.stop())
-    try:
-        app.run()
-    finally:
-        heartbeat.stop()
-        if app.txn is not None:
-            app.end_session("cancel")
-        if server is not None:
-            server.stop()
-        runtime.close()
-    return app.exit_status

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from kiosk.errors import KioskError
@@ -18,8 +19,8 @@ from kiosk.errors import KioskError
 # subcommand -> "module:function"; imported only when that subcommand runs, so
 # `kiosk catalog` does not pay for Kivy.
 HANDLERS: dict[str, str] = {
-    "run": "kiosk.app:cli_run",
-    "demo": "kiosk.demo:cli_demo",
+    "run": "kiosk.cli:cli_run",
+    "demo": "kiosk.demo.command:cli_demo",
     "catalog": "kiosk.services.catalog:cli_catalog",
     "backend-sim": "kiosk.backend_sim.server:cli_backend_sim",
     "config": "kiosk.config_cli:cli_config",
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve Prometheus metrics on this port (host from [metrics] listen, loopback by default)")
     run.add_argument("--out", default="demo-out", help="where the demo writes when there is no display")
 
-    from kiosk.demo_residents import FLOW_SYNTAX
+    from kiosk.demo.flows import FLOW_SYNTAX
 
     demo = sub.add_parser("demo", help="drive the real UI headless through scripted residents",
                           epilog=FLOW_SYNTAX, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,6 +134,31 @@ def build_parser() -> argparse.ArgumentParser:
     a4.add_argument("--timeout", type=float, default=60.0)
     a4.add_argument("--json", action="store_true")
     return p
+
+
+def has_display() -> bool:
+    """True when SDL can open a window: an X or Wayland display, or an explicit SDL driver."""
+    return any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    """`kiosk run`: the kiosk UI; without a display (and without --headless), the scripted demo instead."""
+    from kiosk.config import load
+
+    cfg = load(getattr(args, "config", None))
+    if args.headless or has_display():
+        from kiosk.run import run_kiosk
+
+        return run_kiosk(cfg, headless=args.headless, metrics_port=getattr(args, "metrics_port", None))
+    from kiosk.demo.command import run_demo
+    from kiosk.demo.flows import DEFAULT_FLOW
+
+    out = Path(args.out)
+    print("kiosk: no display found; running the scripted demo instead "
+          f"(kiosk demo --out {out} --flow {DEFAULT_FLOW})")
+    status = run_demo(cfg, out, [DEFAULT_FLOW])
+    print(f"kiosk: demo output written to {out.resolve()} (summary.json, screenshots, documents, receipts)")
+    return status
 
 
 def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:

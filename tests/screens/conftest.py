@@ -43,7 +43,7 @@ def ui_config(state_dir: Path) -> Any:
 def kiosk_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The running app's UiDriver (``.app``, ``.app.runtime``), on the real services."""
     from kiosk.app import KioskApp, build_runtime, prepare_kivy
-    from kiosk.demo import UiDriver
+    from kiosk.demo.driver import UiDriver
 
     cfg = ui_config(tmp_path_factory.mktemp("kiosk-state"))
     prepare_kivy(cfg.ui, headless=True)

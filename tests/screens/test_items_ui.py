@@ -36,7 +36,7 @@ poll_interval_s = 1.0
 GROUPS: dict[str, list[str]] = {
     # One item of each kind (certificate H01, verify S02, query T01, payment T03, application S05,
     # appointment G01, report G05, guide S17) and the flagships, on their happy paths.
-    "happy1": ["H01", "S02", "H02", "H03", "H04", "H16", "S01", "T01", "T02", "T03"],  # H16: 孙丽 (see demo_residents)
+    "happy1": ["H01", "S02", "H02", "H03", "H04", "H16", "S01", "T01", "T02", "T03"],  # H16: 孙丽 (see kiosk/demo/people.py)
     # S09: the scanner cannot read the passport's data page; the resident types its details.
     # T05: a query whose resident reads the results and does not ask for the slip.
     "happy2": ["H19", "H20", "H21", "S05", "E01", "S09:mrz=typed", "G05", "G01", "S17", "T05:slip=no"],

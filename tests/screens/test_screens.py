@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.demo import DemoError
+from kiosk.demo.driver import DemoError
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 
 pytestmark = pytest.mark.ui

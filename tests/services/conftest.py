@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 import pytest
 import requests
 
-from kiosk import demo_residents
+from kiosk.demo import people
 from kiosk.config import KioskConfig, from_dict
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.hardware.idcard import IdentityCard
@@ -58,13 +58,13 @@ def sim_effects(sim_url: str) -> list[dict[str, Any]]:
 
 
 def card_for(item: Any) -> IdentityCard:
-    """The demo document that passes ``item``'s identify step (kiosk.demo_residents decides)."""
-    return demo_residents.card_for(item)
+    """The demo document that passes ``item``'s identify step (kiosk.demo.people decides)."""
+    return people.card_for(item)
 
 
 def happy_values(txn: Transaction, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """Form values for the item's happy path (the same data the UI demo's resident types)."""
-    return demo_residents.happy_values(txn.item, txn.options, overrides)
+    return people.happy_values(txn.item, txn.options, overrides)
 
 
 def drive(txn: Transaction, sim_url: str, *, card: IdentityCard | None = None,

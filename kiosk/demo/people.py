@@ -34,32 +34,6 @@ DEFAULT_PERSON = "WANG"
 # Travel documents per person (the chip the PC/SC reader holds for them).
 TRAVEL_DOCUMENTS: dict[str, str] = {"WANG": "C12345678", "SUN": "C87654321", "SMITH": "533401987"}
 
-# How `kiosk demo --flow` scripts the resident (shown by `kiosk demo --help`).
-FLOW_SYNTAX = """\
-A flow is ITEM[:OPTION]...; options script the resident for that flow:
-  PERSON        who presents their card: WANG, SUN, SIQI, LI, ZHANG, LIU, CHEN, ZHAO, SMITH
-                (default: the person whose records pass the item, see kiosk/demo_residents.py)
-  FIELD=VALUE   type (or choose the option with) this value instead of the happy-path one
-  leave=SCREEN  walk away on that screen (identify, face, form, confirm, payment, done):
-                the idle timeout ends the visit
-  pay=no        show the QR code but never pay (the payment times out)
-  slip=no       read a query's results on screen without printing the slip it offers
-  mrz=typed     a travel document whose data page the scanner cannot read: the resident
-                types its number and dates (document_number=, birth_date=, expiry_date=
-                type other values)
-  fault=KIND    a fault for this flow, counted where a simulator applies it (summary.json
-                "faults"): answer_lost (the backend does the item's operation, then its
-                answers are lost on the way back) or a device fault by its config name
-                (paper_out, cover_open, jam, offline, card_removed_mid_read, ...)
-  lost=N        with fault=answer_lost: lose the first N answers (default 2); lost=all
-                loses every one (the outcome stays unknown)
-  chip=tampered a travel document chip whose DG1 was altered after it was signed
-  chip=cloned   a validly signed chip whose DG1 is not the document presented
-Any other option is refused. --state DIR keeps the journal and the backend simulator's
-database in DIR, so a later run starts with the recovery of what an earlier one left open.
-e.g. --flow H01 S01:ZHANG T02:violation=WF0002 S01:LIU H12:leave=form E01:mrz=typed
-     H13:fault=answer_lost E01:chip=cloned"""
-
 # Values the field type alone cannot guess: formats the backend checks, records it seeded.
 SAMPLES: dict[str, str] = {
     "relative_name": "孙丽", "relative_id_number": PEOPLE["SUN"],
@@ -219,6 +193,6 @@ def run_order(item_ids: list[str]) -> list[str]:
     return ids
 
 
-__all__ = ["FLOW_SYNTAX", "PEOPLE", "DEFAULT_PERSON", "SAMPLES", "person_for", "person_key", "card_for",
+__all__ = ["PEOPLE", "DEFAULT_PERSON", "SAMPLES", "person_for", "person_key", "card_for",
            "travel_document_for",
            "happy_value", "happy_values", "run_order"]

@@ -1,0 +1,287 @@
+"""The touch driver: runs a KioskApp frame by frame and touches it through Kivy's input path.
+
+The kiosk runs offscreen (SDL ``offscreen`` driver, no X server) with its real services.
+A scripted resident touches buttons the way a finger would: a MotionEvent at the button's
+window coordinates, queued on an input provider that the event loop reads like any other
+touch device. A button that is covered or scrolled out of sight therefore does not get
+the touch, and the flow fails. The UI tests drive the app with :class:`UiDriver` too.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+import kiosk.app  # noqa: F401  (sets the Kivy environment before Kivy is imported)
+from kiosk.errors import KioskError
+
+log = logging.getLogger(__name__)
+
+STEP_TIMEOUT_S = 30.0
+# While waiting, the driver naps between frames so the worker thread doing the service
+# call (rendering a PDF, talking to the backend) gets the interpreter.
+IDLE_NAP_S = 0.03
+
+
+class DemoError(KioskError):
+    """The scripted resident could not go on (a button did not take the touch, a screen never came)."""
+
+    code = "demo_failed"
+
+
+# --- touches through the input path ----------------------------------------------------
+def _touch_classes() -> tuple[type, type]:
+    from kivy.input.motionevent import MotionEvent
+    from kivy.input.provider import MotionEventProvider
+
+    class ScriptedTouch(MotionEvent):
+        """A finger at normalised window coordinates (0..1, origin bottom left)."""
+
+        def __init__(self, device: str, uid: int, args: tuple[float, float]) -> None:
+            super().__init__(device, uid, args, is_touch=True, type_id="touch")
+
+        def depack(self, args: tuple[float, float]) -> None:
+            self.sx, self.sy = args
+            self.profile = ["pos"]
+            super().depack(args)
+
+    class ScriptedTouchProvider(MotionEventProvider):
+        """An input device the event loop polls each frame, fed by the scripted resident."""
+
+        def __init__(self, device: str, args: str) -> None:
+            super().__init__(device, args)
+            self.queue: deque[tuple[str, Any]] = deque()
+
+        def update(self, dispatch_fn: Callable[[str, Any], None]) -> None:
+            while self.queue:
+                dispatch_fn(*self.queue.popleft())
+
+    return ScriptedTouch, ScriptedTouchProvider
+
+
+class UiDriver:
+    """Runs a KioskApp frame by frame and touches, waits and takes screenshots like a resident."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.touches = 0
+        # Wall time the scripted resident spent pausing (and the driver photographing),
+        # so a flow's machine time can leave it out.
+        self.paused_s = 0.0
+        # A scripted resident answers the idle warning ("are you still there?") before a
+        # touch, as a person at the screen would; the UI tests leave it unanswered.
+        self.answer_idle_warning = False
+        self._uid = 0
+        self._shot: Path | None = None
+        self._touch_cls, provider_cls = _touch_classes()
+        self.provider = provider_cls("scripted", "")
+
+    def start(self) -> None:
+        """Build the app, open the (offscreen) window and start the event loop without blocking."""
+        from kivy.base import EventLoop, runTouchApp
+        from kivy.core.window import Window
+
+        self.app._run_prepare()
+        runTouchApp(embedded=True)
+        EventLoop.add_input_provider(self.provider)
+        self.provider.start()
+        Window.bind(on_flip=self._on_flip)
+        self.pump(5)
+
+    def stop(self) -> None:
+        """Stop the app and close the window."""
+        from kivy.base import EventLoop
+
+        EventLoop.remove_input_provider(self.provider)
+        self.app.stop()
+
+    # --- the loop ---------------------------------------------------------------------
+    def pump(self, frames: int = 1) -> None:
+        """Run ``frames`` iterations of the Kivy main loop."""
+        from kivy.base import EventLoop
+
+        for _ in range(frames):
+            EventLoop.idle()
+            if EventLoop.window is not None:
+                EventLoop.window.mainloop()  # SDL events (none offscreen, but keep the path whole)
+
+    def wait_until(self, predicate: Callable[[], Any], what: str, timeout: float = STEP_TIMEOUT_S) -> Any:
+        """Run the loop until ``predicate()`` is truthy; raises DemoError after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise DemoError(f"timed out after {timeout:.0f} s waiting for {what} "
+                                f"(screen {self.current})")
+            self.pump()
+            time.sleep(IDLE_NAP_S)
+
+    def wait_seconds(self, seconds: float) -> None:
+        """Run the loop for ``seconds`` of wall time (the resident pausing: counted in ``paused_s``)."""
+        started = time.monotonic()
+        deadline = started + seconds
+        while time.monotonic() < deadline:
+            self.pump()
+            time.sleep(IDLE_NAP_S)
+        self.paused_s += time.monotonic() - started
+
+    @property
+    def current(self) -> str:
+        """The name of the screen on show."""
+        return self.app.sm.current
+
+    def wait_screen(self, *names: str, timeout: float = STEP_TIMEOUT_S) -> str:
+        """Wait until one of ``names`` is on show and no service call is running."""
+        self.wait_until(lambda: self.current in names and not self.app.busy,
+                        f"screen {'/'.join(names)}", timeout)
+        self.pump(2)
+        return self.current
+
+    def wait_leave(self, name: str, timeout: float = STEP_TIMEOUT_S) -> str:
+        """Wait until the screen ``name`` is gone and no service call is running."""
+        self.wait_until(lambda: self.current != name and not self.app.busy, f"leaving {name}", timeout)
+        self.pump(2)
+        return self.current
+
+    # --- touches ----------------------------------------------------------------------
+    def tap_at(self, x: float, y: float) -> None:
+        """Put a finger down at window pixel (x, y) and lift it, as the touchscreen reports it."""
+        from kivy.core.window import Window
+
+        width, height = Window.size
+        self._uid += 1
+        touch = self._touch_cls("scripted", self._uid, (x / max(1, width - 1), y / max(1, height - 1)))
+        self.provider.queue.append(("begin", touch))
+        # A ScrollView holds a touch for scroll_timeout (200 ms) before it hands it to
+        # the button beneath, as it does for a real finger.
+        self.wait_seconds(0.3)
+        self.provider.queue.append(("end", touch))
+        self.pump(2)
+        self.touches += 1
+
+    def settle(self, widget: Any) -> None:
+        """Wait until every list scrolling ``widget`` is at rest.
+
+        A touch on a list still gliding only stops it (as on a phone), so a resident
+        waits for the list to stand still before touching an entry.
+        """
+        from kivy.uix.scrollview import ScrollView
+
+        lists, parent = [], widget.parent
+        while parent is not None and parent is not parent.parent:
+            if isinstance(parent, ScrollView):
+                lists.append(parent)
+            parent = parent.parent
+
+        def at_rest() -> bool:
+            return all(abs(getattr(effect, "velocity", 0)) < 1e-3 and not getattr(effect, "overscroll", 0)
+                       for sv in lists for effect in (sv.effect_x, sv.effect_y) if effect is not None)
+
+        try:
+            self.wait_until(at_rest, "the list to stop scrolling", 5)
+        except DemoError:
+            # An effect left holding a little overscroll never reports rest; the touch
+            # itself still says whether the widget took it.
+            log.debug("list not at rest after 5 s; touching anyway")
+
+    def reveal(self, widget: Any) -> None:
+        """Scroll the list holding ``widget`` so that it is in view, as a resident would."""
+        from kivy.uix.scrollview import ScrollView
+
+        parent = widget.parent
+        while parent is not None and parent is not parent.parent:
+            if isinstance(parent, ScrollView):
+                # Options that just arrived may still be growing (wrapped labels), so look
+                # again after scrolling, as an eye following the list would.
+                for _attempt in range(4):
+                    self.pump(2)  # a list still being laid out would be scrolled by stale sizes
+                    parent.scroll_to(widget, padding=40, animate=False)
+                    # A list barely taller than its view turns a few pixels into a huge scroll
+                    # fraction: keep it inside the list, as a finger would.
+                    parent.scroll_y = min(1.0, max(0.0, parent.scroll_y))
+                    parent.scroll_x = min(1.0, max(0.0, parent.scroll_x))
+                    self.pump(3)
+                    x, y = widget.to_window(*widget.center)
+                    px, py = parent.to_window(parent.x, parent.y)
+                    if px <= x <= px + parent.width and py <= y <= py + parent.height:
+                        return
+                return
+            parent = parent.parent
+
+    def tap(self, widget: Any, what: str = "") -> None:
+        """Touch the centre of ``widget``; raises DemoError when the widget did not get it."""
+        from kivy.core.window import Window
+
+        if self.answer_idle_warning and getattr(self.app, "idle_warning", False):
+            self.answer_idle_warning = False  # the "still here" touch itself must not recurse
+            try:
+                self.tap(self.app.root.ids.continue_button, "still here")
+            finally:
+                self.answer_idle_warning = True
+        self.settle(widget)
+        x, y = widget.to_window(*widget.center)
+        width, height = Window.size
+        label = what or getattr(widget, "text", "") or type(widget).__name__
+        if not (0 <= x < width and 0 <= y < height):
+            raise DemoError(f"{label!r} is off screen at ({x:.0f}, {y:.0f})")
+        pressed: list[bool] = []
+        mark = lambda *_a: pressed.append(True)  # noqa: E731
+        # A button reports the press; a text field takes the keyboard focus instead.
+        event = "on_press" if hasattr(widget, "trigger_action") else None
+        if event:
+            widget.bind(on_press=mark)
+        try:
+            self.tap_at(x, y)
+        finally:
+            if event:
+                widget.unbind(on_press=mark)
+        if not event and getattr(widget, "focus", False):
+            pressed.append(True)
+        if not pressed:
+            state = "disabled" if widget.disabled else "covered or out of view"
+            raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state})")
+
+    def find(self, widget_id: str, screen: str | None = None) -> Any:
+        """The widget with kv id ``widget_id`` on the current (or given) screen, header included."""
+        target = self.app.sm.get_screen(screen or self.current)
+        for widget in target.walk():
+            ids = getattr(widget, "ids", {})
+            if widget_id in ids:
+                return ids[widget_id]
+        raise DemoError(f"no widget {widget_id!r} on screen {target.name}")
+
+    def tap_id(self, widget_id: str, screen: str | None = None) -> None:
+        """Touch the widget with kv id ``widget_id`` on the current (or given) screen."""
+        self.tap(self.find(widget_id, screen), widget_id)
+
+    # --- screenshots ------------------------------------------------------------------
+    def _on_flip(self, *_args: Any) -> None:
+        # Bound to on_flip, so it runs before the buffers are swapped: the back buffer
+        # still holds the finished frame.
+        if self._shot is None:
+            return
+        from kivy.core.window import Window
+        from kivy.graphics.opengl import GL_RGB, GL_UNSIGNED_BYTE, glReadPixels
+        from PIL import Image
+
+        width, height = Window.size
+        data = glReadPixels(0, 0, width, height, GL_RGB, GL_UNSIGNED_BYTE)
+        image = Image.frombytes("RGB", (width, height), bytes(data)).transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        image.save(self._shot)
+        self._shot = None
+
+    def screenshot(self, path: Path) -> Path:
+        """Save the window as it is now to ``path`` (PNG)."""
+        from kivy.core.window import Window
+
+        started = time.monotonic()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._shot = path
+        Window.canvas.ask_update()
+        self.wait_until(lambda: self._shot is None, "a frame to screenshot", 10)
+        self.paused_s += time.monotonic() - started  # photographing is not the kiosk's time
+        return path

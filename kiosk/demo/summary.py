@@ -1,0 +1,132 @@
+"""What a demo run writes under --out: summary.json (flows, recovery) and the documents and receipts printed."""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def unused(path: Path) -> Path:
+    """``path`` (ITEM-REST), or ITEM.runK-REST when an earlier flow of the same item took it."""
+    item, _, rest = path.name.partition("-")
+    k = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{item}.run{k}-{rest}")
+        k += 1
+    return candidate
+
+
+@dataclass(frozen=True)
+class FaultCount:
+    """How often a simulator applied one fault during a flow (summary.json ``faults``)."""
+
+    kind: str
+    count: int
+
+
+@dataclass
+class FlowRecord:
+    """One flow's line in summary.json: a field per key, in the order written."""
+
+    item: str
+    person: str = ""
+    outcome: str = "failed"
+    reason: str = ""
+    message: str = ""  # the refusal or error as the resident read it (English)
+    where: str = ""  # where the refusal sends the resident (English)
+    touches: int = 0
+    touches_after_identity: int = 0
+    seconds: float = 0.0  # machine time: wall time less the resident's pauses and screenshots
+    wall_seconds: float = 0.0
+    pause_seconds: float = 0.0  # the resident's own pauses (finger down, looking for the reader, paying)
+    device_delay_seconds: float = 0.0  # simulated device delays (delay_s options), also left out of seconds
+    shown: list[str] = field(default_factory=list)  # every text the flow's last screen showed
+    reference: str = ""  # the backend's tracking number / reference of what was done
+    verification_codes: list[str] = field(default_factory=list)
+    display: list[list[str]] = field(default_factory=list)  # result lines [label_en, value] shown on the done screen
+    documents: list[str] = field(default_factory=list)
+    receipts: list[str] = field(default_factory=list)
+    screenshots: list[str] = field(default_factory=list)
+    # each scripted fault, and any other that fired, as often as a simulator applied it
+    faults: list[FaultCount] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecoveredEntry:
+    """What start-up recovery finished for one transaction (summary.json ``recovered``)."""
+
+    transaction: str
+    item: str
+    reference: str
+    actions: list[str]
+    printed: list[str]  # "receipt" files saved under out/receipts, or what else it printed
+    refunded: str  # the order refunded, or ""
+
+
+@dataclass
+class Summary:
+    """summary.json: every flow run so far and what start-up recovery finished before them."""
+
+    flows: list[FlowRecord] = field(default_factory=list)
+    recovered: list[RecoveredEntry] = field(default_factory=list)
+
+    def write(self, out: Path) -> None:
+        """Write ``out``/summary.json (after every flow, so a long run leaves its results so far)."""
+        text = json.dumps(asdict(self), ensure_ascii=False, indent=2)
+        (out / "summary.json").write_text(text, encoding="utf-8")
+
+
+class Printouts:
+    """What the simulated printers print from now on, to be copied under the demo's output folder."""
+
+    def __init__(self, runtime: Any, out: Path) -> None:
+        self.out = out
+        self.a4 = runtime.devices.get("a4_printer")
+        self.receipt = runtime.devices.get("receipt_printer")
+        self.a4_from = len(self.a4.jobs) if self.a4 is not None else 0
+        self.receipt_from = len(self.receipt.jobs) if self.receipt is not None else 0
+
+    def save(self, item_id: str) -> tuple[list[str], list[str]]:
+        """Copy the new A4 documents (PDF) and receipts (ESC/POS bytes); their paths under ``out``."""
+        documents: list[str] = []
+        receipts: list[str] = []
+        if self.a4 is not None:
+            for n, job in enumerate(self.a4.jobs[self.a4_from:]):
+                target = unused(self.out / "documents" / f"{item_id}-{n + 1}.pdf")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(job.path, target)
+                documents.append(str(target.relative_to(self.out)))
+        if self.receipt is not None:
+            for n, data in enumerate(self.receipt.jobs[self.receipt_from:]):
+                target = unused(self.out / "receipts" / f"{item_id}-{n + 1}.bin")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                receipts.append(str(target.relative_to(self.out)))
+        return documents, receipts
+
+
+def recovered_entries(runtime: Any, out: Path) -> list[RecoveredEntry]:
+    """What start-up recovery finished, with the receipts it printed saved under ``out``."""
+    printer = runtime.devices.get("receipt_printer")
+    jobs = list(getattr(printer, "jobs", ()))  # nothing else has printed yet: these are recovery's
+    entries: list[RecoveredEntry] = []
+    for action in runtime.recovered:
+        printed = []
+        for kind in action.printed:
+            if kind == "receipt" and jobs:
+                target = unused(out / "receipts" / f"{action.item_id}-recovered.bin")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(jobs.pop(0))
+                printed.append(str(target.relative_to(out)))
+            else:
+                printed.append(kind)
+        entries.append(RecoveredEntry(action.txn_id, action.item_id, action.reference, list(action.actions),
+                                      printed, action.refunded))
+    if entries:
+        print(f"kiosk demo: start-up recovery settled {len(entries)} transaction(s): "
+              + "; ".join(f"{e.item} {','.join(e.actions)}" for e in entries), flush=True)
+    return entries  # written to summary.json with the first flow (its appearing means a flow is done)
+

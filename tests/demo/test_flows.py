@@ -1,0 +1,42 @@
+"""The flow syntax of `kiosk demo --flow` (kiosk/demo/flows.py), read without running anything."""
+from __future__ import annotations
+
+import pytest
+
+from kiosk.demo.flows import ANSWER_LOST, FLOW_SYNTAX, OPTIONS, FlowScript
+from kiosk.errors import ConfigError
+
+
+def test_every_option_is_in_the_help_and_the_help_examples_parse() -> None:
+    for key, option in OPTIONS.items():
+        assert f"  {key}=" in FLOW_SYNTAX, key
+        assert option.field in FlowScript.__dataclass_fields__, key
+    examples = FLOW_SYNTAX.split("e.g. --flow", 1)[1].split()
+    scripts = [FlowScript.parse(flow) for flow in examples]
+    assert [s.item for s in scripts] == ["H01", "S01", "T02", "S01", "H12", "E01", "H13", "E01"]
+    assert scripts[0] == FlowScript("H01")  # no option: the plain happy path
+
+
+def test_options_set_their_fields_and_the_rest_are_field_values() -> None:
+    script = FlowScript.parse("h13:zhang:fault=answer_lost:fault=paper_out:lost=all:pay=no:slip=NO:leave=form:"
+                              "mrz=typed:chip=cloned:violation=WF0002")
+    assert (script.item, script.person, script.values) == ("H13", "ZHANG", {"violation": "WF0002"})
+    assert script.faults == (ANSWER_LOST, "paper_out") and script.lost == -1  # fault= repeats, collected in order
+    assert (script.pay, script.slip, script.leave, script.typed_mrz, script.chip) == (False, False, "form", True,
+                                                                                       "cloned")
+    assert script.scripted_fault
+    assert FlowScript.parse("H13:fault=answer_lost").lost == 2  # the default number of lost answers
+
+
+@pytest.mark.parametrize("flow, named", [
+    ("H01:mrz=scanned", "mrz=scanned"),
+    ("H01:fault=meteor", "fault=meteor"),
+    ("H01:fault=answer_lost:lost=0", "lost=0"),
+    ("H01:lost=3", "lost="),  # only with fault=answer_lost
+    ("E01:chip=forged", "chip=forged"),
+    ("H01:NOBODY", "NOBODY"),
+])
+def test_a_bad_option_value_is_refused_naming_it(flow: str, named: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        FlowScript.parse(flow)
+    assert named in refused.value.detail
