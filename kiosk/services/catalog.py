@@ -5,10 +5,8 @@ catalog it cannot trust (duplicate ids, unknown kinds, bad patterns, missing nam
 operations) with a CatalogError that names the item and the key, because a half-valid
 catalog would only fail later in front of a resident.
 
-Form values are validated and normalised by :meth:`FieldSpec.validate`: plate numbers,
-mobile numbers, dates with range checks, digits, ID numbers (GB 11643 check character),
-choices, numbers and backend lookups. Anything that does not validate raises FieldError
-and nothing else, whatever the input.
+Form values are validated and normalised by :meth:`FieldSpec.validate`, by the field's type
+(:mod:`kiosk.services.form_values`).
 """
 from __future__ import annotations
 
@@ -19,14 +17,14 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
 from kiosk import localtime
-from kiosk.errors import CatalogError, FieldError, UnknownItemError
+from kiosk.errors import CatalogError, UnknownItemError
+from kiosk.services.form_values import normalise, resolve_date
 
 DEFAULT_PATH = Path(__file__).with_name("catalog.yaml")
 
@@ -38,85 +36,8 @@ _OPERATION_RE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 _ITEM_ID_RE = re.compile(r"^[A-Z][0-9]{2}$")
 _FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
-# Province abbreviations used on motor-vehicle plates (GA 36).
-_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_L = "A-HJ-NP-Z"  # plate letters: I and O are never used
-PLATE_RE = re.compile(
-    rf"^[{_PROVINCES}][{_L}]("
-    rf"[{_L}0-9]{{4}}[{_L}0-9挂学警港澳]"  # ordinary blue/yellow plate: 鲁A12345
-    rf"|[DF][{_L}0-9][0-9]{{4}}"  # small new-energy plate: 鲁AD12345
-    rf"|[0-9]{{5}}[DF]"  # large new-energy plate: 鲁A12345D
-    rf")$"
-)
-PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 # libyaml's parser when present: five times faster than the pure-Python one on this file.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RELATIVE_DATE_RE = re.compile(r"^today(?:([+-])(\d{1,4})([dmy]))?$")
-
-# Resident-facing messages: English msgids, translated in locale/zh_CN/LC_MESSAGES/catalog.po.
-MSG_REQUIRED = "This entry is required."
-MSG_TOO_SHORT = "This entry is too short."
-MSG_TOO_LONG = "This entry is too long."
-MSG_BAD_CHARS = "This entry contains characters that are not allowed."
-MSG_PATTERN = "This entry is not in the expected format."
-MSG_DIGITS = "Please enter digits only."
-MSG_PHONE = "Please enter an 11-digit mobile number."
-MSG_PLATE = "Please enter a valid plate number, for example 鲁A12345 or 鲁AD12345."
-MSG_DATE = "Please enter a date as YYYY-MM-DD."
-MSG_DATE_EARLY = "This date is too early."
-MSG_DATE_LATE = "This date is too late."
-MSG_CHOICE = "Please choose one of the options."
-MSG_NUMBER = "Please enter a number."
-MSG_NUMBER_RANGE = "This number is outside the allowed range."
-MSG_ID_NUMBER = "Please enter a valid 18-character ID number."
-
-
-def id_number_valid(number: str) -> bool:
-    """True when ``number`` is 17 digits plus the right GB 11643 check character."""
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
-        return False
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
-    if _ID_CHECK[total % 11] != number[17]:
-        return False
-    try:
-        dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        return False
-    return True
-
-
-def resolve_date(spec: str, today: dt.date) -> dt.date:
-    """A bound from the catalog: 'YYYY-MM-DD', 'today', or 'today±N{d,m,y}'."""
-    m = _RELATIVE_DATE_RE.match(spec)
-    if not m:
-        return dt.date.fromisoformat(spec)
-    if not m.group(1):
-        return today
-    n = int(m.group(2)) * (1 if m.group(1) == "+" else -1)
-    unit = m.group(3)
-    if unit == "d":
-        return today + dt.timedelta(days=n)
-    months = n * (12 if unit == "y" else 1)
-    y, mo = divmod(today.month - 1 + months, 12)
-    year, month = today.year + y, mo + 1
-    # clamp 29-31 to the last day of the target month
-    for day in (today.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, day)
-        except ValueError:
-            continue
-    raise ValueError(spec)
-
-
-def _clean(value: Any) -> str:
-    """Text a resident typed, normalised: full-width to half-width, trimmed."""
-    if value is None:
-        return ""
-    if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
-        return "\x00"  # forces a FieldError below: not something a form can send
-    return unicodedata.normalize("NFKC", str(value)).strip()
 
 
 @dataclass(frozen=True)
@@ -163,93 +84,7 @@ class FieldSpec:
 
     def validate(self, value: Any, *, today: dt.date | None = None) -> str:
         """Normalise ``value`` to its canonical string, or raise FieldError ('' for an empty optional field)."""
-        text = _clean(value)
-        if text == "":
-            if self.required:
-                raise FieldError(self.name, "required", message_en=MSG_REQUIRED)
-            return ""
-        if any(unicodedata.category(ch)[0] == "C" for ch in text):
-            raise FieldError(self.name, "control characters", message_en=MSG_BAD_CHARS)
-        checker = getattr(self, f"_check_{self.type}")
-        text = checker(text, today or localtime.today())
-        if self.min_len is not None and len(text) < self.min_len:
-            raise FieldError(self.name, f"shorter than {self.min_len}", message_en=MSG_TOO_SHORT)
-        if self.max_len is not None and len(text) > self.max_len:
-            raise FieldError(self.name, f"longer than {self.max_len}", message_en=MSG_TOO_LONG)
-        if self.pattern and not re.fullmatch(self.pattern, text):
-            raise FieldError(self.name, "pattern mismatch", message_en=MSG_PATTERN)
-        return text
-
-    # one checker per type; each returns the normalised text or raises FieldError
-    def _check_text(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"\s+", " ", text)
-        return text.replace(" ", "").upper() if self.upper else text
-
-    def _check_lookup(self, text: str, today: dt.date) -> str:
-        if len(text) > 64:
-            raise FieldError(self.name, "lookup value too long", message_en=MSG_CHOICE)
-        return text
-
-    def _check_digits(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"[\s-]", "", text)
-        if not re.fullmatch(r"[0-9]+", text):
-            raise FieldError(self.name, "not digits", message_en=MSG_DIGITS)
-        return text
-
-    def _check_phone(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"[\s()-]", "", text)
-        if text.startswith("+86"):
-            text = text[3:]
-        elif text.startswith("0086"):
-            text = text[4:]
-        if not PHONE_RE.fullmatch(text):
-            raise FieldError(self.name, "not a mainland mobile number", message_en=MSG_PHONE)
-        return text
-
-    def _check_plate(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"[\s·.\-]", "", text).upper()
-        if not PLATE_RE.fullmatch(text):
-            raise FieldError(self.name, "not a plate number", message_en=MSG_PLATE)
-        return text
-
-    def _check_id_number(self, text: str, today: dt.date) -> str:
-        text = text.replace(" ", "").upper()
-        if not id_number_valid(text):
-            raise FieldError(self.name, "not a valid ID number", message_en=MSG_ID_NUMBER)
-        return text
-
-    def _check_date(self, text: str, today: dt.date) -> str:
-        m = re.fullmatch(r"([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?|([0-9]{4})([0-9]{2})([0-9]{2})", text)
-        if not m:
-            raise FieldError(self.name, "not a date", message_en=MSG_DATE)
-        parts = [int(p) for p in (m.groups()[:3] if m.group(1) else m.groups()[3:])]
-        try:
-            day = dt.date(*parts)
-        except ValueError:
-            raise FieldError(self.name, "no such date", message_en=MSG_DATE) from None
-        if self.min_date and day < resolve_date(self.min_date, today):
-            raise FieldError(self.name, "before the earliest allowed date", message_en=MSG_DATE_EARLY)
-        if self.max_date and day > resolve_date(self.max_date, today):
-            raise FieldError(self.name, "after the latest allowed date", message_en=MSG_DATE_LATE)
-        return day.isoformat()
-
-    def _check_choice(self, text: str, today: dt.date) -> str:
-        if text not in self.choice_values():
-            raise FieldError(self.name, "not one of the choices", message_en=MSG_CHOICE)
-        return text
-
-    def _check_number(self, text: str, today: dt.date) -> str:
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise FieldError(self.name, "not a number", message_en=MSG_NUMBER) from None
-        # an exponent like 9e999999999 would print as a billion digits: forms never need that
-        if not number.is_finite() or abs(number.adjusted()) > 15 or len(text) > 32:
-            raise FieldError(self.name, "not a finite number of sensible size", message_en=MSG_NUMBER)
-        if (self.min_value is not None and number < Decimal(str(self.min_value))) or (
-                self.max_value is not None and number > Decimal(str(self.max_value))):
-            raise FieldError(self.name, "out of range", message_en=MSG_NUMBER_RANGE)
-        return format(number.normalize(), "f")
+        return normalise(self, value, today or localtime.today())
 
 
 @dataclass(frozen=True)
