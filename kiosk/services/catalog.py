@@ -1,9 +1,12 @@
 """The 71 self-service items as data: frozen records loaded from catalog.yaml and validated once.
 
-Adding an item is adding a YAML entry; nothing here names an item. The loader refuses a
-catalog it cannot trust (duplicate ids, unknown kinds, bad patterns, missing names or
-operations) with a CatalogError that names the item and the key, because a half-valid
-catalog would only fail later in front of a resident.
+Adding an item is adding a YAML entry; nothing here names an item. The records are pydantic
+dataclasses whose schema is the YAML's: a key they do not declare is refused (``extra="forbid"``).
+The loader refuses a catalog it cannot trust (duplicate ids, unknown kinds, bad patterns,
+missing names or operations) with a CatalogError that names the item, the field and the bad
+value, because a half-valid catalog would only fail later in front of a resident. The
+document's top level is one more record, so a new block (the home screen's tiles) is one more
+field.
 
 Form values are validated and normalised by :meth:`FieldSpec.validate`, by the field's type
 (:mod:`kiosk.services.form_values`).
@@ -16,11 +19,13 @@ import functools
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Annotated, Any, Iterable, Mapping
 
 import yaml
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
 
 from kiosk import localtime
 from kiosk.errors import CatalogError, UnknownItemError
@@ -40,36 +45,184 @@ _FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
+# --- the schema's building blocks -------------------------------------------------------------
+_RECORD = ConfigDict(extra="forbid")  # a key the schema does not declare is a typo, refused
+
+
+class _Invalid(ValueError):
+    """A rule of the catalog broken at ``key`` of the record being checked."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        raise ValueError("missing")
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, got {type(value).__name__}")
+    return value.strip()
+
+
+def _optional_text(value: Any) -> str:
+    return "" if value is None or value == "" else _text(value)
+
+
+def _lines(value: Any) -> tuple[str, ...]:
+    value = [value] if isinstance(value, str) else (value or [])
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError("must be a list of text lines")
+    return tuple(v.strip() for v in value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _one_of(allowed: tuple[str, ...], what: str) -> BeforeValidator:
+    def check(value: Any) -> str:
+        text = _text(value)
+        if text not in allowed:
+            raise ValueError(f"unknown {what} {text!r} (one of {', '.join(allowed)})")
+        return text
+    return BeforeValidator(check)
+
+
+def _named(pattern: re.Pattern[str], problem: str, key: str | None = None) -> BeforeValidator:
+    def check(value: Any) -> str:
+        text = _text(value)
+        if not pattern.match(text):
+            bad = f"{problem} {text!r}"
+            raise _Invalid(key, bad) if key else ValueError(bad)
+        return text
+    return BeforeValidator(check)
+
+
+def _item_id(value: Any) -> str:
+    if not isinstance(value, str) or not _ITEM_ID_RE.match(value):
+        raise ValueError(f"bad or missing item id {value!r}")
+    return value
+
+
+def _as_text(value: Any) -> str | None:
+    return None if value is None else str(value)  # YAML reads 11 or 2026-01-01 as numbers and dates
+
+
+def _pattern(value: Any) -> str | None:
+    if value is not None:
+        try:
+            re.compile(str(value))
+        except re.error as exc:
+            raise ValueError(f"bad regular expression: {exc}") from None
+    return _as_text(value)
+
+
+def _date_bound(value: Any) -> str | None:
+    if value is not None:
+        try:
+            resolve_date(str(value), dt.date(2000, 1, 31))
+        except ValueError:
+            raise ValueError(f"bad date bound {value!r}") from None
+    return _as_text(value)
+
+
+def _length(value: Any) -> int | None:
+    if value is not None and (not isinstance(value, int) or value < 0):
+        raise ValueError("must be a non-negative whole number")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if value is not None and not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
+    return value
+
+
+def _fee(value: Any) -> float | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+        raise ValueError("must be a non-negative number or null (backend decides)")
+    return None if value is None else float(value)
+
+
+def _outputs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value or any(o not in OUTPUTS for o in value):
+        raise ValueError(f"must be a non-empty list drawn from {', '.join(OUTPUTS)}")
+    if len(set(value)) != len(value):
+        raise ValueError("duplicate output")
+    return tuple(value)
+
+
+def _minutes(value: Any) -> int:
+    if not isinstance(value, int) or not 1 <= value <= 60:
+        raise ValueError("must be a whole number of minutes, 1-60")
+    return value
+
+
+def _mappings(value: Any) -> Any:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(f, (dict, FieldSpec)) for f in value):
+        raise ValueError("each field must be a mapping")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+OptionalText = Annotated[str, BeforeValidator(_optional_text)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Lines = Annotated[tuple[str, ...], BeforeValidator(_lines)]
+
+
+# --- the records ------------------------------------------------------------------------------
+@dataclass(frozen=True, config=_RECORD)
 class Choice:
     """One option of a choice field."""
 
-    value: str
-    label_zh: str
-    label_en: str
+    value: Annotated[str, BeforeValidator(str)]
+    label_zh: Text
+    label_en: Text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping_with_a_value(cls, data: Any) -> Any:
+        if not isinstance(data, (dict, ArgsKwargs)) or (isinstance(data, dict) and "value" not in data):
+            raise ValueError("each choice needs value, label_zh, label_en")
+        return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_RECORD)
 class FieldSpec:
     """One form field of an item: its labels, type and validation rule."""
 
-    name: str
-    label_zh: str
-    label_en: str
-    type: str
-    required: bool = True
-    pattern: str | None = None
+    name: Annotated[str, _named(_FIELD_NAME_RE, "bad field name", "fields.name")]
+    label_zh: Text
+    label_en: Text
+    type: Annotated[str, _one_of(FIELD_TYPES, "type")]
+    required: Flag = True
+    pattern: Annotated[str | None, BeforeValidator(_pattern)] = None
     choices: tuple[Choice, ...] = ()
-    min_len: int | None = None
-    max_len: int | None = None
-    source: str | None = None  # lookup source on the backend (type lookup)
-    hint_zh: str = ""
-    hint_en: str = ""
-    min_date: str | None = None  # 'YYYY-MM-DD' | 'today' | 'today-30d' ...
-    max_date: str | None = None
-    min_value: float | None = None
-    max_value: float | None = None
-    upper: bool = False  # codes residents may type in lower case (frame numbers, VINs, case numbers)
+    min_len: Annotated[int | None, BeforeValidator(_length)] = None
+    max_len: Annotated[int | None, BeforeValidator(_length)] = None
+    source: Annotated[str | None, BeforeValidator(_as_text)] = None  # lookup source on the backend (type lookup)
+    hint_zh: OptionalText = ""
+    hint_en: OptionalText = ""
+    min_date: Annotated[str | None, BeforeValidator(_date_bound)] = None  # 'YYYY-MM-DD' | 'today' | 'today-30d' ...
+    max_date: Annotated[str | None, BeforeValidator(_date_bound)] = None
+    min_value: Annotated[float | None, BeforeValidator(_number)] = None
+    max_value: Annotated[float | None, BeforeValidator(_number)] = None
+    upper: Flag = False  # codes residents may type in lower case (frame numbers, VINs, case numbers)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FieldSpec":
+        if self.type == "choice" and not self.choices:
+            raise _Invalid("choices", "a choice field needs choices")
+        if len(set(self.choice_values())) != len(self.choices):
+            raise _Invalid("choices", "duplicate choice value")
+        if self.type == "lookup" and not self.source:
+            raise _Invalid("source", "a lookup field needs its backend source")
+        if self.source is not None and not _OPERATION_RE.match(self.source):
+            raise _Invalid("source", f"bad lookup source {self.source!r}")
+        return self
 
     def choice_values(self) -> tuple[str, ...]:
         """The allowed values of a choice field."""
@@ -87,39 +240,82 @@ class FieldSpec:
         return normalise(self, value, today or localtime.today())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_RECORD)
 class Category:
     """One of the five categories (户政, 治安与社区, 交管, 出入境, 综合)."""
 
     code: str
-    name_zh: str
-    name_en: str
+    name_zh: Text
+    name_en: Text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, (dict, ArgsKwargs)):
+            raise ValueError("must be a mapping with name_zh, name_en")
+        return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_RECORD)
 class CatalogItem:
     """One self-service item: everything the generic screens and workflow need to serve it."""
 
-    id: str
-    category: str
-    category_zh: str
-    category_en: str
-    name_zh: str
-    name_en: str
-    kind: str
-    identity: str
-    fields: tuple[FieldSpec, ...]
-    fee_cny: float | None  # None: the backend decides (fines, fees of an application)
-    outputs: tuple[str, ...]
-    operation: str
-    guide_zh: str
-    guide_en: str
-    materials_zh: tuple[str, ...]
-    materials_en: tuple[str, ...]
-    expected_minutes: int
-    needs_backend: bool
-    fee_count_field: str | None = None  # the fee is per unit of this field (E01: per endorsement)
+    id: Annotated[str, BeforeValidator(_item_id)]
+    category: Text
+    name_zh: Text
+    name_en: Text
+    kind: Annotated[str, _one_of(KINDS, "kind")]
+    identity: Annotated[str, _one_of(IDENTITIES, "identity")]
+    outputs: Annotated[tuple[str, ...], BeforeValidator(_outputs)]
+    operation: Annotated[str, _named(_OPERATION_RE, "bad operation name")]
+    needs_backend: Flag  # defaults to "not a guide" when the YAML leaves it out
+    category_zh: str = ""  # from the catalog's categories
+    category_en: str = ""
+    fields: Annotated[tuple[FieldSpec, ...], BeforeValidator(_mappings)] = ()
+    fee_cny: Annotated[float | None, BeforeValidator(_fee)] = 0.0  # None: the backend decides (fines, fees)
+    guide_zh: OptionalText = ""
+    guide_en: OptionalText = ""
+    materials_zh: Lines = ()
+    materials_en: Lines = ()
+    expected_minutes: Annotated[int, BeforeValidator(_minutes)] = 3
+    fee_count_field: str | None = None  # the fee is per unit of this field (a fee per endorsement)
     amount_source: str | None = None  # fee None: the lookup field whose option carries amount_fen
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_the_catalog(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill what the YAML leaves to the rest of the document: the category's names."""
+        if not isinstance(data, dict) or info.context is None:
+            return data
+        for key in ("category_zh", "category_en"):
+            if key in data:
+                raise _Invalid(key, "unknown key (typo?)")  # the category's, not the item's
+        data = {"id": None, "needs_backend": data.get("kind") != "guide", **data}
+        category = info.context["categories"].get(data.get("category"))
+        if category is not None:
+            data.update(category_zh=category.name_zh, category_en=category.name_en)
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> "CatalogItem":
+        if info.context is not None:
+            if self.category not in info.context["categories"]:
+                raise _Invalid("category", f"unknown category {self.category!r}")
+            if self.id[0] != self.category:
+                raise _Invalid("category", f"id {self.id} does not belong to category {self.category}")
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise _Invalid("fields", "duplicate field name")
+        if self.fee_count_field is not None and self.fee_count_field not in names:
+            raise _Invalid("fee_count_field", f"names no field of the item: {self.fee_count_field!r}")
+        if self.amount_source is not None and (self.amount_source not in names or
+                                               self.field(self.amount_source).type != "lookup"):
+            raise _Invalid("amount_source", f"must name a lookup field of the item: {self.amount_source!r}")
+        if self.kind == "payment" and self.fee_cny is None and self.amount_source is None:
+            raise _Invalid("amount_source", "a payment whose fee the backend decides needs amount_source")
+        if self.kind == "guide" and not (self.guide_zh and self.guide_en):
+            raise _Invalid("guide_zh", "a guide needs its content in guide_zh and guide_en")
+        return self
 
     @property
     def needs_identity(self) -> bool:
@@ -229,188 +425,113 @@ def _load_cached(path: str) -> Catalog:
 
 
 # --- validation at load ------------------------------------------------------------------
+def _categories(value: Any) -> Any:
+    if not isinstance(value, dict) or not value:
+        raise ValueError("missing or not a mapping")
+    return {str(code): {**c, "code": str(code)} if isinstance(c, dict) else c for code, c in value.items()}
+
+
+def _items(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise ValueError("missing or empty")
+    return value
+
+
+@dataclass(frozen=True, config=_RECORD)
+class _CatalogFile:
+    """The document's top level; its items are checked against it afterwards."""
+
+    categories: Annotated[dict[str, Category], BeforeValidator(_categories)] = Field(None, validate_default=True)
+    items: Annotated[list[Any], BeforeValidator(_items)] = Field(None, validate_default=True)
+    common_fields: Any = None  # YAML anchors only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, (dict, ArgsKwargs)):
+            raise _Invalid("document", "must be a mapping with categories and items")
+        return data
+
+
+_FILE = TypeAdapter(_CatalogFile)
+_ITEMS = TypeAdapter(tuple[CatalogItem, ...])
+
+
 def _fail(where: str, key: str, problem: str) -> CatalogError:
     return CatalogError(f"catalog: {where}: {key}: {problem}")
 
 
-def _str(d: Mapping[str, Any], key: str, where: str, *, required: bool = True, default: str = "") -> str:
-    value = d.get(key, None)
-    if value is None or value == "":
-        if required:
-            raise _fail(where, key, "missing")
-        return default
-    if not isinstance(value, str):
-        raise _fail(where, key, f"must be text, got {type(value).__name__}")
-    return value.strip()
+def _problem(error: Mapping[str, Any]) -> str:
+    """A pydantic error in the catalog's words."""
+    kind = error["type"]
+    if kind in ("missing", "missing_argument"):
+        return "missing"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return "unknown key (typo?)"
+    if kind in ("dataclass_type", "dataclass_args_type", "model_type"):
+        return "must be a mapping"
+    cause = (error.get("ctx") or {}).get("error")
+    return str(cause) if isinstance(cause, ValueError) else str(error["msg"])
 
 
-def _lines(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = d.get(key) or []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _fail(where, key, "must be a list of text lines")
-    return tuple(v.strip() for v in value)
+def _last_key(loc: tuple[Any, ...], default: str) -> str:
+    return next((str(part) for part in reversed(loc) if isinstance(part, str)), default)
 
 
-def _check_keys(d: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise _fail(where, unknown[0], "unknown key (typo?)")
-
-
-_FIELD_KEYS = {"name", "label_zh", "label_en", "type", "required", "pattern", "choices", "min_len", "max_len",
-               "source", "hint_zh", "hint_en", "min_date", "max_date", "min_value", "max_value", "upper"}
-_ITEM_KEYS = {"id", "category", "name_zh", "name_en", "kind", "identity", "fields", "fee_cny", "outputs",
-              "operation", "guide_zh", "guide_en", "materials_zh", "materials_en", "expected_minutes",
-              "needs_backend", "fee_count_field", "amount_source"}
-
-
-def _parse_field(raw: Any, where: str) -> FieldSpec:
-    if not isinstance(raw, dict):
-        raise _fail(where, "fields", "each field must be a mapping")
-    name = _str(raw, "name", where)
-    if not _FIELD_NAME_RE.match(name):
-        raise _fail(where, "fields.name", f"bad field name {name!r}")
-    fw = f"{where} field {name}"
-    _check_keys(raw, _FIELD_KEYS, fw)
-    ftype = _str(raw, "type", fw)
-    if ftype not in FIELD_TYPES:
-        raise _fail(fw, "type", f"unknown type {ftype!r} (one of {', '.join(FIELD_TYPES)})")
-    pattern = raw.get("pattern")
-    if pattern is not None:
-        try:
-            re.compile(str(pattern))
-        except re.error as exc:
-            raise _fail(fw, "pattern", f"bad regular expression: {exc}") from None
-    choices: list[Choice] = []
-    for c in raw.get("choices") or []:
-        if not isinstance(c, dict) or "value" not in c:
-            raise _fail(fw, "choices", "each choice needs value, label_zh, label_en")
-        choices.append(Choice(str(c["value"]), _str(c, "label_zh", fw), _str(c, "label_en", fw)))
-    if ftype == "choice" and not choices:
-        raise _fail(fw, "choices", "a choice field needs choices")
-    if len({c.value for c in choices}) != len(choices):
-        raise _fail(fw, "choices", "duplicate choice value")
-    source = raw.get("source")
-    if ftype == "lookup" and not source:
-        raise _fail(fw, "source", "a lookup field needs its backend source")
-    if source is not None and not _OPERATION_RE.match(str(source)):
-        raise _fail(fw, "source", f"bad lookup source {source!r}")
-    for key in ("min_date", "max_date"):
-        if raw.get(key) is not None:
-            try:
-                resolve_date(str(raw[key]), dt.date(2000, 1, 31))
-            except ValueError:
-                raise _fail(fw, key, f"bad date bound {raw[key]!r}") from None
-    for key in ("min_len", "max_len"):
-        if raw.get(key) is not None and (not isinstance(raw[key], int) or raw[key] < 0):
-            raise _fail(fw, key, "must be a non-negative whole number")
-    for key in ("min_value", "max_value"):
-        if raw.get(key) is not None and not isinstance(raw[key], (int, float)):
-            raise _fail(fw, key, "must be a number")
-    required, upper = raw.get("required", True), raw.get("upper", False)
-    for key, flag in (("required", required), ("upper", upper)):
-        if not isinstance(flag, bool):
-            raise _fail(fw, key, "must be true or false")
-    return FieldSpec(
-        name=name, label_zh=_str(raw, "label_zh", fw), label_en=_str(raw, "label_en", fw), type=ftype,
-        required=required, pattern=str(pattern) if pattern is not None else None, choices=tuple(choices),
-        min_len=raw.get("min_len"), max_len=raw.get("max_len"), source=str(source) if source else None,
-        hint_zh=_str(raw, "hint_zh", fw, required=False), hint_en=_str(raw, "hint_en", fw, required=False),
-        min_date=str(raw["min_date"]) if raw.get("min_date") is not None else None,
-        max_date=str(raw["max_date"]) if raw.get("max_date") is not None else None,
-        min_value=raw.get("min_value"), max_value=raw.get("max_value"), upper=upper,
-    )
-
-
-def _parse_item(raw: Any, index: int, categories: Mapping[str, Category]) -> CatalogItem:
-    if not isinstance(raw, dict):
-        raise _fail(f"items[{index}]", "item", "must be a mapping")
+def _where(loc: tuple[Any, ...], raw_items: list[Any]) -> tuple[str, str]:
+    """The place a pydantic error location names, and the key, as the catalog's messages say them."""
+    if not loc:
+        return "top level", "document"
+    head, rest = loc[0], loc[1:]
+    if head == "categories" and rest:
+        return f"category {rest[0]}", _last_key(rest[1:], "category")
+    if head != "items" or not rest:
+        return "top level", str(head)
+    index, rest = rest[0], rest[1:]
+    raw = raw_items[index] if isinstance(raw_items[index], dict) else {}
     item_id = raw.get("id")
-    if not isinstance(item_id, str) or not _ITEM_ID_RE.match(item_id):
-        raise _fail(f"items[{index}]", "id", f"bad or missing item id {item_id!r}")
+    if rest[:1] == ("id",) or not isinstance(item_id, str) or not _ITEM_ID_RE.match(item_id):
+        return f"items[{index}]", _last_key(rest, "item")
     where = f"item {item_id}"
-    _check_keys(raw, _ITEM_KEYS, where)
-    category = _str(raw, "category", where)
-    if category not in categories:
-        raise _fail(where, "category", f"unknown category {category!r}")
-    if item_id[0] != category:
-        raise _fail(where, "category", f"id {item_id} does not belong to category {category}")
-    kind = _str(raw, "kind", where)
-    if kind not in KINDS:
-        raise _fail(where, "kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    identity = _str(raw, "identity", where)
-    if identity not in IDENTITIES:
-        raise _fail(where, "identity", f"unknown identity {identity!r} (one of {', '.join(IDENTITIES)})")
-    outputs = raw.get("outputs")
-    if not isinstance(outputs, list) or not outputs or any(o not in OUTPUTS for o in outputs):
-        raise _fail(where, "outputs", f"must be a non-empty list drawn from {', '.join(OUTPUTS)}")
-    if len(set(outputs)) != len(outputs):
-        raise _fail(where, "outputs", "duplicate output")
-    operation = _str(raw, "operation", where)
-    if not _OPERATION_RE.match(operation):
-        raise _fail(where, "operation", f"bad operation name {operation!r}")
-    fee = raw.get("fee_cny", 0)
-    if fee is not None and (isinstance(fee, bool) or not isinstance(fee, (int, float)) or fee < 0):
-        raise _fail(where, "fee_cny", "must be a non-negative number or null (backend decides)")
-    fields = tuple(_parse_field(f, where) for f in (raw.get("fields") or []))
-    names = [f.name for f in fields]
-    if len(set(names)) != len(names):
-        raise _fail(where, "fields", "duplicate field name")
-    minutes = raw.get("expected_minutes", 3)
-    if not isinstance(minutes, int) or not 1 <= minutes <= 60:
-        raise _fail(where, "expected_minutes", "must be a whole number of minutes, 1-60")
-    needs_backend = raw.get("needs_backend", kind != "guide")
-    if not isinstance(needs_backend, bool):
-        raise _fail(where, "needs_backend", "must be true or false")
-    fee_count_field = raw.get("fee_count_field")
-    if fee_count_field is not None and fee_count_field not in names:
-        raise _fail(where, "fee_count_field", f"names no field of the item: {fee_count_field!r}")
-    amount_source = raw.get("amount_source")
-    if amount_source is not None and (amount_source not in names or
-                                      next(f for f in fields if f.name == amount_source).type != "lookup"):
-        raise _fail(where, "amount_source", f"must name a lookup field of the item: {amount_source!r}")
-    if kind == "payment" and fee is None and amount_source is None:
-        raise _fail(where, "amount_source", "a payment whose fee the backend decides needs amount_source")
-    if kind == "guide" and not (_str(raw, "guide_zh", where, required=False) and
-                                _str(raw, "guide_en", where, required=False)):
-        raise _fail(where, "guide_zh", "a guide needs its content in guide_zh and guide_en")
-    cat = categories[category]
-    return CatalogItem(
-        id=item_id, category=category, category_zh=cat.name_zh, category_en=cat.name_en,
-        name_zh=_str(raw, "name_zh", where), name_en=_str(raw, "name_en", where), kind=kind, identity=identity,
-        fields=fields, fee_cny=float(fee) if fee is not None else None, outputs=tuple(outputs),
-        operation=operation, guide_zh=_str(raw, "guide_zh", where, required=False),
-        guide_en=_str(raw, "guide_en", where, required=False),
-        materials_zh=_lines(raw, "materials_zh", where), materials_en=_lines(raw, "materials_en", where),
-        expected_minutes=minutes, needs_backend=needs_backend, fee_count_field=fee_count_field,
-        amount_source=amount_source,
-    )
+    if rest[:1] == ("fields",) and len(rest) > 1:
+        field = raw["fields"][rest[1]]
+        name = field.get("name")
+        if isinstance(name, str) and _FIELD_NAME_RE.match(name.strip()):
+            where = f"{where} field {name.strip()}"
+        return where, _last_key(rest[2:], "fields")
+    return where, _last_key(rest, "item")
+
+
+def _catalog_error(exc: ValidationError, raw_items: list[Any], prefix: tuple[Any, ...] = ()) -> CatalogError:
+    """The first problem of ``exc`` as a CatalogError: the first item's, a bad id first, then an unknown key
+    (before the "missing" it may have caused)."""
+    def rank(error: Mapping[str, Any]) -> tuple[int, int]:
+        loc = prefix + tuple(error["loc"])
+        index = loc[1] if len(loc) > 1 and loc[0] == "items" else -1
+        unknown_key = error["type"] in ("unexpected_keyword_argument", "extra_forbidden")
+        return index, 0 if loc[2:3] == ("id",) else 1 if unknown_key else 2
+
+    error = min(exc.errors(), key=rank)
+    where, key = _where(prefix + tuple(error["loc"]), raw_items)
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _Invalid):
+        key = cause.key
+    return _fail(where, key, _problem(error))
 
 
 def parse_catalog(raw: Any) -> Catalog:
     """Build a Catalog from the parsed YAML document. Raises CatalogError naming the item and key."""
-    if not isinstance(raw, dict):
-        raise _fail("top level", "document", "must be a mapping with categories and items")
-    _check_keys(raw, {"categories", "items", "common_fields"}, "top level")  # common_fields: YAML anchors only
-    cats_raw = raw.get("categories")
-    if not isinstance(cats_raw, dict) or not cats_raw:
-        raise _fail("top level", "categories", "missing or not a mapping")
-    categories: dict[str, Category] = {}
-    for code, c in cats_raw.items():
-        if not isinstance(c, dict):
-            raise _fail(f"category {code}", "category", "must be a mapping with name_zh, name_en")
-        categories[str(code)] = Category(str(code), _str(c, "name_zh", f"category {code}"),
-                                         _str(c, "name_en", f"category {code}"))
-    items_raw = raw.get("items")
-    if not isinstance(items_raw, list) or not items_raw:
-        raise _fail("top level", "items", "missing or empty")
-    items: list[CatalogItem] = []
+    try:
+        top = _FILE.validate_python(raw)
+    except ValidationError as exc:
+        raise _catalog_error(exc, []) from None
+    try:
+        items = _ITEMS.validate_python(top.items, context={"categories": top.categories})
+    except ValidationError as exc:
+        raise _catalog_error(exc, top.items, ("items",)) from None
     seen_ids: set[str] = set()
     seen_ops: dict[str, str] = {}
-    for index, entry in enumerate(items_raw):
-        item = _parse_item(entry, index, categories)
+    for item in items:
         if item.id in seen_ids:
             raise _fail(f"item {item.id}", "id", "duplicate item id")
         if item.operation in seen_ops:
@@ -418,8 +539,7 @@ def parse_catalog(raw: Any) -> Catalog:
                         f"operation {item.operation!r} already used by {seen_ops[item.operation]}")
         seen_ids.add(item.id)
         seen_ops[item.operation] = item.id
-        items.append(item)
-    return Catalog(tuple(items), tuple(categories.values()))
+    return Catalog(items, tuple(top.categories.values()))
 
 
 # --- CLI ---------------------------------------------------------------------------------

@@ -216,6 +216,9 @@ BROKEN = [
     ("wrong category", lambda d: _item(d, "T01").update(category="H"), "item T01: category"),
     ("no items", lambda d: d.update(items=[]), "top level: items"),
     ("top-level typo", lambda d: d.update(categores={}), "top level: categores"),
+    ("choice typo", lambda d: _item(d, "H13")["fields"][0]["choices"][0].update(lable_en="Chip"),
+     "item H13 field damage: lable_en"),
+    ("category typo", lambda d: d["categories"]["G"].update(nmae_en="General"), "category G: nmae_en"),
 ]
 
 
@@ -226,6 +229,43 @@ def test_broken_catalog_is_refused_naming_item_and_key(raw: dict, tmp_path: Path
         Catalog.load(path)
     assert where in str(info.value)
     assert info.value.code == "catalog_invalid"
+
+
+EXACT = [
+    (lambda d: _item(d, "H19")["fields"][0].update(pattern="ZL[0-9"),
+     "catalog: item H19 field lease_contract_number: pattern: bad regular expression: "
+     "unterminated character set at position 2"),
+    (lambda d: _item(d, "S05").update(kind="licence"), "catalog: item S05: kind: unknown kind 'licence' (one of "
+     "certificate, application, query, payment, appointment, report, guide, verify)"),
+    (lambda d: _item(d, "T07").update(name_en=5), "catalog: item T07: name_en: must be text, got int"),
+    (lambda d: _item(d, "G04")["fields"][0].update(name="Bad"), "catalog: item G04: fields.name: bad field name 'Bad'"),
+    (lambda d: _item(d, "G04")["fields"].append("x"), "catalog: item G04: fields: each field must be a mapping"),
+    (lambda d: _item(d, "S01")["fields"][0]["choices"][0].pop("value"),
+     "catalog: item S01 field purpose: choices: each choice needs value, label_zh, label_en"),
+    (lambda d: _item(d, "E05")["fields"][0].update(min_date="yesterday"),
+     "catalog: item E05 field date_from: min_date: bad date bound 'yesterday'"),
+    (lambda d: _item(d, "E01").update(fee_count_field="nope"),
+     "catalog: item E01: fee_count_field: names no field of the item: 'nope'"),
+    (lambda d: _item(d, "T01").update(id="TT1"), "catalog: items[39]: id: bad or missing item id 'TT1'"),
+    (lambda d: _item(d, "T01").pop("id"), "catalog: items[39]: id: bad or missing item id None"),
+    (lambda d: d["items"].append("x"), "catalog: items[71]: item: must be a mapping"),
+    (lambda d: d["categories"].update(Q="x"), "catalog: category Q: category: must be a mapping with name_zh, name_en"),
+    (lambda d: d.pop("categories"), "catalog: top level: categories: missing or not a mapping"),
+]
+
+
+@pytest.mark.parametrize("edit, message", EXACT, ids=[m.split(": ", 2)[1] + " " + m.split(": ")[2] for _, m in EXACT])
+def test_catalog_errors_keep_their_exact_texts(raw: dict, tmp_path: Path, edit, message: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        Catalog.load(_broken(raw, tmp_path, edit))
+    assert str(info.value) == message
+
+
+def test_the_records_refuse_what_the_schema_does_not_declare() -> None:
+    with pytest.raises(ValueError, match="unexpected_keyword_argument|Unexpected keyword"):
+        FieldSpec("f", "字段", "Field", "text", requird=False)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="unknown type 'colour'"):
+        FieldSpec("f", "字段", "Field", "colour")
 
 
 def test_unreadable_and_non_yaml_catalogs(tmp_path: Path) -> None:
@@ -246,6 +286,8 @@ def test_a_copy_of_the_real_catalog_loads(raw: dict, tmp_path: Path) -> None:
 
 # --- field validators ------------------------------------------------------------------------------
 def spec(ftype: str, **kw) -> FieldSpec:
+    if ftype == "lookup":
+        kw.setdefault("source", "test_source")  # a lookup field without its source is refused as it is built
     return FieldSpec("f", "字段", "Field", ftype, **kw)
 
 
