@@ -28,10 +28,10 @@ from pydantic_core import ArgsKwargs
 
 from kiosk import localtime
 from kiosk.errors import CatalogError, UnknownItemError
-from kiosk.services.catalog_schema import (OPERATION_RE, RECORD, ChoiceValue, DateBound, Fee, FieldName, FieldType,
-                                           Flag, Identity, Invalid, ItemId, Kind, Length, Lines, LookupSource, Minutes,
-                                           Number, OperationName, OptionalText, Outputs, Pattern, Text, catalog_error,
-                                           fail)
+from kiosk.services.catalog_schema import (IDENTITIES, OPERATION_RE, RECORD, CardTypes, ChoiceValue, DateBound, Fee,
+                                           FieldName, FieldType, Flag, Identity, Invalid, ItemId, Kind, Length, Lines,
+                                           LookupSource, Minutes, Number, OperationName, OptionalText, Outputs, Pattern,
+                                           Text, catalog_error, fail, unreadable_card)
 from kiosk.services.form_values import normalise
 
 DEFAULT_PATH = Path(__file__).with_name("catalog.yaml")
@@ -130,6 +130,34 @@ class Category:
 
 
 @dataclass(frozen=True, config=RECORD)
+class IdentityRule:
+    """What an identity requirement accepts unless an item says otherwise (the catalog's ``identities``)."""
+
+    identity: str
+    accepted_cards: CardTypes
+
+    @model_validator(mode="after")
+    def _readable(self) -> "IdentityRule":
+        if self.identity not in IDENTITIES or self.identity == "none":
+            raise Invalid("identity", f"no identity {self.identity!r} reads a card "
+                                      f"(one of {', '.join(IDENTITIES[1:])})")
+        if not self.accepted_cards:
+            raise Invalid("accepted_cards", "missing")
+        bad = unreadable_card(self.identity, self.accepted_cards)
+        if bad:
+            raise Invalid("accepted_cards", f"{bad!r} cannot be read for identity {self.identity}")
+        return self
+
+
+@dataclass(frozen=True, config=RECORD)
+class RatingRule:
+    """Makes an item the satisfaction rating: the field whose answer is counted, and the one naming the item rated."""
+
+    choice_field: Text
+    rated_item_field: OptionalText = ""
+
+
+@dataclass(frozen=True, config=RECORD)
 class CatalogItem:
     """One self-service item: everything the generic screens and workflow need to serve it."""
 
@@ -153,11 +181,15 @@ class CatalogItem:
     expected_minutes: Minutes = 3
     fee_count_field: str | None = None  # the fee is per unit of this field (a fee per endorsement)
     amount_source: str | None = None  # fee None: the lookup field whose option carries amount_fen
+    # The card types that may use the item; left out of the YAML, its identity's (the catalog's identities).
+    accepted_cards: CardTypes = ()
+    accepts_expired_card: Flag = False  # renewing an expired card, or following that renewal
+    rating: RatingRule | None = None  # this item is the satisfaction rating (counted in the statistics)
 
     @model_validator(mode="before")
     @classmethod
     def _defaults_from_the_catalog(cls, data: Any, info: ValidationInfo) -> Any:
-        """Fill what the YAML leaves to the rest of the document: the category's names."""
+        """Fill what the YAML leaves to the rest of the document: the category's names, the identity's cards."""
         if not isinstance(data, dict) or info.context is None:
             return data
         for key in ("category_zh", "category_en"):
@@ -167,6 +199,9 @@ class CatalogItem:
         category = info.context["categories"].get(data.get("category"))
         if category is not None:
             data.update(category_zh=category.name_zh, category_en=category.name_en)
+        rule = info.context["identities"].get(data.get("identity"))
+        if rule is not None and "accepted_cards" not in data:
+            data["accepted_cards"] = rule.accepted_cards
         return data
 
     @model_validator(mode="after")
@@ -188,7 +223,26 @@ class CatalogItem:
             raise Invalid("amount_source", "a payment whose fee the backend decides needs amount_source")
         if self.kind == "guide" and not (self.guide_zh and self.guide_en):
             raise Invalid("guide_zh", "a guide needs its content in guide_zh and guide_en")
+        self._check_cards()
+        if self.rating is not None:
+            self._check_rating(self.rating)
         return self
+
+    def _check_cards(self) -> None:
+        if not self.needs_identity and self.accepted_cards:
+            raise Invalid("accepted_cards", "an item without identity accepts no card")
+        if self.needs_identity and not self.accepted_cards:
+            raise Invalid("accepted_cards", f"missing (and identities gives none for {self.identity})")
+        bad = unreadable_card(self.identity, self.accepted_cards)
+        if bad:
+            raise Invalid("accepted_cards", f"{bad!r} cannot be read for identity {self.identity}")
+
+    def _check_rating(self, rating: RatingRule) -> None:
+        names = {f.name: f for f in self.fields}
+        if rating.choice_field not in names or names[rating.choice_field].type != "choice":
+            raise Invalid("rating", f"choice_field must name a choice field of the item: {rating.choice_field!r}")
+        if rating.rated_item_field and rating.rated_item_field not in names:
+            raise Invalid("rating", f"rated_item_field names no field of the item: {rating.rated_item_field!r}")
 
     @property
     def needs_identity(self) -> bool:
@@ -304,6 +358,12 @@ def _categories(value: Any) -> Any:
     return {str(code): {**c, "code": str(code)} if isinstance(c, dict) else c for code, c in value.items()}
 
 
+def _identities(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("missing or not a mapping of identity to its accepted_cards")
+    return {str(name): {**r, "identity": str(name)} if isinstance(r, dict) else r for name, r in value.items()}
+
+
 def _items(value: Any) -> Any:
     if not isinstance(value, list) or not value:
         raise ValueError("missing or empty")
@@ -316,6 +376,8 @@ class _CatalogFile:
 
     categories: Annotated[dict[str, Category], BeforeValidator(_categories)] = Field(None, validate_default=True)
     items: Annotated[list[Any], BeforeValidator(_items)] = Field(None, validate_default=True)
+    # The card types each identity requirement accepts unless an item says otherwise (accepted_cards).
+    identities: Annotated[dict[str, IdentityRule], BeforeValidator(_identities)] = Field(None, validate_default=True)
     common_fields: Any = None  # YAML anchors only
 
     @model_validator(mode="before")
@@ -337,7 +399,8 @@ def parse_catalog(raw: Any) -> Catalog:
     except ValidationError as exc:
         raise catalog_error(exc, []) from None
     try:
-        items = _ITEMS.validate_python(top.items, context={"categories": top.categories})
+        items = _ITEMS.validate_python(top.items, context={"categories": top.categories,
+                                                           "identities": top.identities})
     except ValidationError as exc:
         raise catalog_error(exc, top.items, ("items",)) from None
     seen_ids: set[str] = set()

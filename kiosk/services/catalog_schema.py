@@ -21,6 +21,16 @@ KINDS = ("certificate", "application", "query", "payment", "appointment", "repor
 IDENTITIES = ("none", "id_card", "id_card_and_face", "travel_document")
 OUTPUTS = ("a4_document", "receipt", "slip", "screen")
 FIELD_TYPES = ("text", "digits", "phone", "date", "plate", "choice", "number", "lookup", "id_number")
+# The card types each way of identifying can read: the ID card reader (GA 467) reads resident ID
+# cards and the two permanent-residence cards, the chip reader passports and travel permits. Which
+# of them an item accepts is catalog data (accepted_cards); a card no reader yields is refused there.
+READABLE_CARDS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "id_card": ("resident", "foreign_permanent", "hkmt_residence"),
+    "id_card_and_face": ("resident", "foreign_permanent", "hkmt_residence"),
+    "travel_document": ("passport", "permit"),
+}
+CARD_TYPES = ("resident", "foreign_permanent", "hkmt_residence", "passport", "permit")
 OPERATION_RE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 ITEM_ID_RE = re.compile(r"^[A-Z][0-9]{2}$")
 FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -140,6 +150,17 @@ def _minutes(value: Any) -> int:
     return value
 
 
+def _cards(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or any(c not in CARD_TYPES for c in value):
+        raise ValueError(f"must be a list drawn from {', '.join(CARD_TYPES)}")
+    return tuple(value)
+
+
+def unreadable_card(identity: str, cards: tuple[str, ...]) -> str:
+    """The first of ``cards`` that no reader of ``identity`` yields ('' when every one can be read)."""
+    return next((c for c in cards if c not in READABLE_CARDS.get(identity, ())), "")
+
+
 # What a record's field may hold, each with its check.
 Text = Annotated[str, BeforeValidator(_text)]
 OptionalText = Annotated[str, BeforeValidator(_optional_text)]
@@ -160,6 +181,7 @@ LookupSource = Annotated[str | None, BeforeValidator(_as_text)]
 DateBound = Annotated[str | None, BeforeValidator(_date_bound)]
 Number = Annotated[float | None, BeforeValidator(_number)]
 ChoiceValue = Annotated[str, BeforeValidator(str)]
+CardTypes = Annotated[tuple[str, ...], BeforeValidator(_cards)]
 
 
 # --- errors in the catalog's words ----------------------------------------------------------
@@ -192,6 +214,8 @@ def _where(loc: tuple[Any, ...], raw_items: list[Any]) -> tuple[str, str]:
     head, rest = loc[0], loc[1:]
     if head == "categories" and rest:
         return f"category {rest[0]}", _last_key(rest[1:], "category")
+    if head == "identities" and rest:
+        return f"identity {rest[0]}", _last_key(rest[1:], "identity")
     if head != "items" or not rest:
         return "top level", str(head)
     index, rest = rest[0], rest[1:]

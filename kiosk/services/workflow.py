@@ -104,29 +104,14 @@ RULES: dict[str, tuple[str, str]] = {
                                       "Please go to a staffed counter with your ID card."),
     "liveness_failed": ("The camera could not tell that you are there in person (a photo or a screen is refused).",
                         "Please go to a staffed counter with your ID card."),
-    "identity_required": ("This service needs your identity document.",
-                          "Please place your ID card on the reader."),
     "chip_not_authentic": ("The chip of this document could not be verified as genuine, so it cannot be used "
                            "at the kiosk.",
                            "Please go to the exit-entry counter with this document."),
 }
 
-# Which card types an identity requirement accepts unless the item says otherwise.
-ACCEPTED_CARDS: dict[str, frozenset[str]] = {
-    "id_card": frozenset({"resident"}),
-    "id_card_and_face": frozenset({"resident"}),
-    "travel_document": frozenset({"passport", "permit", "foreign_permanent", "hkmt_residence"}),
-}
-
-# Items an expired ID card may still be used for: renewing it is the point of H12, and its
-# holder may follow that renewal's progress (H17).
-EXPIRED_CARD_ITEMS = frozenset({"H12", "H17"})
-
 # BacFailed: the MRZ was misread or mistyped; the resident can scan or type it again.
 _RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError, BacFailed)
 
-
-RATING_ITEM = "G05"  # the satisfaction rating: its rating is counted for the statistics
 
 # What an operator must learn of, every time (metrics and alert rules count them).
 PAID_UNDELIVERED = "paid_undelivered"  # paid, and the service could not be delivered (yet)
@@ -261,7 +246,7 @@ class TransactionEnded:
     """Handed to ``WorkflowEngine.on_end`` listeners once per transaction, when its outcome is set.
 
     No personal data: the item, the outcome, how long it took and, for the satisfaction
-    rating item (G05), the chosen rating and the item id it rates.
+    rating item (catalog ``rating``), the chosen rating and the item id it rates.
     """
 
     item_id: str
@@ -958,9 +943,11 @@ class WorkflowEngine:
             return
         txn._ended_reported = True
         rating = rated = ""
-        if txn.item.id == RATING_ITEM and txn.outcome is Outcome.COMPLETED:
+        rule = txn.item.rating
+        if rule is not None and txn.outcome is Outcome.COMPLETED:
             values = txn.session.fields
-            rating, rated = str(values.get("rating") or ""), str(values.get("rated_item") or "")
+            rating = str(values.get(rule.choice_field) or "")
+            rated = str(values.get(rule.rated_item_field) or "") if rule.rated_item_field else ""
         ended = TransactionEnded(txn.item.id, txn.outcome.value, txn.reason, max(0.0, self.clock() - txn._started_at),
                                  rating, rated)
         for listener in list(self.on_end):
@@ -1026,15 +1013,14 @@ class WorkflowEngine:
 
     def check_card(self, item: Any, card: IdentityCard) -> None:
         """Apply the kiosk's identity rules for ``item``. Raises Refused."""
-        accepted = getattr(item, "accepted_cards", None) or ACCEPTED_CARDS.get(item.identity, frozenset())
-        if card.card_type not in accepted:
+        if card.card_type not in item.accepted_cards:
             raise refusal("card_type_not_accepted")
         if card.valid_to and card.valid_to != "long-term":
             try:
                 expiry = dt.date.fromisoformat(card.valid_to)
             except ValueError:
                 expiry = None
-            if (expiry is None or expiry < _today()) and item.id not in EXPIRED_CARD_ITEMS:
+            if (expiry is None or expiry < _today()) and not item.accepts_expired_card:
                 raise refusal("id_card_expired" if card.card_type == "resident" else "document_expired")
 
     # --- printing --------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The catalog: the 71 reference items, its validation at load, the field normalisers, the CLI."""
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import re
@@ -20,6 +21,7 @@ from kiosk.services import catalog as catalog_module
 from kiosk.services import form_values
 from kiosk.services.catalog import DEFAULT_PATH, Catalog, FieldSpec, parse_catalog
 from kiosk.services.form_values import PLATE_RE, id_number_valid
+from kiosk.services.stats import RATINGS
 
 # The project's reference list (ids, names, kinds), as given to every part.
 REFERENCE = """
@@ -173,11 +175,61 @@ def test_summary_search_and_unknown_items(catalog: Catalog) -> None:
     assert Catalog.load() is catalog  # parsed once
 
 
+def test_per_item_rules_are_catalog_data(catalog: Catalog) -> None:
+    assert {i.id for i in catalog if i.accepts_expired_card} == {"H12", "H17"}
+    raters = [i for i in catalog if i.rating is not None]
+    assert [i.id for i in raters] == ["G05"]
+    rule = raters[0].rating
+    assert raters[0].field(rule.choice_field).choice_values() == RATINGS  # what the statistics count
+    assert raters[0].field(rule.rated_item_field).type == "text"
+    cards = {i.identity: set() for i in catalog}
+    for item in catalog:
+        cards[item.identity].add(item.accepted_cards)
+    assert cards == {"none": {()}, "id_card": {("resident",)}, "id_card_and_face": {("resident",)},
+                     "travel_document": {("passport", "permit")}}
+
+
+def test_an_item_opens_itself_to_another_card_type(raw: dict, tmp_path: Path) -> None:
+    def edit(d: dict) -> None:
+        _item(d, "H16").update(accepted_cards=["resident", "foreign_permanent", "hkmt_residence"])
+        d["identities"]["travel_document"] = {"accepted_cards": ["passport"]}
+    catalog = Catalog.load(_broken(raw, tmp_path, edit))
+    assert catalog.get("H16").accepted_cards == ("resident", "foreign_permanent", "hkmt_residence")
+    assert catalog.get("H01").accepted_cards == ("resident",)
+    assert catalog.get("E01").accepted_cards == ("passport",)
+
+
 def test_every_operation_is_unique_and_every_lookup_named(catalog: Catalog) -> None:
     assert len({i.operation for i in catalog}) == 71
     for item in catalog:
         for f in item.fields:
             assert (f.type == "lookup") == (f.source is not None), (item.id, f.name)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _names_an_item(path: Path, ids: set[str]) -> list[str]:
+    """Where the code in ``path`` names an item id as a string of its own (the demo's run_demo flows aside)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    demo_flows = {id(n) for call in ast.walk(tree) if isinstance(call, ast.Call)
+                  and getattr(call.func, "id", getattr(call.func, "attr", "")) == "run_demo" for n in ast.walk(call)}
+    return [f"{path.relative_to(ROOT)}:{n.lineno} {n.value}" for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and n.value in ids and id(n) not in demo_flows]
+
+
+def _not_the_simulator_or_the_demo(path: Path) -> bool:
+    inside = path.relative_to(ROOT).parts
+    return "backend_sim" not in inside and not (inside[0] == "kiosk" and inside[1].startswith("demo"))
+
+
+def test_no_code_outside_the_catalog_the_simulator_and_the_demo_names_an_item(catalog: Catalog) -> None:
+    ids = {item.id for item in catalog}
+    files = [p for top in ("kiosk", "provisioning", "print_templates") for p in (ROOT / top).rglob("*.py")
+             if _not_the_simulator_or_the_demo(p)]
+    assert len(files) > 100 and ROOT / "kiosk" / "services" / "stats.py" in files
+    assert [hit for path in files for hit in _names_an_item(path, ids)] == []
+    assert [p for p in (ROOT / "kiosk").rglob("*.kv") if any(i in p.read_text(encoding="utf-8") for i in ids)] == []
 
 
 # --- validation at load ------------------------------------------------------------------------------
@@ -219,6 +271,19 @@ BROKEN = [
     ("choice typo", lambda d: _item(d, "H13")["fields"][0]["choices"][0].update(lable_en="Chip"),
      "item H13 field damage: lable_en"),
     ("category typo", lambda d: d["categories"]["G"].update(nmae_en="General"), "category G: nmae_en"),
+    ("unreadable card", lambda d: _item(d, "H01").update(accepted_cards=["passport"]),
+     "item H01: accepted_cards: 'passport' cannot be read for identity id_card"),
+    ("unknown card", lambda d: _item(d, "H01").update(accepted_cards=["library_card"]), "item H01: accepted_cards"),
+    ("card without identity", lambda d: _item(d, "G02").update(accepted_cards=["resident"]),
+     "item G02: accepted_cards: an item without identity accepts no card"),
+    ("identity default unreadable", lambda d: d["identities"].update(travel_document={"accepted_cards": ["resident"]}),
+     "identity travel_document: accepted_cards: 'resident' cannot be read for identity travel_document"),
+    ("identity without cards", lambda d: d["identities"].pop("id_card"), "item H01: accepted_cards: missing"),
+    ("expired card not a flag", lambda d: _item(d, "H12").update(accepts_expired_card="yes"),
+     "item H12: accepts_expired_card: must be true or false"),
+    ("rating on a text field", lambda d: _item(d, "G05")["rating"].update(choice_field="reason"),
+     "item G05: rating: choice_field must name a choice field of the item: 'reason'"),
+    ("rating typo", lambda d: _item(d, "G05")["rating"].update(rated_item="rated_item"), "item G05: rated_item"),
 ]
 
 

@@ -5,6 +5,7 @@ All against the live backend simulator over HTTP, with simulated devices.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -243,6 +244,18 @@ def test_card_type_the_item_does_not_accept_is_refused(runtime):
     e01 = runtime.engine.start("E01")
     with pytest.raises(Refused):
         e01.identify(WANG)  # a resident ID card is not a travel permit
+
+
+def test_the_card_rules_are_read_from_the_item(runtime):
+    engine, h01 = runtime.engine, runtime.catalog.get("H01")
+    foreign = replace(WANG, card_type="foreign_permanent")
+    with pytest.raises(Refused):
+        engine.check_card(h01, foreign)
+    engine.check_card(replace(h01, accepted_cards=("resident", "foreign_permanent")), foreign)
+    with pytest.raises(Refused):
+        engine.check_card(h01, CHEN)
+    engine.check_card(replace(h01, accepts_expired_card=True), CHEN)
+    engine.check_card(runtime.catalog.get("H12"), CHEN)  # renewing an expired card is what H12 is for
 
 
 def test_backend_refusal_keeps_its_rule(runtime, sim, flows):
