@@ -353,7 +353,8 @@ class MaintenanceService:
         return done
 
     def _reprint_receipt(self, entry: Any) -> Any:
-        from kiosk.services.workflow import Produced, Transaction
+        from kiosk.services.workflow.records import Produced
+        from kiosk.services.workflow.transaction import Transaction
 
         engine = self.runtime.engine
         session = engine.sessions.new()

@@ -16,7 +16,8 @@ from kiosk.hardware.idcard import IdentityCard
 from kiosk.hardware.simulators.cards import travel_document_by_number
 from kiosk.hardware.simulators.chip_files import TestPki
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import Outcome, Refused, Step
+from kiosk.services.workflow.rules import Refused
+from kiosk.services.workflow.steps import Outcome, Step
 
 PERMIT = travel_document_by_number("C12345678")  # 王小明's Hong Kong/Macau permit
 ACCESS = (PERMIT.document_number, "19" + PERMIT.birth_date, "20" + PERMIT.expiry_date)  # as a resident types it

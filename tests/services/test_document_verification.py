@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kiosk.hardware.escpos_decode import decode
 from kiosk.services.document_payload import decode_payload, is_compact
-from kiosk.services.workflow import Outcome
+from kiosk.services.workflow.steps import Outcome
 from print_templates.qr import parse_qr_text, qr_text
 
 COPY_DPI = 150  # a photocopy or a fine fax

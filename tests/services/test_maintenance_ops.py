@@ -15,7 +15,7 @@ from kiosk.services.maintenance_ops import (CORNERS, RESTART_EXIT_STATUS, Corner
                                             KioskCommandHandler,
                                             MaintenanceService, NotInMaintenance, NothingOwed,
                                             ReprintNeedsHolder, UiHooks)
-from kiosk.services.workflow import Outcome
+from kiosk.services.workflow.steps import Outcome
 
 WANG = DEMO_CARDS[0]  # 王小明, the household head of H01
 

@@ -21,7 +21,7 @@ from kiosk.services import journal as J
 from kiosk.services import signing
 from kiosk.services.metrics import KioskMetrics
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import Outcome, Step
+from kiosk.services.workflow.steps import Outcome, Step
 
 S = Step
 LI = card_by_number("370103196208082347")  # an H13 of her own: 20 CNY, a slip and a receipt

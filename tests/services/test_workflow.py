@@ -15,7 +15,8 @@ from kiosk.hardware.escpos_decode import decode
 from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
 from kiosk.services import journal as J
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import NAVMAP, Outcome, Refused, Step, StepError
+from kiosk.services.workflow.rules import Refused
+from kiosk.services.workflow.steps import NAVMAP, Outcome, Step, StepError
 
 
 S = Step
