@@ -19,10 +19,13 @@ from typing import Any, Callable
 
 from kiosk import localtime
 from kiosk.errors import KioskError
+from kiosk.hardware.idcard import IdentityCard
 from kiosk.privacy import mask_text
 from kiosk.services import journal as J
 from kiosk.services.heartbeat import RemoteCommand
 from kiosk.services.maintenance import AccessStatus, MaintenanceAccess
+from kiosk.services.workflow.records import Produced
+from kiosk.services.workflow.reprint import reprint_entry
 
 log = logging.getLogger(__name__)
 
@@ -309,21 +312,25 @@ class MaintenanceService:
                                      str(e.refs.get("reference", "")), e.created_at))
         return out
 
-    def reprint(self, key: str, card: Any = None) -> Any:
+    def reprint(self, key: str, card: IdentityCard | None = None) -> Produced:
         """Print an owed entry again through the engine; returns ``Produced``.
 
-        A receipt carries only references and prints at once. An A4 document is fetched again
-        from the backend, which hands it out only against its holder's ID number: ``card``
-        (or the card on the reader) must be the holder's. Raises NothingOwed,
-        ReprintNeedsHolder, BackendError, DeviceError.
+        A receipt carries only references and prints at once. An A4
+        document is fetched again from the backend, which hands it out only against its
+        holder's ID number: ``card`` (or the card on the reader) must be the holder's. Raises
+        NothingOwed, ReprintNeedsHolder, BackendError, DeviceError.
         """
         owed = {p.key: p for p in self.owed_prints()}
         if key not in owed:
             raise NothingOwed(f"nothing owed under {key}")
         engine, journal = self.runtime.engine, self.runtime.journal
         entry = journal.get(key)
-        if owed[key].kind == J.PRINT_RECEIPT:
-            return self._reprint_receipt(entry)
+        assert entry is not None
+        if entry.kind == J.PRINT_RECEIPT:
+            produced, err = reprint_entry(engine, entry)
+            if err is not None:
+                raise err
+            return produced
         if card is None:
             reader = self.runtime.devices.get("id_card")
             if reader is None or not reader.card_present():
@@ -333,7 +340,7 @@ class MaintenanceService:
             raise ReprintNeedsHolder("the card on the reader is not the document holder's")
         return engine.reprint(card)
 
-    def reprint_document(self, document_id: str) -> list[Any]:
+    def reprint_document(self, document_id: str) -> list[Produced]:
         """The remote reprint: print the owed receipts of ``document_id`` now; returns their ``Produced``.
 
         Nobody on site vouches for who stands at the kiosk, so the card on the reader is never
@@ -351,29 +358,6 @@ class MaintenanceService:
             raise ReprintNeedsHolder(f"document {document_id} is printed at its holder's next card read",
                                      receipts_reprinted=len(done))
         return done
-
-    def _reprint_receipt(self, entry: Any) -> Any:
-        from kiosk.services.workflow.records import Produced
-        from kiosk.services.workflow.transaction import Transaction
-
-        engine = self.runtime.engine
-        session = engine.sessions.new()
-        try:
-            txn = Transaction(engine, engine.catalog.get(entry.item_id), session)
-            txn._id_hash = entry.id_hash
-            txn.amount_fen = int(entry.refs.get("amount_fen") or 0)
-            txn._paid = bool(txn.amount_fen)
-            txn.order = {"order_id": entry.refs.get("order_id", "")}
-            key = f"{entry.key}-reprint-{os.urandom(3).hex()}"
-            data, err = engine.print_receipt(txn, str(entry.refs.get("reference", "")), (), [], key=key,
-                                             of_key=entry.key)
-        finally:
-            session.end("done")
-        if err is not None:
-            self.runtime.journal.resolve(key, "reprint_failed")
-            raise err
-        self.runtime.journal.resolve(entry.key, "reprinted")
-        return Produced((), (data,), (), "", (), ())
 
     # -- logs -------------------------------------------------------------------------------
     def export_logs(self, dest: str | os.PathLike[str] | None = None) -> ExportResult:

@@ -15,6 +15,7 @@ from kiosk.services.maintenance_ops import (CORNERS, RESTART_EXIT_STATUS, Corner
                                             KioskCommandHandler,
                                             MaintenanceService, NotInMaintenance, NothingOwed,
                                             ReprintNeedsHolder, UiHooks)
+from kiosk.services.workflow.records import Produced
 from kiosk.services.workflow.steps import Outcome
 
 WANG = DEMO_CARDS[0]  # 王小明, the household head of H01
@@ -136,15 +137,16 @@ def test_paper_reset_refills_the_simulator_and_counts(service: MaintenanceServic
 
 
 # --- owed prints ---------------------------------------------------------------------------------
-def _owed_run(runtime: Any, sim: Any, flows: Any) -> None:
+def _owed_run(runtime: Any, sim: Any, flows: Any) -> Produced:
     runtime.devices.a4_printer.inject("paper_out", True)
     runtime.devices.receipt_printer.inject("paper_out", True)
     txn = runtime.engine.start("H01")
-    flows.drive(txn, sim.url, card=WANG)
+    produced = flows.drive(txn, sim.url, card=WANG)
     assert txn.outcome is Outcome.COMPLETED
     txn.finish()
     runtime.devices.a4_printer.inject("paper_out", False)
     runtime.devices.receipt_printer.inject("paper_out", False)
+    return produced
 
 
 def test_owed_prints_are_listed_and_reprinted(service: MaintenanceService, runtime: Any, sim: Any,

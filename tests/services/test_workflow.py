@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from kiosk import localtime
 from kiosk.errors import BackendError, BackendRefused, FieldError, NoCard, PaperOut, UnknownItemError
 from kiosk.hardware.escpos_decode import decode
 from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
 from kiosk.services import journal as J
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow.rules import Refused
+from kiosk.services.workflow.rules import Refused, check_card
 from kiosk.services.workflow.steps import NAVMAP, Outcome, Step, StepError
 
 
@@ -248,15 +249,15 @@ def test_card_type_the_item_does_not_accept_is_refused(runtime):
 
 
 def test_the_card_rules_are_read_from_the_item(runtime):
-    engine, h01 = runtime.engine, runtime.catalog.get("H01")
+    h01, today = runtime.catalog.get("H01"), localtime.today()
     foreign = replace(WANG, card_type="foreign_permanent")
     with pytest.raises(Refused):
-        engine.check_card(h01, foreign)
-    engine.check_card(replace(h01, accepted_cards=("resident", "foreign_permanent")), foreign)
+        check_card(h01, foreign, today)
+    check_card(replace(h01, accepted_cards=("resident", "foreign_permanent")), foreign, today)
     with pytest.raises(Refused):
-        engine.check_card(h01, CHEN)
-    engine.check_card(replace(h01, accepts_expired_card=True), CHEN)
-    engine.check_card(runtime.catalog.get("H12"), CHEN)  # renewing an expired card is what H12 is for
+        check_card(h01, CHEN, today)
+    check_card(replace(h01, accepts_expired_card=True), CHEN, today)
+    check_card(runtime.catalog.get("H12"), CHEN, today)  # renewing an expired card is what H12 is for
 
 
 def test_backend_refusal_keeps_its_rule(runtime, sim, flows):

@@ -1,9 +1,11 @@
-"""What the workflow hands to the screens and to its listeners: produced output, reprints, endings, alarms."""
+"""The workflow's records: what it hands to screens and listeners, and how the journal names a transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+
+from kiosk.services.journal import Journal
 
 # What an operator must learn of, every time (metrics and alert rules count them).
 PAID_UNDELIVERED = "paid_undelivered"  # paid, and the service could not be delivered (yet)
@@ -16,6 +18,22 @@ def kiosk_reference(terminal_id: str, txn_id: str) -> str:
     """The number a resident is given when an outcome is unknown: terminal and transaction, nothing personal."""
     return f"{terminal_id}-{txn_id[:8].upper()}"
 
+
+@dataclass(frozen=True)
+class TxnRef:
+    """The transaction an effect belongs to, as the journal files it: no personal data."""
+
+    txn_id: str
+    item_id: str
+    id_hash: str = ""  # the journal's salted hash of the card's number ('' without a card)
+
+    def key(self, kind: str, n: int | str = 0) -> str:
+        """The idempotency key of this transaction's ``n``-th effect of ``kind``."""
+        return f"{self.txn_id}-{kind}-{n}"
+
+    def begin(self, journal: Journal, key: str, step: str, kind: str, refs: Mapping[str, Any]) -> None:
+        """Journal that effect ``key`` of this transaction is about to happen."""
+        journal.begin(key, self.txn_id, self.item_id, step, kind, id_hash=self.id_hash, refs=refs)
 
 
 # --- records crossing to the screens --------------------------------------------------

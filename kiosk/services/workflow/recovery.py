@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from kiosk.errors import BackendRefused, KioskError
 from kiosk.services import journal as J
-from kiosk.services.session import EndReason, load_resume, wipe_leftovers
-from kiosk.services.workflow.records import UNKNOWN, kiosk_reference
-from kiosk.services.workflow.engine import _receipt_kind
-from kiosk.services.workflow.steps import S
-from kiosk.services.workflow.transaction import Transaction
+from kiosk.services.catalog import CatalogItem
+from kiosk.services.session import load_resume, wipe_leftovers
+from kiosk.services.workflow.operation import operation_refs
+from kiosk.services.workflow.payment import refund
+from kiosk.services.workflow.production import PrintContext, missing_prints, owe_prints, printed_outputs
+from kiosk.services.workflow.records import UNKNOWN, TxnRef, kiosk_reference
+from kiosk.services.workflow.steps import Step
 
 if TYPE_CHECKING:
     from kiosk.services.workflow.engine import WorkflowEngine
@@ -20,10 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LATE_PAYMENT_WINDOW_S = 2 * 24 * 3600  # how long recovery keeps reconciling an order nothing was produced for
+PAY, PRODUCE = Step.PAY.value, Step.PRODUCE.value
 
 
-
-# --- recovery ------------------------------------------------------------------------
 @dataclass
 class RecoveryAction:
     """What recovery did for one transaction (no personal data).
@@ -44,7 +45,7 @@ def _unsettled(entries: list[J.Entry], outputs: set[str]) -> bool:
     kinds = {(e.kind, e.state) for e in entries}
     if any(e.state == J.BEGUN for e in entries):
         return True
-    if _missing_prints(entries, outputs):
+    if missing_prints(entries, outputs):
         return True
     created = (J.PAY_CREATE, J.DONE) in kinds
     operated = (J.OPERATE, J.DONE) in kinds
@@ -57,27 +58,17 @@ def _unsettled(entries: list[J.Entry], outputs: set[str]) -> bool:
     return time.time() - newest < LATE_PAYMENT_WINDOW_S
 
 
-def _outputs(engine: WorkflowEngine, item_id: str) -> set[str]:
-    """What the item prints by itself (a query's slip is printed only on request, never owed)."""
+def _item(engine: WorkflowEngine, item_id: str) -> CatalogItem | None:
+    """The journaled item as the catalog has it now (None when an update removed it)."""
     try:
-        item = engine.catalog.get(item_id)
+        return engine.catalog.get(item_id)
     except KioskError:
-        return set()
-    return set(item.outputs) - ({"slip"} if item.slip_on_request else set())
+        return None
 
 
-def _missing_prints(entries: list[J.Entry], outputs: set[str]) -> list[str]:
-    """Print kinds an operation that went through still owes (the crash came before their journal entry)."""
-    done = [e for e in entries if e.kind == J.OPERATE and e.state == J.DONE]
-    if not done:
-        return []
-    have = {e.kind for e in entries}
-    missing = []
-    if done[-1].refs.get("document_id") and "a4_document" in outputs and J.PRINT_A4 not in have:
-        missing.append(J.PRINT_A4)
-    if outputs & {"receipt", "slip"} and J.PRINT_RECEIPT not in have:
-        missing.append(J.PRINT_RECEIPT)
-    return missing
+def _outputs(engine: WorkflowEngine, item_id: str) -> set[str]:
+    item = _item(engine, item_id)
+    return printed_outputs(item) if item else set()
 
 
 def recover(engine: WorkflowEngine, *, wipe: bool = True) -> list[RecoveryAction]:
@@ -132,11 +123,17 @@ def _outcome_unknown(entries: list[J.Entry]) -> bool:
     return any(e.kind == J.OPERATE and e.state == J.BEGUN and e.refs.get("outcome") == UNKNOWN for e in entries)
 
 
+def _refund(engine: WorkflowEngine, ref: TxnRef, order_id: str, action: RecoveryAction,
+            cause: KioskError | None = None) -> None:
+    if order_id and refund(engine, ref, order_id, cause):
+        action.actions.append("refunded")
+        action.refunded = order_id
+
+
 def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], action: RecoveryAction,
                  statuses: Mapping[str, str]) -> None:
     journal, backend = engine.journal, engine.backend
-    item_id = entries[0].item_id
-    id_hash = next((e.id_hash for e in entries if e.id_hash), "")
+    ref = TxnRef(txn_id, entries[0].item_id, next((e.id_hash for e in entries if e.id_hash), ""))
     session_id = next((str(e.refs["session"]) for e in entries if e.refs.get("session")), "")
     resume = load_resume(engine.sessions.state_dir, session_id) if session_id else None
     latest = {e.kind: e for e in entries}  # the last entry of each kind wins
@@ -147,7 +144,7 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
         order_id = str(create.refs.get("order_id", ""))
         if create.state == J.BEGUN:
             # Same key: the backend hands back the order it may already have made.
-            order = backend.create_order(item_id=item_id, amount_fen=int(create.refs.get("amount_fen", 0)),
+            order = backend.create_order(item_id=ref.item_id, amount_fen=int(create.refs.get("amount_fen", 0)),
                                          reference=str(create.refs.get("reference", txn_id)),
                                          description=str(create.refs.get("description", "")),
                                          idempotency_key=create.key)
@@ -163,9 +160,8 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
     if order_id and not operated and not refunded:
         status = statuses.get(order_id) or backend.reconcile([order_id])["orders"][0]["status"]
         if status == "pending":
-            cancel_key = f"{txn_id}-{J.PAY_CANCEL}-r"
-            journal.begin(cancel_key, txn_id, item_id, S.PAY.value, J.PAY_CANCEL, id_hash=id_hash,
-                          refs={"order_id": order_id})
+            cancel_key = ref.key(J.PAY_CANCEL, "r")
+            ref.begin(journal, cancel_key, PAY, J.PAY_CANCEL, {"order_id": order_id})
             order = backend.cancel_order(order_id, idempotency_key=cancel_key)
             status = order["status"]
             if status == "paid":
@@ -175,8 +171,8 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
                 action.actions.append("order_cancelled")
         if status == "paid":
             if not paid:
-                journal.record(f"{txn_id}-{J.PAY_PAID}", txn_id, item_id, S.PAY.value, J.PAY_PAID,
-                               id_hash=id_hash, refs={"order_id": order_id})
+                journal.record(f"{txn_id}-{J.PAY_PAID}", txn_id, ref.item_id, PAY, J.PAY_PAID,
+                               id_hash=ref.id_hash, refs={"order_id": order_id})
                 action.actions.append("late_payment_seen")
             paid = True
         for e in entries:  # a cancel that failed earlier is settled by what reconcile said
@@ -184,16 +180,14 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
                 journal.resolve(e.key, f"order_{status}")
 
     if operate is not None and operate.state == J.BEGUN:
-        _resume_operate(engine, txn_id, item_id, operate.key, id_hash, order_id if paid else "", resume, action)
+        _resume_operate(engine, ref, operate.key, order_id if paid else "", resume, action)
     elif paid and operate is None and not refunded:
         # Paid (perhaps late) and never operated: produce if the session survived, else refund.
-        _resume_operate(engine, txn_id, item_id, f"{txn_id}-{J.OPERATE}-0", id_hash, order_id, resume, action)
+        _resume_operate(engine, ref, ref.key(J.OPERATE), order_id, resume, action)
     elif paid and operate is not None and operate.state == J.FAILED and not refunded:
-        if engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
-            action.actions.append("refunded")
-            action.refunded = order_id
+        _refund(engine, ref, order_id, action)
 
-    _owe_prints(engine, txn_id, item_id, id_hash, action)
+    action.actions += owe_prints(journal, ref, _item(engine, ref.item_id))
     for e in entries:
         if e.kind in (J.PRINT_A4, J.PRINT_RECEIPT) and e.state == J.BEGUN:
             journal.fail(e.key, "interrupted")  # owed: reprinted when the card is read again
@@ -201,137 +195,81 @@ def _recover_txn(engine: WorkflowEngine, txn_id: str, entries: list[J.Entry], ac
         elif e.kind == J.PAY_CANCEL and e.state == J.BEGUN:
             journal.resolve(e.key, "settled_by_reconcile")
         elif e.kind == J.PAY_REFUND and e.state == J.BEGUN and journal.get(e.key).state == J.BEGUN:
-            if engine.refund(None, str(e.refs.get("order_id")), txn_id=txn_id, item_id=item_id, id_hash=id_hash):
-                action.actions.append("refunded")
-                action.refunded = str(e.refs.get("order_id"))
+            _refund(engine, ref, str(e.refs.get("order_id")), action)
 
 
-def _resume_operate(engine: WorkflowEngine, txn_id: str, item_id: str, key: str, id_hash: str,
-                    order_id: str, resume: Mapping[str, Any] | None, action: RecoveryAction) -> None:
+def _resume_operate(engine: WorkflowEngine, ref: TxnRef, key: str, order_id: str,
+                    resume: Mapping[str, Any] | None, action: RecoveryAction) -> None:
     journal = engine.journal
-    item = engine.catalog.get(item_id)
+    item = engine.catalog.get(ref.item_id)
     sent = journal.get(key) is not None  # begun before it was sent: without an entry it never left the kiosk
     if not sent:
-        journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.OPERATE, id_hash=id_hash,
-                      refs={"operation": item.operation, **({"order_id": order_id} if order_id else {})})
+        ref.begin(journal, key, PRODUCE, J.OPERATE,
+                  {"operation": item.operation, **({"order_id": order_id} if order_id else {})})
     if resume is None:
         if sent:
             # The data to send it again is gone with the session: ask what became of the key.
-            _settle_by_outcome(engine, txn_id, item_id, key, id_hash, order_id, action)
+            _settle_by_outcome(engine, ref, key, order_id, action)
             return
         # Never sent and cannot be finished without the crashed session's data: give the money back.
         journal.fail(key, "abandoned")
         action.actions.append("operate_abandoned")
-        if order_id and engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
-            action.actions.append("refunded")
-            action.refunded = order_id
+        _refund(engine, ref, order_id, action)
         return
     try:
-        result = engine.backend.operate(item.operation, item_id, resume.get("id_number") or None,
+        result = engine.backend.operate(item.operation, ref.item_id, resume.get("id_number") or None,
                                         dict(resume.get("fields") or {}),
                                         payment_order_id=order_id or None, idempotency_key=key)
     except BackendRefused as err:
         journal.fail(key, err.rule)
         action.actions.append(f"operate_refused:{err.rule}")
-        if order_id and engine.refund(None, order_id, err, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
-            action.actions.append("refunded")
-            action.refunded = order_id
+        _refund(engine, ref, order_id, action, err)
         return
-    journal.complete(key, _operate_refs(result))
+    journal.complete(key, operation_refs(result))
     action.actions.append("operate_resumed")
 
 
-def _operate_refs(result: Mapping[str, Any]) -> dict[str, Any]:
-    """What the journal keeps of an operation's answer: references, never content."""
-    doc = result.get("document") or {}
-    return {"reference": str(result.get("reference") or ""),
-            **({"document_id": doc["document_id"], "doc_type": doc.get("doc_type", ""),
-                "verification_code": doc.get("verification_code", "")} if doc else {})}
-
-
-def _settle_by_outcome(engine: WorkflowEngine, txn_id: str, item_id: str, key: str, id_hash: str,
-                       order_id: str, action: RecoveryAction) -> None:
+def _settle_by_outcome(engine: WorkflowEngine, ref: TxnRef, key: str, order_id: str, action: RecoveryAction) -> None:
     """Ask the backend what became of operation ``key``; complete it (printing the slip the resident
     was promised) or fail it, refunding only when the backend says it did not happen."""
     journal = engine.journal
-    promised = (journal.get(key) or J.Entry("", "", "", "", "", "", "")).refs.get("outcome") == UNKNOWN
+    entry = journal.get(key)
+    promised = entry is not None and entry.refs.get("outcome") == UNKNOWN
     answer = engine.backend.outcome(key)  # a BackendError postpones it: the entry stays open
     outcome = answer.get("outcome")
     if outcome == "performed":
         result = answer.get("result") or {}
-        journal.complete(key, _operate_refs(result))
+        journal.complete(key, operation_refs(result))
         action.actions.append("operate_confirmed")
         if promised:
-            _print_promised_slip(engine, txn_id, item_id, id_hash, order_id, result, action)
+            _print_promised_slip(engine, ref, order_id, result, action)
         return
     rule = str((answer.get("refusal") or {}).get("rule") or "")
     journal.fail(key, rule or "not_performed")
     action.actions.append(f"operate_refused:{rule}" if outcome == "refused" else "operate_not_performed")
-    if order_id and engine.refund(None, order_id, txn_id=txn_id, item_id=item_id, id_hash=id_hash):
-        action.actions.append("refunded")
-        action.refunded = order_id
+    _refund(engine, ref, order_id, action)
 
 
-def _print_promised_slip(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str, order_id: str,
-                         result: Mapping[str, Any], action: RecoveryAction) -> None:
+def _print_promised_slip(engine: WorkflowEngine, ref: TxnRef, order_id: str, result: Mapping[str, Any],
+                         action: RecoveryAction) -> None:
     """Print the receipt (or slip) of an operation the resident was told to collect at the counter.
 
     Journaled like any print; one that fails is owed as usual. A4 documents are not printed
     here: they hold the resident's personal data and are reprinted when their card is read.
     """
-    item = engine.catalog.get(item_id)
+    item = engine.catalog.get(ref.item_id)
     if not ({"receipt", "slip"} & set(item.outputs)) or item.slip_on_request or engine.devices.receipt_printer is None:
-        return  # nothing to print here (an owed receipt is then journaled by _owe_prints)
-    session = engine.sessions.new()
-    try:
-        txn = Transaction(engine, item, session)
-        txn.id, txn._id_hash = txn_id, id_hash
-        if order_id:
-            created = next((e for e in engine.journal.entries(txn_id) if e.kind == J.PAY_CREATE), None)
-            txn.amount_fen = int((created.refs.get("amount_fen") if created else 0) or 0)
-            txn._paid, txn.order = bool(txn.amount_fen), {"order_id": order_id}
-        doc = result.get("document")
-        _, err = engine.print_receipt(txn, str(result.get("reference") or ""), result.get("display") or (),
-                                      [doc] if doc else [], kiosk_ref=kiosk_reference(engine.terminal_id, txn_id))
-        if err is None:
-            action.actions.append("receipt_printed")
-            action.printed.append("receipt")
-        else:
-            action.actions.append(f"print_receipt_owed:{err.code}")
-    finally:
-        session.end(EndReason.DONE)
-
-
-def _owe_prints(engine: WorkflowEngine, txn_id: str, item_id: str, id_hash: str, action: RecoveryAction,
-                code: str = "interrupted") -> None:
-    """Journal as owed the prints an operation that went through never got to (reprinted on the next card read).
-
-    The resident is gone by now: a document is never printed to an empty kiosk.
-    """
-    journal = engine.journal
-    entries = journal.entries(txn_id)
-    missing = _missing_prints(entries, _outputs(engine, item_id))
-    if not missing:
-        return
-    operate = [e for e in entries if e.kind == J.OPERATE and e.state == J.DONE][-1]
-    refs = operate.refs
-    doc = {k: refs[k] for k in ("document_id", "doc_type", "verification_code") if refs.get(k)}
-    if J.PRINT_A4 in missing:
-        key = f"{txn_id}-{J.PRINT_A4}-0"
-        journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PRINT_A4, id_hash=id_hash, refs=doc)
-        journal.fail(key, code)
-        action.actions.append("print_a4_owed")
-    if J.PRINT_RECEIPT in missing:
-        key = f"{txn_id}-{J.PRINT_RECEIPT}-0"
-        rrefs: dict[str, Any] = {"reference": str(refs.get("reference", "")),
-                                 "receipt_kind": _receipt_kind(engine.catalog.get(item_id))}
-        if refs.get("order_id"):
-            created = next((e for e in entries if e.kind == J.PAY_CREATE), None)
-            rrefs.update(order_id=refs["order_id"],
-                         amount_fen=int(created.refs.get("amount_fen", 0)) if created else 0)
-        if doc:
-            rrefs.update(document_id=doc["document_id"], verification_code=doc.get("verification_code", ""))
-        journal.begin(key, txn_id, item_id, S.PRODUCE.value, J.PRINT_RECEIPT, id_hash=id_hash, refs=rrefs)
-        journal.fail(key, code)
-        action.actions.append("print_receipt_owed")
-
+        return  # nothing to print here (an owed receipt is then journaled by owe_prints)
+    paid = 0
+    if order_id:
+        created = next((e for e in engine.journal.entries(ref.txn_id) if e.kind == J.PAY_CREATE), None)
+        paid = int((created.refs.get("amount_fen") if created else 0) or 0)
+    doc = result.get("document")
+    ctx = PrintContext(ref, item, None, paid, order_id if paid else "")
+    _, err = engine.printing.print_receipt(ctx, str(result.get("reference") or ""), result.get("display") or (),
+                                           [doc] if doc else [], kiosk_ref=kiosk_reference(engine.terminal_id, ref.txn_id))
+    if err is None:
+        action.actions.append("receipt_printed")
+        action.printed.append("receipt")
+    else:
+        action.actions.append(f"print_receipt_owed:{err.code}")

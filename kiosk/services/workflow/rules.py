@@ -1,7 +1,14 @@
-"""The kiosk's own refusals (expired card, card type, face, chip): their rules and resident-facing messages."""
+"""The kiosk's own refusals (card type, expired card, face, chip): the checks and their resident-facing messages."""
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
 from kiosk.errors import BacFailed, BackendRefused, CardRemoved, DeviceProtocolError, DeviceTimeout, NoCard
+from kiosk.hardware.idcard import IdentityCard
+from kiosk.services.catalog import CatalogItem
+
+log = logging.getLogger(__name__)
 
 
 class Refused(BackendRefused):
@@ -27,8 +34,9 @@ RULES: dict[str, tuple[str, str]] = {
                            "Please go to the exit-entry counter with this document."),
 }
 
-# BacFailed: the MRZ was misread or mistyped; the resident can scan or type it again.
-_RETRYABLE_READ = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError, BacFailed)
+# Card reads the resident can try again, the step left open. BacFailed: the MRZ was misread
+# or mistyped; the resident can scan or type it again.
+RETRYABLE_READS = (NoCard, CardRemoved, DeviceTimeout, DeviceProtocolError, BacFailed)
 
 
 def refusal(rule: str) -> Refused:
@@ -39,3 +47,46 @@ def refusal(rule: str) -> Refused:
     return Refused(rule, message_en=message_en, where_en=where_en,
                    message_zh=translate(message_en, "zh_CN"), where_zh=translate(where_en, "zh_CN"))
 
+
+def check_card(item: CatalogItem, card: IdentityCard, today: dt.date) -> None:
+    """The item's card rules (catalog ``accepted_cards``, ``accepts_expired_card``). Raises Refused."""
+    if card.card_type not in item.accepted_cards:
+        raise refusal("card_type_not_accepted")
+    if card.valid_to and card.valid_to != "long-term":
+        try:
+            expiry: dt.date | None = dt.date.fromisoformat(card.valid_to)
+        except ValueError:
+            expiry = None
+        if (expiry is None or expiry < today) and not item.accepts_expired_card:
+            raise refusal("id_card_expired" if card.card_type == "resident" else "document_expired")
+
+
+def check_chip(card: IdentityCard, access: tuple[str, str, str], *, production: bool) -> None:
+    """A travel document's chip must prove itself. Raises Refused (chip_not_authentic).
+
+    Passive authentication must have found EF.SOD and every data group's hash in it, the
+    chip's DG1 must hold the document number and dates that opened it (a chip programmed
+    to open with another document's keys holds someone else's data), and a CSCA chain
+    that was checked must hold: in the production profile it must have been checked.
+    """
+    def normalise(number: str) -> str:
+        return number.strip().upper().replace(" ", "").rstrip("<")
+
+    extra = card.extra
+    why = ""
+    if extra.get("sod_present") != "true":
+        why = "no EF.SOD"
+    elif extra.get("hashes_valid") != "true":
+        why = "a data group does not match its hash in EF.SOD"
+    elif extra.get("chain_valid") == "false" or (production and extra.get("chain_valid") != "true"):
+        why = "EF.SOD is not signed under a trusted CSCA"
+    else:
+        number, birth, expiry = access
+        dg1 = (extra.get("dg1_document_number", ""), extra.get("dg1_birth_date", ""),
+               extra.get("dg1_expiry_date", ""))
+        if not dg1[0] or normalise(dg1[0]) != normalise(number) or (dg1[1], dg1[2]) != (birth.strip(),
+                                                                                          expiry.strip()):
+            why = "DG1 is not the document whose MRZ opened the chip"
+    if why:
+        log.warning("travel document chip refused: %s", why)
+        raise refusal("chip_not_authentic")

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from kiosk.errors import KioskError
-
-if TYPE_CHECKING:
-    from kiosk.services.workflow.transaction import Transaction
+from kiosk.services.catalog import CatalogItem
 
 
 class Step(str, enum.Enum):
@@ -101,8 +99,8 @@ NAVMAP: dict[str, KindPath] = {
 }
 
 
-def _applies(step: Step, txn: "Transaction") -> bool:
-    item = txn.item
+def applies(step: Step, item: CatalogItem, amount_fen: int) -> bool:
+    """Whether ``step`` is visited for ``item`` given what is known so far (the amount to pay)."""
     if step is S.IDENTIFY:
         return item.needs_identity
     if step is S.FACE:
@@ -110,13 +108,13 @@ def _applies(step: Step, txn: "Transaction") -> bool:
     if step is S.FORM:
         return bool(item.fields)
     if step is S.PAY:
-        return txn.amount_fen > 0
+        return amount_fen > 0
     return True
 
 
-def _first(candidates: Iterable[Step], txn: "Transaction") -> Step:
+def first_applicable(candidates: Iterable[Step], item: CatalogItem, amount_fen: int) -> Step:
+    """The first of ``candidates`` that applies (a step's ``next``, a path's ``start``); DONE when none does."""
     for step in candidates:
-        if _applies(step, txn):
+        if applies(step, item, amount_fen):
             return step
     return S.DONE
-
