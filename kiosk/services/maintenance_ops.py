@@ -315,7 +315,7 @@ class MaintenanceService:
     def reprint(self, key: str, card: IdentityCard | None = None) -> Produced:
         """Print an owed entry again through the engine; returns ``Produced``.
 
-        A receipt carries only references and prints at once. An A4
+        A receipt prints at once, its result lines and QR asked again of the backend. An A4
         document is fetched again from the backend, which hands it out only against its
         holder's ID number: ``card`` (or the card on the reader) must be the holder's. Raises
         NothingOwed, ReprintNeedsHolder, BackendError, DeviceError.
@@ -327,10 +327,7 @@ class MaintenanceService:
         entry = journal.get(key)
         assert entry is not None
         if entry.kind == J.PRINT_RECEIPT:
-            produced, err = reprint_entry(engine, entry)
-            if err is not None:
-                raise err
-            return produced
+            return self._reprint_receipt(entry)
         if card is None:
             reader = self.runtime.devices.get("id_card")
             if reader is None or not reader.card_present():
@@ -345,7 +342,8 @@ class MaintenanceService:
 
         Nobody on site vouches for who stands at the kiosk, so the card on the reader is never
         read for it: an owed A4 document stays owed to its holder (printed at their next card
-        read) and ReprintNeedsHolder says so. Raises NothingOwed, KioskBusy (a resident is being
+        read) and ReprintNeedsHolder says so, and a receipt prints its reference and QR without
+        the result lines, which can name people. Raises NothingOwed, KioskBusy (a resident is being
         served), ReprintNeedsHolder, BackendError, DeviceError.
         """
         owed = [p for p in self.owed_prints() if document_id and p.document_id == document_id]
@@ -353,11 +351,18 @@ class MaintenanceService:
             raise NothingOwed(f"no owed print of document {document_id}")
         if self.runtime.engine.active():
             raise KioskBusy("a transaction is running")
-        done = [self.reprint(p.key) for p in owed if p.kind == J.PRINT_RECEIPT]
+        entries = [self.runtime.journal.get(p.key) for p in owed if p.kind == J.PRINT_RECEIPT]
+        done = [self._reprint_receipt(entry, result_lines=False) for entry in entries if entry is not None]
         if any(p.kind == J.PRINT_A4 for p in owed):
             raise ReprintNeedsHolder(f"document {document_id} is printed at its holder's next card read",
                                      receipts_reprinted=len(done))
         return done
+
+    def _reprint_receipt(self, entry: J.Entry, *, result_lines: bool = True) -> Produced:
+        produced, err = reprint_entry(self.runtime.engine, entry, result_lines=result_lines)
+        if err is not None:
+            raise err
+        return produced
 
     # -- logs -------------------------------------------------------------------------------
     def export_logs(self, dest: str | os.PathLike[str] | None = None) -> ExportResult:

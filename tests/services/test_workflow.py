@@ -338,6 +338,29 @@ def test_walking_away_after_paying_still_delivers_the_service(runtime, sim, flow
     assert [p.kind for p in runtime.engine.pending_reprints(ZHAO)] == [J.PRINT_RECEIPT]
     produced = runtime.engine.reprint(ZHAO)
     assert len(produced.receipts) == 1 and runtime.engine.pending_reprints(ZHAO) == []
+    lines = decode(produced.receipts[0]).lines
+    for label in ("受理编号", "办理状态", "预计办结", "工本费"):  # the case the operation opened, never printed before
+        assert any(line.startswith(label + "：") for line in lines), label
+
+
+def _lines_but_time(receipt: Any) -> list[str]:
+    return [line for line in receipt.lines if not line.startswith("办理时间")]
+
+
+def test_a_reprinted_receipt_keeps_its_result_lines_and_verification_qr(runtime, sim, flows):
+    printer = runtime.devices.receipt_printer
+    printer.inject("paper_out", True)
+    txn = runtime.engine.start("H01")
+    produced = flows.drive(txn, sim.url, card=WANG)
+    assert produced.undelivered == ("paper_out",) and len(produced.display) >= 3
+    original = decode(produced.receipts[0])  # what the resident should have taken
+    txn.finish()
+    printer.inject("paper_out", False)
+    reprinted = runtime.engine.reprint(WANG)
+    again = decode(reprinted.receipts[0])
+    assert original.qr_codes and again.qr_codes == original.qr_codes  # the same verification QR
+    assert _lines_but_time(again) == _lines_but_time(original)  # every result line, as first printed
+    assert printer.jobs[-1] == reprinted.receipts[0] and runtime.engine.pending_reprints(WANG) == []
 
 
 def test_cancel_before_paying_cancels_the_order(runtime, sim, flows):

@@ -1,16 +1,16 @@
-"""Printing again what a card's holder is owed: documents fetched again from the backend, and owed receipts."""
+"""Printing again what a card's holder is owed: documents fetched again, receipts with their result lines and QR."""
 from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from kiosk.errors import DeviceError
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services import journal as J
 from kiosk.services.session import EndReason, Session
 from kiosk.services.workflow.production import PrintContext
-from kiosk.services.workflow.records import PendingReprint, Produced, TxnRef
+from kiosk.services.workflow.records import UNKNOWN, PendingReprint, Produced, TxnRef, kiosk_reference
 
 if TYPE_CHECKING:
     from kiosk.services.workflow.engine import WorkflowEngine
@@ -49,12 +49,15 @@ def reprint(engine: WorkflowEngine, card: IdentityCard, session: Session | None 
 
 
 def reprint_entry(engine: WorkflowEngine, entry: J.Entry, *, card: IdentityCard | None = None,
-                  session: Session | None = None, n: int = 0) -> tuple[Produced, DeviceError | None]:
+                  session: Session | None = None, n: int = 0,
+                  result_lines: bool = True) -> tuple[Produced, DeviceError | None]:
     """Print one owed entry again, journaled under a key of its own; returns what was printed and the printer's error.
 
     The owed entry is settled when the print succeeds; a failed attempt is settled instead,
     so the entry stays owed once. An A4 document needs its holder's ``card`` and a
-    ``session`` to render into. Raises BackendError, DocumentNotFound.
+    ``session`` to render into. ``result_lines=False`` leaves out a receipt's result lines
+    (they can name people) for a print nobody on site vouches for. Raises BackendError,
+    DocumentNotFound.
     """
     item = engine.catalog.get(entry.item_id)
     ref = TxnRef(secrets.token_hex(12), entry.item_id, entry.id_hash)  # a reprint is a transaction of its own
@@ -67,10 +70,12 @@ def reprint_entry(engine: WorkflowEngine, entry: J.Entry, *, card: IdentityCard 
                                                    of_key=entry.key)
         produced = Produced(documents=(path,), verification_codes=(str(doc.get("verification_code", "")),))
     else:
-        reference = str(entry.refs.get("reference", ""))
+        reference, display, docs, kiosk_ref = receipt_content(engine, entry, card)
+        display = display if result_lines else ()
         paid = int(entry.refs.get("amount_fen") or 0)
         ctx = PrintContext(ref, item, session, paid, str(entry.refs.get("order_id", "")) if paid else "")
-        data, err = engine.printing.print_receipt(ctx, reference, (), [], key=key, of_key=entry.key)
+        data, err = engine.printing.print_receipt(ctx, reference, display, docs, key=key, of_key=entry.key,
+                                                  kiosk_ref=kiosk_ref)
         produced = Produced(receipts=(data,))
     if err is None:
         engine.journal.resolve(entry.key, "reprinted")
@@ -78,3 +83,25 @@ def reprint_entry(engine: WorkflowEngine, entry: J.Entry, *, card: IdentityCard 
     engine.journal.resolve(key, "reprint_failed")
     return replace(produced, undelivered=(err.code,)), err
 
+
+def receipt_content(engine: WorkflowEngine, entry: J.Entry, card: IdentityCard | None
+                    ) -> tuple[str, tuple[Mapping[str, str], ...], list[Mapping[str, Any]], str]:
+    """What an owed receipt showed: reference, result lines, the document behind its QR, and the kiosk reference.
+
+    The journal keeps references only (the lines can name a person), so the operation's
+    result is asked again of the backend under the operation's key; past the backend's
+    idempotency window it keeps no lines, and the holder's card fetches the document still.
+    """
+    reference = str(entry.refs.get("reference", ""))
+    operate = next((e for e in reversed(engine.journal.entries(entry.txn_id))
+                    if e.kind == J.OPERATE and e.state == J.DONE), None)
+    if operate is None:
+        return reference, (), [], ""
+    answer = engine.backend.outcome(operate.key)
+    result = (answer.get("result") if answer.get("outcome") == "performed" else None) or {}
+    doc = result.get("document")
+    if not doc and entry.refs.get("document_id") and card is not None:
+        doc = engine.backend.fetch_document(str(entry.refs["document_id"]), card.id_number)
+    kiosk_ref = kiosk_reference(engine.terminal_id, entry.txn_id) if operate.refs.get("outcome") == UNKNOWN else ""
+    return (reference or str(result.get("reference") or ""), tuple(result.get("display") or ()),
+            [doc] if doc else [], kiosk_ref)
