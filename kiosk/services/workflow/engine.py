@@ -13,7 +13,8 @@ from kiosk.services.journal import Journal
 from kiosk.services.session import Session
 from kiosk.services.workflow import reprint as reprints
 from kiosk.services.workflow.production import Printing
-from kiosk.services.workflow.records import MoneyAlarm, PendingReprint, Produced, TransactionEnded, TxnRef, kiosk_reference
+from kiosk.services.workflow.records import (MoneyAlarm, PendingReprint, Produced, TransactionEnded, TxnRef,
+                                             kiosk_reference)
 from kiosk.services.workflow.transaction import Transaction
 
 if TYPE_CHECKING:

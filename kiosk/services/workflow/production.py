@@ -220,7 +220,8 @@ def owe_prints(journal: J.Journal, ref: TxnRef, item: CatalogItem | None, code: 
         receipt: dict[str, Any] = {"reference": str(refs.get("reference", "")), "receipt_kind": receipt_kind(item)}
         if refs.get("order_id"):
             created = next((e for e in entries if e.kind == J.PAY_CREATE), None)
-            receipt.update(order_id=refs["order_id"], amount_fen=int(created.refs.get("amount_fen", 0)) if created else 0)
+            receipt.update(order_id=refs["order_id"],
+                           amount_fen=int(created.refs.get("amount_fen", 0)) if created else 0)
         if doc:
             receipt.update(document_id=doc["document_id"], verification_code=doc.get("verification_code", ""))
         ref.begin(journal, key, PRODUCE, J.PRINT_RECEIPT, receipt)

@@ -267,7 +267,8 @@ def _print_promised_slip(engine: WorkflowEngine, ref: TxnRef, order_id: str, res
     doc = result.get("document")
     ctx = PrintContext(ref, item, None, paid, order_id if paid else "")
     _, err = engine.printing.print_receipt(ctx, str(result.get("reference") or ""), result.get("display") or (),
-                                           [doc] if doc else [], kiosk_ref=kiosk_reference(engine.terminal_id, ref.txn_id))
+                                           [doc] if doc else [],
+                                           kiosk_ref=kiosk_reference(engine.terminal_id, ref.txn_id))
     if err is None:
         action.actions.append("receipt_printed")
         action.printed.append("receipt")
