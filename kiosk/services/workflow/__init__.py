@@ -23,6 +23,8 @@ Personal data lives only in the transaction's :class:`~kiosk.services.session.Se
 
 The files: ``steps`` (the step map per kind), ``rules`` (the kiosk's own refusals),
 ``records`` (what crosses to the screens and listeners), ``transaction`` (one resident doing
-one item), ``engine`` (starts transactions, owns what they share) and ``recovery`` (start-up
-and the running kiosk's settling of what was left half done).
+one item), ``form``, ``reading``, ``payment``, ``operation`` and ``production`` (what a step
+does: the form, the card read, the order, the backend operation, the prints), ``reprint``
+(what a card's holder is owed), ``recovery`` (start-up and the running kiosk's settling of
+what was left half done) and ``engine`` (starts transactions, owns what they share).
 """
