@@ -30,18 +30,6 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
 
 
-class StepError(KioskError):
-    """A step method was called out of order (a screen bug, not the resident's)."""
-
-    code = "wrong_step"
-
-
-class TransactionClosed(StepError):
-    """The transaction already ended."""
-
-    code = "transaction_closed"
-
-
 # --- the navmap ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class StepSpec:
@@ -118,3 +106,16 @@ def first_applicable(candidates: Iterable[Step], item: CatalogItem, amount_fen: 
         if applies(step, item, amount_fen):
             return step
     return S.DONE
+
+
+# --- a step method called out of order (a screen's bug) --------------------------------
+class StepError(KioskError):
+    """A step method was called out of order (a screen bug, not the resident's)."""
+
+    code = "wrong_step"
+
+
+class TransactionClosed(StepError):
+    """The transaction already ended."""
+
+    code = "transaction_closed"
