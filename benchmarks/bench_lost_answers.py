@@ -22,7 +22,7 @@ from kiosk.hardware.simulators.cards import card_by_number, travel_document_by_n
 from kiosk.hardware.simulators.pcsc import SimChipReader
 from kiosk.backend_sim.server import serve
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import Step
+from kiosk.services.workflow.steps import Step
 
 LI = card_by_number("370103196208082347")
 

@@ -20,7 +20,8 @@ from kiosk.services import journal as J
 from kiosk.backend_sim.server import serve
 from kiosk.services.runtime import Runtime
 from kiosk.services.session import Session
-from kiosk.services.workflow import Step, recover
+from kiosk.services.workflow.recovery import recover
+from kiosk.services.workflow.steps import Step
 
 WANG = DEMO_CARDS[0]
 

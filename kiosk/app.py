@@ -44,7 +44,7 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
 )
-# Which screen shows which workflow step (the values of kiosk.services.workflow.Step).
+# Which screen shows which workflow step (the values of kiosk.services.workflow.steps.Step).
 STEP_SCREENS = {"identify": "identify", "face": "face", "form": "form", "confirm": "confirm", "pay": "payment",
                 "produce": "printing", "done": "done"}
 # Screens on which the idle timer does not run: nothing to abandon on home and out of

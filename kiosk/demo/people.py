@@ -117,7 +117,7 @@ def card_for(item: Any, person: str | None = None) -> IdentityCard:
 
 
 def _date_between(spec: Any) -> str:
-    from kiosk.services.catalog import resolve_date
+    from kiosk.services.form_values import resolve_date
 
     today = localtime.today()
     lo = resolve_date(spec.min_date, today) if spec.min_date else None

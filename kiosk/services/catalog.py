@@ -1,14 +1,15 @@
 """The 71 self-service items as data: frozen records loaded from catalog.yaml and validated once.
 
-Adding an item is adding a YAML entry; nothing here names an item. The loader refuses a
-catalog it cannot trust (duplicate ids, unknown kinds, bad patterns, missing names or
-operations) with a CatalogError that names the item and the key, because a half-valid
-catalog would only fail later in front of a resident.
+Adding an item is adding a YAML entry; nothing here names an item. The records are pydantic
+dataclasses whose schema is the YAML's: a key they do not declare is refused (``extra="forbid"``).
+The loader refuses a catalog it cannot trust (duplicate ids, unknown kinds, bad patterns,
+missing names or operations) with a CatalogError that names the item, the field and the bad
+value, because a half-valid catalog would only fail later in front of a resident. The
+document's top level is one more record, so a new block (the home screen's tiles) is one more
+field.
 
-Form values are validated and normalised by :meth:`FieldSpec.validate`: plate numbers,
-mobile numbers, dates with range checks, digits, ID numbers (GB 11643 check character),
-choices, numbers and backend lookups. Anything that does not validate raises FieldError
-and nothing else, whatever the input.
+Form values are validated and normalised by :meth:`FieldSpec.validate`, by the field's type
+(:mod:`kiosk.services.form_values`).
 """
 from __future__ import annotations
 
@@ -16,139 +17,85 @@ import argparse
 import datetime as dt
 import functools
 import json
-import re
 import unicodedata
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Annotated, Any, Iterable, Mapping
 
 import yaml
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, ValidationInfo, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
 
 from kiosk import localtime
-from kiosk.errors import CatalogError, FieldError, UnknownItemError
+from kiosk.errors import CatalogError, UnknownItemError
+from kiosk.services.catalog_schema import (IDENTITIES, OPERATION_RE, RECORD, CardTypes, ChoiceValue, DateBound, Fee,
+                                           FieldName, FieldType, Flag, Identity, Invalid, ItemId, Kind, Length, Lines,
+                                           LookupSource, Minutes, Number, OperationName, OptionalText, Outputs, Pattern,
+                                           Text, catalog_error, fail, unreadable_card)
+from kiosk.services.form_values import normalise
 
 DEFAULT_PATH = Path(__file__).with_name("catalog.yaml")
 
-KINDS = ("certificate", "application", "query", "payment", "appointment", "report", "guide", "verify")
-IDENTITIES = ("none", "id_card", "id_card_and_face", "travel_document")
-OUTPUTS = ("a4_document", "receipt", "slip", "screen")
-FIELD_TYPES = ("text", "digits", "phone", "date", "plate", "choice", "number", "lookup", "id_number")
-_OPERATION_RE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
-_ITEM_ID_RE = re.compile(r"^[A-Z][0-9]{2}$")
-_FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-# Province abbreviations used on motor-vehicle plates (GA 36).
-_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_L = "A-HJ-NP-Z"  # plate letters: I and O are never used
-PLATE_RE = re.compile(
-    rf"^[{_PROVINCES}][{_L}]("
-    rf"[{_L}0-9]{{4}}[{_L}0-9挂学警港澳]"  # ordinary blue/yellow plate: 鲁A12345
-    rf"|[DF][{_L}0-9][0-9]{{4}}"  # small new-energy plate: 鲁AD12345
-    rf"|[0-9]{{5}}[DF]"  # large new-energy plate: 鲁A12345D
-    rf")$"
-)
-PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 # libyaml's parser when present: five times faster than the pure-Python one on this file.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RELATIVE_DATE_RE = re.compile(r"^today(?:([+-])(\d{1,4})([dmy]))?$")
-
-# Resident-facing messages: English msgids, translated in locale/zh_CN/LC_MESSAGES/catalog.po.
-MSG_REQUIRED = "This entry is required."
-MSG_TOO_SHORT = "This entry is too short."
-MSG_TOO_LONG = "This entry is too long."
-MSG_BAD_CHARS = "This entry contains characters that are not allowed."
-MSG_PATTERN = "This entry is not in the expected format."
-MSG_DIGITS = "Please enter digits only."
-MSG_PHONE = "Please enter an 11-digit mobile number."
-MSG_PLATE = "Please enter a valid plate number, for example 鲁A12345 or 鲁AD12345."
-MSG_DATE = "Please enter a date as YYYY-MM-DD."
-MSG_DATE_EARLY = "This date is too early."
-MSG_DATE_LATE = "This date is too late."
-MSG_CHOICE = "Please choose one of the options."
-MSG_NUMBER = "Please enter a number."
-MSG_NUMBER_RANGE = "This number is outside the allowed range."
-MSG_ID_NUMBER = "Please enter a valid 18-character ID number."
 
 
-def id_number_valid(number: str) -> bool:
-    """True when ``number`` is 17 digits plus the right GB 11643 check character."""
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
-        return False
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
-    if _ID_CHECK[total % 11] != number[17]:
-        return False
-    try:
-        dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        return False
-    return True
+def _field_mappings(value: Any) -> Any:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(f, (dict, FieldSpec)) for f in value):
+        raise ValueError("each field must be a mapping")
+    return value
 
 
-def resolve_date(spec: str, today: dt.date) -> dt.date:
-    """A bound from the catalog: 'YYYY-MM-DD', 'today', or 'today±N{d,m,y}'."""
-    m = _RELATIVE_DATE_RE.match(spec)
-    if not m:
-        return dt.date.fromisoformat(spec)
-    if not m.group(1):
-        return today
-    n = int(m.group(2)) * (1 if m.group(1) == "+" else -1)
-    unit = m.group(3)
-    if unit == "d":
-        return today + dt.timedelta(days=n)
-    months = n * (12 if unit == "y" else 1)
-    y, mo = divmod(today.month - 1 + months, 12)
-    year, month = today.year + y, mo + 1
-    # clamp 29-31 to the last day of the target month
-    for day in (today.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, day)
-        except ValueError:
-            continue
-    raise ValueError(spec)
-
-
-def _clean(value: Any) -> str:
-    """Text a resident typed, normalised: full-width to half-width, trimmed."""
-    if value is None:
-        return ""
-    if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
-        return "\x00"  # forces a FieldError below: not something a form can send
-    return unicodedata.normalize("NFKC", str(value)).strip()
-
-
-@dataclass(frozen=True)
+# --- the records ------------------------------------------------------------------------------
+@dataclass(frozen=True, config=RECORD)
 class Choice:
     """One option of a choice field."""
 
-    value: str
-    label_zh: str
-    label_en: str
+    value: ChoiceValue
+    label_zh: Text
+    label_en: Text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping_with_a_value(cls, data: Any) -> Any:
+        if not isinstance(data, (dict, ArgsKwargs)) or (isinstance(data, dict) and "value" not in data):
+            raise ValueError("each choice needs value, label_zh, label_en")
+        return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECORD)
 class FieldSpec:
     """One form field of an item: its labels, type and validation rule."""
 
-    name: str
-    label_zh: str
-    label_en: str
-    type: str
-    required: bool = True
-    pattern: str | None = None
+    name: FieldName
+    label_zh: Text
+    label_en: Text
+    type: FieldType
+    required: Flag = True
+    pattern: Pattern = None
     choices: tuple[Choice, ...] = ()
-    min_len: int | None = None
-    max_len: int | None = None
-    source: str | None = None  # lookup source on the backend (type lookup)
-    hint_zh: str = ""
-    hint_en: str = ""
-    min_date: str | None = None  # 'YYYY-MM-DD' | 'today' | 'today-30d' ...
-    max_date: str | None = None
-    min_value: float | None = None
-    max_value: float | None = None
-    upper: bool = False  # codes residents may type in lower case (frame numbers, VINs, case numbers)
+    min_len: Length = None
+    max_len: Length = None
+    source: LookupSource = None  # lookup source on the backend (type lookup)
+    hint_zh: OptionalText = ""
+    hint_en: OptionalText = ""
+    min_date: DateBound = None  # 'YYYY-MM-DD' | 'today' | 'today-30d' ...
+    max_date: DateBound = None
+    min_value: Number = None
+    max_value: Number = None
+    upper: Flag = False  # codes residents may type in lower case (frame numbers, VINs, case numbers)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FieldSpec":
+        if self.type == "choice" and not self.choices:
+            raise Invalid("choices", "a choice field needs choices")
+        if len(set(self.choice_values())) != len(self.choices):
+            raise Invalid("choices", "duplicate choice value")
+        if self.type == "lookup" and not self.source:
+            raise Invalid("source", "a lookup field needs its backend source")
+        if self.source is not None and not OPERATION_RE.match(self.source):
+            raise Invalid("source", f"bad lookup source {self.source!r}")
+        return self
 
     def choice_values(self) -> tuple[str, ...]:
         """The allowed values of a choice field."""
@@ -163,128 +110,139 @@ class FieldSpec:
 
     def validate(self, value: Any, *, today: dt.date | None = None) -> str:
         """Normalise ``value`` to its canonical string, or raise FieldError ('' for an empty optional field)."""
-        text = _clean(value)
-        if text == "":
-            if self.required:
-                raise FieldError(self.name, "required", message_en=MSG_REQUIRED)
-            return ""
-        if any(unicodedata.category(ch)[0] == "C" for ch in text):
-            raise FieldError(self.name, "control characters", message_en=MSG_BAD_CHARS)
-        checker = getattr(self, f"_check_{self.type}")
-        text = checker(text, today or localtime.today())
-        if self.min_len is not None and len(text) < self.min_len:
-            raise FieldError(self.name, f"shorter than {self.min_len}", message_en=MSG_TOO_SHORT)
-        if self.max_len is not None and len(text) > self.max_len:
-            raise FieldError(self.name, f"longer than {self.max_len}", message_en=MSG_TOO_LONG)
-        if self.pattern and not re.fullmatch(self.pattern, text):
-            raise FieldError(self.name, "pattern mismatch", message_en=MSG_PATTERN)
-        return text
-
-    # one checker per type; each returns the normalised text or raises FieldError
-    def _check_text(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"\s+", " ", text)
-        return text.replace(" ", "").upper() if self.upper else text
-
-    def _check_lookup(self, text: str, today: dt.date) -> str:
-        if len(text) > 64:
-            raise FieldError(self.name, "lookup value too long", message_en=MSG_CHOICE)
-        return text
-
-    def _check_digits(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"[\s-]", "", text)
-        if not re.fullmatch(r"[0-9]+", text):
-            raise FieldError(self.name, "not digits", message_en=MSG_DIGITS)
-        return text
-
-    def _check_phone(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"[\s()-]", "", text)
-        if text.startswith("+86"):
-            text = text[3:]
-        elif text.startswith("0086"):
-            text = text[4:]
-        if not PHONE_RE.fullmatch(text):
-            raise FieldError(self.name, "not a mainland mobile number", message_en=MSG_PHONE)
-        return text
-
-    def _check_plate(self, text: str, today: dt.date) -> str:
-        text = re.sub(r"[\s·.\-]", "", text).upper()
-        if not PLATE_RE.fullmatch(text):
-            raise FieldError(self.name, "not a plate number", message_en=MSG_PLATE)
-        return text
-
-    def _check_id_number(self, text: str, today: dt.date) -> str:
-        text = text.replace(" ", "").upper()
-        if not id_number_valid(text):
-            raise FieldError(self.name, "not a valid ID number", message_en=MSG_ID_NUMBER)
-        return text
-
-    def _check_date(self, text: str, today: dt.date) -> str:
-        m = re.fullmatch(r"([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?|([0-9]{4})([0-9]{2})([0-9]{2})", text)
-        if not m:
-            raise FieldError(self.name, "not a date", message_en=MSG_DATE)
-        parts = [int(p) for p in (m.groups()[:3] if m.group(1) else m.groups()[3:])]
-        try:
-            day = dt.date(*parts)
-        except ValueError:
-            raise FieldError(self.name, "no such date", message_en=MSG_DATE) from None
-        if self.min_date and day < resolve_date(self.min_date, today):
-            raise FieldError(self.name, "before the earliest allowed date", message_en=MSG_DATE_EARLY)
-        if self.max_date and day > resolve_date(self.max_date, today):
-            raise FieldError(self.name, "after the latest allowed date", message_en=MSG_DATE_LATE)
-        return day.isoformat()
-
-    def _check_choice(self, text: str, today: dt.date) -> str:
-        if text not in self.choice_values():
-            raise FieldError(self.name, "not one of the choices", message_en=MSG_CHOICE)
-        return text
-
-    def _check_number(self, text: str, today: dt.date) -> str:
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise FieldError(self.name, "not a number", message_en=MSG_NUMBER) from None
-        # an exponent like 9e999999999 would print as a billion digits: forms never need that
-        if not number.is_finite() or abs(number.adjusted()) > 15 or len(text) > 32:
-            raise FieldError(self.name, "not a finite number of sensible size", message_en=MSG_NUMBER)
-        if (self.min_value is not None and number < Decimal(str(self.min_value))) or (
-                self.max_value is not None and number > Decimal(str(self.max_value))):
-            raise FieldError(self.name, "out of range", message_en=MSG_NUMBER_RANGE)
-        return format(number.normalize(), "f")
+        return normalise(self, value, today or localtime.today())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECORD)
 class Category:
     """One of the five categories (户政, 治安与社区, 交管, 出入境, 综合)."""
 
     code: str
-    name_zh: str
-    name_en: str
+    name_zh: Text
+    name_en: Text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, (dict, ArgsKwargs)):
+            raise ValueError("must be a mapping with name_zh, name_en")
+        return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECORD)
+class IdentityRule:
+    """What an identity requirement accepts unless an item says otherwise (the catalog's ``identities``)."""
+
+    identity: str
+    accepted_cards: CardTypes
+
+    @model_validator(mode="after")
+    def _readable(self) -> "IdentityRule":
+        if self.identity not in IDENTITIES or self.identity == "none":
+            raise Invalid("identity", f"no identity {self.identity!r} reads a card "
+                                      f"(one of {', '.join(IDENTITIES[1:])})")
+        if not self.accepted_cards:
+            raise Invalid("accepted_cards", "missing")
+        bad = unreadable_card(self.identity, self.accepted_cards)
+        if bad:
+            raise Invalid("accepted_cards", f"{bad!r} cannot be read for identity {self.identity}")
+        return self
+
+
+@dataclass(frozen=True, config=RECORD)
+class RatingRule:
+    """Makes an item the satisfaction rating: the field whose answer is counted, and the one naming the item rated."""
+
+    choice_field: Text
+    rated_item_field: OptionalText = ""
+
+
+@dataclass(frozen=True, config=RECORD)
 class CatalogItem:
     """One self-service item: everything the generic screens and workflow need to serve it."""
 
-    id: str
-    category: str
-    category_zh: str
-    category_en: str
-    name_zh: str
-    name_en: str
-    kind: str
-    identity: str
-    fields: tuple[FieldSpec, ...]
-    fee_cny: float | None  # None: the backend decides (fines, fees of an application)
-    outputs: tuple[str, ...]
-    operation: str
-    guide_zh: str
-    guide_en: str
-    materials_zh: tuple[str, ...]
-    materials_en: tuple[str, ...]
-    expected_minutes: int
-    needs_backend: bool
-    fee_count_field: str | None = None  # the fee is per unit of this field (E01: per endorsement)
+    id: ItemId
+    category: Text
+    name_zh: Text
+    name_en: Text
+    kind: Kind
+    identity: Identity
+    outputs: Outputs
+    operation: OperationName
+    needs_backend: Flag  # defaults to "not a guide" when the YAML leaves it out
+    category_zh: str = ""  # from the catalog's categories
+    category_en: str = ""
+    fields: Annotated[tuple[FieldSpec, ...], BeforeValidator(_field_mappings)] = ()
+    fee_cny: Fee = 0.0  # None: the backend decides (fines, fees)
+    guide_zh: OptionalText = ""
+    guide_en: OptionalText = ""
+    materials_zh: Lines = ()
+    materials_en: Lines = ()
+    expected_minutes: Minutes = 3
+    fee_count_field: str | None = None  # the fee is per unit of this field (a fee per endorsement)
     amount_source: str | None = None  # fee None: the lookup field whose option carries amount_fen
+    # The card types that may use the item; left out of the YAML, its identity's (the catalog's identities).
+    accepted_cards: CardTypes = ()
+    accepts_expired_card: Flag = False  # renewing an expired card, or following that renewal
+    rating: RatingRule | None = None  # this item is the satisfaction rating (counted in the statistics)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_the_catalog(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill what the YAML leaves to the rest of the document: the category's names, the identity's cards."""
+        if not isinstance(data, dict) or info.context is None:
+            return data
+        for key in ("category_zh", "category_en"):
+            if key in data:
+                raise Invalid(key, "unknown key (typo?)")  # the category's, not the item's
+        data = {"id": None, "needs_backend": data.get("kind") != "guide", **data}
+        category = info.context["categories"].get(data.get("category"))
+        if category is not None:
+            data.update(category_zh=category.name_zh, category_en=category.name_en)
+        rule = info.context["identities"].get(data.get("identity"))
+        if rule is not None and "accepted_cards" not in data:
+            data["accepted_cards"] = rule.accepted_cards
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> "CatalogItem":
+        if info.context is not None:
+            if self.category not in info.context["categories"]:
+                raise Invalid("category", f"unknown category {self.category!r}")
+            if self.id[0] != self.category:
+                raise Invalid("category", f"id {self.id} does not belong to category {self.category}")
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise Invalid("fields", "duplicate field name")
+        if self.fee_count_field is not None and self.fee_count_field not in names:
+            raise Invalid("fee_count_field", f"names no field of the item: {self.fee_count_field!r}")
+        if self.amount_source is not None and (self.amount_source not in names or
+                                               self.field(self.amount_source).type != "lookup"):
+            raise Invalid("amount_source", f"must name a lookup field of the item: {self.amount_source!r}")
+        if self.kind == "payment" and self.fee_cny is None and self.amount_source is None:
+            raise Invalid("amount_source", "a payment whose fee the backend decides needs amount_source")
+        if self.kind == "guide" and not (self.guide_zh and self.guide_en):
+            raise Invalid("guide_zh", "a guide needs its content in guide_zh and guide_en")
+        self._check_cards()
+        if self.rating is not None:
+            self._check_rating(self.rating)
+        return self
+
+    def _check_cards(self) -> None:
+        if not self.needs_identity and self.accepted_cards:
+            raise Invalid("accepted_cards", "an item without identity accepts no card")
+        if self.needs_identity and not self.accepted_cards:
+            raise Invalid("accepted_cards", f"missing (and identities gives none for {self.identity})")
+        bad = unreadable_card(self.identity, self.accepted_cards)
+        if bad:
+            raise Invalid("accepted_cards", f"{bad!r} cannot be read for identity {self.identity}")
+
+    def _check_rating(self, rating: RatingRule) -> None:
+        names = {f.name: f for f in self.fields}
+        if rating.choice_field not in names or names[rating.choice_field].type != "choice":
+            raise Invalid("rating", f"choice_field must name a choice field of the item: {rating.choice_field!r}")
+        if rating.rated_item_field and rating.rated_item_field not in names:
+            raise Invalid("rating", f"rated_item_field names no field of the item: {rating.rated_item_field!r}")
 
     @property
     def needs_identity(self) -> bool:
@@ -394,197 +352,68 @@ def _load_cached(path: str) -> Catalog:
 
 
 # --- validation at load ------------------------------------------------------------------
-def _fail(where: str, key: str, problem: str) -> CatalogError:
-    return CatalogError(f"catalog: {where}: {key}: {problem}")
+def _categories(value: Any) -> Any:
+    if not isinstance(value, dict) or not value:
+        raise ValueError("missing or not a mapping")
+    return {str(code): {**c, "code": str(code)} if isinstance(c, dict) else c for code, c in value.items()}
 
 
-def _str(d: Mapping[str, Any], key: str, where: str, *, required: bool = True, default: str = "") -> str:
-    value = d.get(key, None)
-    if value is None or value == "":
-        if required:
-            raise _fail(where, key, "missing")
-        return default
-    if not isinstance(value, str):
-        raise _fail(where, key, f"must be text, got {type(value).__name__}")
-    return value.strip()
+def _identities(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("missing or not a mapping of identity to its accepted_cards")
+    return {str(name): {**r, "identity": str(name)} if isinstance(r, dict) else r for name, r in value.items()}
 
 
-def _lines(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = d.get(key) or []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _fail(where, key, "must be a list of text lines")
-    return tuple(v.strip() for v in value)
+def _items(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise ValueError("missing or empty")
+    return value
 
 
-def _check_keys(d: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise _fail(where, unknown[0], "unknown key (typo?)")
+@dataclass(frozen=True, config=RECORD)
+class _CatalogFile:
+    """The document's top level; its items are checked against it afterwards."""
+
+    categories: Annotated[dict[str, Category], BeforeValidator(_categories)] = Field(None, validate_default=True)
+    items: Annotated[list[Any], BeforeValidator(_items)] = Field(None, validate_default=True)
+    # The card types each identity requirement accepts unless an item says otherwise (accepted_cards).
+    identities: Annotated[dict[str, IdentityRule], BeforeValidator(_identities)] = Field(None, validate_default=True)
+    common_fields: Any = None  # YAML anchors only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, (dict, ArgsKwargs)):
+            raise Invalid("document", "must be a mapping with categories and items")
+        return data
 
 
-_FIELD_KEYS = {"name", "label_zh", "label_en", "type", "required", "pattern", "choices", "min_len", "max_len",
-               "source", "hint_zh", "hint_en", "min_date", "max_date", "min_value", "max_value", "upper"}
-_ITEM_KEYS = {"id", "category", "name_zh", "name_en", "kind", "identity", "fields", "fee_cny", "outputs",
-              "operation", "guide_zh", "guide_en", "materials_zh", "materials_en", "expected_minutes",
-              "needs_backend", "fee_count_field", "amount_source"}
-
-
-def _parse_field(raw: Any, where: str) -> FieldSpec:
-    if not isinstance(raw, dict):
-        raise _fail(where, "fields", "each field must be a mapping")
-    name = _str(raw, "name", where)
-    if not _FIELD_NAME_RE.match(name):
-        raise _fail(where, "fields.name", f"bad field name {name!r}")
-    fw = f"{where} field {name}"
-    _check_keys(raw, _FIELD_KEYS, fw)
-    ftype = _str(raw, "type", fw)
-    if ftype not in FIELD_TYPES:
-        raise _fail(fw, "type", f"unknown type {ftype!r} (one of {', '.join(FIELD_TYPES)})")
-    pattern = raw.get("pattern")
-    if pattern is not None:
-        try:
-            re.compile(str(pattern))
-        except re.error as exc:
-            raise _fail(fw, "pattern", f"bad regular expression: {exc}") from None
-    choices: list[Choice] = []
-    for c in raw.get("choices") or []:
-        if not isinstance(c, dict) or "value" not in c:
-            raise _fail(fw, "choices", "each choice needs value, label_zh, label_en")
-        choices.append(Choice(str(c["value"]), _str(c, "label_zh", fw), _str(c, "label_en", fw)))
-    if ftype == "choice" and not choices:
-        raise _fail(fw, "choices", "a choice field needs choices")
-    if len({c.value for c in choices}) != len(choices):
-        raise _fail(fw, "choices", "duplicate choice value")
-    source = raw.get("source")
-    if ftype == "lookup" and not source:
-        raise _fail(fw, "source", "a lookup field needs its backend source")
-    if source is not None and not _OPERATION_RE.match(str(source)):
-        raise _fail(fw, "source", f"bad lookup source {source!r}")
-    for key in ("min_date", "max_date"):
-        if raw.get(key) is not None:
-            try:
-                resolve_date(str(raw[key]), dt.date(2000, 1, 31))
-            except ValueError:
-                raise _fail(fw, key, f"bad date bound {raw[key]!r}") from None
-    for key in ("min_len", "max_len"):
-        if raw.get(key) is not None and (not isinstance(raw[key], int) or raw[key] < 0):
-            raise _fail(fw, key, "must be a non-negative whole number")
-    for key in ("min_value", "max_value"):
-        if raw.get(key) is not None and not isinstance(raw[key], (int, float)):
-            raise _fail(fw, key, "must be a number")
-    required, upper = raw.get("required", True), raw.get("upper", False)
-    for key, flag in (("required", required), ("upper", upper)):
-        if not isinstance(flag, bool):
-            raise _fail(fw, key, "must be true or false")
-    return FieldSpec(
-        name=name, label_zh=_str(raw, "label_zh", fw), label_en=_str(raw, "label_en", fw), type=ftype,
-        required=required, pattern=str(pattern) if pattern is not None else None, choices=tuple(choices),
-        min_len=raw.get("min_len"), max_len=raw.get("max_len"), source=str(source) if source else None,
-        hint_zh=_str(raw, "hint_zh", fw, required=False), hint_en=_str(raw, "hint_en", fw, required=False),
-        min_date=str(raw["min_date"]) if raw.get("min_date") is not None else None,
-        max_date=str(raw["max_date"]) if raw.get("max_date") is not None else None,
-        min_value=raw.get("min_value"), max_value=raw.get("max_value"), upper=upper,
-    )
-
-
-def _parse_item(raw: Any, index: int, categories: Mapping[str, Category]) -> CatalogItem:
-    if not isinstance(raw, dict):
-        raise _fail(f"items[{index}]", "item", "must be a mapping")
-    item_id = raw.get("id")
-    if not isinstance(item_id, str) or not _ITEM_ID_RE.match(item_id):
-        raise _fail(f"items[{index}]", "id", f"bad or missing item id {item_id!r}")
-    where = f"item {item_id}"
-    _check_keys(raw, _ITEM_KEYS, where)
-    category = _str(raw, "category", where)
-    if category not in categories:
-        raise _fail(where, "category", f"unknown category {category!r}")
-    if item_id[0] != category:
-        raise _fail(where, "category", f"id {item_id} does not belong to category {category}")
-    kind = _str(raw, "kind", where)
-    if kind not in KINDS:
-        raise _fail(where, "kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    identity = _str(raw, "identity", where)
-    if identity not in IDENTITIES:
-        raise _fail(where, "identity", f"unknown identity {identity!r} (one of {', '.join(IDENTITIES)})")
-    outputs = raw.get("outputs")
-    if not isinstance(outputs, list) or not outputs or any(o not in OUTPUTS for o in outputs):
-        raise _fail(where, "outputs", f"must be a non-empty list drawn from {', '.join(OUTPUTS)}")
-    if len(set(outputs)) != len(outputs):
-        raise _fail(where, "outputs", "duplicate output")
-    operation = _str(raw, "operation", where)
-    if not _OPERATION_RE.match(operation):
-        raise _fail(where, "operation", f"bad operation name {operation!r}")
-    fee = raw.get("fee_cny", 0)
-    if fee is not None and (isinstance(fee, bool) or not isinstance(fee, (int, float)) or fee < 0):
-        raise _fail(where, "fee_cny", "must be a non-negative number or null (backend decides)")
-    fields = tuple(_parse_field(f, where) for f in (raw.get("fields") or []))
-    names = [f.name for f in fields]
-    if len(set(names)) != len(names):
-        raise _fail(where, "fields", "duplicate field name")
-    minutes = raw.get("expected_minutes", 3)
-    if not isinstance(minutes, int) or not 1 <= minutes <= 60:
-        raise _fail(where, "expected_minutes", "must be a whole number of minutes, 1-60")
-    needs_backend = raw.get("needs_backend", kind != "guide")
-    if not isinstance(needs_backend, bool):
-        raise _fail(where, "needs_backend", "must be true or false")
-    fee_count_field = raw.get("fee_count_field")
-    if fee_count_field is not None and fee_count_field not in names:
-        raise _fail(where, "fee_count_field", f"names no field of the item: {fee_count_field!r}")
-    amount_source = raw.get("amount_source")
-    if amount_source is not None and (amount_source not in names or
-                                      next(f for f in fields if f.name == amount_source).type != "lookup"):
-        raise _fail(where, "amount_source", f"must name a lookup field of the item: {amount_source!r}")
-    if kind == "payment" and fee is None and amount_source is None:
-        raise _fail(where, "amount_source", "a payment whose fee the backend decides needs amount_source")
-    if kind == "guide" and not (_str(raw, "guide_zh", where, required=False) and
-                                _str(raw, "guide_en", where, required=False)):
-        raise _fail(where, "guide_zh", "a guide needs its content in guide_zh and guide_en")
-    cat = categories[category]
-    return CatalogItem(
-        id=item_id, category=category, category_zh=cat.name_zh, category_en=cat.name_en,
-        name_zh=_str(raw, "name_zh", where), name_en=_str(raw, "name_en", where), kind=kind, identity=identity,
-        fields=fields, fee_cny=float(fee) if fee is not None else None, outputs=tuple(outputs),
-        operation=operation, guide_zh=_str(raw, "guide_zh", where, required=False),
-        guide_en=_str(raw, "guide_en", where, required=False),
-        materials_zh=_lines(raw, "materials_zh", where), materials_en=_lines(raw, "materials_en", where),
-        expected_minutes=minutes, needs_backend=needs_backend, fee_count_field=fee_count_field,
-        amount_source=amount_source,
-    )
+_FILE = TypeAdapter(_CatalogFile)
+_ITEMS = TypeAdapter(tuple[CatalogItem, ...])
 
 
 def parse_catalog(raw: Any) -> Catalog:
     """Build a Catalog from the parsed YAML document. Raises CatalogError naming the item and key."""
-    if not isinstance(raw, dict):
-        raise _fail("top level", "document", "must be a mapping with categories and items")
-    _check_keys(raw, {"categories", "items", "common_fields"}, "top level")  # common_fields: YAML anchors only
-    cats_raw = raw.get("categories")
-    if not isinstance(cats_raw, dict) or not cats_raw:
-        raise _fail("top level", "categories", "missing or not a mapping")
-    categories: dict[str, Category] = {}
-    for code, c in cats_raw.items():
-        if not isinstance(c, dict):
-            raise _fail(f"category {code}", "category", "must be a mapping with name_zh, name_en")
-        categories[str(code)] = Category(str(code), _str(c, "name_zh", f"category {code}"),
-                                         _str(c, "name_en", f"category {code}"))
-    items_raw = raw.get("items")
-    if not isinstance(items_raw, list) or not items_raw:
-        raise _fail("top level", "items", "missing or empty")
-    items: list[CatalogItem] = []
+    try:
+        top = _FILE.validate_python(raw)
+    except ValidationError as exc:
+        raise catalog_error(exc, []) from None
+    try:
+        items = _ITEMS.validate_python(top.items, context={"categories": top.categories,
+                                                           "identities": top.identities})
+    except ValidationError as exc:
+        raise catalog_error(exc, top.items, ("items",)) from None
     seen_ids: set[str] = set()
     seen_ops: dict[str, str] = {}
-    for index, entry in enumerate(items_raw):
-        item = _parse_item(entry, index, categories)
+    for item in items:
         if item.id in seen_ids:
-            raise _fail(f"item {item.id}", "id", "duplicate item id")
+            raise fail(f"item {item.id}", "id", "duplicate item id")
         if item.operation in seen_ops:
-            raise _fail(f"item {item.id}", "operation",
+            raise fail(f"item {item.id}", "operation",
                         f"operation {item.operation!r} already used by {seen_ops[item.operation]}")
         seen_ids.add(item.id)
         seen_ops[item.operation] = item.id
-        items.append(item)
-    return Catalog(tuple(items), tuple(categories.values()))
+    return Catalog(items, tuple(top.categories.values()))
 
 
 # --- CLI ---------------------------------------------------------------------------------

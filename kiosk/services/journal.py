@@ -4,7 +4,7 @@ SQLite in WAL mode at ``<state_dir>/journal.sqlite3``. Each side effect is one r
 by its idempotency key: ``begin`` writes it before the effect (state ``begun``),
 ``complete`` after (state ``done``, with the backend's references), ``fail`` when the
 effect did not happen or a printer refused it. Start-up recovery reads what is still
-``begun`` and resumes or compensates it (see ``kiosk.services.workflow.recover``).
+``begun`` and resumes or compensates it (see ``kiosk.services.workflow.recovery.recover``).
 
 What the journal may hold: item id, step, effect kind, backend references (case
 reference, payment order id, amount, document id, verification code) and

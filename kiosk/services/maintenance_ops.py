@@ -19,10 +19,13 @@ from typing import Any, Callable
 
 from kiosk import localtime
 from kiosk.errors import KioskError
+from kiosk.hardware.idcard import IdentityCard
 from kiosk.privacy import mask_text
 from kiosk.services import journal as J
 from kiosk.services.heartbeat import RemoteCommand
 from kiosk.services.maintenance import AccessStatus, MaintenanceAccess
+from kiosk.services.workflow.records import Produced
+from kiosk.services.workflow.reprint import reprint_entry
 
 log = logging.getLogger(__name__)
 
@@ -309,20 +312,21 @@ class MaintenanceService:
                                      str(e.refs.get("reference", "")), e.created_at))
         return out
 
-    def reprint(self, key: str, card: Any = None) -> Any:
+    def reprint(self, key: str, card: IdentityCard | None = None) -> Produced:
         """Print an owed entry again through the engine; returns ``Produced``.
 
-        A receipt carries only references and prints at once. An A4 document is fetched again
-        from the backend, which hands it out only against its holder's ID number: ``card``
-        (or the card on the reader) must be the holder's. Raises NothingOwed,
-        ReprintNeedsHolder, BackendError, DeviceError.
+        A receipt prints at once, its result lines and QR asked again of the backend. An A4
+        document is fetched again from the backend, which hands it out only against its
+        holder's ID number: ``card`` (or the card on the reader) must be the holder's. Raises
+        NothingOwed, ReprintNeedsHolder, BackendError, DeviceError.
         """
         owed = {p.key: p for p in self.owed_prints()}
         if key not in owed:
             raise NothingOwed(f"nothing owed under {key}")
         engine, journal = self.runtime.engine, self.runtime.journal
         entry = journal.get(key)
-        if owed[key].kind == J.PRINT_RECEIPT:
+        assert entry is not None
+        if entry.kind == J.PRINT_RECEIPT:
             return self._reprint_receipt(entry)
         if card is None:
             reader = self.runtime.devices.get("id_card")
@@ -333,12 +337,13 @@ class MaintenanceService:
             raise ReprintNeedsHolder("the card on the reader is not the document holder's")
         return engine.reprint(card)
 
-    def reprint_document(self, document_id: str) -> list[Any]:
+    def reprint_document(self, document_id: str) -> list[Produced]:
         """The remote reprint: print the owed receipts of ``document_id`` now; returns their ``Produced``.
 
         Nobody on site vouches for who stands at the kiosk, so the card on the reader is never
         read for it: an owed A4 document stays owed to its holder (printed at their next card
-        read) and ReprintNeedsHolder says so. Raises NothingOwed, KioskBusy (a resident is being
+        read) and ReprintNeedsHolder says so, and a receipt prints its reference and QR without
+        the result lines, which can name people. Raises NothingOwed, KioskBusy (a resident is being
         served), ReprintNeedsHolder, BackendError, DeviceError.
         """
         owed = [p for p in self.owed_prints() if document_id and p.document_id == document_id]
@@ -346,33 +351,18 @@ class MaintenanceService:
             raise NothingOwed(f"no owed print of document {document_id}")
         if self.runtime.engine.active():
             raise KioskBusy("a transaction is running")
-        done = [self.reprint(p.key) for p in owed if p.kind == J.PRINT_RECEIPT]
+        entries = [self.runtime.journal.get(p.key) for p in owed if p.kind == J.PRINT_RECEIPT]
+        done = [self._reprint_receipt(entry, result_lines=False) for entry in entries if entry is not None]
         if any(p.kind == J.PRINT_A4 for p in owed):
             raise ReprintNeedsHolder(f"document {document_id} is printed at its holder's next card read",
                                      receipts_reprinted=len(done))
         return done
 
-    def _reprint_receipt(self, entry: Any) -> Any:
-        from kiosk.services.workflow import Produced, Transaction
-
-        engine = self.runtime.engine
-        session = engine.sessions.new()
-        try:
-            txn = Transaction(engine, engine.catalog.get(entry.item_id), session)
-            txn._id_hash = entry.id_hash
-            txn.amount_fen = int(entry.refs.get("amount_fen") or 0)
-            txn._paid = bool(txn.amount_fen)
-            txn.order = {"order_id": entry.refs.get("order_id", "")}
-            key = f"{entry.key}-reprint-{os.urandom(3).hex()}"
-            data, err = engine.print_receipt(txn, str(entry.refs.get("reference", "")), (), [], key=key,
-                                             of_key=entry.key)
-        finally:
-            session.end("done")
+    def _reprint_receipt(self, entry: J.Entry, *, result_lines: bool = True) -> Produced:
+        produced, err = reprint_entry(self.runtime.engine, entry, result_lines=result_lines)
         if err is not None:
-            self.runtime.journal.resolve(key, "reprint_failed")
             raise err
-        self.runtime.journal.resolve(entry.key, "reprinted")
-        return Produced((), (data,), (), "", (), ())
+        return produced
 
     # -- logs -------------------------------------------------------------------------------
     def export_logs(self, dest: str | os.PathLike[str] | None = None) -> ExportResult:

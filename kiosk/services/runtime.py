@@ -21,8 +21,9 @@ from kiosk.services.journal import Journal
 from kiosk.services.logs import setup_logging, teardown_logging
 from kiosk.services.speech import SpeechService, fixed_prompts
 from kiosk.services.stats import Stats
-from kiosk.services.workflow import (MoneyAlarm, RecoveryAction, SessionStore, TransactionEnded, WorkflowEngine,
-                                     recover)
+from kiosk.services.workflow.engine import SessionStore, WorkflowEngine
+from kiosk.services.workflow.records import MoneyAlarm, TransactionEnded
+from kiosk.services.workflow.recovery import RecoveryAction, recover
 
 log = logging.getLogger(__name__)
 

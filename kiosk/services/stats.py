@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "stats.sqlite3"
 OUTCOMES = ("completed", "refused", "cancelled", "failed")
-RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # the G05 choices
+RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # the choices of the catalog's rating item
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS item_counts (
@@ -176,7 +176,7 @@ class Stats:
             " ON CONFLICT (day, rating, rated_item) DO UPDATE SET n = n + 1", (_day(at), rating, rated))
 
     def record_ended(self, ended: Any) -> None:
-        """Listener for ``WorkflowEngine.on_end``: count the transaction and, for G05, its rating."""
+        """Listener for ``WorkflowEngine.on_end``: count the transaction and, for the rating item, its rating."""
         self.record(ended.item_id, ended.outcome, ended.duration_s)
         if ended.rating and ended.outcome == "completed":
             try:

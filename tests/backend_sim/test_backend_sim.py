@@ -32,7 +32,7 @@ WANG = "37010219850315123X"
 
 # --- test-only operations, and the items they serve ----------------------------------------------
 def _test_item(item_id: str, operation: str, *fields: FieldSpec) -> CatalogItem:
-    return replace(Catalog.load().get("G05"), id=item_id, operation=operation, fields=fields)
+    return replace(Catalog.load().get("G05"), id=item_id, operation=operation, fields=fields, rating=None)
 
 
 NOTE_ITEM = _test_item("Z91", "test_sim_note", FieldSpec("text", "备注", "Note", "text", required=False),

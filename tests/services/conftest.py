@@ -17,7 +17,9 @@ from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.backend_sim.server import SimServer
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import Produced, Step, Transaction
+from kiosk.services.workflow.records import Produced
+from kiosk.services.workflow.steps import Step
+from kiosk.services.workflow.transaction import Transaction
 
 WANG = DEMO_CARDS[0]  # 王小明: clean record, household head, a car with fines
 

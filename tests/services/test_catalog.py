@@ -1,6 +1,7 @@
 """The catalog: the 71 reference items, its validation at load, the field normalisers, the CLI."""
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import re
@@ -17,7 +18,10 @@ from hypothesis import strategies as st
 from kiosk.errors import CatalogError, FieldError, UnknownItemError
 from kiosk.i18n import LOCALE_DIR
 from kiosk.services import catalog as catalog_module
-from kiosk.services.catalog import DEFAULT_PATH, PLATE_RE, Catalog, FieldSpec, id_number_valid, parse_catalog
+from kiosk.services import form_values
+from kiosk.services.catalog import DEFAULT_PATH, Catalog, FieldSpec, parse_catalog
+from kiosk.services.form_values import PLATE_RE, id_number_valid
+from kiosk.services.stats import RATINGS
 
 # The project's reference list (ids, names, kinds), as given to every part.
 REFERENCE = """
@@ -171,11 +175,61 @@ def test_summary_search_and_unknown_items(catalog: Catalog) -> None:
     assert Catalog.load() is catalog  # parsed once
 
 
+def test_per_item_rules_are_catalog_data(catalog: Catalog) -> None:
+    assert {i.id for i in catalog if i.accepts_expired_card} == {"H12", "H17"}
+    raters = [i for i in catalog if i.rating is not None]
+    assert [i.id for i in raters] == ["G05"]
+    rule = raters[0].rating
+    assert raters[0].field(rule.choice_field).choice_values() == RATINGS  # what the statistics count
+    assert raters[0].field(rule.rated_item_field).type == "text"
+    cards = {i.identity: set() for i in catalog}
+    for item in catalog:
+        cards[item.identity].add(item.accepted_cards)
+    assert cards == {"none": {()}, "id_card": {("resident",)}, "id_card_and_face": {("resident",)},
+                     "travel_document": {("passport", "permit")}}
+
+
+def test_an_item_opens_itself_to_another_card_type(raw: dict, tmp_path: Path) -> None:
+    def edit(d: dict) -> None:
+        _item(d, "H16").update(accepted_cards=["resident", "foreign_permanent", "hkmt_residence"])
+        d["identities"]["travel_document"] = {"accepted_cards": ["passport"]}
+    catalog = Catalog.load(_broken(raw, tmp_path, edit))
+    assert catalog.get("H16").accepted_cards == ("resident", "foreign_permanent", "hkmt_residence")
+    assert catalog.get("H01").accepted_cards == ("resident",)
+    assert catalog.get("E01").accepted_cards == ("passport",)
+
+
 def test_every_operation_is_unique_and_every_lookup_named(catalog: Catalog) -> None:
     assert len({i.operation for i in catalog}) == 71
     for item in catalog:
         for f in item.fields:
             assert (f.type == "lookup") == (f.source is not None), (item.id, f.name)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _names_an_item(path: Path, ids: set[str]) -> list[str]:
+    """Where the code in ``path`` names an item id as a string of its own (the demo's run_demo flows aside)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    demo_flows = {id(n) for call in ast.walk(tree) if isinstance(call, ast.Call)
+                  and getattr(call.func, "id", getattr(call.func, "attr", "")) == "run_demo" for n in ast.walk(call)}
+    return [f"{path.relative_to(ROOT)}:{n.lineno} {n.value}" for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and n.value in ids and id(n) not in demo_flows]
+
+
+def _not_the_simulator_or_the_demo(path: Path) -> bool:
+    inside = path.relative_to(ROOT).parts
+    return "backend_sim" not in inside and not (inside[0] == "kiosk" and inside[1].startswith("demo"))
+
+
+def test_no_code_outside_the_catalog_the_simulator_and_the_demo_names_an_item(catalog: Catalog) -> None:
+    ids = {item.id for item in catalog}
+    files = [p for top in ("kiosk", "provisioning", "print_templates") for p in (ROOT / top).rglob("*.py")
+             if _not_the_simulator_or_the_demo(p)]
+    assert len(files) > 100 and ROOT / "kiosk" / "services" / "stats.py" in files
+    assert [hit for path in files for hit in _names_an_item(path, ids)] == []
+    assert [p for p in (ROOT / "kiosk").rglob("*.kv") if any(i in p.read_text(encoding="utf-8") for i in ids)] == []
 
 
 # --- validation at load ------------------------------------------------------------------------------
@@ -214,6 +268,22 @@ BROKEN = [
     ("wrong category", lambda d: _item(d, "T01").update(category="H"), "item T01: category"),
     ("no items", lambda d: d.update(items=[]), "top level: items"),
     ("top-level typo", lambda d: d.update(categores={}), "top level: categores"),
+    ("choice typo", lambda d: _item(d, "H13")["fields"][0]["choices"][0].update(lable_en="Chip"),
+     "item H13 field damage: lable_en"),
+    ("category typo", lambda d: d["categories"]["G"].update(nmae_en="General"), "category G: nmae_en"),
+    ("unreadable card", lambda d: _item(d, "H01").update(accepted_cards=["passport"]),
+     "item H01: accepted_cards: 'passport' cannot be read for identity id_card"),
+    ("unknown card", lambda d: _item(d, "H01").update(accepted_cards=["library_card"]), "item H01: accepted_cards"),
+    ("card without identity", lambda d: _item(d, "G02").update(accepted_cards=["resident"]),
+     "item G02: accepted_cards: an item without identity accepts no card"),
+    ("identity default unreadable", lambda d: d["identities"].update(travel_document={"accepted_cards": ["resident"]}),
+     "identity travel_document: accepted_cards: 'resident' cannot be read for identity travel_document"),
+    ("identity without cards", lambda d: d["identities"].pop("id_card"), "item H01: accepted_cards: missing"),
+    ("expired card not a flag", lambda d: _item(d, "H12").update(accepts_expired_card="yes"),
+     "item H12: accepts_expired_card: must be true or false"),
+    ("rating on a text field", lambda d: _item(d, "G05")["rating"].update(choice_field="reason"),
+     "item G05: rating: choice_field must name a choice field of the item: 'reason'"),
+    ("rating typo", lambda d: _item(d, "G05")["rating"].update(rated_item="rated_item"), "item G05: rated_item"),
 ]
 
 
@@ -224,6 +294,43 @@ def test_broken_catalog_is_refused_naming_item_and_key(raw: dict, tmp_path: Path
         Catalog.load(path)
     assert where in str(info.value)
     assert info.value.code == "catalog_invalid"
+
+
+EXACT = [
+    (lambda d: _item(d, "H19")["fields"][0].update(pattern="ZL[0-9"),
+     "catalog: item H19 field lease_contract_number: pattern: bad regular expression: "
+     "unterminated character set at position 2"),
+    (lambda d: _item(d, "S05").update(kind="licence"), "catalog: item S05: kind: unknown kind 'licence' (one of "
+     "certificate, application, query, payment, appointment, report, guide, verify)"),
+    (lambda d: _item(d, "T07").update(name_en=5), "catalog: item T07: name_en: must be text, got int"),
+    (lambda d: _item(d, "G04")["fields"][0].update(name="Bad"), "catalog: item G04: fields.name: bad field name 'Bad'"),
+    (lambda d: _item(d, "G04")["fields"].append("x"), "catalog: item G04: fields: each field must be a mapping"),
+    (lambda d: _item(d, "S01")["fields"][0]["choices"][0].pop("value"),
+     "catalog: item S01 field purpose: choices: each choice needs value, label_zh, label_en"),
+    (lambda d: _item(d, "E05")["fields"][0].update(min_date="yesterday"),
+     "catalog: item E05 field date_from: min_date: bad date bound 'yesterday'"),
+    (lambda d: _item(d, "E01").update(fee_count_field="nope"),
+     "catalog: item E01: fee_count_field: names no field of the item: 'nope'"),
+    (lambda d: _item(d, "T01").update(id="TT1"), "catalog: items[39]: id: bad or missing item id 'TT1'"),
+    (lambda d: _item(d, "T01").pop("id"), "catalog: items[39]: id: bad or missing item id None"),
+    (lambda d: d["items"].append("x"), "catalog: items[71]: item: must be a mapping"),
+    (lambda d: d["categories"].update(Q="x"), "catalog: category Q: category: must be a mapping with name_zh, name_en"),
+    (lambda d: d.pop("categories"), "catalog: top level: categories: missing or not a mapping"),
+]
+
+
+@pytest.mark.parametrize("edit, message", EXACT, ids=[m.split(": ", 2)[1] + " " + m.split(": ")[2] for _, m in EXACT])
+def test_catalog_errors_keep_their_exact_texts(raw: dict, tmp_path: Path, edit, message: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        Catalog.load(_broken(raw, tmp_path, edit))
+    assert str(info.value) == message
+
+
+def test_the_records_refuse_what_the_schema_does_not_declare() -> None:
+    with pytest.raises(ValueError, match="unexpected_keyword_argument|Unexpected keyword"):
+        FieldSpec("f", "字段", "Field", "text", requird=False)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="unknown type 'colour'"):
+        FieldSpec("f", "字段", "Field", "colour")
 
 
 def test_unreadable_and_non_yaml_catalogs(tmp_path: Path) -> None:
@@ -244,6 +351,8 @@ def test_a_copy_of_the_real_catalog_loads(raw: dict, tmp_path: Path) -> None:
 
 # --- field validators ------------------------------------------------------------------------------
 def spec(ftype: str, **kw) -> FieldSpec:
+    if ftype == "lookup":
+        kw.setdefault("source", "test_source")  # a lookup field without its source is refused as it is built
     return FieldSpec("f", "字段", "Field", ftype, **kw)
 
 
@@ -318,7 +427,7 @@ def test_other_types() -> None:
     assert spec("text", required=False).validate("   ") == ""
     with pytest.raises(FieldError) as info:
         spec("text").validate(None)
-    assert info.value.message_en == catalog_module.MSG_REQUIRED
+    assert info.value.message_en == form_values.MSG_REQUIRED
     with pytest.raises(FieldError):
         spec("text").validate("a\x00b")
     with pytest.raises(FieldError):
@@ -376,10 +485,10 @@ def test_any_real_date_in_range_round_trips(day: dt.date) -> None:
 
 def test_every_field_error_message_is_translated() -> None:
     msgids = {e.msgid: e.msgstr for e in polib.pofile(str(LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "catalog.po"))}
-    for name in dir(catalog_module):
-        if name.startswith("MSG_"):
-            message = getattr(catalog_module, name)
-            assert msgids.get(message), name
+    names = [name for name in dir(form_values) if name.startswith("MSG_")]
+    assert names  # the messages are where this looks for them
+    for name in names:
+        assert msgids.get(getattr(form_values, name)), name
 
 
 # --- CLI ---------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from kiosk.hardware.idcard import IdentityCard
 from kiosk.hardware.simulators.cards import travel_document_by_number
 from kiosk.hardware.simulators.chip_files import TestPki
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import Outcome, Refused, Step
+from kiosk.services.workflow.rules import Refused, check_chip
+from kiosk.services.workflow.steps import Outcome, Step
 
 PERMIT = travel_document_by_number("C12345678")  # 王小明's Hong Kong/Macau permit
 ACCESS = (PERMIT.document_number, "19" + PERMIT.birth_date, "20" + PERMIT.expiry_date)  # as a resident types it
@@ -76,23 +77,28 @@ def _card(**extra: str) -> IdentityCard:
     return IdentityCard("permit", "王小明", PERMIT.holder.id_number, extra={**proved, **extra})
 
 
-def test_the_production_profile_needs_the_chain_checked(runtime: Runtime) -> None:
+def test_the_production_profile_needs_the_chain_checked() -> None:
     access = (PERMIT.document_number, PERMIT.birth_date, PERMIT.expiry_date)
-    engine = runtime.engine
     unchecked = _card(chain_valid="none")  # a reader with no trust store could not check it
-    engine.check_chip(unchecked, access)  # the demo profile takes it ...
-    demo = engine.config
-    engine.config = demo.model_copy(update={"profile": "production"})
-    try:
-        with pytest.raises(Refused) as exc:  # ... production does not
-            engine.check_chip(unchecked, access)
-        assert exc.value.rule == "chip_not_authentic"
-        engine.check_chip(_card(), access)
-    finally:
-        engine.config = demo
+    check_chip(unchecked, access, production=False)  # the demo profile takes it ...
+    with pytest.raises(Refused) as exc:  # ... production does not
+        check_chip(unchecked, access, production=True)
+    assert exc.value.rule == "chip_not_authentic"
+    check_chip(_card(), access, production=True)
     for bad in (_card(chain_valid="false"), _card(sod_present="false", hashes_valid="none"),
                 _card(hashes_valid="false"), _card(dg1_document_number="C87654321"),
                 _card(dg1_expiry_date="340315"), _card(dg1_document_number="")):
         with pytest.raises(Refused):
-            engine.check_chip(bad, access)
-    engine.check_chip(_card(), (PERMIT.document_number.lower() + "<", PERMIT.birth_date, PERMIT.expiry_date))
+            check_chip(bad, access, production=False)
+    check_chip(_card(), (PERMIT.document_number.lower() + "<", PERMIT.birth_date, PERMIT.expiry_date),
+               production=False)
+
+
+def test_the_engine_checks_chips_as_its_profile_says(runtime: Runtime) -> None:
+    engine, demo = runtime.engine, runtime.engine.config
+    assert engine.production is False
+    engine.config = demo.model_copy(update={"profile": "production"})
+    try:
+        assert engine.production is True  # what identify hands to the chip check
+    finally:
+        engine.config = demo

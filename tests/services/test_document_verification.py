@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from kiosk.services.document_payload import decode_payload, is_compact
-from kiosk.services.workflow import Outcome
+from kiosk.services.workflow.steps import Outcome
 from print_templates.escpos_decode import decode
 from print_templates.qr import parse_qr_text, qr_text
 

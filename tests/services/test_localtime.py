@@ -16,7 +16,7 @@ from kiosk.config import from_dict
 from kiosk.errors import ConfigError, FieldError
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services.catalog import Catalog
-from kiosk.services.workflow import Refused
+from kiosk.services.workflow.rules import Refused
 
 # 2026-11-29 17:00 UTC = 2026-11-30 01:00 in Beijing.
 EVENING_UTC = dt.datetime(2026, 11, 29, 17, 0, tzinfo=dt.timezone.utc).timestamp()

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from kiosk.hardware.escpos_decode import decode
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.services import journal as J
 from kiosk.services.heartbeat import RemoteCommand
@@ -15,7 +16,8 @@ from kiosk.services.maintenance_ops import (CORNERS, RESTART_EXIT_STATUS, Corner
                                             KioskCommandHandler,
                                             MaintenanceService, NotInMaintenance, NothingOwed,
                                             ReprintNeedsHolder, UiHooks)
-from kiosk.services.workflow import Outcome
+from kiosk.services.workflow.records import Produced
+from kiosk.services.workflow.steps import Outcome
 
 WANG = DEMO_CARDS[0]  # 王小明, the household head of H01
 
@@ -136,20 +138,21 @@ def test_paper_reset_refills_the_simulator_and_counts(service: MaintenanceServic
 
 
 # --- owed prints ---------------------------------------------------------------------------------
-def _owed_run(runtime: Any, sim: Any, flows: Any) -> None:
+def _owed_run(runtime: Any, sim: Any, flows: Any) -> Produced:
     runtime.devices.a4_printer.inject("paper_out", True)
     runtime.devices.receipt_printer.inject("paper_out", True)
     txn = runtime.engine.start("H01")
-    flows.drive(txn, sim.url, card=WANG)
+    produced = flows.drive(txn, sim.url, card=WANG)
     assert txn.outcome is Outcome.COMPLETED
     txn.finish()
     runtime.devices.a4_printer.inject("paper_out", False)
     runtime.devices.receipt_printer.inject("paper_out", False)
+    return produced
 
 
 def test_owed_prints_are_listed_and_reprinted(service: MaintenanceService, runtime: Any, sim: Any,
                                               flows: Any) -> None:
-    _owed_run(runtime, sim, flows)
+    first = _owed_run(runtime, sim, flows)
     owed = service.owed_prints()
     assert sorted(p.kind for p in owed) == [J.PRINT_A4, J.PRINT_RECEIPT]
     receipt = next(p for p in owed if p.kind == J.PRINT_RECEIPT)
@@ -158,6 +161,11 @@ def test_owed_prints_are_listed_and_reprinted(service: MaintenanceService, runti
     jobs = len(runtime.devices.receipt_printer.jobs)
     produced = service.reprint(receipt.key)
     assert len(produced.receipts) == 1 and len(runtime.devices.receipt_printer.jobs) == jobs + 1
+    original, again = decode(first.receipts[0]), decode(produced.receipts[0])
+    assert original.qr_codes and again.qr_codes == original.qr_codes  # the technician's copy verifies too
+    def but_time(lines: tuple[str, ...]) -> list[str]:
+        return [line for line in lines if not line.startswith("办理时间")]
+    assert but_time(again.lines) == but_time(original.lines) and len(original.lines) > 12  # every result line kept
     with pytest.raises(ReprintNeedsHolder):
         service.reprint(a4.key, card=DEMO_CARDS[1])  # someone else's card fetches nothing
     again = service.reprint(a4.key, card=WANG)
@@ -222,6 +230,8 @@ def test_remote_commands_act_on_the_runtime_and_tell_the_ui(service: Maintenance
     with pytest.raises(ReprintNeedsHolder):
         handler.handle_command(_cmd("reprint", document_id=a4.document_id))
     assert len(runtime.devices.receipt_printer.jobs) == jobs + 1  # the owed receipt came out
+    remote = decode(runtime.devices.receipt_printer.jobs[-1])
+    assert remote.qr_codes and not any(line.startswith(("户号", "与户主关系")) for line in remote.lines)  # no lines
     assert [p.kind for p in service.owed_prints()] == [J.PRINT_A4]  # the document waits for its holder
     assert [p.kind for p in runtime.engine.pending_reprints(WANG)] == [J.PRINT_A4]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from kiosk.hardware.simulators.cards import DEMO_CARDS, card_by_number
 from kiosk.services.runtime import Runtime
 from kiosk.services.session import RESUME_FILE, Session
-from kiosk.services.workflow import Outcome, Step
+from kiosk.services.workflow.steps import Outcome, Step
 
 WANG = DEMO_CARDS[0]
 SUN = card_by_number("370102198812128906")  # named in WANG's kinship form

@@ -58,7 +58,7 @@ def _child_run(state_dir: str, sim_url: str, item_id: str) -> list[str]:
 
     from kiosk.hardware.simulators.cards import card_by_number
     from kiosk.services.runtime import Runtime
-    from kiosk.services.workflow import Step
+    from kiosk.services.workflow.steps import Step
 
     rt = Runtime.from_config(_config(state_dir, sim_url), recover_now=False)
     writes: list[str] = []
@@ -341,7 +341,7 @@ def test_payment_seen_only_by_reconcile_is_produced(crashes):
 
 def test_late_payment_after_the_kiosk_gave_up_is_refunded(tmp_path, flows):
     from kiosk.services.runtime import Runtime
-    from kiosk.services.workflow import Step
+    from kiosk.services.workflow.steps import Step
 
     sim = serve("127.0.0.1", 0)
     try:
@@ -367,7 +367,7 @@ def test_late_payment_after_the_kiosk_gave_up_is_refunded(tmp_path, flows):
 
 
 def test_a_running_kiosk_refunds_a_late_payment_without_touching_open_sessions(runtime, sim, flows):
-    from kiosk.services.workflow import Step
+    from kiosk.services.workflow.steps import Step
 
     gone = runtime.engine.start(PAID_ITEM)
     flows.drive(gone, sim.url, until=Step.PAY)

@@ -14,7 +14,7 @@ import pytest
 from kiosk import localtime
 from kiosk.services.metrics import KioskMetrics
 from kiosk.services.stats import DB_FILE, Stats, StatsError
-from kiosk.services.workflow import Step
+from kiosk.services.workflow.steps import Step
 
 DAY = 24 * 3600
 T0 = time.mktime((2026, 11, 10, 12, 0, 0, 0, 0, -1))  # local noon, 10 November 2026

@@ -21,7 +21,8 @@ from kiosk.services import journal as J
 from kiosk.services import signing
 from kiosk.services.metrics import KioskMetrics
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import Outcome, Step
+from kiosk.services.workflow.payment import refund
+from kiosk.services.workflow.steps import Outcome, Step
 
 S = Step
 LI = card_by_number("370103196208082347")  # an H13 of her own: 20 CNY, a slip and a receipt
@@ -259,7 +260,7 @@ def test_a_refund_that_fails_is_counted_for_the_operator(fresh_sim, make_runtime
     txn = rt.engine.start(PAID_ITEM)
     flows.drive(txn, fresh_sim.url, card=LI, until=S.PRODUCE)
     faults(fresh_sim, fail_next=5, mode="error")
-    assert rt.engine.refund(txn, txn.order["order_id"]) is False
+    assert refund(rt.engine, txn.ref, txn.order["order_id"]) is False
     assert b"kiosk_refund_failed_total 1.0" in metrics.exposition()
     assert entries(rt, txn.id)[J.PAY_REFUND].state == J.BEGUN  # asked again by the next recovery
     faults(fresh_sim, reset=True)

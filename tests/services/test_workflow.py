@@ -5,16 +5,19 @@ All against the live backend simulator over HTTP, with simulated devices.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from kiosk import localtime
 from kiosk.errors import BackendError, BackendRefused, FieldError, NoCard, PaperOut, UnknownItemError
 from print_templates.escpos_decode import decode
 from kiosk.hardware.simulators.cards import DEMO_CARDS, DEMO_TRAVEL_DOCUMENTS, card_by_number
 from kiosk.services import journal as J
 from kiosk.services.runtime import Runtime
-from kiosk.services.workflow import NAVMAP, Outcome, Refused, Step, StepError
+from kiosk.services.workflow.rules import Refused, check_card
+from kiosk.services.workflow.steps import NAVMAP, Outcome, Step, StepError
 
 
 S = Step
@@ -245,6 +248,18 @@ def test_card_type_the_item_does_not_accept_is_refused(runtime):
         e01.identify(WANG)  # a resident ID card is not a travel permit
 
 
+def test_the_card_rules_are_read_from_the_item(runtime):
+    h01, today = runtime.catalog.get("H01"), localtime.today()
+    foreign = replace(WANG, card_type="foreign_permanent")
+    with pytest.raises(Refused):
+        check_card(h01, foreign, today)
+    check_card(replace(h01, accepted_cards=("resident", "foreign_permanent")), foreign, today)
+    with pytest.raises(Refused):
+        check_card(h01, CHEN, today)
+    check_card(replace(h01, accepts_expired_card=True), CHEN, today)
+    check_card(runtime.catalog.get("H12"), CHEN, today)  # renewing an expired card is what H12 is for
+
+
 def test_backend_refusal_keeps_its_rule(runtime, sim, flows):
     txn = runtime.engine.start("S01")
     flows.drive(txn, sim.url, card=ZHANG, until=S.PRODUCE)
@@ -323,6 +338,29 @@ def test_walking_away_after_paying_still_delivers_the_service(runtime, sim, flow
     assert [p.kind for p in runtime.engine.pending_reprints(ZHAO)] == [J.PRINT_RECEIPT]
     produced = runtime.engine.reprint(ZHAO)
     assert len(produced.receipts) == 1 and runtime.engine.pending_reprints(ZHAO) == []
+    lines = decode(produced.receipts[0]).lines
+    for label in ("受理编号", "办理状态", "预计办结", "工本费"):  # the case the operation opened, never printed before
+        assert any(line.startswith(label + "：") for line in lines), label
+
+
+def _lines_but_time(receipt: Any) -> list[str]:
+    return [line for line in receipt.lines if not line.startswith("办理时间")]
+
+
+def test_a_reprinted_receipt_keeps_its_result_lines_and_verification_qr(runtime, sim, flows):
+    printer = runtime.devices.receipt_printer
+    printer.inject("paper_out", True)
+    txn = runtime.engine.start("H01")
+    produced = flows.drive(txn, sim.url, card=WANG)
+    assert produced.undelivered == ("paper_out",) and len(produced.display) >= 3
+    original = decode(produced.receipts[0])  # what the resident should have taken
+    txn.finish()
+    printer.inject("paper_out", False)
+    reprinted = runtime.engine.reprint(WANG)
+    again = decode(reprinted.receipts[0])
+    assert original.qr_codes and again.qr_codes == original.qr_codes  # the same verification QR
+    assert _lines_but_time(again) == _lines_but_time(original)  # every result line, as first printed
+    assert printer.jobs[-1] == reprinted.receipts[0] and runtime.engine.pending_reprints(WANG) == []
 
 
 def test_cancel_before_paying_cancels_the_order(runtime, sim, flows):
