@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from kiosk.errors import KioskError
 from kiosk.hardware.base import DeviceStatus
+from kiosk.services.catalog import CatalogItem
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Availability:
         return "" if self.ok else notice(self.reason, lang)
 
 
-def needed_devices(item: Any) -> tuple[str, ...]:
+def needed_devices(item: CatalogItem) -> tuple[str, ...]:
     """The devices ``item`` cannot run without, from its identity and outputs.
 
     A travel document's chip is read over PC/SC; its keys come from the MRZ the scanner
@@ -110,15 +111,15 @@ def needed_devices(item: Any) -> tuple[str, ...]:
     query's slip, which is only offered when the printer can print it.
     """
     needed: list[str] = []
-    identity = getattr(item, "identity", "none")
+    identity = item.identity
     if identity in ("id_card", "id_card_and_face"):
         needed.append("id_card")
     if identity == "id_card_and_face":
         needed.append("camera")
     if identity == "travel_document":
         needed.append("pcsc")
-    outputs = set(getattr(item, "outputs", ()) or ())
-    if getattr(item, "slip_on_request", False):
+    outputs = set(item.outputs)
+    if item.slip_on_request:
         outputs.discard("slip")
     if "a4_document" in outputs:
         needed.append("a4_printer")
@@ -127,9 +128,9 @@ def needed_devices(item: Any) -> tuple[str, ...]:
     return tuple(needed)
 
 
-def needs_disk(item: Any) -> bool:
+def needs_disk(item: CatalogItem) -> bool:
     """Whether ``item`` journals or prints (everything but guides), so a full disk stops it."""
-    return getattr(item, "kind", "") != "guide"
+    return item.kind != "guide"
 
 
 # --- disk ------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class HealthSnapshot:
         }
 
 
-def _reason(item: Any, snap: HealthSnapshot) -> str:
+def _reason(item: CatalogItem, snap: HealthSnapshot) -> str:
     """Why ``item`` cannot run under ``snap`` ('' when it can). Device before backend: it is the more specific."""
     if snap.disk is not None and snap.disk.low and needs_disk(item):
         return DISK_FULL
@@ -265,7 +266,7 @@ def _reason(item: Any, snap: HealthSnapshot) -> str:
         st = snap.devices.get(name)
         if st is None or not st.usable:
             return f"{name}_unavailable"
-    if getattr(item, "needs_backend", True) and not snap.backend_up:
+    if item.needs_backend and not snap.backend_up:
         return BACKEND_UNAVAILABLE
     return ""
 
