@@ -212,6 +212,27 @@ class UiDriver:
                 return
             parent = parent.parent
 
+    @staticmethod
+    def _topmost(x: float, y: float) -> str:
+        """The class of the innermost widget drawn last at window pixel (x, y) ('' when none)."""
+        from kivy.core.window import Window
+
+        found = ""
+        widgets = list(Window.children)
+        while widgets:
+            hit = None
+            for child in widgets:  # children[0] is drawn last, on top
+                parent = child.parent
+                local = (x, y) if parent is None or parent is Window else parent.to_widget(x, y)
+                if child.collide_point(*local):
+                    hit = child
+                    break
+            if hit is None:
+                break
+            found = type(hit).__name__ + (f"({hit.text[:20]!r})" if isinstance(getattr(hit, "text", None), str) else "")
+            widgets = list(hit.children)
+        return found
+
     def tap(self, widget: Any, what: str = "") -> None:
         """Touch the centre of ``widget``; raises DemoError when the widget did not get it."""
         from kivy.core.window import Window
@@ -234,6 +255,9 @@ class UiDriver:
         event = "on_press" if hasattr(widget, "trigger_action") else None
         if event:
             widget.bind(on_press=mark)
+        from kivy.clock import Clock
+
+        frames = Clock.frames
         try:
             self.tap_at(x, y)
         finally:
@@ -243,7 +267,13 @@ class UiDriver:
             pressed.append(True)
         if not pressed:
             state = "disabled" if widget.disabled else "covered or out of view"
-            raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state})")
+            after = widget.to_window(*widget.center)
+            # What the touch met, for the log of a flow that lost its way: frames drawn while the
+            # finger was down (a list holds a touch for 3 frames), and whether the widget moved.
+            detail = (f"{Clock.frames - frames} frames while down; at ({x:.0f}, {y:.0f}), "
+                      f"now at ({after[0]:.0f}, {after[1]:.0f}); under the finger: {self._topmost(x, y)}")
+            log.warning("%r did not take the touch: %s", label, detail)
+            raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state}; {detail})")
 
     def find(self, widget_id: str, screen: str | None = None) -> Any:
         """The widget with kv id ``widget_id`` on the current (or given) screen, header included."""

@@ -84,9 +84,12 @@ def test_covered_button_does_not_react(ui: Any) -> None:
     txn = ui.app.txn
     ui.app.busy = ui.app.busy_overlay = True  # as while a service call runs
     ui.pump(2)
-    with pytest.raises(DemoError, match="covered"):
+    with pytest.raises(DemoError, match="covered") as refused:
         ui.tap_id("cancel_button")
     assert ui.current == "identify" and txn.outcome is None
+    # The error says what took the touch instead: the overlay, not the button.
+    under = str(refused.value).split("under the finger: ")[1].rstrip(")")
+    assert under.startswith("Overlay"), under
     ui.app.busy = ui.app.busy_overlay = False
     ui.pump(2)
     ui.tap_id("cancel_button")
