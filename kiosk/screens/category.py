@@ -3,13 +3,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.factory import Factory
+from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.screens.base import KioskScreen
 
 
+class ItemEntry(ButtonBehavior, BoxLayout):
+    """One item of the list (``item_id``): its code and name; an unavailable item still opens its guide."""
+
+    item_id = StringProperty("")
+    label = StringProperty("")
+    available = BooleanProperty(True)
+
+
 class CategoryScreen(KioskScreen):
-    """One big button per item; an item that cannot run now still opens its guide."""
+    """One large entry per item; an item that cannot run now still opens its guide."""
 
     def on_kv_post(self, *_args: Any) -> None:
         """Redraw when the language or the availability of items changes."""
@@ -21,22 +31,19 @@ class CategoryScreen(KioskScreen):
         self.ids.scroller.scroll_y = 1
 
     def fill(self, *_args: Any) -> None:
-        """One button per item, labelled in the current language."""
+        """One entry per item, labelled in the current language."""
         app, grid = self.app, self.ids.item_list
         grid.clear_widgets()
         self.ids.title.text = app.local(*app.list_title)
         self.ids.empty.opacity = 0 if app.list_items else 1
         for item in app.list_items:
             available = app.is_available(item)
-            label = f"{item.id}  {app.local(item.name_zh, item.name_en)}"
+            label = app.local(item.name_zh, item.name_en)
             if not available:
-                label += "\n" + app.tr("(unavailable right now)")
-            button = Factory.BigButton(text=label, height=170 if available else 200)
-            if not available:
-                button.background_color = (0.35, 0.38, 0.45, 1)
-            button.item_id = item.id
-            button.bind(on_release=lambda b: app.open_item(b.item_id))
-            grid.add_widget(button)
+                label += "\n[size=40]" + app.tr("(unavailable right now)") + "[/size]"
+            entry = ItemEntry(item_id=item.id, label=label, available=available)
+            entry.bind(on_release=lambda e: app.open_item(e.item_id))
+            grid.add_widget(entry)
 
     def button_for(self, item_id: str) -> Any:
         """The list button of ``item_id`` (the demo and tests touch it)."""

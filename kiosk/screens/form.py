@@ -5,13 +5,20 @@ from typing import Any
 
 from kivy.clock import Clock
 from kivy.factory import Factory
+from kivy.properties import BooleanProperty
 from kivy.uix.togglebutton import ToggleButton
 
 from kiosk.errors import FieldError, KioskError
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import FieldInput, KioskScreen
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 
 INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
+
+
+class OptionButton(ToggleButton):
+    """One option of a choice or lookup field; a lookup's options are the resident's records (data)."""
+
+    lang_exempt = BooleanProperty(False)
 
 
 class FormScreen(KioskScreen):
@@ -52,11 +59,11 @@ class FormScreen(KioskScreen):
                                         on_result=lambda opts, n=spec.name: self._set_options(n, opts),
                                         on_error=lambda exc, n=spec.name: self._show_error(n, exc))
             else:
-                text = Factory.TextInput(font_size=48, multiline=False, size_hint_y=None, height=130,
-                                         padding=(20, 34), write_tab=False,
-                                         input_filter=INPUT_FILTERS.get(spec.type),
-                                         # Touching a key of the panel must not take the focus away.
-                                         unfocus_on_touch=False)
+                text = FieldInput(font_size=48, multiline=False, size_hint_y=None, height=130,
+                                  padding=(20, 34), write_tab=False,
+                                  input_filter=INPUT_FILTERS.get(spec.type),
+                                  # Touching a key of the panel must not take the focus away.
+                                  unfocus_on_touch=False)
                 text.bind(focus=lambda w, on, s=spec: on and self._typing_into(w, s))
                 box.add_widget(text)
                 self.inputs[spec.name] = text
@@ -77,8 +84,9 @@ class FormScreen(KioskScreen):
         grid = self.inputs[name]
         grid.clear_widgets()
         for option in options:
-            button = ToggleButton(group=f"form-{name}", font_size=44, size_hint_y=None, height=130,
-                                  allow_no_selection=False, halign="center")
+            button = OptionButton(group=f"form-{name}", font_size=44, size_hint_y=None, height=130,
+                                  allow_no_selection=False, halign="center",
+                                  lang_exempt=self.app.txn.item.field(name).type == "lookup")
             # Long options (a fine with its amount) wrap, and the button grows to hold them.
             button.bind(width=lambda b, w: setattr(b, "text_size", (w - 40, None)),
                         texture_size=lambda b, ts: setattr(b, "height", max(130, ts[1] + 40)))
