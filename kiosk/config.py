@@ -131,6 +131,7 @@ class UiConfig(_Strict):
     height: int = Field(1920, ge=320)
     fullscreen: bool = False
     show_cursor: bool = True
+    care_mode_default: bool = False  # every session starts in care mode (关怀模式): large type, paged lists
 
 
 class PaymentConfig(_Strict):

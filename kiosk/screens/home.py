@@ -18,7 +18,7 @@ class HomeScreen(KioskScreen):
         if grid.children:
             return
         for category in self.app.runtime.catalog.categories():
-            button = Factory.BigButton(height=170)
+            button = Factory.BigButton()
             button.category = category
             button.bind(on_release=lambda b: self.open_category(b.category))
             grid.add_widget(button)

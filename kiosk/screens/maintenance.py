@@ -54,7 +54,7 @@ class MaintenanceScreen(KioskScreen):
         box = self.ids.owed_list
         box.clear_widgets()
         for p in owed[:MAX_OWED_SHOWN]:
-            button = Factory.QuietButton(text=p.line(), font_size=32)
+            button = Factory.QuietButton(text=p.line())
             button.owed_key = p.key
             button.bind(on_release=lambda b: self.reprint(b.owed_key))
             box.add_widget(button)
