@@ -302,10 +302,15 @@ class Resident(FormFilling):
         self.record.screenshots.append(str(path.relative_to(self.out)))
 
     def open_item(self, item: Any) -> None:
-        """Home → the item's category → the item's guide."""
+        """Home → the item's tile, or its category and then the item → the item's guide."""
         drv = self.driver
         home = drv.app.sm.get_screen("home")
-        button = next(b for b in home.ids.categories.children if b.category.code == item.category)
+        if item in self.runtime.home_items:
+            self.press(home.tile_for(item.id), f"tile {item.id}")
+            drv.wait_screen("guide")
+            self.shot("guide")
+            return
+        button = home.category_tile(item.category)
         self.press(button, f"category {item.category}")
         drv.wait_screen("category")
         self.shot("category")

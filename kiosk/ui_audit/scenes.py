@@ -134,7 +134,8 @@ class Stager:
         from kivy.clock import Clock
 
         app = self.app
-        app._last_touch = Clock.get_boottime() - (app.idle_limit_s - app.idle_warning_s + 2)
+        app.idle.touched()
+        app.idle._last = Clock.get_boottime() - (app.idle.timeout_s - app.idle.warning_s + 2)  # 2 s into the warning
         self.driver.wait_until(lambda: app.idle_warning, "the idle warning", WAIT_S)
         self.driver.pump(2)
 
