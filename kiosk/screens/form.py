@@ -72,10 +72,13 @@ class FormScreen(KioskScreen):
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
         grid = self.inputs[name]
+        spec_type = self.labels[name][1].type
         grid.clear_widgets()
         for option in options:
             # Long options (a fine with its amount) wrap, and the button grows to hold them (kv rule).
             button = Factory.OptionButton(group=f"form-{name}", allow_no_selection=False)
+            # A lookup's options are the resident's own records (plates, documents, dogs): data.
+            button.lang_exempt = spec_type == "lookup"
             button.value = str(option["value"])
             button.option = option
             if self._one_choice:

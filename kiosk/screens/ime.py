@@ -108,7 +108,7 @@ class ImePanel(BoxLayout):
                                       self.ids.letters.__self__),
                           "pad": (self.ids.pad.__self__,)}
         self._drop_composition()
-        self._app.bind(care=self._lay_out_letters)
+        self._app.bind(care=self._mode_changed)
         self.bind(chinese=self._relabel, caps=self._relabel, pad_extra=self._relabel, backspace_text=self._relabel,
                   pad=self._arrange,
                   open=self._arrange)
@@ -125,11 +125,18 @@ class ImePanel(BoxLayout):
         """Candidates a page: fewer, larger ones in care mode."""
         return CARE_PAGE_SIZE if self.care else PAGE_SIZE
 
+    def _mode_changed(self, *_args: Any) -> None:
+        """Lay the keys out for the new mode now if the panel is open, else when it next opens."""
+        self._laid_out_for = None
+        if self.open:
+            self._lay_out_letters()
+
     def _lay_out_letters(self, *_args: Any) -> None:
         """The letter rows and the candidate bar for the mode: QWERTY and five candidates, or care mode's layout."""
         rows = (self.ids.row_digits, self.ids.row_q, self.ids.row_a, self.ids.row_z, self.ids.row_care)
         for row in rows:
             row.clear_widgets()
+        self._laid_out_for = self.care
         letters = CARE_LETTER_ROWS if self.care else LETTER_ROWS
         for row, keys in zip(rows, letters):
             for key in keys:
@@ -148,6 +155,8 @@ class ImePanel(BoxLayout):
 
     def _arrange(self, *_args: Any) -> None:
         """Show the letters (with the candidate bar) or the number pad; nothing while closed."""
+        if self.open and getattr(self, "_laid_out_for", None) != self.care:
+            self._lay_out_letters()
         self.clear_widgets()
         # A closed panel holds no keys at all: a disabled key lying under a form button
         # would swallow its touches.
@@ -288,7 +297,8 @@ class ImePanel(BoxLayout):
     def key(self, key: str) -> ImeKey:
         """The key on show that types ``key`` (a character, or an action name); KeyError if none."""
         for widget in self.walk(restrict=True):
-            if isinstance(widget, ImeKey) and widget.key == key:
+            # A row put away (care mode's digits while typing pinyin) holds disabled keys.
+            if isinstance(widget, ImeKey) and widget.key == key and not widget.parent.disabled:
                 return widget
         if self.pad and key and key == self.pad_extra:
             return self.key("extra")
@@ -314,6 +324,10 @@ class ImePanel(BoxLayout):
                     out.append(self.key("caps"))
                     caps = not caps
                 out.append(self.key(char.lower()))
+            elif char.isdigit() and chinese and self.care and not self.pad:
+                out.append(self.key("lang"))  # care mode shows the digits with the Latin letters only
+                chinese = False
+                out.append(self.key(char))
             elif char == " ":
                 out.append(self.key("space"))
             elif char in PUNCTUATION["en"] and not self.pad:

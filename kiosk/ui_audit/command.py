@@ -76,27 +76,26 @@ def render_scene(stager: Stager, scene: Scene, out: Path | None, report: Report)
 
     app, driver = stager.app, stager.driver
     try:
-        try:
-            scene.stage(stager)
-        except Exception as exc:  # reported as the scene's violation; the other scenes still run
-            log.warning("staging %s %s %s failed", scene.screen, scene.item, scene.state, exc_info=True)
-            report.renders.append(Render(scene.screen, scene.item, scene.state, "", "", [
-                Violation("staging", scene.screen, f"{type(exc).__name__}: {exc}", "")]))
-            return
+        scene.stage(stager)
         for lang in LANGS:
             for mode in MODES:
                 app.lang, app.care = lang, mode == "care"
                 if scene.refresh is not None:
                     scene.refresh(stager)
-                driver.pump(3)
+                driver.pump(1)  # lays the screen out again in the new language and mode
                 frame = driver.grab()
                 render = Render(scene.screen, scene.item, scene.state, lang, mode)
                 if app.sm.current != scene.screen:
-                    render.violations.append(Violation("staging", scene.screen, app.sm.current, scene.screen))
+                    shown = app.sm.current + (f": {app.error.code}" if app.error is not None else "")
+                    render.violations.append(Violation("staging", scene.screen, shown, scene.screen))
                 render.violations.extend(check_screen(app.root, frame, LIMITS[mode], lang))
                 report.renders.append(render)
                 if out is not None:
                     frame.save(out / render.png_name, optimize=False, compress_level=1)
+    except Exception as exc:  # reported as the scene's violation; the other scenes still run
+        log.warning("scene %s %s %s failed", scene.screen, scene.item, scene.state, exc_info=True)
+        report.renders.append(Render(scene.screen, scene.item, scene.state, app.lang, "care" if app.care else "normal",
+                                     [Violation("staging", scene.screen, f"{type(exc).__name__}: {exc}", "")]))
     finally:
         app.lang, app.care = "zh_CN", False
         stager.leave()

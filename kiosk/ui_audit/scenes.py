@@ -85,12 +85,13 @@ class Stager:
 
     def settle(self) -> None:
         """Let background calls finish and the layout settle."""
+        # The render that follows draws a frame, and one frame runs the layout to its end.
         self.driver.wait_until(lambda: not self.app.busy, "the screen to settle", WAIT_S)
-        self.driver.pump(3)
 
     def leave(self) -> None:
         """Back home with no session, whatever the scene left behind."""
         app = self.app
+        app.__dict__.pop("run_step", None)  # the printing scene's idle production call
         screen = app.sm.get_screen(app.sm.current)
         if "ime" in screen.ids:
             screen.ids.ime.close()
@@ -99,7 +100,7 @@ class Stager:
         if app.txn is not None:
             app.end_session("cancel")
         app.go_home()
-        self.settle()
+        self.driver.wait_until(lambda: not self.app.busy, "the session to end", WAIT_S)
 
     # --- filling in ------------------------------------------------------------------------
     def fill_form(self) -> None:
@@ -187,7 +188,9 @@ def scenes(catalog: Any) -> Iterator[Scene]:
                 lambda st: st.show("form", st.transaction(FLAGSHIP, Step.FORM.value)), Stager.warn_idle)
     yield txn_scene("confirm", FLAGSHIP, Step.CONFIRM.value)
     paid = _first_item(catalog, lambda i: (i.fee_cny or 0) > 0 and i.identity == "id_card")
-    yield txn_scene("payment", paid.id, Step.PAY.value)
+    # Drawn as the order shows; its polling and countdown stopped so that nothing moves meanwhile.
+    yield txn_scene("payment", paid.id, Step.PAY.value,
+                    then=lambda st: st.app.sm.get_screen("payment").on_leave())
     yield Scene("printing", FLAGSHIP, "", _printing)
     yield txn_scene("done", FLAGSHIP, Step.CONFIRM.value)
     query = _first_item(catalog, lambda i: i.kind == "query" and i.identity == "id_card"
@@ -223,12 +226,10 @@ def _face_missed(st: Stager) -> None:
 
 def _printing(st: Stager) -> None:
     txn = st.transaction(FLAGSHIP, Step.CONFIRM.value)
-    screen = st.app.screen("printing")
-    screen.on_enter = lambda *_a: None  # shown, not producing: the audit prints nothing
-    try:
-        st.show("printing", txn)
-    finally:
-        del screen.on_enter
+    # Shown, not producing: the audit prints nothing. The screen asks for production once it has
+    # entered (a frame later), so the call stays idle until the scene is left.
+    st.app.run_step = lambda *_a, **_k: None
+    st.show("printing", txn)
 
 
 def _error(st: Stager, error: Any) -> None:

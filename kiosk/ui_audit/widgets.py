@@ -1,6 +1,7 @@
 """Reads the widget tree and the rendered frame of one screen into violations of the audit's rules."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -10,6 +11,8 @@ from kiosk.ui_audit.rules import Limits, Violation, blend, contrast_ratio, wrong
 
 SLACK_PX = 2  # rounding in Kivy's layouts; an overflow is more than this
 MARGIN_PX = 6  # the background around a label's text, read with it
+SAME_COLOUR = 0.12  # colours closer than this (0..1 per channel) are one colour to the eye
+_MARKUP = re.compile(r"\[/?(?:b|i|u|s|sub|sup|color|size|font|font_context|font_family|font_features|ref|anchor|text_language)(?:=[^\]]*)?\]")
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,9 @@ def describe(widget: Any, names: dict[int, str]) -> str:
     return f"{type(widget).__name__}({text[:24]!r})" if text else type(widget).__name__
 
 
-def background_under(frame: np.ndarray, rect: Rect) -> tuple[float, float, float] | None:
-    """The most common colour of the frame in ``rect`` (window pixels), as 0..1 floats; None off the frame."""
+def background_under(frame: np.ndarray, rect: Rect, text_colour: Any) -> tuple[float, float, float] | None:
+    """The most common colour of the frame in ``rect`` (window pixels) that is not the text's own, as 0..1
+    floats (large glyphs can cover most of their box); None off the frame."""
     height, width = frame.shape[:2]
     x0, x1 = max(0, int(rect.x)), min(width, int(rect.right))
     y0, y1 = max(0, int(height - rect.top)), min(height, int(height - rect.y))
@@ -121,9 +125,11 @@ def background_under(frame: np.ndarray, rect: Rect) -> tuple[float, float, float
     patch = frame[y0:y1, x0:x1].reshape(-1, 3).astype(np.int32)
     packed = ((patch[:, 0] >> 2) << 12) | ((patch[:, 1] >> 2) << 6) | (patch[:, 2] >> 2)
     values, counts = np.unique(packed, return_counts=True)
-    mode = values[int(np.argmax(counts))]
-    chosen = patch[packed == mode].mean(axis=0)
-    return (float(chosen[0]) / 255, float(chosen[1]) / 255, float(chosen[2]) / 255)
+    for mode in values[np.argsort(counts)[::-1][:2]]:
+        chosen = patch[packed == mode].mean(axis=0) / 255
+        if max(abs(float(c) - float(t)) for c, t in zip(chosen, text_colour[:3])) > SAME_COLOUR:
+            break
+    return (float(chosen[0]), float(chosen[1]), float(chosen[2]))
 
 
 def is_target(widget: Any) -> bool:
@@ -170,6 +176,23 @@ def _box(rect: Rect) -> list[int]:
     return [round(rect.x), round(rect.y), round(rect.w), round(rect.h)]
 
 
+def broken_word(label: Any) -> str:
+    """A Latin word the label's wrapping cut in two ("Househ|old"), as shown; '' when none was.
+
+    Kivy breaks a word that is wider than the line where the line ends; a label whose text
+    should wrap between words needs a wider box or smaller type.
+    """
+    lines = getattr(getattr(label, "_label", None), "_cached_lines", None) or []
+    shown = ["".join(word.text for word in line.words) for line in lines]
+    text = " ".join(_MARKUP.sub("", label.text).split())
+    for before, after in zip(shown, shown[1:]):
+        end, start = before.rstrip()[-6:], after.lstrip()[:6]
+        if end and start and end[-1].isascii() and end[-1].isalpha() and start[0].isascii() and start[0].isalpha() \
+                and end + start in text:
+            return f"{end}|{start}"
+    return ""
+
+
 def _label_violations(seen: Seen, name: str, pixels: np.ndarray, limits: Limits, lang: str) -> list[Violation]:
     """Size, overflow, clipping, contrast and language of one label (or button) on show."""
     label, rect = seen.widget, seen.rect
@@ -180,17 +203,21 @@ def _label_violations(seen: Seen, name: str, pixels: np.ndarray, limits: Limits,
     if tex_h > label.height + SLACK_PX or tex_w > label.width + SLACK_PX:
         found.append(Violation("overflow", name, [round(tex_w), round(tex_h)],
                                [round(label.width), round(label.height)]))
+    broken = broken_word(label)
+    if broken:
+        found.append(Violation("overflow", name, broken, "whole words"))
     if not seen.scrolled and not rect.inside(seen.bounds):
         found.append(Violation("clipped", name, _box(rect), _box(seen.bounds)))
     if not seen.exempt:
-        stray = wrong_script(label.text, lang)
+        text = _MARKUP.sub("", label.text) if getattr(label, "markup", False) else label.text
+        stray = wrong_script(text, lang)
         if stray:
             found.append(Violation("language", name, stray, lang))
     if label.disabled:
         return found  # WCAG exempts inactive controls from contrast
     text_rect = Rect(rect.x + (rect.w - tex_w) / 2 - MARGIN_PX, rect.y + (rect.h - tex_h) / 2 - MARGIN_PX,
                      tex_w + 2 * MARGIN_PX, tex_h + 2 * MARGIN_PX).meet(rect).meet(seen.view)
-    background = background_under(pixels, text_rect) if not text_rect.empty else None
+    background = background_under(pixels, text_rect, label.color) if not text_rect.empty else None
     if background is not None:
         color = label.color
         shown = blend(color, float(color[3]) * seen.opacity, background)
