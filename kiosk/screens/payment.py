@@ -63,8 +63,8 @@ class PaymentScreen(KioskScreen):
 
     def poll(self) -> None:
         """Ask the workflow whether the order is paid (nothing once the visit has ended)."""
-        if self.app.txn is None:
-            self.on_leave()
+        if self.app.txn is None or self.manager is None or self.manager.current != self.name:
+            self.on_leave()  # the visit (or at least this screen) is over: stop asking
             return
         self.app.background(self.app.txn.poll_payment, on_result=self.order_update,
                             on_error=self.app.show_failure)

@@ -81,6 +81,7 @@ class Stager:
         app.item = self.catalog.get(item_id) if item_id else (txn.item if txn is not None else None)
         app.txn = txn
         app.go(screen)
+        self.driver.pump(1)  # the screen's on_enter runs a frame later (it may start a service call)
         self.settle()
 
     def settle(self) -> None:
