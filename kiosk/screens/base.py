@@ -134,12 +134,14 @@ class StepBar(Label):
         self.text = f"[b]{count}[/b]" + ("" if self.compact else "\n" + "  ·  ".join(names))
 
 
-def detail_rows(box: Any, rows: Any) -> None:
+def detail_rows(box: Any, rows: Any, *, stack: bool = False) -> None:
     """Fill ``box`` with (label, value, data) rows: the label in the screen's language, the value
-    beside it, marked as data (``lang_exempt``) when it is the resident's own or their record's."""
+    beside it (under it in care mode when ``stack``: a long code), marked as data (``lang_exempt``)
+    when it is the resident's own or their record's."""
     box.clear_widgets()
     for label, value, data in rows:
         row = Factory.DetailRow()
+        row.stack = stack  # a property the kv rule declares (not a constructor argument)
         # Body's own type size (40 px, 60 in care mode): a size given here would not follow the mode.
         name = Factory.DetailName(text=label)
         shown = (Factory.Datum if data else Factory.Body)(text=value)
