@@ -60,6 +60,7 @@ WIPED = {"identity": "your ID card details", "face_photo": "the photo of your fa
          "form": "what you filled in", "results": "your results and documents"}
 KEY_ESCAPE, KEY_BACK, KEY_F1 = 27, 1001, 282
 AVAILABILITY_POLL_S = 5.0
+CARE_SCALE = 1.5  # care mode: every text and target this much larger
 RECONCILE_EVERY_S = 180.0  # settles payments that arrived after the kiosk gave up on them
 
 
@@ -124,6 +125,10 @@ class KioskApp(App):
     backend_down = BooleanProperty(False)
     # An operator's out-of-service notice (remote command), shown on the out-of-service screen.
     oos_notice = StringProperty("")
+    # Care mode (关怀模式): every text 1.5x, larger targets, lists paged, stronger contrast,
+    # no timed auto-advance, idle timeout doubled. ``ts`` is the factor the kv rules scale by.
+    care = BooleanProperty(False)
+    ts = NumericProperty(1.0)
 
     def __init__(self, runtime: Any, config: KioskConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -138,6 +143,8 @@ class KioskApp(App):
         from kiosk.services.idle import IdleTimer
 
         self.idle = IdleTimer(config.ui.idle_timeout_s, config.ui.idle_warning_s, clock=Clock.get_boottime)
+        self.care = config.ui.care_mode_default
+        self._last_presence = Clock.get_boottime()
         self._generation = 0  # bumped when a transaction ends; stale worker results are dropped
         self.sm: Any = None
         from kiosk.services.maintenance_ops import CornerGesture, MaintenanceService
@@ -159,6 +166,20 @@ class KioskApp(App):
     def toggle_language(self) -> None:
         """Switch between Chinese and English (the button on every screen)."""
         self.lang = "en" if self.lang == "zh_CN" else "zh_CN"
+
+    def toggle_care(self) -> None:
+        """Switch care mode (关怀模式) on or off (the switch on the home screen)."""
+        self.care = not self.care
+
+    def on_care(self, _app: Any, care: bool) -> None:
+        """Scale every text and target with the mode."""
+        self.ts = CARE_SCALE if care else 1.0
+        self.idle.timeout_s = self.kiosk_config.ui.idle_timeout_s * (2 if care else 1)
+
+    @property
+    def idle_limit_s(self) -> float:
+        """Seconds without a touch before the session ends: doubled in care mode."""
+        return self.idle.timeout_s
 
     # --- building ---------------------------------------------------------------------
     def build(self) -> Any:
@@ -410,12 +431,17 @@ class KioskApp(App):
                     self.go("printing")
                     return
         self.txn = None
+        if reason != "cancel":
+            # The next resident starts in the station's default mode; a resident who cancels
+            # is still at the screen and keeps theirs (home forgets it when left untouched).
+            self.care = self.kiosk_config.ui.care_mode_default
         self.idle.restart()
         self.go_home()
 
     # --- idle timer ---------------------------------------------------------------------
     def touched(self) -> None:
         """A touch anywhere (or a new screen): the resident is still there."""
+        self._last_presence = Clock.get_boottime()
         self.idle.touched()
         self.idle_warning = False
 
@@ -438,6 +464,9 @@ class KioskApp(App):
         if self._restart_pending and self.txn is None and not self.busy:
             self._restart_now()
             return
+        if current == "home" and self.care != self.kiosk_config.ui.care_mode_default \
+                and Clock.get_boottime() - self._last_presence > self.idle_limit_s:
+            self.care = self.kiosk_config.ui.care_mode_default  # the resident has gone
         if current in IDLE_EXEMPT or self.busy:
             self.idle.touched()
             self.idle_warning = False

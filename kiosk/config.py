@@ -136,6 +136,7 @@ class UiConfig(_Strict):
     height: int = Field(1920, ge=320)
     fullscreen: bool = False
     show_cursor: bool = True
+    care_mode_default: bool = False  # every session starts in care mode (关怀模式): large type, paged lists
     # The home screen's large tiles (item ids); left out, the catalog's home_items.
     home_items: tuple[str, ...] | None = Field(None, max_length=4)
 

@@ -14,6 +14,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 from kivy.uix.textinput import TextInput
+from kivy.uix.togglebutton import ToggleButton
 
 # The indicator's name of each workflow step (msgids; see step_name for the two that vary).
 STEP_NAMES = {"identify": "Read ID card", "face": "Face check", "form": "Fill in", "confirm": "Confirm",
@@ -65,6 +66,17 @@ class FieldInput(TextInput):
     """A text field: what the resident types is data, shown as typed in either language."""
 
     lang_exempt = BooleanProperty(True)
+
+
+class OptionButton(ToggleButton):
+    """One option of a choice or lookup field; a lookup's options are the resident's records (data)."""
+
+    lang_exempt = BooleanProperty(False)
+
+
+# The kv rules (common.kv) style both and use them by name.
+Factory.register("FieldInput", cls=FieldInput)
+Factory.register("OptionButton", cls=OptionButton)
 
 
 class KioskScreen(Screen):
@@ -122,15 +134,17 @@ class StepBar(Label):
         self.text = f"[b]{count}[/b]" + ("" if self.compact else "\n" + "  ·  ".join(names))
 
 
-def detail_rows(box: Any, rows: Any, *, font_size: int = 44) -> None:
+def detail_rows(box: Any, rows: Any, *, stack: bool = False) -> None:
     """Fill ``box`` with (label, value, data) rows: the label in the screen's language, the value
-    beside it, marked as data (``lang_exempt``) when it is the resident's own or their record's."""
+    beside it (under it in care mode when ``stack``: a long code), marked as data (``lang_exempt``)
+    when it is the resident's own or their record's."""
     box.clear_widgets()
     for label, value, data in rows:
         row = Factory.DetailRow()
-        name = Factory.Body(text=label, font_size=font_size, bold=True, size_hint_x=0.36)
-        shown = (Factory.Datum if data else Factory.Body)(text=value, font_size=font_size)
+        row.stack = stack  # a property the kv rule declares (not a constructor argument)
+        # Body's own type size (40 px, 60 in care mode): a size given here would not follow the mode.
+        name = Factory.DetailName(text=label)
+        shown = (Factory.Datum if data else Factory.Body)(text=value)
         for part in (name, shown):
             row.add_widget(part)
-            part.bind(height=lambda *_a, r=row, a=name, b=shown: setattr(r, "height", max(a.height, b.height)))
         box.add_widget(row)

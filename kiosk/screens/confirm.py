@@ -35,7 +35,7 @@ class ConfirmScreen(KioskScreen):
             rows.append((tr("Resident"), mask_name(identity.name), True))
             rows.append((tr("ID number"), mask_id_number(identity.id_number), True))
         rows += [(row.label(lang), row.value(lang), row.data) for row in txn.summary()]
-        detail_rows(self.ids.summary, rows, font_size=46)
+        detail_rows(self.ids.summary, rows)
         self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Continue"))
 
     def confirm(self) -> None:

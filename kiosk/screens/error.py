@@ -27,7 +27,7 @@ class ErrorScreen(KioskScreen):
         self.ids.where.text = app.tr("Where to go: {where}").format(where=where) if where else ""
         # A refusal's rule says more to the staff than the generic "refused".
         code = getattr(error, "rule", "") or error.code
-        detail_rows(self.ids.code, [(app.tr("Reference code"), code, True)], font_size=40)  # a code for the staff
+        detail_rows(self.ids.code, [(app.tr("Reference code"), code, True)], stack=True)  # a code for the staff
 
 
 SCREEN = ErrorScreen

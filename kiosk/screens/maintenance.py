@@ -29,10 +29,11 @@ class MaintenanceScreen(KioskScreen):
     message = StringProperty("")
     message_detail = StringProperty("")  # a code or a path that goes with the message (data)
 
+    _shown: Any = None  # the last status read, worded again on a language switch
+
     def on_kv_post(self, *_args: Any) -> None:
-        """Say it again in the other language when the language changes."""
-        self.app.bind(lang=lambda *_a: self.manager is not None and self.manager.current == self.name
-                      and self.refresh())
+        """Reword the status on a language switch."""
+        self.app.bind(lang=lambda *_a: self._show(self._shown) if self._shown is not None else None)
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Fresh status every time the menu opens."""
@@ -56,6 +57,7 @@ class MaintenanceScreen(KioskScreen):
                                      self.service.owed_prints()), on_result=self._show)
 
     def _show(self, result: Any) -> None:
+        self._shown = result
         rows, counters, owed = result
         self.devices_text = "\n".join(r.line() for r in rows)
         tr = self.app.tr
