@@ -73,8 +73,8 @@ def _apply(req: UpdateRequest, label: str) -> None:
           f"{phases.build_s:.1f} s, self-test {phases.selftest_s:.1f} s, health gate {gate:.1f} s, metadata + "
           f"download + switch + clean-up {other - gate:.1f} s)")
     if result.outcome == "installed":
-        print(f"  switch-over: rename {result.timings.get('switch_ms')} ms, READY after {result.timings.get('ready_s')} "
-              f"s, serving after {gate:.2f} s")
+        print(f"  switch-over: rename {result.timings.get('switch_ms')} ms, READY after "
+              f"{result.timings.get('ready_s')} s, serving after {gate:.2f} s")
     elif result.outcome == "rolled_back":
         print(f"  rollback: failure judged after {gate:.2f} s, previous release back in "
               f"{result.timings.get('rollback_ms')} ms; from the switch to the old release back "

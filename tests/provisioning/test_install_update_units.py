@@ -33,7 +33,8 @@ def _read(path):
 
 def _verify(*paths):
     proc = subprocess.run([shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze", "verify", *map(str, paths)],
-                          capture_output=True, text=True, timeout=120, env={"SYSTEMD_LOG_COLOR": "0", "PATH": "/usr/bin:/bin"})
+                          capture_output=True, text=True, timeout=120,
+                          env={"SYSTEMD_LOG_COLOR": "0", "PATH": "/usr/bin:/bin"})
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
@@ -42,15 +43,16 @@ def test_the_update_units_are_staged_enabled_and_pass_systemd_analyze_verify(tmp
     assert _verify(*(units / name for name in UNITS)) == (0, "")  # again, independently of the installer
     service = _read(units / "kiosk-update.service")["Service"]
     assert service["Type"] == "oneshot"  # a deferred run exits 0: a success for systemd
-    assert service["ExecStart"] == f"{Path(KIOSK_BIN).parent}/kiosk-provision update apply --config /etc/kiosk/kiosk.toml"
+    provision = Path(KIOSK_BIN).parent / "kiosk-provision"
+    assert service["ExecStart"] == f"{provision} update apply --config /etc/kiosk/kiosk.toml"
     timer = _read(units / "kiosk-update.timer")["Timer"]
     assert timer["OnUnitActiveSec"] == "360min" and timer["RandomizedDelaySec"] == "30min"
     assert timer["OnCalendar"] == "*-*-* 23:30:00 Asia/Urumqi"  # the window's start, in station time
     assert timer["Unit"] == "kiosk-update.service" and timer["Persistent"] == "true"
     path = _read(units / "kiosk-update.path")["Path"]
     assert path["PathChanged"] == "/var/lib/kiosk/update-now.json" and path["Unit"] == "kiosk-update.service"
-    assert (units / "timers.target.wants/kiosk-update.timer").readlink() == Path("/etc/systemd/system/kiosk-update.timer")
-    assert (units / "paths.target.wants/kiosk-update.path").readlink() == Path("/etc/systemd/system/kiosk-update.path")
+    for wants, unit in (("timers.target.wants", "kiosk-update.timer"), ("paths.target.wants", "kiosk-update.path")):
+        assert (units / wants / unit).readlink() == Path(f"/etc/systemd/system/{unit}")
 
 
 def test_the_check_interval_sets_the_period_and_bounds_the_random_delay(tmp_path):
