@@ -29,6 +29,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def _crashing_source(dest: Path) -> Path:
     """A copy of the project whose `kiosk run` raises at start (its self-test still passes)."""
+    dest.mkdir(parents=True)
     for name in ("setup.cfg", "pyproject.toml", "README.md", "kiosk", "provisioning", "print_templates"):
         src = PROJECT / name
         if src.is_dir():
@@ -72,6 +73,8 @@ def _apply(req: UpdateRequest, label: str) -> None:
           f"files, {result.downloaded_bytes / 1e6:.2f} MB; apply {total:.1f} s (virtual environment "
           f"{phases.build_s:.1f} s, self-test {phases.selftest_s:.1f} s, health gate {gate:.1f} s, metadata + "
           f"download + switch + clean-up {other - gate:.1f} s)")
+    if result.outcome == "refused":
+        print(f"  {result.detail}")
     if result.outcome == "installed":
         print(f"  switch-over: rename {result.timings.get('switch_ms')} ms, READY after "
               f"{result.timings.get('ready_s')} s, serving after {gate:.2f} s")
