@@ -148,6 +148,7 @@ class TrialRunGate:
                                               f"within the gate:\n{self._log_tail()}",
                                               time.monotonic() - began, ready_s, restarts)
                         log.warning("gate: %s exited with %s; restarting it once", version, proc.returncode)
+                        stop_process_group(proc)  # whatever the first one left behind
                         restarts, ready_s, since = restarts + 1, None, time.time()
                         proc = self._start(name)
                         if on_started:
