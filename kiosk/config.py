@@ -322,6 +322,18 @@ class UpdateConfig(_Strict):
 
     repo: str = ""  # URL R serving R/metadata/ and R/targets/; "" = no updates configured
     tuf_root: str = ""  # root.json placed by `kiosk-provision init --tuf-root`; read once, on first use
+    # When a switch may happen, in station time (terminal.timezone); may cross midnight.
+    window: str = "02:00-05:00"
+    gate_s: float = Field(default=120.0, ge=5, le=3600)  # the new kiosk has this long to be ready and healthy
+    check_interval_h: float = Field(default=6.0, ge=1, le=168)  # kiosk-update.timer's period
+
+    @field_validator("window")
+    @classmethod
+    def _window_shape(cls, v: str) -> str:
+        from kiosk.services.update_status import parse_window
+
+        parse_window(v)  # ValueError says what is wrong
+        return v
 
     @field_validator("repo")
     @classmethod

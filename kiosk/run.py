@@ -54,6 +54,10 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
             metrics = None
         if metrics is not None:
             runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions
+            from kiosk import __version__
+            from kiosk.services.update_status import UpdateCollector
+
+            metrics.registry.register(UpdateCollector(runtime.state_dir, __version__))
     runtime.start_monitoring()
     runtime.warm_speech()  # renders the fixed prompts in a background thread
     app = KioskApp(runtime, cfg)
@@ -63,6 +67,7 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
                                              max_queue=cfg.heartbeat.queue_max)
     heartbeat.start(cfg.heartbeat.interval_s)
     started.append(app)
+    _report_run_status(runtime)
     if stop_asked.is_set():  # stopped while starting: open the window only to close it at once
         Clock.schedule_once(lambda _dt: app.stop())
     try:
@@ -75,3 +80,15 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
             server.stop()
         runtime.close()
     return app.exit_status
+
+
+def _report_run_status(runtime: Any) -> None:
+    """Write ``run-status.json`` from the UI clock: the updater's health gate reads it (kiosk/services/update_status.py)."""
+    from kivy.clock import Clock
+
+    from kiosk import __version__
+    from kiosk.services.update_status import RUN_STATUS_EVERY_S, RunStatusWriter
+
+    writer = RunStatusWriter(runtime.state_dir, __version__)
+    # The clock ticking proves the UI loop runs; the health monitor's thread that services were assembled.
+    Clock.schedule_interval(lambda _dt: writer.write(serving=runtime.health.running), RUN_STATUS_EVERY_S)

@@ -14,6 +14,8 @@ over ``/``. What is staged:
   entry giving that group read access to the config (ownership is set on the target).
 - udev rules giving the ``kiosk`` group the configured USB devices, so no root is needed.
 - the config itself at ``/etc/kiosk/kiosk.toml`` (mode 0640).
+- fleet updates: ``kiosk-update.service``, ``kiosk-update.timer`` and ``kiosk-update.path``
+  (provisioning/update/units.py), the timer and the path unit enabled.
 
 Everything is written into a staging folder beside DIR, the units are checked with
 ``systemd-analyze verify``, and only then does the folder replace DIR; on any failure
@@ -272,6 +274,9 @@ def stage(stage_root: Path, cfg: KioskConfig, opts: InstallOptions) -> list[str]
         "usr/lib/tmpfiles.d/kiosk.conf": tmpfiles(opts, cfg),
         "etc/udev/rules.d/70-police-kiosk.rules": udev_rules(cfg, opts.user),
     }
+    from provisioning.update import units as update_units
+
+    files.update(update_units.staged_files(cfg, opts.kiosk_bin, CONFIG_DEST, _state_dir(cfg)))
     for rel, text in files.items():
         _write(stage_root, rel, text)
     _write(stage_root, CONFIG_DEST.lstrip("/"), opts.config_source.read_text(encoding="utf-8"), 0o640)
@@ -280,6 +285,7 @@ def stage(stage_root: Path, cfg: KioskConfig, opts: InstallOptions) -> list[str]
         f"etc/systemd/system/graphical.target.wants/{SERVICE_NAME}": f"/etc/systemd/system/{SERVICE_NAME}",
         "etc/systemd/system/default.target": "/lib/systemd/system/graphical.target",
     }
+    links.update(update_units.staged_links())
     for rel, target in links.items():
         _link(stage_root, rel, target)
     return sorted([*files, CONFIG_DEST.lstrip("/"), *links])
@@ -311,7 +317,10 @@ def install(cfg: KioskConfig, opts: InstallOptions) -> list[str]:
             # systemd checks only the first word of ExecStart (cage); the app behind it is checked here
             if not os.access(opts.kiosk_bin, os.X_OK) or not Path(opts.kiosk_bin).is_file():
                 raise InstallVerifyFailed(f"{opts.kiosk_bin} is not an executable file (--kiosk-bin)")
-            verify_units([stage_root / "etc/systemd/system" / SERVICE_NAME])
+            from provisioning.update import units as update_units
+
+            verify_units([stage_root / "etc/systemd/system" / name
+                          for name in (SERVICE_NAME, update_units.SERVICE, update_units.TIMER, update_units.PATH)])
     return written
 
 

@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS commands (
 );
 """
 
-COMMAND_KINDS = ("restart", "enter_maintenance", "leave_maintenance", "out_of_service_notice", "reprint")
+COMMAND_KINDS = ("restart", "enter_maintenance", "leave_maintenance", "out_of_service_notice", "reprint",
+                 "update_now")
 
 
 def code_key(code: str) -> bytes:

@@ -6,9 +6,12 @@ heartbeat's device states and supplies and from how long ago anything arrived:
 
 - red: revoked, never heard from, silent for ``RED_AFTER_S``, a device down (offline,
   hardware error, absent) or a supply out;
-- amber: silent for ``AMBER_AFTER_S``, a supply low, or a device waiting for a person
-  (cover open: ``user_error``);
+- amber: silent for ``AMBER_AFTER_S``, a supply low, a device waiting for a person
+  (cover open: ``user_error``), or its last update rolled back;
 - green: otherwise.
+
+Each terminal shows the release it runs and its last update; below, per release, the
+rollout and how many terminals run it or rolled it back (fleet_releases.py).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from kiosk.backend_sim.fleet_releases import Offered, release_views, render_release_table, update_cell
 from kiosk.i18n import translate
 
 AMBER_AFTER_S = 150  # two and a half heartbeat periods of 60 s
@@ -73,12 +77,17 @@ def assess(row: Mapping[str, Any], now: datetime, lang: str = "zh_CN") -> Termin
             elif level == "low":
                 amber.append(_("Paper low: {device}", lang, device=device) if supply == "paper"
                              else _("{supply} low: {device}", lang, supply=supply, device=device))
+    update = hb.get("update") if isinstance(hb.get("update"), dict) else {}
+    if update.get("last_outcome") == "rolled_back":
+        amber.append(_("Update rolled back: {version} ({reason})", lang, version=update.get("version") or "?",
+                       reason=update.get("reason") or "?"))
     colour = "red" if red else ("amber" if amber else "green")
     return TerminalView(str(row["terminal_id"]), colour, tuple(red + amber), heard, age, tuple(supplies))
 
 
-def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: str = "zh_CN") -> str:
-    """The whole page for ``rows`` at time ``now``."""
+def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: str = "zh_CN",
+                      releases: Mapping[str, Offered] | None = None) -> str:
+    """The whole page for ``rows`` at time ``now`` (``releases``: what the served update repository offers)."""
     views = [assess(r, now, lang) for r in rows]
     counts = {c: sum(1 for v in views if v.colour == c) for c in COLOURS}
     esc = html.escape
@@ -97,10 +106,10 @@ def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: st
         + "</p>",
         '<table id="fleet"><thead><tr>'
         + "".join(f"<th>{esc(_(h, lang))}</th>" for h in ("Status", "Terminal", "Last heartbeat", "Supplies",
-                                                          "Open alerts"))
+                                                          "Open alerts", "Version", "Last update"))
         + "</tr></thead><tbody>",
     ]
-    for v in views:
+    for row, v in zip(rows, views):
         age = _("never", lang) if v.age_s is None else _("{seconds} s ago", lang, seconds=int(v.age_s))
         supplies = "".join(f"<li>{esc(name)}: {esc(_(level, lang))}</li>" for name, level in v.supplies)
         alerts = "".join(f'<li class="alert">{esc(a)}</li>' for a in v.alerts)
@@ -111,6 +120,8 @@ def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: st
             f'<td class="terminal-id">{esc(v.terminal_id)}</td>'
             f'<td class="last-heartbeat">{esc(v.last_heartbeat_at or "-")}<br>{esc(age)}</td>'
             f'<td class="supplies"><ul>{supplies}</ul></td>'
-            f'<td class="alerts"><ul>{alerts}</ul></td></tr>')
-    out.append("</tbody></table></body></html>")
+            f'<td class="alerts"><ul>{alerts}</ul></td>{update_cell(row, lambda m: _(m, lang))}</tr>')
+    out.append("</tbody></table>")
+    out.append(render_release_table(release_views(rows, releases or {}), lambda m: _(m, lang)))
+    out.append("</body></html>")
     return "\n".join(out)

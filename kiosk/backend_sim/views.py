@@ -311,7 +311,11 @@ class SimViews:
             return Response("loopback only", status=403, mimetype="text/plain")
         with self.db.lock:
             rows = fleet.terminal_rows(self.db.conn, self.settings.terminals)
-        return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN")), mimetype="text/html")
+        from kiosk.backend_sim.fleet_releases import offered_releases
+
+        releases = offered_releases(self.settings.update_repo)
+        return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN"), releases),
+                        mimetype="text/html")
 
 
 def _terminal(call: Call) -> str:

@@ -9,7 +9,7 @@ up to ``max_queue`` (the oldest are dropped first: the newest state matters most
 flushed in order when it returns.
 
 A heartbeat answer may carry remote commands (restart, enter/leave maintenance, an
-out-of-service notice, a reprint). Each is a compact JSON payload signed by the backend's
+out-of-service notice, a reprint, update_now). Each is a compact JSON payload signed by the backend's
 Ed25519 key (``backend.public_key``) and names this terminal, a command id and an expiry.
 A command that is badly signed, meant for another terminal, expired, not yet valid, of an
 unknown kind, or already seen (replay: ids are remembered on disk until they expire) is
@@ -35,10 +35,12 @@ from kiosk import __version__
 from kiosk.errors import BackendError, BackendRejected, KioskError, SignatureError
 from kiosk.services import signing
 from kiosk.services.journal import atomic_write
+from kiosk.services.update_status import update_report
 
 log = logging.getLogger(__name__)
 
-COMMAND_KINDS = ("restart", "enter_maintenance", "leave_maintenance", "out_of_service_notice", "reprint")
+COMMAND_KINDS = ("restart", "enter_maintenance", "leave_maintenance", "out_of_service_notice", "reprint",
+                 "update_now")
 MAX_COMMAND_LIFETIME_S = 86400  # issued_at to expires_at: a day covers a terminal offline overnight
 DEFAULT_MAX_QUEUE = 500  # a day and a bit of 3-minute beats; older states are of little use
 MAX_NOTICE_CHARS = 500
@@ -457,7 +459,8 @@ class HeartbeatSender:
         last = self.last_transaction() if self.last_transaction else None
         body: dict[str, Any] = {"seq": seq, "sent_at": _iso(now), "app_version": self.app_version,
                                 "uptime_s": round(max(0.0, now - self.started_at), 1),
-                                "last_transaction_at": _iso(last) if last else None, "devices": devices}
+                                "last_transaction_at": _iso(last) if last else None, "devices": devices,
+                                "update": update_report(self.state_dir, self.app_version)}
         try:
             usage = shutil.disk_usage(self.state_dir)
             body["disk"] = {"total_bytes": usage.total, "free_bytes": usage.free}

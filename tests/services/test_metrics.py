@@ -174,7 +174,7 @@ def test_production_listens_beyond_loopback_only_when_asked():
 
 def test_alert_rules_pass_promtool_check_and_their_unit_tests():
     check = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and "SUCCESS: 9 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 10 rules found" in check.stdout, check.stdout + check.stderr
     tests = subprocess.run([PROMTOOL, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=60)
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
@@ -191,7 +191,7 @@ def test_every_for_duration_is_pinned_by_the_rule_tests(tmp_path):
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {"KioskDown", "KioskHeartbeatMissing", "KioskPaperLow", "KioskPaperOut",
                                             "KioskDeviceFaulty", "KioskTransactionFailureRate", "KioskDiskFull",
-                                            "KioskPaidNotDelivered", "KioskRefundFailed"}
+                                            "KioskPaidNotDelivered", "KioskRefundFailed", "KioskUpdateRolledBack"}
     tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
               for t in case["alert_rule_test"]}
     assert tested == {a["alert"] for a in alerts}
