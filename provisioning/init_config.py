@@ -200,29 +200,34 @@ def _describe_table(table: Mapping[str, Any]) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of `kiosk-provision init`."""
-    p.add_argument("--config", required=True, help="where to write the config (TOML)")
     p.add_argument("--force", action="store_true", help="replace an existing config")
-    p.add_argument("--interactive", action="store_true", help="ask for each value (answers on stdin)")
-    p.add_argument("--detect", action="store_true", help="fill [devices] from what `detect` finds")
-    p.add_argument("--profile", choices=["demo", "production"])
-    p.add_argument("--terminal-id")
-    p.add_argument("--terminal-name")
-    p.add_argument("--location")
-    p.add_argument("--backend-url")
-    p.add_argument("--hmac-secret-file")
-    p.add_argument("--public-key")
-    p.add_argument("--ca-file")
-    p.add_argument("--client-cert-file")
-    p.add_argument("--client-key-file")
-    p.add_argument("--state-dir")
-    p.add_argument("--language", choices=["zh_CN", "en"])
-    p.add_argument("--fullscreen", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--interactive", action="store_true",
+                   help="ask for each value on the terminal, checking each answer as it is given")
+    p.add_argument("--detect", action="store_true", help="fill [devices] from what `detect` finds (also the "
+                                                         "defaults offered by --interactive)")
+    p.add_argument("--profile", choices=["demo", "production"], help="demo (simulators) or production (default: demo)")
+    p.add_argument("--terminal-id", help="the id on the cabinet label, e.g. JN-LX-0042 (default: JN-DEMO-0001)")
+    p.add_argument("--terminal-name", help="the station's name shown to residents (default: the demo station)")
+    p.add_argument("--location", help="where the terminal stands (default: the demo station's)")
+    p.add_argument("--backend-url", help="https://... of the backend, or embedded (default: embedded)")
+    p.add_argument("--hmac-secret-file", help="the secret file; leave out before enrollment, which writes "
+                                              "credentials/hmac.secret beside the config")
+    p.add_argument("--public-key", help="base64 Ed25519 key of the backend (enroll writes it)")
+    p.add_argument("--ca-file", help="the backend's CA to pin (enroll writes credentials/backend-ca.pem)")
+    p.add_argument("--client-cert-file", help="client certificate (enroll writes credentials/terminal.crt)")
+    p.add_argument("--client-key-file", help="client key (enroll writes credentials/terminal.key)")
+    p.add_argument("--state-dir", help="journal, statistics and spool (default: ~/.local/state/kiosk; "
+                                       "/var/lib/kiosk on an installed terminal)")
+    p.add_argument("--language", choices=["zh_CN", "en"], help="screen language (default: zh_CN)")
+    p.add_argument("--fullscreen", action=argparse.BooleanOptionalAction, default=None,
+                   help="full-screen window (default: off)")
     p.add_argument("--update-repo", metavar="URL", help="the TUF repository releases come from (update.repo)")
     p.add_argument("--tuf-root", metavar="FILE",
                    help="the repository's root.json: checked, copied beside the config as tuf-root.json "
                         "and named in update.tuf_root")
     p.add_argument("--device", action="append", default=[], metavar="NAME=DRIVER[,k=v...]",
-                   help="a device table, e.g. receipt_printer=usb,vendor_id=0x04b8,product_id=0x0202")
+                   help="a device table, e.g. receipt_printer=usb,vendor_id=0x04b8,product_id=0x0202 "
+                        "(repeat per device; default: none)")
 
 
 def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stderr) -> KioskConfig:

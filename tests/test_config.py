@@ -35,7 +35,10 @@ def _check(tmp_path: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[s
     path = tmp_path / "kiosk.toml"
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     status = main(["config", "--config", str(path)])
-    return status, capsys.readouterr().err
+    err = capsys.readouterr().err
+    said = f"kiosk: config: {path} (from --config)\n"  # every command says which config it read
+    assert err.startswith(said)
+    return status, err.removeprefix(said)
 
 
 def test_an_enrolled_production_config_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
