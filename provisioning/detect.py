@@ -68,7 +68,7 @@ def _cups() -> list[FoundDevice]:
             queue, uri = line[len("device for "):].split(":", 1)
             rows.append(FoundDevice("cups", queue.strip(), uri.strip()))
     if proc.returncode != 0 and not rows:
-        said = (proc.stderr.strip() or "no CUPS scheduler")[:120]
+        said = (proc.stderr.strip() or "no CUPS scheduler")[:120].rstrip(".")
         rows.append(FoundDevice("cups", "-", f"{said}: {CUPSD_HINT}"))
     return rows
 
