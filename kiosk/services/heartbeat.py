@@ -507,6 +507,8 @@ class HeartbeatSender:
                 answers.append(answer)
                 if self.metrics is not None:
                     self.metrics.heartbeat_succeeded(self.clock())
+            if self.metrics is not None:
+                self.metrics.heartbeat_round(len(self.queue), bool(error))
             outcomes = self._run_commands(answers)
             return BeatResult(sent, len(self.queue), tuple(outcomes), error)
 

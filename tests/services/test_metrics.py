@@ -347,3 +347,74 @@ def test_paid_but_undelivered_and_failed_refunds_are_counted_from_zero():
     exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     assert "kiosk_paid_undelivered_total" in exprs["KioskPaidNotDelivered"]
     assert "kiosk_refund_failed_total" in exprs["KioskRefundFailed"]
+
+
+def test_process_metrics_and_no_created_series(full_metrics):
+    text = full_metrics.exposition().decode()
+    start = value(full_metrics, "process_start_time_seconds")
+    assert start is not None and time.time() - 3600 < start <= time.time()  # a restart moves it
+    assert value(full_metrics, "process_resident_memory_bytes") > 0
+    assert "_created" not in text
+
+
+def test_counters_exist_at_zero_from_the_start():
+    m = KioskMetrics(terminal_id="JN-DEMO-0001")
+    m.declare_items(["H01", "T03"])
+    for item in ("H01", "T03"):
+        for outcome in ("completed", "refused", "cancelled", "failed"):
+            assert value(m, "kiosk_transactions_total", item=item, outcome=outcome) == 0
+    for rating in ("satisfied", "basically_satisfied", "dissatisfied"):
+        assert value(m, "kiosk_satisfaction_ratings_total", rating=rating) == 0
+    assert value(m, "kiosk_heartbeat_failures_total") == 0
+    m.record_rating("basically_satisfied")
+    assert value(m, "kiosk_satisfaction_ratings_total", rating="basically_satisfied") == 1
+    with pytest.raises(ValueError):
+        m.record_rating("great")
+
+
+def test_heartbeat_failures_and_queue_length():
+    m = KioskMetrics()
+    m.heartbeat_round(3, failed=True)
+    m.heartbeat_round(4, failed=True)
+    assert value(m, "kiosk_heartbeat_failures_total") == 2 and value(m, "kiosk_heartbeat_queue_length") == 4
+    m.heartbeat_round(0, failed=False)
+    assert value(m, "kiosk_heartbeat_failures_total") == 2 and value(m, "kiosk_heartbeat_queue_length") == 0
+
+
+def test_paper_remaining_where_the_printer_reports_it():
+    from kiosk.hardware.simulators.receipt import SimReceiptPrinter
+
+    printer = SimReceiptPrinter("receipt_printer", {"paper_length_mm": 1000.0, "paper_low_mm": 100.0}, {})
+    m = KioskMetrics()
+    m.update_devices({"receipt_printer": printer.status()})
+    assert value(m, "kiosk_supply_level_ratio", supply="receipt_printer_paper") == 1.0
+    printer.refill(250.0)  # a roll with 250 mm on it
+    m.update_devices({"receipt_printer": printer.status()})
+    assert value(m, "kiosk_supply_level_ratio", supply="receipt_printer_paper") == pytest.approx(0.25)
+    m.update_devices({"a4_printer": status(DeviceState.ONLINE, {"paper": SupplyState.OK})})  # reports no level
+    assert value(m, "kiosk_supply_level_ratio", supply="receipt_printer_paper") is None
+    assert not [k for k in samples(m) if k[0] == "kiosk_supply_level_ratio"]
+
+
+def test_client_certificate_expiry(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "JN-LX-0042")])
+    not_after = dt.datetime(2027, 12, 5, 12, 0, tzinfo=dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(not_after - dt.timedelta(days=365)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / "terminal.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    m = KioskMetrics()
+    assert m.set_certificate(str(path)) == not_after.timestamp()
+    assert value(m, "kiosk_client_certificate_expiry_timestamp_seconds") == not_after.timestamp()
+    fresh = KioskMetrics()
+    assert fresh.set_certificate("") is None and fresh.set_certificate(str(tmp_path / "missing.crt")) is None
+    assert value(fresh, "kiosk_client_certificate_expiry_timestamp_seconds") == 0  # never set: 0, alert ignores it

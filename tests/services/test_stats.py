@@ -126,6 +126,13 @@ def test_the_workflow_counts_each_transaction_once_with_metrics(runtime: Any, si
     assert 'kiosk_transactions_total{item="H01",outcome="completed"} 1.0' in text
     assert 'kiosk_transactions_total{item="H01",outcome="cancelled"} 1.0' in text
     assert "kiosk_transaction_duration_seconds_count 4.0" in text
+    # every item of the catalog and every outcome is there from the start, at 0 until it happens
+    assert 'kiosk_transactions_total{item="T01",outcome="failed"} 0.0' in text
+    assert sum(1 for line in text.splitlines() if line.startswith("kiosk_transactions_total{")) == 4 * len(
+        runtime.catalog.items)
+    assert 'kiosk_satisfaction_ratings_total{rating="satisfied"} 1.0' in text
+    assert 'kiosk_satisfaction_ratings_total{rating="dissatisfied"} 1.0' in text
+    assert 'kiosk_satisfaction_ratings_total{rating="basically_satisfied"} 0.0' in text
     # Nothing personal reaches the statistics file: not the typed comment, not the card's number.
     runtime.stats.close()
     raw = (runtime.state_dir / DB_FILE).read_bytes()
