@@ -204,6 +204,9 @@ def test_the_metrics_listen_key_alone_serves_metrics_where_it_says(
 
         _wait_for(serving, 60, "metrics on the configured address")
         assert listening_addresses(port) == {"127.0.0.1"}
+        # the kiosk says where its metrics are, so the technician can give Prometheus the address
+        assert f"metrics served at http://127.0.0.1:{port}/metrics ([metrics] listen 127.0.0.1:{port})" in \
+            log.read_text()
     finally:
         assert _stop(kiosk) == 0, log.read_text()[-3000:]
 
