@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from kiosk.hardware.escpos_decode import decode
+from print_templates.escpos_decode import decode
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.services import journal as J
 from kiosk.services.heartbeat import RemoteCommand
