@@ -14,9 +14,10 @@ APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcscl
            fonts-wqy-microhei fonts-wqy-zenhei cups-client libcups2-dev libgl1 libegl1 libmtdev1 \
            espeak-ng fonts-font-awesome
 # Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
-# poppler for reading PDFs back, and zbar for reading their QR codes off a render.
+# poppler for reading PDFs back, zbar for reading their QR codes off a render, Prometheus and
+# Alertmanager (promtool, amtool) for the monitoring files, chromium for the fleet page.
 APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcups2-dev \
-            poppler-utils ghostscript systemd cage prometheus chromium zbar-tools
+            poppler-utils ghostscript systemd cage prometheus prometheus-alertmanager chromium zbar-tools
 
 KIVY_ENV := KIVY_NO_ARGS=1 KIVY_NO_FILELOG=1 KIVY_NO_CONFIG=1 KIVY_LOG_MODE=PYTHON
 

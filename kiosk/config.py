@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -396,7 +397,9 @@ class KioskConfig(_Strict):
                                  "(its private seed is in the source); set the backend's document key")
         for name, dev in self.devices.items():
             if dev.enabled and dev.driver == "sim":
-                raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
+                raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator; run "
+                                 f"`kiosk-provision init --detect` or set the device's driver ([devices.{name}] "
+                                 "driver, see docs/HARDWARE.md)")
         if self.metrics.remote() and not self.metrics.allow_remote:
             raise ValueError("metrics.listen: the production profile serves metrics beyond loopback only when asked "
                              "with metrics.allow_remote = true")
@@ -463,12 +466,45 @@ def from_dict(data: dict[str, Any], *, before_enrollment: bool = False) -> Kiosk
         raise _format_error(err) from None
 
 
+# The installed terminal's config: read when neither --config nor $KIOSK_CONFIG names one.
+SYSTEM_CONFIG = "/etc/kiosk/kiosk.toml"
+DEMO_DEFAULTS = "demo defaults"
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Which config a command reads: a file (and why that one) or the demo defaults."""
+
+    path: str | None  # None: the built-in demo defaults
+    origin: str  # "--config", "$KIOSK_CONFIG", SYSTEM_CONFIG or DEMO_DEFAULTS
+
+    def describe(self) -> str:
+        """The line a command prints so nobody wonders which config it acted on."""
+        if self.path is None:
+            return f"config: demo defaults (no --config, no $KIOSK_CONFIG, no {SYSTEM_CONFIG})"
+        if self.origin == SYSTEM_CONFIG:
+            return f"config: {self.path}"
+        return f"config: {self.path} (from {self.origin})"
+
+
+def resolve(flag: str | os.PathLike[str] | None = None) -> ConfigSource:
+    """The one rule: ``--config FILE``, else ``$KIOSK_CONFIG``, else SYSTEM_CONFIG when it exists, else demo."""
+    if flag:
+        return ConfigSource(str(flag), "--config")
+    env = os.environ.get("KIOSK_CONFIG")
+    if env:
+        return ConfigSource(env, "$KIOSK_CONFIG")
+    if Path(SYSTEM_CONFIG).is_file():
+        return ConfigSource(SYSTEM_CONFIG, SYSTEM_CONFIG)
+    return ConfigSource(None, DEMO_DEFAULTS)
+
+
 def load(path: str | os.PathLike[str] | None = None) -> KioskConfig:
-    """Load the TOML config at ``path`` ($KIOSK_CONFIG if unset; built-in demo defaults if neither).
+    """Load the config ``path`` names, or the one :func:`resolve` picks when it is None.
 
     Raises ConfigError for a missing file, bad TOML, or a bad key or value.
     """
-    path = path or os.environ.get("KIOSK_CONFIG")
+    path = resolve(path).path
     if not path:
         return from_dict({})
     p = Path(path)

@@ -40,7 +40,7 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
         host, port = cfg.metrics.address(metrics_port)  # the flag picks the port; the host is always [metrics] listen's
         try:
             server = start_http_server(metrics, port, addr=host)
-            log.info("metrics served on %s", server.url)
+            log.info("metrics served at %s ([metrics] listen %s)", server.url, cfg.metrics.listen)
         except KioskError as err:
             # Residents come first: a taken metrics port must not keep the kiosk down (systemd
             # would restart it in a loop). It serves without metrics; Prometheus sees the
@@ -58,6 +58,8 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
             from kiosk.services.update_status import UpdateCollector
 
             metrics.registry.register(UpdateCollector(runtime.state_dir, __version__))
+    else:
+        log.info("metrics not served ([metrics] enabled = false and no --metrics-port)")
     runtime.start_monitoring()
     runtime.warm_speech()  # renders the fixed prompts in a background thread
     app = KioskApp(runtime, cfg)

@@ -35,7 +35,10 @@ def _check(tmp_path: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[s
     path = tmp_path / "kiosk.toml"
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     status = main(["config", "--config", str(path)])
-    return status, capsys.readouterr().err
+    err = capsys.readouterr().err
+    said = f"kiosk: config: {path} (from --config)\n"  # every command says which config it read
+    assert err.startswith(said)
+    return status, err.removeprefix(said)
 
 
 def test_an_enrolled_production_config_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,3 +122,50 @@ def test_home_items_override_the_catalog_and_an_unknown_id_is_refused_at_start(t
     with pytest.raises(ConfigError, match="ui.home_items: unknown item id 'H99'") as info:
         home_items(catalog, unknown)
     assert info.value.key == "ui.home_items"
+# --- docs/config.example.toml shows every key --------------------------------------------------
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "config.example.toml"
+
+
+def _model_keys(model: type, prefix: str = "") -> set[str]:
+    """Dotted keys of a config model, sections expanded (the devices table is checked on its own)."""
+    from pydantic import BaseModel
+
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys |= _model_keys(ann, f"{prefix}{name}.")
+        elif name != "devices":
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def _toml_keys(data: dict[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for name, value in data.items():
+        if isinstance(value, dict) and f"{prefix}{name}" != "devices":
+            keys |= _toml_keys(value, f"{prefix}{name}.")
+        elif f"{prefix}{name}" != "devices":
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def test_the_example_config_shows_every_key_of_the_model_with_its_default():
+    import tomllib
+
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    model = _model_keys(kconfig.KioskConfig)
+    shown = _toml_keys(data)
+    assert model - shown == set(), f"keys the example lacks: {sorted(model - shown)}"
+    assert shown - model == set(), f"keys the model does not have: {sorted(shown - model)}"
+    defaults = kconfig.KioskConfig()
+    for key in sorted(model):
+        value: Any = data
+        expected: Any = defaults
+        for part in key.split("."):
+            value, expected = value[part], getattr(expected, part)
+        assert value == (list(expected) if isinstance(expected, tuple) else expected), key
+    assert set(data["devices"]) == set(DEVICE_NAMES)
+    device_fields = set(kconfig.DeviceConfig.model_fields)
+    assert set().union(*(set(t) for t in data["devices"].values())) == device_fields
+    assert kconfig.from_dict(data).profile == "demo"  # and the whole example loads

@@ -219,6 +219,9 @@ def test_the_metrics_listen_key_alone_serves_metrics_where_it_says(
         _wait_for(lambda: (tmp_path / "state" / "run-status.json").exists(), 30, "the run status")
         status = json.loads((tmp_path / "state" / "run-status.json").read_text())  # what the health gate reads
         assert status["serving"] is True and status["pid"] == kiosk.pid and status["version"] == kiosk_version
+        # the kiosk says where its metrics are, so the technician can give Prometheus the address
+        assert f"metrics served at http://127.0.0.1:{port}/metrics ([metrics] listen 127.0.0.1:{port})" in \
+            log.read_text()
     finally:
         assert _stop(kiosk) == 0, log.read_text()[-3000:]
 

@@ -238,6 +238,14 @@ def heartbeats(conn: sqlite3.Connection, terminal_id: str | None = None) -> list
              "heartbeat": json.loads(r["body"])} for r in rows]
 
 
+def unused_enrollment_codes(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Enrollment codes issued and not used yet (expired ones included, marked by ``expires_at``), newest first."""
+    rows = conn.execute("SELECT terminal_id, created_at, expires_at FROM enrollment_codes WHERE used_at IS NULL"
+                        " ORDER BY created_at DESC, rowid DESC").fetchall()
+    return [{"terminal_id": r["terminal_id"], "created_at": r["created_at"], "expires_at": r["expires_at"]}
+            for r in rows]
+
+
 def terminal_rows(conn: sqlite3.Connection, static: dict[str, bytes]) -> list[dict[str, Any]]:
     """Every terminal the backend knows (enrolled, fixed, or heard from), with its latest heartbeat."""
     ids = set(static)

@@ -222,6 +222,8 @@ class Runtime:
             self.metrics = metrics
             for kind, count in self.alarms.items():
                 metrics.record_alarm(kind, count)
+        metrics.declare_items(item.id for item in self.catalog.items)
+        metrics.set_certificate(self.config.backend.client_cert_file)
         self.health.attach_metrics(metrics)
 
     def _money_alarm(self, alarm: MoneyAlarm) -> None:
@@ -234,6 +236,11 @@ class Runtime:
         self.stats.record_ended(ended)
         if self.metrics is not None:
             self.metrics.record_transaction(ended.item_id, ended.outcome, ended.duration_s)
+            if ended.rating and ended.outcome == "completed":
+                try:
+                    self.metrics.record_rating(ended.rating)
+                except ValueError:
+                    log.warning("satisfaction rating not counted in metrics: unknown value")
 
     # --- stopping ----------------------------------------------------------------------
     def stop(self) -> None:

@@ -31,7 +31,9 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     actions = up.add_subparsers(dest="update_action", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
+        sp.add_argument("--config", default=argparse.SUPPRESS,
+                        help="config file (default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml when it exists, "
+                             "else the demo profile)")
         sp.add_argument("--repo", default=None, metavar="URL", help="repository URL (default: update.repo)")
         sp.add_argument("--tuf-root", default=None, metavar="FILE",
                         help="root.json to trust on first use (default: update.tuf_root); ignored once "

@@ -143,6 +143,10 @@ def test_demo_lost_answers_are_asked_for_again_and_a_fault_that_cannot_fire_coun
     assert [k for k in kinds if k.startswith("payment")] == ["payment_order", "payment_paid"]  # no refund
     assert kinds.count("operation:id_card_damaged_replacement") == 1
     assert len(orders) == 1 and orders[0][0] == "paid" and orders[0][1] == h13["reference"]  # consumed once
+    # the demo's statistics stay in its state folder: `kiosk stats --state DIR` shows them after the demo
+    shown = kiosk("stats", "--state", str(state), "--json", cwd=tmp_path)
+    counts = {i["item_id"]: i["counts"]["completed"] for i in json.loads(shown.stdout)["items"]}
+    assert counts == {"H13": 1}, shown.stdout + shown.stderr  # a guide (G02) is read, not counted
 
 
 def test_demo_outcome_unknown_then_the_next_run_recovers_and_prints_the_owed_slip(tmp_path: Path) -> None:
