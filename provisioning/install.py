@@ -376,8 +376,10 @@ def install(cfg: KioskConfig, opts: InstallOptions) -> tuple[list[str], str]:
         if opts.verify:  # systemd checks only the first word of ExecStart (cage); the app is checked above
             from provisioning.update import units as update_units
 
-            verify_units([stage_root / "etc/systemd/system" / name
-                          for name in (SERVICE_NAME, update_units.SERVICE, update_units.TIMER, update_units.PATH)])
+            names = [SERVICE_NAME, update_units.TIMER, update_units.PATH]
+            if not note:  # the release is here: the updater's kiosk-provision beside kiosk can be checked too
+                names.append(update_units.SERVICE)
+            verify_units([stage_root / "etc/systemd/system" / name for name in names])
     return written, note
 
 

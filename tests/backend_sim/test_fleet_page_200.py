@@ -32,15 +32,17 @@ class _Page(HTMLParser):
         self.codes: list[str] = []
         self.legend = ""
         self._cell: str | None = None
+        self._in_row = False  # inside a terminal's row (the release table below has cells of its own)
         self._in_legend = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "tr" and "terminal" in str(a.get("class", "")).split():
             self.rows.append({"id": a.get("data-terminal"), "status": a.get("data-status"), "cells": {}})
+            self._in_row = True
         elif tag == "tr" and "code" in str(a.get("class", "")).split():
             self.codes.append(str(a.get("data-terminal")))
-        elif tag == "td" and self.rows and a.get("class"):
+        elif tag == "td" and self._in_row and a.get("class"):
             self._cell = str(a["class"])
             self.rows[-1]["cells"].setdefault(self._cell, "")
         elif tag == "p" and a.get("id") == "legend":
@@ -49,6 +51,7 @@ class _Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "tr"):
             self._cell = None
+            self._in_row = self._in_row and tag == "td"
         elif tag == "p":
             self._in_legend = False
 

@@ -22,6 +22,9 @@ def kiosk_bin(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text(f"#!{sys.executable}\nfrom kiosk.cli import main\nmain()\n")
     path.chmod(0o755)
+    provision = path.parent / "kiosk-provision"  # the updater's unit runs the release's kiosk-provision
+    provision.write_text(f"#!{sys.executable}\nfrom provisioning.cli import main\nmain()\n")
+    provision.chmod(0o755)
     return str(path)
 
 

@@ -9,8 +9,17 @@ from pathlib import Path
 
 from provisioning.init_config import write_config
 
-KIOSK_BIN = str(Path(sys.executable).parent / "kiosk")
 UNITS = ("kiosk-update.service", "kiosk-update.timer", "kiosk-update.path")
+
+
+def _release_bins(tmp_path):
+    """An installed release's entry points, outside any source checkout (install refuses a checkout's)."""
+    folder = tmp_path / "opt/police-kiosk/current/bin"
+    folder.mkdir(parents=True)
+    for name, module in (("kiosk", "kiosk.cli"), ("kiosk-provision", "provisioning.cli")):
+        (folder / name).write_text(f"#!{sys.executable}\nfrom {module} import main\nmain()\n")
+        (folder / name).chmod(0o755)
+    return str(folder / "kiosk")
 
 
 def _install(tmp_path, update):
@@ -19,7 +28,7 @@ def _install(tmp_path, update):
                           "update": update})
     root = tmp_path / "stage"
     proc = subprocess.run([sys.executable, "-m", "provisioning.cli", "install", "--root", str(root), "--config",
-                           str(config), "--kiosk-bin", KIOSK_BIN], capture_output=True, text=True, timeout=120)
+                           str(config), "--kiosk-bin", _release_bins(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return root / "etc/systemd/system"
 
@@ -43,7 +52,7 @@ def test_the_update_units_are_staged_enabled_and_pass_systemd_analyze_verify(tmp
     assert _verify(*(units / name for name in UNITS)) == (0, "")  # again, independently of the installer
     service = _read(units / "kiosk-update.service")["Service"]
     assert service["Type"] == "oneshot"  # a deferred run exits 0: a success for systemd
-    provision = Path(KIOSK_BIN).parent / "kiosk-provision"
+    provision = tmp_path / "opt/police-kiosk/current/bin/kiosk-provision"
     assert service["ExecStart"] == f"{provision} update apply --config /etc/kiosk/kiosk.toml"
     timer = _read(units / "kiosk-update.timer")["Timer"]
     assert timer["OnUnitActiveSec"] == "360min" and timer["RandomizedDelaySec"] == "30min"
