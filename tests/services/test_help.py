@@ -146,3 +146,39 @@ def test_a_screenshot_that_is_not_base64_is_refused(desk: HelpDesk) -> None:
     with pytest.raises(BackendRejected):
         desk.open(HelpContext("home"), {"media_type": "image/jpeg", "data_b64": "@@@ not base64 @@@"})
     assert desk.current is None
+
+
+def test_kiosk_stats_shows_help_requests_per_day_and_how_many_were_answered(sim: SimServer, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from kiosk import localtime
+
+    stats = Stats(tmp_path)
+    desk = HelpDesk(make_client(sim.url), Journal(tmp_path), stats, poll_s=60)
+    first = desk.open(HelpContext("home"))
+    assert _answer(sim, first.ticket, "好的").status_code == 200
+    assert desk.poll().answered
+    desk.acknowledge()
+    desk.open(HelpContext("form", "H01", "form"))
+    desk.end_session()  # the second is never answered
+    stats.record_help("asked", at=time.time() - 3 * 86400)  # another day
+    desk.journal.close()
+    stats.close()
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[paths]\nstate_dir = "{tmp_path}"\n')
+
+    def kiosk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kiosk.cli", "--config", str(cfg), "stats", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    data = json.loads(kiosk("--json").stdout)["help"]
+    today = localtime.today().isoformat()
+    assert data["asked"] == 3 and data["answered"] == 1
+    assert data["days"][-1] == {"day": today, "asked": 2, "answered": 1} and len(data["days"]) == 2
+    only_today = json.loads(kiosk("--from", today, "--json").stdout)["help"]
+    assert (only_today["asked"], only_today["answered"]) == (2, 1)
+    table = kiosk()
+    assert table.returncode == 0 and "Help requests: 3 asked, 1 answered" in table.stdout
+    assert f"{today}  asked    2  answered    1" in table.stdout
