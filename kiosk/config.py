@@ -309,6 +309,8 @@ class HelpConfig(_Strict):
 
     poll_s: float = Field(3.0, ge=0.5, le=60)  # an open request's answer is asked for this often
     screenshot_width: int = Field(360, ge=120, le=1080)  # the masked screenshot's width in pixels
+    # While a call waits for the officer the idle timeout is this long (a resident waiting is not gone).
+    wait_idle_s: int = Field(600, ge=10, le=3600)
 
 
 class KioskConfig(_Strict):

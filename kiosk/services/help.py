@@ -107,6 +107,15 @@ class HelpDesk:
         state = self.current
         return 1 if state is not None and state.waiting else 0
 
+    @staticmethod
+    def masked_identity(txn: Any) -> str:
+        """The masked name (王*明) of the resident a transaction has read, to offer for sharing; "" when none."""
+        from kiosk.privacy import mask_name
+
+        identity = getattr(getattr(txn, "session", None), "identity", None)
+        name = str(getattr(identity, "name", "") or "")
+        return mask_name(name) if name else ""
+
     # --- what the screens call (off the UI thread) ------------------------------------------
     def open(self, context: HelpContext, screenshot: dict[str, str] | None = None,
              identity_masked: str = "", *, asked_at: datetime | None = None) -> HelpState:
