@@ -117,16 +117,11 @@ def render_screen(root: Any, width: int, *, masked: bool = True) -> ScreenRender
             setattr(w, attr, value)
             if attr == "text":
                 w.texture_update()
-    w_px, h_px = size
-    rows = [rgba[y * w_px * 4:(y + 1) * w_px * 4] for y in range(h_px)]
-    rgb = b"".join(bytes(_rgb(row)) for row in reversed(rows))  # the buffer's rows run bottom to top
-    return ScreenRender(w_px, h_px, rgb, texts)
+    from PIL import Image
 
-
-def _rgb(row: bytes) -> bytearray:
-    out = bytearray(len(row) // 4 * 3)
-    out[0::3], out[1::3], out[2::3] = row[0::4], row[1::4], row[2::4]
-    return out
+    # The buffer's rows run bottom to top.
+    picture = Image.frombytes("RGBA", size, rgba).transpose(Image.Transpose.FLIP_TOP_BOTTOM).convert("RGB")
+    return ScreenRender(size[0], size[1], picture.tobytes(), texts)
 
 
 class HelpCalls:
