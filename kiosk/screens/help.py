@@ -5,7 +5,8 @@ and the two overlays in common.kv); the calls go to ``runtime.help``
 (:class:`kiosk.services.help.HelpDesk`) off the UI thread. :func:`render_screen` draws what
 the resident sees into an off-screen buffer with masking on: every text through the log
 masker (ID, phone and passport numbers, and the session's name and address), every text
-field, the keyboard panel and every camera picture left out. It is the only picture of the
+field, the keyboard panel, every texture-fed picture (a camera) and any widget marked
+``help_private = True`` (a preview drawn on its own canvas must say so) left out. It is the only picture of the
 screen that leaves the kiosk: never a raw frame of a form holding an ID number.
 
 This module imports no Kivy widget at load (the app imports it before the window exists).
@@ -77,7 +78,8 @@ def render_screen(root: Any, width: int, *, masked: bool = True) -> ScreenRender
     undo: list[tuple[Any, str, Any]] = []
     if masked:
         for w in list(root.walk(restrict=True)):
-            if isinstance(w, (TextInput, ImePanel)) or (isinstance(w, KvImage) and not w.source):
+            if (isinstance(w, (TextInput, ImePanel)) or (isinstance(w, KvImage) and not w.source)
+                    or getattr(w, "help_private", False)):
                 undo.append((w, "opacity", w.opacity))
                 w.opacity = 0  # a form field, the keyboard's typing, a camera picture: blanked
             elif isinstance(w, Label) and w.text:
