@@ -143,6 +143,7 @@ class HelpCalls:
     _help_shot: Any = None
     touched: Any
     background: Any
+    idle_timeout_s: float
     tr: Any
 
     # --- the help button (the same place on every screen) -----------------------------------
@@ -258,8 +259,16 @@ class HelpCalls:
             self.help_status = "answered"
             self.touched()  # the resident gets the whole idle time to read the reply
             self.announce_help_reply(state.reply)
+            Clock.schedule_once(lambda _dt, t=state.ticket: self._reply_unread(t), self.idle_timeout_s)
         elif not state.waiting:
             self._help_reset()
+
+    def _reply_unread(self, ticket: str) -> None:
+        # The reply was up for the whole idle time without "I have read it": the resident has gone (on the
+        # home screen no session ends by itself), so the next resident does not find it there.
+        if self.help_status == "answered" and self.help_ticket == ticket:
+            log.info("help reply not acknowledged within the idle time: dismissed")
+            self.acknowledge_help()
 
     def _help_reset(self) -> None:
         self.help_status = ""
