@@ -199,20 +199,26 @@ STYLE = ("body{font-family:'WenQuanYi Micro Hei',sans-serif;margin:16px;backgrou
          # devices and supplies as chips that wrap: 200 rows stay a screenful of rows, not of lists
          "td.devices ul,td.supplies ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0 10px}"
          "td.devices{max-width:420px}td.supplies{max-width:300px}"
-         "td.status,td.terminal-id,td.uptime,td.version{white-space:nowrap}")
+         "td.status,td.terminal-id,td.uptime,td.version{white-space:nowrap}"
+         ".help-request{display:flex;gap:16px;border:2px solid #c62828;padding:10px;margin:8px 0;background:#fff}"
+         ".help-screenshot{border:1px solid #999}")
 COLUMNS = ("Status", "Terminal", "Name", "Location", "Devices", "Supplies", "App version", "Last update", "Uptime",
            "Last transaction", "Last heartbeat", "Open alerts", "Actions")
 
 
 def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: str = "zh_CN", *,
                       codes: Sequence[Mapping[str, Any]] = (), query: str = "", status: str = "",
-                      notice: str = "", releases: Mapping[str, Offered] | None = None) -> str:
+                      notice: str = "", releases: Mapping[str, Offered] | None = None,
+                      help_requests: Sequence[Mapping[str, Any]] = ()) -> str:
     """The whole page for ``rows`` at time ``now``: problems first, filtered by ``query`` and ``status``.
 
     ``codes`` are the enrollment codes issued and not used yet; ``notice`` a line to show on top
     (a command just queued); ``releases`` what the served update repository offers (a table
-    below: per release the rollout and how many terminals run it or rolled it back).
+    below: per release the rollout and how many terminals run it or rolled it back);
+    ``help_requests`` the residents' open calls, shown above the terminals (kiosk.backend_sim.help_page).
     """
+    from kiosk.backend_sim.help_page import render_help_section
+
     pairs = sorted(((assess(r, now, lang), r) for r in rows), key=lambda p: p[0].sort_key)
     views = [v for v, _row_data in pairs]
     counts = {c: sum(1 for v in views if v.colour == c) for c in COLOURS}
@@ -233,6 +239,7 @@ def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: st
         '<p id="legend">' + "".join(
             f'<span><span class="dot" style="background:{COLOURS[c]}"></span><b>{esc(_(c.capitalize(), lang))}</b>: '
             f"{esc(_(LEGEND[c], lang))}</span>" for c in COLOURS) + "</p>",
+        render_help_section(help_requests, lang),
         '<form id="filter" method="get" action="/fleet">'
         f'<input type="hidden" name="lang" value="{esc(lang)}">'
         f'<label>{esc(_("Search", lang))} <input type="search" name="q" value="{esc(query)}" '

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from flask import Response, request
 
 from kiosk.backend_sim import documents as docs
-from kiosk.backend_sim import fleet, payments, registry, retention
+from kiosk.backend_sim import fleet, helpdesk, payments, registry, retention
 from kiosk.backend_sim.ca import CsrRejected, SimCA
 from kiosk.backend_sim.db import Database, dumps, effects, iso, now, record_effect
 from kiosk.backend_sim.faults import FaultState
@@ -303,8 +303,38 @@ class SimViews:
     def v_sim_heartbeats(self, conn: Any, call: Call) -> list[dict[str, Any]]:
         return fleet.heartbeats(conn, call.query.get("terminal_id"))
 
+    # -- views: help requests (the duty officer's desk) ------------------------------------------------
+    @staticmethod
+    def _help_call(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except helpdesk.HelpError as exc:
+            raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
+
+    def v_help_open(self, conn: Any, call: Call) -> dict[str, Any]:
+        answer = self._help_call(lambda: helpdesk.open_request(conn, _terminal(call), call.body, now()))
+        log.warning("help request %s from %s on screen %s", answer["ticket"], _terminal(call), call.body["screen"])
+        return answer
+
+    def v_help_get(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.get(conn, call.args["ticket"], _terminal(call)))
+
+    def v_help_cancel(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.cancel(conn, call.args["ticket"], _terminal(call), now()))
+
+    def v_help_screenshot(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.add_screenshot(conn, call.args["ticket"], _terminal(call), call.body))
+
+    def v_sim_help_requests(self, conn: Any, call: Call) -> list[dict[str, Any]]:
+        return helpdesk.records(conn)
+
+    def v_sim_help_answer(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.answer(conn, call.args["ticket"], call.body["reply"], now()))
+
+    # -- the operators' pages (loopback only, outside /api/v1) -------------------------------------------
     def fleet_page(self) -> Response:
-        """GET /fleet: the operators' page, problems first (loopback only); ?q= searches, ?status= filters."""
+        """GET /fleet: the operators' page, open help requests, then every terminal, problems first (loopback only);
+        ?q= searches, ?status= filters."""
         from kiosk.backend_sim.fleet_page import render_fleet_page
 
         if not is_loopback(request.remote_addr or ""):
@@ -312,12 +342,13 @@ class SimViews:
         with self.db.lock:
             rows = fleet.terminal_rows(self.db.conn, self.settings.terminals)
             codes = fleet.unused_enrollment_codes(self.db.conn)
+            help_rows = helpdesk.records(self.db.conn, open_only=True)
         args = request.args
         from kiosk.backend_sim.fleet_releases import offered_releases
 
         page = render_fleet_page(rows, now(), args.get("lang", "zh_CN"), codes=codes, query=args.get("q", ""),
                                  status=args.get("status", ""), notice=args.get("notice", "")[:200],
-                                 releases=offered_releases(self.settings.update_repo))
+                                 releases=offered_releases(self.settings.update_repo), help_requests=help_rows)
         return Response(page, mimetype="text/html")
 
     def fleet_confirm(self) -> Response:
@@ -350,6 +381,33 @@ class SimViews:
         notice = translate("Queued \u201c{action}\u201d for terminal {terminal}; it is sent with the next heartbeat "
                            "answer.", lang).format(action=translate(ACTION_TITLES[kind], lang), terminal=terminal)
         return Response(status=303, headers={"Location": "/fleet?" + urlencode({"lang": lang, "notice": notice})})
+
+    def help_screenshot(self, ticket: str) -> Response:
+        """GET /fleet/help/TICKET/screenshot: the request's latest masked screenshot (loopback only)."""
+        if not is_loopback(request.remote_addr or ""):
+            return Response("loopback only", status=403, mimetype="text/plain")
+        with self.db.lock:
+            shot = helpdesk.screenshot(self.db.conn, ticket)
+        if shot is None:
+            return Response("no screenshot", status=404, mimetype="text/plain")
+        return Response(shot[0], mimetype=shot[1], headers={"Cache-Control": "no-store"})
+
+    def help_answer_form(self, ticket: str) -> Response:
+        """POST /fleet/help/TICKET/answer (the page's form, field ``reply``): answer, then back to the page."""
+        if not is_loopback(request.remote_addr or ""):
+            return Response("loopback only", status=403, mimetype="text/plain")
+        reply = (request.form.get("reply") or "").strip()
+        lang = request.form.get("lang", "zh_CN")
+        if not reply or len(reply) > 500:
+            return Response("a reply of 1 to 500 characters is needed", status=400, mimetype="text/plain")
+        try:
+            with self.db.transaction() as conn:
+                helpdesk.answer(conn, ticket, reply, now())
+        except helpdesk.HelpError as exc:
+            return Response(exc.message_en, status=exc.status, mimetype="text/plain")
+        log.warning("help request %s answered from the fleet page", ticket)
+        target = "/fleet" + ("?lang=en" if lang == "en" else "")
+        return Response("", status=303, headers={"Location": target})
 
 
 def _terminal(call: Call) -> str:

@@ -26,12 +26,15 @@ log = logging.getLogger(__name__)
 DB_FILE = "stats.sqlite3"
 OUTCOMES = ("completed", "refused", "cancelled", "failed")
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # the choices of the catalog's rating item
+HELP_EVENTS = ("asked", "answered")  # a resident called the duty officer; the officer answered
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS item_counts (
     day TEXT NOT NULL, item_id TEXT NOT NULL, outcome TEXT NOT NULL,
     n INTEGER NOT NULL DEFAULT 0, duration_s REAL NOT NULL DEFAULT 0, timed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (day, item_id, outcome));
+CREATE TABLE IF NOT EXISTS help_counts (
+    day TEXT NOT NULL PRIMARY KEY, asked INTEGER NOT NULL DEFAULT 0, answered INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rating_counts (
     day TEXT NOT NULL, rating TEXT NOT NULL, rated_item TEXT NOT NULL DEFAULT '',
     n INTEGER NOT NULL DEFAULT 0,
@@ -92,6 +95,7 @@ class StatsReport:
     ratings: Mapping[str, int]
     first_day: str | None = None  # the first and last day with counts in the range (None: nothing counted)
     last_day: str | None = None
+    help_days: tuple[tuple[str, int, int], ...] = ()  # (day, asked, answered), oldest first
 
     @property
     def totals(self) -> dict[str, int]:
@@ -134,6 +138,9 @@ class StatsReport:
             "totals": self.totals,
             "satisfaction": {"counts": {r: self.ratings.get(r, 0) for r in RATINGS}, "total": total,
                              "rate": None if rate is None else round(rate, 4)},
+            "help": {"days": [{"day": d, "asked": a, "answered": n} for d, a, n in self.help_days],
+                     "asked": sum(a for _d, a, _n in self.help_days),
+                     "answered": sum(n for _d, _a, n in self.help_days)},
         }
 
 
@@ -176,6 +183,14 @@ class Stats:
         return self._write(
             "INSERT INTO rating_counts (day, rating, rated_item, n) VALUES (?, ?, ?, 1)"
             " ON CONFLICT (day, rating, rated_item) DO UPDATE SET n = n + 1", (_day(at), rating, rated))
+
+    def record_help(self, event: str, *, at: float | None = None) -> bool:
+        """Count a help request asked for, or one the duty officer answered (``HELP_EVENTS``). Raises ValueError."""
+        if event not in HELP_EVENTS:
+            raise ValueError(f"help event must be one of {', '.join(HELP_EVENTS)}, got {event!r}")
+        return self._write(
+            f"INSERT INTO help_counts (day, {event}) VALUES (?, 1)"
+            f" ON CONFLICT (day) DO UPDATE SET {event} = {event} + 1", (_day(at),))
 
     def record_ended(self, ended: Any) -> None:
         """Listener for ``WorkflowEngine.on_end``: count the transaction and, for the rating item, its rating."""
@@ -225,6 +240,8 @@ class Stats:
                 days = self._db.execute(
                     f"SELECT MIN(day), MAX(day) FROM (SELECT day FROM item_counts{cond}"
                     f" UNION ALL SELECT day FROM rating_counts{cond})", params * 2).fetchone()
+                helped = self._db.execute(
+                    f"SELECT day, asked, answered FROM help_counts{cond} ORDER BY day", params).fetchall()
             except sqlite3.Error as exc:
                 raise StatsError(f"statistics store {self.path} unreadable: {exc}") from None
         by_item: dict[str, tuple[dict[str, int], float, int]] = {}
@@ -233,7 +250,8 @@ class Stats:
             counts[outcome] = int(n)
             by_item[item_id] = (counts, total_dur + float(dur or 0), total_timed + int(timed or 0))
         items = tuple(ItemCounts(k, counts, dur, timed) for k, (counts, dur, timed) in sorted(by_item.items()))
-        return StatsReport(lo, hi, items, {r: int(n) for r, n in ratings}, days[0], days[1])
+        return StatsReport(lo, hi, items, {r: int(n) for r, n in ratings}, days[0], days[1],
+                           tuple((str(d), int(a), int(n)) for d, a, n in helped))
 
     def close(self) -> None:
         """Close the database; safe to call twice."""
@@ -298,6 +316,11 @@ def render_table(report: StatsReport, catalog: Any, terminal_id: str, lang: str 
                    basically=report.ratings.get("basically_satisfied", 0),
                    dissatisfied=report.ratings.get("dissatisfied", 0),
                    rate="n/a" if rate is None else f"{rate * 100:.1f}%", total=sum(report.ratings.values())))
+    asked = sum(a for _d, a, _n in report.help_days)
+    answered = sum(n for _d, _a, n in report.help_days)
+    lines.append(t("Help requests: {asked} asked, {answered} answered", asked=asked, answered=answered))
+    lines += [t("  {day}  asked {asked}  answered {answered}", day=day, asked=a, answered=n)
+              for day, a, n in report.help_days]
     return "\n".join(lines)
 
 
