@@ -316,6 +316,8 @@ def render_table(report: StatsReport, catalog: Any, terminal_id: str, lang: str 
                    basically=report.ratings.get("basically_satisfied", 0),
                    dissatisfied=report.ratings.get("dissatisfied", 0),
                    rate="n/a" if rate is None else f"{rate * 100:.1f}%", total=sum(report.ratings.values())))
+    if not report.help_days:  # no resident called the duty officer in the range
+        return "\n".join(lines)
     asked = sum(a for _d, a, _n in report.help_days)
     answered = sum(n for _d, _a, n in report.help_days)
     lines.append(t("Help requests: {asked} asked, {answered} answered", asked=asked, answered=answered))

@@ -40,6 +40,8 @@ class _HelpList(HTMLParser):
             self._current = {"terminal": a.get("data-terminal"), "screen": "", "img": "", "action": "",
                              "fields": []}
             self.requests[str(a["data-ticket"])] = self._current
+        elif tag == "section" and self._current is not None:
+            self._current = None  # the help section ended: the page's other forms are not a request's
         elif self._current is not None:
             if tag == "img":
                 self._current["img"] = a.get("src")
@@ -55,6 +57,8 @@ class _HelpList(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "span":
             self._in_screen = False
+        elif tag == "section":
+            self._current = None
 
     def handle_data(self, data: str) -> None:
         if self._in_screen and self._current is not None:
