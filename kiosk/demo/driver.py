@@ -213,16 +213,34 @@ class UiDriver:
                 return
             parent = parent.parent
 
+    def answer_warning(self) -> bool:
+        """Touch the idle warning's button when it is up and this resident answers it; True when touched."""
+        if not (self.answer_idle_warning and getattr(self.app, "idle_warning", False)):
+            return False
+        self.answer_idle_warning = False  # the "still here" touch itself must not recurse
+        try:
+            self.tap(self.app.root.ids.continue_button, "still here")
+        finally:
+            self.answer_idle_warning = True
+        return True
+
     def tap(self, widget: Any, what: str = "") -> None:
-        """Touch the centre of ``widget``; raises DemoError when the widget did not get it."""
+        """Touch the centre of ``widget``; raises DemoError when the widget did not get it.
+
+        A resident who answers the idle warning answers it first, and, when it came up while
+        they were reaching for ``widget`` (a slow screen), answers it and touches again.
+        """
+        self.answer_warning()
+        try:
+            self._tap_once(widget, what)
+        except DemoError:
+            if not self.answer_warning():
+                raise
+            self._tap_once(widget, what)
+
+    def _tap_once(self, widget: Any, what: str) -> None:
         from kivy.core.window import Window
 
-        if self.answer_idle_warning and getattr(self.app, "idle_warning", False):
-            self.answer_idle_warning = False  # the "still here" touch itself must not recurse
-            try:
-                self.tap(self.app.root.ids.continue_button, "still here")
-            finally:
-                self.answer_idle_warning = True
         self.settle(widget)
         x, y = widget.to_window(*widget.center)
         width, height = Window.size

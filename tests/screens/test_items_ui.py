@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 # Short timeouts so a resident walking away or a payment left unpaid ends quickly.
 CONFIG = """\
 [ui]
-idle_timeout_s = 30
+idle_timeout_s = 40
 idle_warning_s = 20
 
 [payment]

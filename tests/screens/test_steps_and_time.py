@@ -99,7 +99,8 @@ def test_the_idle_warning_extends_with_one_touch_ten_times_and_then_wipes(ui: An
             ui.wait_until(lambda: app.idle_warning, "the idle warning")
             ui.pump(2)
             assert root.ids.idle_overlay.opacity == 1
-            assert app.idle_left >= 19  # at least 20 s to answer (WCAG 2.2.1)
+            # 20 s to answer (WCAG 2.2.1), less the frames it took to show it on a busy machine
+            assert timer.warning_s == 20 and 15 <= app.idle_left <= 20
             assert root.ids.idle_wipe.text == "届时将清除：您的身份证信息。"  # says what would be wiped
             ui.tap(root.ids.continue_button)  # one touch: the full time again
             assert not app.idle_warning and app.txn is txn and timer.extensions == n
