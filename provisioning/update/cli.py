@@ -51,12 +51,11 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     common(app)
     app.add_argument("--force", action="store_true",
                      help="the technician's override of the maintenance window (never of an open session)")
-    app.epilog = EPILOG + """
-after the switch the kiosk restarts (systemd's kiosk.service; with --root or without systemd
+    app.epilog = """after the switch the kiosk restarts (systemd's kiosk.service; with --root or without systemd
 the new release's `kiosk run --headless` is started as a trial) and must be READY and report
 itself serving within update.gate_s, else current goes back and the version is never taken again.
 outcomes: installed, up_to_date, not_in_rollout, deferred (exit 0); refused, rolled_back (exit 1).
-"""
+""" + EPILOG
 
 
 def build_request(args: argparse.Namespace) -> "UpdateRequest":
