@@ -12,7 +12,8 @@ import pytest
 from kiosk.services.catalog import Catalog
 from kiosk.ui_audit.scenes import screen_files
 
-pytestmark = pytest.mark.ui
+# One whole audit (about 400 renders) takes several minutes: longer than the suite's per-test limit.
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
