@@ -225,6 +225,8 @@ class UiDriver:
             for child in widgets:  # children[0] is drawn last, on top
                 parent = child.parent
                 local = (x, y) if parent is None or parent is Window else parent.to_widget(x, y)
+                if child.opacity == 0 or getattr(child, "shown", True) is False:
+                    continue  # a hidden layer (an Overlay not shown) lets the touch through
                 if child.collide_point(*local):
                     hit = child
                     break
