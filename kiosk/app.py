@@ -476,9 +476,8 @@ class KioskApp(HelpCalls, App):
             self.idle_warning = False
             self.idle_left = 0
             return
-        # care mode doubles the time; a resident waiting for the officer's answer has not walked away
-        self.idle.timeout_s = self.help_idle_timeout(self.kiosk_config.ui.idle_timeout_s * (2 if self.care else 1))
-        state = self.idle.state()
+        # A resident waiting for the officer's answer has not walked away: the help call's longer limit.
+        state = self.idle.state(self.help_idle_timeout(self.idle_limit_s))
         left = state.left_s
         self.idle_left = max(0, int(left + 0.999))
         if state.warning:

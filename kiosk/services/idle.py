@@ -29,22 +29,38 @@ class IdleTimer:
         self.clock = clock
         self.extensions = 0  # warnings answered since the last restart
         self._last = clock()
+        self._warned_at: float | None = None  # when a reading first found the warning due
 
     def touched(self) -> None:
         """The resident is there (a touch, a new screen): start the count over."""
         self._last = self.clock()
+        self._warned_at = None
 
     def extend(self) -> None:
         """The warning's "Continue": start the count over and count the extension."""
         self.extensions += 1
         self._last = self.clock()
+        self._warned_at = None
 
     def restart(self) -> None:
         """A new visit (or a screen without a timer): full time, no extensions counted."""
         self.extensions = 0
         self._last = self.clock()
+        self._warned_at = None
 
-    def state(self) -> IdleState:
-        """Seconds left, and whether the warning is due or the time is up."""
-        left = self.timeout_s - (self.clock() - self._last)
+    def state(self, timeout_s: float | None = None) -> IdleState:
+        """Seconds left, and whether the warning is due or the time is up (``timeout_s`` overrides the limit).
+
+        The warning gives its whole ``warning_s`` from the first reading that finds it due: a reading
+        made late (a UI thread held up by a slow frame on a busy machine) does not shorten the
+        resident's time to answer, which WCAG 2.2.1 sets at 20 s at least.
+        """
+        now = self.clock()
+        left = (self.timeout_s if timeout_s is None else timeout_s) - (now - self._last)
+        if left > self.warning_s:
+            self._warned_at = None  # no warning due (or a longer limit took it back)
+        elif self._warned_at is None and left > 0:
+            self._warned_at = now
+        if self._warned_at is not None:
+            left = max(left, self.warning_s - (now - self._warned_at))
         return IdleState(left_s=max(0.0, left), warning=0 < left <= self.warning_s, expired=left <= 0)

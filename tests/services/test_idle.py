@@ -23,10 +23,38 @@ def test_quiet_then_warning_then_expired() -> None:
     assert not state.warning and state.left_s == 20.5
     clock.now += 1
     state = timer.state()
-    assert state.warning and not state.expired and state.left_s == 19.5
+    # The warning gives its whole 20 s from the reading that shows it (it was due 0.5 s before).
+    assert state.warning and not state.expired and state.left_s == 20
     clock.now += 19.5
     state = timer.state()
+    assert state.warning and state.left_s == 0.5
+    clock.now += 0.5
+    state = timer.state()
     assert state.expired and not state.warning and state.left_s == 0
+
+
+def test_a_late_reading_still_gives_the_whole_warning() -> None:
+    clock = FakeClock()
+    timer = IdleTimer(30, 20, clock)
+    clock.now += 14.5  # the UI thread was held up: the warning was due 4.5 s ago
+    state = timer.state()
+    assert state.warning and state.left_s == 20
+    clock.now += 19
+    assert timer.state().warning and timer.state().left_s == 1
+    timer.touched()  # a touch: the full time, and the next warning its whole time again
+    assert not timer.state().warning and timer.state().left_s == 30
+    clock.now += 40  # no reading saw the warning at all (the machine slept): the time is up
+    assert timer.state().expired
+
+
+def test_a_longer_limit_takes_the_warning_back() -> None:
+    clock = FakeClock()
+    timer = IdleTimer(30, 20, clock)
+    clock.now += 12
+    assert timer.state().warning
+    state = timer.state(300)  # the resident called the duty officer: they wait, they have not gone
+    assert not state.warning and state.left_s == 288
+    assert timer.state().warning and timer.state().left_s == 20
 
 
 def test_every_extension_gives_the_full_time_and_is_counted() -> None:
