@@ -58,15 +58,18 @@ def _place(ui: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     return tuple(round(v) for v in button.to_window(*button.pos)), tuple(round(v) for v in button.size)
 
 
-def test_the_help_button_is_on_every_resident_screen_under_the_title_row(ui: Any) -> None:
+def test_the_help_button_is_on_every_resident_screen_in_the_top_row(ui: Any) -> None:
     app = ui.app
     for name in ("home", "category", "guide", "identify", "reprint", "face", "form", "confirm", "payment",
                  "printing", "done", "error", "out_of_service", "travel_entry"):
         screen = app.screen(name)
         button = ui.find("help_button", name)
         bar = ui.find("help_bar", name)
-        header = bar.parent
-        # The header is the top of the screen's layout (a vertical box's first child is its last in .children).
+        row = bar.parent
+        header = row.parent
+        # The header is the top of the screen's layout and the bar is in its top row (a vertical box's first
+        # child is its last in .children).
+        assert header.children[-1] is row and header.orientation == "vertical", name
         assert header.parent.children[-1] is header and header.parent.orientation == "vertical", name
         assert header.show_help and bar.shown and not button.disabled, name
         assert button.height >= 120 and button.width >= 96 and button.font_size >= 40, name

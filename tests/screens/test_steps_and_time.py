@@ -96,11 +96,13 @@ def test_the_idle_warning_extends_with_one_touch_ten_times_and_then_wipes(ui: An
         quiet = timer.timeout_s - timer.warning_s
         for n in range(1, 12):
             skipped[0] += quiet + 0.5
-            ui.wait_until(lambda: app.idle_warning, "the idle warning")
+            # What the warning says as it comes up (the tick that raises it sets the count too).
+            shown = ui.wait_until(lambda: app.idle_warning and app.idle_left, "the idle warning")
             ui.pump(2)
             assert root.ids.idle_overlay.opacity == 1
-            # 20 s to answer (WCAG 2.2.1), less the frames it took to show it on a busy machine
-            assert timer.warning_s == 20 and 15 <= app.idle_left <= 20
+            # The whole 20 s to answer (WCAG 2.2.1), however late the reading that raised it (a busy machine,
+            # or this test's skip made some time after the last touch)
+            assert timer.warning_s == 20 and shown == 20 and app.idle_left <= 20
             assert root.ids.idle_wipe.text == "届时将清除：您的身份证信息。"  # says what would be wiped
             ui.tap(root.ids.continue_button)  # one touch: the full time again
             assert not app.idle_warning and app.txn is txn and timer.extensions == n
