@@ -21,6 +21,7 @@ from kiosk.errors import KioskError
 HANDLERS: dict[str, str] = {
     "run": "kiosk.cli:cli_run",
     "demo": "kiosk.demo.command:cli_demo",
+    "ui-audit": "kiosk.ui_audit.command:cli_ui_audit",
     "catalog": "kiosk.services.catalog:cli_catalog",
     "backend-sim": "kiosk.backend_sim.server:cli_backend_sim",
     "config": "kiosk.config_cli:cli_config",
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "folder, removed at the end); a later run recovers what this one left open")
     demo.add_argument("--screenshots", choices=("all", "ends"), default="all",
                       help="every screen once, or only outcomes, form complaints and notices")
+
+    audit = sub.add_parser("ui-audit", help="render every screen offscreen (zh_CN, en; normal, care mode) and check "
+                                            "targets, text size, contrast, clipping and language (exit 1 on a violation)")
+    audit.add_argument("--json", action="store_true", help="the report as JSON")
+    audit.add_argument("--out", default=None, metavar="DIR", help="also write a PNG of every render into DIR")
 
     cat = sub.add_parser("catalog", help="list the self-service items")
     cat.add_argument("--json", action="store_true", help="print a JSON array")
@@ -172,7 +178,7 @@ def _reports_its_progress(args: argparse.Namespace) -> bool:
     The display test is the one `kiosk run` makes before it falls back to the demo.
     """
     no_display = not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
-    return args.command == "demo" or (args.command == "run" and not args.headless and no_display)
+    return args.command in ("demo", "ui-audit") or (args.command == "run" and not args.headless and no_display)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,16 +121,43 @@ class PathsConfig(_Strict):
         return Path(os.path.expanduser(self.state_dir))
 
 
+MIN_QUIET_BEFORE_WARNING_S = 10  # a visit starts with at least this long before "are you still there?"
+
+
 class UiConfig(_Strict):
     """Touch UI settings."""
 
     language: Literal["zh_CN", "en"] = "zh_CN"
+    # Seconds without a touch before the visit ends; the last idle_warning_s of them show the
+    # warning, which one touch extends (WCAG 2.2.1: at least 20 s to answer it).
     idle_timeout_s: int = Field(90, ge=10, le=900)
-    idle_warning_s: int = Field(15, ge=3, le=120)
+    idle_warning_s: int = Field(20, ge=20, le=120)
     width: int = Field(1080, ge=320)
     height: int = Field(1920, ge=320)
     fullscreen: bool = False
     show_cursor: bool = True
+    care_mode_default: bool = False  # every session starts in care mode (关怀模式): large type, paged lists
+    # The home screen's large tiles (item ids); left out, the catalog's home_items.
+    home_items: tuple[str, ...] | None = Field(None, max_length=4)
+
+    @model_validator(mode="after")
+    def _quiet_before_the_warning(self) -> "UiConfig":
+        if self.idle_timeout_s < self.idle_warning_s + MIN_QUIET_BEFORE_WARNING_S:
+            raise ValueError(f"idle_timeout_s ({self.idle_timeout_s}) must be at least idle_warning_s "
+                             f"({self.idle_warning_s}) + {MIN_QUIET_BEFORE_WARNING_S}: the warning would "
+                             "cover the screen almost at once")
+        return self
+
+    @field_validator("home_items")
+    @classmethod
+    def _item_ids(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None:
+            bad = [i for i in v if not re.fullmatch(r"[A-Z][0-9]{2}", i)]
+            if bad:
+                raise ValueError(f"not item ids: {', '.join(bad)}")
+            if len(set(v)) != len(v):
+                raise ValueError("an item is listed twice")
+        return v
 
 
 class PaymentConfig(_Strict):

@@ -74,7 +74,8 @@ class UiDriver:
         # touch, as a person at the screen would; the UI tests leave it unanswered.
         self.answer_idle_warning = False
         self._uid = 0
-        self._shot: Path | None = None
+        self._grab_wanted = False
+        self._frame: Any = None
         self._touch_cls, provider_cls = _touch_classes()
         self.provider = provider_cls("scripted", "")
 
@@ -262,7 +263,7 @@ class UiDriver:
     def _on_flip(self, *_args: Any) -> None:
         # Bound to on_flip, so it runs before the buffers are swapped: the back buffer
         # still holds the finished frame.
-        if self._shot is None:
+        if not self._grab_wanted:
             return
         from kivy.core.window import Window
         from kivy.graphics.opengl import GL_RGB, GL_UNSIGNED_BYTE, glReadPixels
@@ -270,18 +271,23 @@ class UiDriver:
 
         width, height = Window.size
         data = glReadPixels(0, 0, width, height, GL_RGB, GL_UNSIGNED_BYTE)
-        image = Image.frombytes("RGB", (width, height), bytes(data)).transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-        image.save(self._shot)
-        self._shot = None
+        self._frame = Image.frombytes("RGB", (width, height), bytes(data)).transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        self._grab_wanted = False
 
-    def screenshot(self, path: Path) -> Path:
-        """Save the window as it is now to ``path`` (PNG)."""
+    def grab(self) -> Any:
+        """The window as the next frame draws it (a PIL RGB image, top row first)."""
         from kivy.core.window import Window
 
         started = time.monotonic()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._shot = path
+        self._grab_wanted = True
         Window.canvas.ask_update()
-        self.wait_until(lambda: self._shot is None, "a frame to screenshot", 10)
+        self.wait_until(lambda: not self._grab_wanted, "a frame to grab", 10)
         self.paused_s += time.monotonic() - started  # photographing is not the kiosk's time
+        frame, self._frame = self._frame, None
+        return frame
+
+    def screenshot(self, path: Path) -> Path:
+        """Save the window as it is now to ``path`` (PNG)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.grab().save(path)
         return path

@@ -21,6 +21,12 @@ class MaintenanceScreen(KioskScreen):
     owed_text = StringProperty("")
     message = StringProperty("")
 
+    _shown: Any = None  # the last status read, worded again on a language switch
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Reword the status on a language switch."""
+        self.app.bind(lang=lambda *_a: self._show(self._shown) if self._shown is not None else None)
+
     def on_pre_enter(self, *_args: Any) -> None:
         """Fresh status every time the menu opens."""
         self.message = ""
@@ -43,6 +49,7 @@ class MaintenanceScreen(KioskScreen):
                                      self.service.owed_prints()), on_result=self._show)
 
     def _show(self, result: Any) -> None:
+        self._shown = result
         rows, counters, owed = result
         self.devices_text = "\n".join(r.line() for r in rows)
         self.paper_text = "\n".join(
@@ -54,7 +61,7 @@ class MaintenanceScreen(KioskScreen):
         box = self.ids.owed_list
         box.clear_widgets()
         for p in owed[:MAX_OWED_SHOWN]:
-            button = Factory.QuietButton(text=p.line(), font_size=32)
+            button = Factory.QuietButton(text=p.line())
             button.owed_key = p.key
             button.bind(on_release=lambda b: self.reprint(b.owed_key))
             box.add_widget(button)

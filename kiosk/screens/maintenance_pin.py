@@ -23,6 +23,14 @@ class MaintenancePinScreen(KioskScreen):
         """Start empty and say whether the PIN pad is locked."""
         self.pin = ""
         self.checking = False
+        self.say_status()
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Reword the pad's status on a language switch."""
+        self.app.bind(lang=lambda *_a: self.say_status() if not self.checking else None)
+
+    def say_status(self) -> None:
+        """Whether the PIN pad is locked, or no PIN is set, in the current language."""
         status = self.app.maintenance.status()
         self.locked = status.locked
         if status.locked:

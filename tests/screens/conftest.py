@@ -25,8 +25,8 @@ import pytest  # noqa: E402
 
 from kiosk.config import from_dict  # noqa: E402
 
-IDLE_TIMEOUT_S = 10  # the shortest the config allows
-IDLE_WARNING_S = 4  # the warning shows 6 s after the last touch
+IDLE_TIMEOUT_S = 30  # the shortest the config allows with the shortest warning
+IDLE_WARNING_S = 20  # the shortest the config allows: the warning shows 10 s after the last touch
 
 
 def ui_config(state_dir: Path) -> Any:

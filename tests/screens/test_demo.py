@@ -30,6 +30,7 @@ def check_h01(out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     (flow,) = summary["flows"]
     assert flow["item"] == "H01"
+    assert flow["mode"] in ("normal", "care")
     assert flow["outcome"] == "completed", flow
     assert 1 <= flow["touches_after_identity"] <= 4
     assert flow["touches"] > flow["touches_after_identity"]
@@ -53,6 +54,24 @@ def test_demo_h01_end_to_end(tmp_path: Path) -> None:
     result = kiosk("demo", "--out", str(tmp_path / "out"), "--flow", "H01", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     check_h01(tmp_path / "out")
+
+
+def test_demo_h01_in_care_mode_turns_it_on_by_touch(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = kiosk("demo", "--out", str(out), "--flow", "H01:mode=care", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    flow = check_h01(out)
+    assert flow["mode"] == "care"
+    plain = kiosk("demo", "--out", str(tmp_path / "plain"), "--flow", "H01", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stdout + plain.stderr[-3000:]
+    normal = check_h01(tmp_path / "plain")
+    assert normal["mode"] == "normal"
+    assert flow["touches"] == normal["touches"] + 1  # the one touch on the care switch
+    # The care-mode guide is drawn in larger type: its frame differs from the normal one.
+    shot = next(s for s in flow["screenshots"] if s.endswith("guide.png"))
+    plain_shot = next(s for s in normal["screenshots"] if s.endswith("guide.png"))
+    with Image.open(out / shot) as care_image, Image.open(tmp_path / "plain" / plain_shot) as normal_image:
+        assert care_image.tobytes() != normal_image.tobytes()
 
 
 def test_run_without_display_runs_the_demo_and_says_where(tmp_path: Path) -> None:

@@ -26,8 +26,8 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 # Short timeouts so a resident walking away or a payment left unpaid ends quickly.
 CONFIG = """\
 [ui]
-idle_timeout_s = 20
-idle_warning_s = 5
+idle_timeout_s = 30
+idle_warning_s = 20
 
 [payment]
 timeout_s = 10
