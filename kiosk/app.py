@@ -36,6 +36,7 @@ from kivy.properties import (BooleanProperty, NumericProperty, ObjectProperty,  
 from kiosk.config import KioskConfig, UiConfig  # noqa: E402
 from kiosk.errors import ConfigError, KioskError  # noqa: E402
 from kiosk.i18n import translate  # noqa: E402
+from kiosk.screens.help import HelpCalls  # noqa: E402  (Kivy properties only: opens no window)
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,8 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     Config.set("graphics", "maxfps", "30")
 
 
-class KioskApp(App):
-    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime`."""
+class KioskApp(HelpCalls, App):
+    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime` (help calls: HelpCalls)."""
 
     lang = StringProperty("zh_CN")
     txn = ObjectProperty(None, allownone=True)
@@ -202,6 +203,7 @@ class KioskApp(App):
             Window.show_cursor = False
         root = KioskRoot()
         self.sm = root.ids.sm
+        self.runtime.help.listeners.append(self.help_from_worker)
         self.go("home")
         Clock.schedule_interval(self._idle_tick, 0.5)
         Clock.schedule_interval(self.refresh_availability, AVAILABILITY_POLL_S)
@@ -265,6 +267,7 @@ class KioskApp(App):
         self.screen(name)
         self.sm.current = name
         self.touched()
+        self.help_screen_changed(name)
 
     def go_home(self) -> None:
         """Back to the home screen with no item selected."""
@@ -436,6 +439,7 @@ class KioskApp(App):
             # is still at the screen and keeps theirs (home forgets it when left untouched).
             self.care = self.kiosk_config.ui.care_mode_default
         self.idle.restart()
+        self.end_help()  # a call for help ends with the session
         self.go_home()
 
     # --- idle timer ---------------------------------------------------------------------
@@ -472,7 +476,8 @@ class KioskApp(App):
             self.idle_warning = False
             self.idle_left = 0
             return
-        state = self.idle.state()
+        # A resident waiting for the officer's answer has not walked away: the help call's longer limit.
+        state = self.idle.state(self.help_idle_timeout(self.idle_limit_s))
         left = state.left_s
         self.idle_left = max(0, int(left + 0.999))
         if state.warning:

@@ -331,6 +331,15 @@ class UpdateConfig(_Strict):
         return v.rstrip("/")
 
 
+class HelpConfig(_Strict):
+    """Calling the duty officer from any screen: how often an open request is asked for its answer."""
+
+    poll_s: float = Field(3.0, ge=0.5, le=60)  # an open request's answer is asked for this often
+    screenshot_width: int = Field(360, ge=120, le=1080)  # the masked screenshot's width in pixels
+    # While a call waits for the officer the idle timeout is this long (a resident waiting is not gone).
+    wait_idle_s: int = Field(600, ge=10, le=3600)
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -349,6 +358,7 @@ class KioskConfig(_Strict):
     face: FaceConfig = Field(default_factory=FaceConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    help: HelpConfig = Field(default_factory=HelpConfig)
 
     @field_validator("devices")
     @classmethod

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, Response
 
 from kiosk.backend_sim import documents as docs
-from kiosk.backend_sim import fleet, limits, retention, update_repo
+from kiosk.backend_sim import fleet, helpdesk, limits, retention, update_repo
 from kiosk.backend_sim.ca import SimCA
 from kiosk.backend_sim.db import Database, now
 from kiosk.backend_sim.faults import FaultState
@@ -52,7 +52,7 @@ class SimApp(RequestPipeline, SimViews):
         self.catalog = Catalog.load()
         with self.db.transaction() as conn:
             # executescript would commit on its own: run the statements one by one inside the transaction.
-            for statement in fleet.FLEET_SCHEMA.split(";"):
+            for statement in (fleet.FLEET_SCHEMA + helpdesk.HELP_SCHEMA).split(";"):
                 if statement.strip():
                     conn.execute(statement)
             self.ca = SimCA.load_or_create(conn)
@@ -85,6 +85,10 @@ class SimApp(RequestPipeline, SimViews):
             ("/credentials/rotate", "POST", self.v_rotate, True),
             ("/credentials/rotate/confirm", "POST", self.v_rotate_confirm, True),
             ("/heartbeats", "POST", self.v_heartbeat, True),
+            ("/help-requests", "POST", self.v_help_open, True),
+            ("/help-requests/<ticket>", "GET", self.v_help_get, True),
+            ("/help-requests/<ticket>/cancel", "POST", self.v_help_cancel, True),
+            ("/help-requests/<ticket>/screenshots", "POST", self.v_help_screenshot, True),
         ]
         for rule, method, view, signed in routes:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._endpoint(view, signed), methods=[method])
@@ -100,10 +104,14 @@ class SimApp(RequestPipeline, SimViews):
             ("/sim/terminals/<terminal_id>/revoke", "POST", self.v_sim_revoke),
             ("/sim/terminals/<terminal_id>/commands", "POST", self.v_sim_command),
             ("/sim/heartbeats", "GET", self.v_sim_heartbeats),
+            ("/sim/help-requests", "GET", self.v_sim_help_requests),
+            ("/sim/help-requests/<ticket>/answer", "POST", self.v_sim_help_answer),
         ]
         for rule, method, view in sim_routes:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._sim_endpoint(view), methods=[method])
         app.add_url_rule("/fleet", "fleet_page", self.fleet_page, methods=["GET"])
+        app.add_url_rule("/fleet/help/<ticket>/screenshot", "help_screenshot", self.help_screenshot, methods=["GET"])
+        app.add_url_rule("/fleet/help/<ticket>/answer", "help_answer_form", self.help_answer_form, methods=["POST"])
         update_repo.register(app, self.settings.update_repo)
         limits.install(app)
         retention.install(app, self.db, self.settings.idempotency_window_s, now)

@@ -77,8 +77,11 @@ def assess(row: Mapping[str, Any], now: datetime, lang: str = "zh_CN") -> Termin
     return TerminalView(str(row["terminal_id"]), colour, tuple(red + amber), heard, age, tuple(supplies))
 
 
-def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: str = "zh_CN") -> str:
-    """The whole page for ``rows`` at time ``now``."""
+def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: str = "zh_CN", *,
+                      help_requests: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The whole page for ``rows`` at time ``now``, open ``help_requests`` first (kiosk.backend_sim.help_page)."""
+    from kiosk.backend_sim.help_page import render_help_section
+
     views = [assess(r, now, lang) for r in rows]
     counts = {c: sum(1 for v in views if v.colour == c) for c in COLOURS}
     esc = html.escape
@@ -90,11 +93,14 @@ def render_fleet_page(rows: Sequence[Mapping[str, Any]], now: datetime, lang: st
         "<style>body{font-family:'WenQuanYi Micro Hei',sans-serif;margin:24px;background:#fafafa}"
         "table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:6px 10px;text-align:left;"
         "vertical-align:top}th{background:#eee}.dot{display:inline-block;width:18px;height:18px;border-radius:9px;"
-        "vertical-align:middle;margin-right:6px}ul{margin:0;padding-left:18px}</style></head><body>",
+        "vertical-align:middle;margin-right:6px}ul{margin:0;padding-left:18px}"
+        ".help-request{display:flex;gap:16px;border:2px solid #c62828;padding:10px;margin:8px 0;background:#fff}"
+        ".help-screenshot{border:1px solid #999}</style></head><body>",
         f"<h1>{esc(_('Kiosk fleet', lang))}</h1>",
         f'<p id="summary">{esc(_("Updated {time}", lang, time=now.isoformat()))} · '
         + " · ".join(f'<span class="count-{c}">{esc(_(c.capitalize(), lang))}: {counts[c]}</span>' for c in COLOURS)
         + "</p>",
+        render_help_section(help_requests, lang),
         '<table id="fleet"><thead><tr>'
         + "".join(f"<th>{esc(_(h, lang))}</th>" for h in ("Status", "Terminal", "Last heartbeat", "Supplies",
                                                           "Open alerts"))

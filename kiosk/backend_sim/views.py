@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from flask import Response, request
 
 from kiosk.backend_sim import documents as docs
-from kiosk.backend_sim import fleet, payments, registry, retention
+from kiosk.backend_sim import fleet, helpdesk, payments, registry, retention
 from kiosk.backend_sim.ca import CsrRejected, SimCA
 from kiosk.backend_sim.db import Database, dumps, effects, iso, now, record_effect
 from kiosk.backend_sim.faults import FaultState
@@ -303,15 +303,73 @@ class SimViews:
     def v_sim_heartbeats(self, conn: Any, call: Call) -> list[dict[str, Any]]:
         return fleet.heartbeats(conn, call.query.get("terminal_id"))
 
+    # -- views: help requests (the duty officer's desk) ------------------------------------------------
+    @staticmethod
+    def _help_call(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except helpdesk.HelpError as exc:
+            raise ApiError(exc.status, exc.code, exc.message_zh, exc.message_en) from None
+
+    def v_help_open(self, conn: Any, call: Call) -> dict[str, Any]:
+        answer = self._help_call(lambda: helpdesk.open_request(conn, _terminal(call), call.body, now()))
+        log.warning("help request %s from %s on screen %s", answer["ticket"], _terminal(call), call.body["screen"])
+        return answer
+
+    def v_help_get(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.get(conn, call.args["ticket"], _terminal(call)))
+
+    def v_help_cancel(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.cancel(conn, call.args["ticket"], _terminal(call), now()))
+
+    def v_help_screenshot(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.add_screenshot(conn, call.args["ticket"], _terminal(call), call.body))
+
+    def v_sim_help_requests(self, conn: Any, call: Call) -> list[dict[str, Any]]:
+        return helpdesk.records(conn)
+
+    def v_sim_help_answer(self, conn: Any, call: Call) -> dict[str, Any]:
+        return self._help_call(lambda: helpdesk.answer(conn, call.args["ticket"], call.body["reply"], now()))
+
+    # -- the operators' pages (loopback only, outside /api/v1) -------------------------------------------
     def fleet_page(self) -> Response:
-        """GET /fleet: the operators' page, every terminal with its status colour (loopback only)."""
+        """GET /fleet: the operators' page, open help requests and every terminal with its status colour."""
         from kiosk.backend_sim.fleet_page import render_fleet_page
 
         if not is_loopback(request.remote_addr or ""):
             return Response("loopback only", status=403, mimetype="text/plain")
         with self.db.lock:
             rows = fleet.terminal_rows(self.db.conn, self.settings.terminals)
-        return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN")), mimetype="text/html")
+            help_rows = helpdesk.records(self.db.conn, open_only=True)
+        return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN"), help_requests=help_rows),
+                        mimetype="text/html")
+
+    def help_screenshot(self, ticket: str) -> Response:
+        """GET /fleet/help/TICKET/screenshot: the request's latest masked screenshot (loopback only)."""
+        if not is_loopback(request.remote_addr or ""):
+            return Response("loopback only", status=403, mimetype="text/plain")
+        with self.db.lock:
+            shot = helpdesk.screenshot(self.db.conn, ticket)
+        if shot is None:
+            return Response("no screenshot", status=404, mimetype="text/plain")
+        return Response(shot[0], mimetype=shot[1], headers={"Cache-Control": "no-store"})
+
+    def help_answer_form(self, ticket: str) -> Response:
+        """POST /fleet/help/TICKET/answer (the page's form, field ``reply``): answer, then back to the page."""
+        if not is_loopback(request.remote_addr or ""):
+            return Response("loopback only", status=403, mimetype="text/plain")
+        reply = (request.form.get("reply") or "").strip()
+        lang = request.form.get("lang", "zh_CN")
+        if not reply or len(reply) > 500:
+            return Response("a reply of 1 to 500 characters is needed", status=400, mimetype="text/plain")
+        try:
+            with self.db.transaction() as conn:
+                helpdesk.answer(conn, ticket, reply, now())
+        except helpdesk.HelpError as exc:
+            return Response(exc.message_en, status=exc.status, mimetype="text/plain")
+        log.warning("help request %s answered from the fleet page", ticket)
+        target = "/fleet" + ("?lang=en" if lang == "en" else "")
+        return Response("", status=303, headers={"Location": target})
 
 
 def _terminal(call: Call) -> str:

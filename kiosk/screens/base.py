@@ -32,10 +32,29 @@ class KioskRoot(FloatLayout):
         warned = app.idle_warning
         # The hidden maintenance gesture sees every touch-down first; the touch still goes on.
         app.corner_touch(touch.x, touch.y, self.width, self.height)
+        if app.busy and not warned and self._help_button_takes(touch, app):
+            app.touched()
+            return True
         taken = super().on_touch_down(touch)
         if not warned:
             app.touched()
         return taken
+
+
+    @staticmethod
+    def _help_button_takes(touch: Any, app: Any) -> bool:
+        """While the screen is busy (printing, a slow backend) the help button still takes its touch."""
+        screen = app.sm.current_screen if app.sm is not None else None
+        button = next((w.ids["help_button"] for w in (screen.walk() if screen is not None else ())
+                       if "help_button" in getattr(w, "ids", {})), None)
+        if button is None or button.disabled or not button.collide_point(*button.to_widget(*touch.pos)):
+            return False
+        touch.push()
+        touch.apply_transform_2d(button.to_widget)
+        try:
+            return bool(button.dispatch("on_touch_down", touch))
+        finally:
+            touch.pop()
 
 
 class Overlay(FloatLayout):

@@ -313,6 +313,25 @@ class BackendClient:
         return self._call("POST", "/verify", {"qr_payload": qr_payload, "signature": signature})
 
     # -- fleet: heartbeats and credentials ------------------------------------------------------
+    def open_help_request(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Call the duty officer (``{screen, asked_at, item_id?, step?, identity_masked?, screenshot?}``) →
+        ``{ticket, status}``. Raises BackendError."""
+        return self._call("POST", "/help-requests", dict(body), idempotency_key=idempotency_key)
+
+    def get_help_request(self, ticket: str) -> dict[str, Any]:
+        """The help request now: ``{ticket, status, reply?, answered_at?}``. Raises BackendError."""
+        return self._call("GET", f"/help-requests/{ticket}")
+
+    def cancel_help_request(self, ticket: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Close an open help request; an answered one stays answered. Raises BackendError."""
+        return self._call("POST", f"/help-requests/{ticket}/cancel", {}, idempotency_key=idempotency_key)
+
+    def upload_help_screenshot(self, ticket: str, screen: str, screenshot: Mapping[str, str],
+                               idempotency_key: str | None = None) -> dict[str, Any]:
+        """The request's latest masked screenshot (``{media_type, data_b64}``). Raises BackendError."""
+        return self._call("POST", f"/help-requests/{ticket}/screenshots",
+                          {"screen": screen, "screenshot": dict(screenshot)}, idempotency_key=idempotency_key)
+
     def heartbeat(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         """Post one heartbeat; ``{received_at, commands: [{payload, signature}]}``. Raises BackendError."""
         return self._call("POST", "/heartbeats", dict(body), idempotency_key=idempotency_key)

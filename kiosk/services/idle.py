@@ -44,7 +44,7 @@ class IdleTimer:
         self.extensions = 0
         self._last = self.clock()
 
-    def state(self) -> IdleState:
-        """Seconds left, and whether the warning is due or the time is up."""
-        left = self.timeout_s - (self.clock() - self._last)
+    def state(self, timeout_s: float | None = None) -> IdleState:
+        """Seconds left, and whether the warning is due or the time is up (``timeout_s`` overrides the limit)."""
+        left = (self.timeout_s if timeout_s is None else timeout_s) - (self.clock() - self._last)
         return IdleState(left_s=max(0.0, left), warning=0 < left <= self.warning_s, expired=left <= 0)

@@ -40,7 +40,10 @@ PAY_CANCEL = "pay_cancel"
 PAY_REFUND = "pay_refund"
 PRINT_A4 = "print_a4"
 PRINT_RECEIPT = "print_receipt"
-KINDS = frozenset({OPERATE, PAY_CREATE, PAY_PAID, PAY_CANCEL, PAY_REFUND, PRINT_A4, PRINT_RECEIPT})
+# A resident's call to the duty officer: recorded done once the backend gave a ticket (never
+# begun, so recovery has nothing to resume), resolved answered | cancelled | session_ended.
+HELP_REQUEST = "help_request"
+KINDS = frozenset({OPERATE, PAY_CREATE, PAY_PAID, PAY_CANCEL, PAY_REFUND, PRINT_A4, PRINT_RECEIPT, HELP_REQUEST})
 
 # States of one entry.
 BEGUN = "begun"          # written before the effect; the effect may or may not have happened

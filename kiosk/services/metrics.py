@@ -13,6 +13,8 @@ The control room scrapes every terminal; what it needs to act before residents n
   (its outcome unknown when they left); ``kiosk_refund_failed_total``: refunds owed that did not
   go through. Each one is a case for an operator (alert rules KioskPaidNotDelivered,
   KioskRefundFailed). No labels, so both exist at 0 from the start and the first case is an increase.
+- ``kiosk_help_requests_total``: residents' calls to the duty officer; ``kiosk_help_open``: 1 while a
+  call waits for the officer's answer (alert rule KioskHelpUnanswered).
 - ``kiosk_build_info{version,terminal}``.
 
 A registry of its own (not prometheus_client's global one) so two kiosks in one test
@@ -90,6 +92,9 @@ class KioskMetrics:
                                      registry=r)
         self.heartbeat_last_success = Gauge("kiosk_heartbeat_last_success_timestamp_seconds",
                                             "Unix time of the last heartbeat the backend accepted.", registry=r)
+        self.help_requests = Counter("kiosk_help_requests", "Residents' calls to the duty officer.", registry=r)
+        self.help_open = Gauge("kiosk_help_open", "1 while a resident's call waits for the officer's answer.",
+                               registry=r)
         self.build = Info("kiosk_build", "Software version and terminal id.", registry=r)
         self.build.info({"version": version, "terminal": terminal_id})
         self._lock = threading.Lock()
@@ -141,6 +146,14 @@ class KioskMetrics:
         if kind not in counters:
             raise ValueError(f"alarm kind must be one of {', '.join(counters)}, got {kind!r}")
         counters[kind].inc(count)
+
+    def help_requested(self) -> None:
+        """Count one call to the duty officer."""
+        self.help_requests.inc()
+
+    def set_help_open(self, count: int) -> None:
+        """How many calls wait for the officer's answer now (0 or 1 at one terminal)."""
+        self.help_open.set(max(0, int(count)))
 
     def heartbeat_succeeded(self, at: float | None = None) -> None:
         """Record that the backend accepted a heartbeat now (or at ``at``, unix seconds)."""

@@ -17,6 +17,7 @@ from typing import Any
 from kiosk.config import KioskConfig
 from kiosk.errors import ConfigError, KioskError, UnknownItemError
 from kiosk.services.health import Availability, DiskGuard, HealthMonitor, needed_devices
+from kiosk.services.help import HelpDesk
 from kiosk.services.journal import Journal
 from kiosk.services.logs import setup_logging, teardown_logging
 from kiosk.services.speech import SpeechService, fixed_prompts
@@ -65,6 +66,7 @@ class Runtime:
         self._face_detector: Any = None
         up = config.upkeep
         self.stats = Stats(self.state_dir)
+        self.help = HelpDesk(backend, journal, self.stats, poll_s=config.help.poll_s)
         self.disk = DiskGuard.from_config(config)
         self.health = HealthMonitor(catalog, devices, self.backend_up,
                                     backend_url=config.backend.url, disk=self.disk,
@@ -220,6 +222,8 @@ class Runtime:
         """
         with self._alarm_lock:
             self.metrics = metrics
+            self.help.metrics = metrics
+            metrics.set_help_open(self.help.open_count)
             for kind, count in self.alarms.items():
                 metrics.record_alarm(kind, count)
         self.health.attach_metrics(metrics)
@@ -242,6 +246,7 @@ class Runtime:
             return
         self._stopped = True
         self.health.stop()
+        self.help.end_session()
         self.speech.close()
         for txn in self.engine.active():
             try:

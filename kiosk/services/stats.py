@@ -26,12 +26,15 @@ log = logging.getLogger(__name__)
 DB_FILE = "stats.sqlite3"
 OUTCOMES = ("completed", "refused", "cancelled", "failed")
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # the choices of the catalog's rating item
+HELP_EVENTS = ("asked", "answered")  # a resident called the duty officer; the officer answered
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS item_counts (
     day TEXT NOT NULL, item_id TEXT NOT NULL, outcome TEXT NOT NULL,
     n INTEGER NOT NULL DEFAULT 0, duration_s REAL NOT NULL DEFAULT 0, timed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (day, item_id, outcome));
+CREATE TABLE IF NOT EXISTS help_counts (
+    day TEXT NOT NULL PRIMARY KEY, asked INTEGER NOT NULL DEFAULT 0, answered INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rating_counts (
     day TEXT NOT NULL, rating TEXT NOT NULL, rated_item TEXT NOT NULL DEFAULT '',
     n INTEGER NOT NULL DEFAULT 0,
@@ -90,6 +93,7 @@ class StatsReport:
     date_to: str | None
     items: tuple[ItemCounts, ...]
     ratings: Mapping[str, int]
+    help_days: tuple[tuple[str, int, int], ...] = ()  # (day, asked, answered), oldest first
 
     @property
     def totals(self) -> dict[str, int]:
@@ -132,6 +136,9 @@ class StatsReport:
             "totals": self.totals,
             "satisfaction": {"counts": {r: self.ratings.get(r, 0) for r in RATINGS}, "total": total,
                              "rate": None if rate is None else round(rate, 4)},
+            "help": {"days": [{"day": d, "asked": a, "answered": n} for d, a, n in self.help_days],
+                     "asked": sum(a for _d, a, _n in self.help_days),
+                     "answered": sum(n for _d, _a, n in self.help_days)},
         }
 
 
@@ -174,6 +181,14 @@ class Stats:
         return self._write(
             "INSERT INTO rating_counts (day, rating, rated_item, n) VALUES (?, ?, ?, 1)"
             " ON CONFLICT (day, rating, rated_item) DO UPDATE SET n = n + 1", (_day(at), rating, rated))
+
+    def record_help(self, event: str, *, at: float | None = None) -> bool:
+        """Count a help request asked for, or one the duty officer answered (``HELP_EVENTS``). Raises ValueError."""
+        if event not in HELP_EVENTS:
+            raise ValueError(f"help event must be one of {', '.join(HELP_EVENTS)}, got {event!r}")
+        return self._write(
+            f"INSERT INTO help_counts (day, {event}) VALUES (?, 1)"
+            f" ON CONFLICT (day) DO UPDATE SET {event} = {event} + 1", (_day(at),))
 
     def record_ended(self, ended: Any) -> None:
         """Listener for ``WorkflowEngine.on_end``: count the transaction and, for the rating item, its rating."""
@@ -220,6 +235,8 @@ class Stats:
                     " GROUP BY item_id, outcome ORDER BY item_id", params).fetchall()
                 ratings = self._db.execute(
                     f"SELECT rating, SUM(n) FROM rating_counts{cond} GROUP BY rating", params).fetchall()
+                helped = self._db.execute(
+                    f"SELECT day, asked, answered FROM help_counts{cond} ORDER BY day", params).fetchall()
             except sqlite3.Error as exc:
                 raise StatsError(f"statistics store {self.path} unreadable: {exc}") from None
         by_item: dict[str, tuple[dict[str, int], float, int]] = {}
@@ -228,7 +245,8 @@ class Stats:
             counts[outcome] = int(n)
             by_item[item_id] = (counts, total_dur + float(dur or 0), total_timed + int(timed or 0))
         items = tuple(ItemCounts(k, counts, dur, timed) for k, (counts, dur, timed) in sorted(by_item.items()))
-        return StatsReport(lo, hi, items, {r: int(n) for r, n in ratings})
+        return StatsReport(lo, hi, items, {r: int(n) for r, n in ratings},
+                           tuple((str(d), int(a), int(n)) for d, a, n in helped))
 
     def close(self) -> None:
         """Close the database; safe to call twice."""
@@ -266,6 +284,11 @@ def _print_table(report: StatsReport, catalog: Any) -> None:
           f"{report.ratings.get('basically_satisfied', 0)} basically satisfied, "
           f"{report.ratings.get('dissatisfied', 0)} dissatisfied; "
           f"rate {'n/a' if rate is None else f'{rate * 100:.1f}%'} of {total}")
+    asked = sum(a for _d, a, _n in report.help_days)
+    answered = sum(n for _d, _a, n in report.help_days)
+    print(f"Help requests: {asked} asked, {answered} answered")
+    for day, a, n in report.help_days:
+        print(f"  {day}  asked {a:>4}  answered {n:>4}")
 
 
 def cli_stats(args: argparse.Namespace) -> int:

@@ -53,6 +53,8 @@ def full_metrics(tmp_path):
     for item, outcome, seconds in [("H01", "completed", 42.0), ("H01", "failed", 7.5), ("T04", "refused", 3.0)]:
         m.record_transaction(item, outcome, seconds)
     m.heartbeat_succeeded(at=1_700_000_000.0)
+    m.help_requested()
+    m.set_help_open(1)
     return m
 
 
@@ -73,6 +75,8 @@ def test_device_and_supply_series_follow_the_statuses(full_metrics):
     assert value(m, "kiosk_transaction_duration_seconds_sum") == pytest.approx(52.5)
     assert value(m, "kiosk_heartbeat_last_success_timestamp_seconds") == 1_700_000_000.0
     assert value(m, "kiosk_build_info", version="9.9.9", terminal="JN-DEMO-0001") == 1
+    assert value(m, "kiosk_help_requests_total") == 1
+    assert value(m, "kiosk_help_open") == 1
 
 
 def test_exposition_passes_promtool_check_metrics(full_metrics):
@@ -174,7 +178,7 @@ def test_production_listens_beyond_loopback_only_when_asked():
 
 def test_alert_rules_pass_promtool_check_and_their_unit_tests():
     check = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and "SUCCESS: 9 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 10 rules found" in check.stdout, check.stdout + check.stderr
     tests = subprocess.run([PROMTOOL, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=60)
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
@@ -191,7 +195,7 @@ def test_every_for_duration_is_pinned_by_the_rule_tests(tmp_path):
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {"KioskDown", "KioskHeartbeatMissing", "KioskPaperLow", "KioskPaperOut",
                                             "KioskDeviceFaulty", "KioskTransactionFailureRate", "KioskDiskFull",
-                                            "KioskPaidNotDelivered", "KioskRefundFailed"}
+                                            "KioskPaidNotDelivered", "KioskRefundFailed", "KioskHelpUnanswered"}
     tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
               for t in case["alert_rule_test"]}
     assert tested == {a["alert"] for a in alerts}
