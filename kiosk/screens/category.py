@@ -14,6 +14,8 @@ CARE_PAGE_SIZE = 5  # care mode: at most this many entries at a time
 class CategoryScreen(KioskScreen):
     """One big button per item; an item that cannot run now still opens its guide. Paged in care mode."""
 
+    spoken_ids = ("empty",)
+
     page = NumericProperty(0)
     pages = NumericProperty(1)
 

@@ -14,6 +14,9 @@ ACTION_BY_KIND = {"certificate": "Print", "payment": "Pay", "query": "Show resul
 class ConfirmScreen(KioskScreen):
     """Shows the transaction's data; ``Transaction.confirm`` decides what comes next."""
 
+    spoken_ids = ("summary",)
+    personal_ids = {"summary": "other"}  # who, and what they entered
+
     def on_kv_post(self, *_args: Any) -> None:
         """Relabel on a language switch."""
         self.app.bind(lang=self.fill)
@@ -38,6 +41,18 @@ class ConfirmScreen(KioskScreen):
             lines.append(tr("{label}: {value}").format(label=app.local(label_zh, label_en), value=value))
         self.ids.summary.text = "\n".join(lines)
         self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Continue"))
+
+    def private_text(self, widget_id: str) -> str:
+        """What private listening hears for the summary: the name and ID number in full (read from the session now)."""
+        app, txn = self.app, self.app.txn
+        identity = getattr(getattr(txn, "session", None), "identity", None)
+        if widget_id != "summary" or txn is None or identity is None:
+            return ""
+        tr = app.tr
+        lines = [tr("Resident: {name}").format(name=identity.name),
+                 tr("ID number: {number}").format(number=identity.id_number)]
+        lines += [tr("{label}: {value}").format(label=app.local(zh, en), value=value) for zh, en, value in txn.summary()]
+        return "\n".join(lines)
 
     def confirm(self) -> None:
         """Go ahead."""
