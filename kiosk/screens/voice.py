@@ -107,7 +107,7 @@ def main_parts(screen: Any, lang: str) -> list[Any]:
     by_widget = {id(w): name for name, w in screen.ids.items()}
     for widget in screen.walk(restrict=True):
         if _kind(widget) == "Heading" and _visible(widget, screen):
-            name = by_widget.get(id(widget), "")
+            name = by_widget.get(id(widget.proxy_ref), "")
             add(widget.text, personal_ids.get(name, ""), name)
     for name in getattr(screen, "spoken_ids", ()):
         widget = screen.ids.get(name)
@@ -176,7 +176,7 @@ def full_lines(screen: Any, app: Any) -> list[Any]:
             if widget.disabled:
                 role += ("，" if lang == "zh_CN" else ", ") + app.tr("not available")
             text = f"{text}，{role}" if lang == "zh_CN" else f"{text}, {role}"
-        name = by_widget.get(id(widget), "")
+        name = by_widget.get(id(widget.proxy_ref), "")
         kind = personal_ids.get(name, "")
         if kind:
             parts += [personal(kind, _private(screen, name) or text, lang), "。" if lang == "zh_CN" else ". "]
