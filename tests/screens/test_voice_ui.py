@@ -86,51 +86,60 @@ def test_english_screens_are_spoken_in_english(voice: Any) -> None:
 def test_a_touch_stops_speech_at_once_and_repeat_says_it_again(voice: Any) -> None:
     ui, speech = voice, voice.app.runtime.speech
     speaker = ui.app.runtime.devices.get("speaker")
-    ui.tap_id("voice_button", "home")  # 语音引导: full read-out and the voice bar
+    ui.tap_id("voice_button", "home")  # 语音引导: full read-out, and the voice bar on the screens after home
     assert ui.app.voice_full and speech.readout == "full"
-    full = wait_said(ui, lambda t: f"{zh('Voice guidance')}，{zh('button')}，{zh('on')}" in t, "the full read-out")
+    wait_said(ui, lambda t: f"{zh('Voice guidance')}，{zh('button')}，{zh('on')}" in t, "home read out in full")
+    start_h01(ui)  # the identify screen: short enough to render at once
+    full = wait_said(ui, lambda t: f"{zh('Repeat')}，{zh('button')}" in t and zh("Identity check") in t,
+                     "the identify screen read out in full")
+    main = next(s for s in said(ui) if zh("Identity check") in s.text and s.level == "main")
     assert full.level == "full"
-    ui.wait_until(lambda: sounding(speaker) and full.text in speaker.played[-1].label, "the read-out to sound")
+    ui.wait_until(lambda: sounding(speaker) and main.text in speaker.played[-1].label, "the prompt to sound")
     heard = len(speaker.played)
-    ui.tap_id("repeat_button", "home")
+    ui.tap_id("repeat_button")
 
-    def entries() -> list[Any]:
-        return [s for s in said(ui) if s.text == full.text]
+    def entries(text: str) -> list[Any]:
+        return [s for s in said(ui) if s.text == text]
 
-    # The touch stopped what sounded: the read-out reached the card but not its end, and is said again.
-    ui.wait_until(lambda: len(entries()) == 2 and entries()[0].audio, "the repeat")
-    first = entries()[0]
-    assert not first.completed and first.level == "full"
-    assert wav(first.audio).duration_s > 10  # far longer than it was allowed to sound
+    # The touch stopped the screen's prompt while it sounded and dropped the queued read-out; repeat says it again.
+    ui.wait_until(lambda: entries(main.text)[0].audio, "the prompt to stop")
+    assert not entries(main.text)[0].completed
+    assert wav(entries(main.text)[0].audio).duration_s > 3  # far longer than it was allowed to sound
     ui.wait_until(lambda: sounding(speaker) and len(speaker.played) > heard
                   and full.text in speaker.played[-1].label, "the repeat to sound")
-    ui.tap_id("language_button", "home")  # any touch
-    ui.wait_until(lambda: entries()[1].audio, "the repeat to stop")
-    assert not entries()[1].completed
-    ui.tap_id("language_button", "home")
+    assert len(entries(full.text)) == 2 and not entries(full.text)[0].audio  # dropped before it reached the card
+    ui.tap_id("language_button")  # any touch
+    ui.wait_until(lambda: entries(full.text)[1].audio, "the repeat to stop")
+    assert not entries(full.text)[1].completed
+    assert wav(entries(full.text)[1].audio).duration_s > 5
+    ui.tap_id("home_button")
+    ui.wait_screen("home")
 
 
 def test_volume_and_rate_buttons_change_the_voice_and_reset_when_the_session_ends(voice: Any) -> None:
     ui, speech = voice, voice.app.runtime.speech
     start = speech.volume_level
     ui.tap_id("voice_button", "home")
-    ui.tap_id("louder_button", "home")
-    ui.tap_id("louder_button", "home")
+    open_guide(ui, "H01")
+    ui.tap_id("louder_button")
+    ui.tap_id("louder_button")
     assert speech.volume_level == start + 2
     spoken = wait_said(ui, lambda t: t == f"音量第{start + 3}档，共{len(speech.defaults.volume_levels_db)}档",
                        "the new volume said")
-    ui.tap_id("rate_button", "home")
-    assert speech.rate == speech.defaults.rate_wpm + 2 * speech.defaults.rate_step_wpm
-    wait_said(ui, lambda t: t == zh("Speech rate: fast"), "the new rate said")
-    assert speech.wait_idle(30)
-    louder = next(s for s in said(ui) if s.text == spoken.text)
+    louder = ui.wait_until(lambda: next((s for s in said(ui) if s.text == spoken.text and s.audio), None),
+                           "the new volume to reach the card")
     gain = speech.defaults.volume_levels_db[start + 2] - speech.defaults.volume_levels_db[start]
     assert gain >= 12
     quiet = speech.render(Utterance.of(spoken.text, "zh_CN"), rate=speech.defaults.rate_wpm)[0]
     assert wav(louder.audio).rms_dbfs() == pytest.approx(quiet.scaled(speech.defaults.volume_levels_db[start + 2])
                                                          .rms_dbfs(), abs=0.5)
-    # A visit's end (here: Home from a guide) returns volume, rate and read-out to the station's defaults.
-    open_guide(ui, "H01")
+    ui.tap_id("rate_button")
+    assert speech.rate == speech.defaults.rate_wpm + 2 * speech.defaults.rate_step_wpm
+    fast = ui.wait_until(lambda: next((s for s in said(ui) if s.text == zh("Speech rate: fast") and s.audio), None),
+                         "the new rate said")
+    normal = speech.render(Utterance.of(fast.text, "zh_CN"), rate=speech.defaults.rate_wpm)[0]
+    assert wav(fast.audio).duration_s < normal.duration_s * 0.95  # said faster
+    # The visit's end (Home from the guide) returns volume, rate and read-out to the station's defaults.
     ui.tap_id("home_button")
     ui.wait_screen("home")
     assert speech.volume_level == speech.defaults.volume_level
