@@ -44,11 +44,12 @@ def plain(text: str) -> str:
 
 
 def _visible(widget: Any, root: Any) -> bool:
-    """Whether ``widget`` is drawn: neither it nor a parent up to ``root`` is fully transparent or zero-sized."""
+    """Whether ``widget`` is drawn: neither it nor a parent up to ``root`` is fully transparent."""
+    # Opacity only: a label given its text just now has its height from the texture on the next frame.
     for _depth in range(64):
         if widget is None:
             return True
-        if widget.opacity <= 0 or widget.height <= 0:
+        if widget.opacity <= 0:
             return False
         if widget is root:
             return True
@@ -212,8 +213,12 @@ class VoiceGuide:
 
     # --- screens ------------------------------------------------------------------------------
     def voice_screen_changed(self, name: str) -> None:
-        """A screen appeared: speak it once it has filled its texts (next frame; the touch is never kept waiting)."""
-        Clock.schedule_once(lambda _dt: self.announce_screen(name), 0)
+        """A screen appeared (its on_pre_enter has filled its texts): speak it now, before its first frame is drawn.
+
+        ``say`` only queues, so the touch that led here is never kept waiting; asking before the
+        frame gives the speaking thread its head start while the UI thread draws.
+        """
+        self.announce_screen(name)
 
     def announce_screen(self, name: str | None = None, *, interrupt: bool = True) -> None:
         """Say the current screen: the main prompts, then (full read-out) every line and control."""
