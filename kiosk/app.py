@@ -465,8 +465,8 @@ class KioskApp(VoiceGuide, HelpCalls, App):
         held = session.held() if session is not None else ()
         if not held:
             return self.tr("Nothing of yours has been read yet. The visit simply ends.")
-        things = [self.tr(WIPED[kind]) for kind in held]
-        return self.tr("This will be wiped: {data}.").format(data=("、" if self.lang == "zh_CN" else ", ").join(things))
+        things = ("、" if self.lang == "zh_CN" else ", ").join(self.tr(WIPED[kind]) for kind in held)
+        return self.tr("This will be wiped: {data}.").format(data=things)
 
     def _idle_tick(self, _dt: float) -> None:
         current = self.sm.current if self.sm else "home"

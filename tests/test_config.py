@@ -88,3 +88,34 @@ def test_the_keys_enrollment_writes_may_be_missing_only_before_enrollment() -> N
     with pytest.raises(ConfigError) as err:
         kconfig.from_dict(data, before_enrollment=True)
     assert err.value.key == "backend.url"
+
+
+def test_the_idle_warning_gives_at_least_20_seconds() -> None:
+    ui = kconfig.from_dict({}).ui
+    assert (ui.idle_warning_s, ui.idle_timeout_s) == (20, 90)
+    with pytest.raises(ConfigError, match="ui.idle_warning_s"):
+        kconfig.from_dict({"ui": {"idle_warning_s": 19}})
+    # The warning is the last part of the timeout: a timeout that leaves no quiet time before it is refused.
+    with pytest.raises(ConfigError, match="idle_timeout_s .25. must be at least idle_warning_s .20. . 10"):
+        kconfig.from_dict({"ui": {"idle_timeout_s": 25}})
+    assert kconfig.from_dict({"ui": {"idle_timeout_s": 30, "idle_warning_s": 20}}).ui.idle_timeout_s == 30
+
+
+def test_home_items_override_the_catalog_and_an_unknown_id_is_refused_at_start(tmp_path: Path) -> None:
+    from kiosk.services.catalog import Catalog
+    from kiosk.services.runtime import home_items
+
+    catalog = Catalog.load()
+    assert kconfig.from_dict({}).ui.home_items is None
+    default = kconfig.from_dict({})
+    assert [i.id for i in home_items(catalog, default)] == ["H01", "S01", "T02"]
+    chosen = kconfig.from_dict({"ui": {"home_items": ["T03", "H01"]}})
+    assert [i.id for i in home_items(catalog, chosen)] == ["T03", "H01"]
+    for bad, problem in ((["h01"], "not item ids: h01"), (["H01", "H01"], "listed twice"),
+                         (["H01", "H02", "H03", "H04", "H05"], "at most 4")):
+        with pytest.raises(ConfigError, match=problem):
+            kconfig.from_dict({"ui": {"home_items": bad}})
+    unknown = kconfig.from_dict({"ui": {"home_items": ["H99"]}, "paths": {"state_dir": str(tmp_path)}})
+    with pytest.raises(ConfigError, match="ui.home_items: unknown item id 'H99'") as info:
+        home_items(catalog, unknown)
+    assert info.value.key == "ui.home_items"

@@ -202,7 +202,7 @@ class Resident(FormFilling):
         record.reference = str(getattr(result, "reference", "") or "")
         codes = list(getattr(result, "verification_codes", ()) or ())
         record.verification_codes = codes
-        record.display = [[str(line.get("label_en", "")), str(line.get("value", ""))]
+        record.display = [[str(line.get("label_en", "")), str(line.get("value_en", line.get("value", "")))]
                           for line in (getattr(result, "display", None) or ())]
         if codes:
             self.last_code = codes[-1]  # what a later verify flow checks

@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.app import App
+from kivy.factory import Factory
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
+from kivy.uix.textinput import TextInput
+from kivy.uix.togglebutton import ToggleButton
 
 # The indicator's name of each workflow step (msgids; see step_name for the two that vary).
 STEP_NAMES = {"identify": "Read ID card", "face": "Face check", "form": "Fill in", "confirm": "Confirm",
@@ -79,6 +82,23 @@ class Overlay(FloatLayout):
         return self.shown and (super().on_touch_up(touch) or True)
 
 
+class FieldInput(TextInput):
+    """A text field: what the resident types is data, shown as typed in either language."""
+
+    lang_exempt = BooleanProperty(True)
+
+
+class OptionButton(ToggleButton):
+    """One option of a choice or lookup field; a lookup's options are the resident's records (data)."""
+
+    lang_exempt = BooleanProperty(False)
+
+
+# The kv rules (common.kv) style both and use them by name.
+Factory.register("FieldInput", cls=FieldInput)
+Factory.register("OptionButton", cls=OptionButton)
+
+
 class KioskScreen(Screen):
     """Base of every screen: gives the .kv rules ``root.app``."""
 
@@ -108,6 +128,8 @@ class StepBar(Label):
     step = StringProperty("")
     n = NumericProperty(0)  # the step's number and the visit's count of steps (0: none shown); voice reads them
     total = NumericProperty(0)
+    # One line (the count and this step's name) while the keyboard panel takes the lower screen.
+    compact = BooleanProperty(False)
 
     def on_parent(self, *_args: Any) -> None:
         """Follow the enclosing screen's entries and the language."""
@@ -117,6 +139,7 @@ class StepBar(Label):
         if screen is not None:
             screen.bind(on_pre_enter=self.refresh)
             App.get_running_app().bind(lang=self.refresh)
+            self.bind(compact=self.refresh)
 
     def refresh(self, *_args: Any) -> None:
         """The count and the step names in the current language (empty outside a transaction)."""
@@ -132,4 +155,20 @@ class StepBar(Label):
         self.n, self.total = at + 1, len(steps)
         count = app.tr("Step {n} of {total}: {name}").format(n=at + 1, total=len(steps), name=names[at])
         names[at] = f"[b][color={CURRENT_STEP_COLOUR}]{names[at]}[/color][/b]"
-        self.text = f"[b]{count}[/b]\n" + "  ·  ".join(names)
+        self.text = f"[b]{count}[/b]" + ("" if self.compact else "\n" + "  ·  ".join(names))
+
+
+def detail_rows(box: Any, rows: Any, *, stack: bool = False) -> None:
+    """Fill ``box`` with (label, value, data) rows: the label in the screen's language, the value
+    beside it (under it in care mode when ``stack``: a long code), marked as data (``lang_exempt``)
+    when it is the resident's own or their record's."""
+    box.clear_widgets()
+    for label, value, data in rows:
+        row = Factory.DetailRow()
+        row.stack = stack  # a property the kv rule declares (not a constructor argument)
+        # Body's own type size (40 px, 60 in care mode): a size given here would not follow the mode.
+        name = Factory.DetailName(text=label)
+        shown = (Factory.Datum if data else Factory.Body)(text=value)
+        for part in (name, shown):
+            row.add_widget(part)
+        box.add_widget(row)

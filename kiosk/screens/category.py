@@ -3,16 +3,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.factory import Factory
-from kivy.properties import NumericProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.screens.base import KioskScreen
 
 CARE_PAGE_SIZE = 5  # care mode: at most this many entries at a time
 
 
+class ItemEntry(ButtonBehavior, BoxLayout):
+    """One item of the list (``item_id``): its code and name; an unavailable item still opens its guide."""
+
+    item_id = StringProperty("")
+    label = StringProperty("")
+    available = BooleanProperty(True)
+
+
 class CategoryScreen(KioskScreen):
-    """One big button per item; an item that cannot run now still opens its guide. Paged in care mode."""
+    """One large entry per item; an item that cannot run now still opens its guide. Paged in care mode."""
 
     spoken_ids = ("empty",)
 
@@ -38,7 +47,7 @@ class CategoryScreen(KioskScreen):
         self.fill()
 
     def fill(self, *_args: Any) -> None:
-        """One button per item (of this page in care mode), labelled in the current language."""
+        """One entry per item (of this page in care mode), labelled in the current language."""
         app, grid = self.app, self.ids.item_list
         grid.clear_widgets()
         self.ids.title.text = app.local(*app.list_title)
@@ -52,15 +61,12 @@ class CategoryScreen(KioskScreen):
             self.pages = 1
         for item in items:
             available = app.is_available(item)
-            label = f"{item.id}  {app.local(item.name_zh, item.name_en)}"
+            label = app.local(item.name_zh, item.name_en)
             if not available:
-                label += "\n" + app.tr("(unavailable right now)")
-            button = Factory.BigButton(text=label)
-            if not available:
-                button.background_color = (0.35, 0.38, 0.45, 1)
-            button.item_id = item.id
-            button.bind(on_release=lambda b: app.open_item(b.item_id))
-            grid.add_widget(button)
+                label += "\n[size=40]" + app.tr("(unavailable right now)") + "[/size]"
+            entry = ItemEntry(item_id=item.id, label=label, available=available)
+            entry.bind(on_release=lambda e: app.open_item(e.item_id))
+            grid.add_widget(entry)
 
     def button_for(self, item_id: str) -> Any:
         """The list button of ``item_id`` on the page on show (the demo and tests touch it)."""

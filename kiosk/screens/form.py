@@ -7,10 +7,11 @@ from kivy.clock import Clock
 from kivy.factory import Factory
 
 from kiosk.errors import FieldError, KioskError
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import FieldInput, KioskScreen, OptionButton
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 
 INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
+
 
 
 class FormScreen(KioskScreen):
@@ -51,9 +52,9 @@ class FormScreen(KioskScreen):
                                         on_result=lambda opts, n=spec.name: self._set_options(n, opts),
                                         on_error=lambda exc, n=spec.name: self._show_error(n, exc))
             else:
-                text = Factory.FieldInput(input_filter=INPUT_FILTERS.get(spec.type),
-                                         # Touching a key of the panel must not take the focus away.
-                                         unfocus_on_touch=False)
+                text = FieldInput(input_filter=INPUT_FILTERS.get(spec.type),
+                                  # Touching a key of the panel must not take the focus away.
+                                  unfocus_on_touch=False)
                 text.bind(focus=lambda w, on, s=spec: on and self._typing_into(w, s))
                 box.add_widget(text)
                 self.inputs[spec.name] = text
@@ -76,9 +77,9 @@ class FormScreen(KioskScreen):
         grid.clear_widgets()
         for option in options:
             # Long options (a fine with its amount) wrap, and the button grows to hold them (kv rule).
-            button = Factory.OptionButton(group=f"form-{name}", allow_no_selection=False)
-            # A lookup's options are the resident's own records (plates, documents, dogs): data.
-            button.lang_exempt = spec_type == "lookup"
+            button = OptionButton(group=f"form-{name}", allow_no_selection=False,
+                                  # A lookup's options are the resident's own records (plates, documents, dogs).
+                                  lang_exempt=spec_type == "lookup")
             button.value = str(option["value"])
             button.option = option
             if self._one_choice:

@@ -50,12 +50,21 @@ def _panel(widget: Any) -> Any:
     return parent
 
 
+# Keys that say what they do in the screen's language; every other key types a character or
+# switches the input mode (中/英, ABC), and reads the same in either language.
+WORDED_KEYS = frozenset({"backspace", "space", "done", "prev", "next"})
+
+
 class ImeKey(Button):
     """One key; ``key`` is what it types, or an action (backspace, space, lang, caps, done, prev, next)."""
 
     key = StringProperty("")
-    # Letter, digit and punctuation keys read the same in both languages (`kiosk ui-audit`).
-    lang_exempt = BooleanProperty(False)
+    # Letter, digit, punctuation and mode keys are exempt from the one-language rule.
+    lang_exempt = BooleanProperty(True)
+
+    def on_key(self, _widget: Any, key: str) -> None:
+        """A worded key follows the screen's language; the others are exempt."""
+        self.lang_exempt = key not in WORDED_KEYS
 
     def on_release(self) -> None:
         """Type this key into the panel's field."""
@@ -68,6 +77,7 @@ class CandidateKey(Button):
     """One candidate on the bar; touching it puts its text into the field."""
 
     candidate = ObjectProperty(None, allownone=True)
+    lang_exempt = BooleanProperty(True)  # what the resident is typing: data
 
     def on_release(self) -> None:
         """Put this candidate into the panel's field."""

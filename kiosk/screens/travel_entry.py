@@ -13,7 +13,7 @@ from kivy.clock import Clock
 from kivy.factory import Factory
 
 from kiosk.errors import FieldError, KioskError
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import FieldInput, KioskScreen
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 
 # name, label, hint, keyboard (the IME panel's field type)
@@ -36,7 +36,7 @@ class TravelEntryScreen(KioskScreen):
         box = self.ids.fields
         for name, _label, _hint, kind in FIELDS:
             label = Factory.FieldLabel()
-            text = Factory.FieldInput(unfocus_on_touch=False, input_filter="int" if kind == "digits" else None)
+            text = FieldInput(unfocus_on_touch=False, input_filter="int" if kind == "digits" else None)
             text.bind(focus=lambda w, on, n=name, k=kind: on and self._typing_into(w, n, k))
             error = Factory.FieldError(text="")
             for widget in (label, text, error):

@@ -113,8 +113,22 @@ def main_parts(screen: Any, lang: str) -> list[Any]:
     for name in getattr(screen, "spoken_ids", ()):
         widget = screen.ids.get(name)
         if widget is not None and _visible(widget, screen):
-            add(widget.text, personal_ids.get(name, ""), name)
+            add(text_of(widget, lang), personal_ids.get(name, ""), name)
     return _masked_once(parts)
+
+
+def text_of(widget: Any, lang: str) -> str:
+    """A label's text, or a box of detail rows read one row a line as "label：value"."""
+    text = getattr(widget, "text", None)
+    if isinstance(text, str):
+        return text
+    colon = "：" if lang == "zh_CN" else ": "
+    lines = []
+    for row in reversed(widget.children):  # Kivy keeps children newest first
+        cells = [plain(c.text) for c in reversed(row.children) if isinstance(getattr(c, "text", None), str)]
+        if any(cells):
+            lines.append(colon.join(c for c in cells if c))
+    return "\n".join(lines)
 
 
 def _private(screen: Any, widget_id: str) -> str:

@@ -18,7 +18,6 @@ from kiosk.services.workflow.steps import Step
 log = logging.getLogger(__name__)
 
 SCREENS_DIR = Path(__file__).resolve().parents[1] / "screens"
-FLAGSHIP = "H01"
 OPERATOR_NOTICE = "系统维护至 23:00，请到一楼服务台办理。"  # an operator's own words: data, shown as typed
 WAIT_S = 20.0
 
@@ -166,23 +165,24 @@ def scenes(catalog: Any) -> Iterator[Scene]:
                 then(st)
         return Scene(screen, item_id, state, stage)
 
+    flagship = catalog.home_items()[0].id  # the first home tile (H01 by default): the everyday walk
     yield Scene("home", "", "", lambda st: st.app.go_home())
     # 语音引导 on: the switch down; the voice bar (repeat, volume, rate) under the header of the screens after home.
     yield Scene("home", "", "voice_guidance", lambda st: (st.voice_on(), st.app.go_home(), st.settle()))
-    yield Scene("guide", FLAGSHIP, "voice_guidance", lambda st: (st.voice_on(), st.app.open_item(FLAGSHIP), st.settle()))
+    yield Scene("guide", flagship, "voice_guidance", lambda st: (st.voice_on(), st.app.open_item(flagship), st.settle()))
     for category in catalog.categories():
         yield Scene("category", "", category.code,
                     lambda st, c=category: (st.app.open_category(c), st.settle()))
-    yield Scene("guide", FLAGSHIP, "", lambda st: (st.app.open_item(FLAGSHIP), st.settle()))
+    yield Scene("guide", flagship, "", lambda st: (st.app.open_item(flagship), st.settle()))
     travel = _first_item(catalog, lambda i: i.identity == "travel_document")
     face = _first_item(catalog, lambda i: i.identity == "id_card_and_face")
-    yield txn_scene("identify", FLAGSHIP, Step.IDENTIFY.value)
+    yield txn_scene("identify", flagship, Step.IDENTIFY.value)
     yield txn_scene("identify", travel.id, Step.IDENTIFY.value, "travel_document")
     yield txn_scene("travel_entry", travel.id, Step.IDENTIFY.value,
                     then=lambda st: _fill_travel(st, travel))
     yield txn_scene("travel_entry", travel.id, Step.IDENTIFY.value, "keyboard_open",
                     then=lambda st: st.open_keyboard("travel_entry", "document_number"))
-    yield txn_scene("reprint", FLAGSHIP, Step.FORM.value)
+    yield txn_scene("reprint", flagship, Step.FORM.value)
     yield txn_scene("face", face.id, Step.FACE.value)
     yield txn_scene("face", face.id, Step.FACE.value, "face_not_recognised", then=_face_missed)
     for item in catalog.items:
@@ -195,22 +195,22 @@ def scenes(catalog: Any) -> Iterator[Scene]:
     pad_field = next(f.name for f in pad_item.fields if f.type in ("digits", "phone"))
     yield txn_scene("form", pad_item.id, Step.FORM.value, "keypad_open",
                     then=lambda st: st.open_keyboard("form", pad_field))
-    yield Scene("form", FLAGSHIP, "idle_warning",
-                lambda st: st.show("form", st.transaction(FLAGSHIP, Step.FORM.value)), Stager.warn_idle)
-    yield txn_scene("confirm", FLAGSHIP, Step.CONFIRM.value)
-    yield txn_scene("confirm", FLAGSHIP, Step.CONFIRM.value, "voice_guidance", then=lambda st: (st.voice_on(), st.settle()))
+    yield Scene("form", flagship, "idle_warning",
+                lambda st: st.show("form", st.transaction(flagship, Step.FORM.value)), Stager.warn_idle)
+    yield txn_scene("confirm", flagship, Step.CONFIRM.value)
+    yield txn_scene("confirm", flagship, Step.CONFIRM.value, "voice_guidance", then=lambda st: (st.voice_on(), st.settle()))
     paid = _first_item(catalog, lambda i: (i.fee_cny or 0) > 0 and i.identity == "id_card")
     # Drawn as the order shows; its polling and countdown stopped so that nothing moves meanwhile.
     yield txn_scene("payment", paid.id, Step.PAY.value,
                     then=lambda st: st.app.sm.get_screen("payment").on_leave())
-    yield Scene("printing", FLAGSHIP, "", _printing)
-    yield txn_scene("done", FLAGSHIP, Step.CONFIRM.value)
+    yield Scene("printing", flagship, "", lambda st: _printing(st, flagship))
+    yield txn_scene("done", flagship, Step.CONFIRM.value)
     query = _first_item(catalog, lambda i: i.kind == "query" and i.identity == "id_card"
                         and all(f.type != "lookup" for f in i.fields))
     yield txn_scene("done", query.id, Step.DONE.value, "results")
-    yield Scene("error", FLAGSHIP, "refusal",
+    yield Scene("error", flagship, "refusal",
                 lambda st: _error(st, refusal("face_mismatch_send_to_counter")))
-    yield Scene("error", FLAGSHIP, "error", lambda st: _error(st, BackendUnavailable("connection refused")))
+    yield Scene("error", flagship, "error", lambda st: _error(st, BackendUnavailable("connection refused")))
     yield Scene("out_of_service", "", "", _out_of_service)
     yield Scene("maintenance_pin", "", "", lambda st: (st.app.go("maintenance_pin"), st.settle()))
     yield Scene("maintenance", "", "", _maintenance)
@@ -236,8 +236,8 @@ def _face_missed(st: Stager) -> None:
     st.settle()
 
 
-def _printing(st: Stager) -> None:
-    txn = st.transaction(FLAGSHIP, Step.CONFIRM.value)
+def _printing(st: Stager, item_id: str) -> None:
+    txn = st.transaction(item_id, Step.CONFIRM.value)
     # Shown, not producing: the audit prints nothing. The screen asks for production once it has
     # entered (a frame later), so the call stays idle until the scene is left.
     st.app.run_step = lambda *_a, **_k: None

@@ -274,8 +274,8 @@ class Transaction:
         return {k: v for k, v in self.session.fields.items() if not k.startswith("_")}
 
     # --- confirm ---------------------------------------------------------------------
-    def summary(self) -> list[tuple[str, str, str]]:
-        """What the confirm screen shows: (label_zh, label_en, value) rows, fee last."""
+    def summary(self) -> list[form.SummaryRow]:
+        """What the confirm screen shows, one row a line (label and value in each language), fee last."""
         return form.summary(self.item, self.form_values, self.session.fields.get("_options", {}), self.amount_fen)
 
     def confirm(self) -> Step:
