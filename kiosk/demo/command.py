@@ -111,6 +111,8 @@ def _run_flows(cfg: KioskConfig, scripts: list[FlowScript] | None, out: Path, sh
 def flow_passed(script: FlowScript, record: FlowRecord) -> bool:
     """A plain flow must complete; one with a scripted fault may fail, only not by the driver losing its way;
     any other scripted flow must not fail."""
+    if script.help and not record.help_ticket:
+        return False  # the call for help never happened
     if script == FlowScript(script.item):
         return record.outcome == "completed"
     if script.scripted_fault:

@@ -11,6 +11,7 @@ DEFAULT_FLOW = "H01"
 ANSWER_LOST = "answer_lost"  # the backend simulator's fault: an operation's answers lost on the way back
 CHIP_FAULTS = ("tampered", "cloned")  # chip=: the chip reader simulator's forged chips
 TRAVEL_ENTRY_FIELDS = ("document_number", "birth_date", "expiry_date")  # typed under mrz=typed
+HELP_SCREENS = ("identify", "face", "form", "confirm", "payment", "done")  # help=: where the resident calls
 
 
 def device_faults() -> frozenset[str]:
@@ -103,6 +104,10 @@ fault=KIND    a fault for this flow, counted where a simulator applies it (summa
     "lost": FlowOption("lost", answer_count, """\
 lost=N        with fault=answer_lost: lose the first N answers (default 2); lost=all
               loses every one (the outcome stays unknown)"""),
+    "help": FlowOption("help", one_of(*HELP_SCREENS), """\
+help=SCREEN   call the duty officer (呼叫民警) on that screen (identify, face, form,
+              confirm, payment, done); the scripted officer answers through the
+              simulator, the resident reads the reply, acknowledges it and goes on"""),
     "chip": FlowOption("chip", one_of(*CHIP_FAULTS), """\
 chip=tampered a travel document chip whose DG1 was altered after it was signed
 chip=cloned   a validly signed chip whose DG1 is not the document presented"""),
@@ -118,7 +123,7 @@ A flow is ITEM[:OPTION]...; options script the resident for that flow:
 Any other option is refused. --state DIR keeps the journal and the backend simulator's
 database in DIR, so a later run starts with the recovery of what an earlier one left open.
 e.g. --flow H01 S01:ZHANG T02:violation=WF0002 S01:LIU H12:leave=form E01:mrz=typed
-     H13:fault=answer_lost E01:chip=cloned"""
+     H13:fault=answer_lost E01:chip=cloned S01:help=identify"""
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ class FlowScript:
     faults: tuple[str, ...] = ()  # fault=KIND: answer_lost or a device fault's config name
     lost: int = 2  # with answer_lost: how many answers are lost (-1: all)
     chip: str = ""  # chip=tampered|cloned
+    help: str = ""  # help=SCREEN: call the duty officer on that screen
 
     @classmethod
     def parse(cls, text: str) -> "FlowScript":

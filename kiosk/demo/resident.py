@@ -10,6 +10,7 @@ from kiosk.demo import people
 from kiosk.demo.driver import DemoError, UiDriver
 from kiosk.demo.faults import DeviceDelays, ScriptedFaults
 from kiosk.demo.flows import FlowScript
+from kiosk.demo.helpcall import CallingForHelp
 from kiosk.demo.forms import FormFilling, InputRejected
 from kiosk.demo.summary import FlowRecord, Printouts, SpokenLog, unused
 from kiosk.errors import KioskError
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 MAX_SCREENS_PER_FLOW = 40
 
 
-class Resident(FormFilling):
+class Resident(CallingForHelp, FormFilling):
     """Walks one item from the home screen to the end, recording what happened.
 
     What the resident does on a screen is its method ``at_<screen>`` (:meth:`at_identify`,
@@ -118,6 +119,8 @@ class Resident(FormFilling):
             if self.identified_at is None and screen not in ("identify", "home"):
                 self.identified_at = drv.touches
             self.shot(screen)
+            if screen == self.script.help and not self.record.help_ticket:
+                self.call_for_help(screen)
             if screen == self.script.leave:
                 self.walk_away(screen)
                 return

@@ -56,6 +56,8 @@ class FlowRecord:
     audio: list[str] = field(default_factory=list)  # their WAVs as the speaker got them, under audio/
     # each scripted fault, and any other that fired, as often as a simulator applied it
     faults: list[FaultCount] = field(default_factory=list)
+    help_ticket: str = ""  # the ticket of the resident's call to the duty officer ("" when no help was asked)
+    help_reply: str = ""  # the officer's reply as the resident read it on the screen
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ and the two overlays in common.kv); the calls go to ``runtime.help``
 (:class:`kiosk.services.help.HelpDesk`) off the UI thread. :func:`render_screen` draws what
 the resident sees into an off-screen buffer with masking on: every text through the log
 masker (ID, phone and passport numbers, and the session's name and address), every text
-field, the keyboard panel and every camera picture left out. It is the only picture of the
+field, the keyboard panel, every texture-fed picture (a camera) and any widget marked
+``help_private = True`` (a preview drawn on its own canvas must say so) left out. It is the only picture of the
 screen that leaves the kiosk: never a raw frame of a form holding an ID number.
 
 This module imports no Kivy widget at load (the app imports it before the window exists).
@@ -77,7 +78,8 @@ def render_screen(root: Any, width: int, *, masked: bool = True) -> ScreenRender
     undo: list[tuple[Any, str, Any]] = []
     if masked:
         for w in list(root.walk(restrict=True)):
-            if isinstance(w, (TextInput, ImePanel)) or (isinstance(w, KvImage) and not w.source):
+            if (isinstance(w, (TextInput, ImePanel)) or (isinstance(w, KvImage) and not w.source)
+                    or getattr(w, "help_private", False)):
                 undo.append((w, "opacity", w.opacity))
                 w.opacity = 0  # a form field, the keyboard's typing, a camera picture: blanked
             elif isinstance(w, Label) and w.text:
@@ -117,16 +119,11 @@ def render_screen(root: Any, width: int, *, masked: bool = True) -> ScreenRender
             setattr(w, attr, value)
             if attr == "text":
                 w.texture_update()
-    w_px, h_px = size
-    rows = [rgba[y * w_px * 4:(y + 1) * w_px * 4] for y in range(h_px)]
-    rgb = b"".join(bytes(_rgb(row)) for row in reversed(rows))  # the buffer's rows run bottom to top
-    return ScreenRender(w_px, h_px, rgb, texts)
+    from PIL import Image
 
-
-def _rgb(row: bytes) -> bytearray:
-    out = bytearray(len(row) // 4 * 3)
-    out[0::3], out[1::3], out[2::3] = row[0::4], row[1::4], row[2::4]
-    return out
+    # The buffer's rows run bottom to top.
+    picture = Image.frombytes("RGBA", size, rgba).transpose(Image.Transpose.FLIP_TOP_BOTTOM).convert("RGB")
+    return ScreenRender(size[0], size[1], picture.tobytes(), texts)
 
 
 class HelpCalls:
@@ -146,6 +143,7 @@ class HelpCalls:
     _help_shot: Any = None
     touched: Any
     background: Any
+    idle_timeout_s: float
     tr: Any
 
     # --- the help button (the same place on every screen) -----------------------------------
@@ -261,8 +259,16 @@ class HelpCalls:
             self.help_status = "answered"
             self.touched()  # the resident gets the whole idle time to read the reply
             self.announce_help_reply(state.reply)
+            Clock.schedule_once(lambda _dt, t=state.ticket: self._reply_unread(t), self.idle_timeout_s)
         elif not state.waiting:
             self._help_reset()
+
+    def _reply_unread(self, ticket: str) -> None:
+        # The reply was up for the whole idle time without "I have read it": the resident has gone (on the
+        # home screen no session ends by itself), so the next resident does not find it there.
+        if self.help_status == "answered" and self.help_ticket == ticket:
+            log.info("help reply not acknowledged within the idle time: dismissed")
+            self.acknowledge_help()
 
     def _help_reset(self) -> None:
         self.help_status = ""

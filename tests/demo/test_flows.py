@@ -13,8 +13,15 @@ def test_every_option_is_in_the_help_and_the_help_examples_parse() -> None:
         assert option.field in FlowScript.__dataclass_fields__, key
     examples = FLOW_SYNTAX.split("e.g. --flow", 1)[1].split()
     scripts = [FlowScript.parse(flow) for flow in examples]
-    assert [s.item for s in scripts] == ["H01", "S01", "T02", "S01", "H12", "E01", "H13", "E01"]
+    assert [s.item for s in scripts] == ["H01", "S01", "T02", "S01", "H12", "E01", "H13", "E01", "S01"]
     assert scripts[0] == FlowScript("H01")  # no option: the plain happy path
+    assert scripts[-1].help == "identify"
+
+
+def test_help_names_a_screen_the_resident_calls_from() -> None:
+    assert FlowScript.parse("S01:help=identify") == FlowScript("S01", help="identify")
+    with pytest.raises(ConfigError, match="help=home"):
+        FlowScript.parse("S01:help=home")
 
 
 def test_options_set_their_fields_and_the_rest_are_field_values() -> None:

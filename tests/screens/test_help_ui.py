@@ -178,3 +178,13 @@ def test_the_screenshot_of_a_form_holding_an_id_number_has_it_masked(ui: Any) ->
     shot = requests.get(f"{_sim(ui)}/fleet/help/{ticket}/screenshot", timeout=5)
     sent = Image.open(io.BytesIO(shot.content))
     assert shot.headers["Content-Type"] == "image/jpeg" and sent.width == app.kiosk_config.help.screenshot_width
+
+
+def test_an_unread_reply_on_the_home_screen_goes_after_the_idle_time(ui: Any) -> None:
+    app = ui.app
+    ticket = _call(ui)
+    _answer(ui, ticket, "请到服务窗口。")
+    ui.wait_until(lambda: app.root.ids.help_reply.shown, "the reply banner", 20)
+    assert app.sm.current == "home"  # no session here to time out
+    ui.wait_until(lambda: not app.root.ids.help_reply.shown, "the unread reply to go", 40)
+    assert app.help_status == "" and app.runtime.help.current is None
