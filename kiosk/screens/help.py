@@ -143,7 +143,7 @@ class HelpCalls:
     _help_shot: Any = None
     touched: Any
     background: Any
-    idle_timeout_s: float
+    idle_limit_s: float
     tr: Any
 
     # --- the help button (the same place on every screen) -----------------------------------
@@ -259,7 +259,7 @@ class HelpCalls:
             self.help_status = "answered"
             self.touched()  # the resident gets the whole idle time to read the reply
             self.announce_help_reply(state.reply)
-            Clock.schedule_once(lambda _dt, t=state.ticket: self._reply_unread(t), self.idle_timeout_s)
+            Clock.schedule_once(lambda _dt, t=state.ticket: self._reply_unread(t), self.idle_limit_s)
         elif not state.waiting:
             self._help_reset()
 
