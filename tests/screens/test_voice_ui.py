@@ -173,3 +173,18 @@ def test_the_idle_warning_is_spoken(voice: Any) -> None:
     open_guide(ui, "H01")
     spoken = wait_said(ui, lambda t: zh("Are you still there?") in t, "the idle warning spoken")
     assert zh("I need more time") in spoken.text
+
+
+def test_the_officers_reply_is_spoken_as_its_banner_shows(voice: Any) -> None:
+    from tests.screens.test_help_ui import _answer, _call
+
+    ui = voice
+    open_guide(ui, "H01")
+    ticket = _call(ui)
+    _answer(ui, ticket, "请稍等，民警马上过来。")
+    ui.wait_until(lambda: ui.app.root.ids.help_reply.shown, "the reply banner", 20)
+    spoken = wait_said(ui, lambda t: "请稍等，民警马上过来。" in t, "the reply spoken")
+    assert zh("The duty officer answers") in spoken.text
+    ui.tap(ui.app.root.ids.help_ack_button, "I have read it")
+    ui.tap_id("home_button")
+    ui.wait_screen("home")
