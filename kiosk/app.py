@@ -37,6 +37,7 @@ from kiosk.config import KioskConfig, UiConfig  # noqa: E402
 from kiosk.errors import ConfigError, KioskError  # noqa: E402
 from kiosk.i18n import translate  # noqa: E402
 from kiosk.screens.help import HelpCalls  # noqa: E402  (Kivy properties only: opens no window)
+from kiosk.screens.voice import VoiceGuide  # noqa: E402  (likewise)
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     Config.set("graphics", "maxfps", "30")
 
 
-class KioskApp(HelpCalls, App):
-    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime` (help calls: HelpCalls)."""
+class KioskApp(VoiceGuide, HelpCalls, App):
+    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime` (help: HelpCalls; speech: VoiceGuide)."""
 
     lang = StringProperty("zh_CN")
     txn = ObjectProperty(None, allownone=True)
@@ -204,6 +205,7 @@ class KioskApp(HelpCalls, App):
         root = KioskRoot()
         self.sm = root.ids.sm
         self.runtime.help.listeners.append(self.help_from_worker)
+        self.voice_start()
         self.go("home")
         Clock.schedule_interval(self._idle_tick, 0.5)
         Clock.schedule_interval(self.refresh_availability, AVAILABILITY_POLL_S)
@@ -247,8 +249,9 @@ class KioskApp(HelpCalls, App):
         return False
 
     def _on_keyboard(self, _window: Any, key: int, *_args: Any) -> bool:
-        # Returning True stops Kivy's own handling: Escape/back would close the app,
-        # F1 would open the settings panel.
+        # Any key stops speech at once. Returning True stops Kivy's own handling: Escape/back
+        # would close the app, F1 would open the settings panel.
+        self.voice_interrupt()
         return key in (KEY_ESCAPE, KEY_BACK, KEY_F1)
 
     # --- navigation -------------------------------------------------------------------
@@ -268,6 +271,7 @@ class KioskApp(HelpCalls, App):
         self.sm.current = name
         self.touched()
         self.help_screen_changed(name)
+        self.voice_screen_changed(name)
 
     def go_home(self) -> None:
         """Back to the home screen with no item selected."""
@@ -440,6 +444,7 @@ class KioskApp(HelpCalls, App):
             self.care = self.kiosk_config.ui.care_mode_default
         self.idle.restart()
         self.end_help()  # a call for help ends with the session
+        self.voice_session_ended()
         self.go_home()
 
     # --- idle timer ---------------------------------------------------------------------

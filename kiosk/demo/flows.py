@@ -80,6 +80,14 @@ leave=SCREEN  walk away on that screen (identify, face, form, confirm, payment, 
 mode=care     the resident first turns care mode (关怀模式) on by touching its switch on the
               home screen: large type, paged lists; mode=normal turns it off where the
               station starts in care mode (summary.json "mode" says which one the flow ran in)"""),
+    "voice": FlowOption("voice", one_of("full", "main"), """\
+voice=full    the resident first touches 语音引导 on the home screen: every line and control
+              is read out as shown, the voice bar (repeat, volume, rate) appears;
+              voice=main turns it off where the station reads everything
+              (summary.json "spoken" lists the utterances, "audio" their WAV files)"""),
+    "private": FlowOption("private", yes_no, """\
+private=yes   the resident plugs headphones in first (private listening): personal data
+              (name, ID number, amounts owed, results) is spoken instead of its masked form"""),
     "pay": FlowOption("pay", yes_no, """\
 pay=no        show the QR code but never pay (the payment times out)"""),
     "slip": FlowOption("slip", yes_no, """\
@@ -127,6 +135,8 @@ class FlowScript:
     values: dict[str, str] = field(default_factory=dict)  # FIELD=VALUE: what the resident types or chooses
     leave: str = ""
     mode: str = ""  # "care" or "normal": the resident switches to it first; "": the station's default
+    voice: str = ""  # "full" or "main": the resident switches read-out to it first; "": the station's default
+    private: bool = False  # headphones plugged in: private listening
     pay: bool = True
     slip: bool = True  # take the optional slip a query offers
     mrz: str = ""  # "typed": the resident types the data page's details

@@ -12,7 +12,7 @@ from kiosk.demo.faults import DeviceDelays, ScriptedFaults
 from kiosk.demo.flows import FlowScript
 from kiosk.demo.helpcall import CallingForHelp
 from kiosk.demo.forms import FormFilling, InputRejected
-from kiosk.demo.summary import FlowRecord, Printouts, unused
+from kiosk.demo.summary import FlowRecord, Printouts, SpokenLog, unused
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,13 @@ class Resident(CallingForHelp, FormFilling):
         self._seen: set[str] = set()
         self.txn: Any = None
         printouts = Printouts(self.runtime, self.out)
+        spoken = SpokenLog(self.runtime, self.out)
         touches_before, paused_before = drv.touches, drv.paused_s
         drv.answer_idle_warning = not script.leave
         self.identified_at: int | None = None
         started = time.monotonic()
         self.take_card_back()  # the resident still has the card in hand
+        self.plug_headphones(script.private)
         faults = ScriptedFaults(self.runtime, script)
         try:
             item = self.runtime.catalog.get(script.item)
@@ -80,6 +82,8 @@ class Resident(CallingForHelp, FormFilling):
             record.touches = drv.touches - touches_before
             record.touches_after_identity = (drv.touches - self.identified_at) if self.identified_at is not None else 0
             record.documents, record.receipts = printouts.save(script.item)
+            record.spoken, record.audio = spoken.save(script.item)  # after the machine time: speech is not part of it
+            self.plug_headphones(False)
         return record
 
     def start_item(self, item: Any) -> bool:
@@ -87,6 +91,7 @@ class Resident(CallingForHelp, FormFilling):
         drv, record = self.driver, self.record
         drv.wait_screen("home")
         self.choose_mode()
+        self.choose_voice()
         self.shot("home")
         self.open_item(item)
         if item.kind == "guide":
@@ -315,6 +320,22 @@ class Resident(CallingForHelp, FormFilling):
             if (wanted == "care") != bool(app.care):
                 raise DemoError(f"the care-mode switch did not turn mode {wanted} on")
         self.record.mode = "care" if app.care else "normal"
+
+    def choose_voice(self) -> None:
+        """On the home screen, touch 语音引导 when the flow asks for the other read-out."""
+        app = self.driver.app
+        wanted = self.script.voice
+        if wanted and (wanted == "full") != bool(app.voice_full):
+            self.press_id("voice_button", "home")
+            self.driver.pump(3)
+            if (wanted == "full") != bool(app.voice_full):
+                raise DemoError(f"the 语音引导 switch did not turn read-out {wanted} on")
+
+    def plug_headphones(self, plugged: bool) -> None:
+        """Plug headphones into the simulated speaker's jack (private listening), or pull them out."""
+        speaker = self.runtime.devices.get("speaker")
+        if speaker is not None and hasattr(speaker, "plug_headset"):
+            speaker.plug_headset(plugged)
 
     def open_item(self, item: Any) -> None:
         """Home → the item's tile, or its category and then the item (its page, in care mode) → its guide."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class FlowRecord:
     documents: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
+    spoken: list[str] = field(default_factory=list)  # the utterances asked for, in order, as text
+    audio: list[str] = field(default_factory=list)  # their WAVs as the speaker got them, under audio/
     # each scripted fault, and any other that fired, as often as a simulator applied it
     faults: list[FaultCount] = field(default_factory=list)
     help_ticket: str = ""  # the ticket of the resident's call to the duty officer ("" when no help was asked)
@@ -109,6 +112,40 @@ class Printouts:
                 target.write_bytes(data)
                 receipts.append(str(target.relative_to(self.out)))
         return documents, receipts
+
+
+class SpokenLog:
+    """What the kiosk says from now on: the utterances in order, and their WAVs, to be copied under ``audio/``."""
+
+    def __init__(self, runtime: Any, out: Path) -> None:
+        self.out = out
+        self.speech = getattr(runtime, "speech", None)
+        self._heard: list[Any] = []
+        self._lock = threading.Lock()
+        if self.speech is not None:
+            self.speech.listeners.append(self._hear)
+
+    def _hear(self, entry: Any) -> None:
+        """SpeechService listener (its thread): one utterance has ended, in the order they were asked for."""
+        with self._lock:
+            self._heard.append(entry)
+
+    def save(self, item_id: str, timeout_s: float = 60.0) -> tuple[list[str], list[str]]:
+        """Wait for what is still being said, stop listening; (texts, WAV paths under ``out``)."""
+        if self.speech is None:
+            return [], []
+        self.speech.wait_idle(timeout_s)
+        self.speech.listeners.remove(self._hear)
+        with self._lock:
+            heard = list(self._heard)
+        audio: list[str] = []
+        for n, entry in enumerate(heard):
+            if entry.audio and Path(entry.audio).is_file():
+                target = unused(self.out / "audio" / f"{item_id}-{n + 1:02d}.wav")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(entry.audio, target)
+                audio.append(str(target.relative_to(self.out)))
+        return [entry.text for entry in heard], audio
 
 
 def recovered_entries(runtime: Any, out: Path) -> list[RecoveredEntry]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from kivy.app import App
 from kivy.factory import Factory
-from kivy.properties import BooleanProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
@@ -32,6 +32,7 @@ class KioskRoot(FloatLayout):
         on the dimmed screen is swallowed and does not keep a forgotten session alive.
         """
         app = App.get_running_app()
+        app.voice_interrupt()  # any touch stops speech at once
         warned = app.idle_warning
         # The hidden maintenance gesture sees every touch-down first; the touch still goes on.
         app.corner_touch(touch.x, touch.y, self.width, self.height)
@@ -125,6 +126,8 @@ class StepBar(Label):
     """
 
     step = StringProperty("")
+    n = NumericProperty(0)  # the step's number and the visit's count of steps (0: none shown); voice reads them
+    total = NumericProperty(0)
     # One line (the count and this step's name) while the keyboard panel takes the lower screen.
     compact = BooleanProperty(False)
 
@@ -145,9 +148,11 @@ class StepBar(Label):
         steps = [getattr(s, "value", s) for s in txn.steps()] if txn is not None else []
         if self.step not in steps:
             self.text = ""
+            self.n = self.total = 0
             return
         names = [step_name(s, txn.item, app.tr) for s in steps]
         at = steps.index(self.step)
+        self.n, self.total = at + 1, len(steps)
         count = app.tr("Step {n} of {total}: {name}").format(n=at + 1, total=len(steps), name=names[at])
         names[at] = f"[b][color={CURRENT_STEP_COLOUR}]{names[at]}[/color][/b]"
         self.text = f"[b]{count}[/b]" + ("" if self.compact else "\n" + "  ·  ".join(names))

@@ -23,6 +23,8 @@ class ItemEntry(ButtonBehavior, BoxLayout):
 class CategoryScreen(KioskScreen):
     """One large entry per item; an item that cannot run now still opens its guide. Paged in care mode."""
 
+    spoken_ids = ("empty",)
+
     page = NumericProperty(0)
     pages = NumericProperty(1)
 

@@ -14,6 +14,9 @@ ACTION_BY_KIND = {"certificate": "Print", "payment": "Pay", "query": "Show resul
 class ConfirmScreen(KioskScreen):
     """Shows the transaction's data; ``Transaction.confirm`` decides what comes next."""
 
+    spoken_ids = ("summary",)
+    personal_ids = {"summary": "other"}  # who, and what they entered
+
     def on_kv_post(self, *_args: Any) -> None:
         """Relabel on a language switch."""
         self.app.bind(lang=self.fill)
@@ -37,6 +40,18 @@ class ConfirmScreen(KioskScreen):
         rows += [(row.label(lang), row.value(lang), row.data) for row in txn.summary()]
         detail_rows(self.ids.summary, rows)
         self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Continue"))
+
+    def private_text(self, widget_id: str) -> str:
+        """What private listening hears for the summary: the name and ID number in full (read from the session now)."""
+        app, txn = self.app, self.app.txn
+        identity = getattr(getattr(txn, "session", None), "identity", None)
+        if widget_id != "summary" or txn is None or identity is None:
+            return ""
+        tr, lang = app.tr, app.lang
+        rows = [(tr("Resident"), identity.name), (tr("ID number"), identity.id_number)]
+        rows += [(row.label(lang), row.value(lang)) for row in txn.summary()]
+        colon = "：" if lang == "zh_CN" else ": "
+        return "\n".join(f"{label}{colon}{value}" for label, value in rows)
 
     def confirm(self) -> None:
         """Go ahead."""

@@ -16,6 +16,10 @@ FINISH_WAIT_S = 20.0
 class DoneScreen(KioskScreen):
     """Shows any on-screen result; finishing waits until the ID card has been taken."""
 
+    spoken_ids = ("problem", "display")
+    alert_ids = ("problem",)
+    personal_ids = {"display": "other"}  # the results: fines, plates, a case's progress
+
     card_on_reader = BooleanProperty(False)
     rating = StringProperty("")
     finishing = BooleanProperty(False)

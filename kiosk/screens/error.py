@@ -9,6 +9,8 @@ from kiosk.screens.base import KioskScreen, detail_rows
 class ErrorScreen(KioskScreen):
     """Shows ``app.error`` (a KioskError); the one button ends the visit."""
 
+    spoken_ids = ("message", "where")
+
     def on_kv_post(self, *_args: Any) -> None:
         """Relabel on a language switch."""
         self.app.bind(lang=self.fill)

@@ -9,6 +9,8 @@ from kiosk.screens.base import KioskScreen
 class FaceScreen(KioskScreen):
     """One touch takes a photo; ``Transaction.face_check`` decides (three tries)."""
 
+    spoken_ids = alert_ids = ("result",)
+
     _missed: Any = None  # the last attempt that missed, worded again on a language switch
 
     def on_kv_post(self, *_args: Any) -> None:

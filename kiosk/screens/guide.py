@@ -10,6 +10,8 @@ from kiosk.services.health import notice
 class GuideScreen(KioskScreen):
     """Readable for every item, even when the item cannot be started right now."""
 
+    spoken_ids = ("fee", "minutes", "unavailable")
+
     def on_kv_post(self, *_args: Any) -> None:
         """Redraw when the language or availability changes."""
         self.app.bind(lang=self.fill, availability=self.fill)

@@ -199,9 +199,9 @@ class HelpCalls:
         self._help_reset()
 
     def announce_help_reply(self, reply: str) -> None:
-        """The seam for speaking the officer's reply: the screens do not speak yet (issue 16's service is
-        ``runtime.speech``); once they do, this calls ``runtime.speech.say(reply, interrupt=True)``."""
+        """The officer's reply is on show: say it (VoiceGuide.say_officer_reply)."""
         log.info("help reply on show (%d characters)", len(reply))
+        self.say_officer_reply(reply)
 
     def help_idle_timeout(self, idle_timeout_s: float) -> float:
         """The idle timeout now: a resident waiting for the officer's answer has not walked away, so while a

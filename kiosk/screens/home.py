@@ -31,6 +31,8 @@ class CategoryTile(ButtonBehavior, BoxLayout):
 class HomeScreen(KioskScreen):
     """Entry screen; shown after every session."""
 
+    spoken_ids = ("backend_notice",)
+
     def on_pre_enter(self, *_args: Any) -> None:
         """Build the tiles and category buttons once from the catalog and clear the search box."""
         self.ids.search_input.text = ""

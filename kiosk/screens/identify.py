@@ -24,6 +24,8 @@ class IdentifyScreen(KioskScreen):
     """Waits for a card on the reader, or a data page under the scanner (no touch needed), then
     calls ``Transaction.identify``."""
 
+    spoken_ids = alert_ids = ("problem",)
+
     # The card outline glides down onto the reader and back, over and over: the prompt
     # shows the movement the resident should make.
     card_drop = NumericProperty(0)

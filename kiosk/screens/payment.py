@@ -25,6 +25,9 @@ def qr_texture(payload: str) -> Any:
 class PaymentScreen(KioskScreen):
     """Creates the order on entry, then polls it until the workflow moves on."""
 
+    spoken_ids = alert_ids = ("notice",)
+    personal_ids = {"amount": "amount"}  # an amount owed
+
     closed = BooleanProperty(False)  # the order is cancelled: the button now leads home
     order: dict[str, Any] | None = None
     _poll: Any = None

@@ -97,10 +97,17 @@ class Stager:
             screen.ids.ime.close()
         app.error = None
         app.idle_warning = False
+        if app.voice_full:
+            app.toggle_voice()
         if app.txn is not None:
             app.end_session("cancel")
         app.go_home()
         self.driver.wait_until(lambda: not self.app.busy, "the session to end", WAIT_S)
+
+    def voice_on(self) -> None:
+        """Full read-out on, as the 语音引导 switch turns it on."""
+        if not self.app.voice_full:
+            self.app.toggle_voice()
 
     # --- filling in ------------------------------------------------------------------------
     def fill_form(self) -> None:
@@ -160,6 +167,9 @@ def scenes(catalog: Any) -> Iterator[Scene]:
 
     flagship = catalog.home_items()[0].id  # the first home tile (H01 by default): the everyday walk
     yield Scene("home", "", "", lambda st: st.app.go_home())
+    # 语音引导 on: the switch down; the voice bar (repeat, volume, rate) under the header of the screens after home.
+    yield Scene("home", "", "voice_guidance", lambda st: (st.voice_on(), st.app.go_home(), st.settle()))
+    yield Scene("guide", flagship, "voice_guidance", lambda st: (st.voice_on(), st.app.open_item(flagship), st.settle()))
     for category in catalog.categories():
         yield Scene("category", "", category.code,
                     lambda st, c=category: (st.app.open_category(c), st.settle()))
@@ -188,6 +198,7 @@ def scenes(catalog: Any) -> Iterator[Scene]:
     yield Scene("form", flagship, "idle_warning",
                 lambda st: st.show("form", st.transaction(flagship, Step.FORM.value)), Stager.warn_idle)
     yield txn_scene("confirm", flagship, Step.CONFIRM.value)
+    yield txn_scene("confirm", flagship, Step.CONFIRM.value, "voice_guidance", then=lambda st: (st.voice_on(), st.settle()))
     paid = _first_item(catalog, lambda i: (i.fee_cny or 0) > 0 and i.identity == "id_card")
     # Drawn as the order shows; its polling and countdown stopped so that nothing moves meanwhile.
     yield txn_scene("payment", paid.id, Step.PAY.value,

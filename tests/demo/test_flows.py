@@ -33,6 +33,9 @@ def test_options_set_their_fields_and_the_rest_are_field_values() -> None:
                                                                                        "cloned")
     assert script.scripted_fault
     assert FlowScript.parse("H13:fault=answer_lost").lost == 2  # the default number of lost answers
+    voiced = FlowScript.parse("H01:voice=full:private=yes")
+    assert (voiced.voice, voiced.private, voiced.values) == ("full", True, {})
+    assert (FlowScript("H01").voice, FlowScript("H01").private) == ("", False)  # the station's defaults
 
 
 @pytest.mark.parametrize("flow, named", [
@@ -41,6 +44,7 @@ def test_options_set_their_fields_and_the_rest_are_field_values() -> None:
     ("H01:fault=answer_lost:lost=0", "lost=0"),
     ("H01:lost=3", "lost="),  # only with fault=answer_lost
     ("E01:chip=forged", "chip=forged"),
+    ("H01:voice=loud", "voice=loud"),
     ("H01:NOBODY", "NOBODY"),
 ])
 def test_a_bad_option_value_is_refused_naming_it(flow: str, named: str) -> None:

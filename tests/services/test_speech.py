@@ -257,3 +257,19 @@ def test_the_runtime_speaks_through_the_configured_speaker(runtime: Any) -> None
     assert thread is not None
     thread.join(60)
     assert len(speech.cache) > 100  # fixed prompts, step clauses, item and category names
+
+
+def test_listeners_hear_of_utterances_that_end_after_the_session_ended(tmp_path: Path) -> None:
+    slow = SimSpeaker("speaker", {"output_dir": str(tmp_path), "realtime": False, "delay_s": 0.3})
+    speech = SpeechService(slow)
+    heard: list[Spoken] = []
+    speech.listeners.append(heard.append)
+    try:
+        speech.say("欢迎使用，请选择业务。")
+        speech.say(("办理人：", Personal("王小明", "姓名已读取")))
+        speech.end_session()  # the log is forgotten; the demo's listener still gets both, in order
+        assert speech.wait_idle(60)
+        assert [s.text for s in heard] == ["欢迎使用，请选择业务。", "办理人：姓名已读取"]
+        assert speech.spoken() == []
+    finally:
+        speech.close()

@@ -135,13 +135,17 @@ class SpeechService:
                 return False
             self._seq += 1
             job = _Job(utterance, self.private, self.rate, self.volume_db, time.perf_counter(), self._seq)
-            self._log[job.seq] = Spoken(utterance.text(job.private), utterance.lang, utterance.level,
-                                        private=job.private)
+            self._log[job.seq] = self._entry(job)
             self._pending.append(job)
             self._busy += 1
             self._last = utterance
         self._queue.put(job)
         return True
+
+    @staticmethod
+    def _entry(job: _Job) -> Spoken:
+        utterance = job.utterance
+        return Spoken(utterance.text(job.private), utterance.lang, utterance.level, private=job.private)
 
     def say_msg(self, msgid: str, lang: str | None = None, *, level: Level = "main", interrupt: bool = False,
                 **values: Any) -> bool:
@@ -340,10 +344,11 @@ class SpeechService:
     def _finish(self, job: _Job, result: dict[str, Any]) -> None:
         with self._lock:
             entry = self._log.get(job.seq)
-            if entry is None:  # the session ended meanwhile: its log is gone
-                return
-            entry = replace(entry, **result)
-            self._log[job.seq] = entry
+            if entry is None:  # the session ended meanwhile: its log is gone, the listeners still hear of it
+                entry = replace(self._entry(job), **result)
+            else:
+                entry = replace(entry, **result)
+                self._log[job.seq] = entry
             listeners = list(self.listeners)
         for listener in listeners:
             try:
