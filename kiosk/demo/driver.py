@@ -215,10 +215,12 @@ class UiDriver:
 
     @staticmethod
     def _topmost(x: float, y: float) -> str:
-        """The class of the innermost widget drawn last at window pixel (x, y) ('' when none)."""
+        """What lies under window pixel (x, y), from the layer under the window's root down to the innermost
+        widget drawn last ("Overlay > Label('请稍候……')"; '' when none): the layer says what took the touch,
+        the innermost widget what it showed there."""
         from kivy.core.window import Window
 
-        found = ""
+        path: list[str] = []
         widgets = list(Window.children)
         while widgets:
             hit = None
@@ -232,9 +234,10 @@ class UiDriver:
                     break
             if hit is None:
                 break
-            found = type(hit).__name__ + (f"({hit.text[:20]!r})" if isinstance(getattr(hit, "text", None), str) else "")
+            path.append(type(hit).__name__ + (f"({hit.text[:20]!r})" if isinstance(getattr(hit, "text", None), str) else ""))
             widgets = list(hit.children)
-        return found
+        return " > ".join(path[1:] or path)  # the window's one root (KioskRoot) is under every touch
+
     def answer_warning(self) -> bool:
         """Touch the idle warning's button when it is up and this resident answers it; True when touched."""
         if not (self.answer_idle_warning and getattr(self.app, "idle_warning", False)):
