@@ -105,6 +105,7 @@ class FaceScreen(KioskScreen):
 
     blitted = NumericProperty(0)  # preview frames drawn since the screen appeared (benchmarks, tests)
     _missed: Any = None  # the last attempt that missed, worded again on a language switch
+    _missed_on = -1  # the try it missed on
     _step: Any = None
     _try = 0
     _shown_seq = -1
@@ -215,7 +216,7 @@ class FaceScreen(KioskScreen):
         """A miss with tries left: say why, and start the next try (a match moves on by itself)."""
         if result.matched:
             return
-        self._missed = result
+        self._missed, self._missed_on = result, self._try
         self._word_miss(result)
         txn = self.app.txn
         if result.tries_left > 0 and txn is not None and txn.outcome is None and self._tick is not None:
@@ -243,6 +244,9 @@ class FaceScreen(KioskScreen):
         preview.placed = update.guidance.value == "hold_still"
         self.blitted += 1
         self._show_guidance(update, speak=True)
+        if self._missed is not None and self._missed_on != self._try and preview.placed:
+            self._missed = None  # the next try has the face in place: the last miss's message has done its work
+            self.ids.result.text = ""
         now = time.monotonic()
         if update.face is not None and now - self._present_at >= PRESENCE_EVERY_S:
             self._present_at = now
