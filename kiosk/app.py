@@ -89,24 +89,6 @@ def cjk_font() -> str:
     raise ConfigError("no Chinese font installed (fonts-wqy-microhei)", key="", value=FONT_CANDIDATES[0])
 
 
-def gl_finish_without_gil() -> Callable[[], Any] | None:
-    """``glFinish`` called through ctypes, which lets go of the GIL while it waits (None without libGL).
-
-    Kivy's own binding holds the GIL: with a software renderer a frame takes tens of
-    milliseconds to finish, and meanwhile no other Python thread runs (measured: a busy
-    thread kept 4% of its pace). The face step's camera and detector threads must go on
-    while the UI thread waits for its frame.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("GL") or "libGL.so.1"
-    try:
-        return ctypes.CDLL(name).glFinish
-    except (OSError, AttributeError):
-        return None
-
-
 def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     """Configure Kivy before the window exists: size, offscreen driver, lockdown settings."""
     if headless:
@@ -215,6 +197,8 @@ class KioskApp(VoiceGuide, HelpCalls, App):
 
         # Without a glFinish per frame the offscreen (llvmpipe) driver queues frames and
         # native memory grows without bound.
+        from kiosk.screens.base import gl_finish_without_gil
+
         finish = gl_finish_without_gil() or glFinish
         Window.bind(on_flip=lambda *_: finish())
         Window.bind(on_keyboard=self._on_keyboard)
