@@ -5,7 +5,8 @@ every redraw of the 1080x1920 window is drawn by the CPU) with its event loop pa
 ``kiosk run`` paces it (Kivy's clock, 60 frames/s at most). The camera simulator streams a
 printed photo (nothing is captured, so the preview runs on) at 20 and 30 frames/s while the
 real detector analyses it; the screen's own count of frames blitted into its texture is read
-over a few seconds. Then the ``approach`` visit is played three times: from the face step's
+over a few seconds, and 拍照 is touched ten times (finger lifted to the first frame drawn after its handler ran). Then the
+``approach`` visit is played three times: from the face step's
 first centred frame to the moment the screen has the outcome and hands it to the workflow.
 Figures are printed, never asserted.
 """
@@ -42,6 +43,30 @@ def _enter_face(app: Any, runtime: Any) -> Any:
     return app.sm.get_screen("face")
 
 
+def _touch_latencies(driver: Any, window: Any, flip_times: list[float], taps: int = 10) -> list[float]:
+    """Finger lifted off 拍照 to the first frame drawn after its handler ran, while the preview runs (ms)."""
+    button = driver.find("capture_button")
+    released: list[float] = []
+    button.bind(on_release=lambda *_a: released.append(time.monotonic()))
+    took = []
+    for n in range(taps):
+        x, y = button.to_window(*button.center)
+        touch = driver._touch_cls("scripted", 10_000 + n, (x / (window.width - 1), y / (window.height - 1)))
+        driver.provider.queue.append(("begin", touch))
+        _loop_for(0.3)  # the finger rests, as a ScrollView waits for one
+        lifted = time.monotonic()
+        driver.provider.queue.append(("end", touch))
+        deadline = lifted + 5
+        drawn: list[float] = []
+        while not drawn and time.monotonic() < deadline:
+            _loop_for(0.001)
+            if len(released) > n:  # the frame may be drawn in the very loop pass that handled the touch
+                drawn = [t for t in flip_times if t >= released[n]]
+        if drawn:
+            took.append(round((drawn[0] - lifted) * 1000, 1))
+    return took
+
+
 def _child() -> None:
     """In the child: the app on the face screen; print the figures as one JSON line."""
     out = Path(tempfile.mkdtemp(prefix="kiosk-bench-face-screen-"))
@@ -61,7 +86,20 @@ def _child() -> None:
     app = driver.app
     camera = runtime.devices.get("camera")
     flips = [0]
-    Window.bind(on_flip=lambda *_a: flips.__setitem__(0, flips[0] + 1))
+    flip_times: list[float] = []
+
+    from kiosk.screens.base import gl_finish_without_gil
+
+    finish = gl_finish_without_gil()
+
+    def flipped(*_args: Any) -> None:
+        if finish is not None:
+            finish()  # handlers run newest first: the frame is on the screen only once it has finished
+        flips[0] += 1
+        flip_times.append(time.monotonic())
+        del flip_times[:-50]
+
+    Window.bind(on_flip=flipped)
     results: dict[str, Any] = {"preview": [], "centred_to_capture_s": []}
     try:
         for fps in (20.0, 30.0):
@@ -82,6 +120,11 @@ def _child() -> None:
                 "step_preview_fps": round((step.stats.preview_frames - frames0) / took, 1),
                 "analysed_fps": round(analysed / took, 1),
                 "analysis_ms": round((step.stats.analysis_s - analysis0) / max(1, analysed) * 1000, 1)})
+            if fps == 20.0:
+                results["touch_ms"] = _touch_latencies(driver, Window, flip_times)
+                screen._stop_try()  # the same screen without its camera: what the preview costs a touch
+                _loop_for(1.0)
+                results["touch_still_ms"] = _touch_latencies(driver, Window, flip_times)
             app.end_session("cancel")
             _loop_for(0.5)
         camera.fps = 20.0
@@ -128,6 +171,14 @@ def main() -> None:
         print(f"   face screen, camera at {p['camera_fps']:2.0f}/s: {p['blitted_fps']:5.1f} frames/s blitted in the oval"
               f" ({p['redraws_fps']:.1f} window redraws/s; step {p['step_preview_fps']:.1f} preview,"
               f" {p['analysed_fps']:.1f} analysed/s at {p['analysis_ms']:.0f} ms)")
+    touch = f.get("touch_ms") or []
+    if touch:
+        print(f"   face screen, finger lifted off 拍照 to the next frame drawn while the preview runs: median"
+              f" {statistics.median(touch):.0f} ms, max {max(touch):.0f} ms (n={len(touch)})")
+    still = f.get("touch_still_ms") or []
+    if still:
+        print(f"   face screen, the same with the camera stopped (no preview):            median"
+              f" {statistics.median(still):.0f} ms, max {max(still):.0f} ms (n={len(still)})")
     waits = f["centred_to_capture_s"]
     if waits:
         print(f"   face screen, centred face to the capture handed on (approach): median {statistics.median(waits):.2f} s,"
