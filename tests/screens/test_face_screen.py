@@ -73,6 +73,24 @@ def heard(ui: Any) -> list[str]:
     return [entry.text for entry in ui.app.runtime.speech.spoken()]
 
 
+def test_the_guidance_line_says_where_to_go_then_what_liveness_asks() -> None:
+    from types import SimpleNamespace
+
+    from kiosk.screens.face import guidance_line
+    from kiosk.services.face.guide import Guidance, Liveness
+
+    def line(guidance: Guidance, liveness: Liveness, lang: str = "zh_CN") -> str:
+        return guidance_line(SimpleNamespace(guidance=guidance, liveness=liveness),
+                             lambda msgid: translate(msgid, lang), lang)
+
+    assert line(Guidance.MOVE_CLOSER, Liveness.BLINK) == said("move_closer")  # placed first, then alive
+    assert line(Guidance.HOLD_STILL, Liveness.BLINK) == said("hold_still") + "。" + said("blink")
+    assert line(Guidance.HOLD_STILL, Liveness.BLINK, "en") == "Hold still. Please blink slowly"
+    assert line(Guidance.HOLD_STILL, Liveness.TURN_HEAD) == said("turn_head")
+    assert line(Guidance.HOLD_STILL, Liveness.PASSED) == said("hold_still")
+    assert line(Guidance.NO_FACE, Liveness.FAILED) == said("failed")
+
+
 def test_s01_captures_by_itself_with_a_live_mirror_in_the_oval(ui: Any, camera: Any) -> None:
     app = ui.app
     screen = to_face(ui)
