@@ -73,7 +73,8 @@ def heard(ui: Any) -> list[str]:
     return [entry.text for entry in ui.app.runtime.speech.spoken()]
 
 
-def test_the_guidance_line_says_where_to_go_then_what_liveness_asks() -> None:
+def test_the_guidance_line_says_where_to_go_then_what_liveness_asks(kiosk_ui: Any) -> None:
+    # kiosk_ui: the app's window is configured before anything imports Kivy's graphics.
     from types import SimpleNamespace
 
     from kiosk.screens.face import guidance_line
