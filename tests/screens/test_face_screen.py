@@ -140,11 +140,19 @@ def test_a_printed_photo_is_refused_liveness_failed_after_three_tries(ui: Any, c
 def test_a_far_resident_is_told_to_come_closer_before_the_capture(ui: Any, camera: Any) -> None:
     camera.play("far")
     app = ui.app
-    screen = to_face(ui)
     shown: list[str] = []
-    screen.ids.guidance.bind(text=lambda _w, text: shown.append(text))
-    touches = ui.touches
-    ui.wait_screen("form", timeout=VISIT_S)
+    guidance = app.screen("face").ids.guidance
+
+    def note(_label: Any, text: str) -> None:
+        shown.append(text)
+
+    guidance.fbind("text", note)  # before the screen shows: its first guidance comes within a fraction of a second
+    try:
+        to_face(ui)
+        touches = ui.touches
+        ui.wait_screen("form", timeout=VISIT_S)
+    finally:
+        guidance.funbind("text", note)
     assert ui.touches == touches
     assert said("move_closer") in shown and shown.index(said("move_closer")) < len(shown) - 1
     said_now = heard(ui)
