@@ -197,7 +197,10 @@ class KioskApp(VoiceGuide, HelpCalls, App):
 
         # Without a glFinish per frame the offscreen (llvmpipe) driver queues frames and
         # native memory grows without bound.
-        Window.bind(on_flip=lambda *_: glFinish())
+        from kiosk.screens.base import gl_finish_without_gil
+
+        finish = gl_finish_without_gil() or glFinish
+        Window.bind(on_flip=lambda *_: finish())
         Window.bind(on_keyboard=self._on_keyboard)
         Window.bind(on_request_close=lambda *_a, **_k: True)
         if self.kiosk_config.profile == "production" or not self.kiosk_config.ui.show_cursor:

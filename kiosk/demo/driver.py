@@ -67,6 +67,7 @@ class UiDriver:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.touches = 0
+        self.touches_on: dict[str, int] = {}  # touches by the screen they were made on
         # Wall time the scripted resident spent pausing (and the driver photographing),
         # so a flow's machine time can leave it out.
         self.paused_s = 0.0
@@ -154,6 +155,7 @@ class UiDriver:
         from kivy.core.window import Window
 
         width, height = Window.size
+        screen = self.current
         self._uid += 1
         touch = self._touch_cls("scripted", self._uid, (x / max(1, width - 1), y / max(1, height - 1)))
         self.provider.queue.append(("begin", touch))
@@ -163,6 +165,7 @@ class UiDriver:
         self.provider.queue.append(("end", touch))
         self.pump(2)
         self.touches += 1
+        self.touches_on[screen] = self.touches_on.get(screen, 0) + 1
 
     def settle(self, widget: Any) -> None:
         """Wait until every list scrolling ``widget`` is at rest.

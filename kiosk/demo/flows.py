@@ -6,12 +6,15 @@ from typing import Any, Callable
 
 from kiosk.demo import people
 from kiosk.errors import ConfigError
+from kiosk.hardware.simulators.camera_scenes import DEFAULT_SEQUENCE, SEQUENCES
 
 DEFAULT_FLOW = "H01"
 ANSWER_LOST = "answer_lost"  # the backend simulator's fault: an operation's answers lost on the way back
 CHIP_FAULTS = ("tampered", "cloned")  # chip=: the chip reader simulator's forged chips
 TRAVEL_ENTRY_FIELDS = ("document_number", "birth_date", "expiry_date")  # typed under mrz=typed
 HELP_SCREENS = ("identify", "face", "form", "confirm", "payment", "done")  # help=: where the resident calls
+# face=: what the camera sees on the face screen (the camera simulator's visits), the default first.
+FACE_VISITS = (DEFAULT_SEQUENCE, *sorted(set(SEQUENCES) - {DEFAULT_SEQUENCE}))
 
 
 def device_faults() -> frozenset[str]:
@@ -108,6 +111,12 @@ lost=N        with fault=answer_lost: lose the first N answers (default 2); lost
 help=SCREEN   call the duty officer (呼叫民警) on that screen (identify, face, form,
               confirm, payment, done); the scripted officer answers through the
               simulator, the resident reads the reply, acknowledges it and goes on"""),
+    "face": FlowOption("face", one_of(*FACE_VISITS), """\
+face=photo    a printed photo held up to the camera (identical frames): the liveness check
+              fails three times and the visit is refused (liveness_failed); face=far
+              stands too far at first and is told to come closer, face=near too close,
+              face=turn never blinks and turns the head when asked, face=empty nobody
+              there; the default (approach) walks in, is placed, blinks and is captured"""),
     "chip": FlowOption("chip", one_of(*CHIP_FAULTS), """\
 chip=tampered a travel document chip whose DG1 was altered after it was signed
 chip=cloned   a validly signed chip whose DG1 is not the document presented"""),
@@ -144,6 +153,7 @@ class FlowScript:
     lost: int = 2  # with answer_lost: how many answers are lost (-1: all)
     chip: str = ""  # chip=tampered|cloned
     help: str = ""  # help=SCREEN: call the duty officer on that screen
+    face: str = ""  # face=VISIT: what the camera sees on the face screen (camera simulator sequence)
 
     @classmethod
     def parse(cls, text: str) -> "FlowScript":
@@ -183,6 +193,9 @@ class FlowScript:
                 where = f"fields of {item.id}: {', '.join(sorted(fields))}" if fields else f"{item.id} has no fields"
                 raise ConfigError(f"flow {self.item}: option {key!r} is not in the flow syntax and not a field "
                                   f"of the item ({where})", key="flow", value=key)
+        if self.face and item.identity != "id_card_and_face":
+            raise ConfigError(f"flow {self.item}: face={self.face} needs an item with a face check (identity id_card_and_face)",
+                              key="flow", value=f"face={self.face}")
         if self.chip and item.identity != "travel_document":
             raise ConfigError(f"flow {self.item}: chip={self.chip} needs an item read from a travel document chip",
                               key="flow", value=f"chip={self.chip}")

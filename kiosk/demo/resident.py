@@ -18,6 +18,7 @@ from kiosk.errors import KioskError
 log = logging.getLogger(__name__)
 
 MAX_SCREENS_PER_FLOW = 40
+FACE_TRY_S = 60.0  # longest one face try may take: the scripted visit plays in real time
 
 
 class Resident(CallingForHelp, FormFilling):
@@ -49,11 +50,13 @@ class Resident(CallingForHelp, FormFilling):
         printouts = Printouts(self.runtime, self.out)
         spoken = SpokenLog(self.runtime, self.out)
         touches_before, paused_before = drv.touches, drv.paused_s
+        touched_on = dict(drv.touches_on)
         drv.answer_idle_warning = not script.leave
         self.identified_at: int | None = None
         started = time.monotonic()
         self.take_card_back()  # the resident still has the card in hand
         self.plug_headphones(script.private)
+        camera_visit = self.stand_before_camera(script)
         faults = ScriptedFaults(self.runtime, script)
         try:
             item = self.runtime.catalog.get(script.item)
@@ -80,10 +83,13 @@ class Resident(CallingForHelp, FormFilling):
             record.device_delay_seconds = round(self.delays.since_last(), 2)
             record.seconds = round(max(0.0, wall - record.pause_seconds - record.device_delay_seconds), 2)
             record.touches = drv.touches - touches_before
+            record.touches_by_screen = {screen: n - touched_on.get(screen, 0) for screen, n in drv.touches_on.items()
+                                        if n > touched_on.get(screen, 0)}
             record.touches_after_identity = (drv.touches - self.identified_at) if self.identified_at is not None else 0
             record.documents, record.receipts = printouts.save(script.item)
             record.spoken, record.audio = spoken.save(script.item)  # after the machine time: speech is not part of it
             self.plug_headphones(False)
+            self.stand_before_camera(None, camera_visit)
         return record
 
     def start_item(self, item: Any) -> bool:
@@ -143,12 +149,15 @@ class Resident(CallingForHelp, FormFilling):
         return False
 
     def at_face(self, item: Any) -> bool:
-        """Look into the camera and touch capture."""
+        """Stand before the camera, touching nothing: the kiosk guides, checks liveness and captures by itself."""
         drv = self.driver
-        self.press_id("capture_button")
-        drv.wait_until(lambda: not drv.app.busy, "the face check")
+        txn = drv.app.txn
+        tries = txn.face_tries if txn is not None else 0
+        # One try: the visit, a liveness window of a few seconds, the compare; a loaded machine is slower.
+        drv.wait_until(lambda: drv.current != "face" or (txn is not None and txn.face_tries > tries
+                                                         and not drv.app.busy), "the face check", FACE_TRY_S)
         if drv.current == "face":
-            self.shot("face", again=True)  # the miss and the tries left
+            self.shot("face", again=True)  # the miss and the tries left; the next try starts by itself
         return False
 
     def at_form(self, item: Any) -> bool:
@@ -330,6 +339,19 @@ class Resident(CallingForHelp, FormFilling):
             self.driver.pump(3)
             if (wanted == "full") != bool(app.voice_full):
                 raise DemoError(f"the 语音引导 switch did not turn read-out {wanted} on")
+
+    def stand_before_camera(self, script: FlowScript | None, visit: str = "") -> str:
+        """What the simulated camera will see on the face screen: the flow's face= visit (nobody when the
+        resident walks away there), or ``visit`` again after the flow; returns the visit it replaced."""
+        camera = self.runtime.devices.get("camera")
+        if camera is None or not hasattr(camera, "play"):
+            return ""
+        before = camera.sequence.name
+        if script is not None:
+            visit = script.face or ("empty" if script.leave == "face" else "")
+        if visit and visit != before:
+            camera.play(visit)
+        return before
 
     def plug_headphones(self, plugged: bool) -> None:
         """Plug headphones into the simulated speaker's jack (private listening), or pull them out."""

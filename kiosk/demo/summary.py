@@ -41,6 +41,7 @@ class FlowRecord:
     where: str = ""  # where the refusal sends the resident (English)
     touches: int = 0
     touches_after_identity: int = 0
+    touches_by_screen: dict[str, int] = field(default_factory=dict)  # where they were made (none: no entry)
     seconds: float = 0.0  # machine time: wall time less the resident's pauses and screenshots
     wall_seconds: float = 0.0
     pause_seconds: float = 0.0  # the resident's own pauses (finger down, looking for the reader, paying)

@@ -5,7 +5,7 @@ while shown, so a button they cover cannot be pressed.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from kivy.app import App
 from kivy.factory import Factory
@@ -106,6 +106,22 @@ class KioskScreen(Screen):
     def app(self) -> Any:
         """The running KioskApp."""
         return App.get_running_app()
+
+
+def gl_finish_without_gil() -> Callable[[], Any] | None:
+    """``glFinish`` called through ctypes, which lets go of the GIL while it waits (None without libGL).
+
+    Kivy's own binding holds the GIL: with a software renderer a frame takes tens of
+    milliseconds to finish, and meanwhile no other Python thread runs (measured: a busy
+    thread kept 4% of its pace). The face step's camera and detector threads must go on
+    while the UI thread waits for its frame.
+    """
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libGL.so.1").glFinish  # the library SDL loaded for Kivy's context
+    except (OSError, AttributeError):
+        return None
 
 
 def step_name(step: str, item: Any, tr: Any) -> str:

@@ -183,8 +183,15 @@ def scenes(catalog: Any) -> Iterator[Scene]:
     yield txn_scene("travel_entry", travel.id, Step.IDENTIFY.value, "keyboard_open",
                     then=lambda st: st.open_keyboard("travel_entry", "document_number"))
     yield txn_scene("reprint", flagship, Step.FORM.value)
-    yield txn_scene("face", face.id, Step.FACE.value)
-    yield txn_scene("face", face.id, Step.FACE.value, "face_not_recognised", then=_face_missed)
+    # Nobody before the camera: the live step waits (a face would be captured and the form shown mid-audit).
+    yield Scene("face", face.id, "", lambda st: (_nobody_at_camera(st),
+                                                 st.show("face", st.transaction(face.id, Step.FACE.value))))
+    yield Scene("face", face.id, "face_not_recognised",
+                lambda st: (_nobody_at_camera(st), st.show("face", st.transaction(face.id, Step.FACE.value)),
+                            _face_missed(st)))
+    yield Scene("face", face.id, "liveness_failed",
+                lambda st: (_nobody_at_camera(st), st.show("face", st.transaction(face.id, Step.FACE.value)),
+                            _face_missed(st, "liveness_failed")))
     for item in catalog.items:
         yield txn_scene("form", item.id, Step.FORM.value, then=Stager.fill_form)
     text_item = _first_item(catalog, lambda i: any(f.type == "text" for f in i.fields))
@@ -229,10 +236,16 @@ def _fill_travel(st: Stager, item: Any) -> None:
     st.settle()
 
 
-def _face_missed(st: Stager) -> None:
+def _nobody_at_camera(st: Stager) -> None:
+    camera = st.runtime.devices.get("camera")
+    if camera is not None and hasattr(camera, "play"):
+        camera.play("empty")
+
+
+def _face_missed(st: Stager, reason: str = "face_mismatch") -> None:
     from kiosk.services.workflow.records import FaceResult
 
-    st.app.sm.get_screen("face").show_result(FaceResult(False, 0.31, 2, "face_mismatch"))
+    st.app.sm.get_screen("face").show_result(FaceResult(False, 0.31 if reason == "face_mismatch" else 0.0, 2, reason))
     st.settle()
 
 

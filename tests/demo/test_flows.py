@@ -51,3 +51,19 @@ def test_a_bad_option_value_is_refused_naming_it(flow: str, named: str) -> None:
     with pytest.raises(ConfigError) as refused:
         FlowScript.parse(flow)
     assert named in refused.value.detail
+
+
+def test_face_names_what_the_camera_sees_on_an_item_with_a_face_check() -> None:
+    from kiosk.demo.flows import FACE_VISITS
+    from kiosk.hardware.simulators.camera_scenes import SEQUENCES
+    from kiosk.services.catalog import Catalog
+
+    assert FlowScript.parse("S01:face=photo") == FlowScript("S01", face="photo")
+    assert FlowScript.parse("S01:face=far").face == "far" and FlowScript("S01").face == ""
+    assert set(FACE_VISITS) == set(SEQUENCES)  # every visit the camera simulator plays, and only those
+    with pytest.raises(ConfigError, match="face=selfie"):
+        FlowScript.parse("S01:face=selfie")
+    catalog = Catalog.load()
+    FlowScript.parse("S01:face=photo").check(catalog.get("S01"))
+    with pytest.raises(ConfigError, match="face=photo"):
+        FlowScript.parse("H01:face=photo").check(catalog.get("H01"))

@@ -202,6 +202,14 @@ def test_warm_prompts_reach_the_card_from_the_cache(speech: SpeechService) -> No
     assert Audio.from_wav(Path(prompt.audio).read_bytes()).duration_s > 1
 
 
+def test_the_face_screens_guidance_is_warmed_as_it_is_said(speech: SpeechService) -> None:
+    speech.warm(fixed_prompts(languages=("zh_CN",)), background=False)
+    speech.say("请靠近一点。")  # as the face screen says "move closer" when it changes
+    speech.say("请保持不动。请慢慢眨一下眼睛。")
+    closer, blink = said(speech)
+    assert closer.cached and blink.cached
+
+
 def test_no_speaker_or_a_failing_one_loses_nothing_else(tmp_path: Path) -> None:
     speech = SpeechService(None)
     try:

@@ -51,9 +51,13 @@ def step(n: int, total: int, lang: str = "zh_CN") -> str:
 
 def fixed_prompts(catalog: Any = None, languages: tuple[str, ...] = LANGUAGES) -> Iterator[tuple[str, str]]:
     """(text, lang) for every fixed prompt, step clause and (with ``catalog``) item and category name."""
+    from kiosk.services.face.guide import GUIDANCE_TEXTS
+
     for lang in languages:
         for msgid in FIXED_MSGIDS:
             yield translate(msgid, lang), lang
+        for msgid in GUIDANCE_TEXTS.values():  # the face screen says each as a sentence of its own
+            yield translate(msgid, lang) + ("。" if lang == "zh_CN" else "."), lang
         step = translate(STEP_MSGID, lang)
         for total in range(2, MAX_STEPS + 1):
             for n in range(1, total + 1):
