@@ -67,6 +67,7 @@ class UiDriver:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.touches = 0
+        self.keys = 0  # keypad keys pressed (press_key)
         # Wall time the scripted resident spent pausing (and the driver photographing),
         # so a flow's machine time can leave it out.
         self.paused_s = 0.0
@@ -163,6 +164,18 @@ class UiDriver:
         self.provider.queue.append(("end", touch))
         self.pump(2)
         self.touches += 1
+
+    def press_key(self, name: str) -> None:
+        """Press and release the keypad key ``name`` (Kivy's keycode name, e.g. numpad8) through the window's
+        keyboard events, as the keypad's HID reports reach Kivy."""
+        from kivy.core.window import Keyboard, Window
+
+        code = Keyboard.keycodes[name]
+        Window.dispatch("on_key_down", code, 0, None, [])
+        self.pump(1)
+        Window.dispatch("on_key_up", code, 0)
+        self.pump(2)
+        self.keys += 1
 
     def settle(self, widget: Any) -> None:
         """Wait until every list scrolling ``widget`` is at rest.

@@ -11,6 +11,7 @@ from kiosk.screens.base import FieldInput, KioskScreen, OptionButton
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 
 INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
+DIGIT_FIELDS = ("digits", "phone", "number", "id_number")  # the keypad's digit keys type into these
 
 
 
@@ -52,7 +53,7 @@ class FormScreen(KioskScreen):
                                         on_result=lambda opts, n=spec.name: self._set_options(n, opts),
                                         on_error=lambda exc, n=spec.name: self._show_error(n, exc))
             else:
-                text = FieldInput(input_filter=INPUT_FILTERS.get(spec.type),
+                text = FieldInput(input_filter=INPUT_FILTERS.get(spec.type), digits_only=spec.type in DIGIT_FIELDS,
                                   # Touching a key of the panel must not take the focus away.
                                   unfocus_on_touch=False)
                 text.bind(focus=lambda w, on, s=spec: on and self._typing_into(w, s))

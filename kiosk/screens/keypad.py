@@ -142,7 +142,7 @@ class KeypadFocus:
             return None
         controls = self.keypad_controls()
         if target in controls:
-            return target
+            return controls[controls.index(target)]  # the widget itself, not the kv id's weak proxy
         inside = [c for c in controls if target in _ancestors(c)]
         return inside[0] if inside else None
 
@@ -236,6 +236,7 @@ class KeypadFocus:
 
     def keypad_focus(self, widget: Any, *, interrupt: bool = True) -> None:
         """Put the focus (and its ring) on ``widget``, bring it into view, and say what it is."""
+        widget = real(widget)
         self.keypad_focused = widget
         sv = _scroll_parent(widget)
         if sv is not None:
@@ -327,13 +328,14 @@ class KeypadFocus:
         if focused is None:
             self.keypad_move(+1)
             return
+        focused = real(focused)
         if isinstance(focused, TextInput):
             if is_number_field(focused):
                 self.keypad_move(+1)  # Enter accepts the number and goes on
             else:
                 self._say(self.tr("This needs words typed on the screen. Press the star key to call the duty officer."))
             return
-        if self.busy and focused is not self._help_button():
+        if self.busy and focused is not real(self._help_button()):
             self._say(self.tr("Please wait..."))
             return
         focused.trigger_action(duration=0)
@@ -378,6 +380,11 @@ class KeypadFocus:
     def _say(self, text: Any) -> None:
         if self.speech is not None and text:
             self.speech.say(text, self.lang, interrupt=True)
+
+
+def real(widget: Any) -> Any:
+    """The widget itself where ``widget`` is a kv id's weak proxy (so ``is`` compares widgets)."""
+    return getattr(widget, "__self__", widget) if widget is not None else None
 
 
 def _ancestors(widget: Any) -> list[Any]:
