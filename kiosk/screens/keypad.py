@@ -168,8 +168,9 @@ class KeypadFocus:
         if answer == "ask":
             self._say(self.tr("Cancel this visit? Press the slash key again to cancel. Any other key goes on."))
         elif answer == "cancel":
+            self.cancel()  # the session's end silences speech and forgets it: say so after, then the home screen
             self._say(self.tr("The visit is cancelled."))
-            self.cancel()
+            self.announce_screen(interrupt=False)
         elif answer == "stay":
             self._say(self.tr("The visit goes on."))
         elif press.digit:
