@@ -4,16 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.demo.driver import DemoError, UiDriver
-from kiosk.screens.keypad import real
+from kiosk.screens.keypad import is_number_field, real
 from kiosk.services.keypad import DEFAULT_MAP, Action, DIGIT_KEYS
 
 MAX_MOVES = 80  # more steps than any screen has controls: the focus is lost
 
 
-def key_for(action: Action, mapping: dict[str, str] | None = None) -> str:
-    """The first key of ``mapping`` (the default map) that does ``action``."""
+def key_for(action: Action, mapping: dict[str, str] | None = None, *, in_number_field: bool = False) -> str:
+    """The first key of ``mapping`` (the default map) that does ``action`` (in a number field: no digit key)."""
     mapping = mapping or DEFAULT_MAP
-    return next(key for key, value in mapping.items() if value == action.value)
+    return next(key for key, value in mapping.items()
+                if value == action.value and not (in_number_field and key in DIGIT_KEYS))
 
 
 class KeypadHands:
@@ -24,8 +25,9 @@ class KeypadHands:
         self.map = dict(driver.app.kiosk_config.keypad.map)
 
     def key(self, action: Action) -> None:
-        """Press the key that does ``action``."""
-        self.driver.press_key(key_for(action, self.map))
+        """Press the key that does ``action`` where the focus is (Enter, not 5, accepts a number field)."""
+        in_field = is_number_field(self.driver.app.keypad_focused)
+        self.driver.press_key(key_for(action, self.map, in_number_field=in_field))
 
     def still_here(self) -> None:
         """Any key answers "are you still there?"."""
@@ -50,7 +52,10 @@ class KeypadHands:
                 raise DemoError(f"{what!r}: the focus left the screen's controls on {drv.current}")
             here, there = controls.index(app.keypad_focused), controls.index(widget)
             ahead = (there - here) % len(controls)
-            self.key(Action.NEXT if ahead <= len(controls) - ahead else Action.PREVIOUS)
+            if is_number_field(app.keypad_focused):
+                self.key(Action.ACTIVATE)  # 8 and 2 type digits here: Enter leaves the field forward
+            else:
+                self.key(Action.NEXT if ahead <= len(controls) - ahead else Action.PREVIOUS)
             controls = app.keypad_controls()
         raise DemoError(f"{what!r} never took the keypad's focus on {drv.current}")
 
