@@ -76,6 +76,8 @@ class KeypadHands:
     def type_digits(self, field: Any, value: str, what: str) -> None:
         """Focus a number field, type ``value`` with the digit keys and accept it with Enter."""
         digits = {digit: key for key, digit in DIGIT_KEYS.items()}
+        if getattr(field, "digits_pattern", ""):
+            value = "".join(c for c in value if c.isdigit())  # a date's dashes come by themselves
         if not all(c in digits for c in value):
             raise DemoError(f"{what}: {value!r} cannot be typed on the keypad (digits only)")
         self.focus(field, what)

@@ -88,6 +88,8 @@ class FieldInput(TextInput):
     lang_exempt = BooleanProperty(True)
     # Digits only (phone, ID number, a plate's digits): the tactile keypad's digit keys type into it.
     digits_only = BooleanProperty(False)
+    # How the keypad's digits are laid out ("####-##-##" for a date: the dashes come by themselves); "": as typed.
+    digits_pattern = StringProperty("")
 
 
 class OptionButton(ToggleButton):

@@ -348,15 +348,28 @@ class KeypadFocus:
         return next((w.ids["help_button"] for w in screen.walk() if "help_button" in getattr(w, "ids", {})), None)
 
     def _type_digit(self, field: Any, digit: str) -> None:
-        field.insert_text(digit)
+        pattern = field.digits_pattern
+        if pattern:
+            digits = _digits(field.text)
+            if len(digits) >= pattern.count("#"):
+                self._say(self.tr("The field is full. Press Enter to go on."))
+                return
+            field.text = laid_out(digits + digit, pattern)
+            field.cursor = (len(field.text), 0)
+        else:
+            field.insert_text(digit)
         self._say([Personal(digit, self.tr("Digit typed"))])
 
     def _delete_digit(self, field: Any) -> None:
-        if field is None or not field.text:
+        if field is None or not _digits(field.text):
             self._say(self.tr("Nothing to delete."))
             return
-        field.do_backspace()
-        self._say(self.tr("Deleted. {n} digits left.").format(n=len(field.text)))
+        if field.digits_pattern:
+            field.text = laid_out(_digits(field.text)[:-1], field.digits_pattern)
+            field.cursor = (len(field.text), 0)
+        else:
+            field.do_backspace()
+        self._say(self.tr("Deleted. {n} digits left.").format(n=len(_digits(field.text))))
 
     def _back(self) -> None:
         """The screen's back button; a screen without one says how to leave instead."""
@@ -381,6 +394,20 @@ class KeypadFocus:
     def _say(self, text: Any) -> None:
         if self.speech is not None and text:
             self.speech.say(text, self.lang, interrupt=True)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def laid_out(digits: str, pattern: str) -> str:
+    """``digits`` laid into ``pattern`` ('#' a digit, anything else put in as soon as a digit follows it)."""
+    out, rest = [], list(digits)
+    for slot in pattern:
+        if not rest:
+            break
+        out.append(rest.pop(0) if slot == "#" else slot)
+    return "".join(out)
 
 
 def real(widget: Any) -> Any:

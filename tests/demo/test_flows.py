@@ -51,3 +51,12 @@ def test_a_bad_option_value_is_refused_naming_it(flow: str, named: str) -> None:
     with pytest.raises(ConfigError) as refused:
         FlowScript.parse(flow)
     assert named in refused.value.detail
+
+
+def test_input_keypad_is_the_tactile_keypad_and_touch_the_default() -> None:
+    keyed = FlowScript.parse("H01:input=keypad:private=yes")
+    assert (keyed.input, keyed.keypad, keyed.private, keyed.values) == ("keypad", True, True, {})
+    assert FlowScript("H01").input == "touch" and not FlowScript("H01").keypad
+    with pytest.raises(ConfigError) as refused:
+        FlowScript.parse("H01:input=voice")
+    assert "input=voice" in refused.value.detail

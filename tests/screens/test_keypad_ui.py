@@ -5,6 +5,7 @@ keypad's HID reports arrive; the speaker is the simulator, so what is said is lo
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from kiosk.demo import people
 from kiosk.demo.resident import Resident
 from kiosk.i18n import translate
 from kiosk.screens.voice import plain
+from tests.screens.test_demo import kiosk
 from tests.screens.test_demo_voice import TITLES
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
@@ -46,6 +48,7 @@ FLOWS = [
     ("T03:input=keypad:private=yes", "completed", ["元", "请用手机扫描屏幕上的二维码付款", "需要帮助请按星号键"]),
     ("H01:CHEN:input=keypad", "refused", []),
     ("H13:input=keypad", "completed", ["数字输入框"]),  # a phone number typed with the digit keys
+    ("T09:input=keypad", "completed", ["数字输入框"]),  # digits and a date (its dashes come by themselves)
 ]
 
 
@@ -200,3 +203,24 @@ def test_a_number_field_takes_digits_deletes_with_the_point_and_enter_goes_on(ui
     app.runtime.devices.get("id_card").remove()
     app.end_session("cancel")
     ui.wait_screen("home")
+
+
+def test_kiosk_demo_flow_h01_input_keypad_writes_input_and_keys(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = kiosk("demo", "--out", str(out), "--screenshots", "ends", "--flow", "H01:input=keypad", "H01",
+                   cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    keyed, touched = json.loads((out / "summary.json").read_text(encoding="utf-8"))["flows"]
+    assert keyed["outcome"] == touched["outcome"] == "completed"
+    assert (keyed["input"], keyed["touches"]) == ("keypad", 0) and keyed["keys"] >= 4
+    assert (touched["input"], touched["keys"]) == ("touch", 0) and touched["touches"] > 0
+    assert keyed["documents"] and keyed["spoken"]
+
+
+def test_a_date_is_typed_as_eight_digits_and_laid_out() -> None:
+    from kiosk.screens.keypad import laid_out
+
+    assert laid_out("2026", "####-##-##") == "2026"
+    assert laid_out("20261", "####-##-##") == "2026-1"
+    assert laid_out("20261205", "####-##-##") == "2026-12-05"
+    assert laid_out("", "####-##-##") == ""
