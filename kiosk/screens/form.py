@@ -9,9 +9,10 @@ from kivy.factory import Factory
 from kiosk.errors import FieldError, KioskError
 from kiosk.screens.base import FieldInput, KioskScreen, OptionButton
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
+from kiosk.services.keypad import DIGIT_FIELD_TYPES
 
 INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
-DIGIT_FIELDS = ("digits", "phone", "number", "id_number", "date")  # the keypad's digit keys type into these
+DIGIT_FIELDS = DIGIT_FIELD_TYPES  # the tactile keypad's digit keys type into these
 DIGIT_PATTERNS = {"date": "####-##-##"}  # typed on the keypad as 8 digits, the dashes put in by themselves
 
 

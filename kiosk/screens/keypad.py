@@ -22,7 +22,7 @@ from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty
 
 from kiosk.screens.voice import SILENT_SCREENS, plain
-from kiosk.services.keypad import Action, CancelConfirmation, KeyMap, KeyPress
+from kiosk.services.keypad import Action, CancelConfirmation, KeyMap, KeyPress, needs_words
 from kiosk.services.speech import Personal, personal
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class KeypadFocus:
 
     keypad_focused: Any = None
     _main_wanted_until: float = 0.0
+    _words_notice_due = False  # the guide's "needs words typed" notice, said after the next focus
 
     def keypad_start(self) -> None:
         """Listen to the keypad's keys (when [keypad] is enabled) and follow the focused control each frame."""
@@ -215,6 +216,18 @@ class KeypadFocus:
         if self.speech is not None and not self.voice_full:
             self.speech.set_readout("full")
             self.voice_full = self.speech.readout == "full"
+        self._words_notice_due = True
+
+    def _say_words_needed(self) -> None:
+        """On a guide whose item needs words typed (a name, an address): say so, and where help is (once a guide)."""
+        if not self._words_notice_due:
+            return
+        self._words_notice_due = False
+        if self.sm.current == "guide" and self.item is not None and needs_words(self.item) \
+                and self.speech is not None:
+            self.speech.say(self.tr("This service needs words typed on the screen, such as a name or an address: "
+                                    "the keypad alone cannot finish it. Press the star key to call the duty officer."),
+                            self.lang, interrupt=False)
 
     # --- focus -----------------------------------------------------------------------------
     def _reachable(self) -> list[Any]:
@@ -245,6 +258,7 @@ class KeypadFocus:
         self._follow_focus(0)
         if self.speech is not None:
             self.speech.say(self.describe(widget), self.lang, interrupt=interrupt)
+        self._say_words_needed()  # after the focus, so that a moving key does not cut it off
 
     def describe(self, widget: Any) -> list[Any]:
         """What a control says when focused: label, role and state, its personal parts as Personal."""
@@ -303,6 +317,7 @@ class KeypadFocus:
         self._cancel_question.reset()
         self._main_wanted_until = Clock.get_boottime() + MAIN_WAIT_S if self.keypad_active else 0.0
         self._follow_focus(0)
+        self._words_notice_due = self.keypad_active
 
     def _layer_changed(self) -> None:
         """An overlay came or went: the focus starts again on the top layer's main action."""

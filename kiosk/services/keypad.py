@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 
 class Action(str, enum.Enum):
@@ -49,6 +49,16 @@ DEFAULT_MAP: dict[str, str] = {
 DIGIT_KEYS: dict[str, str] = {f"numpad{d}": str(d) for d in range(10)}
 KEY_NAMES = frozenset({*DIGIT_KEYS, "numpaddecimal", "numpaddivide", "numpadmul", "numpadsubstract",
                        "numpadadd", "numpadenter"})
+
+
+# Field types the keypad can fill: options are chosen with 8/2 and 5, these others typed with the digit keys.
+DIGIT_FIELD_TYPES = ("digits", "phone", "number", "id_number", "date")
+KEYPAD_FIELD_TYPES = ("choice", "lookup", *DIGIT_FIELD_TYPES)
+
+
+def needs_words(item: Any) -> list[str]:
+    """The required fields of ``item`` the keypad cannot fill (a name, an address, a code with letters)."""
+    return [f.name for f in item.fields if f.required and f.type not in KEYPAD_FIELD_TYPES]
 
 
 @dataclass(frozen=True)

@@ -224,3 +224,23 @@ def test_a_date_is_typed_as_eight_digits_and_laid_out() -> None:
     assert laid_out("20261", "####-##-##") == "2026-1"
     assert laid_out("20261205", "####-##-##") == "2026-12-05"
     assert laid_out("", "####-##-##") == ""
+
+
+def test_a_guide_whose_form_needs_words_says_so_and_where_help_is(ui: Any) -> None:
+    app = ui.app
+    notice = zh("This service needs words typed on the screen, such as a name or an address: the keypad alone "
+                "cannot finish it. Press the star key to call the duty officer.")
+    ui.wait_screen("home")
+    app.open_item("H02")  # 亲属关系证明: the relative's name is typed
+    ui.wait_screen("guide")
+    ui.press_key("numpad2")
+    said_since(ui, 0, notice)
+    app.end_session("cancel")
+    ui.wait_screen("home")
+    app.open_item("H01")  # a purpose chosen from options: nothing to type
+    ui.wait_screen("guide")
+    ui.press_key("numpad2")
+    said_since(ui, 0, f"{zh('Start')}，{zh('button')}")
+    assert not any(notice in text for text in spoken_since(ui, 0))
+    app.end_session("cancel")
+    ui.wait_screen("home")

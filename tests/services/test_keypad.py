@@ -59,3 +59,14 @@ def test_the_config_map_replaces_the_default_and_is_checked() -> None:
     without_next = {k: v for k, v in DEFAULT_MAP.items() if v != "next"}
     with pytest.raises(ConfigError, match="next"):
         from_dict({"keypad": {"map": without_next}})
+
+
+def test_items_needing_words_are_named_by_their_fields() -> None:
+    from kiosk.services.catalog import Catalog
+    from kiosk.services.keypad import needs_words
+
+    catalog = Catalog.load()
+    assert needs_words(catalog.get("H01")) == []  # a purpose chosen from options
+    assert needs_words(catalog.get("T09")) == []  # digits and a date
+    assert needs_words(catalog.get("H02")) == ["relative_name"]
+    assert "own_plate" in needs_words(catalog.get("T17"))  # a plate starts with a Chinese character
