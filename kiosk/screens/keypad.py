@@ -159,6 +159,7 @@ class KeypadFocus:
             return False
         self.voice_interrupt()  # any key stops speech at once
         self.keypad_keys += 1
+        self._release_touched_field()
         self._keypad_turn_on()
         if self.idle_warning:
             self.extend_time()  # any key says the resident is still there
@@ -179,6 +180,14 @@ class KeypadFocus:
         elif press.action is not None:
             self._act(press, focused)
         return True
+
+    def _release_touched_field(self) -> None:
+        """A field a touch focused lets go: SDL's text events for the keypad's digits must not type into it too."""
+        from kivy.uix.textinput import TextInput
+
+        for widget in self.sm.current_screen.walk(restrict=True):
+            if isinstance(widget, TextInput) and widget.focus:
+                widget.focus = False
 
     def _keypad_up(self, _window: Any, key: int, *_args: Any, **_kwargs: Any) -> bool:
         name = self._key_names.get(key)
