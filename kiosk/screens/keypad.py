@@ -15,7 +15,6 @@ This module imports no Kivy widget at load (the app imports it before the window
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from kivy.clock import Clock
@@ -24,8 +23,6 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty
 from kiosk.screens.voice import SILENT_SCREENS, plain
 from kiosk.services.keypad import Action, CancelConfirmation, KeyMap, KeyPress, needs_words
 from kiosk.services.speech import Personal, personal
-
-log = logging.getLogger(__name__)
 
 # Where the focus starts on each screen: a control's id, or a list's id (its first entry). None: nowhere
 # (the screen waits for the card, the phone or the printer; the first key goes to the first control).
