@@ -38,6 +38,7 @@ from kiosk.errors import ConfigError, KioskError  # noqa: E402
 from kiosk.i18n import translate  # noqa: E402
 from kiosk.screens.help import HelpCalls  # noqa: E402  (Kivy properties only: opens no window)
 from kiosk.screens.voice import VoiceGuide  # noqa: E402  (likewise)
+from kiosk.screens.keypad import KeypadFocus  # noqa: E402  (likewise)
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,9 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     Config.set("graphics", "maxfps", "30")
 
 
-class KioskApp(VoiceGuide, HelpCalls, App):
-    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime` (help: HelpCalls; speech: VoiceGuide)."""
+class KioskApp(KeypadFocus, VoiceGuide, HelpCalls, App):
+    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime` (help: HelpCalls; speech: VoiceGuide;
+    the tactile keypad: KeypadFocus)."""
 
     lang = StringProperty("zh_CN")
     txn = ObjectProperty(None, allownone=True)
@@ -209,6 +211,7 @@ class KioskApp(VoiceGuide, HelpCalls, App):
         self.sm = root.ids.sm
         self.runtime.help.listeners.append(self.help_from_worker)
         self.voice_start()
+        self.keypad_start()
         self.go("home")
         Clock.schedule_interval(self._idle_tick, 0.5)
         Clock.schedule_interval(self.refresh_availability, AVAILABILITY_POLL_S)
@@ -275,6 +278,7 @@ class KioskApp(VoiceGuide, HelpCalls, App):
         self.touched()
         self.help_screen_changed(name)
         self.voice_screen_changed(name)
+        self.keypad_screen_changed(name)
 
     def go_home(self) -> None:
         """Back to the home screen with no item selected."""
@@ -448,6 +452,7 @@ class KioskApp(VoiceGuide, HelpCalls, App):
         self.idle.restart()
         self.end_help()  # a call for help ends with the session
         self.voice_session_ended()
+        self.keypad_session_ended()
         self.go_home()
 
     # --- idle timer ---------------------------------------------------------------------

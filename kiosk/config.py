@@ -353,6 +353,28 @@ class HelpConfig(_Strict):
     wait_idle_s: int = Field(600, ge=10, le=3600)
 
 
+class KeypadConfig(_Strict):
+    """The tactile keypad (a USB numeric keypad): which key does what, by keypad keycode name."""
+
+    enabled: bool = True
+    # key name (numpad0-9, numpaddecimal, numpaddivide, numpadmul, numpadsubstract, numpadadd,
+    # numpadenter) -> action (kiosk.services.keypad.Action); the whole map replaces the default.
+    map: dict[str, str] = Field(default_factory=lambda: dict(_keypad_default_map()))
+
+    @field_validator("map")
+    @classmethod
+    def _known_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        from kiosk.services.keypad import check_map
+
+        return check_map(v)
+
+
+def _keypad_default_map() -> dict[str, str]:
+    from kiosk.services.keypad import DEFAULT_MAP
+
+    return DEFAULT_MAP
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -372,6 +394,7 @@ class KioskConfig(_Strict):
     update: UpdateConfig = Field(default_factory=UpdateConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     help: HelpConfig = Field(default_factory=HelpConfig)
+    keypad: KeypadConfig = Field(default_factory=KeypadConfig)
 
     @field_validator("devices")
     @classmethod

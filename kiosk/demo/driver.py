@@ -68,6 +68,7 @@ class UiDriver:
         self.app = app
         self.touches = 0
         self.touches_on: dict[str, int] = {}  # touches by the screen they were made on
+        self.keys = 0  # keypad keys pressed (press_key)
         # Wall time the scripted resident spent pausing (and the driver photographing),
         # so a flow's machine time can leave it out.
         self.paused_s = 0.0
@@ -166,6 +167,18 @@ class UiDriver:
         self.pump(2)
         self.touches += 1
         self.touches_on[screen] = self.touches_on.get(screen, 0) + 1
+
+    def press_key(self, name: str) -> None:
+        """Press and release the keypad key ``name`` (Kivy's keycode name, e.g. numpad8) through the window's
+        keyboard events, as the keypad's HID reports reach Kivy."""
+        from kivy.core.window import Keyboard, Window
+
+        code = Keyboard.keycodes[name]
+        Window.dispatch("on_key_down", code, 0, None, [])
+        self.pump(1)
+        Window.dispatch("on_key_up", code, 0)
+        self.pump(2)
+        self.keys += 1
 
     def settle(self, widget: Any) -> None:
         """Wait until every list scrolling ``widget`` is at rest.

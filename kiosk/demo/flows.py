@@ -91,6 +91,10 @@ voice=full    the resident first touches 语音引导 on the home screen: every 
     "private": FlowOption("private", yes_no, """\
 private=yes   the resident plugs headphones in first (private listening): personal data
               (name, ID number, amounts owed, results) is spoken instead of its masked form"""),
+    "input": FlowOption("input", one_of("touch", "keypad"), """\
+input=keypad  the resident cannot see the screen and uses the tactile keypad only: every
+              control is reached with 8/2 and pressed with 5, through the window's key
+              events; no touch (summary.json "input", "keys"; "touches" stays 0)"""),
     "pay": FlowOption("pay", yes_no, """\
 pay=no        show the QR code but never pay (the payment times out)"""),
     "slip": FlowOption("slip", yes_no, """\
@@ -146,6 +150,7 @@ class FlowScript:
     mode: str = ""  # "care" or "normal": the resident switches to it first; "": the station's default
     voice: str = ""  # "full" or "main": the resident switches read-out to it first; "": the station's default
     private: bool = False  # headphones plugged in: private listening
+    input: str = "touch"  # "keypad": keys only, through the tactile keypad
     pay: bool = True
     slip: bool = True  # take the optional slip a query offers
     mrz: str = ""  # "typed": the resident types the data page's details
@@ -199,6 +204,11 @@ class FlowScript:
         if self.chip and item.identity != "travel_document":
             raise ConfigError(f"flow {self.item}: chip={self.chip} needs an item read from a travel document chip",
                               key="flow", value=f"chip={self.chip}")
+
+    @property
+    def keypad(self) -> bool:
+        """Whether the resident uses the tactile keypad only (input=keypad)."""
+        return self.input == "keypad"
 
     @property
     def typed_mrz(self) -> bool:

@@ -108,6 +108,13 @@ class FormFilling:
         value = self.value_for(item, spec)
         widget = screen.inputs[spec.name]
         drv.pump(3)  # let the list settle to its size before looking for the field
+        hands = getattr(self, "hands", None)
+        if hands is not None:
+            # Keys only: a number field takes the digit keys; words need the screen (DemoError says so).
+            if not getattr(widget, "digits_only", False):
+                raise DemoError(f"field {spec.name} needs words typed on the screen: not possible with the keypad only")
+            hands.type_digits(widget, value or "", f"field {spec.name}")
+            return
         drv.reveal(widget)
         self.press(widget, f"field {spec.name}")
         panel = screen.ids.ime

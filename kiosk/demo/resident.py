@@ -11,6 +11,7 @@ from kiosk.demo.driver import DemoError, UiDriver
 from kiosk.demo.faults import DeviceDelays, ScriptedFaults
 from kiosk.demo.flows import FlowScript
 from kiosk.demo.helpcall import CallingForHelp
+from kiosk.demo.keypad import KeypadHands
 from kiosk.demo.forms import FormFilling, InputRejected
 from kiosk.demo.summary import FlowRecord, Printouts, SpokenLog, unused
 from kiosk.errors import KioskError
@@ -33,6 +34,7 @@ class Resident(CallingForHelp, FormFilling):
 
     def __init__(self, driver: UiDriver, runtime: Any, out: Path, *, shots: str = "all") -> None:
         self.driver = driver
+        self.hands: KeypadHands | None = None  # the keypad, in a flow with input=keypad
         self.shots = shots  # "all": every screen once; "ends": only outcomes, complaints and notices
         self.runtime = runtime
         self.out = out
@@ -49,8 +51,10 @@ class Resident(CallingForHelp, FormFilling):
         self.txn: Any = None
         printouts = Printouts(self.runtime, self.out)
         spoken = SpokenLog(self.runtime, self.out)
-        touches_before, paused_before = drv.touches, drv.paused_s
         touched_on = dict(drv.touches_on)
+        touches_before, paused_before, keys_before = drv.touches, drv.paused_s, drv.keys
+        record.input = script.input
+        self.hands = KeypadHands(drv) if script.keypad else None
         drv.answer_idle_warning = not script.leave
         self.identified_at: int | None = None
         started = time.monotonic()
@@ -85,6 +89,7 @@ class Resident(CallingForHelp, FormFilling):
             record.touches = drv.touches - touches_before
             record.touches_by_screen = {screen: n - touched_on.get(screen, 0) for screen, n in drv.touches_on.items()
                                         if n > touched_on.get(screen, 0)}
+            record.keys = drv.keys - keys_before
             record.touches_after_identity = (drv.touches - self.identified_at) if self.identified_at is not None else 0
             record.documents, record.receipts = printouts.save(script.item)
             record.spoken, record.audio = spoken.save(script.item)  # after the machine time: speech is not part of it
@@ -251,8 +256,12 @@ class Resident(CallingForHelp, FormFilling):
 
     # --- what the screens share ------------------------------------------------------------
     def press(self, widget: Any, what: str = "") -> None:
-        """Touch ``widget`` as this resident does; raises DemoError when it did not take the touch."""
-        self.driver.tap(widget, what)
+        """Touch ``widget`` (or, input=keypad, reach it with keys and press 5); raises DemoError when it did not
+        take the press."""
+        if self.hands is not None:
+            self.hands.press(widget, what or getattr(widget, "text", "") or type(widget).__name__)
+        else:
+            self.driver.tap(widget, what)
 
     def press_id(self, widget_id: str, screen: str | None = None) -> None:
         """Press the widget with kv id ``widget_id`` on the current (or given) screen."""

@@ -39,6 +39,8 @@ class FlowRecord:
     reason: str = ""
     message: str = ""  # the refusal or error as the resident read it (English)
     where: str = ""  # where the refusal sends the resident (English)
+    input: str = "touch"  # how the resident worked the kiosk: "touch" or "keypad" (the tactile keypad only)
+    keys: int = 0  # keypad keys pressed
     touches: int = 0
     touches_after_identity: int = 0
     touches_by_screen: dict[str, int] = field(default_factory=dict)  # where they were made (none: no entry)

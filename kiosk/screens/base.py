@@ -86,6 +86,10 @@ class FieldInput(TextInput):
     """A text field: what the resident types is data, shown as typed in either language."""
 
     lang_exempt = BooleanProperty(True)
+    # Digits only (phone, ID number, a plate's digits): the tactile keypad's digit keys type into it.
+    digits_only = BooleanProperty(False)
+    # How the keypad's digits are laid out ("####-##-##" for a date: the dashes come by themselves); "": as typed.
+    digits_pattern = StringProperty("")
 
 
 class OptionButton(ToggleButton):

@@ -9,8 +9,11 @@ from kivy.factory import Factory
 from kiosk.errors import FieldError, KioskError
 from kiosk.screens.base import FieldInput, KioskScreen, OptionButton
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
+from kiosk.services.keypad import DIGIT_FIELD_TYPES
 
 INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
+DIGIT_FIELDS = DIGIT_FIELD_TYPES  # the tactile keypad's digit keys type into these
+DIGIT_PATTERNS = {"date": "####-##-##"}  # typed on the keypad as 8 digits, the dashes put in by themselves
 
 
 
@@ -52,7 +55,8 @@ class FormScreen(KioskScreen):
                                         on_result=lambda opts, n=spec.name: self._set_options(n, opts),
                                         on_error=lambda exc, n=spec.name: self._show_error(n, exc))
             else:
-                text = FieldInput(input_filter=INPUT_FILTERS.get(spec.type),
+                text = FieldInput(input_filter=INPUT_FILTERS.get(spec.type), digits_only=spec.type in DIGIT_FIELDS,
+                                  digits_pattern=DIGIT_PATTERNS.get(spec.type, ""),
                                   # Touching a key of the panel must not take the focus away.
                                   unfocus_on_touch=False)
                 text.bind(focus=lambda w, on, s=spec: on and self._typing_into(w, s))

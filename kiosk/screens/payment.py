@@ -60,6 +60,7 @@ class PaymentScreen(KioskScreen):
         self.order = order
         self.ids.qr.texture = qr_texture(order["qr_payload"])
         self.relabel()
+        self.app.announce_payment(self.ids.amount.text)  # the amount, and that a phone pays
         interval = float(self.app.kiosk_config.payment.poll_interval_s)
         self._poll = Clock.schedule_interval(lambda _dt: self.poll(), interval)
         self._tick = Clock.schedule_interval(self._count_down, 1)

@@ -164,6 +164,8 @@ def full_lines(screen: Any, app: Any) -> list[Any]:
     from kivy.uix.textinput import TextInput
     from kivy.uix.togglebutton import ToggleButton
 
+    from kiosk.screens.base import OptionButton
+
     lang = app.lang
     personal_ids = dict(getattr(screen, "personal_ids", {}))
     by_widget = {id(w): name for name, w in screen.ids.items()}
@@ -184,20 +186,46 @@ def full_lines(screen: Any, app: Any) -> list[Any]:
         text = plain(widget.text)
         if not text:
             continue
-        if isinstance(widget, Button):
+        if isinstance(widget, OptionButton):
+            # One of a field's options (or the rating): said as the keypad's focus says it.
+            state = app.tr("selected" if widget.state == "down" else "not selected")
+            sep = "，" if lang == "zh_CN" else ", "
+            text = f"{text}{sep}{app.tr('option')}{sep}{state}"
+        elif isinstance(widget, Button):
             role = app.tr("button")
             if isinstance(widget, ToggleButton):
                 role += ("，" if lang == "zh_CN" else ", ") + app.tr("on" if widget.state == "down" else "off")
             if widget.disabled:
                 role += ("，" if lang == "zh_CN" else ", ") + app.tr("not available")
             text = f"{text}，{role}" if lang == "zh_CN" else f"{text}, {role}"
-        name = by_widget.get(id(widget.proxy_ref), "")
+        own = by_widget.get(id(widget.proxy_ref), "")
+        name = _personal_owner(widget, screen, by_widget, personal_ids)
         kind = personal_ids.get(name, "")
+        if not kind and isinstance(widget, OptionButton) and widget.lang_exempt:
+            kind = "other"  # a lookup's options are the resident's own records
         if kind:
-            parts += [personal(kind, _private(screen, name) or text, lang), "。" if lang == "zh_CN" else ". "]
+            private = _private(screen, name) if name == own else ""  # a row of a personal box: as shown
+            parts += [personal(kind, private or text, lang), "。" if lang == "zh_CN" else ". "]
         else:
             parts.append(_sentence(text, lang) + ("" if lang == "zh_CN" else " "))
     return _masked_once(parts)
+
+
+def _personal_owner(widget: Any, screen: Any, by_widget: dict[int, str], personal_ids: dict[str, str]) -> str:
+    """The id naming ``widget``, or the personal id of a box holding it (a detail row of the confirm summary,
+    the done screen's results), so that full read-out masks each row as the main prompts mask the box."""
+    own = by_widget.get(id(widget.proxy_ref), "")
+    if own in personal_ids:
+        return own
+    node = widget.parent
+    for _depth in range(16):
+        if node is None or node is screen:
+            break
+        name = by_widget.get(id(node.proxy_ref), "")
+        if name in personal_ids:
+            return name
+        node = node.parent
+    return own
 
 
 class VoiceGuide:

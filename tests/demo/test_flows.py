@@ -67,3 +67,12 @@ def test_face_names_what_the_camera_sees_on_an_item_with_a_face_check() -> None:
     FlowScript.parse("S01:face=photo").check(catalog.get("S01"))
     with pytest.raises(ConfigError, match="face=photo"):
         FlowScript.parse("H01:face=photo").check(catalog.get("H01"))
+
+
+def test_input_keypad_is_the_tactile_keypad_and_touch_the_default() -> None:
+    keyed = FlowScript.parse("H01:input=keypad:private=yes")
+    assert (keyed.input, keyed.keypad, keyed.private, keyed.values) == ("keypad", True, True, {})
+    assert FlowScript("H01").input == "touch" and not FlowScript("H01").keypad
+    with pytest.raises(ConfigError) as refused:
+        FlowScript.parse("H01:input=voice")
+    assert "input=voice" in refused.value.detail
