@@ -112,8 +112,7 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
 
 
 class KioskApp(KeypadFocus, VoiceGuide, HelpCalls, App):
-    """The kiosk's touch UI on top of a :class:`kiosk.services.runtime.Runtime` (help: HelpCalls; speech: VoiceGuide;
-    the tactile keypad: KeypadFocus)."""
+    """The touch UI on a :class:`kiosk.services.runtime.Runtime` (help: HelpCalls; speech: VoiceGuide; keypad: KeypadFocus)."""
 
     lang = StringProperty("zh_CN")
     txn = ObjectProperty(None, allownone=True)
@@ -190,18 +189,15 @@ class KioskApp(KeypadFocus, VoiceGuide, HelpCalls, App):
         """Register the Chinese font, load the shared kv rules and create the home screen."""
         from kivy.core.text import DEFAULT_FONT, LabelBase
         from kivy.core.window import Window
-        from kivy.graphics.opengl import glFinish
         from kivy.lang import Builder
 
         LabelBase.register(DEFAULT_FONT, cjk_font())
         Builder.load_file(str(SCREENS_DIR / "common.kv"))
-        from kiosk.screens.base import KioskRoot
+        from kiosk.screens.base import KioskRoot, gl_finish_without_gil
 
         # Without a glFinish per frame the offscreen (llvmpipe) driver queues frames and
         # native memory grows without bound.
-        from kiosk.screens.base import gl_finish_without_gil
-
-        finish = gl_finish_without_gil() or glFinish
+        finish = gl_finish_without_gil()
         Window.bind(on_flip=lambda *_: finish())
         Window.bind(on_keyboard=self._on_keyboard)
         Window.bind(on_request_close=lambda *_a, **_k: True)

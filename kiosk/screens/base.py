@@ -112,8 +112,8 @@ class KioskScreen(Screen):
         return App.get_running_app()
 
 
-def gl_finish_without_gil() -> Callable[[], Any] | None:
-    """``glFinish`` called through ctypes, which lets go of the GIL while it waits (None without libGL).
+def gl_finish_without_gil() -> Callable[[], Any]:
+    """``glFinish`` called through ctypes, which lets go of the GIL while it waits (Kivy's own without libGL).
 
     Kivy's own binding holds the GIL: with a software renderer a frame takes tens of
     milliseconds to finish, and meanwhile no other Python thread runs (measured: a busy
@@ -125,7 +125,9 @@ def gl_finish_without_gil() -> Callable[[], Any] | None:
     try:
         return ctypes.CDLL("libGL.so.1").glFinish  # the library SDL loaded for Kivy's context
     except (OSError, AttributeError):
-        return None
+        from kivy.graphics.opengl import glFinish
+
+        return glFinish
 
 
 def step_name(step: str, item: Any, tr: Any) -> str:
