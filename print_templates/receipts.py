@@ -252,13 +252,17 @@ QR_CAPTIONS = {
 }
 
 
-def _kv(enc: EscposEncoder, label: str, value: Any) -> None:
+def _kv(enc: EscposEncoder, label: str, value: Any, *, issued: bool = False) -> None:
+    """One "label：value" line. ``issued``: a number the kiosk or the backend issued (reference,
+    terminal id, time), printed whole; anything else goes through the masker."""
     from kiosk.privacy import mask_text
 
     if value is None or value == "":
         return
-    # receipts get left at the kiosk: ID and phone numbers never print in full
-    enc.text(f"{label}：{mask_text(str(value))}")
+    # receipts get left at the kiosk: ID and phone numbers never print in full; the numbers the
+    # counter needs to find the case are not personal and must stay readable (a hex reference
+    # shaped like a passport number, "B8375914", was masked)
+    enc.text(f"{label}：{value if issued else mask_text(str(value))}")
 
 
 def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | PaperProfile" = "80mm") -> bytes:
@@ -283,19 +287,19 @@ def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | PaperP
     enc.align("left").rule()
 
     if kind == "test":
-        _kv(enc, "终端编号", terminal_id)
-        _kv(enc, "打印时间", when)
+        _kv(enc, "终端编号", terminal_id, issued=True)
+        _kv(enc, "打印时间", when, issued=True)
         _kv(enc, "纸张规格", enc.profile.name)
         _kv(enc, "中文模式", enc.profile.chinese_mode)
         enc.text("全角标点：，。：；！？（）【】《》“”")
         enc.text("ASCII: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ")
         qr = str(data.get("qr_payload") or f"KIOSK-PRINT-TEST|{terminal_id}|{when}")
     else:
-        _kv(enc, "办理事项", data.get("item_name_zh"))
-        _kv(enc, "办理时间", when)
-        _kv(enc, "终端编号", terminal_id)
+        _kv(enc, "办理事项", data.get("item_name_zh"), issued=True)
+        _kv(enc, "办理时间", when, issued=True)
+        _kv(enc, "终端编号", terminal_id, issued=True)
         _kv(enc, {"appointment": "预约编号", "payment": "缴费编号"}.get(kind, "业务编号"),
-            data.get("reference"))
+            data.get("reference"), issued=True)
         for pair in data.get("lines") or ():
             label, value = (list(pair) + ["", ""])[:2]
             _kv(enc, str(label), value)

@@ -68,6 +68,16 @@ def test_receipts_never_print_a_full_id_number() -> None:
     assert "37010219850315123X" not in out.text
 
 
+@pytest.mark.parametrize("reference", ["JN-DEMO-0001-B8375914", "JN-DEMO-0001-12345678", "JN-TEST-0007-AB1234567"])
+def test_the_kiosks_own_reference_and_terminal_print_whole(reference: str) -> None:
+    # A kiosk reference is the terminal id and the transaction's hex: nothing personal, and the
+    # counter reads it to find the case. Shaped like a passport number ("B8375914"), it was masked.
+    out = decode(render_receipt("transaction", {**DATA, "reference": reference}))
+    assert f"业务编号：{reference}" in out.lines
+    assert "终端编号：JN-TEST-0007" in out.lines
+    assert "公民身份号码：3701**********123X" in out.lines  # the lines the backend sends stay masked
+
+
 def test_raster_mode_sends_no_chinese_bytes_only_images() -> None:
     data = render_receipt("transaction", DATA, profile="58mm:raster")
     assert CHINESE_ON not in data
