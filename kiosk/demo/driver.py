@@ -233,6 +233,8 @@ class UiDriver:
             if hit is None:
                 break
             found = type(hit).__name__ + (f"({hit.text[:20]!r})" if isinstance(getattr(hit, "text", None), str) else "")
+            if getattr(hit, "shown", False) is True:
+                break  # a layer that is up takes the touch itself (Overlay): name it, not its label
             widgets = list(hit.children)
         return found
     def answer_warning(self) -> bool:
