@@ -293,7 +293,8 @@ class UiDriver:
             # What the touch met, for the log of a flow that lost its way: frames drawn while the
             # finger was down (a list holds a touch for 3 frames), and whether the widget moved.
             detail = (f"{Clock.frames - frames} frames while down; at ({x:.0f}, {y:.0f}), "
-                      f"now at ({after[0]:.0f}, {after[1]:.0f}); under the finger: {self._topmost(x, y)}")
+                      f"now at ({after[0]:.0f}, {after[1]:.0f}); under the finger: {self._topmost(x, y)}; "
+                      f"busy {getattr(self.app, 'busy', None)}, idle warning {getattr(self.app, 'idle_warning', None)})")
             log.warning("%r did not take the touch: %s", label, detail)
             raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state}; {detail})")
 
