@@ -8,14 +8,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamps
 
 # Running: fonts that draw Chinese (Kivy and reportlab), PC/SC runtime, CUPS client,
-# what pip needs to build pyscard, and espeak-ng (offline speech, Mandarin and English).
+# what pip needs to build pyscard, espeak-ng (offline speech, Mandarin and English) and the
+# icon set the home screen draws its tiles with (Font Awesome 4.7: font OFL-1.1, names MIT).
 APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcsclite1 \
            fonts-wqy-microhei fonts-wqy-zenhei cups-client libcups2-dev libgl1 libegl1 libmtdev1 \
-           espeak-ng
+           espeak-ng fonts-font-awesome
 # Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
-# poppler for reading PDFs back, and zbar for reading their QR codes off a render.
+# poppler for reading PDFs back, zbar for reading their QR codes off a render, Prometheus and
+# Alertmanager (promtool, amtool) for the monitoring files, chromium for the fleet page.
 APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcups2-dev \
-            poppler-utils ghostscript systemd cage prometheus chromium zbar-tools
+            poppler-utils ghostscript systemd cage prometheus prometheus-alertmanager chromium zbar-tools
 
 KIVY_ENV := KIVY_NO_ARGS=1 KIVY_NO_FILELOG=1 KIVY_NO_CONFIG=1 KIVY_LOG_MODE=PYTHON
 

@@ -52,10 +52,11 @@ def main() -> None:
         print(f"{kind:<12} {len(items):>5} {sum(f['outcome'] == 'completed' for f in items):>5} "
               f"{statistics.median(machine):>9.2f} {max(machine):>7.2f} {statistics.median(wall):>14.2f} "
               f"{statistics.median(touches):>15.1f}")
-    print("flagships: item, touches after identity, machine s, wall s, paused s")
+    print("flagships: item, touches from home to the end, touches after identity, machine s, wall s, paused s")
     for flow in flows:
         if flow["item"] in FLAGSHIPS:
-            print(f"  {flow['item']}  {flow['touches_after_identity']:>2}  {flow['seconds']:>6.2f}  "
+            print(f"  {flow['item']}  {flow['touches']:>2}  {flow['touches_after_identity']:>2}  "
+                  f"{flow['seconds']:>6.2f}  "
                   f"{flow.get('wall_seconds', 0.0):>6.2f}  {flow.get('pause_seconds', 0.0):>6.2f}")
     total = sum(f["seconds"] for f in flows)
     print(f"total machine time {total:.1f} s over {len(flows)} flows")

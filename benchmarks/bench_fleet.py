@@ -95,6 +95,52 @@ def main() -> None:
              "last_heartbeat": {"devices": {k: v.to_dict() for k, v in DEVICES.items()}}} for i in range(500)]
     times = timed(lambda: render_fleet_page(rows, now, "zh_CN"), 5)
     print(f"fleet page for 500 terminals: {ms(times)}, {len(render_fleet_page(rows, now)) // 1024} KiB")
+    fleet_page_in_chromium()
+
+
+def fleet_page_in_chromium(count: int = 200) -> None:
+    """200 terminals' real heartbeats, the page served and drawn by headless Chromium; a screenshot in out/."""
+    import shutil
+    import subprocess
+
+    from kiosk.backend_sim.fleet_demo import plan, send_heartbeats
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("fleet page in Chromium: skipped, chromium not installed (make deps-test)")
+        return
+    fleet = plan(count)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        sim = serve("127.0.0.1", 0, terminals=dict(fleet.secrets))
+        try:
+            t = time.perf_counter()
+            send_heartbeats(sim.url, fleet, tmp / "terminals")
+            print(f"{count} terminals' first heartbeats (signed, over HTTP): {time.perf_counter() - t:.1f} s")
+            url = f"{sim.url}/fleet"
+            served = timed(lambda: requests.get(url, timeout=30), 5)
+            size = len(requests.get(url, timeout=30).content) // 1024
+            print(f"GET /fleet with {count} terminals (server side): {ms(served)}, {size} KiB")
+
+            def chromium_run(target: str, *extra: str) -> None:
+                subprocess.run([chromium, *flags, f"--user-data-dir={tmp / 'profile'}", *extra, target],
+                               capture_output=True, timeout=120, check=True)
+
+            blank = timed(lambda: chromium_run("data:text/html,<p>x</p>", "--dump-dom"), 3)
+            page = timed(lambda: chromium_run(url, "--dump-dom"), 3)
+            import statistics
+
+            extra_ms = (statistics.median(page) - statistics.median(blank)) * 1000
+            print(f"headless Chromium, load and render /fleet ({count} terminals): {ms(page)}; an empty page "
+                  f"{ms(blank)}; the fleet page's own share about {extra_ms:.0f} ms")
+            shot = Path("out") / f"fleet-{count}.png"
+            shot.parent.mkdir(exist_ok=True)
+            chromium_run(url, f"--screenshot={shot.resolve()}", "--window-size=1800,2000", "--hide-scrollbars")
+            print(f"screenshot of the fleet page with {count} terminals: {shot.resolve()}")
+        finally:
+            sim.stop()
 
 
 if __name__ == "__main__":

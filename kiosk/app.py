@@ -55,8 +55,12 @@ MAINTENANCE_SCREENS = frozenset({"maintenance_pin", "maintenance"})
 GESTURE_SCREENS = frozenset({"home", "out_of_service"})
 # Out-of-service reasons that are not an operator's notice text.
 OOS_CODES = frozenset({"", "nothing_usable", "maintenance", "operator_notice"})
+# What the idle warning says will be wiped, by what the session holds (Session.held()).
+WIPED = {"identity": "your ID card details", "face_photo": "the photo of your face",
+         "form": "what you filled in", "results": "your results and documents"}
 KEY_ESCAPE, KEY_BACK, KEY_F1 = 27, 1001, 282
 AVAILABILITY_POLL_S = 5.0
+CARE_SCALE = 1.5  # care mode: every text and target this much larger
 RECONCILE_EVERY_S = 180.0  # settles payments that arrived after the kiosk gave up on them
 
 
@@ -115,11 +119,16 @@ class KioskApp(App):
     busy_overlay = BooleanProperty(False)  # the "please wait" layer (printing shows its own progress)
     idle_left = NumericProperty(0)
     idle_warning = BooleanProperty(False)
+    idle_wipe = StringProperty("")  # what the idle warning says will be wiped
     # Bumped whenever the set of unavailable items changes, so lists redraw themselves.
     availability = NumericProperty(0)
     backend_down = BooleanProperty(False)
     # An operator's out-of-service notice (remote command), shown on the out-of-service screen.
     oos_notice = StringProperty("")
+    # Care mode (关怀模式): every text 1.5x, larger targets, lists paged, stronger contrast,
+    # no timed auto-advance, idle timeout doubled. ``ts`` is the factor the kv rules scale by.
+    care = BooleanProperty(False)
+    ts = NumericProperty(1.0)
 
     def __init__(self, runtime: Any, config: KioskConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -131,9 +140,11 @@ class KioskApp(App):
         self.result: Any = None
         self.list_items: tuple[Any, ...] = ()
         self.list_title: tuple[str, str] = ("", "")
-        self.idle_timeout_s = float(config.ui.idle_timeout_s)
-        self.idle_warning_s = float(config.ui.idle_warning_s)
-        self._last_touch = Clock.get_boottime()
+        from kiosk.services.idle import IdleTimer
+
+        self.idle = IdleTimer(config.ui.idle_timeout_s, config.ui.idle_warning_s, clock=Clock.get_boottime)
+        self.care = config.ui.care_mode_default
+        self._last_presence = Clock.get_boottime()
         self._generation = 0  # bumped when a transaction ends; stale worker results are dropped
         self.sm: Any = None
         from kiosk.services.maintenance_ops import CornerGesture, MaintenanceService
@@ -155,6 +166,20 @@ class KioskApp(App):
     def toggle_language(self) -> None:
         """Switch between Chinese and English (the button on every screen)."""
         self.lang = "en" if self.lang == "zh_CN" else "zh_CN"
+
+    def toggle_care(self) -> None:
+        """Switch care mode (关怀模式) on or off (the switch on the home screen)."""
+        self.care = not self.care
+
+    def on_care(self, _app: Any, care: bool) -> None:
+        """Scale every text and target with the mode."""
+        self.ts = CARE_SCALE if care else 1.0
+        self.idle.timeout_s = self.kiosk_config.ui.idle_timeout_s * (2 if care else 1)
+
+    @property
+    def idle_limit_s(self) -> float:
+        """Seconds without a touch before the session ends: doubled in care mode."""
+        return self.idle.timeout_s
 
     # --- building ---------------------------------------------------------------------
     def build(self) -> Any:
@@ -270,6 +295,11 @@ class KioskApp(App):
         """Show the guide of one item."""
         self.item = self.runtime.catalog.get(item_id)
         self.go("guide")
+
+    def open_tile(self, item_id: str) -> None:
+        """A home tile: the item's guide, whose "Back" leads home."""
+        self.list_items = ()
+        self.open_item(item_id)
 
     # --- transactions ------------------------------------------------------------------
     def start_item(self) -> None:
@@ -401,28 +431,54 @@ class KioskApp(App):
                     self.go("printing")
                     return
         self.txn = None
+        if reason != "cancel":
+            # The next resident starts in the station's default mode; a resident who cancels
+            # is still at the screen and keeps theirs (home forgets it when left untouched).
+            self.care = self.kiosk_config.ui.care_mode_default
+        self.idle.restart()
         self.go_home()
 
     # --- idle timer ---------------------------------------------------------------------
     def touched(self) -> None:
         """A touch anywhere (or a new screen): the resident is still there."""
-        self._last_touch = Clock.get_boottime()
+        self._last_presence = Clock.get_boottime()
+        self.idle.touched()
         self.idle_warning = False
+
+    def extend_time(self) -> None:
+        """The idle warning's one touch: the resident wants more time (as often as they ask)."""
+        self.idle.extend()
+        self.idle_warning = False
+
+    def wipe_notice(self) -> str:
+        """What the idle timeout will wipe, from what the session holds now, in the current language."""
+        session = getattr(self.txn, "session", None)
+        held = session.held() if session is not None else ()
+        if not held:
+            return self.tr("Nothing of yours has been read yet. The visit simply ends.")
+        things = ("、" if self.lang == "zh_CN" else ", ").join(self.tr(WIPED[kind]) for kind in held)
+        return self.tr("This will be wiped: {data}.").format(data=things)
 
     def _idle_tick(self, _dt: float) -> None:
         current = self.sm.current if self.sm else "home"
         if self._restart_pending and self.txn is None and not self.busy:
             self._restart_now()
             return
+        if current == "home" and self.care != self.kiosk_config.ui.care_mode_default \
+                and Clock.get_boottime() - self._last_presence > self.idle_limit_s:
+            self.care = self.kiosk_config.ui.care_mode_default  # the resident has gone
         if current in IDLE_EXEMPT or self.busy:
-            self._last_touch = Clock.get_boottime()
+            self.idle.touched()
             self.idle_warning = False
             self.idle_left = 0
             return
-        left = self.idle_timeout_s - (Clock.get_boottime() - self._last_touch)
+        state = self.idle.state()
+        left = state.left_s
         self.idle_left = max(0, int(left + 0.999))
-        self.idle_warning = left <= self.idle_warning_s
-        if left <= 0:
+        if state.warning:
+            self.idle_wipe = self.wipe_notice()  # the language may change while it shows
+        self.idle_warning = state.warning
+        if state.expired:
             log.info("idle timeout on screen %s: session ended", current)
             self.idle_warning = False
             self.end_session("done" if current == "done" else "timeout")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,16 +122,43 @@ class PathsConfig(_Strict):
         return Path(os.path.expanduser(self.state_dir))
 
 
+MIN_QUIET_BEFORE_WARNING_S = 10  # a visit starts with at least this long before "are you still there?"
+
+
 class UiConfig(_Strict):
     """Touch UI settings."""
 
     language: Literal["zh_CN", "en"] = "zh_CN"
+    # Seconds without a touch before the visit ends; the last idle_warning_s of them show the
+    # warning, which one touch extends (WCAG 2.2.1: at least 20 s to answer it).
     idle_timeout_s: int = Field(90, ge=10, le=900)
-    idle_warning_s: int = Field(15, ge=3, le=120)
+    idle_warning_s: int = Field(20, ge=20, le=120)
     width: int = Field(1080, ge=320)
     height: int = Field(1920, ge=320)
     fullscreen: bool = False
     show_cursor: bool = True
+    care_mode_default: bool = False  # every session starts in care mode (关怀模式): large type, paged lists
+    # The home screen's large tiles (item ids); left out, the catalog's home_items.
+    home_items: tuple[str, ...] | None = Field(None, max_length=4)
+
+    @model_validator(mode="after")
+    def _quiet_before_the_warning(self) -> "UiConfig":
+        if self.idle_timeout_s < self.idle_warning_s + MIN_QUIET_BEFORE_WARNING_S:
+            raise ValueError(f"idle_timeout_s ({self.idle_timeout_s}) must be at least idle_warning_s "
+                             f"({self.idle_warning_s}) + {MIN_QUIET_BEFORE_WARNING_S}: the warning would "
+                             "cover the screen almost at once")
+        return self
+
+    @field_validator("home_items")
+    @classmethod
+    def _item_ids(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None:
+            bad = [i for i in v if not re.fullmatch(r"[A-Z][0-9]{2}", i)]
+            if bad:
+                raise ValueError(f"not item ids: {', '.join(bad)}")
+            if len(set(v)) != len(v):
+                raise ValueError("an item is listed twice")
+        return v
 
 
 class PaymentConfig(_Strict):
@@ -295,6 +323,18 @@ class UpdateConfig(_Strict):
 
     repo: str = ""  # URL R serving R/metadata/ and R/targets/; "" = no updates configured
     tuf_root: str = ""  # root.json placed by `kiosk-provision init --tuf-root`; read once, on first use
+    # When a switch may happen, in station time (terminal.timezone); may cross midnight.
+    window: str = "02:00-05:00"
+    gate_s: float = Field(default=120.0, ge=5, le=3600)  # the new kiosk has this long to be ready and healthy
+    check_interval_h: float = Field(default=6.0, ge=1, le=168)  # kiosk-update.timer's period
+
+    @field_validator("window")
+    @classmethod
+    def _window_shape(cls, v: str) -> str:
+        from kiosk.services.update_status import parse_window
+
+        parse_window(v)  # ValueError says what is wrong
+        return v
 
     @field_validator("repo")
     @classmethod
@@ -357,7 +397,9 @@ class KioskConfig(_Strict):
                                  "(its private seed is in the source); set the backend's document key")
         for name, dev in self.devices.items():
             if dev.enabled and dev.driver == "sim":
-                raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator")
+                raise ValueError(f"devices.{name}.driver: the production profile never uses a simulator; run "
+                                 f"`kiosk-provision init --detect` or set the device's driver ([devices.{name}] "
+                                 "driver, see docs/HARDWARE.md)")
         if self.metrics.remote() and not self.metrics.allow_remote:
             raise ValueError("metrics.listen: the production profile serves metrics beyond loopback only when asked "
                              "with metrics.allow_remote = true")
@@ -424,12 +466,45 @@ def from_dict(data: dict[str, Any], *, before_enrollment: bool = False) -> Kiosk
         raise _format_error(err) from None
 
 
+# The installed terminal's config: read when neither --config nor $KIOSK_CONFIG names one.
+SYSTEM_CONFIG = "/etc/kiosk/kiosk.toml"
+DEMO_DEFAULTS = "demo defaults"
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Which config a command reads: a file (and why that one) or the demo defaults."""
+
+    path: str | None  # None: the built-in demo defaults
+    origin: str  # "--config", "$KIOSK_CONFIG", SYSTEM_CONFIG or DEMO_DEFAULTS
+
+    def describe(self) -> str:
+        """The line a command prints so nobody wonders which config it acted on."""
+        if self.path is None:
+            return f"config: demo defaults (no --config, no $KIOSK_CONFIG, no {SYSTEM_CONFIG})"
+        if self.origin == SYSTEM_CONFIG:
+            return f"config: {self.path}"
+        return f"config: {self.path} (from {self.origin})"
+
+
+def resolve(flag: str | os.PathLike[str] | None = None) -> ConfigSource:
+    """The one rule: ``--config FILE``, else ``$KIOSK_CONFIG``, else SYSTEM_CONFIG when it exists, else demo."""
+    if flag:
+        return ConfigSource(str(flag), "--config")
+    env = os.environ.get("KIOSK_CONFIG")
+    if env:
+        return ConfigSource(env, "$KIOSK_CONFIG")
+    if Path(SYSTEM_CONFIG).is_file():
+        return ConfigSource(SYSTEM_CONFIG, SYSTEM_CONFIG)
+    return ConfigSource(None, DEMO_DEFAULTS)
+
+
 def load(path: str | os.PathLike[str] | None = None) -> KioskConfig:
-    """Load the TOML config at ``path`` ($KIOSK_CONFIG if unset; built-in demo defaults if neither).
+    """Load the config ``path`` names, or the one :func:`resolve` picks when it is None.
 
     Raises ConfigError for a missing file, bad TOML, or a bad key or value.
     """
-    path = path or os.environ.get("KIOSK_CONFIG")
+    path = resolve(path).path
     if not path:
         return from_dict({})
     p = Path(path)

@@ -40,7 +40,7 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
         host, port = cfg.metrics.address(metrics_port)  # the flag picks the port; the host is always [metrics] listen's
         try:
             server = start_http_server(metrics, port, addr=host)
-            log.info("metrics served on %s", server.url)
+            log.info("metrics served at %s ([metrics] listen %s)", server.url, cfg.metrics.listen)
         except KioskError as err:
             # Residents come first: a taken metrics port must not keep the kiosk down (systemd
             # would restart it in a loop). It serves without metrics; Prometheus sees the
@@ -54,6 +54,12 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
             metrics = None
         if metrics is not None:
             runtime.attach_metrics(metrics)  # the runtime feeds device state and counts transactions
+            from kiosk import __version__
+            from kiosk.services.update_status import UpdateCollector
+
+            metrics.registry.register(UpdateCollector(runtime.state_dir, __version__))
+    else:
+        log.info("metrics not served ([metrics] enabled = false and no --metrics-port)")
     runtime.start_monitoring()
     runtime.warm_speech()  # renders the fixed prompts in a background thread
     app = KioskApp(runtime, cfg)
@@ -63,6 +69,7 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
                                              max_queue=cfg.heartbeat.queue_max)
     heartbeat.start(cfg.heartbeat.interval_s)
     started.append(app)
+    _report_run_status(runtime)
     if stop_asked.is_set():  # stopped while starting: open the window only to close it at once
         Clock.schedule_once(lambda _dt: app.stop())
     try:
@@ -75,3 +82,15 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
             server.stop()
         runtime.close()
     return app.exit_status
+
+
+def _report_run_status(runtime: Any) -> None:
+    """Write ``run-status.json`` from the UI clock: the updater's health gate reads it (kiosk/services/update_status.py)."""
+    from kivy.clock import Clock
+
+    from kiosk import __version__
+    from kiosk.services.update_status import RUN_STATUS_EVERY_S, RunStatusWriter
+
+    writer = RunStatusWriter(runtime.state_dir, __version__)
+    # The clock ticking proves the UI loop runs; the health monitor's thread that services were assembled.
+    Clock.schedule_interval(lambda _dt: writer.write(serving=runtime.health.running), RUN_STATUS_EVERY_S)

@@ -17,36 +17,79 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from kiosk.errors import KioskError
 from provisioning.detect import detect_findings, suggested_toml
 
 
+CONFIG_HELP = ("the terminal's config (default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml when it exists, "
+               "else the demo profile's defaults; init writes to /etc/kiosk/kiosk.toml)")
+# Commands that need a config file, not the demo defaults (what to do instead is in the message).
+NEEDS_FILE = {"install": "install copies the terminal's config to /etc/kiosk/kiosk.toml",
+              "enroll": "enroll writes the credentials into the terminal's config",
+              "rotate-secret": "only an enrolled terminal has a secret to rotate"}
+COMMANDS_WITHOUT_CONFIG = frozenset({"detect"})
+# What to do next when enrollment fails in these ways.
+ENROLL_HINTS = {
+    "enrollment_code_used": "This code was already used: ask the operator for a new enrollment code",
+    "enrollment_code_expired": "Ask the operator for a new enrollment code",
+    "enrollment_code_invalid": "Check the code and the terminal id (terminal.id) it was issued for, or ask the "
+                               "operator for a new one",
+    "backend_tls_failed": "If this is the API port (it asks for the terminal's client certificate, which an "
+                          "unenrolled terminal does not have yet), enrol against the enrollment port instead "
+                          "(`kiosk backend-sim --tls` prints it as \"enrollment listener\"); otherwise check that "
+                          "--ca-file is the backend's CA",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of kiosk-provision."""
+    from kiosk.cli_help import HelpFormatter, example, version_string
     from provisioning import init_config
 
-    p = argparse.ArgumentParser(prog="kiosk-provision", description="provision a kiosk terminal")
+    p = argparse.ArgumentParser(prog="kiosk-provision", description="provision a kiosk terminal",
+                                formatter_class=HelpFormatter,
+                                epilog=example("kiosk-provision detect", "kiosk-provision selftest --json"))
+    p.add_argument("--version", action="version", version=version_string("kiosk-provision"))
+    p.add_argument("--config", help=CONFIG_HELP)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("detect", help="find devices, match them to supported models, suggest [devices]")
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(  # type: ignore[method-assign]
+        *a, **{"parents": [common], "formatter_class": HelpFormatter, **k})
+    d = sub.add_parser("detect", help="find devices, match them to supported models, suggest [devices]",
+                       epilog=example("kiosk-provision detect --toml"))
     d.add_argument("--json", action="store_true", help="the devices found, as a JSON array")
     d.add_argument("--toml", action="store_true", help="only the suggested [devices] section")
 
-    init_config.add_arguments(sub.add_parser("init", help="write the terminal's config (TOML)"))
+    init_config.add_arguments(sub.add_parser(
+        "init", help="write the terminal's config (TOML)",
+        epilog=example("kiosk-provision init --interactive --detect",
+                       "kiosk-provision init --config /etc/kiosk/kiosk.toml --detect --profile production "
+                       "--terminal-id JN-LX-0042 --backend-url https://backend.example --state-dir /var/lib/kiosk")))
 
-    ins = sub.add_parser("install", help="stage systemd units, udev rules and the kiosk session into DIR")
-    ins.add_argument("--root", required=True, help="staging folder mirroring / (created or replaced whole)")
-    ins.add_argument("--config", required=True, help="the terminal's config (copied to /etc/kiosk/kiosk.toml)")
-    ins.add_argument("--kiosk-bin", default=None, help="absolute path of the `kiosk` entry point on the target")
-    ins.add_argument("--user", default="kiosk")
-    ins.add_argument("--watchdog-sec", type=int, default=30)
+    from provisioning.update.layout import CURRENT_KIOSK_BIN
+
+    ins = sub.add_parser("install", help="stage systemd units, udev rules and the kiosk session into DIR",
+                         epilog=example("kiosk-provision install --root /tmp/kiosk-root --config /etc/kiosk/kiosk.toml"))
+    ins.add_argument("--root", required=True,
+                     help="staging folder mirroring /: new, empty, or one an earlier install made (then replaced "
+                          "whole); any other folder is refused")
+    ins.add_argument("--kiosk-bin", default=CURRENT_KIOSK_BIN,
+                     help="absolute path of the `kiosk` entry point on the target: the installed release "
+                          "(never a development checkout)")
+    ins.add_argument("--user", default="kiosk", help="the unprivileged user the kiosk runs as")
+    ins.add_argument("--watchdog-sec", type=int, default=30, help="systemd watchdog period, 5..600 s")
     ins.add_argument("--metrics-port", type=int, default=None,
-                     help="serve metrics on this port (the host is the config's [metrics] listen, loopback by default)")
+                     help="serve metrics on this port (default: the port of the config's [metrics] listen; the "
+                          "host is always [metrics] listen, loopback unless allow_remote)")
     ins.add_argument("--no-verify", action="store_true", help="skip `systemd-analyze verify`")
 
-    pin = sub.add_parser("set-pin", help="set the technician's maintenance PIN (read twice from stdin)")
-    pin.add_argument("--config", default=None, help="config file (its paths.state_dir holds the PIN hash)")
+    sub.add_parser("set-pin", help="set the technician's maintenance PIN (read twice from stdin)",
+                   epilog=example("kiosk-provision set-pin --config /etc/kiosk/kiosk.toml",
+                                  "printf '246810\\n246810\\n' | kiosk-provision set-pin"))
 
     from provisioning import enroll
 
@@ -55,15 +98,33 @@ def build_parser() -> argparse.ArgumentParser:
     from provisioning.update import cli as update_cli
 
     update_cli.add_arguments(sub)
-    rc = sub.add_parser("reset-command-store",
-                        help="start the remote-command replay store afresh (after the kiosk reported it damaged)")
-    rc.add_argument("--config", default=None, help="config file (its paths.state_dir holds the store)")
+    sub.add_parser("reset-command-store",
+                   help="start the remote-command replay store afresh (after the kiosk reported it damaged)",
+                   epilog=example("kiosk-provision reset-command-store --config /etc/kiosk/kiosk.toml"))
 
-    st = sub.add_parser("selftest", help="check every configured device, the backend and the clock")
-    st.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
-    st.add_argument("--backend-url", default=None, help="override backend.url")
-    st.add_argument("--json", action="store_true")
+    st = sub.add_parser("selftest", help="check every configured device, the backend and the clock",
+                        epilog=example("kiosk-provision selftest --json > acceptance-selftest.json"))
+    st.add_argument("--backend-url", default=None, help="override backend.url (default: the config's)")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
     return p
+
+
+def resolve_config(args: argparse.Namespace) -> None:
+    """Apply the one config rule to ``args.config`` and say which config this command uses. Raises ProvisionError."""
+    from kiosk import config as kconfig
+    from provisioning.errors import ProvisionError
+
+    if args.command in COMMANDS_WITHOUT_CONFIG:
+        return
+    source = kconfig.resolve(getattr(args, "config", None))
+    if source.path is None and args.command == "init":
+        source = kconfig.ConfigSource(kconfig.SYSTEM_CONFIG, kconfig.SYSTEM_CONFIG)  # where init writes
+    if source.path is None and args.command in NEEDS_FILE:
+        raise ProvisionError(f"{args.command} needs a config file and none was found (no --config, no $KIOSK_CONFIG, "
+                             f"no {kconfig.SYSTEM_CONFIG}): {NEEDS_FILE[args.command]}; write one first with "
+                             "`kiosk-provision init --interactive`")
+    args.config = source.path
+    print(f"kiosk-provision: {source.describe()}", file=sys.stderr)
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
@@ -99,11 +160,12 @@ def _cmd_install(args: argparse.Namespace) -> int:
     from provisioning import install
 
     cfg = kconfig.load(args.config)
-    opts = install.InstallOptions(root=Path(args.root), kiosk_bin=args.kiosk_bin or install.default_kiosk_bin(),
+    opts = install.InstallOptions(root=Path(args.root), kiosk_bin=args.kiosk_bin,
                                   config_source=Path(args.config), user=args.user, watchdog_s=args.watchdog_sec,
                                   metrics_port=args.metrics_port, verify=not args.no_verify)
-    written = install.install(cfg, opts)
-    print(install.describe(written, opts.root, install.metrics_note(cfg, opts)))
+    written, app_note = install.install(cfg, opts)
+    notes = "\n".join(n for n in (install.metrics_note(cfg, opts), app_note) if n)
+    print(install.describe(written, opts.root, notes))
     return 0
 
 
@@ -131,6 +193,9 @@ def _cmd_set_pin(args: argparse.Namespace) -> int:
 
     cfg = kconfig.load(args.config)
     first = _read_secret("New maintenance PIN: ")
+    if not first:
+        raise ProvisionError("no PIN given on standard input; type it twice when asked, or pipe it: "
+                             "printf '246810\\n246810\\n' | kiosk-provision set-pin")
     if _read_secret("Repeat the PIN: ") != first:
         raise ProvisionError("the two PINs differ; nothing was changed")
     access = MaintenanceAccess.for_state_dir(cfg.paths.root())
@@ -154,9 +219,14 @@ def _cmd_reset_command_store(args: argparse.Namespace) -> int:
 def _cmd_enroll(args: argparse.Namespace) -> int:
     from provisioning import enroll
 
-    path = enroll.config_path(args.config)
-    done = enroll.enroll(path, args.backend, args.code, credentials_dir=args.credentials_dir, ca_file=args.ca_file,
-                         group=args.group)
+    path = args.config
+    try:
+        done = _enroll(args, path)
+    except KioskError as err:
+        hint = ENROLL_HINTS.get(err.code)
+        if hint:
+            err.detail = f"{err.detail}. {hint}"
+        raise
     print(f"enrolled terminal {done.terminal_id}: credentials in {done.credentials_dir}, "
           f"certificate valid until {done.certificate_not_after}; {done.config_path} now calls {done.api_url}",
           file=sys.stderr)
@@ -166,10 +236,17 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enroll(args: argparse.Namespace, path: str) -> Any:
+    from provisioning import enroll
+
+    return enroll.enroll(path, args.backend, args.code, credentials_dir=args.credentials_dir, ca_file=args.ca_file or "",
+                         group=args.group)
+
+
 def _cmd_rotate_secret(args: argparse.Namespace) -> int:
     from provisioning import enroll
 
-    path = enroll.rotate_secret(enroll.config_path(args.config))
+    path = enroll.rotate_secret(args.config)
     print(f"HMAC secret rotated ({path}); restart the kiosk so it signs with the new one", file=sys.stderr)
     return 0
 
@@ -187,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "set-pin": _cmd_set_pin, "enroll": _cmd_enroll, "rotate-secret": _cmd_rotate_secret,
                 "update": _cmd_update, "reset-command-store": _cmd_reset_command_store}
     try:
+        resolve_config(args)
         return handlers[args.command](args)
     except KioskError as err:
         if getattr(args, "json", False):
@@ -194,6 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"kiosk-provision: {err.code}: {err.detail or err.message('en')}", file=sys.stderr)
         return err.exit_status
+    except BrokenPipeError:
+        from kiosk.cli import quiet_broken_pipe
+
+        return quiet_broken_pipe()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: one line that says so, not a traceback
+        print(f"kiosk-provision: internal_error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

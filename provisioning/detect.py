@@ -13,6 +13,11 @@ from typing import Sequence
 
 from provisioning.models import Finding, recognise, suggest_devices
 
+# What to do when the service behind a bus is not running (a systemd machine, else by hand as root).
+PCSCD_HINT = ("start pcscd: `systemctl start pcscd.socket` (or `pcscd --foreground &` as root without systemd), "
+              "then run detect again")
+CUPSD_HINT = ("start CUPS: `systemctl start cups` (or `cupsd` as root without systemd), then run detect again")
+
 
 @dataclass(frozen=True)
 class FoundDevice:
@@ -49,7 +54,7 @@ def _pcsc() -> list[FoundDevice]:
 
         return [FoundDevice("pcsc", str(r), "PC/SC reader") for r in readers()]
     except Exception as exc:  # pcscd not running is a finding, not a failure
-        return [FoundDevice("pcsc", "-", f"PC/SC not available: {exc}")]
+        return [FoundDevice("pcsc", "-", f"PC/SC not available ({type(exc).__name__}): {PCSCD_HINT}")]
 
 
 def _cups() -> list[FoundDevice]:
@@ -63,7 +68,8 @@ def _cups() -> list[FoundDevice]:
             queue, uri = line[len("device for "):].split(":", 1)
             rows.append(FoundDevice("cups", queue.strip(), uri.strip()))
     if proc.returncode != 0 and not rows:
-        rows.append(FoundDevice("cups", "-", (proc.stderr.strip() or "no CUPS scheduler")[:200]))
+        said = (proc.stderr.strip() or "no CUPS scheduler")[:120].rstrip(".")
+        rows.append(FoundDevice("cups", "-", f"{said}: {CUPSD_HINT}"))
     return rows
 
 

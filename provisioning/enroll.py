@@ -37,7 +37,6 @@ from kiosk.services import backend
 from provisioning.atomic import staged_dir, write_atomic
 from provisioning.errors import ProvisionError
 
-DEFAULT_CONFIG = "/etc/kiosk/kiosk.toml"
 KEY_FILE, CERT_FILE, CA_FILE, SECRET_FILE = "terminal.key", "terminal.crt", "backend-ca.pem", "hmac.secret"
 
 
@@ -195,20 +194,19 @@ def rotate_secret(config_path: str | os.PathLike[str]) -> Path:
 
 def add_arguments(sub: Any) -> None:
     """The enroll and rotate-secret subcommands."""
-    e: argparse.ArgumentParser = sub.add_parser("enroll", help="register with the backend using a one-time code")
+    from kiosk.cli_help import example
+
+    e: argparse.ArgumentParser = sub.add_parser(
+        "enroll", help="register with the backend using a one-time code",
+        epilog=example("kiosk-provision enroll --backend https://backend.example:8444 --code 3F2A1C-... "
+                       "--ca-file backend-ca.pem --group kiosk"))
     e.add_argument("--backend", required=True, help="the backend's enrollment URL (http(s)://host:port)")
     e.add_argument("--code", required=True, help="the one-time enrollment code from the operator")
-    e.add_argument("--config", default=None, help=f"config file to update (default: $KIOSK_CONFIG, else {DEFAULT_CONFIG})")
     e.add_argument("--credentials-dir", default=None, help="where the key, certificates and secret go "
                                                            "(default: credentials/ beside the config)")
-    e.add_argument("--ca-file", default="", help="the CA to check the enrollment server's certificate against "
+    e.add_argument("--ca-file", default=None, help="the CA to check the enrollment server's certificate against "
                                                  "(needed for https; default: the config's backend.ca_file)")
     e.add_argument("--group", default=None, help="group allowed to read the credentials (mode 0640), e.g. kiosk")
     e.add_argument("--no-verify", action="store_true", help="skip the signed test call after enrolling")
-    r = sub.add_parser("rotate-secret", help="replace the terminal's HMAC secret (the old one stops working)")
-    r.add_argument("--config", default=None, help=f"config file (default: $KIOSK_CONFIG, else {DEFAULT_CONFIG})")
-
-
-def config_path(arg: str | None) -> str:
-    """The config path from the flag, $KIOSK_CONFIG, or the installed default."""
-    return arg or os.environ.get("KIOSK_CONFIG") or DEFAULT_CONFIG
+    sub.add_parser("rotate-secret", help="replace the terminal's HMAC secret (the old one stops working)",
+                   epilog=example("kiosk-provision rotate-secret --config /etc/kiosk/kiosk.toml"))

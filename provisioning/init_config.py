@@ -12,7 +12,7 @@ import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 import tomli_w
 
@@ -165,30 +165,98 @@ _QUESTIONS: tuple[tuple[str, str], ...] = (
     ("terminal_name", "Terminal name"),
     ("location", "Location"),
     ("backend_url", "Backend URL (https://... or embedded)"),
-    ("hmac_secret_file", "HMAC secret file written by enrollment (empty: none yet)"),
+    ("hmac_secret_file", "HMAC secret file (Enter: none yet; `kiosk-provision enroll` writes credentials/hmac.secret)"),
     ("state_dir", "State folder"),
     ("language", "Screen language (zh_CN or en)"),
 )
+# Section models that check one answer on its own, before the next question.
+_SECTIONS = {"terminal": kconfig.TerminalConfig, "backend": kconfig.BackendConfig, "paths": kconfig.PathsConfig,
+             "ui": kconfig.UiConfig}
+MAX_TRIES = 5  # a technician who types the same mistake five times is stopped, with the reason
+
+
+def check_answer(attr: str, answer: str, profile: str) -> str:
+    """One answer checked on its own (and against the profile already chosen). Raises ConfigError."""
+    from pydantic import ValidationError
+
+    key = dict(FIELDS)[attr]
+    if attr == "profile":
+        if answer not in ("demo", "production"):
+            raise ConfigError(f"profile: must be demo or production; got {answer!r}", key=key, value=answer)
+        return answer
+    if attr == "hmac_secret_file" and not answer:
+        return answer  # no secret yet: enrollment writes it
+    section, _, name = key.partition(".")
+    try:
+        _SECTIONS[section].model_validate({name: answer})
+    except ValidationError as err:
+        msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{key}: {msg}; got {answer!r}", key=key, value=answer) from None
+    if profile == "production" and attr == "backend_url" and not answer.startswith("https://"):
+        raise ConfigError(f"{key}: the production profile talks to the backend over https only; got {answer!r}",
+                          key=key, value=answer)
+    if not answer.strip() and attr != "hmac_secret_file":
+        raise ConfigError(f"{key}: must not be empty", key=key, value=answer)
+    return answer
+
+
+def check_device_answer(name: str, answer: str, profile: str) -> dict[str, Any]:
+    """One device answer as a device table, checked on its own. Raises ConfigError."""
+    from pydantic import ValidationError
+
+    table = parse_device_spec(f"{name}={answer}")[1]
+    try:
+        dev = kconfig.DeviceConfig.model_validate(table)
+    except ValidationError as err:
+        raise ConfigError(f"devices.{name}: {err.errors()[0]['msg']}", key=f"devices.{name}", value=answer) from None
+    if profile == "production" and dev.enabled and dev.driver == "sim":
+        raise ConfigError(f"devices.{name}.driver: the production profile never uses a simulator; give the real "
+                          "driver (e.g. usb,vendor_id=0x...,product_id=0x...), or off", key=f"devices.{name}.driver",
+                          value=answer)
+    if profile == "production" and name == "pcsc" and dev.enabled and not dev.options.get("trust_store"):
+        raise ConfigError("devices.pcsc.options.trust_store: the production profile checks chips against a CSCA "
+                          "trust store; add trust_store=/etc/kiosk/csca", key="devices.pcsc.options.trust_store",
+                          value=answer)
+    return table
+
+
+def _ask_until_valid(prompt: str, default: Any, check: Callable[[str], Any], stdin: TextIO, out: TextIO) -> Any:
+    """Ask until ``check`` accepts the answer; each refusal is explained and the question asked again."""
+    for _ in range(MAX_TRIES):
+        answer = _ask(prompt, default, stdin.readline, out)
+        try:
+            return check(answer)
+        except ConfigError as err:
+            out.write(f"  not accepted: {err.detail}. Try again.\n")
+    raise ConfigError(f"init: {prompt!r} was refused {MAX_TRIES} times; nothing was written", key="", value=None)
 
 
 def ask_answers(values: dict[str, Any], devices: dict[str, dict[str, Any]],
-                stdin: TextIO = sys.stdin, out: TextIO = sys.stderr) -> None:
-    """Ask every question on ``out`` and read answers from ``stdin`` (Enter keeps the default shown)."""
+                stdin: TextIO = sys.stdin, out: TextIO = sys.stderr,
+                detected: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Ask every question on ``out``, reading answers from ``stdin`` (Enter keeps the default shown).
+
+    Each answer is checked as it is given and asked again when refused, so one typo costs one
+    line, not the session. ``detected`` (what `detect` found) gives the devices' defaults.
+    """
     defaults = KioskConfig.model_construct()
     for attr, prompt in _QUESTIONS:
         key = dict(FIELDS)[attr]
         current = values.get(attr)
         if current is None:
             current = _get(defaults.model_dump(), key)
-        values[attr] = _ask(prompt, current, stdin.readline, out)
+        profile = str(values.get("profile") or "demo")
+        values[attr] = _ask_until_valid(prompt, current, lambda a, attr=attr: check_answer(attr, a, profile),
+                                        stdin, out)
+    profile = str(values.get("profile") or "demo")
     for name in DEVICE_NAMES:
-        table = devices.get(name)
-        shown = _describe_table(table) if table else "sim"
-        answer = _ask(f"Device {name}: DRIVER[,key=value...] or off", shown, stdin.readline, out)
-        if answer and answer != shown:
-            devices[name] = parse_device_spec(f"{name}={answer}")[1]
-        elif table:
-            devices[name] = table
+        found = (detected or {}).get(name)
+        table = devices.get(name) or (found if found and found.get("enabled", True) else None)
+        shown = _describe_table(table) if table else ("off" if profile == "production" else "sim")
+        if profile == "production" and shown == "sim":
+            shown = "off"  # never offer a simulator as the default of a production terminal
+        devices[name] = _ask_until_valid(f"Device {name}: DRIVER[,key=value...] or off", shown,
+                                         lambda a, name=name: check_device_answer(name, a, profile), stdin, out)
 
 
 def _describe_table(table: Mapping[str, Any]) -> str:
@@ -200,33 +268,42 @@ def _describe_table(table: Mapping[str, Any]) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of `kiosk-provision init`."""
-    p.add_argument("--config", required=True, help="where to write the config (TOML)")
     p.add_argument("--force", action="store_true", help="replace an existing config")
-    p.add_argument("--interactive", action="store_true", help="ask for each value (answers on stdin)")
-    p.add_argument("--detect", action="store_true", help="fill [devices] from what `detect` finds")
-    p.add_argument("--profile", choices=["demo", "production"])
-    p.add_argument("--terminal-id")
-    p.add_argument("--terminal-name")
-    p.add_argument("--location")
-    p.add_argument("--backend-url")
-    p.add_argument("--hmac-secret-file")
-    p.add_argument("--public-key")
-    p.add_argument("--ca-file")
-    p.add_argument("--client-cert-file")
-    p.add_argument("--client-key-file")
-    p.add_argument("--state-dir")
-    p.add_argument("--language", choices=["zh_CN", "en"])
-    p.add_argument("--fullscreen", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--interactive", action="store_true",
+                   help="ask for each value on the terminal, checking each answer as it is given")
+    p.add_argument("--detect", action="store_true", help="fill [devices] from what `detect` finds (also the "
+                                                         "defaults offered by --interactive)")
+    p.add_argument("--profile", choices=["demo", "production"], help="demo (simulators) or production (default: demo)")
+    p.add_argument("--terminal-id", help="the id on the cabinet label, e.g. JN-LX-0042 (default: JN-DEMO-0001)")
+    p.add_argument("--terminal-name", help="the station's name shown to residents (default: the demo station)")
+    p.add_argument("--location", help="where the terminal stands (default: the demo station's)")
+    p.add_argument("--backend-url", help="https://... of the backend, or embedded (default: embedded)")
+    p.add_argument("--hmac-secret-file", help="the secret file; leave out before enrollment, which writes "
+                                              "credentials/hmac.secret beside the config")
+    p.add_argument("--public-key", help="base64 Ed25519 key of the backend (enroll writes it)")
+    p.add_argument("--ca-file", help="the backend's CA to pin (enroll writes credentials/backend-ca.pem)")
+    p.add_argument("--client-cert-file", help="client certificate (enroll writes credentials/terminal.crt)")
+    p.add_argument("--client-key-file", help="client key (enroll writes credentials/terminal.key)")
+    p.add_argument("--state-dir", help="journal, statistics and spool (default: ~/.local/state/kiosk; "
+                                       "/var/lib/kiosk on an installed terminal)")
+    p.add_argument("--language", choices=["zh_CN", "en"], help="screen language (default: zh_CN)")
+    p.add_argument("--fullscreen", action=argparse.BooleanOptionalAction, default=None,
+                   help="full-screen window (default: off)")
     p.add_argument("--update-repo", metavar="URL", help="the TUF repository releases come from (update.repo)")
     p.add_argument("--tuf-root", metavar="FILE",
                    help="the repository's root.json: checked, copied beside the config as tuf-root.json "
                         "and named in update.tuf_root")
     p.add_argument("--device", action="append", default=[], metavar="NAME=DRIVER[,k=v...]",
-                   help="a device table, e.g. receipt_printer=usb,vendor_id=0x04b8,product_id=0x0202")
+                   help="a device table, e.g. receipt_printer=usb,vendor_id=0x04b8,product_id=0x0202 "
+                        "(repeat per device; default: none)")
 
 
-def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stderr) -> KioskConfig:
-    """Carry out `init` from parsed flags. Raises ConfigError, ConfigExists."""
+def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stderr,
+        findings: Sequence[Any] | None = None) -> KioskConfig:
+    """Carry out `init` from parsed flags. Raises ConfigError, ConfigExists.
+
+    ``findings`` stands for what `detect` sees on the buses (None: look now).
+    """
     target = Path(args.config)
     if target.exists() and not args.force:  # before any question: don't waste the technician's answers
         raise ConfigExists(f"{target} exists; pass --force to replace it", path=str(target))
@@ -243,16 +320,20 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.s
         validate_tuf_root(root_bytes, tuf_root)  # before any question is asked
         values["tuf_root_dest"] = str((target.parent / TUF_ROOT_NAME).absolute())
     devices: dict[str, dict[str, Any]] = {}
-    if args.detect:
+    detected: dict[str, dict[str, Any]] = {}
+    if args.detect or args.interactive:  # interactive answers start from what is plugged in
         from provisioning.detect import detect_findings
         from provisioning.models import suggest_devices
 
-        devices.update({k: dict(v) for k, v in suggest_devices(detect_findings()).devices.items()})
+        found = detect_findings() if findings is None else findings
+        detected = {k: dict(v) for k, v in suggest_devices(found).devices.items()}
+        if args.detect:
+            devices.update(detected)
     for spec in args.device:
         name, table = parse_device_spec(spec)
         devices[name] = table
     if args.interactive:
-        ask_answers(values, devices, stdin, out)
+        ask_answers(values, devices, stdin, out, detected)
     data = build_config(values, devices)
     if tuf_root:
         render(data)  # a config that will not be written leaves no root file behind either

@@ -14,10 +14,14 @@ over ``/``. What is staged:
   entry giving that group read access to the config (ownership is set on the target).
 - udev rules giving the ``kiosk`` group the configured USB devices, so no root is needed.
 - the config itself at ``/etc/kiosk/kiosk.toml`` (mode 0640).
+- fleet updates: ``kiosk-update.service``, ``kiosk-update.timer`` and ``kiosk-update.path``
+  (provisioning/update/units.py), the timer and the path unit enabled.
 
 Everything is written into a staging folder beside DIR, the units are checked with
 ``systemd-analyze verify``, and only then does the folder replace DIR; on any failure
-nothing half-installed is left.
+nothing half-installed is left. DIR must be new, empty, or an earlier install's (it carries
+``INSTALL_MARKER``): any other folder is refused, so a mistyped ``--root`` cannot wipe it.
+``ExecStart`` runs the installed release (``CURRENT_KIOSK_BIN``), never a development checkout.
 """
 from __future__ import annotations
 
@@ -31,11 +35,14 @@ from kiosk.config import KioskConfig
 from kiosk.errors import ConfigError
 from provisioning.atomic import staged_dir
 from provisioning.errors import InstallVerifyFailed, ProvisionError
+from provisioning.update.layout import CURRENT_KIOSK_BIN
 
 SERVICE_NAME = "kiosk.service"
 CONFIG_DEST = "/etc/kiosk/kiosk.toml"
 STATE_DIR = "/var/lib/kiosk"
 CAGE = "/usr/bin/cage"
+INSTALL_MARKER = ".kiosk-provision-install"  # in DIR: this folder is an install's, it may be replaced
+CONFIG_DIR = "/etc/kiosk"
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,8 @@ class InstallOptions:
     """What `install` needs beyond the config."""
 
     root: Path
-    kiosk_bin: str
     config_source: Path
+    kiosk_bin: str = CURRENT_KIOSK_BIN
     user: str = "kiosk"
     watchdog_s: int = 30
     metrics_port: int | None = None
@@ -123,9 +130,7 @@ def _state_dir(cfg: KioskConfig) -> str:
 def service_unit(cfg: KioskConfig, opts: InstallOptions) -> str:
     """The text of kiosk.service."""
     groups = list(opts.extra_groups) + device_groups(cfg)
-    run = f"{opts.kiosk_bin} --config {CONFIG_DEST} run"
-    if opts.metrics_port is not None:
-        run += f" --metrics-port {opts.metrics_port}"
+    run = f"{opts.kiosk_bin} --config {CONFIG_DEST} run --metrics-port {metrics_port(cfg, opts)}"
     metrics = metrics_note(cfg, opts)
     state = _state_dir(cfg)
     extra_rw = "" if state == STATE_DIR or state.startswith(STATE_DIR + "/") else f"ReadWritePaths={state}\n"
@@ -199,11 +204,14 @@ WantedBy=graphical.target
 """
 
 
+def metrics_port(cfg: KioskConfig, opts: InstallOptions) -> int:
+    """The port the installed kiosk serves metrics on: ``--metrics-port``, else the config's ``[metrics] listen``."""
+    return cfg.metrics.address(opts.metrics_port)[1]
+
+
 def metrics_note(cfg: KioskConfig, opts: InstallOptions) -> str:
     """Where the installed kiosk serves metrics: the host is always the config's ``[metrics] listen``."""
-    if opts.metrics_port is None and not cfg.metrics.enabled:
-        return "Metrics: off ([metrics] enabled = false and no --metrics-port)."
-    host, port = cfg.metrics.address(opts.metrics_port)
+    host, port = cfg.metrics.address(metrics_port(cfg, opts))
     shown = f"[{host}]" if ":" in host else host
     reach = "beyond loopback ([metrics] allow_remote)" if cfg.metrics.remote() else "loopback only"
     return f"Metrics: http://{shown}:{port}/metrics, {reach}; the host comes from [metrics] listen."
@@ -229,24 +237,36 @@ HandleHibernateKey=ignore
 """
 
 
+def _inside_config_dir(path: str) -> bool:
+    """True for a path strictly below /etc/kiosk: the only folders whose mode the install may set."""
+    return Path(path).is_absolute() and Path(CONFIG_DIR) in Path(path).parents
+
+
 def tmpfiles(opts: InstallOptions, cfg: KioskConfig) -> str:
     """tmpfiles.d entries: the config (and the enrolled secret) readable by the kiosk group, nobody else.
 
     The staging machine may have no ``kiosk`` user, so ownership is set on the target at boot.
+    A folder is named only when it lies inside /etc/kiosk (enroll's credentials/): a secret kept
+    anywhere else gets a line for its file alone, never for the folder around it (/tmp, /etc, ...).
     """
     lines = ["# Written by kiosk-provision install.",
-             f"d /etc/kiosk 0750 root {opts.user} -",
+             f"d {CONFIG_DIR} 0750 root {opts.user} -",
              f"z {CONFIG_DEST} 0640 root {opts.user} -"]
+    folders: list[str] = []
+    files: list[tuple[str, str]] = []
     if cfg.backend.hmac_secret_file:
-        folder = str(Path(cfg.backend.hmac_secret_file).parent)
-        if folder != str(Path(CONFIG_DEST).parent):  # enroll's credentials/ folder must be enterable by the group
-            lines.append(f"z {folder} 0750 root {opts.user} -")
-        lines.append(f"z {cfg.backend.hmac_secret_file} 0440 root {opts.user} -")
+        files.append((cfg.backend.hmac_secret_file, "0440"))
     # What `kiosk-provision enroll` wrote beside the secret: the key is as private as the secret.
     for path, mode in ((cfg.backend.client_key_file, "0440"), (cfg.backend.client_cert_file, "0444"),
                        (cfg.backend.ca_file, "0444")):
         if path:
-            lines.append(f"z {path} {mode} root {opts.user} -")
+            files.append((path, mode))
+    for path, _mode in files:
+        folder = str(Path(path).parent)
+        if _inside_config_dir(folder) and folder not in folders:  # the group must be able to enter it
+            folders.append(folder)
+    lines += [f"z {folder} 0750 root {opts.user} -" for folder in folders]
+    lines += [f"z {path} {mode} root {opts.user} -" for path, mode in files]
     return "\n".join(lines) + "\n"
 
 
@@ -272,6 +292,9 @@ def stage(stage_root: Path, cfg: KioskConfig, opts: InstallOptions) -> list[str]
         "usr/lib/tmpfiles.d/kiosk.conf": tmpfiles(opts, cfg),
         "etc/udev/rules.d/70-police-kiosk.rules": udev_rules(cfg, opts.user),
     }
+    from provisioning.update import units as update_units
+
+    files.update(update_units.staged_files(cfg, opts.kiosk_bin, CONFIG_DEST, _state_dir(cfg)))
     for rel, text in files.items():
         _write(stage_root, rel, text)
     _write(stage_root, CONFIG_DEST.lstrip("/"), opts.config_source.read_text(encoding="utf-8"), 0o640)
@@ -280,9 +303,12 @@ def stage(stage_root: Path, cfg: KioskConfig, opts: InstallOptions) -> list[str]
         f"etc/systemd/system/graphical.target.wants/{SERVICE_NAME}": f"/etc/systemd/system/{SERVICE_NAME}",
         "etc/systemd/system/default.target": "/lib/systemd/system/graphical.target",
     }
+    links.update(update_units.staged_links())
     for rel, target in links.items():
         _link(stage_root, rel, target)
-    return sorted([*files, CONFIG_DEST.lstrip("/"), *links])
+    written = sorted([*files, CONFIG_DEST.lstrip("/"), *links])
+    _write(stage_root, INSTALL_MARKER, "".join(f"/{rel}\n" for rel in written))
+    return written
 
 
 def verify_units(unit_paths: list[Path]) -> str:
@@ -299,28 +325,62 @@ def verify_units(unit_paths: list[Path]) -> str:
     return output
 
 
-def install(cfg: KioskConfig, opts: InstallOptions) -> list[str]:
-    """Stage every file into ``opts.root`` all at once. Raises ProvisionError, InstallVerifyFailed, ConfigError."""
-    if not Path(opts.kiosk_bin).is_absolute():
-        raise ProvisionError(f"--kiosk-bin must be an absolute path, got {opts.kiosk_bin!r}")
+def check_root(root: Path) -> None:
+    """DIR must be new, empty, or an earlier install's (it holds INSTALL_MARKER). Raises ProvisionError."""
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise ProvisionError(f"--root {root} is not a folder; give a new folder to stage into, e.g. /tmp/kiosk-root")
+    if root.is_dir() and any(root.iterdir()) and not (root / INSTALL_MARKER).is_file():
+        raise ProvisionError(f"--root {root} is not empty and was not made by kiosk-provision install; it would be "
+                             "replaced whole, so it is left alone. Give a new or empty folder, e.g. /tmp/kiosk-root")
+
+
+def development_checkout(path: str) -> Path | None:
+    """The source checkout ``path`` lies in (a parent holding .git or setup.cfg), or None."""
+    for parent in Path(path).parents:
+        if (parent / ".git").exists() or (parent / "setup.cfg").is_file():
+            return parent
+    return None
+
+
+def check_kiosk_bin(kiosk_bin: str) -> str:
+    """ExecStart's app must be an installed release. Raises ProvisionError, InstallVerifyFailed; returns a note."""
+    if not Path(kiosk_bin).is_absolute():
+        raise ProvisionError(f"--kiosk-bin must be an absolute path, got {kiosk_bin!r}")
+    checkout = development_checkout(kiosk_bin)
+    if checkout is not None:
+        raise ProvisionError(f"--kiosk-bin {kiosk_bin} is inside the development checkout {checkout}; the service "
+                             f"must run an installed release: leave --kiosk-bin out ({CURRENT_KIOSK_BIN}, set up by "
+                             "`kiosk-provision update apply`)")
+    if Path(kiosk_bin).exists():
+        if not os.access(kiosk_bin, os.X_OK) or not Path(kiosk_bin).is_file():
+            raise InstallVerifyFailed(f"{kiosk_bin} is not an executable file (--kiosk-bin)")
+        return ""
+    if kiosk_bin == CURRENT_KIOSK_BIN:  # staged on another machine: the release comes with `update apply`
+        return (f"ExecStart runs {CURRENT_KIOSK_BIN}, not present on this machine: install a release on the "
+                "target (`kiosk-provision update apply`) before starting kiosk.service.")
+    raise InstallVerifyFailed(f"{kiosk_bin} does not exist (--kiosk-bin); leave the flag out to run the installed "
+                              f"release {CURRENT_KIOSK_BIN}")
+
+
+def install(cfg: KioskConfig, opts: InstallOptions) -> tuple[list[str], str]:
+    """Stage every file into ``opts.root`` all at once; returns (paths written, a note on the app).
+
+    Raises ProvisionError, InstallVerifyFailed, ConfigError.
+    """
     if not 5 <= opts.watchdog_s <= 600:
         raise ProvisionError(f"--watchdog-sec must be 5..600, got {opts.watchdog_s}")
+    check_root(opts.root)
+    note = check_kiosk_bin(opts.kiosk_bin)
     with staged_dir(opts.root) as stage_root:
         written = stage(stage_root, cfg, opts)
-        if opts.verify:
-            # systemd checks only the first word of ExecStart (cage); the app behind it is checked here
-            if not os.access(opts.kiosk_bin, os.X_OK) or not Path(opts.kiosk_bin).is_file():
-                raise InstallVerifyFailed(f"{opts.kiosk_bin} is not an executable file (--kiosk-bin)")
-            verify_units([stage_root / "etc/systemd/system" / SERVICE_NAME])
-    return written
+        if opts.verify:  # systemd checks only the first word of ExecStart (cage); the app is checked above
+            from provisioning.update import units as update_units
 
-
-def default_kiosk_bin() -> str:
-    """The installed `kiosk` entry point: beside this Python, else on PATH."""
-    beside = Path(sys.executable).parent / "kiosk"
-    if beside.exists():
-        return str(beside)
-    return shutil.which("kiosk") or "/usr/bin/kiosk"
+            names = [SERVICE_NAME, update_units.TIMER, update_units.PATH]
+            if not note:  # the release is here: the updater's kiosk-provision beside kiosk can be checked too
+                names.append(update_units.SERVICE)
+            verify_units([stage_root / "etc/systemd/system" / name for name in names])
+    return written, note
 
 
 def describe(written: list[str], root: Path, note: str = "") -> str:

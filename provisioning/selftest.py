@@ -95,6 +95,29 @@ def check_devices(cfg: KioskConfig) -> list[Check]:
     return checks
 
 
+def check_catalog(cfg: KioskConfig, device_checks: list[Check]) -> Check:
+    """The devices the catalog's items need: production fails when one is disabled or did not pass, naming the items."""
+    from kiosk.services.catalog import Catalog
+    from kiosk.services.readiness import describe, shortfalls
+
+    catalog = Catalog.load()
+    passed = {c.name.removeprefix("device:") for c in device_checks if c.ok and c.name.startswith("device:")}
+    failed = {c.name.removeprefix("device:"): c.summary for c in device_checks if not c.ok}
+    lacking = [s for s in shortfalls(cfg, catalog) if s.why == "disabled"]
+    lacking += [s for s in shortfalls(cfg, catalog, {n: None for n in passed}) if s.why == "missing"
+                and s.device in failed]
+    items = sorted({i for s in lacking for i in s.items})
+    data = {"profile": cfg.profile, "devices_lacking": [s.to_dict() for s in lacking], "items_unavailable": items}
+    if not lacking:
+        return Check("catalog", True, f"every device the {len(catalog.items)} items need is configured", data=data)
+    summary = f"{len(items)} of {len(catalog.items)} items cannot run:\n" + "\n".join(
+        f"      {line}" for line in describe(lacking, catalog))
+    if cfg.profile != "production":
+        return Check("catalog", True, summary, warning=True, data=data)
+    return Check("catalog", False, summary + "\n      the production profile needs these devices: run "
+                 "`kiosk-provision init --detect` or set each device's driver", data=data)
+
+
 def _backend_url(cfg: KioskConfig, base_url: str | None) -> str:
     return (base_url or cfg.backend.url).rstrip("/")
 
@@ -109,6 +132,8 @@ def check_backend(cfg: KioskConfig, base_url: str) -> Check:
             answer = client.health()
         except KioskError as err:
             return Check("backend", False, f"{base_url}: {err.code}: {err.detail}", data={"code": err.code})
+        except OSError as exc:  # e.g. the pinned CA file is missing: requests says so before connecting
+            return Check("backend", False, f"{base_url}: {exc}", data={"code": "backend_unreachable"})
         return Check("backend", answer.get("status") == "ok",
                      f"{base_url}: {answer.get('status')} (signed), version {answer.get('version', '?')}",
                      data={"url": base_url, "answer": answer, "signed": True})
@@ -157,7 +182,7 @@ def check_clock(cfg: KioskConfig, base_url: str, now: Callable[[], float] = time
         before = now()
         _, body, headers = _plain_health(cfg, base_url)
         after = now()
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError) as exc:
         return Check("clock", False, f"cannot read the backend's time: {type(exc).__name__}", data={"limit_s": limit})
     server = _server_time(body, headers)
     if server is None:
@@ -175,6 +200,7 @@ def check_clock(cfg: KioskConfig, base_url: str, now: Callable[[], float] = time
 def run_selftest(cfg: KioskConfig, base_url: str | None = None, now: Callable[[], float] = time.time) -> Report:
     """Every check; the embedded backend is started on loopback for the duration when configured."""
     checks = check_devices(cfg)
+    checks.append(check_catalog(cfg, checks))
     url = _backend_url(cfg, base_url)
     sim = None
     if url == "embedded":

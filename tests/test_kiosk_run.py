@@ -7,6 +7,7 @@ Every process started here is stopped by its PID.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import pytest
 import requests
 import yaml
 
+from kiosk import __version__ as kiosk_version
 from kiosk.config import DEMO_TERMINAL_ID
 from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
 from kiosk.backend_sim.server import SimServer
@@ -204,6 +206,22 @@ def test_the_metrics_listen_key_alone_serves_metrics_where_it_says(
 
         _wait_for(serving, 60, "metrics on the configured address")
         assert listening_addresses(port) == {"127.0.0.1"}
+        # the updater's last outcome shows at the next scrape, one outcome at 1, the others at 0
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert f'kiosk_release_info{{version="{kiosk_version}"}} 1.0' in text
+        assert 'kiosk_update_last_outcome{outcome="rolled_back"} 0.0' in text
+        (tmp_path / "state" / "update").mkdir(exist_ok=True)
+        (tmp_path / "state" / "update" / "last.json").write_text(
+            '{"outcome": "rolled_back", "version": "9.9.9", "reason": "kiosk_exited", "at": "2026-12-05T03:00:00+00:00"}')
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'kiosk_update_last_outcome{outcome="rolled_back"} 1.0' in text
+        assert 'kiosk_update_last_outcome{outcome="installed"} 0.0' in text
+        _wait_for(lambda: (tmp_path / "state" / "run-status.json").exists(), 30, "the run status")
+        status = json.loads((tmp_path / "state" / "run-status.json").read_text())  # what the health gate reads
+        assert status["serving"] is True and status["pid"] == kiosk.pid and status["version"] == kiosk_version
+        # the kiosk says where its metrics are, so the technician can give Prometheus the address
+        assert f"metrics served at http://127.0.0.1:{port}/metrics ([metrics] listen 127.0.0.1:{port})" in \
+            log.read_text()
     finally:
         assert _stop(kiosk) == 0, log.read_text()[-3000:]
 

@@ -5,7 +5,7 @@ counts as much as one at the top, and ``importlib.import_module("...")`` with a 
 name counts too. Arrows that must not exist:
 
 - kiosk/services → the backend simulator (kiosk.backend_sim), except the runtime's demo
-  wiring (``Runtime.from_config``) and ``health.check_config`` (the embedded backend);
+  wiring (``Runtime.from_config``) and ``health_cli.check_config`` (the embedded backend);
 - kiosk/hardware → print_templates (drivers print bytes, templates render them);
 - kiosk/services or kiosk/hardware → Kivy;
 - kiosk/app.py → the demo (the demo drives the app, not the other way round);
@@ -32,7 +32,7 @@ SIMULATOR = "kiosk.backend_sim"
 DEMO = ("kiosk.demo", "kiosk.demo_residents")
 # (file, enclosing function) where the services may start the embedded simulator
 SIMULATOR_ALLOWED = {("kiosk/services/runtime.py", "Runtime.from_config"),
-                     ("kiosk/services/health.py", "check_config")}
+                     ("kiosk/services/health_cli.py", "check_config")}
 
 
 @dataclass(frozen=True)

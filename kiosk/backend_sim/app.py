@@ -104,6 +104,8 @@ class SimApp(RequestPipeline, SimViews):
         for rule, method, view in sim_routes:
             app.add_url_rule(API_PREFIX + rule, view.__name__, self._sim_endpoint(view), methods=[method])
         app.add_url_rule("/fleet", "fleet_page", self.fleet_page, methods=["GET"])
+        app.add_url_rule("/fleet/confirm", "fleet_confirm", self.fleet_confirm, methods=["GET"])
+        app.add_url_rule("/fleet/commands", "fleet_command", self.fleet_command, methods=["POST"])
         update_repo.register(app, self.settings.update_repo)
         limits.install(app)
         retention.install(app, self.db, self.settings.idempotency_window_s, now)

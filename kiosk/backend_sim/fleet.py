@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS commands (
 );
 """
 
-COMMAND_KINDS = ("restart", "enter_maintenance", "leave_maintenance", "out_of_service_notice", "reprint")
+COMMAND_KINDS = ("restart", "enter_maintenance", "leave_maintenance", "out_of_service_notice", "reprint",
+                 "update_now")
 
 
 def code_key(code: str) -> bytes:
@@ -235,6 +236,14 @@ def heartbeats(conn: sqlite3.Connection, terminal_id: str | None = None) -> list
                         (terminal_id,) if terminal_id else ())
     return [{"terminal_id": r["terminal_id"], "sent_at": r["sent_at"], "received_at": r["received_at"],
              "heartbeat": json.loads(r["body"])} for r in rows]
+
+
+def unused_enrollment_codes(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Enrollment codes issued and not used yet (expired ones included, marked by ``expires_at``), newest first."""
+    rows = conn.execute("SELECT terminal_id, created_at, expires_at FROM enrollment_codes WHERE used_at IS NULL"
+                        " ORDER BY created_at DESC, rowid DESC").fetchall()
+    return [{"terminal_id": r["terminal_id"], "created_at": r["created_at"], "expires_at": r["expires_at"]}
+            for r in rows]
 
 
 def terminal_rows(conn: sqlite3.Connection, static: dict[str, bytes]) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer
@@ -113,6 +115,27 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
     return server.start()
 
 
+def operator_guide(server: SimServer, db_path: str | None) -> str:
+    """What an operator does next: the CA to hand to technicians, how to issue a code, where the fleet page is."""
+    if not server.tls:
+        return (f"fleet page: {server.url}/fleet (loopback only; ?lang=en for English)\n"
+                f"issue an enrollment code: curl -X POST -H 'content-type: application/json' "
+                f"-d '{{\"terminal_id\": \"JN-LX-0042\"}}' {server.url}/api/v1/sim/enrollment-codes")
+    folder = Path(db_path).resolve().parent if db_path else Path(tempfile.mkdtemp(prefix="kiosk-backend-sim-"))
+    ca_path = folder / "backend-sim-ca.pem"
+    ca_path.write_bytes(server.ca_pem)
+    enroll = server.enroll_url
+    return "\n".join([
+        f"enrollment listener on {enroll} (no client certificate needed; {server.url} is the API port, which "
+        "requires one)",
+        f"CA certificate for technicians (--ca-file): {ca_path}",
+        f"issue an enrollment code: curl --cacert {ca_path} -X POST -H 'content-type: application/json' "
+        f"-d '{{\"terminal_id\": \"JN-LX-0042\"}}' {enroll}/api/v1/sim/enrollment-codes",
+        f"then on the terminal: kiosk-provision enroll --backend {enroll} --code CODE --ca-file {ca_path}",
+        f"fleet page: {enroll}/fleet (loopback only; ?lang=en for English)",
+    ])
+
+
 def cli_backend_sim(args: argparse.Namespace) -> int:
     """`kiosk backend-sim --host H --port P [--db FILE]`: serve until SIGTERM or SIGINT."""
     faults = None
@@ -138,8 +161,7 @@ def cli_backend_sim(args: argparse.Namespace) -> int:
     print(f"backend simulator listening on {server.url}", flush=True)
     if getattr(args, "update_repo", None):
         print(f"update repository {args.update_repo} served at {server.url}/updates", flush=True)
-    if server.tls:
-        print(f"enrollment listener on {server.enroll_url}", flush=True)
+    print(operator_guide(server, args.db), flush=True)
     try:
         while not done.wait(0.5):
             pass

@@ -304,14 +304,52 @@ class SimViews:
         return fleet.heartbeats(conn, call.query.get("terminal_id"))
 
     def fleet_page(self) -> Response:
-        """GET /fleet: the operators' page, every terminal with its status colour (loopback only)."""
+        """GET /fleet: the operators' page, problems first (loopback only); ?q= searches, ?status= filters."""
         from kiosk.backend_sim.fleet_page import render_fleet_page
 
         if not is_loopback(request.remote_addr or ""):
             return Response("loopback only", status=403, mimetype="text/plain")
         with self.db.lock:
             rows = fleet.terminal_rows(self.db.conn, self.settings.terminals)
-        return Response(render_fleet_page(rows, now(), request.args.get("lang", "zh_CN")), mimetype="text/html")
+            codes = fleet.unused_enrollment_codes(self.db.conn)
+        args = request.args
+        from kiosk.backend_sim.fleet_releases import offered_releases
+
+        page = render_fleet_page(rows, now(), args.get("lang", "zh_CN"), codes=codes, query=args.get("q", ""),
+                                 status=args.get("status", ""), notice=args.get("notice", "")[:200],
+                                 releases=offered_releases(self.settings.update_repo))
+        return Response(page, mimetype="text/html")
+
+    def fleet_confirm(self) -> Response:
+        """GET /fleet/confirm?terminal=&kind=: ask before an action is queued (loopback only)."""
+        from kiosk.backend_sim.fleet_page import ACTIONS, render_confirm_page
+
+        if not is_loopback(request.remote_addr or ""):
+            return Response("loopback only", status=403, mimetype="text/plain")
+        terminal, kind = request.args.get("terminal", ""), request.args.get("kind", "")
+        if kind not in ACTIONS or not terminal:
+            return Response("unknown action", status=400, mimetype="text/plain")
+        return Response(render_confirm_page(terminal, kind, request.args.get("lang", "zh_CN")), mimetype="text/html")
+
+    def fleet_command(self) -> Response:
+        """POST /fleet/commands (the confirmation form): queue the action for the terminal, back to the page."""
+        from urllib.parse import urlencode
+
+        from kiosk.backend_sim.fleet_page import ACTION_TITLES, ACTIONS
+        from kiosk.i18n import translate
+
+        if not is_loopback(request.remote_addr or ""):
+            return Response("loopback only", status=403, mimetype="text/plain")
+        form = request.form
+        terminal, kind, lang = form.get("terminal", ""), form.get("kind", ""), form.get("lang", "zh_CN")
+        if kind not in ACTIONS or not terminal or form.get("confirm") != "yes":
+            return Response("confirm the action on /fleet/confirm first", status=400, mimetype="text/plain")
+        with self.db.transaction() as conn:
+            queued = fleet.queue_command(conn, self.settings.private_key, terminal, kind, {})
+        log.warning("operator queued %s for terminal %s (%s)", kind, terminal, queued["command_id"])
+        notice = translate("Queued \u201c{action}\u201d for terminal {terminal}; it is sent with the next heartbeat "
+                           "answer.", lang).format(action=translate(ACTION_TITLES[kind], lang), terminal=terminal)
+        return Response(status=303, headers={"Location": "/fleet?" + urlencode({"lang": lang, "notice": notice})})
 
 
 def _terminal(call: Call) -> str:

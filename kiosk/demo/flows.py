@@ -75,6 +75,10 @@ OPTIONS: dict[str, FlowOption] = {
     "leave": FlowOption("leave", as_given, """\
 leave=SCREEN  walk away on that screen (identify, face, form, confirm, payment, done):
               the idle timeout ends the visit"""),
+    "mode": FlowOption("mode", one_of("care", "normal"), """\
+mode=care     the resident first turns care mode (关怀模式) on by touching its switch on the
+              home screen: large type, paged lists; mode=normal turns it off where the
+              station starts in care mode (summary.json "mode" says which one the flow ran in)"""),
     "pay": FlowOption("pay", yes_no, """\
 pay=no        show the QR code but never pay (the payment times out)"""),
     "slip": FlowOption("slip", yes_no, """\
@@ -117,6 +121,7 @@ class FlowScript:
     person: str | None = None
     values: dict[str, str] = field(default_factory=dict)  # FIELD=VALUE: what the resident types or chooses
     leave: str = ""
+    mode: str = ""  # "care" or "normal": the resident switches to it first; "": the station's default
     pay: bool = True
     slip: bool = True  # take the optional slip a query offers
     mrz: str = ""  # "typed": the resident types the data page's details

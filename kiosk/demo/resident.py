@@ -85,6 +85,7 @@ class Resident(FormFilling):
         """Home → category → the item's guide, and start it; False when the guide ended the visit."""
         drv, record = self.driver, self.record
         drv.wait_screen("home")
+        self.choose_mode()
         self.shot("home")
         self.open_item(item)
         if item.kind == "guide":
@@ -196,7 +197,7 @@ class Resident(FormFilling):
         record.reference = str(getattr(result, "reference", "") or "")
         codes = list(getattr(result, "verification_codes", ()) or ())
         record.verification_codes = codes
-        record.display = [[str(line.get("label_en", "")), str(line.get("value", ""))]
+        record.display = [[str(line.get("label_en", "")), str(line.get("value_en", line.get("value", "")))]
                           for line in (getattr(result, "display", None) or ())]
         if codes:
             self.last_code = codes[-1]  # what a later verify flow checks
@@ -259,7 +260,7 @@ class Resident(FormFilling):
     def walk_away(self, screen: str) -> None:
         """Stop touching on ``screen``: the idle timeout (or the payment's expiry) ends the visit."""
         drv, record = self.driver, self.record
-        limit = float(self.runtime.config.ui.idle_timeout_s) + float(self.runtime.config.payment.timeout_s) + 30
+        limit = float(drv.app.idle.timeout_s) + float(self.runtime.config.payment.timeout_s) + 30  # doubled in care mode
         drv.wait_until(lambda: drv.current == "home" and not drv.app.busy, "the idle timeout", limit)
         self.shot("home", again=True)
         outcome = getattr(getattr(self.txn, "outcome", None), "value", None)
@@ -301,15 +302,34 @@ class Resident(FormFilling):
         self.driver.screenshot(path)
         self.record.screenshots.append(str(path.relative_to(self.out)))
 
+    def choose_mode(self) -> None:
+        """On the home screen, touch the care-mode switch when the flow asks for the other mode."""
+        app = self.driver.app
+        wanted = self.script.mode
+        if wanted and (wanted == "care") != bool(app.care):
+            self.press_id("care_button", "home")
+            self.driver.pump(3)
+            if (wanted == "care") != bool(app.care):
+                raise DemoError(f"the care-mode switch did not turn mode {wanted} on")
+        self.record.mode = "care" if app.care else "normal"
+
     def open_item(self, item: Any) -> None:
-        """Home → the item's category → the item's guide."""
+        """Home → the item's tile, or its category and then the item (its page, in care mode) → its guide."""
         drv = self.driver
         home = drv.app.sm.get_screen("home")
-        button = next(b for b in home.ids.categories.children if b.category.code == item.category)
+        if item in self.runtime.home_items:
+            self.press(home.tile_for(item.id), f"tile {item.id}")
+            drv.wait_screen("guide")
+            self.shot("guide")
+            return
+        button = home.category_tile(item.category)
         self.press(button, f"category {item.category}")
         drv.wait_screen("category")
         self.shot("category")
-        target = drv.app.sm.get_screen("category").button_for(item.id)
+        category = drv.app.sm.get_screen("category")
+        while category.page < category.page_of(item.id):
+            self.press_id("next_page", "category")  # care mode: five entries a page
+        target = category.button_for(item.id)
         drv.reveal(target)
         self.press(target, f"item {item.id}")
         drv.wait_screen("guide")

@@ -33,6 +33,7 @@ class FlowRecord:
 
     item: str
     person: str = ""
+    mode: str = "normal"  # the screen's mode the flow ran in: "normal" or "care" (关怀模式)
     outcome: str = "failed"
     reason: str = ""
     message: str = ""  # the refusal or error as the resident read it (English)

@@ -46,6 +46,7 @@ class DeviceStatus:
     supplies: Mapping[str, SupplyState] = field(default_factory=lambda: MappingProxyType({}))
     conditions: frozenset[str] = frozenset()
     detail: str = ""
+    levels: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # supply -> 0..1, if reported
 
     @property
     def usable(self) -> bool:
@@ -62,9 +63,11 @@ class DeviceStatus:
 
 
 def status(state: DeviceState, supplies: Mapping[str, SupplyState] | None = None,
-           conditions: frozenset[str] | set[str] = frozenset(), detail: str = "") -> DeviceStatus:
-    """Build a frozen DeviceStatus from plain values."""
-    return DeviceStatus(state, MappingProxyType(dict(supplies or {})), frozenset(conditions), detail)
+           conditions: frozenset[str] | set[str] = frozenset(), detail: str = "",
+           levels: Mapping[str, float] | None = None) -> DeviceStatus:
+    """Build a frozen DeviceStatus from plain values (``levels``: how much of a supply is left, 0..1)."""
+    return DeviceStatus(state, MappingProxyType(dict(supplies or {})), frozenset(conditions), detail,
+                        MappingProxyType(dict(levels or {})))
 
 
 class Device(abc.ABC):

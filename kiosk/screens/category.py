@@ -3,47 +3,82 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.factory import Factory
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.screens.base import KioskScreen
 
+CARE_PAGE_SIZE = 5  # care mode: at most this many entries at a time
+
+
+class ItemEntry(ButtonBehavior, BoxLayout):
+    """One item of the list (``item_id``): its code and name; an unavailable item still opens its guide."""
+
+    item_id = StringProperty("")
+    label = StringProperty("")
+    available = BooleanProperty(True)
+
 
 class CategoryScreen(KioskScreen):
-    """One big button per item; an item that cannot run now still opens its guide."""
+    """One large entry per item; an item that cannot run now still opens its guide. Paged in care mode."""
+
+    page = NumericProperty(0)
+    pages = NumericProperty(1)
 
     def on_kv_post(self, *_args: Any) -> None:
-        """Redraw when the language or the availability of items changes."""
-        self.app.bind(lang=self.fill, availability=self.fill)
+        """Redraw when the language, the mode or the availability of items changes."""
+        self.app.bind(lang=self.fill, availability=self.fill, care=self._first_page)
 
     def on_pre_enter(self, *_args: Any) -> None:
-        """Fill the list from the shell's current item list."""
+        """Fill the list from the shell's current item list, from its first page."""
+        self._first_page()
+
+    def _first_page(self, *_args: Any) -> None:
+        self.page = 0
         self.fill()
         self.ids.scroller.scroll_y = 1
 
+    def turn(self, step: int) -> None:
+        """Show the next (1) or previous (-1) page."""
+        self.page = max(0, min(self.pages - 1, self.page + step))
+        self.fill()
+
     def fill(self, *_args: Any) -> None:
-        """One button per item, labelled in the current language."""
+        """One entry per item (of this page in care mode), labelled in the current language."""
         app, grid = self.app, self.ids.item_list
         grid.clear_widgets()
         self.ids.title.text = app.local(*app.list_title)
         self.ids.empty.opacity = 0 if app.list_items else 1
-        for item in app.list_items:
+        items = app.list_items
+        if app.care:
+            self.pages = max(1, (len(items) + CARE_PAGE_SIZE - 1) // CARE_PAGE_SIZE)
+            self.page = min(self.page, self.pages - 1)
+            items = items[self.page * CARE_PAGE_SIZE:(self.page + 1) * CARE_PAGE_SIZE]
+        else:
+            self.pages = 1
+        for item in items:
             available = app.is_available(item)
-            label = f"{item.id}  {app.local(item.name_zh, item.name_en)}"
+            label = app.local(item.name_zh, item.name_en)
             if not available:
-                label += "\n" + app.tr("(unavailable right now)")
-            button = Factory.BigButton(text=label, height=170 if available else 200)
-            if not available:
-                button.background_color = (0.35, 0.38, 0.45, 1)
-            button.item_id = item.id
-            button.bind(on_release=lambda b: app.open_item(b.item_id))
-            grid.add_widget(button)
+                label += "\n[size=40]" + app.tr("(unavailable right now)") + "[/size]"
+            entry = ItemEntry(item_id=item.id, label=label, available=available)
+            entry.bind(on_release=lambda e: app.open_item(e.item_id))
+            grid.add_widget(entry)
 
     def button_for(self, item_id: str) -> Any:
-        """The list button of ``item_id`` (the demo and tests touch it)."""
+        """The list button of ``item_id`` on the page on show (the demo and tests touch it)."""
         for button in self.ids.item_list.children:
             if button.item_id == item_id:
                 return button
         raise LookupError(item_id)
+
+    def page_of(self, item_id: str) -> int:
+        """The page (from 0) ``item_id`` is on in care mode; 0 outside it. Raises LookupError."""
+        ids = [item.id for item in self.app.list_items]
+        if item_id not in ids:
+            raise LookupError(item_id)
+        return ids.index(item_id) // CARE_PAGE_SIZE if self.app.care else 0
 
 
 SCREEN = CategoryScreen

@@ -1,10 +1,10 @@
-"""Confirm: what will be done, for whom (masked), and what it costs; one touch to go on."""
+"""Confirm: what will be done, for whom (masked), and what it costs, in one language; one touch to go on."""
 from __future__ import annotations
 
 from typing import Any
 
 from kiosk.privacy import mask_id_number, mask_name
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import KioskScreen, detail_rows
 
 # The label of the go-ahead button says what the touch will do.
 ACTION_BY_KIND = {"certificate": "Print", "payment": "Pay", "query": "Show result", "verify": "Check",
@@ -23,20 +23,19 @@ class ConfirmScreen(KioskScreen):
         self.fill()
 
     def fill(self, *_args: Any) -> None:
-        """Summary lines in the current language; the resident's name and number masked."""
+        """Summary rows in the current language; the resident's name and number masked, shown as data."""
         app, txn = self.app, self.app.txn
         if txn is None:
             return
-        tr, item = app.tr, txn.item
+        tr, item, lang = app.tr, txn.item, app.lang
         self.ids.title.text = app.local(item.name_zh, item.name_en)
-        lines = []
+        rows = []
         identity = getattr(txn.session, "identity", None)
         if identity is not None:
-            lines.append(tr("Resident: {name}").format(name=mask_name(identity.name)))
-            lines.append(tr("ID number: {number}").format(number=mask_id_number(identity.id_number)))
-        for label_zh, label_en, value in txn.summary():
-            lines.append(tr("{label}: {value}").format(label=app.local(label_zh, label_en), value=value))
-        self.ids.summary.text = "\n".join(lines)
+            rows.append((tr("Resident"), mask_name(identity.name), True))
+            rows.append((tr("ID number"), mask_id_number(identity.id_number), True))
+        rows += [(row.label(lang), row.value(lang), row.data) for row in txn.summary()]
+        detail_rows(self.ids.summary, rows)
         self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Continue"))
 
     def confirm(self) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, StringProperty
 
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import KioskScreen, detail_rows
 
 CARD_POLL_S = 0.3
 # A card left behind must not hold the kiosk: after this long the visit ends anyway.
@@ -69,11 +69,13 @@ class DoneScreen(KioskScreen):
         """Result lines shown on screen (query items), in the current language."""
         app = self.app
         result = app.result
-        lines = []
+        rows = []
         for line in (getattr(result, "display", None) or ()):
             label = app.local(line.get("label_zh", ""), line.get("label_en", ""))
-            lines.append(app.tr("{label}: {value}").format(label=label, value=line.get("value", "")))
-        self.ids.display.text = "\n".join(lines)
+            worded = "value_en" in line  # a status or verdict in each language; otherwise data, shown as it is
+            value = app.local(line.get("value", ""), line.get("value_en", "")) if worded else line.get("value", "")
+            rows.append((label, str(value), not worded))
+        detail_rows(self.ids.display, rows)
         txn = app.txn
         problem = txn.error if txn is not None else None
         text = problem.message(app.lang) if problem is not None else ""

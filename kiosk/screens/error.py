@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import KioskScreen, detail_rows
 
 
 class ErrorScreen(KioskScreen):
@@ -27,7 +27,7 @@ class ErrorScreen(KioskScreen):
         self.ids.where.text = app.tr("Where to go: {where}").format(where=where) if where else ""
         # A refusal's rule says more to the staff than the generic "refused".
         code = getattr(error, "rule", "") or error.code
-        self.ids.code.text = app.tr("Reference code: {code}").format(code=code)
+        detail_rows(self.ids.code, [(app.tr("Reference code"), code, True)], stack=True)  # a code for the staff
 
 
 SCREEN = ErrorScreen

@@ -5,13 +5,13 @@ from typing import Any
 
 from kivy.clock import Clock
 from kivy.factory import Factory
-from kivy.uix.togglebutton import ToggleButton
 
 from kiosk.errors import FieldError, KioskError
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import FieldInput, KioskScreen, OptionButton
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 
 INPUT_FILTERS = {"digits": "int", "phone": "int", "number": "float"}
+
 
 
 class FormScreen(KioskScreen):
@@ -34,10 +34,10 @@ class FormScreen(KioskScreen):
         self.ids.next_button.disabled = self._one_choice
         self.ids.next_button.opacity = 0 if self._one_choice else 1
         for spec in self.app.txn.item.fields:
-            label = Factory.Body(font_size=44, bold=True)
+            label = Factory.FieldLabel()
             box.add_widget(label)
             self.labels[spec.name] = (label, spec)
-            error = Factory.Body(color=(1, 0.55, 0.45, 1), text="")
+            error = Factory.FieldError(text="")
             self.errors[spec.name] = error
             if spec.type in ("choice", "lookup"):
                 grid = Factory.GridLayout(cols=1, spacing=16, size_hint_y=None)
@@ -52,11 +52,9 @@ class FormScreen(KioskScreen):
                                         on_result=lambda opts, n=spec.name: self._set_options(n, opts),
                                         on_error=lambda exc, n=spec.name: self._show_error(n, exc))
             else:
-                text = Factory.TextInput(font_size=48, multiline=False, size_hint_y=None, height=130,
-                                         padding=(20, 34), write_tab=False,
-                                         input_filter=INPUT_FILTERS.get(spec.type),
-                                         # Touching a key of the panel must not take the focus away.
-                                         unfocus_on_touch=False)
+                text = FieldInput(input_filter=INPUT_FILTERS.get(spec.type),
+                                  # Touching a key of the panel must not take the focus away.
+                                  unfocus_on_touch=False)
                 text.bind(focus=lambda w, on, s=spec: on and self._typing_into(w, s))
                 box.add_widget(text)
                 self.inputs[spec.name] = text
@@ -75,13 +73,13 @@ class FormScreen(KioskScreen):
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
         grid = self.inputs[name]
+        spec_type = self.labels[name][1].type
         grid.clear_widgets()
         for option in options:
-            button = ToggleButton(group=f"form-{name}", font_size=44, size_hint_y=None, height=130,
-                                  allow_no_selection=False, halign="center")
-            # Long options (a fine with its amount) wrap, and the button grows to hold them.
-            button.bind(width=lambda b, w: setattr(b, "text_size", (w - 40, None)),
-                        texture_size=lambda b, ts: setattr(b, "height", max(130, ts[1] + 40)))
+            # Long options (a fine with its amount) wrap, and the button grows to hold them (kv rule).
+            button = OptionButton(group=f"form-{name}", allow_no_selection=False,
+                                  # A lookup's options are the resident's own records (plates, documents, dogs).
+                                  lang_exempt=spec_type == "lookup")
             button.value = str(option["value"])
             button.option = option
             if self._one_choice:

@@ -1,33 +1,80 @@
-"""Home: the service categories, a search box and the language button."""
+"""Home: the flagship services as large tiles, the categories with their icons and sizes, a search box."""
 from __future__ import annotations
 
 from typing import Any
 
-from kivy.factory import Factory
+from kivy.properties import StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.screens.base import KioskScreen
+from kiosk.screens.icons import glyph
+
+
+class HomeTile(ButtonBehavior, BoxLayout):
+    """A large tile for one item (``item_id``): its icon and name; the touch opens its guide."""
+
+    item_id = StringProperty("")
+    glyph = StringProperty("")
+    label = StringProperty("")
+
+
+class CategoryTile(ButtonBehavior, BoxLayout):
+    """One category (``code``): its icon, its name and how many services it holds."""
+
+    code = StringProperty("")
+    glyph = StringProperty("")
+    label = StringProperty("")
+    count_text = StringProperty("")
 
 
 class HomeScreen(KioskScreen):
     """Entry screen; shown after every session."""
 
     def on_pre_enter(self, *_args: Any) -> None:
-        """Build the category buttons once from the catalog and clear the search box."""
+        """Build the tiles and category buttons once from the catalog and clear the search box."""
         self.ids.search_input.text = ""
-        grid = self.ids.categories
-        if grid.children:
+        if self.ids.categories.children:
             return
-        for category in self.app.runtime.catalog.categories():
-            button = Factory.BigButton(height=170)
-            button.category = category
-            button.bind(on_release=lambda b: self.open_category(b.category))
-            grid.add_widget(button)
+        runtime = self.app.runtime
+        for item in runtime.home_items:
+            tile = HomeTile(item_id=item.id, glyph=glyph(runtime.catalog.icon(item)))
+            tile.bind(on_release=lambda t: self.app.open_tile(t.item_id))
+            self.ids.tiles.add_widget(tile)
+        for category in runtime.catalog.categories():
+            tile = CategoryTile(code=category.code, glyph=glyph(category.icon))
+            tile.category = category
+            tile.bind(on_release=lambda t: self.open_category(t.category))
+            self.ids.categories.add_widget(tile)
         self.relabel()
 
     def relabel(self, *_args: Any) -> None:
-        """Category names in the current language."""
-        for button in self.ids.categories.children:
-            button.text = self.app.category_name(button.category)
+        """Names and counts in the current language; an item that cannot run now says so on its tile."""
+        app = self.app
+        catalog = app.runtime.catalog
+        for tile in self.ids.tiles.children:
+            item = catalog.get(tile.item_id)
+            label = app.local(item.name_zh, item.name_en)
+            if not app.is_available(item):
+                label += "\n[size=40]" + app.tr("(unavailable right now)") + "[/size]"
+            tile.label = label
+        for tile in self.ids.categories.children:
+            tile.label = app.category_name(tile.category)
+            tile.count_text = app.tr("{count} services").format(count=len(catalog.in_category(tile.code)))
+
+    def tile_for(self, item_id: str) -> Any:
+        """The home tile of ``item_id`` (the demo and tests touch it). Raises LookupError."""
+        for tile in self.ids.tiles.children:
+            if tile.item_id == item_id:
+                return tile
+        raise LookupError(item_id)
+
+    def category_tile(self, code: str) -> Any:
+        """The category button of ``code``. Raises LookupError."""
+        for tile in self.ids.categories.children:
+            if tile.code == code:
+                return tile
+        raise LookupError(code)
 
     def open_category(self, category: Any) -> None:
         """Show the items of one category."""

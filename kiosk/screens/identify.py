@@ -38,9 +38,6 @@ class IdentifyScreen(KioskScreen):
         self._asking = False
         self.travel = item.identity == "travel_document"
         self.ids.problem.text = ""
-        tr = self.app.tr
-        self.ids.prompt.text = (tr("Place your passport or travel permit on the reader, photo page down")
-                                if self.travel else tr("Place your ID card on the reader"))
         self._animation = (Animation(card_drop=1, duration=0.9, t="in_out_quad")
                            + Animation(card_drop=1, duration=0.3) + Animation(card_drop=0, duration=0.6))
         self._animation.repeat = True

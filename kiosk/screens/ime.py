@@ -21,8 +21,11 @@ from kiosk.services import pinyin
 
 KV_FILE = Path(__file__).with_suffix(".kv")
 LETTER_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+# Care mode: fewer, larger keys a row, in the order of the alphabet the residents learnt pinyin by.
+CARE_LETTER_ROWS = ("1234567890", "abcdefg", "hijklmn", "opqrstu", "vwxyz")
 PUNCTUATION = {"zh": ("，", "。", "-"), "en": (",", ".", "-")}
 PAGE_SIZE = 5
+CARE_PAGE_SIZE = 3
 MAX_RUN = 4  # the most characters the demo types as one pinyin string
 # Which fields get the number pad, and the one extra key each needs beside 0-9.
 PAD_EXTRA = {"digits": "", "phone": "", "number": ".", "date": "-", "id_number": "X"}
@@ -47,10 +50,21 @@ def _panel(widget: Any) -> Any:
     return parent
 
 
+# Keys that say what they do in the screen's language; every other key types a character or
+# switches the input mode (中/英, ABC), and reads the same in either language.
+WORDED_KEYS = frozenset({"backspace", "space", "done", "prev", "next"})
+
+
 class ImeKey(Button):
     """One key; ``key`` is what it types, or an action (backspace, space, lang, caps, done, prev, next)."""
 
     key = StringProperty("")
+    # Letter, digit, punctuation and mode keys are exempt from the one-language rule.
+    lang_exempt = BooleanProperty(True)
+
+    def on_key(self, _widget: Any, key: str) -> None:
+        """A worded key follows the screen's language; the others are exempt."""
+        self.lang_exempt = key not in WORDED_KEYS
 
     def on_release(self) -> None:
         """Type this key into the panel's field."""
@@ -63,6 +77,7 @@ class CandidateKey(Button):
     """One candidate on the bar; touching it puts its text into the field."""
 
     candidate = ObjectProperty(None, allownone=True)
+    lang_exempt = BooleanProperty(True)  # what the resident is typing: data
 
     def on_release(self) -> None:
         """Put this candidate into the panel's field."""
@@ -89,13 +104,11 @@ class ImePanel(BoxLayout):
     backspace_text = StringProperty("")
 
     def on_kv_post(self, *_args: Any) -> None:
-        """Build the key rows once (letters and pad); which one shows follows ``pad``."""
-        for row, letters in zip((self.ids.row_digits, self.ids.row_q, self.ids.row_a, self.ids.row_z), LETTER_ROWS):
-            for letter in letters:
-                row.add_widget(ImeKey(key=letter))
-        self.ids.row_a.add_widget(ImeKey(key="backspace"))
-        for mark in PUNCTUATION["zh"]:
-            self.ids.row_z.add_widget(ImeKey(key=mark))
+        """Build the key rows (letters and pad); which one shows follows ``pad``, the letters' layout the mode."""
+        from kivy.app import App
+
+        self._app = App.get_running_app()
+        self._lay_out_letters()
         for row, keys in zip((self.ids.pad_1, self.ids.pad_2, self.ids.pad_3, self.ids.pad_4),
                              ("123", "456", "789", ("extra", "0", "backspace"))):
             for key in keys:
@@ -105,14 +118,55 @@ class ImePanel(BoxLayout):
                                       self.ids.letters.__self__),
                           "pad": (self.ids.pad.__self__,)}
         self._drop_composition()
+        self._app.bind(care=self._mode_changed)
         self.bind(chinese=self._relabel, caps=self._relabel, pad_extra=self._relabel, backspace_text=self._relabel,
                   pad=self._arrange,
                   open=self._arrange)
         self._arrange()
         _warm_up()
 
+    @property
+    def care(self) -> bool:
+        """Whether the panel is laid out for care mode."""
+        return bool(getattr(self._app, "care", False))
+
+    @property
+    def page_size(self) -> int:
+        """Candidates a page: fewer, larger ones in care mode."""
+        return CARE_PAGE_SIZE if self.care else PAGE_SIZE
+
+    def _mode_changed(self, *_args: Any) -> None:
+        """Lay the keys out for the new mode now if the panel is open, else when it next opens."""
+        self._laid_out_for = None
+        if self.open:
+            self._lay_out_letters()
+
+    def _lay_out_letters(self, *_args: Any) -> None:
+        """The letter rows and the candidate bar for the mode: QWERTY and five candidates, or care mode's layout."""
+        rows = (self.ids.row_digits, self.ids.row_q, self.ids.row_a, self.ids.row_z, self.ids.row_care)
+        for row in rows:
+            row.clear_widgets()
+        self._laid_out_for = self.care
+        letters = CARE_LETTER_ROWS if self.care else LETTER_ROWS
+        for row, keys in zip(rows, letters):
+            for key in keys:
+                row.add_widget(ImeKey(key=key, lang_exempt=True))
+        # Backspace where the hand finds it: after the home row, or after the last letters in care mode.
+        (rows[-1] if self.care else self.ids.row_a).add_widget(ImeKey(key="backspace", size_hint_x=2 if self.care else 1))
+        for mark in PUNCTUATION["zh"][:2] if self.care else PUNCTUATION["zh"]:
+            (rows[-1] if self.care else self.ids.row_z).add_widget(ImeKey(key=mark, lang_exempt=True))
+        bar = self.ids.candidate_keys
+        bar.clear_widgets()
+        for _slot in range(self.page_size):
+            bar.add_widget(CandidateKey())
+        if hasattr(self, "_sections"):
+            self._compose(self.composition)
+            self._relabel()
+
     def _arrange(self, *_args: Any) -> None:
         """Show the letters (with the candidate bar) or the number pad; nothing while closed."""
+        if self.open and getattr(self, "_laid_out_for", None) != self.care:
+            self._lay_out_letters()
         self.clear_widgets()
         # A closed panel holds no keys at all: a disabled key lying under a form button
         # would swallow its touches.
@@ -196,7 +250,7 @@ class ImePanel(BoxLayout):
         self._syllables = pinyin.segment(letters) if letters else []
         self.spelled = " ".join(self._syllables)
         self._all = pinyin.candidates(letters, name=self.name_field) if letters else []
-        self.pages = (len(self._all) + PAGE_SIZE - 1) // PAGE_SIZE
+        self.pages = (len(self._all) + self.page_size - 1) // self.page_size
         self.page = 0
         self._show_page()
 
@@ -219,7 +273,8 @@ class ImePanel(BoxLayout):
         self._show_page()
 
     def _show_page(self) -> None:
-        self.candidates = self._all[self.page * PAGE_SIZE:(self.page + 1) * PAGE_SIZE]
+        size = self.page_size
+        self.candidates = self._all[self.page * size:(self.page + 1) * size]
         bar = self.ids.get("candidate_keys")
         if bar is None:
             return
@@ -252,7 +307,8 @@ class ImePanel(BoxLayout):
     def key(self, key: str) -> ImeKey:
         """The key on show that types ``key`` (a character, or an action name); KeyError if none."""
         for widget in self.walk(restrict=True):
-            if isinstance(widget, ImeKey) and widget.key == key:
+            # A row put away (care mode's digits while typing pinyin) holds disabled keys.
+            if isinstance(widget, ImeKey) and widget.key == key and not widget.parent.disabled:
                 return widget
         if self.pad and key and key == self.pad_extra:
             return self.key("extra")
@@ -278,6 +334,10 @@ class ImePanel(BoxLayout):
                     out.append(self.key("caps"))
                     caps = not caps
                 out.append(self.key(char.lower()))
+            elif char.isdigit() and chinese and self.care and not self.pad:
+                out.append(self.key("lang"))  # care mode shows the digits with the Latin letters only
+                chinese = False
+                out.append(self.key(char))
             elif char == " ":
                 out.append(self.key("space"))
             elif char in PUNCTUATION["en"] and not self.pad:
@@ -322,8 +382,8 @@ class ImePanel(BoxLayout):
         position = _best_candidate(self._all, rest)
         if position is None:
             return self.key("backspace")  # typed pinyin gives nothing useful: start this part again
-        if position // PAGE_SIZE != self.page:
-            return self.key("next" if position // PAGE_SIZE > self.page else "prev")
+        if position // self.page_size != self.page:
+            return self.key("next" if position // self.page_size > self.page else "prev")
         return self.candidate_key(self._all[position].text)
 
     def _plan_for(self, rest: str) -> str:

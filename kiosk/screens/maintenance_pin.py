@@ -1,7 +1,7 @@
 """The technician's PIN pad, opened by the hidden corner gesture; the check runs in kiosk.services.maintenance."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from kivy.properties import BooleanProperty, StringProperty
 
@@ -19,18 +19,37 @@ class MaintenancePinScreen(KioskScreen):
     checking = BooleanProperty(False)
     locked = BooleanProperty(False)
 
+    _say: Callable[[], str] = staticmethod(lambda: "")
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Say the message again in the other language when the language changes."""
+        self.app.bind(lang=lambda *_a: self._tell(self._say))
+
+    def _tell(self, say: Callable[[], str]) -> None:
+        """Show ``say()`` now, and again after a language switch."""
+        self._say = say
+        self.message = say()
+
     def on_pre_enter(self, *_args: Any) -> None:
         """Start empty and say whether the PIN pad is locked."""
         self.pin = ""
         self.checking = False
+        self.say_status()
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Reword the pad's status on a language switch."""
+        self.app.bind(lang=lambda *_a: self.say_status() if not self.checking else None)
+
+    def say_status(self) -> None:
+        """Whether the PIN pad is locked, or no PIN is set, in the current language."""
         status = self.app.maintenance.status()
         self.locked = status.locked
         if status.locked:
-            self.message = self._locked_text(status.locked_until)
+            self._tell(lambda: self._locked_text(status.locked_until))
         elif not status.pin_set:
-            self.message = self.app.tr("No maintenance PIN is set on this terminal.")
+            self._tell(lambda: self.app.tr("No maintenance PIN is set on this terminal."))
         else:
-            self.message = ""
+            self._tell(lambda: "")
 
     def _locked_text(self, until: float) -> str:
         return self.app.tr("Too many wrong PINs. Maintenance is locked until {time}.").format(
@@ -61,11 +80,11 @@ class MaintenancePinScreen(KioskScreen):
         self.checking = False
         if isinstance(error, LockedOut):
             self.locked = True
-            self.message = self._locked_text(error.until)
+            self._tell(lambda: self._locked_text(error.until))
         elif isinstance(error, KioskError):
-            self.message = error.message(self.app.lang)
+            self._tell(lambda: error.message(self.app.lang))
         else:
-            self.message = self.app.tr("The maintenance action failed.")
+            self._tell(lambda: self.app.tr("The maintenance action failed."))
 
     def cancel(self) -> None:
         """Back to the resident's screens (nothing was unlocked, so nothing to lift)."""

@@ -7,10 +7,11 @@ from typing import Any
 import qrcode
 from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
+from kivy.properties import BooleanProperty
 
 from kiosk.screens.base import KioskScreen
 
-NOTICE_S = 4.0  # how long "nothing was charged" stays up before the visit ends
+NOTICE_S = 4.0  # how long "nothing was charged" stays up before the visit ends (not in care mode)
 
 
 def qr_texture(payload: str) -> Any:
@@ -24,6 +25,7 @@ def qr_texture(payload: str) -> Any:
 class PaymentScreen(KioskScreen):
     """Creates the order on entry, then polls it until the workflow moves on."""
 
+    closed = BooleanProperty(False)  # the order is cancelled: the button now leads home
     order: dict[str, Any] | None = None
     _poll: Any = None
     _tick: Any = None
@@ -36,7 +38,7 @@ class PaymentScreen(KioskScreen):
         """Create the payment order."""
         self.order = None
         self.ids.notice.text = ""
-        self.ids.cancel_button.disabled = False
+        self.closed = False
         self.ids.qr.texture = None
         self.ids.amount.text = ""
         self.seconds_left = int(self.app.kiosk_config.payment.timeout_s)
@@ -60,7 +62,10 @@ class PaymentScreen(KioskScreen):
         self._tick = Clock.schedule_interval(self._count_down, 1)
 
     def poll(self) -> None:
-        """Ask the workflow whether the order is paid."""
+        """Ask the workflow whether the order is paid (nothing once the visit has ended)."""
+        if self.app.txn is None or self.manager is None or self.manager.current != self.name:
+            self.on_leave()  # the visit (or at least this screen) is over: stop asking
+            return
         self.app.background(self.app.txn.poll_payment, on_result=self.order_update,
                             on_error=self.app.show_failure)
 
@@ -92,9 +97,15 @@ class PaymentScreen(KioskScreen):
         self.ids.notice.text = tr("The payment was not received in time. Nothing was charged.") if timed_out \
             else tr("The payment was cancelled. Nothing was charged.")
         self.ids.qr.texture = None
-        self.ids.cancel_button.disabled = True  # nothing left to cancel
-        Clock.schedule_once(lambda _dt: self.app.follow() if self.app.txn is txn else None, NOTICE_S)
+        self.closed = True  # nothing left to cancel
+        if not self.app.care:  # care mode: no timed auto-advance, the resident touches the button
+            Clock.schedule_once(lambda _dt: self.leave() if self.app.txn is txn else None, NOTICE_S)
         return True
+
+    def leave(self) -> None:
+        """The order is cancelled and said so: end the visit."""
+        self.closed = False
+        self.app.follow()
 
     def relabel(self, *_args: Any) -> None:
         """Amount and countdown in the current language."""

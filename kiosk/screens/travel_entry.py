@@ -13,7 +13,7 @@ from kivy.clock import Clock
 from kivy.factory import Factory
 
 from kiosk.errors import FieldError, KioskError
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import FieldInput, KioskScreen
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 
 # name, label, hint, keyboard (the IME panel's field type)
@@ -35,12 +35,10 @@ class TravelEntryScreen(KioskScreen):
         self.inputs, self.errors, self.labels = {}, {}, {}
         box = self.ids.fields
         for name, _label, _hint, kind in FIELDS:
-            label = Factory.Body(font_size=44, bold=True)
-            text = Factory.TextInput(font_size=48, multiline=False, size_hint_y=None, height=130,
-                                     padding=(20, 34), write_tab=False, unfocus_on_touch=False,
-                                     input_filter="int" if kind == "digits" else None)
+            label = Factory.FieldLabel()
+            text = FieldInput(unfocus_on_touch=False, input_filter="int" if kind == "digits" else None)
             text.bind(focus=lambda w, on, n=name, k=kind: on and self._typing_into(w, n, k))
-            error = Factory.Body(color=(1, 0.55, 0.45, 1), text="")
+            error = Factory.FieldError(text="")
             for widget in (label, text, error):
                 box.add_widget(widget)
             self.labels[name], self.inputs[name], self.errors[name] = label, text, error

@@ -29,12 +29,13 @@ from pydantic_core import ArgsKwargs
 from kiosk import localtime
 from kiosk.errors import CatalogError, UnknownItemError
 from kiosk.services.catalog_schema import (IDENTITIES, OPERATION_RE, RECORD, CardTypes, ChoiceValue, DateBound, Fee,
-                                           FieldName, FieldType, Flag, Identity, Invalid, ItemId, Kind, Length, Lines,
-                                           LookupSource, Minutes, Number, OperationName, OptionalText, Outputs, Pattern,
-                                           Text, catalog_error, fail, unreadable_card)
+                                           FieldName, FieldType, Flag, IconName, Identity, Invalid, ItemId, Kind, Length,
+                                           Lines, LookupSource, Minutes, Number, OperationName, OptionalIconName,
+                                           OptionalText, Outputs, Pattern, Text, catalog_error, fail, unreadable_card)
 from kiosk.services.form_values import normalise
 
 DEFAULT_PATH = Path(__file__).with_name("catalog.yaml")
+MAX_HOME_ITEMS = 4  # tiles the home screen has room for
 
 # libyaml's parser when present: five times faster than the pure-Python one on this file.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -120,6 +121,7 @@ class Category:
     code: str
     name_zh: Text
     name_en: Text
+    icon: IconName  # its picture on the home screen, from the installed icon set
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +187,7 @@ class CatalogItem:
     accepted_cards: CardTypes = ()
     accepts_expired_card: Flag = False  # renewing an expired card, or following that renewal
     rating: RatingRule | None = None  # this item is the satisfaction rating (counted in the statistics)
+    icon: OptionalIconName = ""  # its picture as a home tile; left out, its category's
 
     @model_validator(mode="before")
     @classmethod
@@ -299,10 +302,12 @@ class CatalogItem:
 class Catalog:
     """The loaded, validated item catalog."""
 
-    def __init__(self, items: tuple[CatalogItem, ...], categories: tuple[Category, ...]) -> None:
+    def __init__(self, items: tuple[CatalogItem, ...], categories: tuple[Category, ...],
+                 home_items: tuple[str, ...] = ()) -> None:
         self.items = items
         self._categories = categories
         self._by_id = {item.id: item for item in items}
+        self.home_item_ids = home_items
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Catalog":
@@ -320,6 +325,17 @@ class Catalog:
     def categories(self) -> tuple[Category, ...]:
         """The categories in display order."""
         return self._categories
+
+    def home_items(self, override: Iterable[str] | None = None) -> tuple[CatalogItem, ...]:
+        """The items shown as large tiles on the home screen: ``override`` (config ``ui.home_items``) or the catalog's.
+
+        Raises UnknownItemError for an id the catalog does not hold.
+        """
+        return tuple(self.get(item_id) for item_id in (self.home_item_ids if override is None else override))
+
+    def icon(self, item: CatalogItem) -> str:
+        """The icon name of an item's tile: its own, or its category's."""
+        return item.icon or next(c.icon for c in self._categories if c.code == item.category)
 
     def in_category(self, code: str) -> tuple[CatalogItem, ...]:
         """The items of one category, in catalog order."""
@@ -370,6 +386,14 @@ def _items(value: Any) -> Any:
     return value
 
 
+def _home_items(value: Any) -> Any:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_HOME_ITEMS:
+        raise ValueError(f"must be a list of at most {MAX_HOME_ITEMS} item ids")
+    if len(set(value)) != len(value):
+        raise ValueError("an item is listed twice")
+    return value
+
+
 @dataclass(frozen=True, config=RECORD)
 class _CatalogFile:
     """The document's top level; its items are checked against it afterwards."""
@@ -379,6 +403,8 @@ class _CatalogFile:
     # The card types each identity requirement accepts unless an item says otherwise (accepted_cards).
     identities: Annotated[dict[str, IdentityRule], BeforeValidator(_identities)] = Field(None, validate_default=True)
     common_fields: Any = None  # YAML anchors only
+    # The items the station is known for: large tiles on the home screen (config ui.home_items overrides).
+    home_items: Annotated[tuple[ItemId, ...], BeforeValidator(_home_items)] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -413,7 +439,10 @@ def parse_catalog(raw: Any) -> Catalog:
                         f"operation {item.operation!r} already used by {seen_ops[item.operation]}")
         seen_ids.add(item.id)
         seen_ops[item.operation] = item.id
-    return Catalog(items, tuple(top.categories.values()))
+    for item_id in top.home_items:
+        if item_id not in seen_ids:
+            raise fail("top level", "home_items", f"names no item of the catalog: {item_id!r}")
+    return Catalog(items, tuple(top.categories.values()), tuple(top.home_items))
 
 
 # --- CLI ---------------------------------------------------------------------------------

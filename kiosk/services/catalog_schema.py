@@ -34,6 +34,7 @@ CARD_TYPES = ("resident", "foreign_permanent", "hkmt_residence", "passport", "pe
 OPERATION_RE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 ITEM_ID_RE = re.compile(r"^[A-Z][0-9]{2}$")
 FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ICON_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 RECORD = ConfigDict(extra="forbid")  # a key the schema does not declare is a typo, refused
 
@@ -88,6 +89,14 @@ def _named(pattern: re.Pattern[str], problem: str, key: str | None = None) -> Be
             raise Invalid(key, bad) if key else ValueError(bad)
         return text
     return BeforeValidator(check)
+
+
+def _optional_icon(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or not ICON_RE.match(value):
+        raise ValueError(f"bad icon name {value!r}")
+    return value
 
 
 def _item_id(value: Any) -> str:
@@ -182,6 +191,9 @@ DateBound = Annotated[str | None, BeforeValidator(_date_bound)]
 Number = Annotated[float | None, BeforeValidator(_number)]
 ChoiceValue = Annotated[str, BeforeValidator(str)]
 CardTypes = Annotated[tuple[str, ...], BeforeValidator(_cards)]
+# An icon of the installed icon set (Font Awesome 4.7, fonts-font-awesome), by its name without "fa-".
+IconName = Annotated[str, _named(ICON_RE, "bad icon name")]
+OptionalIconName = Annotated[str, BeforeValidator(_optional_icon)]
 
 
 # --- errors in the catalog's words ----------------------------------------------------------

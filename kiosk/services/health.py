@@ -17,8 +17,6 @@ again, so the kiosk recovers by itself. No Kivy here; no personal data in any of
 """
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import threading
@@ -507,82 +505,3 @@ def _changed(a: HealthSnapshot, b: HealthSnapshot) -> bool:
             or a.out_of_service != b.out_of_service
             or {k: v.to_dict() for k, v in a.devices.items()} != {k: v.to_dict() for k, v in b.devices.items()}
             or (a.disk and a.disk.low) != (b.disk and b.disk.low))
-
-
-# --- `kiosk health` ----------------------------------------------------------------------
-def check_config(cfg: Any, *, statvfs: Callable[[str], Any] = os.statvfs) -> HealthSnapshot:
-    """Build devices and backend from ``cfg`` (demo: simulators and the embedded backend), poll once, close."""
-    from kiosk.hardware.factory import build_devices
-    from kiosk.services.backend import BackendClient
-    from kiosk.services.catalog import Catalog
-
-    sim = None
-    url = cfg.backend.url
-    if url == "embedded":
-        from kiosk.backend_sim.server import serve
-
-        sim = serve("127.0.0.1", 0)  # in memory: a health check must not touch the kiosk's own sim DB
-        cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"url": sim.url})})
-    devices = None
-    try:
-        devices = build_devices(cfg)
-        for name, device in devices.all():
-            try:
-                device.open()
-            except KioskError as err:  # reported through its status below
-                log.warning("device %s did not open: %s", name, err.code)
-        client = BackendClient.from_config(cfg)
-
-        def probe() -> bool:
-            try:
-                answer = client.health()
-            except KioskError as err:
-                log.warning("backend health: %s", err.code)
-                return False
-            return isinstance(answer, dict) and answer.get("status") == "ok"
-
-        monitor = HealthMonitor(Catalog.load(), devices, probe, backend_url=url,
-                                disk=DiskGuard.from_config(cfg, statvfs=statvfs), terminal_id=cfg.terminal.id)
-        return monitor.poll()
-    finally:
-        if devices is not None:
-            for _name, device in devices.all():
-                try:
-                    device.close()
-                except KioskError:
-                    pass
-        if sim is not None:
-            sim.stop()
-
-
-def _print_table(snap: HealthSnapshot) -> None:
-    print(f"terminal {snap.terminal_id}: {'OK' if snap.healthy else 'PROBLEM'}")
-    for name, st in sorted(snap.devices.items()):
-        supplies = ", ".join(f"{k}={v.value}" for k, v in sorted(st.supplies.items()))
-        conditions = ", ".join(sorted(st.conditions))
-        extra = "; ".join(x for x in (supplies, conditions) if x)
-        print(f"  {'ok  ' if st.usable else 'DOWN'} {name:<16} {st.state.value}{f' ({extra})' if extra else ''}")
-    print(f"  {'ok  ' if snap.backend_up else 'DOWN'} {'backend':<16} {snap.backend_url}")
-    if snap.disk is not None:
-        d = snap.disk
-        print(f"  {'LOW ' if d.low else 'ok  '} {'disk':<16} {d.free_mb:.0f} MB free of {d.total_mb:.0f} MB "
-              f"(floor {d.min_free_mb} MB) at {d.path}")
-    if snap.out_of_service:
-        print(f"  OUT OF SERVICE: {snap.out_of_service_reason}")
-    if snap.unavailable:
-        counts = Counter(snap.unavailable.values())
-        print(f"  {len(snap.unavailable)} items unavailable: "
-              + ", ".join(f"{r} ({n})" for r, n in sorted(counts.items())))
-
-
-def cli_health(args: argparse.Namespace) -> int:
-    """`kiosk health [--json]`: devices, backend, disk and unavailable items; exit 1 when something is down."""
-    from kiosk.config import load
-
-    cfg = load(getattr(args, "config", None))
-    snap = check_config(cfg)
-    if getattr(args, "json", False):
-        print(json.dumps(snap.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        _print_table(snap)
-    return 0 if snap.healthy else 1

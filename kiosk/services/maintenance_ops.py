@@ -444,5 +444,13 @@ class KioskCommandHandler:
             self.hooks.notice_changed(text)
         elif kind == "reprint":
             self.service.reprint_document(str(args.get("document_id", "")))
+        elif kind == "update_now":
+            # Kept for the updater (kiosk-update.path starts it): lifts the maintenance window, never a session.
+            from kiosk.services.update_status import request_update_now
+
+            try:
+                request_update_now(self.service.runtime.state_dir, command.command_id, command.expires_at)
+            except OSError as exc:
+                raise MaintenanceOpError(f"update_now not kept: {exc.strerror}") from None
         else:  # the verifier refuses unknown kinds; this guards a kind added there but not here
             raise MaintenanceOpError(f"unhandled command kind {kind}")

@@ -14,6 +14,19 @@ The control room scrapes every terminal; what it needs to act before residents n
   go through. Each one is a case for an operator (alert rules KioskPaidNotDelivered,
   KioskRefundFailed). No labels, so both exist at 0 from the start and the first case is an increase.
 - ``kiosk_build_info{version,terminal}``.
+- ``kiosk_supply_level_ratio{supply}``: how much is left (0..1), only where the device reports it
+  (the receipt printer's paper length; an ESC/POS near-end sensor says only low/out).
+- ``kiosk_heartbeat_failures_total`` and ``kiosk_heartbeat_queue_length``: heartbeats the backend
+  did not take, and those waiting on disk for it.
+- ``kiosk_client_certificate_expiry_timestamp_seconds``: when the mutual-TLS certificate ends.
+- ``kiosk_satisfaction_ratings_total{rating}``: the residents' ratings, every rating from 0.
+- ``process_*`` (prometheus_client's process collector): CPU, memory, open files and
+  ``process_start_time_seconds``, so a restart shows as a jump.
+
+Every counter exists from the start: each outcome of each declared item and each rating at 0,
+so the first case is an increase. No ``*_created`` series (they look like gauges on a dashboard).
+The terminal id reaches every series as the ``terminal`` target label that Prometheus adds
+(file_sd labels, docs/OPERATIONS.md), so it is on ``up`` too, which no exporter can label.
 
 A registry of its own (not prometheus_client's global one) so two kiosks in one test
 process, or a test and the app, never share series. Nothing here carries personal data:
@@ -27,7 +40,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector,
+                               disable_created_metrics, generate_latest)
 from prometheus_client.exposition import start_http_server as _start_http_server
 
 from kiosk import __version__
@@ -35,6 +49,8 @@ from kiosk.errors import KioskError
 from kiosk.hardware.base import USABLE_STATES, DeviceState, DeviceStatus, SupplyState
 
 OUTCOMES = ("completed", "refused", "cancelled", "failed")
+RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # as kiosk.services.stats counts them
+disable_created_metrics()  # process-wide: the kiosk's registries are the only ones in its process
 # A transaction takes from half a minute (a query) to several (payment and printing).
 DURATION_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0)
 
@@ -92,9 +108,29 @@ class KioskMetrics:
                                             "Unix time of the last heartbeat the backend accepted.", registry=r)
         self.build = Info("kiosk_build", "Software version and terminal id.", registry=r)
         self.build.info({"version": version, "terminal": terminal_id})
+        self.supply_level = Gauge("kiosk_supply_level_ratio", "How much of the consumable is left, 0..1, where the "
+                                  "device reports it.", ["supply"], registry=r)
+        self.heartbeat_failures = Counter("kiosk_heartbeat_failures", "Heartbeat rounds the backend did not take.",
+                                          registry=r)
+        self.heartbeat_queue = Gauge("kiosk_heartbeat_queue_length", "Heartbeats kept on disk until the backend "
+                                     "takes them.", registry=r)
+        self.certificate_expiry = Gauge("kiosk_client_certificate_expiry_timestamp_seconds",
+                                        "Unix time the terminal's client certificate (mutual TLS) expires.", registry=r)
+        self.ratings = Counter("kiosk_satisfaction_ratings", "Satisfaction ratings given by residents.", ["rating"],
+                               registry=r)
+        for rating in RATINGS:
+            self.ratings.labels(rating)
+        ProcessCollector(registry=r)
         self._lock = threading.Lock()
         self._devices: set[str] = set()
         self._supplies: set[str] = set()
+        self._levels: set[str] = set()
+
+    def declare_items(self, item_ids: Any) -> None:
+        """Create every (item, outcome) transaction series at 0, so dashboards and rates see them from the start."""
+        for item in item_ids:
+            for outcome in OUTCOMES:
+                self.transactions.labels(str(item), outcome)
 
     def update_devices(self, statuses: Mapping[str, DeviceStatus | Mapping[str, Any]]) -> None:
         """Set the device and supply series from ``Devices.statuses()`` (or its JSON form).
@@ -107,9 +143,13 @@ class KioskMetrics:
         with self._lock:
             seen_devices: set[str] = set()
             seen_supplies: set[str] = set()
+            seen_levels: set[str] = set()
             for device, st in statuses.items():
                 state, supplies = _status_parts(st)
                 seen_devices.add(device)
+                for supply, level in (getattr(st, "levels", None) or {}).items():
+                    seen_levels.add(f"{device}_{supply}")
+                    self.supply_level.labels(f"{device}_{supply}").set(max(0.0, min(1.0, float(level))))
                 self.device_up.labels(device).set(1 if state in {s.value for s in USABLE_STATES} else 0)
                 for s in states:
                     self.device_state.labels(device, s).set(1 if s == state else 0)
@@ -125,7 +165,9 @@ class KioskMetrics:
             for name in self._supplies - seen_supplies:
                 for lv in levels:
                     self.supply_state.remove(name, lv)
-            self._devices, self._supplies = seen_devices, seen_supplies
+            for name in self._levels - seen_levels:
+                self.supply_level.remove(name)
+            self._devices, self._supplies, self._levels = seen_devices, seen_supplies, seen_levels
 
     def record_transaction(self, item: str, outcome: str, duration_s: float | None = None) -> None:
         """Count one finished transaction (``outcome`` in OUTCOMES) and observe its duration. Raises ValueError."""
@@ -146,9 +188,41 @@ class KioskMetrics:
         """Record that the backend accepted a heartbeat now (or at ``at``, unix seconds)."""
         self.heartbeat_last_success.set(time.time() if at is None else at)
 
+    def heartbeat_round(self, queued: int, failed: bool) -> None:
+        """After a heartbeat round: how many wait on disk, and whether the backend refused or could not be reached."""
+        self.heartbeat_queue.set(queued)
+        if failed:
+            self.heartbeat_failures.inc()
+
+    def record_rating(self, rating: str) -> None:
+        """Count one satisfaction rating (RATINGS). Raises ValueError."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be one of {', '.join(RATINGS)}, got {rating!r}")
+        self.ratings.labels(rating).inc()
+
+    def set_certificate(self, cert_file: str) -> float | None:
+        """Export when the client certificate in ``cert_file`` expires ('' or unreadable: nothing exported)."""
+        expiry = certificate_expiry(cert_file)
+        if expiry is not None:
+            self.certificate_expiry.set(expiry)
+        return expiry
+
     def exposition(self) -> bytes:
         """The text exposition format, as a scrape sees it."""
         return generate_latest(self.registry)
+
+
+def certificate_expiry(cert_file: str) -> float | None:
+    """The not-after time (unix seconds) of the PEM certificate at ``cert_file``; None when absent or unreadable."""
+    if not cert_file:
+        return None
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(open(cert_file, "rb").read())
+    except (OSError, ValueError):
+        return None
+    return cert.not_valid_after_utc.timestamp()
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig
-from kiosk.errors import KioskError
+from kiosk.errors import ConfigError, KioskError, UnknownItemError
 from kiosk.services.health import Availability, DiskGuard, HealthMonitor, needed_devices
 from kiosk.services.journal import Journal
 from kiosk.services.logs import setup_logging, teardown_logging
@@ -35,6 +35,14 @@ __all__ = ["Availability", "Runtime"]
 _needed_devices = needed_devices
 
 
+def home_items(catalog: Any, cfg: KioskConfig) -> tuple[Any, ...]:
+    """The home screen's tiles: config ``ui.home_items`` or the catalog's. Raises ConfigError for an unknown id."""
+    try:
+        return catalog.home_items(cfg.ui.home_items)
+    except UnknownItemError as exc:
+        raise ConfigError(f"ui.home_items: {exc.detail}", key="ui.home_items", value=cfg.ui.home_items) from None
+
+
 class Runtime:
     """The assembled services of one terminal."""
 
@@ -47,6 +55,7 @@ class Runtime:
         self.journal = journal
         self.engine = engine
         self.sim = sim
+        self.home_items = home_items(catalog, config)
         self.recovered: list[RecoveryAction] = []
         self._health_lock = threading.Lock()
         self._health: tuple[float, bool] = (0.0, False)
@@ -87,6 +96,7 @@ class Runtime:
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         setup_logging(state, max_bytes=int(cfg.upkeep.log_max_mb * 1024 * 1024), backups=cfg.upkeep.log_backups)
         catalog = Catalog.load()
+        home_items(catalog, cfg)  # a bad ui.home_items is refused before anything starts
         sim = None
         if cfg.backend.url == "embedded":
             from kiosk.backend_sim.server import serve
@@ -212,6 +222,8 @@ class Runtime:
             self.metrics = metrics
             for kind, count in self.alarms.items():
                 metrics.record_alarm(kind, count)
+        metrics.declare_items(item.id for item in self.catalog.items)
+        metrics.set_certificate(self.config.backend.client_cert_file)
         self.health.attach_metrics(metrics)
 
     def _money_alarm(self, alarm: MoneyAlarm) -> None:
@@ -224,6 +236,11 @@ class Runtime:
         self.stats.record_ended(ended)
         if self.metrics is not None:
             self.metrics.record_transaction(ended.item_id, ended.outcome, ended.duration_s)
+            if ended.rating and ended.outcome == "completed":
+                try:
+                    self.metrics.record_rating(ended.rating)
+                except ValueError:
+                    log.warning("satisfaction rating not counted in metrics: unknown value")
 
     # --- stopping ----------------------------------------------------------------------
     def stop(self) -> None:

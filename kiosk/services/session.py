@@ -99,6 +99,19 @@ class Session:
         _zero_buffer(self.face_image)
         self.face_image = image
 
+    def held(self) -> tuple[str, ...]:
+        """What of the resident the session holds now, in the order it is gathered: identity, face_photo, form, results."""
+        held = []
+        if self.identity is not None:
+            held.append("identity")
+        if self.face_image is not None:
+            held.append("face_photo")
+        if any(not name.startswith("_") and value not in ("", None) for name, value in self.fields.items()):
+            held.append("form")
+        if self.documents or self.display:
+            held.append("results")
+        return tuple(held)
+
     @property
     def id_number(self) -> str:
         """The resident's ID number, or empty when no card was read."""

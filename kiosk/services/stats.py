@@ -90,6 +90,8 @@ class StatsReport:
     date_to: str | None
     items: tuple[ItemCounts, ...]
     ratings: Mapping[str, int]
+    first_day: str | None = None  # the first and last day with counts in the range (None: nothing counted)
+    last_day: str | None = None
 
     @property
     def totals(self) -> dict[str, int]:
@@ -127,7 +129,7 @@ class StatsReport:
         total = sum(self.ratings.values())
         rate = self.satisfaction_rate
         return {
-            "from": self.date_from, "to": self.date_to,
+            "from": self.date_from, "to": self.date_to, "first_day": self.first_day, "last_day": self.last_day,
             "items": items,
             "totals": self.totals,
             "satisfaction": {"counts": {r: self.ratings.get(r, 0) for r in RATINGS}, "total": total,
@@ -220,6 +222,9 @@ class Stats:
                     " GROUP BY item_id, outcome ORDER BY item_id", params).fetchall()
                 ratings = self._db.execute(
                     f"SELECT rating, SUM(n) FROM rating_counts{cond} GROUP BY rating", params).fetchall()
+                days = self._db.execute(
+                    f"SELECT MIN(day), MAX(day) FROM (SELECT day FROM item_counts{cond}"
+                    f" UNION ALL SELECT day FROM rating_counts{cond})", params * 2).fetchone()
             except sqlite3.Error as exc:
                 raise StatsError(f"statistics store {self.path} unreadable: {exc}") from None
         by_item: dict[str, tuple[dict[str, int], float, int]] = {}
@@ -228,7 +233,7 @@ class Stats:
             counts[outcome] = int(n)
             by_item[item_id] = (counts, total_dur + float(dur or 0), total_timed + int(timed or 0))
         items = tuple(ItemCounts(k, counts, dur, timed) for k, (counts, dur, timed) in sorted(by_item.items()))
-        return StatsReport(lo, hi, items, {r: int(n) for r, n in ratings})
+        return StatsReport(lo, hi, items, {r: int(n) for r, n in ratings}, days[0], days[1])
 
     def close(self) -> None:
         """Close the database; safe to call twice."""
@@ -239,42 +244,71 @@ class Stats:
 
 
 # --- `kiosk stats` -----------------------------------------------------------------------
-def _print_table(report: StatsReport, catalog: Any) -> None:
-    span = f"{report.date_from or 'start'} .. {report.date_to or 'today'}"
-    print(f"Self-service statistics {span}")
-    head = f"{'item':<5} {'name':<24} {'done':>6} {'refused':>8} {'cancel':>7} {'failed':>7} {'total':>6} {'avg s':>6}"
-    print(head)
-    print("-" * len(head))
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
+def _item_name(catalog: Any, item_id: str, lang: str) -> str:
+    try:
+        item = catalog.get(item_id)
+    except KioskError:
+        return ""  # an item since removed from the catalog keeps its counts
+    return item.name_zh if lang.startswith("zh") else item.name_en
+
+
+def render_table(report: StatsReport, catalog: Any, terminal_id: str, lang: str = "zh_CN") -> str:
+    """The station chief's table: terminal and real dates on top, item names whole, in the station's language."""
+    from kiosk.i18n import translate
+
+    def t(msgid: str, **values: Any) -> str:
+        return translate(msgid, lang).format(**values)
+
+    first, last = report.date_from or report.first_day, report.date_to or report.last_day
+    span = t("{first} to {last}", first=first, last=last) if first and last else t("nothing counted yet")
+    lines = [t("Self-service statistics of terminal {terminal}, {span}", terminal=terminal_id, span=span)]
+    names = {it.item_id: _item_name(catalog, it.item_id, lang) for it in report.items}
+    heads = [t("Item"), t("Name"), t("Completed"), t("Refused"), t("Cancelled"), t("Failed"), t("Total"),
+             t("Avg s")]
+    name_w = max([display_width(heads[1])] + [display_width(n) for n in names.values()])
+    widths = [max(4, display_width(heads[0])), name_w] + [max(6, display_width(h)) for h in heads[2:]]
+
+    def row(cells: list[str]) -> str:
+        left = [_pad(cells[0], widths[0]), _pad(cells[1], widths[1])]
+        right = [" " * max(0, w - display_width(c)) + c for c, w in zip(cells[2:], widths[2:])]
+        return " ".join(left + right).rstrip()
+
+    rule = "-" * display_width(row(heads))
+    lines += [row(heads), rule]
     for it in report.items:
-        name = ""
-        try:
-            name = catalog.get(it.item_id).name_en if catalog is not None else ""
-        except KioskError:
-            pass
-        mean = it.mean_duration_s
-        c = it.counts
-        print(f"{it.item_id:<5} {name[:24]:<24} {c.get('completed', 0):>6} {c.get('refused', 0):>8} "
-              f"{c.get('cancelled', 0):>7} {c.get('failed', 0):>7} {it.total:>6} "
-              f"{'' if mean is None else f'{mean:.0f}':>6}")
-    t = report.totals
-    print("-" * len(head))
-    print(f"{'all':<5} {'':<24} {t['completed']:>6} {t['refused']:>8} {t['cancelled']:>7} {t['failed']:>7} "
-          f"{t['total']:>6}")
-    total = sum(report.ratings.values())
+        c, mean = it.counts, it.mean_duration_s
+        lines.append(row([it.item_id, names[it.item_id]] + [str(c.get(o, 0)) for o in OUTCOMES]
+                         + [str(it.total), "" if mean is None else f"{mean:.0f}"]))
+    tot = report.totals
+    lines += [rule, row([t("All"), ""] + [str(tot[o]) for o in OUTCOMES] + [str(tot["total"]), ""])]
     rate = report.satisfaction_rate
-    print(f"Satisfaction: {report.ratings.get('satisfied', 0)} satisfied, "
-          f"{report.ratings.get('basically_satisfied', 0)} basically satisfied, "
-          f"{report.ratings.get('dissatisfied', 0)} dissatisfied; "
-          f"rate {'n/a' if rate is None else f'{rate * 100:.1f}%'} of {total}")
+    lines.append(t("Satisfaction: {satisfied} satisfied, {basically} basically satisfied, {dissatisfied} "
+                   "dissatisfied; rate {rate} of {total}", satisfied=report.ratings.get("satisfied", 0),
+                   basically=report.ratings.get("basically_satisfied", 0),
+                   dissatisfied=report.ratings.get("dissatisfied", 0),
+                   rate="n/a" if rate is None else f"{rate * 100:.1f}%", total=sum(report.ratings.values())))
+    return "\n".join(lines)
 
 
 def cli_stats(args: argparse.Namespace) -> int:
-    """`kiosk stats [--from DATE] [--to DATE] [--json]`: counts per item and outcome and the satisfaction rate."""
+    """`kiosk stats [--from DATE] [--to DATE] [--state DIR] [--json]`: counts per item and outcome, satisfaction."""
     from kiosk.config import load
     from kiosk.services.catalog import Catalog
 
     cfg = load(getattr(args, "config", None))
-    stats = Stats(cfg.paths.root(), create=False)  # reading must not create a state folder
+    state = Path(args.state) if getattr(args, "state", None) else cfg.paths.root()
+    stats = Stats(state, create=False)  # reading must not create a state folder
     try:
         report = stats.report(getattr(args, "date_from", None), getattr(args, "date_to", None))
     finally:
@@ -283,5 +317,5 @@ def cli_stats(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"terminal": cfg.terminal.id, **report.to_dict(catalog)}, ensure_ascii=False, indent=2))
     else:
-        _print_table(report, catalog)
+        print(render_table(report, catalog, cfg.terminal.id, cfg.ui.language))
     return 0

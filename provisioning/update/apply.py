@@ -12,10 +12,13 @@ apply, in order — nothing the running kiosk uses changes before the last step:
 5. build ``releases/VERSION`` from the verified wheels and run its self-test
    (selftest_failed removes the folder);
 6. mark it complete, ask the policy again (a session may have opened meanwhile), and
-   switch ``current`` to it by renaming a new symlink over the old one.
+   switch ``current`` to it by renaming a new symlink over the old one;
+7. restart the kiosk and hold it to the health gate; on failure switch back, restart, and
+   mark the version bad (switch.py, gate.py).
 
 Every run holds a lock in the state folder, removes release folders an interrupted run left,
-and keeps the last outcome for heartbeats.
+finishes a switch or rollback an interrupted run began, and keeps the last outcome for
+heartbeats (runs that changed nothing keep the one before).
 """
 from __future__ import annotations
 
@@ -25,7 +28,10 @@ import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
+
+if TYPE_CHECKING:
+    from provisioning.update.gate import Gate
 
 from provisioning.release.manifest import Manifest
 from provisioning.update import outcome as oc
@@ -34,6 +40,7 @@ from provisioning.update.outcome import ApplyResult, CheckResult, UpdateRefused
 from provisioning.update.release_env import ReleaseEnvFailed, build_release_env, run_release_selftest
 from provisioning.update.rollout import (OfferedRelease, candidates, in_rollout, is_downgrade_only,
                                          skipped_as_bad)
+from provisioning.update.switch import Switchover
 from provisioning.update.tuf_client import ReleaseRepository
 
 log = logging.getLogger("provisioning.update")
@@ -70,6 +77,8 @@ class UpdateRequest:
     config_path: str | None = None
     force: bool = False
     python_version: str = field(default_factory=platform.python_version)
+    policy: ApplyPolicy | None = None  # when a switch may happen (AnyTime when None)
+    gate: "Gate | None" = None  # restarts and watches the new kiosk (None: switch only, nothing to restart)
 
 
 @contextlib.contextmanager
@@ -140,20 +149,26 @@ def check(req: UpdateRequest) -> CheckResult:
 def apply(req: UpdateRequest, policy: ApplyPolicy | None = None, builder: Builder = build_release_env,
           selftest: SelfTest = run_release_selftest) -> ApplyResult:
     """`update apply`: never raises for an update that fails; the result says why. Nothing switches unless all passed."""
-    policy = policy or AnyTime()
+    policy = policy or req.policy or AnyTime()
     with update_lock(req.state):
         repo: ReleaseRepository | None = None
         removed = req.layout.remove_incomplete()
         if removed:
             log.warning("removed what an interrupted apply left: %s", ", ".join(removed))
         req.state.clear_downloads()
-        try:
-            repo = ReleaseRepository(req.repo_url, req.state, req.tuf_root)
-            result = _apply(req, repo, policy, builder, selftest)
-        except UpdateRefused as err:
-            downloaded = (repo.downloaded_files, repo.downloaded_bytes) if repo else (0, 0)
-            result = ApplyResult.refused(err, downloaded=downloaded)
-        req.state.record_outcome(result.to_dict())
+        result = Switchover(req.layout, req.state, req.gate).resume()
+        if result is None:
+            try:
+                repo = ReleaseRepository(req.repo_url, req.state, req.tuf_root)
+                result = _apply(req, repo, policy, builder, selftest)
+            except UpdateRefused as err:
+                downloaded = (repo.downloaded_files, repo.downloaded_bytes) if repo else (0, 0)
+                result = ApplyResult.refused(err, downloaded=downloaded)
+        if result.outcome not in oc.QUIET_OUTCOMES or req.state.last_outcome() is None:
+            req.state.record_outcome(result.to_dict())
+        done = getattr(policy, "done", None)
+        if result.outcome != oc.DEFERRED and done is not None:
+            done()  # an update_now request is used up by a run that got past the window
     return result
 
 
@@ -206,7 +221,6 @@ def _install(req: UpdateRequest, repo: ReleaseRepository, policy: ApplyPolicy, b
     deferral = policy.deferral(req.force)
     if deferral:  # the release stays built; the next run only switches
         return downloaded(oc.DEFERRED, deferral)
-    req.layout.switch_current(version)
-    keep = {ref.sha256 for m in req.layout.complete_manifests() for ref in m.wheels}
-    req.state.prune_wheels(keep)
-    return downloaded(oc.INSTALLED)
+    done = downloaded(oc.INSTALLED)  # what was fetched, for the result of the switch
+    return Switchover(req.layout, req.state, req.gate).switch(version, (done.downloaded_files,
+                                                                        done.downloaded_bytes))

@@ -13,6 +13,8 @@ from kiosk.errors import ConfigError
 
 if TYPE_CHECKING:
     from provisioning.update.apply import UpdateRequest
+    from provisioning.update.gate import Gate
+    from provisioning.update.layout import ReleaseLayout
 
 EPILOG = """\
 examples:
@@ -29,7 +31,9 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     actions = up.add_subparsers(dest="update_action", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--config", default=None, help="config file (default: $KIOSK_CONFIG, else the demo profile)")
+        sp.add_argument("--config", default=argparse.SUPPRESS,
+                        help="config file (default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml when it exists, "
+                             "else the demo profile)")
         sp.add_argument("--repo", default=None, metavar="URL", help="repository URL (default: update.repo)")
         sp.add_argument("--tuf-root", default=None, metavar="FILE",
                         help="root.json to trust on first use (default: update.tuf_root); ignored once "
@@ -47,6 +51,11 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     common(app)
     app.add_argument("--force", action="store_true",
                      help="the technician's override of the maintenance window (never of an open session)")
+    app.epilog = """after the switch the kiosk restarts (systemd's kiosk.service; with --root or without systemd
+the new release's `kiosk run --headless` is started as a trial) and must be READY and report
+itself serving within update.gate_s, else current goes back and the version is never taken again.
+outcomes: installed, up_to_date, not_in_rollout, deferred (exit 0); refused, rolled_back (exit 1).
+""" + EPILOG
 
 
 def build_request(args: argparse.Namespace) -> "UpdateRequest":
@@ -54,6 +63,7 @@ def build_request(args: argparse.Namespace) -> "UpdateRequest":
     from kiosk import config as kconfig
     from provisioning.update.apply import UpdateRequest
     from provisioning.update.layout import ReleaseLayout, UpdateState
+    from provisioning.update.policy import StationPolicy
 
     config_path = args.config or os.environ.get("KIOSK_CONFIG") or None
     cfg = kconfig.load(config_path)
@@ -62,11 +72,24 @@ def build_request(args: argparse.Namespace) -> "UpdateRequest":
         raise ConfigError("no update repository: pass --repo URL or set update.repo", key="update.repo",
                           value=repo)
     tuf_root = args.tuf_root or cfg.update.tuf_root or None
-    return UpdateRequest(repo_url=repo, terminal_id=cfg.terminal.id, state=UpdateState(cfg.paths.root() / "update"),
-                         layout=ReleaseLayout(Path(getattr(args, "root", "/") or "/").absolute()),
-                         tuf_root=Path(tuf_root) if tuf_root else None,
-                         config_path=str(Path(config_path).absolute()) if config_path else None,
-                         force=bool(getattr(args, "force", False)))
+    layout = ReleaseLayout(Path(getattr(args, "root", "/") or "/").absolute())
+    config_abs = str(Path(config_path).absolute()) if config_path else None
+    state = UpdateState(cfg.paths.root() / "update")
+    return UpdateRequest(repo_url=repo, terminal_id=cfg.terminal.id, state=state, layout=layout,
+                         tuf_root=Path(tuf_root) if tuf_root else None, config_path=config_abs,
+                         force=bool(getattr(args, "force", False)),
+                         policy=StationPolicy(cfg.paths.root(), cfg.update.window, cfg.terminal.timezone),
+                         gate=make_gate(layout, cfg.paths.root(), state.dir, cfg.update.gate_s, config_abs))
+
+
+def make_gate(layout: "ReleaseLayout", kiosk_state: Path, work_dir: Path, gate_s: float,
+              config_path: str | None) -> "Gate":
+    """systemd's kiosk.service on a terminal (root ``/`` under systemd); else a trial run the gate starts itself."""
+    from provisioning.update.gate import SystemdGate, TrialRunGate, systemd_running
+
+    if layout.root == Path("/") and systemd_running():
+        return SystemdGate(kiosk_state, gate_s)
+    return TrialRunGate(layout, kiosk_state, work_dir, gate_s, config_path)
 
 
 def cmd_update(args: argparse.Namespace) -> int:

@@ -6,18 +6,23 @@ every outcome but ``refused``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.errors import KioskError
 
 INSTALLED, UP_TO_DATE, NOT_IN_ROLLOUT, DEFERRED, REFUSED = (
     "installed", "up_to_date", "not_in_rollout", "deferred", "refused")
-OUTCOMES = (INSTALLED, UP_TO_DATE, NOT_IN_ROLLOUT, DEFERRED, REFUSED)
+ROLLED_BACK = "rolled_back"  # switched, failed the health gate, switched back (exit 1, like refused)
+OUTCOMES = (INSTALLED, UP_TO_DATE, NOT_IN_ROLLOUT, DEFERRED, REFUSED, ROLLED_BACK)
 SUCCESSFUL_OUTCOMES = frozenset({INSTALLED, UP_TO_DATE, NOT_IN_ROLLOUT, DEFERRED})
+# Runs that changed nothing keep the last outcome that did (heartbeats and metrics show that one).
+QUIET_OUTCOMES = frozenset({UP_TO_DATE, NOT_IN_ROLLOUT})
 
 REASONS = ("verification_failed", "expired_metadata", "no_tuf_root", "rollback_attack", "download_failed",
            "selftest_failed", "session_open", "outside_window", "bad_version")
+# Why the health gate failed (the reason of a rolled_back outcome).
+GATE_REASONS = ("kiosk_exited", "not_ready", "not_healthy")
 REFUSED_EXIT = 1
 
 
@@ -62,6 +67,7 @@ class ApplyResult:
     detail: str = ""
     downloaded_files: int = 0
     downloaded_bytes: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # switch_ms, gate_s, rollback_ms when measured
 
     @property
     def ok(self) -> bool:
@@ -77,7 +83,7 @@ class ApplyResult:
         """`apply --json`: the three contract fields, then what was downloaded and the detail."""
         return {"outcome": self.outcome, "version": self.version, "reason": self.reason,
                 "detail": self.detail, "downloaded_files": self.downloaded_files,
-                "downloaded_bytes": self.downloaded_bytes}
+                "downloaded_bytes": self.downloaded_bytes, "timings": dict(self.timings)}
 
     @classmethod
     def refused(cls, err: UpdateRefused, version: str | None = None, downloaded: tuple[int, int] = (0, 0)
@@ -89,7 +95,8 @@ class ApplyResult:
         """One line for the technician."""
         what = {INSTALLED: f"installed {self.version}", UP_TO_DATE: "up to date",
                 NOT_IN_ROLLOUT: f"{self.version} is offered, but not yet to this terminal",
-                DEFERRED: f"{self.version} deferred", REFUSED: f"refused {self.version or ''}".rstrip()}[self.outcome]
+                DEFERRED: f"{self.version} deferred", REFUSED: f"refused {self.version or ''}".rstrip(),
+                ROLLED_BACK: f"{self.version} failed its health gate and was rolled back"}[self.outcome]
         if self.reason:
             what += f" ({self.reason}{': ' + self.detail if self.detail and self.detail != self.reason else ''})"
         if self.downloaded_files:

@@ -86,6 +86,7 @@ def selftest_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.update(SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONFIG="1", KIVY_NO_FILELOG="1",
                KIVY_LOG_MODE="PYTHON", PYTHONNOUSERSITE="1")
     env.pop("KIVY_HOME", None)  # the self-test makes its own
+    env.pop("PYTHONPATH", None)  # the release runs its own code only, never a checkout's
     return env
 
 

@@ -101,13 +101,14 @@ def test_chromium_shows_both_terminals_with_the_right_colours(sim: SimServer, tm
     assert rows["JN-FLEET-0001"]["status"] == "green" and "status-green" in rows["JN-FLEET-0001"]["class"]
     assert rows["JN-FLEET-0001"]["alerts"] == []
     assert rows["JN-FLEET-0002"]["status"] == "red" and "#c62828" in rows["JN-FLEET-0002"]["dot"]
-    assert rows["JN-FLEET-0002"]["alerts"] == ["Paper out: receipt_printer"]
-    assert "receipt_printer paper: out" in rows["JN-FLEET-0002"]["supplies"]
+    assert rows["JN-FLEET-0002"]["alerts"] == ["Paper out: Receipt printer"]
+    assert "Receipt printer Paper: out" in rows["JN-FLEET-0002"]["supplies"]
     assert '<meta http-equiv="refresh"' in dom
     # The Chinese page (the default) says the same in Chinese.
     zh = _Rows()
     zh.feed(_chromium(f"{sim.url}/fleet", tmp_path, "--dump-dom"))
-    assert zh.rows["JN-FLEET-0002"]["alerts"] == ["缺纸：receipt_printer"]
+    assert zh.rows["JN-FLEET-0002"]["alerts"] == ["缺纸：凭条打印机"]
+    assert "凭条打印机 纸张: 用尽" in zh.rows["JN-FLEET-0002"]["supplies"]
 
 
 def test_a_screenshot_of_the_page_is_a_png(sim: SimServer, tmp_path: Path) -> None:
@@ -132,13 +133,13 @@ OK = {"receipt_printer": {"state": "online", "supplies": {"paper": "ok"}, "condi
 
 @pytest.mark.parametrize("row, colour, alert", [
     (_row(10, OK), "green", None),
-    (_row(10, {"receipt_printer": {"state": "online", "supplies": {"paper": "low"}}}), "amber", "Paper low: receipt_printer"),
+    (_row(10, {"receipt_printer": {"state": "online", "supplies": {"paper": "low"}}}), "amber", "Paper low: Receipt printer"),
     (_row(10, {"a4_printer": {"state": "user_error", "conditions": ["cover_open"]}}), "amber",
-     "Device needs attention: a4_printer (cover_open)"),
+     "Device needs attention: A4 printer (Cover open)"),
     (_row(AMBER_AFTER_S + 1, OK), "amber", "Heartbeat late"),
     (_row(RED_AFTER_S + 60, OK), "red", "Heartbeat missing for 6 min"),
     (_row(None), "red", "No heartbeat received yet"),
-    (_row(10, {"id_card": {"state": "hardware_error"}}), "red", "Device fault: id_card (hardware_error)"),
+    (_row(10, {"id_card": {"state": "hardware_error"}}), "red", "Device fault: ID card reader (Hardware fault)"),
     (_row(10, OK, "revoked"), "red", "Terminal revoked"),
 ])
 def test_colour_rules(row: dict[str, Any], colour: str, alert: str | None) -> None:

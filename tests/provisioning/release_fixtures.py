@@ -145,10 +145,12 @@ def serve_repo() -> Iterator[Any]:
         server.stop()
 
 
-def write_config(path: Path, state_dir: Path, repo_url: str, terminal_id: str = "JN-TEST-0001") -> Path:
-    """A demo-profile config whose state lives in ``state_dir`` and whose updates come from ``repo_url``."""
+def write_config(path: Path, state_dir: Path, repo_url: str, terminal_id: str = "JN-TEST-0001",
+                 window: str = "00:00-00:00") -> Path:
+    """A demo-profile config whose state lives in ``state_dir`` and whose updates come from ``repo_url``
+    (maintenance window: the whole day, unless ``window`` says otherwise)."""
     path.write_text(f'[terminal]\nid = "{terminal_id}"\n[paths]\nstate_dir = "{state_dir}"\n'
-                    f'[update]\nrepo = "{repo_url}"\n', encoding="utf-8")
+                    f'[update]\nrepo = "{repo_url}"\nwindow = "{window}"\n', encoding="utf-8")
     return path
 
 

@@ -41,3 +41,19 @@ def test_init_detect_writes_what_detect_suggests(tmp_path):
     written = tomllib.loads(target.read_text(encoding="utf-8"))["devices"]
     assert written == tomllib.loads(suggested)["devices"]
     assert set(config.load(target).devices) == set(config.DEVICE_NAMES)
+
+
+def test_detect_without_pcscd_or_cupsd_says_how_to_start_them(tmp_path):
+    """libpcsclite and the CUPS client are pointed at sockets nobody listens on: the real 'not running' answers."""
+    import os
+
+    env = {**os.environ, "PCSCLITE_CSOCK_NAME": str(tmp_path / "pcscd.comm"),
+           "CUPS_SERVER": str(tmp_path / "cups.sock")}
+    proc = subprocess.run([sys.executable, "-m", "provisioning.cli", "detect", "--json"], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    found = {f["bus"]: f for f in json.loads(proc.stdout) if f["address"] == "-"}
+    assert "start pcscd: `systemctl start pcscd.socket`" in found["pcsc"]["description"]
+    assert "pcscd --foreground" in found["pcsc"]["description"]
+    assert "Scheduler is not running" in found["cups"]["description"]
+    assert "start CUPS: `systemctl start cups` (or `cupsd`" in found["cups"]["description"]

@@ -102,7 +102,8 @@ def test_a_code_used_twice_fails_clearly_and_changes_nothing(sim: SimServer, tmp
     before = second.read_bytes()
     capsys.readouterr()
     assert main(["enroll", "--backend", sim.url, "--code", code, "--config", str(second)]) == 77
-    assert "enrollment_code_used" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "enrollment_code_used" in err and "ask the operator for a new enrollment code" in err
     assert second.read_bytes() == before
     assert sorted(p.name for p in second.parent.iterdir()) == ["kiosk.toml"]
 
@@ -247,3 +248,38 @@ class socketless_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_enrolling_against_the_api_port_says_to_use_the_enrollment_port(tls_sim: SimServer, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = _config(tmp_path, "JN-P-0031")
+    before = cfg_path.read_bytes()
+    code = _code(tls_sim, "JN-P-0031")
+    ca = _ca(tls_sim, tmp_path)
+    assert main(["enroll", "--backend", tls_sim.url, "--code", code, "--config", str(cfg_path), "--ca-file", ca]) == 69
+    err = capsys.readouterr().err
+    assert "backend_tls_failed" in err and "this is the API port" in err.replace("If this", "this")
+    assert "enrol against the enrollment port" in err
+    assert cfg_path.read_bytes() == before
+    # the code was not spent by the refused handshake
+    assert main(["enroll", "--backend", tls_sim.enroll_url, "--code", code, "--config", str(cfg_path),
+                 "--ca-file", ca, "--no-verify"]) == 0
+
+
+def test_backend_sim_tls_tells_the_operator_how_to_enrol_and_where_the_fleet_page_is(tls_sim: SimServer,
+                                                                                    tmp_path: Path) -> None:
+    from kiosk.backend_sim.server import operator_guide
+
+    guide = operator_guide(tls_sim, str(tmp_path / "sim.sqlite3"))
+    ca = tmp_path / "backend-sim-ca.pem"
+    assert ca.read_bytes() == tls_sim.ca_pem
+    assert f"CA certificate for technicians (--ca-file): {ca}" in guide
+    assert f"{tls_sim.enroll_url}/api/v1/sim/enrollment-codes" in guide
+    assert f"kiosk-provision enroll --backend {tls_sim.enroll_url} --code CODE --ca-file {ca}" in guide
+    assert f"fleet page: {tls_sim.enroll_url}/fleet" in guide
+    # the printed curl line really issues a code
+    r = requests.post(f"{tls_sim.enroll_url}/api/v1/sim/enrollment-codes", json={"terminal_id": "JN-P-0032"},
+                      verify=str(ca), timeout=5)
+    assert r.status_code == 200 and r.json()["code"]
+    page = requests.get(f"{tls_sim.enroll_url}/fleet", verify=str(ca), timeout=5)
+    assert page.status_code == 200 and "<table" in page.text

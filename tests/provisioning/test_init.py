@@ -3,6 +3,8 @@ import io
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,8 @@ from kiosk.errors import ConfigError
 from provisioning import init_config
 from provisioning.cli import build_parser, main
 from provisioning.errors import ConfigExists
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 DEVICES = ("--device", "id_card=usb,vendor_id=0x0400,product_id=0xc35a",
@@ -141,3 +145,60 @@ def test_device_spec_errors_are_config_errors():
             init_config.parse_device_spec(bad)
     assert init_config.parse_device_spec("camera=opencv,index=0,mirror=true") == (
         "camera", {"driver": "opencv", "options": {"index": 0, "mirror": True}})
+
+
+def test_interactive_production_init_before_enrollment_rechecks_each_answer(tmp_path):
+    """No secret yet is fine; a typo is refused and asked again; sim is refused; detected devices are defaults."""
+    from provisioning.models import recognise
+
+    target = tmp_path / "kiosk.toml"
+    findings = [recognise("usb", "04b8:0202", "bus 1 address 5")]  # what detect reports for an Epson TM-T88
+    answers = "\n".join([
+        "prod",  # typo: refused, asked again
+        "production",
+        "JN LX 42",  # a space: refused
+        "JN-LX-0042",
+        "", "",  # name, location: defaults
+        "http://backend.example",  # production: https only
+        "https://backend.example",
+        "",  # no secret yet
+        "/var/lib/kiosk",
+        "",  # language
+        "sim",  # id_card: refused in production
+        "usb,vendor_id=0x0400,product_id=0xc35a",
+        "pcsc",  # refused: no trust store
+        "pcsc,trust_store=/etc/kiosk/csca",
+        "",  # receipt_printer: the detected Epson, offered as default
+        "cups,queue=a4",
+        "", "", "",  # scanner, camera, speaker: default off (nothing detected)
+    ]) + "\n"
+    args = build_parser().parse_args(["init", "--config", str(target), "--interactive"])
+    prompts = io.StringIO()
+    cfg = init_config.run(args, stdin=io.StringIO(answers), out=prompts, findings=findings)
+    said = prompts.getvalue()
+    assert said.count("not accepted:") == 5
+    assert "not accepted: profile: must be demo or production; got 'prod'" in said
+    assert "not accepted: terminal.id: must be 1-32 letters" in said
+    assert "https only" in said and "never uses a simulator" in said and "trust_store=/etc/kiosk/csca" in said
+    assert "Device receipt_printer: DRIVER[,key=value...] or off [usb,vendor_id=0x04b8,product_id=0x0202]" in said
+    assert "Device scanner: DRIVER[,key=value...] or off [off]" in said
+    assert cfg.profile == "production" and cfg.terminal.id == "JN-LX-0042"
+    assert cfg.devices["receipt_printer"].options == {"vendor_id": "0x04b8", "product_id": "0x0202"}
+    assert not cfg.devices["scanner"].enabled and cfg.backend.hmac_secret_file == ""
+    assert target.is_file()  # written before enrollment
+    assert init_config.still_to_enroll(tomllib.loads(target.read_text())) == "backend.hmac_secret"
+
+
+def test_the_docs_placeholder_paths_are_what_enroll_writes():
+    """Every credentials path the docs show is one `enroll` writes (credentials/ beside the config)."""
+    import re
+
+    from provisioning import enroll
+
+    docs = "".join(p.read_text() for p in (ROOT / "docs").glob("*.md")) + (ROOT / "README.md").read_text()
+    written = {enroll.KEY_FILE, enroll.CERT_FILE, enroll.CA_FILE, enroll.SECRET_FILE}
+    shown = set(re.findall(r"/etc/kiosk/credentials/([\w.-]+)", docs))
+    assert shown and shown <= written, shown - written
+    assert "hmac.key" not in docs  # the old placeholder, which enroll never writes
+    for flag in re.findall(r"--hmac-secret-file (\S+)", docs):
+        assert flag == f"/etc/kiosk/credentials/{enroll.SECRET_FILE}", flag

@@ -35,7 +35,7 @@ def test_all_good_passes_with_every_device_and_a_signed_health(tmp_path, backend
     report = run_selftest(_cfg(tmp_path, backend.url))
     names = [c.name for c in report.checks]
     assert names == ["device:id_card", "device:pcsc", "device:receipt_printer", "device:a4_printer",
-                     "device:scanner", "device:camera", "device:speaker", "backend", "clock"]
+                     "device:scanner", "device:camera", "device:speaker", "catalog", "backend", "clock"]
     assert report.ok, report.human()
     backend_check = next(c for c in report.checks if c.name == "backend")
     assert backend_check.data["signed"] is True
@@ -105,3 +105,34 @@ def test_a_real_driver_whose_device_is_absent_fails_alone(tmp_path, backend):
     assert not checks["device:receipt_printer"].ok
     assert checks["device:receipt_printer"].summary.startswith("cannot open: device_offline")
     assert all(c.ok for name, c in checks.items() if name != "device:receipt_printer")
+
+
+PRODUCTION_ALL_OFF = {
+    "profile": "production", "terminal": {"id": "JN-LX-0042"},
+    "backend": {"url": "https://127.0.0.1:9", "public_key": "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E=",
+                "hmac_secret_file": "/nonexistent/hmac.secret", "ca_file": "/nonexistent/backend-ca.pem",
+                "client_cert_file": "/nonexistent/terminal.crt", "client_key_file": "/nonexistent/terminal.key",
+                "retries": 0, "connect_timeout_s": 1},
+    "devices": {name: {"enabled": False} for name in kconfig.DEVICE_NAMES}}
+
+
+def test_production_with_needed_devices_disabled_fails_and_names_the_items(tmp_path):
+    path = tmp_path / "kiosk.toml"
+    write_config(path, {**PRODUCTION_ALL_OFF, "paths": {"state_dir": str(tmp_path / "state")}})
+    proc = subprocess.run([sys.executable, "-m", "provisioning.cli", "selftest", "--config", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "selftest passed" not in proc.stdout and proc.stdout.rstrip().endswith("selftest FAILED")
+    assert "[FAIL] catalog" in proc.stdout and "65 of 71 items cannot run" in proc.stdout
+    assert "H01 Household registration certificate: id_card_unavailable" in proc.stdout
+    assert "run `kiosk-provision init --detect` or set each device's driver" in proc.stdout
+    data = json.loads(subprocess.run([sys.executable, "-m", "provisioning.cli", "selftest", "--config", str(path),
+                                      "--json"], capture_output=True, text=True, timeout=120).stdout)
+    catalog = next(c for c in data["checks"] if c["name"] == "catalog")
+    assert catalog["ok"] is False and "H01" in catalog["data"]["items_unavailable"]
+
+
+def test_demo_with_a_device_disabled_warns_but_passes_the_catalog_check(tmp_path, backend):
+    report = run_selftest(_cfg(tmp_path, backend.url, camera={"enabled": False}))
+    catalog = next(c for c in report.checks if c.name == "catalog")
+    assert catalog.ok and catalog.warning and "S01" in catalog.data["items_unavailable"]

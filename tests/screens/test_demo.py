@@ -15,7 +15,8 @@ from kiosk.hardware.simulators.cards import DEMO_CARDS
 
 pytestmark = pytest.mark.ui
 
-SCREENS_OF_H01 = {"home", "category", "guide", "identify", "form", "confirm", "printing", "done"}
+# H01 is a home tile: home → guide in one touch, no category list on the way.
+SCREENS_OF_H01 = {"home", "guide", "identify", "form", "confirm", "printing", "done"}
 
 
 def kiosk(*args: str, cwd: Path, drop_display: bool = False) -> subprocess.CompletedProcess[str]:
@@ -30,9 +31,11 @@ def check_h01(out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     (flow,) = summary["flows"]
     assert flow["item"] == "H01"
+    assert flow["mode"] in ("normal", "care")
     assert flow["outcome"] == "completed", flow
     assert 1 <= flow["touches_after_identity"] <= 4
-    assert flow["touches"] > flow["touches_after_identity"]
+    # The tile and 开始办理 before the card (and, in care mode, the touch on the 关怀模式 switch first).
+    assert flow["touches"] == flow["touches_after_identity"] + 2 + (flow["mode"] == "care")
     (pdf,) = flow["documents"]
     text = "".join(page.extract_text() for page in PdfReader(out / pdf).pages)
     assert "户籍证明" in text and DEMO_CARDS[0].name in text
@@ -53,6 +56,24 @@ def test_demo_h01_end_to_end(tmp_path: Path) -> None:
     result = kiosk("demo", "--out", str(tmp_path / "out"), "--flow", "H01", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     check_h01(tmp_path / "out")
+
+
+def test_demo_h01_in_care_mode_turns_it_on_by_touch(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = kiosk("demo", "--out", str(out), "--flow", "H01:mode=care", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    flow = check_h01(out)
+    assert flow["mode"] == "care"
+    plain = kiosk("demo", "--out", str(tmp_path / "plain"), "--flow", "H01", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stdout + plain.stderr[-3000:]
+    normal = check_h01(tmp_path / "plain")
+    assert normal["mode"] == "normal"
+    assert flow["touches"] == normal["touches"] + 1  # the one touch on the care switch
+    # The care-mode guide is drawn in larger type: its frame differs from the normal one.
+    shot = next(s for s in flow["screenshots"] if s.endswith("guide.png"))
+    plain_shot = next(s for s in normal["screenshots"] if s.endswith("guide.png"))
+    with Image.open(out / shot) as care_image, Image.open(tmp_path / "plain" / plain_shot) as normal_image:
+        assert care_image.tobytes() != normal_image.tobytes()
 
 
 def test_run_without_display_runs_the_demo_and_says_where(tmp_path: Path) -> None:
@@ -123,6 +144,10 @@ def test_demo_lost_answers_are_asked_for_again_and_a_fault_that_cannot_fire_coun
     assert [k for k in kinds if k.startswith("payment")] == ["payment_order", "payment_paid"]  # no refund
     assert kinds.count("operation:id_card_damaged_replacement") == 1
     assert len(orders) == 1 and orders[0][0] == "paid" and orders[0][1] == h13["reference"]  # consumed once
+    # the demo's statistics stay in its state folder: `kiosk stats --state DIR` shows them after the demo
+    shown = kiosk("stats", "--state", str(state), "--json", cwd=tmp_path)
+    counts = {i["item_id"]: i["counts"]["completed"] for i in json.loads(shown.stdout)["items"]}
+    assert counts == {"H13": 1}, shown.stdout + shown.stderr  # a guide (G02) is read, not counted
 
 
 def test_demo_outcome_unknown_then_the_next_run_recovers_and_prints_the_owed_slip(tmp_path: Path) -> None:

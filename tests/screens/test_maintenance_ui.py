@@ -70,9 +70,10 @@ def test_gesture_pin_menu_test_print_and_back_to_service(tech: Any) -> None:
     tech.wait_until(lambda: tech.find("maintenance_message").text == app.tr("Receipt test page printed"),
                     "the printed message")
     tech.tap_id("reset_paper")
-    tech.wait_until(lambda: "receipt_printer" in tech.find("paper_counter").text, "the paper counter")
+    tech.wait_until(lambda: "凭条打印机" in tech.find("paper_counter").text, "the paper counter")
     tech.tap_id("export_logs")
-    tech.wait_until(lambda: "exports" in tech.find("maintenance_message").text, "the export")
+    tech.wait_until(lambda: "exports" in tech.find("maintenance_detail").text, "the export")  # the path: data
+    assert tech.find("maintenance_message").text == "日志已导出到："
     exported = [p for d in (app.runtime.state_dir / "exports").iterdir() for p in d.iterdir()]
     assert exported and all(p.name.startswith("kiosk.log") for p in exported)
     tech.tap_id("leave_button")
@@ -88,7 +89,7 @@ def test_a_technician_who_walks_away_is_timed_out_back_into_service(tech: Any) -
     type_pin(tech, PIN)
     tech.wait_screen("maintenance")
     assert app.runtime.out_of_service()
-    tech.wait_screen("home", timeout=30)  # the idle timeout (10 s here) ends the visit
+    tech.wait_screen("home", timeout=45)  # the idle timeout (30 s here) ends the visit
     assert not app.maintenance.active
     tech.wait_until(lambda: not app.runtime.out_of_service(), "back in service")
 

@@ -99,6 +99,9 @@ def test_covered_button_does_not_react(ui: Any) -> None:
 
 def test_button_scrolled_out_of_view_is_refused_until_scrolled_to(ui: Any) -> None:
     app = ui.app
+    # Not a test of the idle time: in full-suite runs the warning has covered the last touch
+    # (see the driver's diagnostic); a resident who is there answers it and touches again.
+    ui.answer_idle_warning = True
     home = app.sm.get_screen("home")
     ui.tap(next(b for b in home.ids.categories.children if b.category.code == "H"))
     ui.wait_screen("category")
@@ -150,16 +153,17 @@ def test_idle_timeout_warns_then_returns_home_and_wipes_the_session(ui: Any) -> 
     folder = txn.session.folder
     assert folder.exists()
     root = ui.app.root
-    ui.wait_until(lambda: ui.app.idle_warning, "the idle warning", 15)
+    ui.wait_until(lambda: ui.app.idle_warning, "the idle warning", 20)
     ui.pump(2)
     assert root.ids.idle_overlay.opacity == 1 and any(ch.isdigit() for ch in root.ids.idle_countdown.text)
+    assert root.ids.idle_wipe.text == "尚未读取您的任何信息，本次办理将直接结束。"  # no card read yet
     with pytest.raises(DemoError, match="covered"):  # the warning covers the screen's buttons
         ui.tap_id("cancel_button")
     assert ui.app.idle_warning and txn.outcome is None and ui.current == "identify"
     ui.tap(root.ids.continue_button)  # still here: the timer starts over
     assert not ui.app.idle_warning and ui.current == "identify"
-    ui.wait_until(lambda: ui.app.idle_warning, "the idle warning again", 15)
-    ui.wait_screen("home", timeout=15)  # nobody touches any more
+    ui.wait_until(lambda: ui.app.idle_warning, "the idle warning again", 20)
+    ui.wait_screen("home", timeout=30)  # nobody touches any more: the 20 s of the warning run out
     assert ui.app.txn is None
     assert txn.outcome.value == "cancelled" and txn.reason == "timeout"
     assert txn.session.ended is not None and txn.session.identity is None and not folder.exists()
@@ -308,7 +312,7 @@ def test_query_results_on_screen_and_the_slip_only_when_asked(ui: Any) -> None:
         ui.tap_id("confirm_button")
         ui.wait_screen("done")
     done = app.sm.current_screen
-    assert done.ids.display.text and done.slip_state == "offered"
+    assert visible_text(done.ids.display) and done.slip_state == "offered"
     assert len(receipt.jobs) == jobs  # results on screen, no paper yet
     receipt.inject("paper_out", True)
     try:

@@ -199,6 +199,16 @@ def test_an_item_opens_itself_to_another_card_type(raw: dict, tmp_path: Path) ->
     assert catalog.get("E01").accepted_cards == ("passport",)
 
 
+def test_the_home_tiles_are_catalog_data_and_config_overrides_them(catalog: Catalog) -> None:
+    assert [i.id for i in catalog.home_items()] == ["H01", "S01", "T02"]
+    assert [catalog.icon(i) for i in catalog.home_items()] == ["file-text", "certificate", "ticket"]
+    assert catalog.icon(catalog.get("H02")) == "id-card"  # no icon of its own: its category's
+    assert [i.id for i in catalog.home_items(("T03", "E01"))] == ["T03", "E01"]
+    assert catalog.home_items(()) == ()
+    with pytest.raises(UnknownItemError):
+        catalog.home_items(("H99",))
+
+
 def test_every_operation_is_unique_and_every_lookup_named(catalog: Catalog) -> None:
     assert len({i.operation for i in catalog}) == 71
     for item in catalog:
@@ -284,6 +294,13 @@ BROKEN = [
     ("rating on a text field", lambda d: _item(d, "G05")["rating"].update(choice_field="reason"),
      "item G05: rating: choice_field must name a choice field of the item: 'reason'"),
     ("rating typo", lambda d: _item(d, "G05")["rating"].update(rated_item="rated_item"), "item G05: rated_item"),
+    ("home tile not an item", lambda d: d.update(home_items=["H01", "H99"]),
+     "top level: home_items: names no item of the catalog: 'H99'"),
+    ("home tile twice", lambda d: d.update(home_items=["H01", "H01"]), "top level: home_items: an item is listed twice"),
+    ("too many home tiles", lambda d: d.update(home_items=["H01", "H02", "H03", "H04", "H05"]),
+     "top level: home_items: must be a list of at most 4 item ids"),
+    ("category without icon", lambda d: d["categories"]["T"].pop("icon"), "category T: icon: missing"),
+    ("bad icon name", lambda d: _item(d, "S01").update(icon="Certificate!"), "item S01: icon: bad icon name"),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import polib
 import pytest
+import tomli_w
 
 from kiosk.hardware.base import DeviceState, SupplyState, status
 from kiosk.i18n import LOCALE_DIR
@@ -292,3 +293,50 @@ def test_cli_health_exits_non_zero_when_a_device_is_down(tmp_path: Path) -> None
     assert "T03" not in data["unavailable_items"]
     table = _kiosk(["health"], cfg)
     assert table.returncode == 1 and "DOWN a4_printer" in table.stdout
+
+
+# --- production: a device the catalog needs, disabled or missing, is a failure ----------------
+PRODUCTION_ALL_OFF = {
+    "profile": "production", "terminal": {"id": "JN-LX-0042"},
+    "backend": {"url": "https://127.0.0.1:9", "public_key": "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E=",
+                "hmac_secret": "enrolled-secret", "ca_file": "/nonexistent/backend-ca.pem",
+                "client_cert_file": "/nonexistent/terminal.crt", "client_key_file": "/nonexistent/terminal.key",
+                "retries": 0, "connect_timeout_s": 1},
+    "devices": {name: {"enabled": False} for name in DEVICES}}
+
+
+def test_production_with_needed_devices_disabled_is_not_healthy_even_when_all_else_is(tmp_path: Path) -> None:
+    from kiosk.config import from_dict
+    from kiosk.services.catalog import Catalog
+    from kiosk.services.health import HealthSnapshot
+    from kiosk.services.health_cli import report
+
+    catalog = Catalog.load()
+    snap = HealthSnapshot({}, True, "https://backend.example", None, {}, False, "", 0.0)
+    assert snap.healthy  # the snapshot alone sees nothing wrong: no device configured, backend up
+    prod = report(from_dict({**PRODUCTION_ALL_OFF, "paths": {"state_dir": str(tmp_path)}}), snap, catalog)
+    assert prod["healthy"] is False and prod["profile"] == "production"
+    lacking = {d["device"]: d for d in prod["devices_lacking"]}
+    assert set(lacking) == {"id_card", "camera", "pcsc", "a4_printer", "receipt_printer"}
+    assert lacking["id_card"]["why"] == "disabled" and "H01" in lacking["id_card"]["items"]
+    assert "G02" not in {i for d in lacking.values() for i in d["items"]}  # guides need no device
+    demo = report(from_dict({"devices": {name: {"enabled": False} for name in DEVICES}}), snap, catalog)
+    assert demo["healthy"] is True and demo["devices_lacking"] == []
+
+
+def test_cli_health_in_production_lists_the_items_that_cannot_run_and_why(tmp_path: Path) -> None:
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(tomli_w.dumps({**PRODUCTION_ALL_OFF, "paths": {"state_dir": str(tmp_path / "state")},
+                                  "upkeep": {"min_free_mb": 1, "resume_free_mb": 1}}))
+    out = _kiosk(["health"], cfg)
+    assert out.returncode == 1, out.stderr
+    assert "(production): PROBLEM" in out.stdout
+    assert "id_card is disabled in the config ([devices.id_card] enabled = false)" in out.stdout
+    assert "H01 Household registration certificate: id_card_unavailable" in out.stdout
+    assert "run `kiosk-provision init --detect` or set each device's driver" in out.stdout
+    # the backend is down too, and the report says why (here: the pinned CA file is missing)
+    backend_line = next(line for line in out.stdout.splitlines() if "backend" in line and "DOWN" in line)
+    assert "/nonexistent/backend-ca.pem" in backend_line
+    data = json.loads(_kiosk(["health", "--json"], cfg).stdout)
+    assert data["healthy"] is False and data["backend"]["reason"]
+    assert {d["device"] for d in data["devices_lacking"]} >= {"id_card", "receipt_printer"}

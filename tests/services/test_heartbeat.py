@@ -91,7 +91,8 @@ def test_a_heartbeat_carries_devices_supplies_version_uptime_disk_memory_and_las
     metrics = KioskMetrics(DEMO_TERMINAL_ID, "9.9.9")
     last = time.time() - 120
     sender = _sender(_client(sim.url), tmp_path, metrics=metrics, app_version="9.9.9",
-                     last_transaction=lambda: last, started_at=time.time() - 3600)
+                     last_transaction=lambda: last, started_at=time.time() - 3600, name="历下区泉城路24小时智慧警局",
+                     location="Jinan, Lixia District")
     before = len(_stored(sim, DEMO_TERMINAL_ID))
     result = sender.beat()
     assert (result.sent, result.queued, result.error) == (1, 0, "")
@@ -99,12 +100,14 @@ def test_a_heartbeat_carries_devices_supplies_version_uptime_disk_memory_and_las
     assert len(stored) == 1
     hb = stored[0]["heartbeat"]
     assert hb["app_version"] == "9.9.9" and hb["uptime_s"] >= 3600
+    assert hb["name"] == "历下区泉城路24小时智慧警局" and hb["location"] == "Jinan, Lixia District"
     assert hb["devices"]["receipt_printer"] == {"state": "online", "supplies": {"paper": "low"}, "conditions": []}
     assert hb["devices"]["a4_printer"]["conditions"] == ["cover_open"]
     assert datetime.fromisoformat(hb["last_transaction_at"]).timestamp() == pytest.approx(last, abs=1)
     assert hb["disk"]["total_bytes"] > 0 and 0 <= hb["disk"]["free_bytes"] <= hb["disk"]["total_bytes"]
     assert 0 < hb["memory"]["available_bytes"] <= hb["memory"]["total_bytes"]
     assert "_key" not in hb
+    assert metrics.registry.get_sample_value("kiosk_heartbeat_queue_length") == 0
     gauge = metrics.registry.get_sample_value("kiosk_heartbeat_last_success_timestamp_seconds")
     assert gauge is not None and gauge == pytest.approx(time.time(), abs=60)
 

@@ -174,15 +174,20 @@ def test_production_listens_beyond_loopback_only_when_asked():
 
 def test_alert_rules_pass_promtool_check_and_their_unit_tests():
     check = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and "SUCCESS: 9 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 15 rules found" in check.stdout, check.stdout + check.stderr
     tests = subprocess.run([PROMTOOL, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=60)
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 
 def _minutes(text: str) -> int:
-    m = re.fullmatch(r"(\d+)m", text)
-    assert m, f"durations in the rules are whole minutes, got {text!r}"
-    return int(m.group(1))
+    m = re.fullmatch(r"(\d+)([mh])", text)
+    assert m, f"durations in the rules are whole minutes or hours, got {text!r}"
+    return int(m.group(1)) * (60 if m.group(2) == "h" else 1)
+
+
+def _shifted(text: str, delta: int) -> str:
+    """A `for` moved by ``delta`` minutes."""
+    return f"{max(_minutes(text) + delta, 0)}m"
 
 
 def test_every_for_duration_is_pinned_by_the_rule_tests(tmp_path):
@@ -191,7 +196,9 @@ def test_every_for_duration_is_pinned_by_the_rule_tests(tmp_path):
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {"KioskDown", "KioskHeartbeatMissing", "KioskPaperLow", "KioskPaperOut",
                                             "KioskDeviceFaulty", "KioskTransactionFailureRate", "KioskDiskFull",
-                                            "KioskPaidNotDelivered", "KioskRefundFailed"}
+                                            "KioskPaidNotDelivered", "KioskRefundFailed", "KioskOutOfService",
+                                            "KioskBackendUnreachable", "KioskItemsUnavailable",
+                                            "KioskCertificateExpiring", "KioskRestarting", "KioskUpdateRolledBack"}
     tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
               for t in case["alert_rule_test"]}
     assert tested == {a["alert"] for a in alerts}
@@ -202,7 +209,7 @@ def test_every_for_duration_is_pinned_by_the_rule_tests(tmp_path):
             for g in mutated["groups"]:
                 for r in g["rules"]:
                     if r.get("alert") == alert["alert"]:
-                        r["for"] = f"{max(_minutes(r['for']) + delta, 0)}m"
+                        r["for"] = _shifted(r["for"], delta)
             (tmp_path / RULES.name).write_text(yaml.safe_dump(mutated, allow_unicode=True))
             proc = subprocess.run([PROMTOOL, "test", "rules", str(tmp_path / RULE_TESTS.name)],
                                   capture_output=True, text=True, timeout=60)
@@ -215,6 +222,9 @@ def _dashboard_exprs() -> list[str]:
 
 
 def test_dashboard_uses_only_metrics_the_kiosk_exports(full_metrics):
+    from kiosk.services.health import _gauges_for
+
+    _gauges_for(full_metrics)  # the health monitor's gauges (backend, service, disk), as a running kiosk has
     exported = {family.name for family in text_string_to_metric_families(full_metrics.exposition().decode())}
     exported |= {f"{n}_bucket" for n in exported} | {f"{n}_total" for n in exported}
     used = {name for e in _dashboard_exprs() for name in re.findall(r"\b(kiosk_[a-z_]+)\b", e)}
@@ -268,8 +278,12 @@ def prometheus(tmp_path, exporter):
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [RULES.name],
-        "scrape_configs": [{"job_name": "kiosk", "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]}],
+        # as prometheus.example.yml: file_sd targets carrying the terminal id as label `terminal`
+        "scrape_configs": [{"job_name": "kiosk", "honor_labels": True,
+                            "file_sd_configs": [{"files": ["kiosk-targets.json"], "refresh_interval": "1s"}]}],
     }))
+    (tmp_path / "kiosk-targets.json").write_text(json.dumps(
+        [{"targets": [f"127.0.0.1:{exporter.port}"], "labels": {"terminal": "JN-TEST-0001"}}]))
     log = open(tmp_path / "prometheus.log", "w")
     proc = subprocess.Popen([PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
                              f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
@@ -328,10 +342,14 @@ def test_prometheus_sees_the_supply_state_change_when_the_printer_runs_out(prome
         return [a for a in alerts if a["labels"]["alertname"] == "KioskPaperOut"]
     alert = _wait_for(paper_alert, 30, "the KioskPaperOut alert")[0]
     assert alert["state"] in ("pending", "firing") and alert["labels"]["supply"] == "receipt_printer_paper"
+    assert alert["labels"]["terminal"] == "JN-TEST-0001"  # the target label reaches every series and alert
+    assert alert["annotations"]["summary"] == "Paper out in receipt_printer_paper at kiosk JN-TEST-0001"
+    assert _one(prometheus, 'up{job="kiosk", terminal="JN-TEST-0001"}') == 1.0
+    assert _one(prometheus, 'kiosk_build_info{job="kiosk", terminal="JN-TEST-0001"}') == 1.0  # not exported_terminal
 
     # every dashboard expression is valid PromQL on the real server
     for expr in _dashboard_exprs():
-        _query(prometheus, expr.replace("$instance", ".*").replace("$__rate_interval", "1m"))
+        _query(prometheus, expr.replace("$terminal", ".*").replace("$__rate_interval", "1m"))
 
 
 def test_paid_but_undelivered_and_failed_refunds_are_counted_from_zero():
@@ -347,3 +365,74 @@ def test_paid_but_undelivered_and_failed_refunds_are_counted_from_zero():
     exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     assert "kiosk_paid_undelivered_total" in exprs["KioskPaidNotDelivered"]
     assert "kiosk_refund_failed_total" in exprs["KioskRefundFailed"]
+
+
+def test_process_metrics_and_no_created_series(full_metrics):
+    text = full_metrics.exposition().decode()
+    start = value(full_metrics, "process_start_time_seconds")
+    assert start is not None and time.time() - 3600 < start <= time.time()  # a restart moves it
+    assert value(full_metrics, "process_resident_memory_bytes") > 0
+    assert "_created" not in text
+
+
+def test_counters_exist_at_zero_from_the_start():
+    m = KioskMetrics(terminal_id="JN-DEMO-0001")
+    m.declare_items(["H01", "T03"])
+    for item in ("H01", "T03"):
+        for outcome in ("completed", "refused", "cancelled", "failed"):
+            assert value(m, "kiosk_transactions_total", item=item, outcome=outcome) == 0
+    for rating in ("satisfied", "basically_satisfied", "dissatisfied"):
+        assert value(m, "kiosk_satisfaction_ratings_total", rating=rating) == 0
+    assert value(m, "kiosk_heartbeat_failures_total") == 0
+    m.record_rating("basically_satisfied")
+    assert value(m, "kiosk_satisfaction_ratings_total", rating="basically_satisfied") == 1
+    with pytest.raises(ValueError):
+        m.record_rating("great")
+
+
+def test_heartbeat_failures_and_queue_length():
+    m = KioskMetrics()
+    m.heartbeat_round(3, failed=True)
+    m.heartbeat_round(4, failed=True)
+    assert value(m, "kiosk_heartbeat_failures_total") == 2 and value(m, "kiosk_heartbeat_queue_length") == 4
+    m.heartbeat_round(0, failed=False)
+    assert value(m, "kiosk_heartbeat_failures_total") == 2 and value(m, "kiosk_heartbeat_queue_length") == 0
+
+
+def test_paper_remaining_where_the_printer_reports_it():
+    from kiosk.hardware.simulators.receipt import SimReceiptPrinter
+
+    printer = SimReceiptPrinter("receipt_printer", {"paper_length_mm": 1000.0, "paper_low_mm": 100.0}, {})
+    m = KioskMetrics()
+    m.update_devices({"receipt_printer": printer.status()})
+    assert value(m, "kiosk_supply_level_ratio", supply="receipt_printer_paper") == 1.0
+    printer.refill(250.0)  # a roll with 250 mm on it
+    m.update_devices({"receipt_printer": printer.status()})
+    assert value(m, "kiosk_supply_level_ratio", supply="receipt_printer_paper") == pytest.approx(0.25)
+    m.update_devices({"a4_printer": status(DeviceState.ONLINE, {"paper": SupplyState.OK})})  # reports no level
+    assert value(m, "kiosk_supply_level_ratio", supply="receipt_printer_paper") is None
+    assert not [k for k in samples(m) if k[0] == "kiosk_supply_level_ratio"]
+
+
+def test_client_certificate_expiry(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "JN-LX-0042")])
+    not_after = dt.datetime(2027, 12, 5, 12, 0, tzinfo=dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(not_after - dt.timedelta(days=365)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / "terminal.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    m = KioskMetrics()
+    assert m.set_certificate(str(path)) == not_after.timestamp()
+    assert value(m, "kiosk_client_certificate_expiry_timestamp_seconds") == not_after.timestamp()
+    fresh = KioskMetrics()
+    assert fresh.set_certificate("") is None and fresh.set_certificate(str(tmp_path / "missing.crt")) is None
+    assert value(fresh, "kiosk_client_certificate_expiry_timestamp_seconds") == 0  # never set: 0, alert ignores it

@@ -136,7 +136,7 @@ def _constructible(cls: type) -> bool:
     try:
         cls("")
         return True
-    except TypeError:
+    except (TypeError, ValueError):  # e.g. UpdateRefused checks its reason against the known ones
         return False
 
 

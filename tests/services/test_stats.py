@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,13 @@ def test_the_workflow_counts_each_transaction_once_with_metrics(runtime: Any, si
     assert 'kiosk_transactions_total{item="H01",outcome="completed"} 1.0' in text
     assert 'kiosk_transactions_total{item="H01",outcome="cancelled"} 1.0' in text
     assert "kiosk_transaction_duration_seconds_count 4.0" in text
+    # every item of the catalog and every outcome is there from the start, at 0 until it happens
+    assert 'kiosk_transactions_total{item="T01",outcome="failed"} 0.0' in text
+    assert sum(1 for line in text.splitlines() if line.startswith("kiosk_transactions_total{")) == 4 * len(
+        runtime.catalog.items)
+    assert 'kiosk_satisfaction_ratings_total{rating="satisfied"} 1.0' in text
+    assert 'kiosk_satisfaction_ratings_total{rating="dissatisfied"} 1.0' in text
+    assert 'kiosk_satisfaction_ratings_total{rating="basically_satisfied"} 0.0' in text
     # Nothing personal reaches the statistics file: not the typed comment, not the card's number.
     runtime.stats.close()
     raw = (runtime.state_dir / DB_FILE).read_bytes()
@@ -169,3 +177,72 @@ def test_cli_stats_without_a_store_reports_zero_and_creates_nothing(tmp_path: Pa
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["totals"]["total"] == 0 and not state.exists()
+
+
+# --- the station chief's table ---------------------------------------------------------------
+def _filled(state: Path) -> None:
+    """Counts over several real days, as a running kiosk leaves them (through the real Stats store)."""
+    stats = Stats(state)
+    day = 86400
+    for item_id, outcome, days_ago in [("H01", "completed", 9), ("H01", "failed", 3), ("E03", "completed", 3),
+                                       ("T04", "refused", 1), ("S01", "completed", 0)]:
+        stats.record(item_id, outcome, 42.0, at=time.time() - days_ago * day)
+    stats.record_rating("satisfied", "S01")
+    stats.record_rating("basically_satisfied")
+    stats.record_rating("dissatisfied", at=time.time() - 9 * day)
+    stats.close()
+
+
+def _stats_cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kiosk.cli", "--config", str(cfg), "stats", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_table_names_items_whole_in_the_station_language_with_terminal_and_real_dates(tmp_path: Path) -> None:
+    _filled(tmp_path / "state")
+    first = (localtime.today() - timedelta(days=9)).isoformat()
+    last = localtime.today().isoformat()
+    for lang, header, name in [("zh_CN", f"终端 JN-LX-0042 自助业务统计，{first} 至 {last}", "出入境证件申请预受理"),
+                               ("en", f"Self-service statistics of terminal JN-LX-0042, {first} to {last}",
+                                "Exit-entry document pre-acceptance")]:
+        cfg = tmp_path / f"{lang}.toml"
+        cfg.write_text(f'[terminal]\nid = "JN-LX-0042"\n[ui]\nlanguage = "{lang}"\n'
+                       f'[paths]\nstate_dir = "{tmp_path / "state"}"\n')
+        out = _stats_cli(cfg)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0] == header
+        e03 = next(line for line in lines if line.startswith("E03"))
+        assert name in e03  # whole, not cut at 24 characters
+        assert "66.7%" in lines[-1]  # 2 of 3 ratings satisfied or basically satisfied
+    data = json.loads(_stats_cli(cfg, "--json").stdout)
+    assert (data["first_day"], data["last_day"], data["terminal"]) == (first, last, "JN-LX-0042")
+    ranged = _stats_cli(cfg, "--from", "2026-01-01", "--to", "2026-01-31")
+    assert ranged.stdout.splitlines()[0].endswith("2026-01-01 to 2026-01-31")
+
+
+def test_stats_after_a_demo_reads_its_state_folder(tmp_path: Path) -> None:
+    """`kiosk demo --state DIR` keeps the statistics in DIR; `kiosk stats --state DIR` shows them."""
+    _filled(tmp_path / "demo-state")  # what the demo's runtime leaves there (tests/screens/test_demo.py runs one)
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[paths]\nstate_dir = "{tmp_path / "elsewhere"}"\n')
+    assert json.loads(_stats_cli(cfg, "--json").stdout)["totals"]["total"] == 0
+    shown = json.loads(_stats_cli(cfg, "--state", str(tmp_path / "demo-state"), "--json").stdout)
+    assert shown["totals"]["total"] == 5 and not (tmp_path / "elsewhere").exists()
+
+
+def test_no_traceback_when_the_reader_goes_away(tmp_path: Path) -> None:
+    """`kiosk stats | head`: the reader closes the pipe before the table is written."""
+    _filled(tmp_path / "state")
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "--config", str(cfg), "stats"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like head, gone before the first line arrives
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err and "internal_error" not in err, err
+    piped = subprocess.run(f"{sys.executable} -m kiosk.cli --config {cfg} stats | head -n 2", shell=True,
+                           capture_output=True, text=True, timeout=60)
+    assert len(piped.stdout.splitlines()) == 2 and "Traceback" not in piped.stderr

@@ -65,6 +65,23 @@ def test_paths_per_kind(runtime, flows):
     assert t03.outcome is Outcome.CANCELLED
 
 
+def test_the_steps_a_visit_shows_come_from_the_declared_path(runtime, flows):
+    start = runtime.engine.start
+    h01 = start("H01")
+    assert h01.steps() == [S.IDENTIFY, S.FORM, S.CONFIRM, S.PRODUCE]
+    assert start("S01").steps() == [S.IDENTIFY, S.FACE, S.FORM, S.CONFIRM, S.PRODUCE]
+    assert start("H17").steps() == [S.IDENTIFY, S.PRODUCE]  # a query shows fewer steps
+    # A payment whose amount the form decides plans its payment from the start: the count
+    # does not grow in the middle of the visit.
+    t03 = start("T03")
+    planned = [S.IDENTIFY, S.FORM, S.CONFIRM, S.PAY, S.PRODUCE]
+    assert t03.steps() == planned
+    flows.drive(t03, "", until=S.CONFIRM)
+    assert t03.step is S.CONFIRM and t03.steps() == planned
+    for txn in (h01, t03):
+        txn.finish()
+
+
 def test_h01_certificate_prints_and_journals_without_personal_data(runtime, sim, flows):
     txn = runtime.engine.start("H01")
     produced = flows.drive(txn, sim.url)
@@ -409,10 +426,11 @@ def test_guide_and_verify_need_no_identity(runtime, sim, flows):
     verify.submit_form({"verification_code": code})
     produced = verify.produce()
     assert verify.outcome is Outcome.COMPLETED
-    assert "genuine" in produced.display[0]["value"]
+    # A verdict is worded in each language: the value in Chinese, value_en in English.
+    assert (produced.display[0]["value"], produced.display[0]["value_en"]) == ("真实有效", "genuine")
     forged = runtime.engine.start("S02")
     forged.submit_form({"verification_code": "ZZZZ-ZZZZ-ZZZZ-ZZZZ"})
-    assert "not found" in forged.produce().display[0]["value"]
+    assert "not found" in forged.produce().display[0]["value_en"]
 
 
 def test_reprint_fetches_with_the_plain_hash_the_api_expects(runtime, sim, flows):

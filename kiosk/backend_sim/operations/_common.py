@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from kiosk.backend_sim.registry import OpContext
 
@@ -24,14 +24,23 @@ WHERE_EXIT_ZH = "出入境管理大厅窗口（济南市历下区龙鼎大道1�
 WHERE_EXIT_EN = "the exit-entry service hall counter (1 Longding Avenue, Lixia)"
 
 
+class Both(NamedTuple):
+    """A display value worded in each language (a status, a verdict), not data to show as it is."""
+
+    zh: str
+    en: str
+
+
 def line(label_zh: str, label_en: str, value: Any) -> dict[str, str]:
-    """One display line; the value is always text."""
+    """One display line; the value is always text, and a worded value (:func:`both`) also has ``value_en``."""
+    if isinstance(value, Both):
+        return {"label_zh": label_zh, "label_en": label_en, "value": value.zh, "value_en": value.en}
     return {"label_zh": label_zh, "label_en": label_en, "value": "" if value is None else str(value)}
 
 
-def both(zh: str, en: str) -> str:
-    """A display value that has to read in both languages."""
-    return f"{zh} / {en}"
+def both(zh: str, en: str) -> Both:
+    """A display value worded in each language: ``value`` in Chinese, ``value_en`` in English."""
+    return Both(zh, en)
 
 
 def today(ctx: OpContext) -> date:

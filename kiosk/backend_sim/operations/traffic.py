@@ -16,7 +16,7 @@ from typing import Any
 from kiosk.backend_sim.db import now
 from kiosk.backend_sim.operations._common import (
     WHERE_TRAFFIC_EN, WHERE_TRAFFIC_ZH, WHERE_VEHICLE_EN, WHERE_VEHICLE_ZH, add_months, appointment_lines,
-    book_slot, both, case_lines, fen, field, line, need_resident, open_case, pending_case, require_payment, today)
+    Both, book_slot, both, case_lines, fen, field, line, need_resident, open_case, pending_case, require_payment, today)
 from kiosk.backend_sim.registry import OpContext, lookup, operation
 from kiosk.backend_sim.seed import SUN_LI, WANG_SIQI, WANG_XIAOMING, ZHANG_WEI, ZHAO_GUOQIANG
 
@@ -216,7 +216,7 @@ def _kiosk_ok(v: dict[str, Any]) -> bool:
     return int(v["points"]) == 0
 
 
-def _where_zh(v: dict[str, Any]) -> str:
+def _where(v: dict[str, Any]) -> Both:
     return both("可在本机处理", "at this kiosk") if _kiosk_ok(v) else both("须到窗口处理", "at a counter")
 
 
@@ -251,9 +251,13 @@ def _own_vehicle(ctx: OpContext, person: dict[str, Any], plate_field: str = "pla
     return vehicle
 
 
-def _violation_line(v: dict[str, Any]) -> dict[str, str]:
-    return line(v["occurred_at"].replace("T", " "), v["occurred_at"].replace("T", " "),
-                f"{v['plate']} {v['place']} {v['act_zh']} 罚款{v['fine_fen'] // 100}元 记{v['points']}分 {_where_zh(v)}")
+def _violation_lines(v: dict[str, Any]) -> list[dict[str, str]]:
+    """A violation as two lines: when and where (data), then what and where to handle it (worded)."""
+    where, when = _where(v), v["occurred_at"].replace("T", " ")
+    return [line(when, when, f"{v['plate']} {v['place']}"),
+            line("违法行为", "Violation", both(
+                f"{v['act_zh']} 罚款{v['fine_fen'] // 100}元 记{v['points']}分 {where.zh}",
+                f"{v['act_en']}, fine {v['fine_fen'] // 100} CNY, {v['points']} points, {where.en}"))]
 
 
 # --- T01-T03: violations -----------------------------------------------------------------------
@@ -265,7 +269,7 @@ def traffic_violation_query(ctx: OpContext) -> dict[str, Any]:
     unhandled = [v for v in open_ if v["status"] == "unhandled"]
     display = [line("未处理违法", "Unhandled violations", len(unhandled)),
                line("已处理未缴款", "Handled, fine unpaid", len(open_) - len(unhandled))]
-    display += [_violation_line(v) for v in unhandled]
+    display += [shown for v in unhandled for shown in _violation_lines(v)]
     if any(not _kiosk_ok(v) for v in unhandled):
         display.append(line("记分违法处理地点", "Violations with points", both(WHERE_TRAFFIC_ZH, WHERE_TRAFFIC_EN)))
     return {"display": display,

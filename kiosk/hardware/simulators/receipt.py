@@ -117,4 +117,6 @@ class SimReceiptPrinter(SimulatedDevice, ReceiptPrinter):
             if self._on("cover_open"):
                 return status(DeviceState.USER_ERROR, {"paper": paper}, {"cover_open"}, detail="cover open")
             state = DeviceState.BUSY if self._busy else DeviceState.ONLINE
-            return status(state, {"paper": paper}, detail=f"{max(self.paper_mm, 0.0):.0f} mm paper left")
+            roll = float(self.options["paper_length_mm"]) or 1.0
+            return status(state, {"paper": paper}, detail=f"{max(self.paper_mm, 0.0):.0f} mm paper left",
+                          levels={"paper": max(self.paper_mm, 0.0) / roll})

@@ -11,6 +11,7 @@ from kiosk.hardware.idcard import IdentityCard
 from kiosk.services.catalog import Catalog, CatalogItem
 from kiosk.services.journal import Journal
 from kiosk.services.session import Session
+from kiosk.services.update_status import SessionMarker
 from kiosk.services.workflow import reprint as reprints
 from kiosk.services.workflow.production import Printing
 from kiosk.services.workflow.records import (MoneyAlarm, PendingReprint, Produced, TransactionEnded, TxnRef,
@@ -52,6 +53,8 @@ class WorkflowEngine:
         self.printing = Printing(devices, journal, config.terminal.id, PdfSigner.from_config(config))
         self._active: dict[str, Transaction] = {}
         self._lock = threading.Lock()
+        # Present while a transaction is open: the updater never restarts the kiosk under a resident.
+        self.session_marker = SessionMarker(sessions.state_dir)
         self.clock: Callable[[], float] = time.monotonic  # tests move time forward instead of sleeping
         # Called once per transaction when its outcome is set (statistics, metrics); see TransactionEnded.
         self.on_end: list[Callable[[TransactionEnded], None]] = []
@@ -87,6 +90,8 @@ class WorkflowEngine:
             self.admit(item)
         txn = Transaction(self, item, self.sessions.new())
         with self._lock:
+            if not self._active:
+                self.session_marker.open()
             self._active[txn.id] = txn
         log.info("txn=%s item=%s start step=%s", txn.id, item.id, txn.step.value)
         return txn
@@ -100,6 +105,8 @@ class WorkflowEngine:
         """``txn`` is finished: it no longer counts as active."""
         with self._lock:
             self._active.pop(txn.id, None)
+            if not self._active:
+                self.session_marker.close()
 
     def ended(self, ended: TransactionEnded) -> None:
         """Tell the on_end listeners that a transaction has its outcome (a failing listener is logged only)."""

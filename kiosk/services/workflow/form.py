@@ -1,6 +1,7 @@
 """The form step over an item's fields: lookup options, validation, the confirm screen's summary, a guide's lines."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from kiosk.errors import FieldError
@@ -10,6 +11,29 @@ if TYPE_CHECKING:
     from kiosk.services.backend import BackendClient
 
 Options = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the confirm screen: label and value in each language.
+
+    ``data`` marks a value that is the resident's own or their record's (what they typed, a
+    lookup option naming their plate or decision), shown as it is in either language.
+    """
+
+    label_zh: str
+    label_en: str
+    value_zh: str
+    value_en: str
+    data: bool = False
+
+    def label(self, lang: str) -> str:
+        """The label in ``lang``."""
+        return self.label_zh if lang.startswith("zh") else self.label_en
+
+    def value(self, lang: str) -> str:
+        """The value in ``lang``."""
+        return self.value_zh if lang.startswith("zh") else self.value_en
 
 
 def field(item: CatalogItem, name: str) -> FieldSpec:
@@ -57,25 +81,33 @@ def validate(item: CatalogItem, values: Mapping[str, Any], offered: Callable[[st
 
 
 def summary(item: CatalogItem, values: Mapping[str, Any], options: Mapping[str, Options],
-            amount_fen: int) -> list[tuple[str, str, str]]:
-    """What the confirm screen shows: (label_zh, label_en, value) rows, fee last."""
-    rows = [("业务", "Service", f"{item.name_zh} / {item.name_en}")]
+            amount_fen: int) -> list[SummaryRow]:
+    """What the confirm screen shows, one row a line, fee last."""
+    rows = [SummaryRow("业务", "Service", item.name_zh, item.name_en)]
     for spec in item.fields:
-        if spec.name in values:
-            value = str(values[spec.name])
-            if spec.type == "choice":
-                value = f"{spec.choice_label(value, 'zh_CN')} / {spec.choice_label(value, 'en')}"
-            elif spec.type == "lookup":
-                opt = next((o for o in options.get(spec.name, ()) if str(o.get("value")) == value), None)
-                if opt:
-                    value = f"{opt.get('label_zh', value)} / {opt.get('label_en', value)}"
-            rows.append((spec.label_zh, spec.label_en, value))
+        if spec.name not in values:
+            continue
+        value = str(values[spec.name])
+        if spec.type == "choice":
+            rows.append(SummaryRow(spec.label_zh, spec.label_en, spec.choice_label(value, "zh_CN"),
+                                   spec.choice_label(value, "en")))
+            continue
+        if spec.type == "lookup":
+            opt = next((o for o in options.get(spec.name, ()) if str(o.get("value")) == value), None)
+            if opt:
+                zh = str(opt.get("label_zh", value))
+                rows.append(SummaryRow(spec.label_zh, spec.label_en, zh, str(opt.get("label_en") or zh), data=True))
+                continue
+        rows.append(SummaryRow(spec.label_zh, spec.label_en, value, value, data=True))
     if amount_fen:
-        rows.append(("费用", "Fee", f"¥{amount_fen / 100:.2f}"))
+        fee = f"¥{amount_fen / 100:.2f}"
+        rows.append(SummaryRow("费用", "Fee", fee, fee))
     return rows
 
 
 def guide_lines(item: CatalogItem) -> list[dict[str, str]]:
     """What a guide shows: its text and the materials to bring."""
-    return [{"label_zh": item.name_zh, "label_en": item.name_en, "value": item.guide_zh},
-            {"label_zh": "办理材料", "label_en": "Materials", "value": "、".join(item.materials_zh)}]
+    return [{"label_zh": item.name_zh, "label_en": item.name_en, "value": item.guide_zh,
+             "value_en": item.guide_en or item.guide_zh},
+            {"label_zh": "办理材料", "label_en": "Materials", "value": "、".join(item.materials_zh),
+             "value_en": "; ".join(item.materials_en or item.materials_zh)}]

@@ -67,14 +67,27 @@ class Transaction:
         """This item's path, from the navmap of its kind."""
         return NAVMAP[self.item.kind]
 
-    def planned_path(self) -> list[Step]:
-        """The steps this transaction will visit from now on, given what it knows so far."""
+    def planned_path(self, amount_fen: int | None = None) -> list[Step]:
+        """The steps this transaction will visit from now on, given what it knows so far (or ``amount_fen``)."""
+        amount = self.amount_fen if amount_fen is None else amount_fen
         steps, step = [], self.step
         while step is not S.DONE and len(steps) < 10:
             steps.append(step)
             spec = self.path_spec.steps[step]
-            step = S.DONE if spec.last else first_applicable(spec.next, self.item, self.amount_fen)
+            step = S.DONE if spec.last else first_applicable(spec.next, self.item, amount)
         return steps
+
+    def steps(self) -> list[Step]:
+        """Every step of this visit, those done and those planned: what the screens' step indicator counts.
+
+        Before the form tells the amount, an item that takes payment plans its payment step, so
+        the count does not grow in the middle of the visit.
+        """
+        amount = self.amount_fen
+        if not amount and self.item.needs_payment and self.item.fields and S.FORM not in self.history:
+            amount = 1
+        done = [step for step in self.history if step is not S.DONE]
+        return done + [step for step in self.planned_path(amount) if step not in done]
 
     def _advance(self) -> Step:
         spec = self.path_spec.steps[self.step]
@@ -261,8 +274,8 @@ class Transaction:
         return {k: v for k, v in self.session.fields.items() if not k.startswith("_")}
 
     # --- confirm ---------------------------------------------------------------------
-    def summary(self) -> list[tuple[str, str, str]]:
-        """What the confirm screen shows: (label_zh, label_en, value) rows, fee last."""
+    def summary(self) -> list[form.SummaryRow]:
+        """What the confirm screen shows, one row a line (label and value in each language), fee last."""
         return form.summary(self.item, self.form_values, self.session.fields.get("_options", {}), self.amount_fen)
 
     def confirm(self) -> Step:

@@ -156,7 +156,7 @@ def test_without_stored_metadata_or_a_tuf_root_apply_refuses(tmp_path, terminal)
     proc, answer = update("apply", config, "--root", tmp_path / "fresh-root")
     assert proc.returncode == 1
     assert answer == {"outcome": "refused", "version": None, "reason": "no_tuf_root", "detail": answer["detail"],
-                      "downloaded_files": 0, "downloaded_bytes": 0}
+                      "downloaded_files": 0, "downloaded_bytes": 0, "timings": {}}
     assert terminal.server.requests == [] and not (tmp_path / "fresh-root").exists()
     proc, answer = update("check", config)
     assert proc.returncode == 1 and answer["error"]["code"] == "no_tuf_root"
