@@ -223,10 +223,10 @@ class UiDriver:
         while widgets:
             hit = None
             for child in widgets:  # children[0] is drawn last, on top
-                parent = child.parent
-                local = (x, y) if parent is None or parent is Window else parent.to_widget(x, y)
                 if child.opacity == 0 or getattr(child, "shown", True) is False:
                     continue  # a hidden layer (an Overlay not shown) lets the touch through
+                parent = child.parent
+                local = (x, y) if parent is None or parent is Window else parent.to_widget(x, y)
                 if child.collide_point(*local):
                     hit = child
                     break
@@ -237,6 +237,7 @@ class UiDriver:
                 break  # a layer that is up takes the touch itself (Overlay): name it, not its label
             widgets = list(hit.children)
         return found
+
     def answer_warning(self) -> bool:
         """Touch the idle warning's button when it is up and this resident answers it; True when touched."""
         if not (self.answer_idle_warning and getattr(self.app, "idle_warning", False)):
@@ -263,6 +264,7 @@ class UiDriver:
             self._tap_once(widget, what)
 
     def _tap_once(self, widget: Any, what: str) -> None:
+        from kivy.clock import Clock
         from kivy.core.window import Window
 
         self.settle(widget)
@@ -277,8 +279,6 @@ class UiDriver:
         event = "on_press" if hasattr(widget, "trigger_action") else None
         if event:
             widget.bind(on_press=mark)
-        from kivy.clock import Clock
-
         frames = Clock.frames
         try:
             self.tap_at(x, y)
@@ -294,7 +294,7 @@ class UiDriver:
             # finger was down (a list holds a touch for 3 frames), and whether the widget moved.
             detail = (f"{Clock.frames - frames} frames while down; at ({x:.0f}, {y:.0f}), "
                       f"now at ({after[0]:.0f}, {after[1]:.0f}); under the finger: {self._topmost(x, y)}; "
-                      f"busy {getattr(self.app, 'busy', None)}, idle warning {getattr(self.app, 'idle_warning', None)})")
+                      f"busy {getattr(self.app, 'busy', None)}, idle warning {getattr(self.app, 'idle_warning', None)}")
             log.warning("%r did not take the touch: %s", label, detail)
             raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state}; {detail})")
 
