@@ -241,10 +241,10 @@ class UiDriver:
         while widgets:
             hit = None
             for child in widgets:  # children[0] is drawn last, on top
-                parent = child.parent
-                local = (x, y) if parent is None or parent is Window else parent.to_widget(x, y)
                 if child.opacity == 0 or getattr(child, "shown", True) is False:
                     continue  # a hidden layer (an Overlay not shown) lets the touch through
+                parent = child.parent
+                local = (x, y) if parent is None or parent is Window else parent.to_widget(x, y)
                 if child.collide_point(*local):
                     hit = child
                     break
@@ -280,6 +280,7 @@ class UiDriver:
             self._tap_once(widget, what)
 
     def _tap_once(self, widget: Any, what: str) -> None:
+        from kivy.clock import Clock
         from kivy.core.window import Window
 
         self.settle(widget)
@@ -294,8 +295,6 @@ class UiDriver:
         event = "on_press" if hasattr(widget, "trigger_action") else None
         if event:
             widget.bind(on_press=mark)
-        from kivy.clock import Clock
-
         frames = Clock.frames
         try:
             self.tap_at(x, y)
@@ -310,7 +309,8 @@ class UiDriver:
             # What the touch met, for the log of a flow that lost its way: frames drawn while the
             # finger was down (a list holds a touch for 3 frames), and whether the widget moved.
             detail = (f"{Clock.frames - frames} frames while down; at ({x:.0f}, {y:.0f}), "
-                      f"now at ({after[0]:.0f}, {after[1]:.0f}); under the finger: {self._topmost(x, y)}")
+                      f"now at ({after[0]:.0f}, {after[1]:.0f}); under the finger: {self._topmost(x, y)}; "
+                      f"busy {getattr(self.app, 'busy', None)}, idle warning {getattr(self.app, 'idle_warning', None)}")
             log.warning("%r did not take the touch: %s", label, detail)
             raise DemoError(f"{label!r} did not take the touch on screen {self.current} ({state}; {detail})")
 

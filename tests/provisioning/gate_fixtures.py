@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from release_fixtures import (PROJECT_ROOT, BIN, RepoServer, Wheelhouse, _RecordingHandler, broken_source, ok,
-                              tool)
+                              server_pool, tool)
 
 CRASH, HANG = "1.0.3", "1.0.4"
 RUN_PY = "kiosk/run.py"
@@ -132,16 +132,7 @@ def pid_gone(pid: int, timeout_s: float = 30) -> bool:
 @pytest.fixture
 def stalling_server() -> Iterator[Callable[[Path], StallingRepoServer]]:
     """``stalling_server(folder)``; every server is stopped after the test."""
-    servers: list[StallingRepoServer] = []
-
-    def start(folder: Path) -> StallingRepoServer:
-        server = StallingRepoServer(Path(folder))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from server_pool(StallingRepoServer)
 
 
 def stalling_terminal(first_install: Any, tmp_path: Path, server_factory: Callable[[Path], StallingRepoServer],

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -130,19 +130,24 @@ class RepoServer:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture
-def serve_repo() -> Iterator[Any]:
-    """``serve_repo(folder)`` starts a RepoServer; every one is stopped after the test."""
-    servers: list[RepoServer] = []
+def server_pool(make: Callable[[Path], Any]) -> Iterator[Callable[[Path], Any]]:
+    """For a fixture: yields ``start(folder)``, which serves ``folder`` with ``make``; every server is stopped after."""
+    servers: list[Any] = []
 
-    def start(folder: Path) -> RepoServer:
-        server = RepoServer(Path(folder))
+    def start(folder: Path) -> Any:
+        server = make(Path(folder))
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def serve_repo() -> Iterator[Any]:
+    """``serve_repo(folder)`` starts a RepoServer; every one is stopped after the test."""
+    yield from server_pool(RepoServer)
 
 
 def write_config(path: Path, state_dir: Path, repo_url: str, terminal_id: str = "JN-TEST-0001",
