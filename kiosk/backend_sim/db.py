@@ -132,6 +132,45 @@ class Database:
         log.info("backend simulator database ready (%s, %d operation modules)", db.path, len(modules))
         return db
 
+    def reseed_records(self) -> None:
+        """Put the people and every operation's records back as first seeded.
+
+        What residents did to their records (a fine paid, a certificate applied for) is undone;
+        the simulator's own state (payments, documents, idempotency, fleet, CA) keeps its rows.
+        For a demo station reset between visitors' tries, and for tests that need a known
+        resident again after another test has used them up.
+        """
+        modules = registry.discover()
+        scratch = sqlite3.connect(":memory:")
+        try:
+            seed.run_script(scratch, seed.CORE_SCHEMA)
+            for module in modules:
+                seed.run_script(scratch, getattr(module, "SCHEMA", ""))
+            tables = [row[0] for row in scratch.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        finally:
+            scratch.close()
+        with self.lock:
+            self.conn.execute("PRAGMA foreign_keys = OFF")  # the tables reference each other; all go together
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in tables:
+                        self.conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+                    seed.seed_core(self.conn)
+                    for module in modules:
+                        seed.run_script(self.conn, getattr(module, "SCHEMA", ""))
+                    for module in modules:
+                        if hasattr(module, "seed"):
+                            module.seed(self.conn)
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+            finally:
+                self.conn.execute("PRAGMA foreign_keys = ON")
+        log.info("backend simulator records reseeded (%d tables)", len(tables))
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the lock and run a transaction that commits on normal exit, rolls back otherwise."""

@@ -589,3 +589,25 @@ def test_a_database_from_before_keyed_lookups_keeps_its_residents_documents_repr
         assert resp.status_code == 200 and resp.json()["verification_code"] == issued["verification_code"]
     finally:
         second.stop()
+
+
+def test_reseed_records_undoes_what_residents_did_and_keeps_the_simulator_state(tmp_path: Path) -> None:
+    from kiosk.backend_sim.db import Database
+
+    db = Database.open(str(tmp_path / "r.sqlite3"))
+    try:
+        with db.transaction() as conn:
+            conn.execute("UPDATE violations SET status = 'paid' WHERE violation_id = 'WF0001'")
+            conn.execute("DELETE FROM household_members")  # rows other tables' rows point at go too
+            conn.execute("INSERT INTO meta VALUES ('marker', 'kept')")
+        db.reseed_records()
+        status = db.conn.execute("SELECT status FROM violations WHERE violation_id = 'WF0001'").fetchone()[0]
+        members = db.conn.execute("SELECT COUNT(*) FROM household_members").fetchone()[0]
+        marker = db.conn.execute("SELECT value FROM meta WHERE key = 'marker'").fetchone()
+        assert status == "unhandled"
+        assert members > 0
+        assert marker is not None and marker[0] == "kept"
+        assert db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        db.close()

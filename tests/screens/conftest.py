@@ -58,8 +58,15 @@ def kiosk_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         runtime.close()
 
 
+@pytest.fixture(scope="module")
+def fresh_records(kiosk_ui: Any) -> None:
+    """Each test module meets the residents' records as seeded: a module that pays WANG's fine
+    or applies for a certificate does not take them from the next (the app is shared)."""
+    kiosk_ui.app.runtime.sim.app.db.reseed_records()
+
+
 @pytest.fixture
-def ui(kiosk_ui: Any) -> Iterator[Any]:
+def ui(kiosk_ui: Any, fresh_records: None) -> Iterator[Any]:
     """The shared app, at home, in Chinese, with the card off the reader."""
     app = kiosk_ui.app
     reader = app.runtime.devices.get("id_card")
