@@ -83,6 +83,7 @@ def test_simulator_keeps_the_newest_files_and_knows_faults_and_the_headset(tmp_p
     for _ in range(4):
         speaker.play(beep)
     assert len(list(tmp_path.glob("*.wav"))) == 2 and len(speaker.played) == 2
+    assert speaker.played_total == 4  # a long-running kiosk still tells a new utterance from the last
     assert not speaker.headset_connected()
     speaker.plug_headset()
     assert speaker.headset_connected() and "headset" in speaker.status().conditions

@@ -6,7 +6,8 @@ engine and hands the samples here, volume already applied. Each utterance become
 line with its masked text; ``played`` lists them. With ``realtime`` (the default) an
 utterance "sounds" for its duration, so queueing and interrupting behave as on a card; a
 headset is plugged in and out with ``plug_headset()`` (or ``options.headset``). The folder
-keeps the newest ``keep`` files, like the A4 simulator's paper tray.
+keeps the newest ``keep`` files, like the A4 simulator's paper tray (``played`` lists those;
+``played_total`` counts every one).
 
 Options: output_dir, keep (200; 0 keeps all), realtime, headset, delay_s.
 Faults: offline (plays nothing, raises DeviceOffline), no_device (as if unplugged).
@@ -51,7 +52,8 @@ class SimSpeaker(SimulatedDevice, Speaker):
     def __init__(self, name: str, options: Mapping[str, Any] | None = None,
                  faults: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options, faults)
-        self.played: list[PlayedUtterance] = []
+        self.played: list[PlayedUtterance] = []  # the newest ``keep``
+        self.played_total = 0  # every utterance that reached the card, never pruned: "has another sounded?"
         self._headset = bool(self.options["headset"])
         self._ends_at = 0.0
         self._prefix = f"{os.getpid()}-{next(self._run)}"
@@ -91,6 +93,7 @@ class SimSpeaker(SimulatedDevice, Speaker):
         os.replace(tmp, path)
         with self._sim_lock:
             self.played.append(PlayedUtterance(path, label, audio.duration_s))
+            self.played_total += 1
             self._ends_at = time.monotonic() + (audio.duration_s if self.options["realtime"] else 0.0)
             self._prune()
         log.info("speaker %s: %.1f s %r -> %s", self.name, audio.duration_s, label, path.name)
