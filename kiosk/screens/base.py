@@ -111,6 +111,23 @@ class KioskScreen(Screen):
         """The running KioskApp."""
         return App.get_running_app()
 
+    def show_worded(self, label: Any, source: Any) -> None:
+        """Show ``source`` in ``label`` in the current language, and again in the new one when the resident
+        switches: a KioskError (its message), an English msgid (translated), or None (nothing)."""
+        app = self.app
+        if getattr(label, "worded_source", "unset") == "unset":
+            app.bind(lang=lambda *_a: setattr(label, "text", _worded(app, label.worded_source)))
+        label.worded_source = source
+        label.text = _worded(app, source)
+
+
+def _worded(app: Any, source: Any) -> str:
+    if source is None:
+        return ""
+    if isinstance(source, str):
+        return app.tr(source)
+    return source.message(app.lang)
+
 
 def gl_finish_without_gil() -> Callable[[], Any]:
     """``glFinish`` called through ctypes, which lets go of the GIL while it waits (Kivy's own without libGL).

@@ -34,12 +34,14 @@ class IdentifyScreen(KioskScreen):
     _asking = False
     _animation: Any = None
 
+    def on_pre_enter(self, *_args: Any) -> None:
+        """This item's prompt, and no message left from the last visit (the screen is spoken once this has run)."""
+        self.travel = self.app.item.identity == "travel_document"
+        self.show_worded(self.ids.problem, None)
+
     def on_enter(self, *_args: Any) -> None:
         """Start waiting for the card or the travel document."""
-        item = self.app.item
         self._asking = False
-        self.travel = item.identity == "travel_document"
-        self.ids.problem.text = ""
         self._animation = (Animation(card_drop=1, duration=0.9, t="in_out_quad")
                            + Animation(card_drop=1, duration=0.3) + Animation(card_drop=0, duration=0.6))
         self._animation.repeat = True
@@ -96,11 +98,11 @@ class IdentifyScreen(KioskScreen):
         if not self._here():
             return
         if isinstance(error, MrzUnreadable):
-            self.ids.problem.text = error.message(self.app.lang)  # lay it again, or type the details
+            self.show_worded(self.ids.problem, error)  # lay it again, or type the details
         elif isinstance(error, DeviceError):
             # The scanner is broken or missing: typing the details still opens the chip. Ask
             # the scanner again only now and then, in case it comes back.
-            self.ids.problem.text = self.app.tr("The scanner is not working. Please type the document details.")
+            self.show_worded(self.ids.problem, "The scanner is not working. Please type the document details.")
             self._stop_polling()
             self._poll = Clock.schedule_once(lambda _dt: self._here_again(), SCANNER_RETRY_S)
 
@@ -110,7 +112,7 @@ class IdentifyScreen(KioskScreen):
 
     def read(self, access: Any = None) -> None:
         """Read the identity document (with a travel document's access data) and go on."""
-        self.ids.problem.text = ""
+        self.show_worded(self.ids.problem, None)
         self.app.run_step(self.app.txn.identify, None, access, on_result=self.owed, on_recoverable=self.read_failed)
 
     def owed(self, pending: list[Any]) -> bool:
@@ -122,7 +124,7 @@ class IdentifyScreen(KioskScreen):
 
     def read_failed(self, error: KioskError) -> None:
         """A read to try again (card moved, no card, chip not opened): say so and wait again."""
-        self.ids.problem.text = error.message(self.app.lang)
+        self.show_worded(self.ids.problem, error)
         self._wait()
 
     def type_details(self) -> None:

@@ -37,8 +37,8 @@ class PaymentScreen(KioskScreen):
         """Relabel on a language switch."""
         self.app.bind(lang=self.relabel)
 
-    def on_enter(self, *_args: Any) -> None:
-        """Create the payment order."""
+    def on_pre_enter(self, *_args: Any) -> None:
+        """Nothing of the last order (its QR code, amount, notice) is drawn or spoken on the way in."""
         self.order = None
         self.ids.notice.text = ""
         self.closed = False
@@ -46,6 +46,9 @@ class PaymentScreen(KioskScreen):
         self.ids.amount.text = ""
         self.seconds_left = int(self.app.kiosk_config.payment.timeout_s)
         self.relabel()
+
+    def on_enter(self, *_args: Any) -> None:
+        """Create the payment order."""
         self.app.run_step(self.app.txn.start_payment, on_result=self.show_order)
 
     def on_leave(self, *_args: Any) -> None:

@@ -63,10 +63,10 @@ class TravelEntryScreen(KioskScreen):
     def clear(self) -> None:
         """Empty every input and message; close the keyboard."""
         self.ids.ime.close()
-        self.ids.problem.text = ""
+        self.show_worded(self.ids.problem, None)
         for name in self.inputs:
             self.inputs[name].text = ""
-            self.errors[name].text = ""
+            self.show_worded(self.errors[name], None)
 
     def _typing_into(self, widget: Any, name: str, kind: str) -> None:
         self.ids.ime.attach(widget, field_type=kind, field_name=name)
@@ -78,9 +78,9 @@ class TravelEntryScreen(KioskScreen):
 
     def submit(self) -> None:
         """Open the chip with what was typed; the workflow checks the values first."""
-        self.ids.problem.text = ""
+        self.show_worded(self.ids.problem, None)
         for error in self.errors.values():
-            error.text = ""
+            self.show_worded(error, None)
         self.ids.ime.close()
         identify = self.app.screen("identify")
         self.app.run_step(self.app.txn.identify, None, self.values(), on_result=identify.owed,
@@ -89,9 +89,9 @@ class TravelEntryScreen(KioskScreen):
     def read_failed(self, error: KioskError) -> None:
         """A value that is not well formed goes under its input; a chip that did not open, above."""
         if isinstance(error, FieldError) and error.field in self.errors:
-            self.errors[error.field].text = error.message(self.app.lang)
+            self.show_worded(self.errors[error.field], error)
         else:
-            self.ids.problem.text = error.message(self.app.lang)
+            self.show_worded(self.ids.problem, error)
 
 
 SCREEN = TravelEntryScreen
