@@ -31,6 +31,11 @@ class DemoError(KioskError):
     code = "demo_failed"
 
 
+class WidgetGone(DemoError):
+    """The widget left the screen before the touch: its list was redrawn (an availability change refills
+    a list), so a resident looks again and touches the new entry."""
+
+
 # --- touches through the input path ----------------------------------------------------
 def _touch_classes() -> tuple[type, type]:
     from kivy.input.motionevent import MotionEvent
@@ -205,6 +210,20 @@ class UiDriver:
             # itself still says whether the widget took it.
             log.debug("list not at rest after 5 s; touching anyway")
 
+    def tap_entry(self, find: Callable[[], Any], what: str = "") -> None:
+        """Touch the list entry ``find`` returns, scrolled into view first; looked up again when the list was
+        redrawn under the finger (WidgetGone), as a resident would look again."""
+        for attempt in range(3):
+            widget = find()
+            self.reveal(widget)
+            try:
+                self.tap(widget, what)
+                return
+            except WidgetGone:
+                if attempt == 2:
+                    raise
+                log.info("%s: the list was redrawn; looking again", what or "entry")
+
     def reveal(self, widget: Any) -> None:
         """Scroll the list holding ``widget`` so that it is in view, as a resident would."""
         from kivy.uix.scrollview import ScrollView
@@ -284,9 +303,11 @@ class UiDriver:
         from kivy.core.window import Window
 
         self.settle(widget)
+        label = what or getattr(widget, "text", "") or type(widget).__name__
+        if widget.get_root_window() is None:  # a detached entry's position is its old list's, not the window's
+            raise WidgetGone(f"{label!r} left the screen before the touch (its list was redrawn)")
         x, y = widget.to_window(*widget.center)
         width, height = Window.size
-        label = what or getattr(widget, "text", "") or type(widget).__name__
         if not (0 <= x < width and 0 <= y < height):
             raise DemoError(f"{label!r} is off screen at ({x:.0f}, {y:.0f})")
         pressed: list[bool] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.demo import people
-from kiosk.demo.driver import DemoError, UiDriver
+from kiosk.demo.driver import DemoError, UiDriver, WidgetGone
 from kiosk.demo.faults import DeviceDelays, ScriptedFaults
 from kiosk.demo.flows import FlowScript
 from kiosk.demo.helpcall import CallingForHelp
@@ -384,9 +384,15 @@ class Resident(CallingForHelp, FormFilling):
         category = drv.app.sm.get_screen("category")
         while category.page < category.page_of(item.id):
             self.press_id("next_page", "category")  # care mode: five entries a page
-        target = category.button_for(item.id)
-        drv.reveal(target)
-        self.press(target, f"item {item.id}")
+        for attempt in range(3):
+            target = category.button_for(item.id)
+            drv.reveal(target)
+            try:
+                self.press(target, f"item {item.id}")
+                break
+            except WidgetGone:  # the list was redrawn under the finger (availability changed): look again
+                if attempt == 2:
+                    raise
         drv.wait_screen("guide")
         self.shot("guide")
 

@@ -47,9 +47,8 @@ def to_face(ui: Any, item_id: str = "S01") -> Any:
     else:
         ui.tap(home.category_tile(item.category))
         ui.wait_screen("category")
-        entry = app.sm.current_screen.button_for(item_id)
-        ui.reveal(entry)
-        ui.tap(entry)
+        category = app.sm.get_screen("category")
+        ui.tap_entry(lambda: category.button_for(item_id), item_id)
     ui.wait_screen("guide")
     ui.tap_id("start_button")
     ui.wait_screen("identify")

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.demo.driver import DemoError
+from kiosk.demo.driver import DemoError, WidgetGone
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 
 pytestmark = pytest.mark.ui
@@ -30,9 +30,9 @@ def open_guide(ui: Any, item_id: str) -> None:
     home = app.sm.get_screen("home")
     ui.tap(next(b for b in home.ids.categories.children if b.category.code == item.category))
     ui.wait_screen("category")
-    button = app.sm.get_screen("category").button_for(item_id)
-    ui.reveal(button)  # far down the list: scrolled into view first, as a resident would
-    ui.tap(button)
+    category = app.sm.get_screen("category")
+    # Far down the list: scrolled into view first, as a resident would (looked up again if the list is redrawn).
+    ui.tap_entry(lambda: category.button_for(item_id), item_id)
     ui.wait_screen("guide")
 
 
@@ -114,6 +114,31 @@ def test_button_scrolled_out_of_view_is_refused_until_scrolled_to(ui: Any) -> No
     ui.tap(last)
     ui.wait_screen("guide")
     assert app.item.id == "H22"
+
+
+def test_an_entry_redrawn_before_the_touch_is_looked_up_again(ui: Any) -> None:
+    app = ui.app
+    home = app.sm.get_screen("home")
+    ui.tap(next(b for b in home.ids.categories.children if b.category.code == "H"))
+    ui.wait_screen("category")
+    category = app.sm.current_screen
+    old = category.button_for("H02")
+    category.fill()  # what an availability change does: the list is built again
+    with pytest.raises(WidgetGone, match="redrawn"):
+        ui.tap(old, "H02")  # never a touch at the old entry's list coordinates
+    assert app.sm.current == "category"
+    lookups: list[Any] = []
+
+    def find() -> Any:
+        entry = category.button_for("H02")
+        if not lookups:
+            category.fill()  # redrawn once more between the lookup and the touch
+        lookups.append(entry)
+        return entry
+
+    ui.tap_entry(find, "H02")
+    ui.wait_screen("guide")
+    assert app.item.id == "H02" and len(lookups) == 2
 
 
 def test_card_read_leads_to_form_and_confirm_with_masked_identity(ui: Any) -> None:
@@ -246,6 +271,10 @@ def test_out_of_service_between_visits_and_back_by_itself(ui: Any) -> None:
 
 
 def test_rating_is_counted_once_per_visit(ui: Any) -> None:
+    from kivy.clock import Clock  # not at import: the window must be made by the fixture, at the kiosk's size
+
+    from kiosk.screens.printing import MIN_SHOWN_S
+
     app = ui.app
     stats = app.runtime.stats
     before = stats.report().ratings.get("basically_satisfied", 0)
@@ -254,8 +283,19 @@ def test_rating_is_counted_once_per_visit(ui: Any) -> None:
     ui.wait_screen("form")
     ui.tap(app.sm.current_screen.inputs["purpose"].children[-1])
     ui.wait_screen("confirm")
-    ui.tap_id("confirm_button")
-    ui.wait_screen("done")
+    entered: dict[str, float] = {}
+
+    def note(_sm: Any, name: str) -> None:
+        entered.setdefault(name, Clock.get_boottime())
+
+    app.sm.bind(current=note)
+    try:
+        ui.tap_id("confirm_button")
+        ui.wait_screen("done")
+    finally:
+        app.sm.unbind(current=note)
+    # The simulated printers are quick; "正在打印" stays up long enough to be read all the same.
+    assert entered["done"] - entered["printing"] >= MIN_SHOWN_S
     assert "请取走您的身份证" in screen_text(ui)  # the card is still on the reader
     ui.tap_id("rate_basically_satisfied")
     ui.tap_id("rate_satisfied")  # a second touch does not count again
@@ -339,9 +379,23 @@ def test_a_broken_scanner_leaves_typing_the_travel_details(ui: Any) -> None:
         ui.wait_screen("identify")
         screen = app.sm.current_screen
         ui.wait_until(lambda: "手动输入" in screen.ids.problem.text, "the scanner notice")
+        ui.tap_id("language_button")  # the notice follows the language, as every other text does
+        assert "type the document details" in screen.ids.problem.text
+        ui.tap_id("language_button")
+        assert "手动输入" in screen.ids.problem.text
         ui.tap_id("type_button")
         ui.wait_screen("travel_entry")
-        assert all(w.text == "" for w in app.sm.current_screen.inputs.values())
+        entry = app.sm.current_screen
+        assert all(w.text == "" for w in entry.inputs.values())
+        ui.tap_id("read_button")  # nothing typed: each field says what it needs
+        ui.wait_until(lambda: any(e.text for e in entry.errors.values()), "a field's message")
+        said = next(e for e in entry.errors.values() if e.text)
+        before = said.text
+        ui.tap_id("language_button")
+        after = said.text
+        ui.tap_id("language_button")
+        assert after != before and after.isascii() and not before.isascii()
+        assert said.text == before
     finally:
         scanner.clear("offline")
     ui.tap_id("cancel_button")
