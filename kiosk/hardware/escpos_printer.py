@@ -97,6 +97,10 @@ class _Link(abc.ABC):
         """Bytes the printer sent within ``timeout`` seconds (b"" when none)."""
         return b""
 
+    def stale(self) -> bool:
+        """True when the open connection is to a device that went away (it is then opened afresh)."""
+        return False
+
     def drain(self, limit_s: float) -> None:
         """Throw away answers nobody waited for (late replies to an earlier query).
 
@@ -179,7 +183,19 @@ class _SerialLink(_Link):
     def close(self) -> None:
         port, self.port = self.port, None
         if port is not None:
-            port.close()
+            try:
+                port.close()
+            except OSError:  # the tty vanished with the printer
+                pass
+
+    def stale(self) -> bool:
+        """The port was unplugged, or its path (a /dev/serial/by-id link) now names another tty."""
+        if self.port is None or getattr(self.port, "fd", None) is None:
+            return False
+        try:
+            return os.stat(self.device).st_rdev != os.fstat(self.port.fd).st_rdev
+        except OSError:
+            return True
 
     def write(self, data: bytes) -> None:
         import serial
@@ -411,6 +427,9 @@ class EscposReceiptPrinter(ReceiptPrinter):
             self._disconnect()
 
     def _connect(self) -> None:
+        if self._open and self._link.stale():  # plugged in again since: the old descriptor is dead
+            log.info("receipt printer %s: device changed under the open connection; opening it again", self.name)
+            self._disconnect()
         if not self._open:
             try:
                 self._link.open()
