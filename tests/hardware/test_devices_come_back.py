@@ -30,8 +30,8 @@ from kiosk.hardware.cups_printer import CupsA4Printer
 from kiosk.hardware.escpos_printer import EscposReceiptPrinter
 from kiosk.hardware.idcard_sam import SamIdCardReader
 from kiosk.hardware.simulators.cards import DEMO_CARDS
-from kiosk.hardware.simulators.escpos_network import VirtualEscposPrinter
-from kiosk.hardware.simulators.sam_device import PtySam, VirtualSam
+from kiosk.hardware.simulators.escpos_network import PrinterState, VirtualEscposPrinter
+from kiosk.hardware.simulators.sam_device import EP_IN, EP_OUT, PtySam, SamUsbBackend, VirtualSam
 from kiosk.hardware.speaker import Audio
 from kiosk.hardware.speaker_sdl import SdlSpeaker
 
@@ -67,6 +67,54 @@ def test_id_card_reader_comes_back_on_its_serial_link(tmp_path: Path) -> None:
         reader.close()
         if second is not None:
             second.stop()
+
+
+def test_id_card_reader_comes_back_on_usb() -> None:
+    backend = SamUsbBackend(VirtualSam())  # the pyusb backend the SAM tests use: no USB bus here
+    reader = SamIdCardReader("id_card", {"vendor_id": "0400", "product_id": "C35A", "backend": backend, **FAST_SAM})
+    try:
+        reader.open()
+        assert reader.status().state is DeviceState.ONLINE
+        backend.unplugged = True
+        assert reader.status().state in GONE
+        assert reader.status().state is DeviceState.NO_DEVICE
+        backend.unplugged = False
+        assert reader.status().state is DeviceState.ONLINE
+        assert reader.read_card(timeout=2).id_number == DEMO_CARDS[0].id_number
+    finally:
+        reader.close()
+
+
+# --- receipt printer: network, serial, usb, file ---------------------------------------------
+class _EscposAnswers:
+    """An ESC/POS printer's side of a USB link: keeps what it is sent, answers DLE EOT n."""
+
+    def __init__(self) -> None:
+        self.state = PrinterState()
+        self.received = bytearray()
+
+    def receive(self, data: bytes) -> bytes:
+        self.received += data
+        return b"".join(self.state.answer(data[i + 2]) for i in range(len(data) - 2) if data[i:i + 2] == b"\x10\x04")
+
+
+def test_usb_receipt_printer_comes_back_after_it_was_unplugged() -> None:
+    answers = _EscposAnswers()
+    backend = SamUsbBackend(answers, vendor_id=0x0416, product_id=0x5011)  # its descriptors, an ESC/POS printer's answers
+    printer = EscposReceiptPrinter("receipt_printer", {"driver": "usb", "vendor_id": 0x0416, "product_id": 0x5011,
+                                                       "in_ep": EP_IN, "out_ep": EP_OUT, "backend": backend,
+                                                       "status_timeout_s": 0.3})
+    try:
+        assert printer.status().state is DeviceState.ONLINE
+        backend.unplugged = True
+        assert printer.status().state in GONE
+        assert printer.status().state is DeviceState.NO_DEVICE
+        backend.unplugged = False
+        assert printer.status().state is DeviceState.ONLINE
+        printer.print_bytes(b"after the replug\n")
+        assert b"after the replug" in answers.received
+    finally:
+        printer.close()
 
 
 # --- receipt printer: network, serial, file ------------------------------------------------
