@@ -326,3 +326,13 @@ def test_runtime_with_touch_enabled_reports_it_and_feeds_the_watchdog_through_on
 
 def test_runtime_without_touch_config_has_no_supervisor(runtime: Any) -> None:
     assert runtime.touch is None and NAME not in runtime.health.poll().devices
+
+
+def test_kiosk_health_checks_the_touch_screen_when_configured(tmp_path: Path, flows: Any, sim: Any) -> None:
+    from kiosk.services.health_cli import check_config
+
+    cfg = flows.config_for(sim.url, tmp_path / "state", touch={"enabled": True, "device": str(tmp_path / "event4")})
+    touch = check_config(cfg).to_dict()["devices"][NAME]
+    assert touch["state"] == "no_device" and touch["usable"] is False
+    plain = flows.config_for(sim.url, tmp_path / "state2")
+    assert NAME not in check_config(plain).to_dict()["devices"]
