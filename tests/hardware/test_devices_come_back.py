@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from cups_fixtures import CupsServer, cupsd  # noqa: F401  (fixture)
-from kiosk.errors import DeviceOffline
+from kiosk.errors import DeviceOffline, NoDevice
 from kiosk.hardware.base import DeviceState
 from kiosk.hardware.camera_opencv import OpenCvCamera
 from kiosk.hardware.cups_printer import CupsA4Printer
@@ -280,3 +280,25 @@ def test_speaker_output_that_went_away_is_opened_again(tmp_path: Path, monkeypat
         speaker.close()
         if reader >= 0:
             os.close(reader)
+
+
+def test_speaker_absent_at_start_is_used_once_plugged_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    nowhere = tmp_path / "not-yet"
+    nowhere.mkdir()  # SDL's disk output cannot open a folder: no sound card yet
+    monkeypatch.setenv("SDL_AUDIODRIVER", "disk")
+    monkeypatch.setenv("SDL_DISKAUDIOFILE", str(nowhere))
+    speaker = SdlSpeaker("speaker", {})
+    tone = Audio((np.sin(np.arange(2205) / 5) * 8000).astype("<i2").tobytes(), 22050)
+    try:
+        with pytest.raises(NoDevice):
+            speaker.open()  # the runtime opens every device at start and carries on
+        assert speaker.status().state is DeviceState.NO_DEVICE
+        out = tmp_path / "speaker.raw"
+        monkeypatch.setenv("SDL_DISKAUDIOFILE", str(out))  # plugged in
+        assert speaker.status().state in (DeviceState.ONLINE, DeviceState.BUSY)
+        assert speaker.play(tone, label="tone")
+    finally:
+        speaker.close()
+    assert out.stat().st_size > 0
