@@ -47,7 +47,7 @@ class OpenCvCamera(Camera):
             return f"/dev/video{self.source}"
         if "://" in self.source:
             return None
-        return os.path.dirname(self.source) or "." if "%" in self.source else self.source
+        return (os.path.dirname(self.source) or ".") if "%" in self.source else self.source
 
     def _node_now(self) -> tuple[int, int] | None:
         path = self._source_path()
@@ -100,8 +100,9 @@ class OpenCvCamera(Camera):
                     stale = self._node_now() != self._node
                 except OSError:
                     stale = True
-                if stale:
-                    self.close()
+                if stale:  # only the capture: a running preview stream reopens it on its next frame
+                    self._cap.release()
+                    self._cap = None
         try:
             self.open()
         except NoDevice as err:

@@ -302,3 +302,18 @@ def test_speaker_absent_at_start_is_used_once_plugged_in(tmp_path: Path, monkeyp
     finally:
         speaker.close()
     assert out.stat().st_size > 0
+
+
+def test_camera_preview_stream_resumes_when_the_camera_comes_back(camera_folder: Path, tmp_path: Path) -> None:
+    camera = OpenCvCamera("camera", {"device": str(camera_folder / "frame_%03d.png"), "warmup": 0, "fps": 20})
+    try:
+        camera.start_stream()
+        first = camera.next_frame(-1, timeout=5)
+        camera_folder.rename(tmp_path / "unplugged")
+        assert camera.status().state is DeviceState.NO_DEVICE  # the health poll, while the face step previews
+        (tmp_path / "unplugged").rename(camera_folder)
+        assert camera.status().state is DeviceState.ONLINE
+        later = camera.next_frame(first.seq + 3, timeout=10)  # the same stream, still running, frames again
+        assert later.seq > first.seq + 3 and camera.streaming
+    finally:
+        camera.close()
