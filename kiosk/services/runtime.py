@@ -186,6 +186,13 @@ class Runtime:
             log.info("backend is %s", "up" if up else "down")
         return up
 
+    def device_statuses(self) -> dict[str, Any]:
+        """Every device's status now, with the parts health reports like devices (the touch screen)."""
+        statuses = dict(self.devices.statuses())
+        for name, source in self.health.sources.items():
+            statuses[name] = source.status()
+        return statuses
+
     def item_available(self, item: Any) -> Availability:
         """Whether ``item`` can run now (devices it needs, backend, disk); see ``self.health``."""
         return self.health.item_available(item)

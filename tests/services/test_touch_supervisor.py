@@ -336,3 +336,18 @@ def test_kiosk_health_checks_the_touch_screen_when_configured(tmp_path: Path, fl
     assert touch["state"] == "no_device" and touch["usable"] is False
     plain = flows.config_for(sim.url, tmp_path / "state2")
     assert NAME not in check_config(plain).to_dict()["devices"]
+
+
+def test_heartbeats_carry_the_touch_screen_for_the_fleet_page(sim: Any, tmp_path: Path, flows: Any) -> None:
+    from kiosk.services.heartbeat import HeartbeatSender
+    from kiosk.services.runtime import Runtime
+
+    cfg = flows.config_for(sim.url, tmp_path / "state", touch={"enabled": True, "device": str(tmp_path / "event4")})
+    rt = Runtime.from_config(cfg)
+    try:
+        rt.touch.check()
+        devices = HeartbeatSender.from_runtime(rt).snapshot()["devices"]
+        assert devices[NAME] == {"state": "no_device", "supplies": {}, "conditions": []}
+        assert "receipt_printer" in devices  # beside the configured devices
+    finally:
+        rt.stop()
