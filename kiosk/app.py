@@ -238,7 +238,7 @@ class KioskApp(KeypadFocus, VoiceGuide, HelpCalls, App):
         interval = sdnotify.watchdog_interval(env)
         if not interval:
             return None
-        return Clock.schedule_interval(lambda _dt: self.runtime.watchdog.ping(env=env), interval / 2)
+        return Clock.schedule_interval(lambda _dt: self.runtime.watchdog.tick(env), interval / 2)
 
     def on_stop(self) -> None:
         """Tell systemd the kiosk is stopping."""

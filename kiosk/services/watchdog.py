@@ -58,3 +58,8 @@ class WatchdogFeeder:
             if self._holds:
                 return False
         return sdnotify.watchdog(env=self.env if env is None else env)
+
+    def tick(self, env: Mapping[str, str] | None = None) -> None:
+        """``ping`` for a clock callback: returns None, because Kivy drops an interval callback that returns False
+        (a held feeder, or a manager restarting, would otherwise end the pings for good)."""
+        self.ping(env)
