@@ -231,14 +231,14 @@ class KioskApp(KeypadFocus, VoiceGuide, HelpCalls, App):
         """Ping systemd's watchdog every half interval from the Kivy clock; the event, or None outside systemd.
 
         Fed from the Kivy clock on purpose: a frozen UI loop stops the pings and systemd
-        restarts the kiosk.
+        restarts the kiosk; so does a part holding ``runtime.watchdog`` (a touch screen gone for good).
         """
         from kiosk.services import sdnotify
 
         interval = sdnotify.watchdog_interval(env)
         if not interval:
             return None
-        return Clock.schedule_interval(lambda _dt: sdnotify.watchdog(env=env), interval / 2)
+        return Clock.schedule_interval(lambda _dt: self.runtime.watchdog.tick(env), interval / 2)
 
     def on_stop(self) -> None:
         """Tell systemd the kiosk is stopping."""

@@ -375,6 +375,15 @@ def _keypad_default_map() -> dict[str, str]:
     return DEFAULT_MAP
 
 
+class TouchConfig(_Strict):
+    """The touch screen's supervisor (kiosk.services.touch_supervisor): which node, how long it may stay away."""
+
+    enabled: bool = False  # on the cabinet: watch the touch screen's evdev node (needs group input)
+    device: str = ""  # its node, e.g. /dev/input/by-id/usb-...-event-if00; "" = the first touch screen found
+    reopen_timeout_s: float = Field(60.0, ge=5, le=3600)  # gone this long: watchdog pings stop, systemd restarts
+    poll_s: float = Field(1.0, ge=0.1, le=30)  # the node is drained and probed this often
+
+
 class KioskConfig(_Strict):
     """The whole configuration of one terminal."""
 
@@ -395,6 +404,7 @@ class KioskConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     help: HelpConfig = Field(default_factory=HelpConfig)
     keypad: KeypadConfig = Field(default_factory=KeypadConfig)
+    touch: TouchConfig = Field(default_factory=TouchConfig)
 
     @field_validator("devices")
     @classmethod

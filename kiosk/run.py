@@ -60,6 +60,10 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
             metrics.registry.register(UpdateCollector(runtime.state_dir, __version__))
     else:
         log.info("metrics not served ([metrics] enabled = false and no --metrics-port)")
+    if runtime.touch is not None:  # a touch screen back: Kivy's own evdev reader is made again on its node
+        from kiosk.touch_input import reattach
+
+        runtime.touch.on_return.append(lambda path: Clock.schedule_once(lambda _dt: reattach(path)))
     runtime.start_monitoring()
     runtime.warm_speech()  # renders the fixed prompts in a background thread
     app = KioskApp(runtime, cfg)

@@ -40,7 +40,8 @@ ACTIONS = ("enter_maintenance", "leave_maintenance", "restart")
 ACTION_TITLES = {"enter_maintenance": "Maintenance on", "leave_maintenance": "Maintenance off", "restart": "Restart"}
 # English msgids of device and supply names and states (Chinese in hardware.po and fleet.po).
 DEVICE_TITLES = {"id_card": "ID card reader", "pcsc": "Passport and permit reader", "receipt_printer": "Receipt printer",
-                 "a4_printer": "A4 printer", "scanner": "QR code scanner", "camera": "Camera", "speaker": "Speaker"}
+                 "a4_printer": "A4 printer", "scanner": "QR code scanner", "camera": "Camera", "speaker": "Speaker",
+                 "touchscreen": "Touch screen"}
 STATE_TITLES = {"online": "Ready", "busy": "Busy", "offline": "Not responding", "hardware_error": "Hardware fault",
                 "user_error": "Needs attention", "no_device": "Not installed"}
 SUPPLY_TITLES = {"paper": "Paper", "toner": "Toner"}

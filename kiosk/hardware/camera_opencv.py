@@ -9,6 +9,7 @@ to disk or logged.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Mapping
 
@@ -37,7 +38,23 @@ class OpenCvCamera(Camera):
         self.jpeg_quality = int(self.options.get("jpeg_quality", 90))
         self.stream_fps = float(self.options.get("fps", 30))
         self._cap: Any = None
+        self._node: tuple[int, int] | None = None  # (inode, device number) of the source when it opened
         self._seq = 0
+
+    def _source_path(self) -> str | None:
+        """What must exist for the source to be there: /dev/videoN, the file, a sequence's folder (None: a URL)."""
+        if isinstance(self.source, int):
+            return f"/dev/video{self.source}"
+        if "://" in self.source:
+            return None
+        return (os.path.dirname(self.source) or ".") if "%" in self.source else self.source
+
+    def _node_now(self) -> tuple[int, int] | None:
+        path = self._source_path()
+        if path is None:
+            return None
+        st = os.stat(path)  # FileNotFoundError when unplugged
+        return st.st_ino, st.st_rdev
 
     def open(self) -> None:
         """Open the source. Raises NoDevice."""
@@ -58,6 +75,10 @@ class OpenCvCamera(Camera):
             for _ in range(self.warmup):
                 cap.grab()
             self._cap = cap
+            try:
+                self._node = self._node_now()
+            except OSError:
+                self._node = None
 
     def close(self) -> None:
         """Stop the stream and release the camera; safe to call twice."""
@@ -68,7 +89,20 @@ class OpenCvCamera(Camera):
                 self._cap = None
 
     def status(self) -> DeviceStatus:
-        """ONLINE when the source opens; never raises."""
+        """ONLINE when the source opens; NO_DEVICE once it is gone (unplugged). Never raises.
+
+        A capture whose device node vanished, or now names another device (plugged in again),
+        is released, so the camera is opened afresh when it is back, without a restart.
+        """
+        with self._lock:
+            if self._cap is not None:
+                try:
+                    stale = self._node_now() != self._node
+                except OSError:
+                    stale = True
+                if stale:  # only the capture: a running preview stream reopens it on its next frame
+                    self._cap.release()
+                    self._cap = None
         try:
             self.open()
         except NoDevice as err:
@@ -89,9 +123,12 @@ class OpenCvCamera(Camera):
                     # a recorded source ran out: start it again rather than fail
                     self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 if time.monotonic() >= deadline:
-                    if not self._cap.isOpened():
-                        self._cap.release()
-                        self._cap = None
+                    gone = not self._cap.isOpened()
+                    # A V4L2 capture of an unplugged camera may still say it is open: released
+                    # either way, so the next read opens the camera again.
+                    self._cap.release()
+                    self._cap = None
+                    if gone:
                         raise DeviceOffline("camera went away", device=self.name)
                     raise DeviceTimeout("camera gave no frame in time", device=self.name)
                 time.sleep(0.02)

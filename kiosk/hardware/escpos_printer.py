@@ -41,6 +41,7 @@ _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
     "in_ep": int, "out_ep": int, "device": str, "baudrate": int, "queue": str, "server": str, "path": str,
     "profile": str, "chinese_mode": str, "qr_mode": str, "timeout_s": (int, float),
     "status_timeout_s": (int, float), "verify_after_job": bool,
+    "backend": object,  # usb: a pyusb backend object (tests; the SAM reader takes the same option)
 }
 
 
@@ -96,6 +97,10 @@ class _Link(abc.ABC):
     def read(self, timeout: float) -> bytes:
         """Bytes the printer sent within ``timeout`` seconds (b"" when none)."""
         return b""
+
+    def stale(self) -> bool:
+        """True when the open connection is to a device that went away (it is then opened afresh)."""
+        return False
 
     def drain(self, limit_s: float) -> None:
         """Throw away answers nobody waited for (late replies to an earlier query).
@@ -179,7 +184,19 @@ class _SerialLink(_Link):
     def close(self) -> None:
         port, self.port = self.port, None
         if port is not None:
-            port.close()
+            try:
+                port.close()
+            except OSError:  # the tty vanished with the printer
+                pass
+
+    def stale(self) -> bool:
+        """The port was unplugged, or its path (a /dev/serial/by-id link) now names another tty."""
+        if self.port is None or getattr(self.port, "fd", None) is None:
+            return False
+        try:
+            return os.stat(self.device).st_rdev != os.fstat(self.port.fd).st_rdev
+        except OSError:
+            return True
 
     def write(self, data: bytes) -> None:
         import serial
@@ -202,9 +219,11 @@ class _SerialLink(_Link):
 class _UsbLink(_Link):
     persistent = True
 
-    def __init__(self, vendor_id: int, product_id: int, in_ep: int, out_ep: int, timeout: float) -> None:
+    def __init__(self, vendor_id: int, product_id: int, in_ep: int, out_ep: int, timeout: float,
+                 backend: Any = None) -> None:
         self.ids = (vendor_id, product_id)
         self.in_ep, self.out_ep, self.timeout = in_ep, out_ep, timeout
+        self.backend = backend
         self.printer: Any = None
 
     def open(self) -> None:
@@ -212,7 +231,7 @@ class _UsbLink(_Link):
         from escpos.printer import Usb
 
         printer = Usb(self.ids[0], self.ids[1], timeout=int(self.timeout * 1000), in_ep=self.in_ep,
-                      out_ep=self.out_ep)
+                      out_ep=self.out_ep, usb_args={"backend": self.backend} if self.backend is not None else {})
         try:
             printer.open()
         except DeviceNotFoundError:
@@ -242,7 +261,7 @@ class _UsbLink(_Link):
 
         try:
             return bytes(self.printer.device.read(self.in_ep, 64, max(1, int(timeout * 1000))))
-        except usb.core.USBError:  # includes USBTimeoutError: no answer
+        except usb.core.USBError:  # includes USBTimeoutError: no answer (an unplug fails the query's write first)
             return b""
 
 
@@ -376,7 +395,8 @@ class EscposReceiptPrinter(ReceiptPrinter):
             if self.driver == "usb":
                 vid, pid = (int(v, 16) if isinstance(v, str) else int(v)
                             for v in (opts["vendor_id"], opts["product_id"]))
-                return _UsbLink(vid, pid, int(opts.get("in_ep", 0x82)), int(opts.get("out_ep", 0x01)), self.timeout)
+                return _UsbLink(vid, pid, int(opts.get("in_ep", 0x82)), int(opts.get("out_ep", 0x01)), self.timeout,
+                                opts.get("backend"))
             if self.driver == "cups":
                 return _CupsRawLink(str(opts["queue"]), str(opts.get("server", "")), self.timeout, self.name)
             return _FileLink(str(opts["path"]))
@@ -411,6 +431,9 @@ class EscposReceiptPrinter(ReceiptPrinter):
             self._disconnect()
 
     def _connect(self) -> None:
+        if self._open and self._link.stale():  # plugged in again since: the old descriptor is dead
+            log.info("receipt printer %s: device changed under the open connection; opening it again", self.name)
+            self._disconnect()
         if not self._open:
             try:
                 self._link.open()

@@ -61,6 +61,7 @@ INTERFACES: dict[str, type[Device]] = {
 DEVICE_TITLES: dict[str, str] = {
     "id_card": "ID card reader", "pcsc": "Passport and permit reader", "receipt_printer": "Receipt printer",
     "a4_printer": "A4 printer", "scanner": "QR code scanner", "camera": "Camera", "speaker": "Speaker",
+    "touchscreen": "Touch screen",  # not a configured device: the touch supervisor reports it
 }
 _STATE_TEXT = {
     DeviceState.ONLINE: "Ready", DeviceState.OFFLINE: "Not responding",

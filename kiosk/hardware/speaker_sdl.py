@@ -119,12 +119,14 @@ class SdlSpeaker(Speaker):
         self._buffer_s = 0.0
         self._drained_at = 0.0
         self._audio_lock = threading.RLock()
+        self._wanted = False  # open() was called (by the runtime at start): a missing output is looked for again
         self.driver_name = ""
 
     # --- device --------------------------------------------------------------------
     def open(self) -> None:
         """Start SDL's audio and open the output. Raises NoDevice."""
         with self._audio_lock:
+            self._wanted = True  # asked for once: status() and play() keep trying until it opens
             if self._sdl is not None:
                 return
             if not self.library:
@@ -173,12 +175,29 @@ class SdlSpeaker(Speaker):
             self._sdl = None
 
     def status(self) -> DeviceStatus:
-        """No device before a successful open; offline when the output went away (unplugged). Never raises."""
+        """Online, busy, offline (the output went away) or no device; never raises.
+
+        An output SDL reports stopped (unplugged) is closed and opened again here, as is one
+        that did not open at start, so a speaker plugged in later is used without a restart.
+        Before any ``open()`` it is no device and nothing is tried.
+        """
         with self._audio_lock:
+            if self._sdl is not None and self._dev and self._sdl.SDL_GetAudioDeviceStatus(self._dev) == SDL_AUDIO_STOPPED:
+                self.close()
+                try:
+                    self.open()
+                except NoDevice as err:
+                    return status(DeviceState.OFFLINE, detail=f"audio output stopped (unplugged?): {err.detail}")
+                if self._sdl.SDL_GetAudioDeviceStatus(self._dev) == SDL_AUDIO_STOPPED:
+                    return status(DeviceState.OFFLINE, detail="audio output stopped (unplugged?)")
+                log.warning("speaker %s: audio output opened again", self.name)
             if self._sdl is None or not self._dev:
-                return status(DeviceState.NO_DEVICE, detail="speaker not opened")
-            if self._sdl.SDL_GetAudioDeviceStatus(self._dev) == SDL_AUDIO_STOPPED:
-                return status(DeviceState.OFFLINE, detail="audio output stopped (unplugged?)")
+                if not self._wanted:
+                    return status(DeviceState.NO_DEVICE, detail="speaker not opened")
+                try:
+                    self.open()  # absent at start, or unplugged: plugged in since?
+                except NoDevice as err:
+                    return status(DeviceState.NO_DEVICE, detail=err.detail)
             busy = self._sdl.SDL_GetQueuedAudioSize(self._dev) > 0
         conditions = {"headset"} if self.headset_connected() else set()
         return status(DeviceState.BUSY if busy else DeviceState.ONLINE, conditions=conditions,
@@ -192,8 +211,12 @@ class SdlSpeaker(Speaker):
     def _start(self, audio: Audio, label: str) -> str:
         """Queue the samples on the SDL device. Raises NoDevice, DeviceOffline."""
         with self._audio_lock:
+            if self._sdl is not None and self._dev and self._sdl.SDL_GetAudioDeviceStatus(self._dev) == SDL_AUDIO_STOPPED:
+                self.close()  # the output went away: opened again below, in case it is back
             if self._sdl is None:
-                raise NoDevice("speaker not opened", device=self.name)
+                if not self._wanted:
+                    raise NoDevice("speaker not opened", device=self.name)
+                self.open()  # closed after the output went away, or absent at start: back now? Raises NoDevice
             if audio.rate != self._rate:
                 self._open_device(audio.rate)
             if self._sdl.SDL_GetAudioDeviceStatus(self._dev) == SDL_AUDIO_STOPPED:

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
 
 from kiosk.errors import KioskError
-from kiosk.hardware.base import DeviceStatus
+from kiosk.hardware.base import DeviceState, DeviceStatus
 from kiosk.services.catalog import CatalogItem
 
 log = logging.getLogger(__name__)
@@ -322,6 +322,8 @@ class HealthMonitor:
         self.terminal_id = terminal_id
         self.clock = clock
         self.listeners: list[Callable[[HealthSnapshot], None]] = []  # called after a poll that changed something
+        # Parts reported like devices that are not in ``devices`` (the touch supervisor): name -> object with status().
+        self.sources: dict[str, Any] = {}
         self._metrics: Any = None
         self._gauges: _HealthGauges | None = None
         self._poll_lock = threading.Lock()
@@ -345,6 +347,11 @@ class HealthMonitor:
         """Check devices, backend and disk now; returns and keeps the new snapshot."""
         with self._poll_lock:
             statuses = dict(self.devices.statuses()) if self.devices is not None else {}
+            for name, source in list(self.sources.items()):
+                try:
+                    statuses[name] = source.status()
+                except Exception as exc:  # as Devices.statuses: a broken promise reads as hardware_error
+                    statuses[name] = DeviceStatus(DeviceState.HARDWARE_ERROR, detail=f"status failed: {type(exc).__name__}")
             try:
                 up = bool(self.backend_probe())
             except Exception as exc:  # a probe must not take the monitor down: count it as down

@@ -30,6 +30,7 @@ def check_config(cfg: Any, *, statvfs: Callable[[str], Any] = os.statvfs) -> Hea
         sim = serve("127.0.0.1", 0)  # in memory: a health check must not touch the kiosk's own sim DB
         cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"url": sim.url})})
     devices = None
+    touch: Any = None
     try:
         devices = build_devices(cfg)
         for name, device in devices.all():
@@ -56,8 +57,16 @@ def check_config(cfg: Any, *, statvfs: Callable[[str], Any] = os.statvfs) -> Hea
 
         monitor = HealthMonitor(Catalog.load(), devices, probe, backend_url=url,
                                 disk=DiskGuard.from_config(cfg, statvfs=statvfs), terminal_id=cfg.terminal.id)
+        if cfg.touch.enabled:  # a second non-grabbing reader beside the running kiosk's: one check
+            from kiosk.services.touch_supervisor import NAME, TouchSupervisor
+
+            touch = TouchSupervisor.from_config(cfg.touch)
+            touch.check()
+            monitor.sources[NAME] = touch
         return monitor.poll()
     finally:
+        if touch is not None:
+            touch.stop()
         if devices is not None:
             for _name, device in devices.all():
                 try:

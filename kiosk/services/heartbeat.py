@@ -167,7 +167,7 @@ class HeartbeatSender:
             return max((e.updated_at for e in journal), default=None)
 
         return cls(runtime.backend, Path(runtime.config.paths.root()), runtime.config.terminal.id,
-                   runtime.config.backend.public_key, runtime.devices.statuses, handler=handler, metrics=metrics,
+                   runtime.config.backend.public_key, runtime.device_statuses, handler=handler, metrics=metrics,
                    last_transaction=last_transaction, max_skew_s=runtime.config.backend.max_clock_skew_s,
                    name=runtime.config.terminal.name, location=runtime.config.terminal.location, **kwargs)
 

@@ -22,6 +22,8 @@ from kiosk.services.journal import Journal
 from kiosk.services.logs import setup_logging, teardown_logging
 from kiosk.services.speech import SpeechService, fixed_prompts
 from kiosk.services.stats import Stats
+from kiosk.services.touch_supervisor import NAME as TOUCH, TouchSupervisor
+from kiosk.services.watchdog import WatchdogFeeder
 from kiosk.services.workflow.engine import SessionStore, WorkflowEngine
 from kiosk.services.workflow.records import MoneyAlarm, TransactionEnded
 from kiosk.services.workflow.recovery import RecoveryAction, recover
@@ -73,6 +75,12 @@ class Runtime:
                                     interval_s=up.health_interval_s, upkeep=self.upkeep,
                                     upkeep_interval_s=up.upkeep_interval_s, terminal_id=config.terminal.id)
         engine.admit = self.health.admit
+        # The UI clock pings systemd through this; a touch screen gone for good holds it (a deaf kiosk restarts).
+        self.watchdog = WatchdogFeeder()
+        self.touch: TouchSupervisor | None = None
+        if config.touch.enabled:
+            self.touch = TouchSupervisor.from_config(config.touch, self.watchdog)
+            self.health.sources[TOUCH] = self.touch
         engine.on_end.append(self._transaction_ended)
         # Counted from the start (start-up recovery runs before metrics are attached).
         self.alarms: dict[str, int] = {}
@@ -178,6 +186,13 @@ class Runtime:
             log.info("backend is %s", "up" if up else "down")
         return up
 
+    def device_statuses(self) -> dict[str, Any]:
+        """Every device's status now, with the parts health reports like devices (the touch screen)."""
+        statuses = dict(self.devices.statuses())
+        for name, source in self.health.sources.items():
+            statuses[name] = source.status()
+        return statuses
+
     def item_available(self, item: Any) -> Availability:
         """Whether ``item`` can run now (devices it needs, backend, disk); see ``self.health``."""
         return self.health.item_available(item)
@@ -212,6 +227,9 @@ class Runtime:
 
     def start_monitoring(self) -> None:
         """Poll devices, backend and disk in the background (and prune the journal hourly) until stop()."""
+        if self.touch is not None:
+            self.touch.check()  # opened before the first health poll reports it
+            self.touch.start()
         self.health.start()
 
     def attach_metrics(self, metrics: Any) -> None:
@@ -253,6 +271,8 @@ class Runtime:
             return
         self._stopped = True
         self.health.stop()
+        if self.touch is not None:
+            self.touch.stop()
         self.help.end_session()
         self.speech.close()
         for txn in self.engine.active():
