@@ -8,11 +8,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamps
 
 # Running: fonts that draw Chinese (Kivy and reportlab), PC/SC runtime, CUPS client,
-# what pip needs to build pyscard, espeak-ng (offline speech, Mandarin and English) and the
-# icon set the home screen draws its tiles with (Font Awesome 4.7: font OFL-1.1, names MIT).
+# what pip needs to build pyscard and evdev (C and kernel headers, named since apt leaves
+# recommends out), espeak-ng (offline speech, Mandarin and English) and the icon set the
+# home screen draws its tiles with (Font Awesome 4.7: font OFL-1.1, names MIT).
 APT_RUN := python3-venv python3-dev gcc swig pkg-config libpcsclite-dev libpcsclite1 \
            fonts-wqy-microhei fonts-wqy-zenhei cups-client libcups2-dev libgl1 libegl1 libmtdev1 \
-           espeak-ng fonts-font-awesome
+           espeak-ng fonts-font-awesome libc6-dev linux-libc-dev
 # Testing adds the real local services the tests start: pcscd + vpcd, CUPS + cups-pdf,
 # poppler for reading PDFs back, zbar for reading their QR codes off a render, Prometheus and
 # Alertmanager (promtool, amtool) for the monitoring files, chromium for the fleet page.
