@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk import localtime
+from kiosk.durable import write_atomic
 from kiosk.errors import KioskError
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.privacy import mask_text
@@ -288,7 +289,7 @@ class MaintenanceService:
         old = counters.get(device)
         counter = PaperCounter(device, (old.refills if old else 0) + 1, time.time())
         counters[device] = counter
-        J.atomic_write(self._counter_path, json.dumps(
+        write_atomic(self._counter_path, json.dumps(
             {k: {"refills": v.refills, "refilled_at": v.refilled_at} for k, v in counters.items()}).encode())
         self.runtime.health.poll()
         log.info("maintenance: %s paper refilled (refill %d)", device, counter.refills)

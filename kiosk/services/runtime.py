@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig
+from kiosk.durable import remove_stale_temps
 from kiosk.errors import ConfigError, KioskError, UnknownItemError
 from kiosk.services.health import Availability, DiskGuard, HealthMonitor, needed_devices
 from kiosk.services.help import HelpDesk
@@ -127,6 +128,7 @@ class Runtime:
 
     def recover(self) -> list[RecoveryAction]:
         """Run start-up recovery (a backend that is down postpones it), then drop settled old journal entries."""
+        self.sweep_cut_leftovers()
         try:
             self.recovered = recover(self.engine)
         except KioskError as err:
@@ -134,6 +136,14 @@ class Runtime:
             self.recovered = []
         self.prune_journal()
         return self.recovered
+
+    def sweep_cut_leftovers(self) -> int:
+        """Delete the half-written temporary files a power cut left in the state folder and its subfolders."""
+        folders = [self.state_dir, *(p for p in self.state_dir.iterdir() if p.is_dir() and not p.is_symlink())]
+        removed = sum(len(remove_stale_temps(folder)) for folder in folders)
+        if removed:
+            log.warning("start-up: %d half-written file(s) from an interrupted write removed", removed)
+        return removed
 
     def prune_journal(self) -> int:
         """Delete settled journal entries older than ``[upkeep] journal_retention_days``; returns how many."""
