@@ -53,6 +53,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -
     return target
 
 
+def replace_durably(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Rename a finished file (written by someone else: a download) over ``dst``, its bytes and the rename on the disk."""
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(src, dst)
+    fsync_dir(Path(dst).parent)
+    return Path(dst)
+
+
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files a cut left in ``folder`` (not below it); returns what was removed."""
     removed: list[Path] = []

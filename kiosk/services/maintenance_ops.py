@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk import localtime
-from kiosk.durable import write_atomic
+from kiosk.durable import fsync_dir, write_atomic
 from kiosk.errors import KioskError
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.privacy import mask_text
@@ -389,7 +389,11 @@ class MaintenanceService:
                 for line in src:
                     out.write(mask_text(line))
                     lines += 1
+                out.flush()
+                os.fsync(out.fileno())  # on the stick before the technician is told to pull it
             files += 1
+        fsync_dir(target)
+        fsync_dir(base)
         log.info("maintenance: %d log files (%d lines) exported masked", files, lines)
         return ExportResult(target, files, lines)
 
