@@ -27,6 +27,7 @@ from kiosk.services.maintenance import MaintenanceAccess, WrongPin
 from kiosk.services.runtime import Runtime
 from kiosk.services.stats import Stats
 from kiosk.services.workflow.steps import Step
+from provisioning import init_config
 
 PAID_ITEM = "H13"  # ID card replacement: a fixed fee, paid through the simulator
 
@@ -208,8 +209,20 @@ def _resume_store(state: Path) -> tuple[Callable[[], None], Callable[[], None], 
             (lambda: (session.load_resume(state, held.id) or {}).get("step")))
 
 
+def _config_store(state: Path) -> tuple[Callable[[], None], Callable[[], None], Callable[[], Any]]:
+    from kiosk import config as kconfig
+    from provisioning import init_config
+
+    path = state / "kiosk.toml"
+
+    def write(name: str) -> Callable[[], None]:
+        return lambda: init_config.write_config(path, {"terminal": {"name": name}}, force=True) and None
+
+    return write("旧站"), write("新站"), (lambda: kconfig.load(path).terminal.name)
+
+
 @pytest.mark.parametrize("store, module", [(_maintenance_store, maintenance), (_update_now_store, update_status),
-                                           (_resume_store, None)])
+                                           (_resume_store, None), (_config_store, init_config)])
 def test_file_stores_keep_the_old_state_after_a_cut_and_start_up_sweeps_the_temp(tmp_path, monkeypatch,
                                                                                   store, module):
     state = tmp_path / "state"
@@ -237,6 +250,14 @@ def test_write_atomic_leaves_the_new_content_durable_and_no_temp(tmp_path):
     assert target.read_bytes() == b"two"
     assert target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in target.parent.iterdir()] == ["store.json"]
+
+
+def test_replace_durably_moves_a_finished_download_into_place(tmp_path):
+    part, dest = tmp_path / "w.part", tmp_path / "releases" / "w.whl"
+    dest.parent.mkdir()
+    part.write_bytes(b"wheel")
+    assert durable.replace_durably(part, dest) == dest
+    assert dest.read_bytes() == b"wheel" and not part.exists()
 
 
 def test_the_start_up_sweep_removes_only_write_atomic_temps(tmp_path):
