@@ -7,12 +7,19 @@ resident comes or the kiosk stops. A display without a backlight device (an HDMI
 virtual machine) or one the kiosk user may not write is left as it is: dimming is a saving,
 never a reason to fail, so every problem is logged once and reported as ``False``.
 The sysfs root is injectable, so tests run against a fake folder.
+
+A kiosk killed while the display is dimmed would find the dimmed level at its next start and
+take it for the normal one: with ``remember`` (a file in the state folder) the level found
+before dimming is written there first, durably, and put back by :meth:`Backlight.recover` at start.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
+
+from kiosk.durable import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +29,10 @@ SYSFS_BACKLIGHT = Path("/sys/class/backlight")
 class Backlight:
     """One backlight device below ``root`` (the first by name, or ``device``); dims and restores its level."""
 
-    def __init__(self, root: str | Path = SYSFS_BACKLIGHT, device: str = "") -> None:
+    def __init__(self, root: str | Path = SYSFS_BACKLIGHT, device: str = "", remember: str | Path | None = None) -> None:
         self.root = Path(root)
         self.device = device
+        self.remember = Path(remember) if remember is not None else None
         self._saved: int | None = None  # the level before dimming; None while not dimmed
         self._lock = threading.Lock()
         self._warned = False
@@ -67,7 +75,14 @@ class Backlight:
             target = max(1, min(top, round(top * fraction)))
             if target >= now:
                 return False
+            if self.remember is not None:
+                try:
+                    write_atomic(self.remember, json.dumps({"device": folder.name, "level": now}).encode())
+                except OSError as exc:
+                    self._warn(f"backlight level not remembered in {self.remember}: {exc.strerror}")
+                    return False  # dimmed without a way back after a crash: better not dimmed
             if not self._write(folder / "brightness", target):
+                self._forget()
                 return False
             self._saved = now
             log.info("backlight %s dimmed: %d -> %d of %d", folder.name, now, target, top)
@@ -82,8 +97,33 @@ class Backlight:
                 return False
             written = self._write(folder / "brightness", saved)
             if written:
+                self._forget()
                 log.info("backlight %s restored to %d", folder.name, saved)
             return written
+
+    def recover(self) -> bool:
+        """At start: put back the level a kiosk that died while dimmed left in ``remember``; returns whether one was."""
+        if self.remember is None:
+            return False
+        try:
+            record = json.loads(self.remember.read_text(encoding="utf-8"))
+            level, name = int(record["level"]), str(record["device"])
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._warn(f"backlight record {self.remember} unreadable: {exc}")
+            self._forget()
+            return False
+        folder = self.root / name
+        written = (folder / "brightness").is_file() and self._write(folder / "brightness", level)
+        self._forget()
+        if written:
+            log.warning("backlight %s put back to %d (the kiosk had stopped while it was dimmed)", name, level)
+        return written
+
+    def _forget(self) -> None:
+        if self.remember is not None:
+            self.remember.unlink(missing_ok=True)
 
     def _read(self, path: Path) -> int | None:
         try:

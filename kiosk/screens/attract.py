@@ -15,6 +15,7 @@ module imports no Kivy widget at load (the app imports it before the window exis
 """
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,7 @@ TICK_S = 0.5  # how often the idle time is looked at
 DRIFT_EVERY_S = 0.5  # the text moves this often (a software renderer redraws only then) ...
 DRIFT_STEP_PX = 6  # ... by this much: about 12 px a second, slow enough to read
 HELP_UNDER_WAY = frozenset({"asking", "calling", "open"})
+BACKLIGHT_FILE = "backlight.json"  # the level before dimming, while dimmed (kiosk.hardware.backlight)
 
 
 def _layer_class() -> type:
@@ -98,7 +100,9 @@ class AttractMode:
         from kiosk.hardware.backlight import Backlight
 
         ui = self.kiosk_config.ui
-        self.backlight = Backlight(ui.backlight_dir)
+        self.backlight = Backlight(ui.backlight_dir, remember=self.runtime.state_dir / BACKLIGHT_FILE)
+        self.backlight.recover()  # the level a kiosk that died while dimmed could not put back
+        atexit.register(self.attract_stop)  # an exit that skips on_stop still gives the level back
         if self.attract_layer is None:
             _layer_class()
             Builder.load_file(str(KV_FILE))

@@ -60,3 +60,27 @@ def test_no_backlight_or_an_unreadable_one_is_no_error(tmp_path):
     light = Backlight(tmp_path)
     assert not light.dim(0.3) and not light.restore()
     assert (panel / "brightness").read_text() == "garbage\n"
+
+
+def test_a_kiosk_that_died_dimmed_gets_the_level_back_at_its_next_start(tmp_path):
+    panel = _device(tmp_path / "sys", "panel", 900, 1000)
+    remember = tmp_path / "state" / "backlight.json"
+    dying = Backlight(tmp_path / "sys", remember=remember)
+    assert dying.dim(0.3) and remember.is_file()  # the level to go back to is on the disk before the dimming
+    assert _level(panel) == 300
+    # killed here: nothing restores; the next start finds the dimmed level and the record
+    starting = Backlight(tmp_path / "sys", remember=remember)
+    assert starting.recover()
+    assert _level(panel) == 900 and not remember.exists()
+    assert not starting.recover()  # once
+
+
+def test_restore_forgets_the_record_and_a_damaged_record_is_dropped(tmp_path):
+    panel = _device(tmp_path / "sys", "panel", 900, 1000)
+    remember = tmp_path / "backlight.json"
+    light = Backlight(tmp_path / "sys", remember=remember)
+    assert light.dim(0.5) and light.restore()
+    assert not remember.exists() and _level(panel) == 900
+    remember.write_text("{broken")
+    assert not Backlight(tmp_path / "sys", remember=remember).recover()
+    assert not remember.exists() and _level(panel) == 900
