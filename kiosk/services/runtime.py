@@ -45,6 +45,10 @@ def home_items(catalog: Any, cfg: KioskConfig) -> tuple[Any, ...]:
         raise ConfigError(f"ui.home_items: {exc.detail}", key="ui.home_items", value=cfg.ui.home_items) from None
 
 
+# Where the kiosk's own stores write through kiosk.durable (state folder, heartbeat queue, counter, acks, seen).
+SWEPT_FOLDERS = ("", "heartbeat", "heartbeat/queue")
+
+
 class Runtime:
     """The assembled services of one terminal."""
 
@@ -138,9 +142,12 @@ class Runtime:
         return self.recovered
 
     def sweep_cut_leftovers(self) -> int:
-        """Delete the half-written temporary files a power cut left in the state folder and its subfolders."""
-        folders = [self.state_dir, *(p for p in self.state_dir.iterdir() if p.is_dir() and not p.is_symlink())]
-        removed = sum(len(remove_stale_temps(folder)) for folder in folders)
+        """Delete the half-written temporary files a power cut left in the folders this process writes.
+
+        Not ``update/``: kiosk-update writes there, perhaps at this very moment. Session folders
+        are wiped whole by recovery.
+        """
+        removed = sum(len(remove_stale_temps(self.state_dir / sub)) for sub in SWEPT_FOLDERS)
         if removed:
             log.warning("start-up: %d half-written file(s) from an interrupted write removed", removed)
         return removed

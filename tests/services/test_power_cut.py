@@ -104,6 +104,12 @@ def test_a_paid_charge_survives_a_cut_and_recovery_delivers_it(flows, fresh_sim,
     # A half-written temporary file of another store, as a cut inside write_atomic leaves it.
     stray = disk / ".maintenance.json.abcd1234.tmp"
     stray.write_bytes(b'{"version": 1, "pin_ha')
+    queued = disk / "heartbeat" / "queue" / ".hb-000000000007.json.k2j9xab1.tmp"
+    queued.parent.mkdir(parents=True, exist_ok=True)
+    queued.write_bytes(b'{"seq": 7, "trans')
+    updater = disk / "update" / ".last.json.zz81kq0a.tmp"  # kiosk-update's, perhaps being written now
+    updater.parent.mkdir(parents=True, exist_ok=True)
+    updater.write_bytes(b'{"outcome": "ok"}')
 
     rt = Runtime.from_config(flows.config_for(fresh_sim.url, disk))  # start-up: sweep, recover
     try:
@@ -113,7 +119,8 @@ def test_a_paid_charge_survives_a_cut_and_recovery_delivers_it(flows, fresh_sim,
         [action] = [a for a in rt.recovered if a.txn_id == txn_id]
         assert "operate_resumed" in action.actions, action
         assert (J.OPERATE, J.DONE) in kinds
-        assert not stray.exists()
+        assert not stray.exists() and not queued.exists()
+        assert updater.exists()  # another process's folder is left alone
     finally:
         rt.stop()
     assert _integrity(disk / J.DB_FILE) == "ok"
