@@ -160,3 +160,13 @@ def test_the_header_shifts_a_few_pixels_on_the_clock(attract: Any) -> None:
     finally:
         app.shift_clock, app._shift_origin = clock, origin
         app.update_pixel_shift()
+
+
+def test_a_scripted_resident_wakes_it_before_touching_a_tile(attract: Any) -> None:
+    ui, panel = attract
+    app = ui.app
+    _wait_attract(ui)
+    touches = ui.touches
+    ui.tap(app.sm.get_screen("home").ids.tiles.children[-1], "H01 tile")  # the driver wakes it first
+    ui.wait_screen("guide")
+    assert ui.touches == touches + 2 and not app.attract_shown and _brightness(panel) == LEVEL
