@@ -8,7 +8,6 @@ from typing import Any, Iterator
 
 import pytest
 from kivy.clock import Clock
-from kivy.core.window import Window
 
 from kiosk.hardware.backlight import Backlight
 
@@ -67,6 +66,8 @@ def test_it_comes_after_the_configured_time_in_chinese_drawn_dark_and_dims_the_b
     assert prompt.text == "请触摸屏幕开始"
     assert station.text == app.kiosk_config.terminal.name
     assert _brightness(panel) == TOP // 4  # the fraction configured of the maximum
+    from kivy.core.window import Window  # here: the window must not open before the fixture sizes it
+
     frame = ui.grab()
     box = layer.ids.drift_box
     # Black round the drifting text (where home's blue tiles were), the prompt drawn in its yellow.
@@ -88,6 +89,8 @@ def test_a_touch_leaves_it_within_one_frame_and_does_not_act_on_the_tile_beneath
     _wait_attract(ui)
     tile = app.sm.get_screen("home").ids.tiles.children[-1]  # the first tile: H01's guide under the finger
     x, y = tile.to_window(*tile.center)
+    from kivy.core.window import Window
+
     width, height = Window.size
     touch = ui._touch_cls("scripted", 900_001, (x / (width - 1), y / (height - 1)))
     frames = Clock.frames
