@@ -151,7 +151,9 @@ class AttractMode:
         self.voice_interrupt()
         self._release_touched_field()  # a search box left focused must not take a keypad's digits
         self.attract_layer.shown = self.attract_shown = True
-        self._drift = Drift(0.0, 0.0, DRIFT_STEP_PX, DRIFT_STEP_PX)
+        layer, box = self.attract_layer, self.attract_layer.ids.drift_box
+        self._drift = Drift(max(layer.width - box.width, 0) / 2, max(layer.height - box.height, 0) / 2,
+                            DRIFT_STEP_PX, DRIFT_STEP_PX)  # from the middle of the screen
         self._drift_step()
         self._drift_event = Clock.schedule_interval(lambda _dt: self._drift_step(), DRIFT_EVERY_S)
         dimmed = self.backlight is not None and self.backlight.dim(ui.attract_brightness)
