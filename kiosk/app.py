@@ -39,6 +39,7 @@ from kiosk.i18n import translate  # noqa: E402
 from kiosk.screens.help import HelpCalls  # noqa: E402  (Kivy properties only: opens no window)
 from kiosk.screens.voice import VoiceGuide  # noqa: E402  (likewise)
 from kiosk.screens.keypad import KeypadFocus  # noqa: E402  (likewise)
+from kiosk.screens.attract import AttractMode  # noqa: E402  (likewise)
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,8 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     Config.set("graphics", "maxfps", "30")
 
 
-class KioskApp(KeypadFocus, VoiceGuide, HelpCalls, App):
-    """The touch UI on a :class:`kiosk.services.runtime.Runtime` (help: HelpCalls; speech: VoiceGuide; keypad: KeypadFocus)."""
+class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
+    """The touch UI on a :class:`kiosk.services.runtime.Runtime` (mixins: help, speech, keypad, attract screen)."""
 
     lang = StringProperty("zh_CN")
     txn = ObjectProperty(None, allownone=True)

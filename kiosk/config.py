@@ -140,6 +140,14 @@ class UiConfig(_Strict):
     care_mode_default: bool = False  # every session starts in care mode (关怀模式): large type, paged lists
     # The home screen's large tiles (item ids); left out, the catalog's home_items.
     home_items: tuple[str, ...] | None = Field(None, max_length=4)
+    # The attract screen (kiosk.screens.attract): after attract_after_s without a touch on home (0: never),
+    # drifting text, and the backlight under backlight_dir dimmed to attract_brightness of its maximum.
+    attract_after_s: float = Field(120, ge=0, le=86400)
+    attract_brightness: float = Field(0.3, gt=0, le=1)
+    backlight_dir: str = "/sys/class/backlight"
+    # Against burn-in: the header moves a pixel every pixel_shift_every_s, at most pixel_shift_px (0: still).
+    pixel_shift_px: int = Field(3, ge=0, le=8)
+    pixel_shift_every_s: float = Field(1800, gt=0)
 
     @model_validator(mode="after")
     def _quiet_before_the_warning(self) -> "UiConfig":

@@ -14,33 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+# One durable file write for the whole project (kiosk and provisioning alike).
+from kiosk.durable import fsync_dir as _fsync_dir
+from kiosk.durable import write_atomic
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o640) -> Path:
-    """Replace ``path`` with ``data`` in one step; on any failure the old file (if any) is untouched."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-    return target
+__all__ = ["staged_dir", "write_atomic"]
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 from kiosk import config as kconfig
 from kiosk.config import KioskConfig
 from kiosk.services import backend
+from kiosk.durable import fsync_dir
 from provisioning.atomic import staged_dir, write_atomic
 from provisioning.errors import ProvisionError
 
@@ -184,11 +185,7 @@ def rotate_secret(config_path: str | os.PathLike[str]) -> Path:
             os.chown(pending, -1, secret_path.stat().st_gid)
     client.confirm_rotation(pending.read_bytes().strip())
     os.replace(pending, secret_path)
-    fd = os.open(secret_path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(secret_path.parent)
     return secret_path
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from kiosk.config import KioskConfig
 from kiosk.errors import ConfigError
-from provisioning.atomic import staged_dir
+from provisioning.atomic import staged_dir, write_atomic
 from provisioning.errors import InstallVerifyFailed, ProvisionError
 from provisioning.update.layout import CURRENT_KIOSK_BIN
 
@@ -271,10 +271,7 @@ def tmpfiles(opts: InstallOptions, cfg: KioskConfig) -> str:
 
 
 def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    os.chmod(path, mode)
+    write_atomic(root / rel, text.encode("utf-8"), mode)  # fsynced before the staged tree is renamed in
 
 
 def _link(root: Path, rel: str, target: str) -> None:

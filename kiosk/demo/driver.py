@@ -284,12 +284,23 @@ class UiDriver:
             self.answer_idle_warning = True
         return True
 
+    def wake_attract(self) -> bool:
+        """Touch the attract screen first when it shows (its touch only wakes the kiosk); True when touched."""
+        if not getattr(self.app, "attract_shown", False):
+            return False
+        from kivy.core.window import Window
+
+        self.tap_at(Window.width / 2, Window.height / 2)
+        return True
+
     def tap(self, widget: Any, what: str = "") -> None:
         """Touch the centre of ``widget``; raises DemoError when the widget did not get it.
 
-        A resident who answers the idle warning answers it first, and, when it came up while
+        A resident wakes the attract screen first, as a person touches it before reaching for a
+        button. A resident who answers the idle warning answers it first, and, when it came up while
         they were reaching for ``widget`` (a slow screen), answers it and touches again.
         """
+        self.wake_attract()
         self.answer_warning()
         try:
             self._tap_once(widget, what)

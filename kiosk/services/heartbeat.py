@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping
 from kiosk import __version__
 from kiosk.errors import BackendError, BackendRejected, KioskError
 from kiosk.services import signing
-from kiosk.services.journal import atomic_write
+from kiosk.durable import write_atomic
 from kiosk.services.update_status import update_report
 # Re-exported: callers import the command side from here, as before the split.
 from kiosk.services.remote_commands import (_COMMAND_ID, COMMAND_KINDS, MAX_COMMAND_LIFETIME_S,  # noqa: F401
@@ -59,7 +59,7 @@ class HeartbeatQueue:
 
     def put(self, seq: int, body: Mapping[str, Any]) -> int:
         """Add one heartbeat; returns how many old ones were dropped to stay within the bound."""
-        atomic_write(self.folder / f"hb-{seq:012d}.json", json.dumps(body, sort_keys=True).encode("utf-8"))
+        write_atomic(self.folder / f"hb-{seq:012d}.json", json.dumps(body, sort_keys=True).encode("utf-8"))
         files = self._files()
         dropped = files[:max(0, len(files) - self.max_items)]
         for f in dropped:
@@ -181,7 +181,7 @@ class HeartbeatSender:
             instance, seq = secrets.token_hex(6), 1
             for f in self.queue._files():  # keep counting above anything still queued
                 seq = max(seq, int(f.stem.removeprefix("hb-")) + 1)
-        atomic_write(self._counter_path, json.dumps({"instance": instance, "seq": seq}).encode())
+        write_atomic(self._counter_path, json.dumps({"instance": instance, "seq": seq}).encode())
         return instance, seq
 
     def _take_acks(self) -> list[dict[str, Any]]:
@@ -197,7 +197,7 @@ class HeartbeatSender:
         if outcome.reason:
             ack["reason"] = outcome.reason[:200]
         acks.append(ack)
-        atomic_write(self._acks_path, json.dumps(acks[-100:]).encode())
+        write_atomic(self._acks_path, json.dumps(acks[-100:]).encode())
 
     def snapshot(self, seq: int = 1) -> dict[str, Any]:
         """The heartbeat body for now (without acknowledgements)."""

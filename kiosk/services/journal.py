@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from kiosk.durable import connect_sqlite, write_atomic
 from kiosk.errors import KioskError
+
+# The shared durable write, under the name the journal's callers have long imported.
+atomic_write = write_atomic
 
 SALT_FILE = "journal.salt"
 RETENTION_S = 30 * 24 * 3600  # settled transactions older than this are deleted at start-up
@@ -84,28 +88,6 @@ class Entry:
     updated_at: float = 0.0
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` so a crash leaves either the old or the new file (temp, fsync, replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    # The rename itself must reach the disk too, or a power cut can undo it.
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def _check_refs(refs: Mapping[str, Any]) -> dict[str, Any]:
     bad = sorted(set(refs) - ALLOWED_REFS)
     if bad:
@@ -147,10 +129,8 @@ class Journal:
         self._salt = self._load_salt()
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed row survives a power cut, which is the journal's whole point.
-            self._db.execute("PRAGMA synchronous=FULL")
+            # WAL + synchronous=FULL: a committed row survives a power cut, which is the journal's whole point.
+            self._db = connect_sqlite(self.path, isolation_level=None)
             # Deleted rows are overwritten, so a purged reference leaves no trace in the file.
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
@@ -170,7 +150,7 @@ class Journal:
         # A missing or damaged salt is replaced: old hashes then simply stop matching,
         # which only costs a reprint lookup, never a wrong match.
         salt = secrets.token_bytes(32)
-        atomic_write(path, salt)
+        write_atomic(path, salt)
         return salt
 
     def id_hash(self, id_number: str) -> str:

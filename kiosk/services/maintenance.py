@@ -18,7 +18,6 @@ import json
 import math
 import os
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk import localtime
+from kiosk.durable import write_atomic
 from kiosk.errors import KioskError
 
 MAX_FAILURES = 5
@@ -208,23 +208,7 @@ class MaintenanceAccess:
             return closed
 
     def _save(self, state: LockState) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".maintenance.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(state.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path, state.to_json(), 0o600)
 
     def _lockout_for(self, lockouts: int) -> float:
         return min(self.lockout_s * 2 ** max(lockouts - 1, 0), self.max_lockout_s)

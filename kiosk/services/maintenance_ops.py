@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk import localtime
+from kiosk.durable import fsync_dir, write_atomic
 from kiosk.errors import KioskError
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.privacy import mask_text
@@ -288,7 +289,7 @@ class MaintenanceService:
         old = counters.get(device)
         counter = PaperCounter(device, (old.refills if old else 0) + 1, time.time())
         counters[device] = counter
-        J.atomic_write(self._counter_path, json.dumps(
+        write_atomic(self._counter_path, json.dumps(
             {k: {"refills": v.refills, "refilled_at": v.refilled_at} for k, v in counters.items()}).encode())
         self.runtime.health.poll()
         log.info("maintenance: %s paper refilled (refill %d)", device, counter.refills)
@@ -388,7 +389,11 @@ class MaintenanceService:
                 for line in src:
                     out.write(mask_text(line))
                     lines += 1
+                out.flush()
+                os.fsync(out.fileno())  # on the stick before the technician is told to pull it
             files += 1
+        fsync_dir(target)
+        fsync_dir(base)
         log.info("maintenance: %d log files (%d lines) exported masked", files, lines)
         return ExportResult(target, files, lines)
 

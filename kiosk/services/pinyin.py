@@ -29,6 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kiosk.durable import write_atomic
+
 # The most common Chinese surnames, by population (2020 census ranking, top 60); a short,
 # checkable list of facts rather than a reading table, used only to order candidates.
 COMMON_SURNAMES = (
@@ -200,10 +202,7 @@ def load_index(directory: Path | None) -> PinyinIndex:
     data = build_data()
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(marshal.dumps(data))
-            os.replace(tmp, path)
+            write_atomic(path, marshal.dumps(data), 0o644)
         except OSError as exc:
             log.warning("pinyin cache not written to %s: %s", path, exc)
     return PinyinIndex(data)

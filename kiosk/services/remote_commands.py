@@ -22,7 +22,7 @@ from typing import Any, Mapping, Protocol
 
 from kiosk.errors import KioskError, SignatureError
 from kiosk.services import signing
-from kiosk.services.journal import atomic_write
+from kiosk.durable import write_atomic
 
 log = logging.getLogger("kiosk.services.heartbeat")
 
@@ -144,7 +144,7 @@ class SeenCommands:
                 self._save()
 
     def _save(self) -> None:
-        atomic_write(self.path, _dump_store(self._seen, self.not_before))
+        write_atomic(self.path, _dump_store(self._seen, self.not_before))
 
 
 def _dump_store(seen: Mapping[str, Any], not_before: float) -> bytes:
@@ -203,7 +203,7 @@ def reset_replay_store(state_dir: str | os.PathLike[str], now: float | None = No
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         aside = path.with_name(f"seen.{stamp}.{'damaged' if damaged else 'old'}.json")
         os.replace(path, aside)
-    atomic_write(path, _dump_store({}, now))
+    write_atomic(path, _dump_store({}, now))
     folder = path.parent.stat()
     if os.geteuid() == 0 and (folder.st_uid, folder.st_gid) != (0, 0):
         # Run by root on site: the kiosk's own user must be able to read the store, or it stays "damaged".

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig
+from kiosk.durable import remove_stale_temps
 from kiosk.errors import ConfigError, KioskError, UnknownItemError
 from kiosk.services.health import Availability, DiskGuard, HealthMonitor, needed_devices
 from kiosk.services.help import HelpDesk
@@ -44,6 +45,10 @@ def home_items(catalog: Any, cfg: KioskConfig) -> tuple[Any, ...]:
         return catalog.home_items(cfg.ui.home_items)
     except UnknownItemError as exc:
         raise ConfigError(f"ui.home_items: {exc.detail}", key="ui.home_items", value=cfg.ui.home_items) from None
+
+
+# Where the kiosk's own stores write through kiosk.durable (state folder, heartbeat queue, counter, acks, seen).
+SWEPT_FOLDERS = ("", "heartbeat", "heartbeat/queue")
 
 
 class Runtime:
@@ -135,6 +140,7 @@ class Runtime:
 
     def recover(self) -> list[RecoveryAction]:
         """Run start-up recovery (a backend that is down postpones it), then drop settled old journal entries."""
+        self.sweep_cut_leftovers()
         try:
             self.recovered = recover(self.engine)
         except KioskError as err:
@@ -142,6 +148,17 @@ class Runtime:
             self.recovered = []
         self.prune_journal()
         return self.recovered
+
+    def sweep_cut_leftovers(self) -> int:
+        """Delete the half-written temporary files a power cut left in the folders this process writes.
+
+        Not ``update/``: kiosk-update writes there, perhaps at this very moment. Session folders
+        are wiped whole by recovery.
+        """
+        removed = sum(len(remove_stale_temps(self.state_dir / sub)) for sub in SWEPT_FOLDERS)
+        if removed:
+            log.warning("start-up: %d half-written file(s) from an interrupted write removed", removed)
+        return removed
 
     def prune_journal(self) -> int:
         """Delete settled journal entries older than ``[upkeep] journal_retention_days``; returns how many."""

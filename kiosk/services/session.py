@@ -135,7 +135,7 @@ class Session:
         old copy's blocks behind on disk; they are overwritten through a handle kept on it, once
         the new copy is safely in place, so end() has only the last copy left to shred.
         """
-        from kiosk.services.journal import atomic_write
+        from kiosk.durable import write_atomic
 
         path = self.file(RESUME_FILE)
         try:
@@ -143,7 +143,7 @@ class Session:
         except FileNotFoundError:
             previous = None
         try:
-            atomic_write(path, json.dumps(record, ensure_ascii=False).encode())
+            write_atomic(path, json.dumps(record, ensure_ascii=False).encode())
             if previous is not None:
                 _zero_file(previous)
         finally:

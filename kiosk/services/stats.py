@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from kiosk import localtime
+from kiosk.durable import connect_sqlite
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
@@ -156,8 +157,7 @@ class Stats:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = connect_sqlite(self.path, timeout=5.0)  # WAL + synchronous=FULL: a counted transaction survives a cut
         db.executescript(_SCHEMA)
         self._db = db
 

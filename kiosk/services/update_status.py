@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from kiosk.services.journal import atomic_write
+from kiosk.durable import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class SessionMarker:
     def open(self) -> None:
         """A resident's transaction began (failures are logged: residents come first)."""
         try:
-            atomic_write(self.path, json.dumps({"pid": os.getpid(), "boot_id": boot_id(),
+            write_atomic(self.path, json.dumps({"pid": os.getpid(), "boot_id": boot_id(),
                                                 "since": _iso(time.time())}).encode())
         except OSError as exc:
             log.error("session marker not written: %s", exc.strerror)
@@ -126,7 +126,7 @@ class SessionMarker:
 def request_update_now(state_dir: str | os.PathLike[str], command_id: str, expires_at: datetime) -> Path:
     """Keep a verified ``update_now`` command for the updater until it expires."""
     path = Path(state_dir) / UPDATE_NOW_FILE
-    atomic_write(path, json.dumps({"command_id": command_id, "expires_at": expires_at.isoformat()}).encode())
+    write_atomic(path, json.dumps({"command_id": command_id, "expires_at": expires_at.isoformat()}).encode())
     os.chmod(path, 0o644)
     return path
 
@@ -164,7 +164,7 @@ class RunStatusWriter:
         body = {"version": self.version, "pid": os.getpid(), "started_at": self.started_at, "at": time.time(),
                 "serving": bool(serving)}
         try:
-            atomic_write(self.path, json.dumps(body).encode())
+            write_atomic(self.path, json.dumps(body).encode())
             os.chmod(self.path, 0o644)
         except OSError as exc:
             log.error("run status not written: %s", exc.strerror)

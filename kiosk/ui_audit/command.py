@@ -66,7 +66,9 @@ def audit_config(cfg: KioskConfig, state_dir: Path) -> KioskConfig:
     from kiosk.demo.command import demo_config
 
     cfg = demo_config(cfg, state_dir)
-    ui = cfg.ui.model_copy(update={"idle_timeout_s": AUDIT_IDLE_TIMEOUT_S, "care_mode_default": False})
+    # The attract screen comes only when a scene asks for it, never between two renders.
+    ui = cfg.ui.model_copy(update={"idle_timeout_s": AUDIT_IDLE_TIMEOUT_S, "care_mode_default": False,
+                                   "attract_after_s": 0})
     return cfg.model_copy(update={"ui": ui})
 
 

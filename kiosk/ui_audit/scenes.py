@@ -36,7 +36,7 @@ class Scene:
 def screen_files() -> list[str]:
     """Every screen of kiosk/screens (a .kv layout with its handler), by name."""
     return sorted(p.stem for p in SCREENS_DIR.glob("*.kv")
-                  if (SCREENS_DIR / f"{p.stem}.py").is_file() and p.stem not in ("common", "ime"))
+                  if (SCREENS_DIR / f"{p.stem}.py").is_file() and p.stem not in ("common", "ime", "attract"))
 
 
 class Stager:
@@ -97,6 +97,7 @@ class Stager:
             screen.ids.ime.close()
         app.error = None
         app.idle_warning = False
+        app.attract_leave()
         if app.voice_full:
             app.toggle_voice()
         if app.txn is not None:
@@ -167,6 +168,8 @@ def scenes(catalog: Any) -> Iterator[Scene]:
 
     flagship = catalog.home_items()[0].id  # the first home tile (H01 by default): the everyday walk
     yield Scene("home", "", "", lambda st: st.app.go_home())
+    # The attract layer over home (kiosk.screens.attract: a layer like the keyboard panel, not a screen of its own).
+    yield Scene("home", "", "attract", lambda st: (st.app.go_home(), st.app.attract_show(), st.settle()))
     # 语音引导 on: the switch down; the voice bar (repeat, volume, rate) under the header of the screens after home.
     yield Scene("home", "", "voice_guidance", lambda st: (st.voice_on(), st.app.go_home(), st.settle()))
     yield Scene("guide", flagship, "voice_guidance", lambda st: (st.voice_on(), st.app.open_item(flagship), st.settle()))

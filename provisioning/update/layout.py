@@ -20,6 +20,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from kiosk.durable import fsync_dir as _fsync_dir
 from provisioning.atomic import write_atomic
 from provisioning.release.manifest import Manifest, ManifestInvalid
 
@@ -27,14 +28,6 @@ INSTALL_DIR = "opt/police-kiosk"
 RELEASE_MARKER = "police-kiosk-release.json"
 # What systemd's ExecStart names on a terminal whose releases this tool installs.
 CURRENT_KIOSK_BIN = f"/{INSTALL_DIR}/current/bin/kiosk"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _is_version(name: str) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +20,7 @@ from tuf.api.serialization import DeserializationError
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
+from kiosk.durable import replace_durably
 from provisioning.release.manifest import Manifest, ManifestInvalid, WheelRef, version_of_target_path
 from provisioning.update.layout import UpdateState
 from provisioning.update.outcome import UpdateRefused
@@ -125,7 +125,7 @@ class ReleaseRepository:
             if self.updater.find_cached_target(info, str(part)) is None:  # the copy on disk, checked again
                 raise tuf_errors.LengthOrHashMismatchError(f"{info.path}: the stored copy does not verify")
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(part, dest)
+            replace_durably(part, dest)  # a power cut leaves the old file or the whole verified one
         self.downloaded_files += 1
         self.downloaded_bytes += info.length
         return dest

@@ -1,0 +1,175 @@
+"""The attract screen on the running app: it comes after the configured time on an idle home screen, is
+drawn offscreen, dims the (fake sysfs) backlight, and the first touch or key only takes it away; the
+header's pixel shift follows a clock the test sets."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from kivy.clock import Clock
+
+from kiosk.hardware.backlight import Backlight
+
+pytestmark = pytest.mark.ui
+
+ATTRACT_AFTER_S = 2.0
+LEVEL, TOP = 800, 1000
+
+
+def _brightness(folder: Path) -> int:
+    return int((folder / "brightness").read_text())
+
+
+@pytest.fixture
+def attract(ui: Any, tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+    """The shared app with a 2 s attract time and a fake backlight at 800 of 1000; all put back afterwards."""
+    app = ui.app
+    panel = tmp_path / "sys" / "class" / "backlight" / "panel"
+    panel.mkdir(parents=True)
+    (panel / "brightness").write_text(f"{LEVEL}\n")
+    (panel / "max_brightness").write_text(f"{TOP}\n")
+    config, backlight = app.kiosk_config, app.backlight
+    app.kiosk_config = config.model_copy(update={"ui": config.ui.model_copy(update={
+        "attract_after_s": ATTRACT_AFTER_S, "attract_brightness": 0.25})})
+    app.backlight = Backlight(panel.parent)
+    try:
+        yield ui, panel
+    finally:
+        app.attract_leave()
+        app.kiosk_config, app.backlight = config, backlight
+        if app.keypad_active:
+            app.end_session("cancel")  # the keys pressed here turned the keypad's read-out on
+
+
+def _wait_attract(ui: Any) -> None:
+    ui.app.touched()
+    ui.wait_until(lambda: ui.app.attract_shown, "the attract screen", 20)
+    ui.pump(2)
+
+
+def _pixel(frame: Any, x: float, y: float) -> tuple[int, int, int]:
+    """The frame's colour at window point (x, y) (origin bottom left, as Kivy's)."""
+    return frame.getpixel((int(x), frame.size[1] - 1 - int(y)))
+
+
+def test_it_comes_after_the_configured_time_in_chinese_drawn_dark_and_dims_the_backlight(attract: Any) -> None:
+    ui, panel = attract
+    app = ui.app
+    app.lang = "en"  # the last resident read English
+    _wait_attract(ui)
+    assert app.attract_idle_s() >= ATTRACT_AFTER_S
+    assert app.sm.current == "home"  # a layer over home, not a screen of its own
+    assert app.lang == "zh_CN"  # Chinese first for whoever comes next
+    layer = app.attract_layer
+    prompt, station = layer.ids.attract_prompt, layer.ids.attract_station
+    assert prompt.text == "请触摸屏幕开始"
+    assert station.text == app.kiosk_config.terminal.name
+    assert _brightness(panel) == TOP // 4  # the fraction configured of the maximum
+    from kivy.core.window import Window  # here: the window must not open before the fixture sizes it
+
+    frame = ui.grab()
+    box = layer.ids.drift_box
+    # Black round the drifting text (where home's blue tiles were), the prompt drawn in its yellow.
+    far = (10 if box.center_x > Window.width / 2 else Window.width - 10,
+           10 if box.center_y > Window.height / 2 else Window.height - 10)
+    assert _pixel(frame, *far) == (0, 0, 0)
+    px, py = prompt.to_window(prompt.x, prompt.y)
+    yellow = [frame.getpixel((x, frame.size[1] - 1 - y)) for x in range(int(px), int(px + prompt.width), 2)
+              for y in range(int(py), int(py + prompt.height), 2)]
+    assert any(r > 200 and g > 170 and b < 120 for r, g, b in yellow)
+    before = tuple(box.pos)
+    ui.wait_seconds(1.2)
+    assert tuple(box.pos) != before  # the text drifts
+
+
+def test_a_touch_leaves_it_within_one_frame_and_does_not_act_on_the_tile_beneath(attract: Any) -> None:
+    ui, panel = attract
+    app = ui.app
+    _wait_attract(ui)
+    tile = app.sm.get_screen("home").ids.tiles.children[-1]  # the first tile: H01's guide under the finger
+    x, y = tile.to_window(*tile.center)
+    from kivy.core.window import Window
+
+    width, height = Window.size
+    touch = ui._touch_cls("scripted", 900_001, (x / (width - 1), y / (height - 1)))
+    frames = Clock.frames
+    ui.provider.queue.append(("begin", touch))
+    ui.pump(1)
+    assert Clock.frames - frames == 1 and not app.attract_shown and app.attract_layer.opacity == 0
+    assert _brightness(panel) == LEVEL  # restored the moment the resident came
+    frame = ui.grab()
+    wx, wy = tile.to_window(tile.x, tile.y)
+    r, g, b = _pixel(frame, wx + 20, wy + tile.height / 2)  # the tile's own blue, not the attract's black
+    assert b > 120 and b > r, (r, g, b)
+    ui.wait_seconds(0.3)
+    ui.provider.queue.append(("end", touch))
+    ui.pump(3)
+    assert app.sm.current == "home" and app.item is None and app.txn is None  # nothing started
+    ui.tap(tile, "H01 tile")  # the next touch is the resident's own
+    ui.wait_screen("guide")
+
+
+def test_a_keypad_key_leaves_it_and_goes_no_further(attract: Any) -> None:
+    ui, panel = attract
+    app = ui.app
+    _wait_attract(ui)
+    keys = app.keypad_keys
+    ui.press_key("numpad5")  # activate: on home it would open the focused tile
+    assert not app.attract_shown and _brightness(panel) == LEVEL
+    assert app.keypad_keys == keys and not app.keypad_active and app.sm.current == "home"
+    ui.press_key("numpad2")  # the next key is the keypad's again
+    assert app.keypad_keys == keys + 1 and app.keypad_focused is not None
+
+
+def test_it_does_not_come_during_a_visit_and_the_brightness_comes_back_when_the_kiosk_stops(attract: Any) -> None:
+    ui, panel = attract
+    app = ui.app
+    app.open_tile(app.runtime.home_items[0].id)
+    ui.wait_screen("guide")
+    ui.wait_seconds(ATTRACT_AFTER_S + 1.5)
+    assert not app.attract_shown
+    app.go_home()
+    _wait_attract(ui)
+    assert _brightness(panel) == TOP // 4
+    app.attract_stop()  # what on_stop runs
+    assert _brightness(panel) == LEVEL
+
+
+def test_the_header_shifts_a_few_pixels_on_the_clock(attract: Any) -> None:
+    ui, _panel = attract
+    app = ui.app
+    every, most = app.kiosk_config.ui.pixel_shift_every_s, app.kiosk_config.ui.pixel_shift_px
+    now = [0.0]
+    clock, origin = app.shift_clock, app._shift_origin
+    app.shift_clock, app._shift_origin = (lambda: now[0]), 0.0
+    button = ui.find("language_button", "home")
+    try:
+        assert app.update_pixel_shift() == (0, 0)
+        ui.pump(2)
+        home_at = button.to_window(button.x, button.y)
+        seen = set()
+        for step in range(1, 6 * (2 * most + 1) ** 2):
+            now[0] = step * every + 1.0
+            dx, dy = app.update_pixel_shift()
+            assert abs(dx) <= most and abs(dy) <= most
+            seen.add((dx, dy))
+        now[0] = 5 * every + 1.0
+        dx, dy = app.update_pixel_shift()
+        ui.pump(2)
+        x, y = button.to_window(button.x, button.y)
+        assert (round(x - home_at[0]), round(y - home_at[1])) == (dx, dy) != (0, 0)
+        assert len(seen) == (2 * most + 1) ** 2  # every offset of the square, over the hours
+    finally:
+        app.shift_clock, app._shift_origin = clock, origin
+        app.update_pixel_shift()
+
+
+def test_a_scripted_resident_wakes_it_before_touching_a_tile(attract: Any) -> None:
+    ui, panel = attract
+    app = ui.app
+    _wait_attract(ui)
+    touches = ui.touches
+    ui.tap(app.sm.get_screen("home").ids.tiles.children[-1], "H01 tile")  # the driver wakes it first
+    ui.wait_screen("guide")
+    assert ui.touches == touches + 2 and not app.attract_shown and _brightness(panel) == LEVEL
