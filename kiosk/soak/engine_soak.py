@@ -52,6 +52,15 @@ def soak_config(state_dir: Path, **sections: dict[str, Any]) -> KioskConfig:
     return from_dict(data)
 
 
+def new_resident(runtime: Any) -> None:
+    """The next resident's records as the backend first had them (a fine paid by the last one is owed again).
+
+    The demo knows a handful of people; a station serves thousands, each with their own records.
+    Without this the soak's tenth T02 would find WANG's fines all paid and the mix would drift to refusals.
+    """
+    runtime.sim.app.db.reseed_records()
+
+
 def top_up(runtime: Any) -> None:
     """The operator's round: paper back in both printers."""
     for name in ("a4_printer", "receipt_printer"):
@@ -181,6 +190,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         random.seed(seed)
         result.samples.append(sample(0))
         for plan in plans:
+            new_resident(runtime)
             if plan.fault:
                 injector.arm(plan.fault, runtime.catalog.get(plan.item))
             try:

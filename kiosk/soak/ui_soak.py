@@ -22,7 +22,7 @@ from kiosk.demo.resident import Resident
 from kiosk.errors import KioskError
 from kiosk.soak import ledger
 from kiosk.soak.chip import ChipStation
-from kiosk.soak.engine_soak import soak_config, top_up
+from kiosk.soak.engine_soak import new_resident, soak_config, top_up
 from kiosk.soak.faults import FaultInjector
 from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions
 from kiosk.soak.report import SoakResult
@@ -170,6 +170,7 @@ class UiSoak:
         """One planned session: its fault armed and disarmed, its outcome counted, stuck when home never came."""
         app, drv, item = self.app, self.driver, self.runtime.catalog.get(plan.item)
         self.resident.plan, self.resident.late_home = plan, False
+        new_resident(self.runtime)
         if plan.fault:
             self.injector.arm(plan.fault, item)
             if plan.fault == "disk_nearly_full":
