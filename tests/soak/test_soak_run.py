@@ -19,6 +19,8 @@ SAMPLE_FIELDS = {"session", "rss_mib", "fds", "threads", "widgets", "textures"}
 
 def _soak(kind: str, out, *args: str) -> tuple[int, str, dict]:
     env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_FILELOG": "1", "KIVY_NO_CONFIG": "1", "KIVY_LOG_MODE": "PYTHON"}
+    # The soak starts its own pcscd on its own socket: not the one this test process's hardware tests may hold.
+    env.pop("PCSCLITE_CSOCK_NAME", None)
     done = subprocess.run([sys.executable, "-m", "kiosk.soak", kind, "--out", str(out), "--seed", "7", *args],
                           capture_output=True, text=True, env=env, timeout=900)
     name = "soak.json" if kind == "ui" else "engine-soak.json"
