@@ -66,6 +66,7 @@ class ChipStation:
         chip = self._chips.get(document.document_number)
         if chip is None:
             chip = self._chips[document.document_number] = VirtualChip(chip_document(document), self.pki)
+        chip.apdus.clear()  # the chip's record of every command, kept for tests: not the kiosk's memory
         self.runner.remove()
         self.runner.chip = chip
         self.runner.insert()

@@ -62,11 +62,19 @@ def new_resident(runtime: Any) -> None:
 
 
 def top_up(runtime: Any) -> None:
-    """The operator's round: paper back in both printers."""
+    """The operator's round: paper back in both printers; and the simulators' records of what they printed and
+    played (kept for tests to read back, not part of the kiosk) emptied, so they do not count as the kiosk's memory."""
     for name in ("a4_printer", "receipt_printer"):
         printer = runtime.devices.get(name)
         if printer is not None and hasattr(printer, "refill"):
             printer.refill()
+    for name, history in (("a4_printer", "jobs"), ("receipt_printer", "jobs"), ("receipt_printer", "_received"),
+                          ("speaker", "played")):
+        device = runtime.devices.get(name)
+        kept = getattr(device, history, None) if device is not None else None
+        if isinstance(kept, (list, bytearray)):
+            with device._sim_lock:
+                del kept[:]
 
 
 class EngineResident:
