@@ -166,9 +166,11 @@ class UiSoak:
         self.driver.start()
         self.driver.wait_until(lambda: self.app.availability > 0, "the first availability check")
 
-    def session(self, plan: SessionPlan, result: SoakResult) -> None:
-        """One planned session: its fault armed and disarmed, its outcome counted, stuck when home never came."""
+    def session(self, plan: SessionPlan, result: SoakResult) -> str:
+        """One planned session: its fault armed and disarmed, its outcome counted (and returned), stuck when home
+        never came."""
         app, drv, item = self.app, self.driver, self.runtime.catalog.get(plan.item)
+        outcome = "crashed"
         self.resident.plan, self.resident.late_home = plan, False
         new_resident(self.runtime)
         if plan.fault:
@@ -182,11 +184,13 @@ class UiSoak:
             if outcome == "resident_lost":
                 log.error("soak: session %d %s %s: %s", plan.index, plan.item, plan.behaviour, record.reason)
         except DemoError as err:  # back_home: the kiosk did not bring itself home
-            result.count("resident_lost")
+            outcome = "resident_lost"
+            result.count(outcome)
             result.stuck += 1
             log.error("soak: session %d %s stuck: %s", plan.index, plan.item, err.detail or err)
         except KioskError as err:
-            result.count("failed")
+            outcome = "failed"
+            result.count(outcome)
             log.error("soak: session %d %s: %s", plan.index, plan.item, err.code)
         except Exception:  # noqa: BLE001  (a crash: counted, logged, and the soak goes on)
             result.crashes += 1
@@ -202,6 +206,7 @@ class UiSoak:
             drv.wait_until(lambda: drv.current == "home" and not app.busy, "home after ending the session", 60)
         if plan.fault == "disk_nearly_full":
             self._availability(lambda: item.id not in app.unavailable, "the disk guard's all-clear")
+        return outcome
 
     def _home_by_itself(self) -> bool:
         app, drv = self.app, self.driver
@@ -213,8 +218,12 @@ class UiSoak:
             return False
 
     def _availability(self, predicate: Callable[[], bool], what: str) -> None:
+        """Ask the health monitor again and wait until the lists show ``what`` (logged when they never do)."""
         self.app.refresh_availability()
-        self.driver.wait_until(predicate, what, 20)
+        try:
+            self.driver.wait_until(predicate, what, 20)
+        except DemoError as err:
+            log.error("soak: %s", err.detail or err)
 
     def tidy(self) -> None:
         """Empty the copies the demo's resident keeps of documents, receipts and speech; paper back in."""
@@ -243,8 +252,11 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         soak.start()
         result.samples.append(sample(0))
         for plan in plans:
-            soak.session(plan, result)
+            began = time.monotonic()
+            outcome = soak.session(plan, result)
             done = plan.index + 1
+            progress(f"soak ui: session {done} {plan.item} {plan.behaviour}{' ' + plan.fault if plan.fault else ''}"
+                     f"{' ' + plan.screen if plan.screen else ''}: {outcome} ({time.monotonic() - began:.1f} s)")
             if done % TIDY_EVERY == 0:
                 soak.tidy()
             if done % sample_every == 0 or done == sessions:
