@@ -40,9 +40,10 @@ def kivy_objects() -> tuple[int, int]:
 
     widgets = textures = 0
     for obj in gc.get_objects():
-        if isinstance(obj, Widget):
+        kind = type(obj)  # not isinstance: a dead weak proxy among the objects raises when asked its class
+        if issubclass(kind, Widget):
             widgets += 1
-        elif isinstance(obj, Texture):
+        elif issubclass(kind, Texture):
             textures += 1
     return widgets, textures
 

@@ -88,6 +88,40 @@ class SoakResident(Resident):
             DemoDocument("P", "CHN", "DEMO", "RESIDENT", document.document_number, "CHN", document.birth_date, "<",
                          document.expiry_date).mrz())
 
+    def at_identify(self, item: Any) -> bool:
+        """Lay the card on the reader; when the screen says it moved (pulled mid-read: the reader lost it), lay it
+        again, as a resident would."""
+        drv = self.driver
+        self.present_identity(item)
+        reader = self.runtime.devices.get("id_card")
+        if item.identity != "travel_document" and reader is not None:
+            screen = drv.app.sm.get_screen("identify")
+
+            def card_gone() -> bool:
+                return (drv.current == "identify" and not drv.app.busy and bool(screen.ids.problem.text)
+                        and not reader.card_present())
+            drv.wait_until(lambda: drv.current != "identify" or card_gone(), "the card read")
+            if card_gone():
+                self.present_identity(item)
+        drv.wait_leave("identify")
+        return False
+
+    def open_item(self, item: Any) -> None:
+        """Open the item as the demo does; when its entry moved as the list was redrawn (availability changed under
+        the finger), look again once, as a resident would."""
+        try:
+            super().open_item(item)
+        except DemoError as err:
+            if self.driver.current != "category":
+                raise
+            log.warning("soak: %s: looking again (%s)", item.id, err.detail or err)
+            self.driver.pump(5)
+            category = self.driver.app.sm.get_screen("category")
+            target = category.button_for(item.id)
+            self.driver.reveal(target)
+            self.press(target, f"item {item.id}")
+            self.driver.wait_screen("guide")
+
     def action_for(self, screen: str) -> Callable[[Any], bool]:
         """A cancelling resident's cancel on the planned screen; otherwise the demo resident's action."""
         if self.plan.behaviour == "cancel" and screen == self.plan.screen:
@@ -147,7 +181,9 @@ class UiSoak:
         self.demo_out = out / "ui-demo"
         shutil.rmtree(self.demo_out, ignore_errors=True)
         self.demo_out.mkdir(parents=True)
-        cfg = soak_config(state, devices={"pcsc": station.device_config()},
+        # The speaker simulator does not hold each utterance for its length: residents who do not pause do not
+        # wait for the voice either (it is still rendered by espeak-ng and played to the simulator).
+        cfg = soak_config(state, devices={"pcsc": station.device_config(), "speaker": {"options": {"realtime": False}}},
                           payment={"timeout_s": PAYMENT_TIMEOUT_S})
         prepare_kivy(cfg.ui, headless=True)  # as `kiosk run --headless`
         self.runtime = build_runtime(cfg)
