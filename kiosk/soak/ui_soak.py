@@ -240,8 +240,11 @@ class UiSoak:
             log.error("soak: session %d %s: not home within its limit (screen %s)", plan.index, plan.item, drv.current)
             app.end_session("cancel")
             drv.wait_until(lambda: drv.current == "home" and not app.busy, "home after ending the session", 60)
-        if plan.fault == "disk_nearly_full":
-            self._availability(lambda: item.id not in app.unavailable, "the disk guard's all-clear")
+        if plan.fault:
+            # The fault is off (paper back in, disk guard clear): the lists learn it now, not at their next
+            # 5 s poll, or the next resident would find a start button still greyed by this session's fault.
+            expected = dict(self.runtime.health.poll().unavailable)
+            self._availability(lambda: app.unavailable == expected, "the lists after the fault")
         return outcome
 
     def _home_by_itself(self) -> bool:
