@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if sessions < 1:
         print("kiosk soak: --sessions must be at least 1", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # pcscd reads its reader.conf.d by a path that must not depend on the folder
     out.mkdir(parents=True, exist_ok=True)
     stderr = logging.StreamHandler()
     stderr.setLevel(logging.WARNING)
