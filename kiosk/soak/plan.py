@@ -71,7 +71,9 @@ def first_screen(item: Any) -> str:
 
 
 BEHAVIOUR_FITS: dict[str, Callable[[Any], bool]] = {
-    "normal": lambda item: True, "keypad": lambda item: True, "care": lambda item: True,
+    "normal": lambda item: True, "care": lambda item: True,
+    # The keypad has digits and arrows: a resident who cannot see the screen cannot type words (a name) with it.
+    "keypad": lambda item: not any(spec.type == "text" for spec in item.fields),
     "walk_away": _transaction, "cancel": lambda item: _transaction(item) and first_screen(item) != "done",
     "help": _transaction, "mistype": lambda item: _transaction(item) and mistype_field(item) is not None,
 }
