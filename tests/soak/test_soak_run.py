@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+
+import pytest
 
 from kiosk.soak.plan import ENGINE_FAULT_KINDS, FAULT_KINDS
 from kiosk.soak.report import FIELDS
@@ -21,11 +24,19 @@ def _soak(kind: str, out, *args: str) -> tuple[int, str, dict]:
     env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_FILELOG": "1", "KIVY_NO_CONFIG": "1", "KIVY_LOG_MODE": "PYTHON"}
     # The soak starts its own pcscd on its own socket: not the one this test process's hardware tests may hold.
     env.pop("PCSCLITE_CSOCK_NAME", None)
-    done = subprocess.run([sys.executable, "-m", "kiosk.soak", kind, "--out", str(out), "--seed", "7", *args],
-                          capture_output=True, text=True, env=env, timeout=900)
+    # Its own session: a soak cut short (a timeout) is stopped with its pcscd, by process group.
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.soak", kind, "--out", str(out), "--seed", "7", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=840)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
     name = "soak.json" if kind == "ui" else "engine-soak.json"
-    assert (out / name).is_file(), done.stdout[-3000:] + done.stderr[-3000:]
-    return done.returncode, done.stdout + done.stderr, json.loads((out / name).read_text())
+    assert (out / name).is_file(), output[-6000:]
+    return proc.returncode, output, json.loads((out / name).read_text())
 
 
 def _check(data: dict, sessions: int, kinds: tuple[str, ...], output: str) -> None:
@@ -45,6 +56,7 @@ def _check(data: dict, sessions: int, kinds: tuple[str, ...], output: str) -> No
     assert "fault kinds never applied" not in output
 
 
+@pytest.mark.timeout(900)  # 12 UI sessions take 4 to 6 minutes on a shared 2-core machine
 def test_a_short_ui_soak_fires_every_fault_kind_and_writes_soak_json(tmp_path):
     status, output, data = _soak("ui", tmp_path, "--sessions", "12", "--sample-every", "4", "--warmup", "4")
     assert status in (0, 1), output[-4000:]
