@@ -22,7 +22,7 @@ APT_TEST := $(APT_RUN) pcscd vsmartcard-vpcd cups printer-driver-cups-pdf libcup
 
 KIVY_ENV := KIVY_NO_ARGS=1 KIVY_NO_FILELOG=1 KIVY_NO_CONFIG=1 KIVY_LOG_MODE=PYTHON
 
-.PHONY: run test bench demo deps-run deps-test clean
+.PHONY: run test bench soak demo deps-run deps-test clean
 .DEFAULT_GOAL := run
 
 define apt_ensure
@@ -68,6 +68,18 @@ test: deps-test
 ## bench: speed and memory figures (never asserted in tests)
 bench: deps-test
 	$(KIVY_ENV) $(PY) -m benchmarks
+
+## soak: endurance (not part of `make test`): SESSIONS UI sessions in one kiosk process, then ENGINE_SESSIONS
+## engine-only sessions in another; writes soak-out/soak.json and soak-out/engine-soak.json, fails when a target
+## is missed (both run either way). `make soak SESSIONS=100` for a shorter UI run.
+SESSIONS ?= 1000
+ENGINE_SESSIONS ?= 10000
+SOAK_OUT ?= soak-out
+soak: deps-test
+	@status=0; \
+	$(KIVY_ENV) $(PY) -m kiosk.soak ui --sessions $(SESSIONS) --out $(SOAK_OUT) || status=1; \
+	$(KIVY_ENV) $(PY) -m kiosk.soak engine --sessions $(ENGINE_SESSIONS) --out $(SOAK_OUT) || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -12,7 +12,7 @@ the next ``lose_answers`` answers of that operation (replays of a repeated key i
 -1: every one). That is the answer lost on the way back that makes a paid operation's
 outcome unknown to the kiosk.
 
-Every fault is counted each time it is applied (``applied()``, GET /sim/faults/applied),
+Every fault is counted each time it is applied (``slow``: a request held up by ``latency_ms``) (``applied()``, GET /sim/faults/applied),
 so a scripted fault that never fired shows 0.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ class FaultState:
             return dataclasses.asdict(self._faults)
 
     def applied(self) -> dict[str, int]:
-        """How many times each fault was applied since the simulator started (``answer_lost``, the modes)."""
+        """How many times each fault was applied since the simulator started (``answer_lost``, ``slow``, the modes)."""
         with self._lock:
             return dict(self._applied)
 
@@ -112,4 +112,6 @@ class FaultState:
                     roll -= rate
             if mode is not None:
                 self._applied[mode] = self._applied.get(mode, 0) + 1
+            if f.latency_ms > 0:  # a slow answer is a fault applied too (the soak counts it)
+                self._applied["slow"] = self._applied.get("slow", 0) + 1
             return mode, f.latency_ms / 1000.0, f.timeout_s

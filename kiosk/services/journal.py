@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS effects (
 CREATE INDEX IF NOT EXISTS effects_state ON effects(state);
 CREATE INDEX IF NOT EXISTS effects_txn ON effects(txn_id);
 CREATE INDEX IF NOT EXISTS effects_id_hash ON effects(id_hash);
+CREATE INDEX IF NOT EXISTS effects_seq ON effects(seq);  -- each insert asks MAX(seq): a scan per write without it
 """
 
 

@@ -1,0 +1,71 @@
+"""`python -m kiosk.soak ui|engine [--sessions N] [--seed S] [--out DIR]`: one soak, its table, its JSON, its verdict.
+
+``ui`` writes ``DIR/soak.json`` (default 1,000 sessions), ``engine`` writes ``DIR/engine-soak.json``
+(default 10,000 sessions); each exits 1 when a target is missed (kiosk.soak.report), 0 otherwise.
+``make soak`` runs both, each in its own process so each samples only its own memory, descriptors
+and threads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+DEFAULT_SESSIONS = {"ui": 1000, "engine": 10000}
+OUTPUT = {"ui": "soak.json", "engine": "engine-soak.json"}
+DEFAULT_SEED = 18
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m kiosk.soak", description=__doc__.splitlines()[0])
+    p.add_argument("soak", choices=("ui", "engine"), help="the UI soak (Kivy offscreen) or the engine-only soak")
+    p.add_argument("--sessions", type=int, default=None, help="sessions to run (ui 1000, engine 10000)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the plan's seed (written to the JSON)")
+    p.add_argument("--out", default="soak-out", help="output folder (default soak-out)")
+    p.add_argument("--sample-every", type=int, default=100, help="sessions between samples (default 100)")
+    p.add_argument("--warmup", type=int, default=100,
+                   help="sessions before the RSS growth is fitted and descriptors and threads must stay flat")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one soak; 0 when every target is met, 1 when one is missed."""
+    args = parse(argv)
+    sessions = args.sessions if args.sessions is not None else DEFAULT_SESSIONS[args.soak]
+    if sessions < 1:
+        print("kiosk soak: --sessions must be at least 1", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()  # pcscd reads its reader.conf.d by a path that must not depend on the folder
+    out.mkdir(parents=True, exist_ok=True)
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(stderr)
+    warnings: dict[str, int] = {}
+    if args.soak == "ui":
+        from kiosk.soak import ui_soak
+        from kiosk.soak.plan import FAULT_KINDS as kinds
+
+        result, warnings = ui_soak.run(out, sessions, args.seed, sample_every=args.sample_every, warmup=args.warmup)
+    else:
+        from kiosk.soak import engine_soak
+        from kiosk.soak.plan import ENGINE_FAULT_KINDS as kinds
+
+        result = engine_soak.run(out, sessions, args.seed, sample_every=args.sample_every, warmup=args.warmup)
+    path = out / OUTPUT[args.soak]
+    result.write(path, seed=args.seed)
+    print(result.table(f"{args.soak} soak (seed {args.seed})"))
+    if warnings:
+        print("idle warnings answered by residents, by screen: " + json.dumps(warnings, sort_keys=True))
+    missed = result.missed(kinds)
+    for line in missed:
+        print(f"kiosk soak: target missed: {line}")
+    print(f"kiosk soak: {path} written; {'FAILED' if missed else 'every target met'}", flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

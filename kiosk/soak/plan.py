@@ -1,0 +1,145 @@
+"""The soak's sessions, planned up front from one seed: which item, how the resident behaves, which fault.
+
+The flagship items (H01, S01, T02) take a third of the sessions, the rest is a random mix of
+the other items. Residents walk away, cancel, mistype, call for help, use the keypad or care
+mode, or simply do the item. ``fault_rate`` of the sessions (at least one per fault kind, every
+kind before any repeats) meet a fault; such a session does an item the fault can reach (a
+receipt to run out of paper on, a card to pull, a travel document for the restarted pcscd).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+FLAGSHIPS = ("H01", "S01", "T02")
+FLAGSHIP_SHARE = 1 / 3
+FAULT_RATE = 0.05
+
+# Every fault kind the soak injects, in the order the report lists them.
+BACKEND_FAULTS = {"backend_timeout": "timeout", "backend_5xx": "error", "backend_garbage": "garbage"}
+FAULT_KINDS = ("backend_timeout", "backend_5xx", "backend_garbage", "backend_slow", "answer_lost",
+               "paper_out_mid_job", "card_pulled_mid_read", "printer_offline", "pcscd_restart",
+               "disk_nearly_full")
+# The engine-only soak has no PC/SC path (its chip reader is the simulator): every kind but that one.
+ENGINE_FAULT_KINDS = tuple(k for k in FAULT_KINDS if k != "pcscd_restart")
+
+# How residents behave, with their weights (the rest of a session's script is the item's happy path).
+BEHAVIOURS: dict[str, int] = {"normal": 45, "walk_away": 10, "cancel": 8, "mistype": 7, "help": 7,
+                              "keypad": 13, "care": 10}
+ENGINE_BEHAVIOURS: dict[str, int] = {"normal": 65, "walk_away": 12, "cancel": 12, "mistype": 11}
+# A value each typed field type refuses (too short): what a mistyping resident enters.
+MISTYPED = {"phone": "123", "id_number": "1234"}
+
+
+def _prints_receipt(item: Any) -> bool:
+    return "receipt" in set(item.outputs) - ({"slip"} if getattr(item, "slip_on_request", False) else set())
+
+
+def _transaction(item: Any) -> bool:
+    return item.kind != "guide"
+
+
+# Which items a fault kind can reach.
+FAULT_REACHES: dict[str, Callable[[Any], bool]] = {
+    "backend_timeout": _transaction, "backend_5xx": _transaction, "backend_garbage": _transaction,
+    "backend_slow": _transaction,
+    "answer_lost": lambda item: _transaction(item) and bool(item.operation),
+    "paper_out_mid_job": lambda item: _transaction(item) and _prints_receipt(item),
+    "card_pulled_mid_read": lambda item: item.identity in ("id_card", "id_card_and_face"),
+    "printer_offline": lambda item: _transaction(item) and _prints_receipt(item),
+    "pcscd_restart": lambda item: item.identity == "travel_document",
+    "disk_nearly_full": _transaction,
+}
+
+
+def mistype_field(item: Any) -> tuple[str, str] | None:
+    """(field name, a value it refuses) for the first typed field a resident can get wrong, or None."""
+    for spec in item.fields:
+        if spec.type in MISTYPED:
+            return spec.name, MISTYPED[spec.type]
+    return None
+
+
+def first_screen(item: Any) -> str:
+    """The first screen of ``item``'s visit where a resident can walk away, call for help or cancel."""
+    if item.needs_identity:
+        return "identify"
+    if item.fields:
+        return "form"
+    return "done"
+
+
+BEHAVIOUR_FITS: dict[str, Callable[[Any], bool]] = {
+    "normal": lambda item: True, "care": lambda item: True,
+    # The keypad has digits and arrows: a resident who cannot see the screen cannot type words (a name) with it.
+    "keypad": lambda item: not any(spec.type == "text" for spec in item.fields),
+    "walk_away": _transaction, "cancel": lambda item: _transaction(item) and first_screen(item) != "done",
+    "help": _transaction, "mistype": lambda item: _transaction(item) and mistype_field(item) is not None,
+}
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """One planned session: the item, the resident's behaviour, the fault it meets ('' for none)."""
+
+    index: int
+    item: str
+    behaviour: str = "normal"
+    fault: str = ""
+    screen: str = ""  # where the resident walks away, calls for help or cancels
+    values: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # mistyped FIELD=VALUE
+
+
+def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, kinds: Sequence[str] = FAULT_KINDS,
+                  fault_rate: float = FAULT_RATE, behaviours: dict[str, int] | None = None) -> list[SessionPlan]:
+    """``sessions`` plans from ``seed``: the same seed gives the same soak. Raises ValueError when a fault kind
+    reaches no item of ``items``."""
+    rng = random.Random(seed)
+    weights = behaviours or BEHAVIOURS
+    by_id = {item.id: item for item in items}
+    flagships = [by_id[i] for i in FLAGSHIPS if i in by_id]
+    others = [item for item in items if item.id not in FLAGSHIPS]
+    for kind in kinds:
+        if not any(FAULT_REACHES[kind](item) for item in items):
+            raise ValueError(f"fault {kind} reaches none of the items")
+    faulted = _fault_slots(rng, sessions, kinds, fault_rate)
+    plans = []
+    for index in range(sessions):
+        kind = faulted.get(index, "")
+        if kind:
+            item = rng.choice([i for i in items if FAULT_REACHES[kind](i)])
+            behaviour = "normal"
+        else:
+            pool = flagships if flagships and rng.random() < FLAGSHIP_SHARE else others or flagships
+            item = rng.choice(pool)
+            fitting = [b for b in weights if BEHAVIOUR_FITS[b](item)]
+            behaviour = rng.choices(fitting, [weights[b] for b in fitting])[0]
+        values: tuple[tuple[str, str], ...] = ()
+        if behaviour == "mistype":
+            values = (mistype_field(item),)  # type: ignore[assignment]
+        screen = first_screen(item) if behaviour in ("walk_away", "help", "cancel") else ""
+        plans.append(SessionPlan(index, item.id, behaviour, kind, screen, values))
+    return plans
+
+
+def _fault_slots(rng: random.Random, sessions: int, kinds: Sequence[str], rate: float) -> dict[int, str]:
+    """Which sessions meet which fault: ``rate`` of them, at least one per kind, every kind before repeats."""
+    if not kinds:
+        return {}
+    wanted = min(sessions, max(len(kinds), round(sessions * rate)))
+    slots = sorted(rng.sample(range(sessions), wanted))
+    order = list(kinds)
+    rng.shuffle(order)
+    assigned = order[:wanted] + [rng.choice(list(kinds)) for _ in range(wanted - len(order))]
+    rng.shuffle(assigned)
+    return dict(zip(slots, assigned))
+
+
+def planned_kinds(plans: Iterable[SessionPlan]) -> dict[str, int]:
+    """How many sessions each fault kind is planned for."""
+    counts: dict[str, int] = {}
+    for plan in plans:
+        if plan.fault:
+            counts[plan.fault] = counts.get(plan.fault, 0) + 1
+    return counts

@@ -1,0 +1,115 @@
+"""soak.json, the table printed at the end, and the targets a soak must meet.
+
+soak.json holds exactly: ``sessions``, ``outcomes`` {outcome: count}, ``faults`` {kind: count applied},
+``samples`` [{session, rss_mib, fds, threads, widgets, textures}], ``rss_growth_mib_per_1000`` (fitted
+over the samples after the warm-up; null with fewer than two), ``crashes``, ``stuck``,
+``ledger_mismatches``, ``seconds``; and ``seed``, the plan's seed, so a run can be repeated.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from kiosk.soak.sampler import Sample
+
+FIELDS = ("sessions", "outcomes", "faults", "samples", "rss_growth_mib_per_1000", "crashes", "stuck",
+          "ledger_mismatches", "seconds", "seed")
+RSS_GROWTH_MAX_MIB = 5.0  # per 1,000 sessions, after the warm-up
+FD_SLACK = 4  # "flat": no sample after the warm-up more than this above the first one
+THREAD_SLACK = 3  # worker threads of a step still ending when the sample is taken
+
+
+@dataclass
+class SoakResult:
+    """What one soak found (its fields are soak.json's, ``mismatches`` aside)."""
+
+    sessions: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    crashes: int = 0
+    stuck: int = 0
+    seconds: float = 0.0
+    warmup: int = 100
+    mismatches: list[Any] = field(default_factory=list)  # LedgerMismatch, for the table
+
+    def count(self, outcome: str) -> None:
+        """One more session ended with ``outcome``."""
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def after_warmup(self) -> list[Sample]:
+        """The samples taken once the warm-up sessions were done."""
+        return [s for s in self.samples if s.session >= self.warmup]
+
+    def rss_growth(self) -> float | None:
+        """MiB of resident memory per 1,000 sessions (least-squares slope after the warm-up); None below two samples."""
+        return growth_per_1000(self.after_warmup())
+
+    def to_json(self, seed: int | None = None) -> dict[str, Any]:
+        """soak.json's object, exactly its fields (FIELDS)."""
+        growth = self.rss_growth()
+        return {"sessions": self.sessions, "outcomes": dict(sorted(self.outcomes.items())),
+                "faults": dict(self.faults), "samples": [s.to_dict() for s in self.samples],
+                "rss_growth_mib_per_1000": None if growth is None else round(growth, 3),
+                "crashes": self.crashes, "stuck": self.stuck, "ledger_mismatches": len(self.mismatches),
+                "seconds": round(self.seconds, 1), "seed": seed}
+
+    def write(self, path: Path, seed: int | None = None) -> None:
+        """Write soak.json to ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(seed), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def missed(self, kinds: Sequence[str]) -> list[str]:
+        """Every target missed, in words ('' none): RSS growth, flat descriptors and threads, no crash, none stuck,
+        books that agree, every fault kind in ``kinds`` applied."""
+        missed = []
+        growth = self.rss_growth()
+        if growth is not None and growth > RSS_GROWTH_MAX_MIB:
+            missed.append(f"RSS grew {growth:.2f} MiB per 1,000 sessions (target <= {RSS_GROWTH_MAX_MIB})")
+        later = self.after_warmup()
+        if later:
+            if max(s.fds for s in later) - later[0].fds > FD_SLACK:
+                missed.append(f"open descriptors rose from {later[0].fds} to {max(s.fds for s in later)}")
+            if max(s.threads for s in later) - later[0].threads > THREAD_SLACK:
+                missed.append(f"threads rose from {later[0].threads} to {max(s.threads for s in later)}")
+        if self.crashes:
+            missed.append(f"{self.crashes} crash(es)")
+        if self.stuck:
+            missed.append(f"{self.stuck} session(s) stuck")
+        if self.mismatches:
+            missed.append(f"{len(self.mismatches)} ledger mismatch(es)")
+        never = [k for k in kinds if not self.faults.get(k)]
+        if never:
+            missed.append(f"fault kinds never applied: {', '.join(never)}")
+        return missed
+
+    def table(self, title: str) -> str:
+        """The figures as a plain-text table."""
+        growth = self.rss_growth()
+        rate = self.sessions / self.seconds * 60 if self.seconds else 0.0
+        lines = [f"== {title}: {self.sessions} sessions in {self.seconds:.0f} s ({rate:.1f} sessions/min)",
+                 "outcome                  count"]
+        lines += [f"  {k:<22} {v:>5}" for k, v in sorted(self.outcomes.items())]
+        lines.append("fault kind               applied")
+        lines += [f"  {k:<22} {v:>5}" for k, v in self.faults.items()]
+        lines.append("session   rss_mib   fds  threads  widgets  textures")
+        lines += [f"  {s.session:>6} {s.rss_mib:>9.1f} {s.fds:>5} {s.threads:>8} {s.widgets:>8} {s.textures:>9}"
+                  for s in self.samples]
+        lines.append(f"rss growth: {'n/a (fewer than two samples after the warm-up)' if growth is None else f'{growth:.2f} MiB per 1,000 sessions'}")
+        lines.append(f"crashes {self.crashes}, stuck {self.stuck}, ledger mismatches {len(self.mismatches)}")
+        lines += [f"  mismatch {m.problem}: order {m.order_id} txn {m.txn_id}" for m in self.mismatches[:20]]
+        return "\n".join(lines)
+
+
+def growth_per_1000(samples: Sequence[Sample]) -> float | None:
+    """The least-squares slope of RSS over sessions, in MiB per 1,000 sessions; None below two distinct sessions."""
+    if len({s.session for s in samples}) < 2:
+        return None
+    n = len(samples)
+    mean_x = sum(s.session for s in samples) / n
+    mean_y = sum(s.rss_mib for s in samples) / n
+    sxx = sum((s.session - mean_x) ** 2 for s in samples)
+    sxy = sum((s.session - mean_x) * (s.rss_mib - mean_y) for s in samples)
+    return sxy / sxx * 1000

@@ -1,0 +1,57 @@
+"""What the soak samples of its own process: resident memory, open descriptors, threads, Kivy widgets and textures."""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The process after ``session`` sessions (soak.json ``samples``)."""
+
+    session: int
+    rss_mib: float
+    fds: int
+    threads: int
+    widgets: int
+    textures: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """The sample as soak.json writes it."""
+        return asdict(self)
+
+
+def _status_field(name: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {name}")
+
+
+def kivy_objects() -> tuple[int, int]:
+    """(live Kivy widgets, live textures) in this process, found by the garbage collector; (0, 0) without Kivy."""
+    if "kivy.uix.widget" not in sys.modules:
+        return 0, 0
+    from kivy.graphics.texture import Texture
+    from kivy.uix.widget import Widget
+
+    widgets = textures = 0
+    for obj in gc.get_objects():
+        kind = type(obj)  # not isinstance: a dead weak proxy among the objects raises when asked its class
+        if issubclass(kind, Widget):
+            widgets += 1
+        elif issubclass(kind, Texture):
+            textures += 1
+    return widgets, textures
+
+
+def sample(session: int) -> Sample:
+    """Measure now, after a full garbage collection (so the counts are what is still alive)."""
+    gc.collect()
+    widgets, textures = kivy_objects()
+    return Sample(session=session, rss_mib=round(_status_field("VmRSS") / 1024, 2),
+                  fds=len(os.listdir("/proc/self/fd")), threads=_status_field("Threads"),
+                  widgets=widgets, textures=textures)

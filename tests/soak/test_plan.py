@@ -1,0 +1,64 @@
+"""The soak's plan: seeded, 5% of sessions faulted, every fault kind planned on an item it can reach."""
+from __future__ import annotations
+
+import pytest
+
+from kiosk.services.catalog import Catalog
+from kiosk.soak import plan as P
+
+
+@pytest.fixture(scope="module")
+def items():
+    return Catalog.load().items
+
+
+def test_a_short_run_plans_every_fault_kind_once_on_an_item_it_reaches(items):
+    plans = P.plan_sessions(items, 12, seed=3)
+    assert P.planned_kinds(plans) == {kind: 1 for kind in P.FAULT_KINDS}
+    by_id = {item.id: item for item in items}
+    for plan in plans:
+        if plan.fault:
+            assert P.FAULT_REACHES[plan.fault](by_id[plan.item]), plan
+            assert plan.behaviour == "normal"
+
+
+def test_five_percent_of_a_long_run_meet_a_fault_and_every_kind_repeats(items):
+    plans = P.plan_sessions(items, 1000, seed=18)
+    counts = P.planned_kinds(plans)
+    assert sum(counts.values()) == 50
+    assert set(counts) == set(P.FAULT_KINDS)
+    assert min(counts.values()) >= 1
+
+
+def test_the_same_seed_gives_the_same_soak_and_another_seed_another(items):
+    assert P.plan_sessions(items, 200, seed=5) == P.plan_sessions(items, 200, seed=5)
+    assert P.plan_sessions(items, 200, seed=5) != P.plan_sessions(items, 200, seed=6)
+
+
+def test_the_mix_has_flagships_every_behaviour_and_fitting_scripts(items):
+    plans = P.plan_sessions(items, 1000, seed=18)
+    flagship = sum(plan.item in P.FLAGSHIPS for plan in plans)
+    assert 250 < flagship < 420  # a third, give or take the dice
+    assert {plan.behaviour for plan in plans} == set(P.BEHAVIOURS)
+    by_id = {item.id: item for item in items}
+    for plan in plans:
+        item = by_id[plan.item]
+        if plan.behaviour == "mistype":
+            (name, value), = plan.values
+            assert value == P.MISTYPED[next(f.type for f in item.fields if f.name == name)]
+        if plan.behaviour in ("walk_away", "help", "cancel"):
+            assert plan.screen == P.first_screen(item)
+        else:
+            assert plan.screen == ""
+
+
+def test_the_engine_soak_plans_every_kind_but_the_pcscd_restart(items):
+    plans = P.plan_sessions(items, 300, seed=1, kinds=P.ENGINE_FAULT_KINDS, behaviours=P.ENGINE_BEHAVIOURS)
+    assert set(P.planned_kinds(plans)) == set(P.FAULT_KINDS) - {"pcscd_restart"}
+    assert {plan.behaviour for plan in plans} <= set(P.ENGINE_BEHAVIOURS)
+
+
+def test_a_kind_that_reaches_no_item_is_refused(items):
+    guides = [item for item in items if item.kind == "guide"]
+    with pytest.raises(ValueError, match="answer_lost"):
+        P.plan_sessions(guides, 20, seed=1, kinds=("answer_lost",))
