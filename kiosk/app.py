@@ -211,6 +211,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         self.keypad_start()
         self.go("home")
         Clock.schedule_interval(self._idle_tick, 0.5)
+        self.bind(lang=lambda *_a: self.idle_warning and setattr(self, "idle_wipe", self.wipe_notice()))  # at once
         Clock.schedule_interval(self.refresh_availability, AVAILABILITY_POLL_S)
         Clock.schedule_once(self.refresh_availability, 0)
         Clock.schedule_interval(self._reconcile, RECONCILE_EVERY_S)

@@ -188,6 +188,10 @@ def test_idle_timeout_warns_then_returns_home_and_wipes_the_session(ui: Any) -> 
     ui.tap(root.ids.continue_button)  # still here: the timer starts over
     assert not ui.app.idle_warning and ui.current == "identify"
     ui.wait_until(lambda: ui.app.idle_warning, "the idle warning again", 20)
+    ui.app.lang = "en"  # as the audit switches it: the notice follows at once, not at the timer's next tick
+    assert ui.app.idle_wipe.startswith("Nothing of yours")
+    ui.app.lang = "zh_CN"
+    assert ui.app.idle_wipe.startswith("尚未读取")
     ui.wait_screen("home", timeout=30)  # nobody touches any more: the 20 s of the warning run out
     assert ui.app.txn is None
     assert txn.outcome.value == "cancelled" and txn.reason == "timeout"
