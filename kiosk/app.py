@@ -1,9 +1,8 @@
 """The Kivy shell: one window, one screen manager, the idle timer and the lockdown.
 
-The shell routes between screens and runs the one service call a screen asks for on a
-worker thread, so a slow backend or a printing A4 job never freezes the touch screen.
-Business rules stay in kiosk.services: the shell only follows ``Transaction.step`` and
-``Transaction.outcome`` to pick the next screen.
+The shell routes between screens and runs the one service call a screen asks for on a worker
+thread, so a slow backend or a printing A4 job never freezes the touch screen. Business rules
+stay in kiosk.services: the shell follows ``Transaction.step`` and ``.outcome`` to the next screen.
 
 Kivy reads its environment at import and creates the window when the first widget module
 is imported, so this module imports only ``kivy.app`` at the top (which opens no window)
