@@ -17,6 +17,7 @@ import pytest
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.i18n import translate
 from kiosk.services.face.guide import GUIDANCE_TEXTS
+from tests.screens.test_steps_and_time import start
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(300)]
 
@@ -40,18 +41,7 @@ def camera(ui: Any) -> Iterator[Any]:
 def to_face(ui: Any, item_id: str = "S01") -> Any:
     """Home → the item's guide → start → card on the reader → the face screen, by touch; the screen."""
     app = ui.app
-    home = app.sm.get_screen("home")
-    item = app.runtime.catalog.get(item_id)
-    if item in app.runtime.home_items:
-        ui.tap(home.tile_for(item_id))
-    else:
-        ui.tap(home.category_tile(item.category))
-        ui.wait_screen("category")
-        category = app.sm.get_screen("category")
-        ui.tap_entry(lambda: category.button_for(item_id), item_id)
-    ui.wait_screen("guide")
-    ui.tap_id("start_button")
-    ui.wait_screen("identify")
+    start(ui, item_id)
     app.runtime.devices.get("id_card").place(WANG.id_number)
     ui.wait_screen("face")
     return app.sm.get_screen("face")
