@@ -118,12 +118,7 @@ class Database:
             if seeded is None:
                 db.conn.execute("BEGIN")
                 try:
-                    seed.seed_core(db.conn)
-                    for module in modules:
-                        seed.run_script(db.conn, getattr(module, "SCHEMA", ""))
-                    for module in modules:
-                        if hasattr(module, "seed"):
-                            module.seed(db.conn)
+                    _seed_records(db.conn, modules)
                     db.conn.execute("INSERT INTO meta VALUES ('seeded', ?)", (iso(now()),))
                     db.conn.execute("COMMIT")
                 except BaseException:
@@ -157,12 +152,7 @@ class Database:
                 try:
                     for table in tables:
                         self.conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-                    seed.seed_core(self.conn)
-                    for module in modules:
-                        seed.run_script(self.conn, getattr(module, "SCHEMA", ""))
-                    for module in modules:
-                        if hasattr(module, "seed"):
-                            module.seed(self.conn)
+                    _seed_records(self.conn, modules)
                     self.conn.execute("COMMIT")
                 except BaseException:
                     self.conn.execute("ROLLBACK")
@@ -187,6 +177,16 @@ class Database:
         """Close the connection."""
         with self.lock:
             self.conn.close()
+
+
+def _seed_records(conn: sqlite3.Connection, modules: list[Any]) -> None:
+    """The people tables and every operation module's tables, created and seeded (inside the caller's transaction)."""
+    seed.seed_core(conn)
+    for module in modules:
+        seed.run_script(conn, getattr(module, "SCHEMA", ""))
+    for module in modules:
+        if hasattr(module, "seed"):
+            module.seed(conn)
 
 
 def _migrate_documents(conn: sqlite3.Connection) -> None:
