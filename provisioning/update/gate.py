@@ -19,6 +19,7 @@ Two ways to watch:
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import secrets
@@ -76,11 +77,15 @@ def _healthy(state_dir: Path, version: str, since: float, pid: int | None) -> bo
     return isinstance(at, (int, float)) and at >= since
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent(parent: int) -> None:  # runs in the child between fork and exec
+    """Ask for SIGTERM when the parent dies; when it died already (killed between the fork and here, so no signal
+    will ever come), end at once: an orphaned trial kiosk would run on unwatched."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class TrialRunGate:
@@ -111,7 +116,8 @@ class TrialRunGate:
             logf.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
             logf.flush()
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
-                                    cwd=str(self.work_dir), start_new_session=True, preexec_fn=_die_with_parent)
+                                    cwd=str(self.work_dir), start_new_session=True,
+                                    preexec_fn=functools.partial(_die_with_parent, os.getpid()))
 
     def _log_tail(self, lines: int = 8) -> str:
         try:

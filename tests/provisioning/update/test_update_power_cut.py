@@ -3,6 +3,9 @@ always leaves a whole release in `current`, and the next run cleans up or finish
 from __future__ import annotations
 
 import json
+import os
+import signal
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +15,38 @@ from release_fixtures import CODE_ONLY, FULL
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
+def _running_from(root: Path) -> list[int]:
+    """PIDs of live processes whose command line names a path under ``root`` (zombies are not running)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and str(root).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def no_kiosk_left(tmp_path):
+    """After the test, nothing runs from its terminal's folders: what does is stopped by PID, and the test fails."""
+    yield
+    left = _running_from(tmp_path)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"processes left running from the test's terminal: {left}"
+
+
 def test_sigkill_at_each_step_leaves_a_release_running_and_the_next_run_finishes(first_install, tmp_path,
-                                                                                 stalling_server, wheelhouse):
+                                                                                 stalling_server, wheelhouse,
+                                                                                 no_kiosk_left):
     term = stalling_terminal(first_install, tmp_path, stalling_server)
     term.publish(CODE_ONLY)
     new = wheelhouse.project_wheel(CODE_ONLY)
