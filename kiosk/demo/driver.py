@@ -66,6 +66,34 @@ def _touch_classes() -> tuple[type, type]:
     return ScriptedTouch, ScriptedTouchProvider
 
 
+
+def scrolling_lists(widget: Any) -> list[Any]:
+    """The ScrollViews holding ``widget``, innermost first."""
+    from kivy.uix.scrollview import ScrollView
+
+    lists, parent = [], widget.parent
+    while parent is not None and parent is not parent.parent:
+        if isinstance(parent, ScrollView):
+            lists.append(parent)
+        parent = parent.parent
+    return lists
+
+
+def lists_at_rest(lists: list[Any]) -> bool:
+    """True when no list in ``lists`` glides or springs back from an overscroll.
+
+    Only a damped effect springs back; a plain ScrollEffect clamps at once and keeps the last overscroll it saw as
+    a stale number (it never sets it back to 0), so there the overscroll says nothing. Reading it made every touch
+    on a form that had once overscrolled wait the full 5 s.
+    """
+    from kivy.effects.dampedscroll import DampedScrollEffect
+
+    def still(effect: Any) -> bool:
+        springing = isinstance(effect, DampedScrollEffect) and bool(effect.overscroll)
+        return abs(getattr(effect, "velocity", 0)) < 1e-3 and not springing
+
+    return all(still(effect) for sv in lists for effect in (sv.effect_x, sv.effect_y) if effect is not None)
+
 class UiDriver:
     """Runs a KioskApp frame by frame and touches, waits and takes screenshots like a resident."""
 
@@ -191,23 +219,12 @@ class UiDriver:
         A touch on a list still gliding only stops it (as on a phone), so a resident
         waits for the list to stand still before touching an entry.
         """
-        from kivy.uix.scrollview import ScrollView
-
-        lists, parent = [], widget.parent
-        while parent is not None and parent is not parent.parent:
-            if isinstance(parent, ScrollView):
-                lists.append(parent)
-            parent = parent.parent
-
-        def at_rest() -> bool:
-            return all(abs(getattr(effect, "velocity", 0)) < 1e-3 and not getattr(effect, "overscroll", 0)
-                       for sv in lists for effect in (sv.effect_x, sv.effect_y) if effect is not None)
-
+        lists = scrolling_lists(widget)
         try:
-            self.wait_until(at_rest, "the list to stop scrolling", 5)
+            self.wait_until(lambda: lists_at_rest(lists), "the list to stop scrolling", 5)
         except DemoError:
-            # An effect left holding a little overscroll never reports rest; the touch
-            # itself still says whether the widget took it.
+            # A damped effect left holding a little overscroll may never report rest; the
+            # touch itself still says whether the widget took it.
             log.debug("list not at rest after 5 s; touching anyway")
 
     def tap_entry(self, find: Callable[[], Any], what: str = "") -> None:

@@ -243,6 +243,9 @@ class UiSoak:
         if plan.fault:
             # The fault is off (paper back in, disk guard clear): the lists learn it now, not at their next
             # 5 s poll, or the next resident would find a start button still greyed by this session's fault.
+            # The backend's health answer is cached for a few seconds: a fault the probe caught would still be
+            # read from the cache, so the probe asks again (the next residents met the backend "down" before).
+            self.runtime.backend_up(fresh=True)
             expected = dict(self.runtime.health.poll().unavailable)
             self._availability(lambda: app.unavailable == expected, "the lists after the fault")
         return outcome

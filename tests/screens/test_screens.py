@@ -404,3 +404,33 @@ def test_a_broken_scanner_leaves_typing_the_travel_details(ui: Any) -> None:
         scanner.clear("offline")
     ui.tap_id("cancel_button")
     ui.wait_screen("home")
+
+
+def test_a_list_counts_as_at_rest_by_its_glide_and_only_a_damped_list_by_its_overscroll(ui: Any) -> None:
+    from kivy.effects.dampedscroll import DampedScrollEffect
+    from kivy.effects.scroll import ScrollEffect
+    from kivy.uix.boxlayout import BoxLayout
+    from kivy.uix.label import Label
+    from kivy.uix.scrollview import ScrollView
+
+    from kiosk.demo.driver import lists_at_rest, scrolling_lists
+
+    outer, inner = ScrollView(effect_cls=ScrollEffect), ScrollView(effect_cls=ScrollEffect)
+    box, entry = BoxLayout(), Label(text="entry")
+    outer.add_widget(box)
+    box.add_widget(inner)
+    inner.add_widget(entry)
+    lists = scrolling_lists(entry)
+    assert lists == [inner, outer]
+    assert lists_at_rest(lists)
+    # A plain ScrollEffect keeps the last overscroll it clamped as a stale number: the list stands still.
+    inner.effect_y.overscroll = -12.0
+    assert lists_at_rest(lists)
+    inner.effect_y.velocity = 40.0  # gliding
+    assert not lists_at_rest(lists)
+    inner.effect_y.velocity = 0
+    outer.effect_cls = DampedScrollEffect
+    outer.effect_y.overscroll = 12.0  # a damped list springs back from it: not at rest yet
+    assert not lists_at_rest(lists)
+    outer.effect_y.overscroll = 0
+    assert lists_at_rest(lists)
