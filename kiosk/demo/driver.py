@@ -23,6 +23,7 @@ STEP_TIMEOUT_S = 30.0
 # While waiting, the driver naps between frames so the worker thread doing the service
 # call (rendering a PDF, talking to the backend) gets the interpreter.
 IDLE_NAP_S = 0.03
+LIST_HOLD_S = 0.3  # a finger on a list: past ScrollView's scroll_timeout (200 ms), so the entry beneath takes it
 
 
 class DemoError(KioskError):
@@ -105,6 +106,8 @@ class UiDriver:
         # Wall time the scripted resident spent pausing (and the driver photographing),
         # so a flow's machine time can leave it out.
         self.paused_s = 0.0
+        self.nap_s = IDLE_NAP_S  # between frames while waiting
+        self.tap_hold_s = LIST_HOLD_S  # a touch outside any list (one on a list always holds LIST_HOLD_S)
         # A scripted resident answers the idle warning ("are you still there?") before a
         # touch, as a person at the screen would; the UI tests leave it unanswered.
         self.answer_idle_warning = False
@@ -154,7 +157,7 @@ class UiDriver:
                 raise DemoError(f"timed out after {timeout:.0f} s waiting for {what} "
                                 f"(screen {self.current})")
             self.pump()
-            time.sleep(IDLE_NAP_S)
+            time.sleep(self.nap_s)
 
     def wait_seconds(self, seconds: float) -> None:
         """Run the loop for ``seconds`` of wall time (the resident pausing: counted in ``paused_s``)."""
@@ -162,7 +165,7 @@ class UiDriver:
         deadline = started + seconds
         while time.monotonic() < deadline:
             self.pump()
-            time.sleep(IDLE_NAP_S)
+            time.sleep(self.nap_s)
         self.paused_s += time.monotonic() - started
 
     @property
@@ -184,8 +187,9 @@ class UiDriver:
         return self.current
 
     # --- touches ----------------------------------------------------------------------
-    def tap_at(self, x: float, y: float) -> None:
-        """Put a finger down at window pixel (x, y) and lift it, as the touchscreen reports it."""
+    def tap_at(self, x: float, y: float, hold_s: float | None = None) -> None:
+        """Put a finger down at window pixel (x, y) and lift it after ``hold_s`` (default: long enough for a
+        list to hand the touch on), as the touchscreen reports it."""
         from kivy.core.window import Window
 
         width, height = Window.size
@@ -195,7 +199,7 @@ class UiDriver:
         self.provider.queue.append(("begin", touch))
         # A ScrollView holds a touch for scroll_timeout (200 ms) before it hands it to
         # the button beneath, as it does for a real finger.
-        self.wait_seconds(0.3)
+        self.wait_seconds(LIST_HOLD_S if hold_s is None else hold_s)
         self.provider.queue.append(("end", touch))
         self.pump(2)
         self.touches += 1
@@ -346,7 +350,7 @@ class UiDriver:
             widget.bind(on_press=mark)
         frames = Clock.frames
         try:
-            self.tap_at(x, y)
+            self.tap_at(x, y, LIST_HOLD_S if scrolling_lists(widget) else self.tap_hold_s)
         finally:
             if event:
                 widget.unbind(on_press=mark)
