@@ -157,9 +157,11 @@ class EngineResident:
             document = people.travel_document_for(item)
             self.runtime.devices.get("pcsc").place(document)
             access = (document.document_number, document.birth_date, document.expiry_date)
-        else:
-            self.runtime.devices.get("id_card").place(people.card_for(item).id_number)
         for attempt in range(READ_TRIES):
+            if item.identity != "travel_document":
+                # Laid (again) for each read: after a pull the reader waited its whole timeout for a card that
+                # this resident had taken away and never laid back.
+                self.runtime.devices.get("id_card").place(people.card_for(item).id_number)
             try:
                 txn.identify(access=access)
                 return

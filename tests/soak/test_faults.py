@@ -9,7 +9,7 @@ from kiosk.errors import KioskError
 from kiosk.services.runtime import Runtime
 from kiosk.soak.engine_soak import EngineResident, soak_config
 from kiosk.soak.faults import BallastStatvfs, FaultInjector
-from kiosk.soak.plan import ENGINE_FAULT_KINDS, plan_sessions
+from kiosk.soak.plan import ENGINE_FAULT_KINDS, SessionPlan, plan_sessions
 
 
 @pytest.fixture
@@ -59,3 +59,19 @@ def test_the_ballast_leaves_half_the_floor_and_only_while_armed():
     low = ballast("/")
     assert low.f_bavail * low.f_frsize <= 100 * 1024 * 1024
     assert ballast.applied == 1
+
+
+def test_a_resident_whose_card_was_pulled_mid_read_lays_it_again_and_completes(runtime):
+    injector = FaultInjector(runtime)
+    resident = EngineResident(runtime, injector)
+    reader = runtime.devices.get("id_card")
+    plan = SessionPlan(0, "H01", "normal", "card_pulled_mid_read")
+    injector.arm(plan.fault, runtime.catalog.get("H01"))
+    try:
+        outcome = resident.run(plan)
+    finally:
+        injector.disarm()
+    assert injector.counts()["card_pulled_mid_read"] == 1
+    # The second read found the card laid again (before, it waited out its timeout for a card never laid back).
+    assert outcome == "completed"
+    assert reader.reads == 1
