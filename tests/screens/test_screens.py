@@ -311,24 +311,14 @@ def test_rating_is_counted_once_per_visit(ui: Any) -> None:
 
 
 def test_watchdog_pings_come_from_the_ui_loop_and_stop_when_it_stalls(ui: Any, tmp_path: Any) -> None:
-    import socket
     import time
 
-    path = tmp_path / "notify"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(str(path))
-        sock.setblocking(False)
+    from tests.services.test_touch_supervisor import NotifySocket
 
-        def received() -> list[bytes]:
-            got = []
-            while True:
-                try:
-                    got.append(sock.recv(4096))
-                except BlockingIOError:
-                    return got
-
-        # systemd's WatchdogSec=0.4 s: a ping is due every 0.2 s of UI loop
-        event = ui.app.start_watchdog({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
+    # systemd's WatchdogSec=0.4 s: a ping is due every 0.2 s of UI loop
+    with NotifySocket(tmp_path / "notify", watchdog_usec=400_000) as notify:
+        received = notify.received
+        event = ui.app.start_watchdog(notify.env)
         assert event is not None
         try:
             ui.wait_seconds(1.0)

@@ -7,29 +7,16 @@ tests/services/test_touch_supervisor.py (there is no /dev/input here).
 """
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
 from kiosk.services.touch_supervisor import TouchSupervisor
-from tests.services.test_touch_supervisor import Clock, FakeController
-
-
-def _received(sock: socket.socket) -> list[bytes]:
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(4096))
-        except BlockingIOError:
-            return got
+from tests.services.test_touch_supervisor import Clock, FakeController, NotifySocket
 
 
 def test_the_ui_loops_pings_stop_while_the_touch_screen_stays_away(ui: Any, tmp_path: Path) -> None:
-    path = tmp_path / "notify"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(str(path))
-        sock.setblocking(False)
-        env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}  # a ping due every 0.2 s of UI loop
+    with NotifySocket(tmp_path / "notify", watchdog_usec=400_000) as notify:  # a ping due every 0.2 s of UI loop
+        env = notify.env
         feeder = ui.app.runtime.watchdog
         feeder.env = env  # its STATUS= lines go to the test's socket too
         controller, clock = FakeController(), Clock()
@@ -38,20 +25,20 @@ def test_the_ui_loops_pings_stop_while_the_touch_screen_stays_away(ui: Any, tmp_
         event = ui.app.start_watchdog(env)
         try:
             ui.wait_seconds(0.6)
-            assert set(_received(sock)) == {b"WATCHDOG=1"}
+            assert set(notify.received()) == {b"WATCHDOG=1"}
             controller.unplug()
             touch.check()  # lost
             clock.now += 61
             touch.check()  # still away past reopen_timeout_s: held
             assert touch.deaf
             ui.wait_seconds(1.0)  # the UI loop runs on, and says nothing to systemd
-            held = _received(sock)
+            held = notify.received()
             assert len(held) == 1 and held[0].startswith(b"STATUS=restart pending: touch screen gone")
             controller.plug()
             clock.now += 1
             touch.check()
             ui.wait_seconds(0.6)
-            back = _received(sock)
+            back = notify.received()
             assert back[0] == b"STATUS=serving" and set(back[1:]) == {b"WATCHDOG=1"} and len(back) > 1
         finally:
             event.cancel()

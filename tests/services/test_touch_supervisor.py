@@ -108,11 +108,17 @@ class Clock:
 class NotifySocket:
     """A real AF_UNIX datagram socket standing in for systemd's notify socket."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, watchdog_usec: int = 30_000_000) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(path))
         self.sock.setblocking(False)
-        self.env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "30000000"}
+        self.env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": str(watchdog_usec)}
+
+    def __enter__(self) -> "NotifySocket":
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.sock.close()
 
     def received(self) -> list[bytes]:
         got = []
