@@ -218,15 +218,15 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
 
     def on_start(self) -> None:
         """Tell systemd the kiosk is up, and keep its watchdog fed from the UI clock."""
-        from kiosk.services import sdnotify
+        from kiosk.services import pinyin, sdnotify
 
         sdnotify.ready("serving")
         # Load the pinyin index now, off the UI thread, so the first resident to type a
         # name does not wait for it (about 0.5 s from its cache, 3 s on a fresh machine).
-        from kiosk.services import pinyin
-
         threading.Thread(target=pinyin.warm_up, name="kiosk-pinyin", daemon=True).start()
         self.start_watchdog()
+        # Idle clocks start at the first frame: Kivy's boottime read while building is stale until it ticks.
+        Clock.schedule_once(lambda _dt: self.touched(), 0)
 
     def start_watchdog(self, env: Mapping[str, str] | None = None) -> Any:
         """Ping systemd's watchdog every half interval from the Kivy clock; the event, or None outside systemd.

@@ -205,9 +205,15 @@ class UiDriver:
         self.touches += 1
         self.touches_on[screen] = self.touches_on.get(screen, 0) + 1
 
-    def press_key(self, name: str) -> None:
+    def press_key(self, name: str, *, wake: bool = True) -> None:
         """Press and release the keypad key ``name`` (Kivy's keycode name, e.g. numpad8) through the window's
-        keyboard events, as the keypad's HID reports reach Kivy."""
+        keyboard events, as the keypad's HID reports reach Kivy. On the attract screen the first key only wakes
+        the kiosk: with ``wake`` the resident then presses the key again, as a person would."""
+        if wake and getattr(self.app, "attract_shown", False):
+            self._key(name)
+        self._key(name)
+
+    def _key(self, name: str) -> None:
         from kivy.core.window import Keyboard, Window
 
         code = Keyboard.keycodes[name]

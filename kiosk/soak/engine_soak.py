@@ -196,6 +196,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         injector = FaultInjector(runtime)
         resident = EngineResident(runtime, injector)
         plans = plan_sessions(runtime.catalog.items, sessions, seed, kinds=ENGINE_FAULT_KINDS,
+                              flagships=[item.id for item in runtime.home_items],
                               behaviours=ENGINE_BEHAVIOURS)
         random.seed(seed)
         result.samples.append(sample(0))

@@ -1,7 +1,8 @@
 """The soak's sessions, planned up front from one seed: which item, how the resident behaves, which fault.
 
-The flagship items (H01, S01, T02) take a third of the sessions, the rest is a random mix of
-the other items. Residents walk away, cancel, mistype, call for help, use the keypad or care
+The flagship items (the station's home tiles, ``runtime.home_items``: the household certificate,
+the no-criminal-record certificate and the traffic fine in the demo catalog) take a third of the
+sessions, the rest is a random mix of the other items. Residents walk away, cancel, mistype, call for help, use the keypad or care
 mode, or simply do the item. ``fault_rate`` of the sessions (at least one per fault kind, every
 kind before any repeats) meet a fault; such a session does an item the fault can reach (a
 receipt to run out of paper on, a card to pull, a travel document for the restarted pcscd).
@@ -12,7 +13,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-FLAGSHIPS = ("H01", "S01", "T02")
 FLAGSHIP_SHARE = 1 / 3
 FAULT_RATE = 0.05
 
@@ -91,15 +91,17 @@ class SessionPlan:
     values: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # mistyped FIELD=VALUE
 
 
-def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, kinds: Sequence[str] = FAULT_KINDS,
+def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, flagships: Sequence[str] = (),
+                  kinds: Sequence[str] = FAULT_KINDS,
                   fault_rate: float = FAULT_RATE, behaviours: dict[str, int] | None = None) -> list[SessionPlan]:
-    """``sessions`` plans from ``seed``: the same seed gives the same soak. Raises ValueError when a fault kind
-    reaches no item of ``items``."""
+    """``sessions`` plans from ``seed``: the same seed gives the same soak. ``flagships`` (item ids, the home
+    tiles) take a third of the sessions that meet no fault. Raises ValueError when a fault kind reaches no item of
+    ``items``."""
     rng = random.Random(seed)
     weights = behaviours or BEHAVIOURS
     by_id = {item.id: item for item in items}
-    flagships = [by_id[i] for i in FLAGSHIPS if i in by_id]
-    others = [item for item in items if item.id not in FLAGSHIPS]
+    flagship_items = [by_id[i] for i in flagships if i in by_id]
+    others = [item for item in items if item.id not in set(flagships)]
     for kind in kinds:
         if not any(FAULT_REACHES[kind](item) for item in items):
             raise ValueError(f"fault {kind} reaches none of the items")
@@ -111,7 +113,8 @@ def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, kinds: Sequ
             item = rng.choice([i for i in items if FAULT_REACHES[kind](i)])
             behaviour = "normal"
         else:
-            pool = flagships if flagships and rng.random() < FLAGSHIP_SHARE else others or flagships
+            pool = (flagship_items if flagship_items and rng.random() < FLAGSHIP_SHARE
+                    else others or flagship_items)
             item = rng.choice(pool)
             fitting = [b for b in weights if BEHAVIOUR_FITS[b](item)]
             behaviour = rng.choices(fitting, [weights[b] for b in fitting])[0]

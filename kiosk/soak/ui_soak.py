@@ -296,7 +296,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
     soak: UiSoak | None = None
     try:
         soak = UiSoak(out, station)
-        plans = plan_sessions(soak.runtime.catalog.items, sessions, seed)
+        plans = plan_sessions(soak.runtime.catalog.items, sessions, seed,
+                              flagships=[item.id for item in soak.runtime.home_items])
         soak.start()
         result.samples.append(sample(0))
         for plan in plans:

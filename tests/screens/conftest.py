@@ -52,6 +52,8 @@ def kiosk_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     try:
         driver.start()
         driver.wait_until(lambda: driver.app.availability > 0, "the first availability check")
+        # Kivy was imported long before in a whole-suite run: the kiosk must not open on its attract screen.
+        assert not driver.app.attract_shown, "the attract screen came up at start-up"
         yield driver
         driver.stop()
     finally:

@@ -8,8 +8,13 @@ from kiosk.soak import plan as P
 
 
 @pytest.fixture(scope="module")
-def items():
-    return Catalog.load().items
+def catalog():
+    return Catalog.load()
+
+
+@pytest.fixture(scope="module")
+def items(catalog):
+    return catalog.items
 
 
 def test_a_short_run_plans_every_fault_kind_once_on_an_item_it_reaches(items):
@@ -35,10 +40,14 @@ def test_the_same_seed_gives_the_same_soak_and_another_seed_another(items):
     assert P.plan_sessions(items, 200, seed=5) != P.plan_sessions(items, 200, seed=6)
 
 
-def test_the_mix_has_flagships_every_behaviour_and_fitting_scripts(items):
-    plans = P.plan_sessions(items, 1000, seed=18)
-    flagship = sum(plan.item in P.FLAGSHIPS for plan in plans)
+def test_the_mix_has_flagships_every_behaviour_and_fitting_scripts(catalog, items):
+    flagships = catalog.home_item_ids  # the station's home tiles
+    assert len(flagships) >= 2
+    plans = P.plan_sessions(items, 1000, seed=18, flagships=flagships)
+    flagship = sum(plan.item in flagships for plan in plans)
     assert 250 < flagship < 420  # a third, give or take the dice
+    without = P.plan_sessions(items, 1000, seed=18)  # no flagships: every item as likely as any other
+    assert sum(plan.item in flagships for plan in without) < 150
     assert {plan.behaviour for plan in plans} == set(P.BEHAVIOURS)
     by_id = {item.id: item for item in items}
     for plan in plans:
