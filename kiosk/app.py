@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -147,7 +148,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
 
         self.idle = IdleTimer(config.ui.idle_timeout_s, config.ui.idle_warning_s, clock=Clock.get_boottime)
         self.care = config.ui.care_mode_default
-        self._last_presence = Clock.get_boottime()
+        self._last_presence = time.monotonic()  # not Kivy's boottime: it stands still until the clock ticks
         self._generation = 0  # bumped when a transaction ends; stale worker results are dropped
         self.sm: Any = None
         from kiosk.services.maintenance_ops import CornerGesture, MaintenanceService
@@ -225,8 +226,6 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         # name does not wait for it (about 0.5 s from its cache, 3 s on a fresh machine).
         threading.Thread(target=pinyin.warm_up, name="kiosk-pinyin", daemon=True).start()
         self.start_watchdog()
-        # Idle clocks start at the first frame: Kivy's boottime read while building is stale until it ticks.
-        Clock.schedule_once(lambda _dt: self.touched(), 0)
 
     def start_watchdog(self, env: Mapping[str, str] | None = None) -> Any:
         """Ping systemd's watchdog every half interval from the Kivy clock; the event, or None outside systemd.
@@ -455,7 +454,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
     # --- idle timer ---------------------------------------------------------------------
     def touched(self) -> None:
         """A touch anywhere (or a new screen): the resident is still there."""
-        self._last_presence = Clock.get_boottime()
+        self._last_presence = time.monotonic()
         self.idle.touched()
         self.idle_warning = False
 
@@ -479,7 +478,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
             self._restart_now()
             return
         if current == "home" and self.care != self.kiosk_config.ui.care_mode_default \
-                and Clock.get_boottime() - self._last_presence > self.idle_limit_s:
+                and time.monotonic() - self._last_presence > self.idle_limit_s:
             self.care = self.kiosk_config.ui.care_mode_default  # the resident has gone
         if current in IDLE_EXEMPT or self.busy:
             self.idle.touched()

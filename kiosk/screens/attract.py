@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -125,8 +126,10 @@ class AttractMode:
 
     # --- coming and going --------------------------------------------------------------------
     def attract_idle_s(self) -> float:
-        """Seconds since the last touch (or key, or new screen)."""
-        return Clock.get_boottime() - self._last_presence
+        """Seconds since the last touch (or key, or new screen), on the monotonic clock: Kivy's boottime stands
+        still until its clock ticks, so a presence read while the app was built jumped by the whole time since
+        Kivy was imported at the first frame (the kiosk opened on the attract screen)."""
+        return time.monotonic() - self._last_presence
 
     def _resident_present(self) -> bool:
         return (self.txn is not None or self.busy or self.idle_warning
