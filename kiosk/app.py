@@ -110,6 +110,7 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     Config.set("kivy", "keyboard_mode", "system")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     Config.set("graphics", "maxfps", "30")
+    Config.set("graphics", "multisamples", "0")  # Kivy's 2x MSAA doubles a frame's cost on llvmpipe (CONTRACTS)
 
 
 class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):

@@ -22,8 +22,19 @@ STEP_NAMES = {"identify": "Read ID card", "face": "Face check", "form": "Fill in
 CURRENT_STEP_COLOUR = "ffd54f"
 
 
+# The kiosk's background behind every screen: the window's clear colour, not a full-window quad (a software
+# renderer fills every quad's pixels; clearing is nearly free).
+BACKGROUND = (0.05, 0.13, 0.27, 1)
+
+
 class KioskRoot(FloatLayout):
     """The window's one child: screen manager plus overlays; any touch resets the idle timer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from kivy.core.window import Window
+
+        Window.clearcolor = BACKGROUND
 
     def on_touch_down(self, touch: Any) -> bool:
         """Dispatch as usual and note the resident's presence.
