@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+from typing import Any
 from pathlib import Path
 
 DEFAULT_SESSIONS = {"ui": 1000, "engine": 10000}
@@ -31,6 +33,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _stop(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one soak; 0 when every target is met, 1 when one is missed."""
     args = parse(argv)
@@ -45,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(stderr)
     warnings: dict[str, int] = {}
+    # Our own handlers before SDL starts: SDL would turn SIGTERM and SIGINT into a window close, which the kiosk
+    # refuses, and a stopped soak would run on. Unwinding stops its pcscd and closes the kiosk's stores.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop)
     if args.soak == "ui":
         from kiosk.soak import ui_soak
         from kiosk.soak.plan import FAULT_KINDS as kinds

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -20,14 +21,18 @@ from kiosk.soak.report import FIELDS
 SAMPLE_FIELDS = {"session", "rss_mib", "fds", "threads", "widgets", "textures"}
 
 
-def _soak(kind: str, out, *args: str) -> tuple[int, str, dict]:
+def _start(kind: str, out, *args: str) -> subprocess.Popen:
     env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_FILELOG": "1", "KIVY_NO_CONFIG": "1", "KIVY_LOG_MODE": "PYTHON"}
     # The soak starts its own pcscd on its own socket: not the one this test process's hardware tests may hold.
     env.pop("PCSCLITE_CSOCK_NAME", None)
     # Its own session: a soak cut short (a timeout) is stopped with its pcscd, by process group.
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk.soak", kind, "--out", str(out), "--seed", "7", *args],
+    return subprocess.Popen([sys.executable, "-m", "kiosk.soak", kind, "--out", str(out), "--seed", "7", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
+
+
+def _soak(kind: str, out, *args: str) -> tuple[int, str, dict]:
+    proc = _start(kind, out, *args)
     try:
         output, _ = proc.communicate(timeout=840)
     finally:
@@ -71,3 +76,37 @@ def test_a_short_engine_soak_fires_every_fault_kind_and_writes_its_json(tmp_path
     _check(data, 200, ENGINE_FAULT_KINDS, output)
     assert {s["session"] for s in data["samples"]} == {0, 50, 100, 150, 200}
     assert all(s["widgets"] == 0 for s in data["samples"])
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_stops_a_ui_soak_and_its_pcscd(tmp_path):
+    """SDL turns SIGTERM into a window close the kiosk refuses: the soak's own handler must end it, cleanly."""
+    proc = _start("ui", tmp_path, "--sessions", "50")
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("soak ui: session 1 "):
+                break
+        assert lines and lines[-1].startswith("soak ui: session 1 "), "".join(lines)[-4000:]
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM, (rest or "")[-4000:]
+        deadline = time.monotonic() + 10
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_alive(proc.pid), "the soak's pcscd outlived it"
+        assert not (tmp_path / "soak.json").exists()  # a stopped soak reports nothing it did not finish
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.wait(10)
