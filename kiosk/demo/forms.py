@@ -88,14 +88,17 @@ class FormFilling:
     def choose_then_wait_for_lookups(self, item: Any, spec: Any, screen: Any) -> None:
         """Choose ``spec``'s option, then wait for the fresh options of the lookups after it."""
         later = [f for f in item.fields[item.fields.index(spec) + 1:] if f.type == "lookup"]
-        before = {f.name: {id(b) for b in screen.inputs[f.name].children} for f in later}
+        # The old option buttons themselves, not their ids: once the grid drops them they could be freed, and a
+        # fresh button made at the same address would look old and the wait would run out (the likely cause of a
+        # second G01 in one run waiting 20 s for "fresh options of slot"; not reproduced on 2026-12-06).
+        before = {f.name: list(screen.inputs[f.name].children) for f in later}
         self.choose(spec, screen.inputs[spec.name], screen.errors)
         # The form asks again for the options of later lookups (they may depend on
         # this choice): wait for the fresh ones before touching any.
         for f in later:
             grid = screen.inputs[f.name]
             self.driver.wait_until(lambda g=grid, old=before[f.name]: (
-                (g.children and not {id(b) for b in g.children} & old)
+                (g.children and not {id(b) for b in g.children} & {id(b) for b in old})
                 or screen.errors[f.name].text), f"fresh options of {f.name}", 20)
 
     def type_field(self, item: Any, spec: Any, screen: Any) -> None:
