@@ -44,7 +44,9 @@ def _layer_class() -> type:
     if "AttractLayer" in Factory.classes:
         return Factory.get("AttractLayer")
 
-    class AttractLayer(FloatLayout):
+    from kiosk.screens.base import DrawnOnlyWhenSeen
+
+    class AttractLayer(DrawnOnlyWhenSeen, FloatLayout):
         """The full-window attract layer; while ``shown`` it takes every touch, and the first one ends it."""
 
         shown = BooleanProperty(False)

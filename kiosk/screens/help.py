@@ -67,12 +67,12 @@ def render_screen(root: Any, width: int, *, masked: bool = True) -> ScreenRender
     off-screen buffer and put back before the window draws its next frame, so the resident
     never sees them change.
     """
-    from kivy.graphics import (ClearBuffers, ClearColor, Fbo, PopMatrix, PushMatrix, Scale,
-                               Translate)
+    from kivy.graphics import ClearBuffers, ClearColor, Fbo, PopMatrix, PushMatrix, Translate
     from kivy.uix.image import Image as KvImage
     from kivy.uix.label import Label
     from kivy.uix.textinput import TextInput
 
+    from kiosk.screens.base import BACKGROUND
     from kiosk.screens.ime import ImePanel
 
     undo: list[tuple[Any, str, Any]] = []
@@ -93,12 +93,14 @@ def render_screen(root: Any, width: int, *, masked: bool = True) -> ScreenRender
                       if isinstance(w, (Label, TextInput)) and w.text and _visible(w, root))
         scale = width / float(root.width)
         size = (int(root.width * scale), int(root.height * scale))
-        fbo = Fbo(size=size, with_stencilbuffer=True)
+        # Drawn at the window's own size and made smaller afterwards: the lists clip with scissor boxes in window
+        # pixels (common.kv), which a scaled drawing would not follow.
+        full = (int(root.width), int(root.height))
+        fbo = Fbo(size=full, with_stencilbuffer=True)
         with fbo:
-            ClearColor(0, 0, 0, 1)
+            ClearColor(*BACKGROUND)  # the window's clear colour: the kiosk's background
             ClearBuffers()
             PushMatrix()
-            Scale(scale, scale, 1)
             Translate(-root.x, -root.y, 0)
         parent_canvas = root.parent.canvas if root.parent is not None else None
         index = parent_canvas.indexof(root.canvas) if parent_canvas is not None else -1
@@ -122,7 +124,9 @@ def render_screen(root: Any, width: int, *, masked: bool = True) -> ScreenRender
     from PIL import Image
 
     # The buffer's rows run bottom to top.
-    picture = Image.frombytes("RGBA", size, rgba).transpose(Image.Transpose.FLIP_TOP_BOTTOM).convert("RGB")
+    picture = Image.frombytes("RGBA", full, rgba).transpose(Image.Transpose.FLIP_TOP_BOTTOM).convert("RGB")
+    if picture.size != size:
+        picture = picture.resize(size, Image.Resampling.BOX)  # each pixel the mean of those it covers
     return ScreenRender(size[0], size[1], picture.tobytes(), texts)
 
 
