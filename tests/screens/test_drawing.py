@@ -1,0 +1,75 @@
+"""What a frame fills: hidden layers are not drawn, lists clip with a scissor box, no full-window stencil or quad.
+
+A software renderer (llvmpipe) fills every pixel of every quad, seen or not; these are the fills taken out, each
+checked in the canvas and in the pixels the window drew.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+TILE_BLUE = (26, 77, 166)  # a category list entry (common.kv CategoryTile: 0.10, 0.30, 0.65)
+
+
+def _instructions(canvas: Any) -> list[str]:
+    names = []
+    for child in canvas.children:
+        names.append(type(child).__name__)
+        if hasattr(child, "children"):
+            names.extend(_instructions(child))
+    return names
+
+
+def _near(a: tuple[int, ...], b: tuple[int, ...], tolerance: int = 6) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b))
+
+
+def test_hidden_layers_are_out_of_the_window_canvas_and_come_back_in_their_place(ui: Any) -> None:
+    app = ui.app
+    root = app.root
+    layers = [root.ids[name] for name in ("busy_overlay", "help_confirm", "help_reply", "idle_overlay")]
+    layers.append(app.attract_layer)
+    ui.pump(2)
+    assert all(layer.opacity == 0 and root.canvas.indexof(layer.canvas) == -1 for layer in layers)
+    before = ui.grab()
+    busy = root.ids.busy_overlay
+    app.busy_overlay = True
+    try:
+        ui.pump(2)
+        drawn = root.canvas.indexof(busy.canvas)
+        assert drawn > root.canvas.indexof(app.sm.canvas)  # over the screens
+        assert drawn < root.canvas.indexof(root.ids.focus_ring.canvas)  # under the keypad's focus ring
+        dimmed = ui.grab()
+        x, y = 20, before.height // 2
+        assert sum(dimmed.getpixel((x, y))) < sum(before.getpixel((x, y))) * 0.6  # the dimming is seen
+    finally:
+        app.busy_overlay = False
+    ui.pump(2)
+    assert root.canvas.indexof(busy.canvas) == -1
+    assert _near(ui.grab().getpixel((x, y)), before.getpixel((x, y)))
+
+
+def test_no_stencil_anywhere_lists_clip_with_a_scissor_box(ui: Any) -> None:
+    app = ui.app
+    home = app.sm.get_screen("home")
+    tiles = {t.code: t for t in home.ids.categories.children}
+    ui.tap(tiles["H"])  # 22 services: the list runs on below its bottom edge
+    ui.wait_screen("category")
+    ui.pump(2)
+    from kivy.core.window import Window
+
+    assert not [n for n in _instructions(Window.canvas) if n.startswith("Stencil")]
+    screen = app.sm.current_screen
+    scroller, entries = screen.ids.scroller, screen.ids.item_list
+    assert "ScissorPush" in _instructions(scroller.canvas.before)
+    assert entries.y < scroller.y - 40  # entries below the list's bottom edge, out of sight
+    hidden = [e for e in entries.children if e.top < scroller.y]
+    assert hidden
+    frame = ui.grab()
+    # Just below the list, where the next entry would be drawn without the clip: the screen's background.
+    x = int(scroller.right) - 60  # right of the entries' texts, left of the scroll bar
+    y_window = int(scroller.y) - 8
+    assert not _near(frame.getpixel((x, frame.height - y_window)), TILE_BLUE, 20)
+    # And inside the list, an entry is drawn.
+    inside = next(e for e in entries.children if e.y > scroller.y + 10 and e.top < scroller.top - 10)
+    y_inside = int(inside.center_y)
+    assert _near(frame.getpixel((x, frame.height - y_inside)), TILE_BLUE, 20)
