@@ -1,6 +1,8 @@
 """What the soak samples of its own process: resident memory, open descriptors, threads, Kivy widgets and textures."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import os
 import sys
@@ -48,9 +50,27 @@ def kivy_objects() -> tuple[int, int]:
     return widgets, textures
 
 
+def trim_heap() -> bool:
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``); False where there is none.
+
+    glibc keeps what was freed for later allocations: between two samples the resident set rose and fell by
+    tens of MiB with nothing alive to show for it (a UI soak's RSS read 802, 818, 861, 840 MiB at sessions 100
+    to 400; ~76 MiB of it came back on a trim). Trimmed first, RSS is what the process holds.
+    """
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
 def sample(session: int) -> Sample:
-    """Measure now, after a full garbage collection (so the counts are what is still alive)."""
+    """Measure now, after a full garbage collection (so the counts are what is still alive) and with the C heap
+    trimmed (so the RSS is what the process holds, not what the allocator kept for later)."""
     gc.collect()
+    trim_heap()
     widgets, textures = kivy_objects()
     return Sample(session=session, rss_mib=round(_status_field("VmRSS") / 1024, 2),
                   fds=len(os.listdir("/proc/self/fd")), threads=_status_field("Threads"),

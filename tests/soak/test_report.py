@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from kiosk.soak import report as R
-from kiosk.soak.sampler import Sample, sample
+from kiosk.soak.sampler import Sample, _status_field, sample, trim_heap
 
 
 def _samples(rss_step: float, fds_step: int = 0, threads_step: int = 0, n: int = 6) -> list[Sample]:
@@ -17,6 +17,19 @@ def test_the_sampler_returns_every_field_of_this_process():
     assert got.session == 7
     assert got.rss_mib > 1 and got.fds >= 3 and got.threads >= 1
     assert got.widgets >= 0 and got.textures >= 0
+
+
+def test_a_sample_reads_the_rss_after_the_heap_gave_back_what_was_freed():
+    # 300 MiB in 3 KiB blocks (glibc's heap, not Python's small-object arenas); every 64th is kept, so the
+    # freed blocks lie between live ones and the heap's top cannot simply shrink.
+    blocks = [bytes(3072) for _ in range(100_000)]
+    kept = blocks[::64]
+    held = _status_field("VmRSS") / 1024
+    del blocks
+    assert trim_heap()
+    got = sample(1)
+    assert got.rss_mib < held - 150, (held, got.rss_mib)
+    assert len(kept) == 1563
 
 
 def test_soak_json_has_exactly_its_fields(tmp_path):
