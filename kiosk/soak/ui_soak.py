@@ -311,8 +311,12 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
             if done % sample_every == 0 or done == sessions:
                 result.samples.append(sample(done))
                 rate = done / (time.monotonic() - started) * 60
+                # The prompt cache fills to its bound (speech.cache_mb) over the first few hundred sessions: RSS
+                # that grows with it is a cache filling, not a leak.
+                cache = soak.runtime.speech.cache
                 progress(f"soak ui: {done}/{sessions} sessions ({rate:.1f}/min), rss {result.samples[-1].rss_mib:.1f} "
-                         f"MiB, stuck {result.stuck}, crashes {result.crashes}")
+                         f"MiB, speech cache {cache.size_bytes / 2**20:.1f}/{cache.max_bytes / 2**20:.0f} MiB, "
+                         f"stuck {result.stuck}, crashes {result.crashes}")
         soak.stop()
         soak.runtime.reconcile()  # what the kiosk's reconcile timer does: late payments settled
         counts = soak.injector.counts()
