@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import sys
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,12 @@ def kivy_objects() -> tuple[int, int]:
     return widgets, textures
 
 
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")  # runs ldconfig: once per process
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+
+
 def trim_heap() -> bool:
     """Hand the C heap's free pages back to the system (glibc ``malloc_trim``); False where there is none.
 
@@ -57,9 +65,7 @@ def trim_heap() -> bool:
     tens of MiB with nothing alive to show for it (a UI soak's RSS read 802, 818, 861, 840 MiB at sessions 100
     to 400; ~76 MiB of it came back on a trim). Trimmed first, RSS is what the process holds.
     """
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    trim = getattr(libc, "malloc_trim", None)
+    trim = _malloc_trim()
     if trim is None:
         return False
     trim(0)
