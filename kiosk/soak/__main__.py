@@ -12,8 +12,8 @@ import json
 import logging
 import signal
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 DEFAULT_SESSIONS = {"ui": 1000, "engine": 10000}
 OUTPUT = {"ui": "soak.json", "engine": "engine-soak.json"}
