@@ -1,12 +1,15 @@
 """What the soak samples of its own process: resident memory, open descriptors, threads, Kivy widgets and textures."""
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import functools
 import gc
 import os
 import sys
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,14 +45,40 @@ def kivy_objects() -> tuple[int, int]:
     from kivy.graphics.texture import Texture
     from kivy.uix.widget import Widget
 
-    widgets = textures = 0
-    for obj in gc.get_objects():
-        kind = type(obj)  # not isinstance: a dead weak proxy among the objects raises when asked its class
-        if issubclass(kind, Widget):
-            widgets += 1
-        elif issubclass(kind, Texture):
-            textures += 1
+    kinds = live_types()
+    widgets = sum(n for kind, n in kinds.items() if issubclass(kind, Widget))
+    textures = sum(n for kind, n in kinds.items() if issubclass(kind, Texture))
     return widgets, textures
+
+
+def live_types() -> collections.Counter[type]:
+    """How many objects the garbage collector tracks, by exact type (other threads parked meanwhile)."""
+    with others_parked():
+        objects = gc.get_objects()
+        kinds = collections.Counter(map(type, objects))  # not isinstance: a dead weak proxy raises when asked
+        del objects
+    return kinds
+
+
+@contextmanager
+def others_parked(hold_s: float = 5.0, settle_s: float = 0.05) -> Any:
+    """No other Python thread is switched in while the block runs, and none was switched out mid-statement.
+
+    ``gc.get_objects()`` hands out every object, tuples still being filled by other threads among them: a
+    thread switched out inside ``tuple(<generator>)`` comes back to find its tuple referenced twice, and
+    CPython's resize fails with ``SystemError: bad argument to internal function`` (it killed the pinyin
+    index's warm-up thread under a sample). So: no thread may ask for the interpreter by timeout (a long
+    switch interval), each gets a turn first and runs until it blocks by itself, and the list is gone
+    before the interval is restored. A thread that computes for longer than ``hold_s`` without blocking is
+    still switched out (the sample would otherwise wait for it without end): none of the kiosk's does.
+    """
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(hold_s)
+    try:
+        time.sleep(settle_s)  # threads waiting with the old interval run now, until they block
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 @functools.lru_cache(maxsize=1)

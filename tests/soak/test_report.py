@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from kiosk.soak import report as R
-from kiosk.soak.sampler import Sample, _status_field, sample, trim_heap
+from kiosk.soak.sampler import Sample, _status_field, live_types, sample, trim_heap
 
 
 def _samples(rss_step: float, fds_step: int = 0, threads_step: int = 0, n: int = 6) -> list[Sample]:
@@ -30,6 +32,36 @@ def test_a_sample_reads_the_rss_after_the_heap_gave_back_what_was_freed():
     got = sample(1)
     assert got.rss_mib < held - 150, (held, got.rss_mib)
     assert len(kept) == 1563
+
+
+def test_counting_live_objects_does_not_break_a_thread_filling_a_tuple():
+    # gc.get_objects() hands out tuples other threads are still filling; a thread switched out inside
+    # tuple(<generator>) then fails to resize its tuple (SystemError), as the pinyin warm-up did under a sample.
+    # Counting the plain way fails this within a few rounds.
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def fill() -> None:
+        try:
+            while not stop.is_set():
+                for _ in range(2_000):
+                    tuple(str(j) for j in range(64))
+                time.sleep(0.001)
+        except SystemError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=fill)
+    worker.start()
+    try:
+        for _ in range(40):
+            kinds = live_types()
+            assert kinds[threading.Thread] >= 1
+            if errors:
+                break
+    finally:
+        stop.set()
+        worker.join()
+    assert errors == []
 
 
 def test_soak_json_has_exactly_its_fields(tmp_path):
