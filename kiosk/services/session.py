@@ -159,8 +159,12 @@ class Session:
             self.ended = EndReason(reason)
             shred_tree(self.folder)
             if self.spool_dir.exists():
-                for path in self.spool_dir.glob(f"{self.id}-*"):
-                    shred(path)
+                # Not glob(f"{id}-*"): each session's pattern would be compiled and kept in re's and pathlib's
+                # caches (a new regular expression every session, hundreds of them).
+                prefix = f"{self.id}-"
+                for path in self.spool_dir.iterdir():
+                    if path.name.startswith(prefix):
+                        shred(path)
             self.identity = None
             self.fields = {}
             self.documents = []

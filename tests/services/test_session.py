@@ -1,7 +1,9 @@
 """Sessions: personal data in one object and one folder, wiped when the session ends."""
 from __future__ import annotations
 
+import gc
 import logging
+import re
 
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.privacy import MASKING_FILTER
@@ -89,4 +91,21 @@ def test_wipe_leftovers_removes_crashed_sessions(tmp_path):
     s.spool_file("receipt.bin").write_bytes(b"z")
     assert wipe_leftovers(tmp_path) == 2
     assert list((tmp_path / "sessions").iterdir()) == []
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_ending_sessions_compiles_no_pattern_per_session(tmp_path):
+    # A thousand residents a day: nothing a session ends with may be kept per session (a glob of the session's
+    # own id was compiled and cached as a new regular expression every time).
+    def patterns() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is re.Pattern)
+
+    for _ in range(3):
+        Session(tmp_path).end(EndReason.DONE)
+    before = patterns()
+    for _ in range(30):
+        s = Session(tmp_path)
+        s.spool_file("a4-0.pdf").write_bytes(b"x")
+        s.end(EndReason.DONE)
+    assert patterns() - before < 5
     assert list((tmp_path / "spool").iterdir()) == []
