@@ -111,6 +111,11 @@ class UiDriver:
         # A scripted resident answers the idle warning ("are you still there?") before a
         # touch, as a person at the screen would; the UI tests leave it unanswered.
         self.answer_idle_warning = False
+        # Touch → response drawn: from the finger lifting (or the key going down) to the first frame flipped
+        # once the UI has handled that event, in ms, every touch and key in order (#19's touch_ms).
+        self.response_ms: list[float] = []
+        self._answer_since: float | None = None
+        self._answer_handled: Callable[[], bool] = lambda: True
         self._uid = 0
         self._grab_wanted = False
         self._frame: Any = None
@@ -200,7 +205,9 @@ class UiDriver:
         # A ScrollView holds a touch for scroll_timeout (200 ms) before it hands it to
         # the button beneath, as it does for a real finger.
         self.wait_seconds(LIST_HOLD_S if hold_s is None else hold_s)
-        self.provider.queue.append(("end", touch))
+        lift = ("end", touch)
+        self._await_answer(lambda: lift not in self.provider.queue)
+        self.provider.queue.append(lift)
         self.pump(2)
         self.touches += 1
         self.touches_on[screen] = self.touches_on.get(screen, 0) + 1
@@ -217,7 +224,10 @@ class UiDriver:
         from kivy.core.window import Keyboard, Window
 
         code = Keyboard.keycodes[name]
+        handled = False
+        self._await_answer(lambda: handled)
         Window.dispatch("on_key_down", code, 0, None, [])
+        handled = True
         self.pump(1)
         Window.dispatch("on_key_up", code, 0)
         self.pump(2)
@@ -386,8 +396,19 @@ class UiDriver:
         """Touch the widget with kv id ``widget_id`` on the current (or given) screen."""
         self.tap(self.find(widget_id, screen), widget_id)
 
-    # --- screenshots ------------------------------------------------------------------
+    # --- frames -----------------------------------------------------------------------
+    def _await_answer(self, handled: Callable[[], bool]) -> None:
+        """From now, time the response to one event: the first frame flipped once ``handled()`` is true ends it.
+        One still waiting for its frame (the event changed nothing on the screen) is dropped, not timed."""
+        if self._answer_since is not None:
+            log.debug("an event drew no frame before the next one; not timed")
+        self._answer_handled = handled
+        self._answer_since = time.monotonic()
+
     def _on_flip(self, *_args: Any) -> None:
+        if self._answer_since is not None and self._answer_handled():
+            self.response_ms.append((time.monotonic() - self._answer_since) * 1000)
+            self._answer_since = None
         # Bound to on_flip, so it runs before the buffers are swapped: the back buffer
         # still holds the finished frame.
         if not self._grab_wanted:

@@ -13,7 +13,7 @@ from kiosk.demo.flows import FlowScript
 from kiosk.demo.helpcall import CallingForHelp
 from kiosk.demo.keypad import KeypadHands
 from kiosk.demo.forms import FormFilling, InputRejected
-from kiosk.demo.summary import FlowRecord, Printouts, SpokenLog, unused
+from kiosk.demo.summary import FlowRecord, Printouts, SpokenLog, response_figures, unused
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class Resident(CallingForHelp, FormFilling):
         spoken = SpokenLog(self.runtime, self.out)
         touched_on = dict(drv.touches_on)
         touches_before, paused_before, keys_before = drv.touches, drv.paused_s, drv.keys
+        answers_before = len(drv.response_ms)
         record.input = script.input
         self.hands = KeypadHands(drv) if script.keypad else None
         drv.answer_idle_warning = not script.leave
@@ -90,6 +91,7 @@ class Resident(CallingForHelp, FormFilling):
             record.touches_by_screen = {screen: n - touched_on.get(screen, 0) for screen, n in drv.touches_on.items()
                                         if n > touched_on.get(screen, 0)}
             record.keys = drv.keys - keys_before
+            record.touch_ms = response_figures(drv.response_ms[answers_before:])
             record.touches_after_identity = (drv.touches - self.identified_at) if self.identified_at is not None else 0
             record.documents, record.receipts = printouts.save(script.item)
             record.spoken, record.audio = spoken.save(script.item)  # after the machine time: speech is not part of it

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import threading
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,17 @@ def unused(path: Path) -> Path:
         k += 1
     return candidate
 
+
+
+def response_figures(times_ms: list[float]) -> dict[str, float | None]:
+    """``touch_ms``: {p50, p95, max} of response times in ms (nearest rank), each null when none was timed."""
+    if not times_ms:
+        return {"p50": None, "p95": None, "max": None}
+    ranked = sorted(times_ms)
+
+    def rank(fraction: float) -> float:
+        return round(ranked[max(0, math.ceil(fraction * len(ranked)) - 1)], 1)
+    return {"p50": rank(0.50), "p95": rank(0.95), "max": round(ranked[-1], 1)}
 
 @dataclass(frozen=True)
 class FaultCount:
@@ -44,6 +56,8 @@ class FlowRecord:
     touches: int = 0
     touches_after_identity: int = 0
     touches_by_screen: dict[str, int] = field(default_factory=dict)  # where they were made (none: no entry)
+    # touch (finger lifted) or key → the first frame drawn after the UI handled it, ms (null: none was timed)
+    touch_ms: dict[str, float | None] = field(default_factory=lambda: response_figures([]))
     seconds: float = 0.0  # machine time: wall time less the resident's pauses and screenshots
     wall_seconds: float = 0.0
     pause_seconds: float = 0.0  # the resident's own pauses (finger down, looking for the reader, paying)

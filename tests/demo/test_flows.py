@@ -76,3 +76,12 @@ def test_input_keypad_is_the_tactile_keypad_and_touch_the_default() -> None:
     with pytest.raises(ConfigError) as refused:
         FlowScript.parse("H01:input=voice")
     assert "input=voice" in refused.value.detail
+
+
+def test_touch_ms_is_nearest_rank_and_null_when_nothing_was_timed() -> None:
+    from kiosk.demo.summary import FlowRecord, response_figures
+
+    assert FlowRecord("H01").touch_ms == {"p50": None, "p95": None, "max": None}
+    times = [float(n) for n in range(20, 0, -1)]  # 20 .. 1 ms, out of order
+    assert response_figures(times) == {"p50": 10.0, "p95": 19.0, "max": 20.0}
+    assert response_figures([7.25]) == {"p50": 7.2, "p95": 7.2, "max": 7.2}

@@ -36,6 +36,10 @@ def check_h01(out: Path) -> dict:
     assert 1 <= flow["touches_after_identity"] <= 4
     # The tile and 开始办理 before the card (and, in care mode, the touch on the 关怀模式 switch first).
     assert flow["touches"] == flow["touches_after_identity"] + 2 + (flow["mode"] == "care")
+    # Each touch timed from the finger lifting to the first frame drawn after it was handled.
+    times = flow["touch_ms"]
+    assert list(times) == ["p50", "p95", "max"]
+    assert 0 < times["p50"] <= times["p95"] <= times["max"], times
     (pdf,) = flow["documents"]
     text = "".join(page.extract_text() for page in PdfReader(out / pdf).pages)
     assert "户籍证明" in text and DEMO_CARDS[0].name in text

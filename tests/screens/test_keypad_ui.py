@@ -61,6 +61,7 @@ def test_a_visit_with_keys_and_speech_alone(ui: Any, tmp_path: Path, flow: str, 
     record, met = run_flow(ui, tmp_path, flow)
     assert record.outcome == outcome, (record.outcome, record.reason, record.message)
     assert record.input == "keypad" and record.touches == 0 and record.keys >= 4
+    assert 0 < record.touch_ms["p50"] <= record.touch_ms["p95"] <= record.touch_ms["max"]  # keys are timed too
     said = "\n".join(record.spoken)
     for screen in set(met):
         assert zh(TITLES[screen]) in said, (screen, said)
