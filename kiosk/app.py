@@ -279,10 +279,11 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
 
     def go_home(self) -> None:
         """Back to the home screen with no item selected."""
-        self.item = None
-        self.result = None
-        self.error = None
+        from kiosk.screens.base import forget_residents
+
+        self.item = self.result = self.error = None
         self.go("home")
+        forget_residents(self.sm)  # nothing of the last resident stays in the screens' widgets
 
     def show_items(self, title_zh: str, title_en: str, items: Any) -> None:
         """Show a list of items (a category or search results)."""
@@ -443,8 +444,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
                     return
         self.txn = None
         if reason != "cancel":
-            # The next resident starts in the station's default mode; a resident who cancels
-            # is still at the screen and keeps theirs (home forgets it when left untouched).
+            # The next resident starts in the station's default mode; one who cancels keeps theirs (home forgets it).
             self.care = self.kiosk_config.ui.care_mode_default
         self.idle.restart()
         self.end_help()  # a call for help ends with the session

@@ -158,6 +158,11 @@ class KioskScreen(Screen):
         """The running KioskApp."""
         return App.get_running_app()
 
+    def forget(self) -> None:
+        """Drop what the last resident left on this screen (their values, records, results): called for every
+        screen but home's when the kiosk goes home. Nothing here by default; the screens that show a resident's
+        data say what goes."""
+
     def show_worded(self, label: Any, source: Any) -> None:
         """Show ``source`` in ``label`` in the current language, and again in the new one when the resident
         switches: a KioskError (its message), an English msgid (translated), or None (nothing)."""
@@ -242,6 +247,13 @@ class StepBar(Label):
         count = app.tr("Step {n} of {total}: {name}").format(n=at + 1, total=len(steps), name=names[at])
         names[at] = f"[b][color={CURRENT_STEP_COLOUR}]{names[at]}[/color][/b]"
         self.text = f"[b]{count}[/b]" + ("" if self.compact else "\n" + "  ·  ".join(names))
+
+
+def forget_residents(manager: Any) -> None:
+    """Every screen of ``manager`` not on show forgets what the last resident left on it (``forget``)."""
+    for screen in manager.screens:
+        if screen is not manager.current_screen and hasattr(screen, "forget"):
+            screen.forget()
 
 
 def detail_rows(box: Any, rows: Any, *, stack: bool = False) -> None:

@@ -41,6 +41,10 @@ class ConfirmScreen(KioskScreen):
         detail_rows(self.ids.summary, rows)
         self.ids.confirm_button.text = tr(ACTION_BY_KIND.get(item.kind, "Continue"))
 
+    def forget(self) -> None:
+        """The summary rows go (a masked name and number, the values given)."""
+        detail_rows(self.ids.summary, [])
+
     def private_text(self, widget_id: str) -> str:
         """What private listening hears for the summary: the name and ID number in full (read from the session now)."""
         app, txn = self.app, self.app.txn

@@ -87,6 +87,11 @@ class DoneScreen(KioskScreen):
             text = app.tr("The slip printer is not available right now. Your results are on this screen.")
         self.ids.problem.text = text
 
+    def forget(self) -> None:
+        """The result lines go (a household number, a code, a verdict)."""
+        detail_rows(self.ids.display, [])
+        self.ids.problem.text = ""
+
     def print_slip(self) -> None:
         """The resident wants the results on paper: print the query's slip (once)."""
         txn = self.app.txn

@@ -75,6 +75,12 @@ class FormScreen(KioskScreen):
         """The keyboard panel closes with the form."""
         self.ids.ime.close()
 
+    def forget(self) -> None:
+        """The fields go, with what was typed and the resident's own records offered in them."""
+        self.ids.ime.close()
+        self.ids.fields.clear_widgets()
+        self.inputs, self.labels, self.errors = {}, {}, {}
+
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
         grid = self.inputs[name]
         spec_type = self.labels[name][1].type

@@ -58,6 +58,11 @@ class PaymentScreen(KioskScreen):
                 event.cancel()
         self._poll = self._tick = None
 
+    def forget(self) -> None:
+        """The order's QR code and amount go."""
+        self.ids.qr.texture = None
+        self.ids.amount.text = ""
+
     def show_order(self, order: dict[str, Any]) -> None:
         """Draw the QR code and start polling the order."""
         self.order = order

@@ -1,0 +1,42 @@
+"""Nothing of a resident stays in the screens' widgets once the kiosk is back home."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.demo.resident import Resident
+
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
+
+PHONE = "13800138000"  # what the scripted resident types into H13's phone field
+
+
+class QuietResident(Resident):
+    """The demo's resident without photographs."""
+
+    def shot(self, screen: str, *, again: bool = False) -> None:
+        """No screenshots."""
+
+
+def texts(manager: Any) -> list[str]:
+    """Every text any widget of any screen holds (labels, buttons, text inputs), on show or not."""
+    return [str(getattr(w, "text", "")) for screen in manager.screens for w in screen.walk(restrict=True)]
+
+
+def test_going_home_leaves_nothing_of_the_resident_in_the_screens(ui: Any, tmp_path: Path) -> None:
+    manager = ui.app.sm
+    record = QuietResident(ui, ui.app.runtime, tmp_path).run("H13")
+    assert record.outcome == "completed", (record.reason, record.message)
+    assert ui.current == "home" and ui.app.txn is None
+    left = texts(manager)
+    assert not [t for t in left if PHONE in t or PHONE[-4:] in t]
+    assert record.reference and not [t for t in left if record.reference in t]
+    form, confirm, done = (manager.get_screen(n) for n in ("form", "confirm", "done"))
+    assert form.ids.fields.children == [] and form.values() == {}
+    assert confirm.ids.summary.children == [] and done.ids.display.children == []
+    # The next resident's form is built afresh from the item, as before.
+    record = QuietResident(ui, ui.app.runtime, tmp_path).run("H01")
+    assert record.outcome == "completed", (record.reason, record.message)
+    assert record.touches_by_screen.get("form")
