@@ -116,6 +116,7 @@ class UiDriver:
         self.response_ms: list[float] = []
         self._answer_since: float | None = None
         self._answer_handled: Callable[[], bool] = lambda: True
+        self._gl_finish: Callable[[], Any] = lambda: None
         self._uid = 0
         self._grab_wanted = False
         self._frame: Any = None
@@ -127,6 +128,9 @@ class UiDriver:
         from kivy.base import EventLoop, runTouchApp
         from kivy.core.window import Window
 
+        from kiosk.screens.base import gl_finish_without_gil
+
+        self._gl_finish = gl_finish_without_gil()
         self.app._run_prepare()
         runTouchApp(embedded=True)
         EventLoop.add_input_provider(self.provider)
@@ -407,7 +411,11 @@ class UiDriver:
 
     def _on_flip(self, *_args: Any) -> None:
         if self._answer_since is not None and self._answer_handled():
+            # This runs before the kiosk's own glFinish (bound earlier, called later): without waiting for the
+            # renderer here, the time would end before the frame is drawn.
+            self._gl_finish()
             self.response_ms.append((time.monotonic() - self._answer_since) * 1000)
+            log.debug("response drawn in %.1f ms on %s", self.response_ms[-1], self.current)
             self._answer_since = None
         # Bound to on_flip, so it runs before the buffers are swapped: the back buffer
         # still holds the finished frame.
