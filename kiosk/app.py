@@ -109,7 +109,7 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     # docked keyboard has no Chinese and would float over the form's buttons.
     Config.set("kivy", "keyboard_mode", "system")
     Config.set("input", "mouse", "mouse,disable_multitouch")
-    Config.set("graphics", "maxfps", "30")
+    Config.set("graphics", "maxfps", str(ui.maxfps))  # in use; kiosk.screens.pace lowers it when idle
     Config.set("graphics", "multisamples", "0")  # Kivy's 2x MSAA doubles a frame's cost on llvmpipe (CONTRACTS)
 
 

@@ -148,6 +148,9 @@ class UiConfig(_Strict):
     # Against burn-in: the header moves a pixel every pixel_shift_every_s, at most pixel_shift_px (0: still).
     pixel_shift_px: int = Field(3, ge=0, le=8)
     pixel_shift_every_s: float = Field(1800, gt=0)
+    # Frames a second (kiosk.screens.pace): maxfps while in use, idle_maxfps once nobody has touched for 10 s.
+    maxfps: int = Field(60, ge=1, le=240)
+    idle_maxfps: int = Field(15, ge=1, le=240)
 
     @model_validator(mode="after")
     def _quiet_before_the_warning(self) -> "UiConfig":

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty
 
+from kiosk.screens.pace import FramePace
 from kiosk.services.screen_care import Drift, attract_due, pixel_shift
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class AttractMode:
     _shift_origin = 0.0
     _waking_key: int | None = None
     _drift_event: Any = None
+    pace: Any = None  # kiosk.screens.pace.FramePace, from attract_start
     _drift = Drift(0.0, 0.0, DRIFT_STEP_PX, DRIFT_STEP_PX)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -115,6 +117,10 @@ class AttractMode:
             self.root.add_widget(self.attract_layer)  # added last: drawn on top, offered every touch first
         # Bound after the keypad (build): Kivy calls the last bound first, so a waking key goes no further.
         Window.bind(on_key_down=self._attract_key_down, on_key_up=self._attract_key_up)
+        # The full frame rate from the frame that reads a touch or key (the window sees them before any widget).
+        self.pace = FramePace(Clock, ui.maxfps, ui.idle_maxfps)
+        Window.fbind("on_touch_down", lambda *_a: self.pace.touched())
+        Window.fbind("on_key_down", lambda *_a, **_k: self.pace.touched())
         if self.shift_clock is None:
             self.shift_clock = Clock.get_boottime
         self._shift_origin = self.shift_clock()
@@ -139,6 +145,7 @@ class AttractMode:
 
     def _attract_tick(self, _dt: float) -> None:
         on_home = self.sm is not None and self.sm.current == "home"
+        self.pace.tick(self.attract_idle_s(), on_home and not self._resident_present())
         if self.attract_shown:
             if not on_home or self._resident_present():  # out of service, a remote command: not for an empty hall
                 self.attract_leave()

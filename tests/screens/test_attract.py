@@ -208,3 +208,46 @@ def test_the_idle_clock_runs_while_no_frame_does(attract: Any) -> None:
     app.touched()
     ui.pump(2)
     assert app.attract_idle_s() < ATTRACT_AFTER_S and not app.attract_shown
+
+
+def test_frame_pace_is_the_full_rate_in_use_and_the_lower_one_only_at_rest_after_the_quiet_time() -> None:
+    from kiosk.screens.pace import FramePace
+
+    class FakeClock:
+        _max_fps = 30.0
+
+    clock = FakeClock()
+    pace = FramePace(clock, 60, 15, idle_after_s=10)
+    pace.touched()
+    assert pace.fps == 60
+    pace.tick(quiet_s=9.9, at_rest=True)
+    assert pace.fps == 60  # not quiet long enough
+    pace.tick(quiet_s=60, at_rest=False)
+    assert pace.fps == 60  # a visit open, or busy, or off home: never the lower rate
+    pace.tick(quiet_s=10, at_rest=True)
+    assert pace.fps == 15
+    pace.touched()
+    assert pace.fps == 60
+
+
+def test_nobody_there_lowers_the_frame_rate_and_the_first_touch_brings_it_back(attract: Any) -> None:
+    ui, _panel = attract
+    app = ui.app
+    rates = app.kiosk_config.ui
+    assert (rates.maxfps, rates.idle_maxfps) == (60, 15)
+    app.touched()
+    ui.pump(2)
+    assert Clock._max_fps == rates.maxfps
+    app._last_presence -= 30  # nobody for half a minute
+    ui.wait_until(lambda: Clock._max_fps == rates.idle_maxfps, "the idle frame rate", 5)
+    tile = app.sm.get_screen("home").ids.tiles.children[-1]
+    x, y = tile.to_window(*tile.center)
+    from kivy.core.window import Window
+
+    width, height = Window.size
+    touch = ui._touch_cls("scripted", 900_002, (x / (width - 1), y / (height - 1)))
+    ui.provider.queue.append(("begin", touch))
+    ui.pump(1)
+    assert Clock._max_fps == rates.maxfps  # from the frame that read the touch
+    ui.provider.queue.append(("end", touch))
+    ui.pump(3)
