@@ -59,7 +59,8 @@ def test_a_bench_that_failed_or_was_not_run_leaves_its_fields_null(tmp_path: Pat
         "apdu_overhead_ms", "certificate_render_ms", "keypad_h01", "rss_growth_mib_per_1000"]
 
 
-@pytest.mark.parametrize("text", ["{not json", json.dumps({"sessions": 3}), json.dumps({"rss_growth_mib_per_1000": None}),
+@pytest.mark.parametrize("text", ["{not json", json.dumps({"sessions": 3}),
+                                  json.dumps({"rss_growth_mib_per_1000": None}),
                                   json.dumps({"rss_growth_mib_per_1000": "5"}), json.dumps([1, 2])])
 def test_the_soak_figure_is_null_unless_soak_json_holds_a_number(tmp_path: Path, text: str) -> None:
     soak = tmp_path / "soak.json"
