@@ -5,8 +5,9 @@ timed from just before its spawn to the first ``Window.on_flip`` once its first 
 the kiosk as ``kiosk run --headless`` assembles it (demo profile, offscreen, 1080x1920:
 ``prepare_kivy``, ``build_runtime``, monitoring, speech warm-up, ``KioskApp``, heartbeat) and a bare
 two-screen Kivy app (a ScreenManager with two Screens, a Label each) in a window configured the same
-(size, offscreen driver, maxfps, no multisampling). They run alternately, kiosk then bare, ROUNDS
-times, and the medians are reported, so a loaded machine slows both alike and their ratio holds.
+(size, offscreen driver, maxfps, no multisampling: :func:`kiosk_window`). They run alternately, kiosk
+then bare, ROUNDS times, and the medians are reported, so a loaded machine slows both alike and their
+ratio holds.
 Each child prints its figure as one JSON line on stdout. Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -88,12 +89,22 @@ def _kiosk_child(spawned: float, state: Path) -> None:
         runtime.close()
 
 
-def _bare_child(spawned: float) -> None:
+def kiosk_window() -> dict[str, str]:
+    """The graphics settings ``kiosk.app.prepare_kivy`` gives the kiosk's headless window (demo profile), for the
+    bare app: read here, in the parent, so the bare child imports nothing of the kiosk."""
+    from kiosk.config import from_dict
+
+    ui = from_dict({}).ui
+    # [ui] maxfps where the config has it; prepare_kivy's fixed 30 before it did.
+    return {"width": str(ui.width), "height": str(ui.height), "fullscreen": "0", "resizable": "0",
+            "maxfps": str(getattr(ui, "maxfps", 30)), "multisamples": "0"}
+
+
+def _bare_child(spawned: float, window: dict[str, str]) -> None:
     """In the child: a two-screen Kivy app until its first frame with the first screen on show."""
     from kivy.config import Config
 
-    for key, value in (("width", "1080"), ("height", "1920"), ("fullscreen", "0"), ("resizable", "0"),
-                       ("maxfps", "30"), ("multisamples", "0")):  # the kiosk's window (kiosk.app.prepare_kivy)
+    for key, value in window.items():
         Config.set("graphics", key, value)
     from kivy.app import App
     from kivy.uix.label import Label
@@ -117,14 +128,14 @@ def _bare_child(spawned: float) -> None:
     app.run()
 
 
-def _measure(kind: str, workdir: Path, n: int) -> dict[str, Any]:
+def _measure(kind: str, workdir: Path, n: int, window: dict[str, str]) -> dict[str, Any]:
     """One fresh child of ``kind`` ("kiosk" or "bare"); its figure (start_s, peak_rss_mib)."""
     kivy_home = workdir / f"kivy-{kind}-{n}"
-    state = workdir / f"state-{n}"
+    what = str(workdir / f"state-{n}") if kind == "kiosk" else json.dumps(window)
     env = {**{k: v for k, v in os.environ.items() if k != "KIOSK_CONFIG"}, **KIVY_ENV, "KIVY_HOME": str(kivy_home)}
     spawned = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_startup", "--child", kind, repr(spawned),
-                              str(state)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_startup", "--child", kind, repr(spawned), what],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = child.communicate(timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -140,12 +151,13 @@ def _measure(kind: str, workdir: Path, n: int) -> dict[str, Any]:
 def figures(rounds: int = ROUNDS) -> dict[str, Any]:
     """Alternate kiosk and bare children ``rounds`` times; the medians and every round's figures."""
     workdir = Path(tempfile.mkdtemp(prefix="kiosk-bench-startup-"))
+    window = kiosk_window()
     kiosk: list[dict[str, Any]] = []
     bare: list[dict[str, Any]] = []
     try:
         for n in range(rounds):
-            kiosk.append(_measure("kiosk", workdir, n))
-            bare.append(_measure("bare", workdir, n))
+            kiosk.append(_measure("kiosk", workdir, n, window))
+            bare.append(_measure("bare", workdir, n, window))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     kiosk_s = [f["start_s"] for f in kiosk]
@@ -175,6 +187,6 @@ if __name__ == "__main__":
         if sys.argv[2] == "kiosk":
             _kiosk_child(float(sys.argv[3]), Path(sys.argv[4]))
         else:
-            _bare_child(float(sys.argv[3]))
+            _bare_child(float(sys.argv[3]), json.loads(sys.argv[4]))
     else:
         main()
