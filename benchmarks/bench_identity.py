@@ -3,6 +3,11 @@
 ID card: the virtual SAM on a pseudo-terminal, paced like a 115200-baud UART, beside the
 wire time of the 1295-byte base-info frame. Passport: pcscd + vpcd + the virtual chip, BAC
 then EF.COM, DG1, DG2 and EF.SOD under secure messaging, with the kiosk's time per APDU.
+
+For bench.json: ``card_to_identity_ms`` is the median placed → parsed over the pty paced at 115200 baud
+with the driver's default 100 ms poll (the kiosk's reader as configured); ``card_wire_ms`` the wire time
+of the card's 1295-byte base-info frame at 115200 baud; ``apdu_overhead_ms`` the median time per APDU
+through pcscd + vpcd + the virtual chip (null when pcscd is missing or does not start).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from kiosk.hardware import ga467
 from kiosk.hardware.idcard_sam import SamIdCardReader
@@ -18,6 +24,7 @@ from kiosk.hardware.simulators.sam_device import PtySam, SamUsbBackend, VirtualS
 
 BAUD = 115200
 FRAME = 1295
+KIOSK_POLL_S = 0.1  # SamIdCardReader's default poll_interval: the reader as the kiosk configures it
 
 
 def _ms(values: list[float]) -> str:
@@ -37,10 +44,12 @@ def _idcard_reads(reader: SamIdCardReader, sam: VirtualSam, rounds: int) -> list
     return times
 
 
-def bench_idcard(rounds: int = 15) -> None:
-    """Placement → parsed identity over a paced pty, an unpaced pty and the pyusb backend."""
-    print(f"  wire time of a {FRAME}-byte frame at {BAUD} baud (10 bits/byte): "
-          f"{FRAME * 10 / BAUD * 1000:.1f} ms")
+def bench_idcard(rounds: int = 15) -> dict[str, Any]:
+    """Placement → parsed identity over a paced pty, an unpaced pty and the pyusb backend; the bench.json
+    figures ``card_to_identity_ms`` and ``card_wire_ms``."""
+    wire_ms = FRAME * 10 / BAUD * 1000
+    print(f"  wire time of a {FRAME}-byte frame at {BAUD} baud (10 bits/byte): {wire_ms:.1f} ms")
+    figures: dict[str, Any] = {"card_wire_ms": round(wire_ms, 1), "card_to_identity_ms": None}
     cmds = 2 + 1 + 1  # two debounced finds, select, read: 10 bytes each way out
     answers = 15 * 2 + 19 + FRAME  # find answers 15 bytes, select 19, base info 1295
     print(f"  wire time of the whole exchange (2 finds, select, read): "
@@ -50,8 +59,11 @@ def bench_idcard(rounds: int = 15) -> None:
                               ("pty unpaced, poll 20 ms", None, 0.02)):
         with PtySam(VirtualSam(), baud=pace) as sim:
             reader = SamIdCardReader("id_card", {"port": sim.port, "poll_interval": poll})
-            print(f"  placed → parsed, {label:34} {_ms(_idcard_reads(reader, sim.sam, rounds))}")
+            times = _idcard_reads(reader, sim.sam, rounds)
+            print(f"  placed → parsed, {label:34} {_ms(times)}")
             reader.close()
+            if pace == BAUD and poll == KIOSK_POLL_S:
+                figures["card_to_identity_ms"] = round(statistics.median(times) * 1000, 1)
     backend = SamUsbBackend(VirtualSam())
     reader = SamIdCardReader("id_card", {"vendor_id": 0x0400, "product_id": 0xC35A, "backend": backend,
                                          "poll_interval": 0.02})
@@ -63,24 +75,26 @@ def bench_idcard(rounds: int = 15) -> None:
     for _ in range(n):
         ga467.parse_text_block(text)
     print(f"  text block parse alone: {(time.perf_counter() - started) / n * 1e6:.1f} µs")
+    return figures
 
 
-def bench_passport(rounds: int = 8) -> None:
-    """BAC + EF.COM + DG1 + DG2 + EF.SOD through a real pcscd with vpcd and the virtual chip."""
+def bench_passport(rounds: int = 8) -> dict[str, Any]:
+    """BAC + EF.COM + DG1 + DG2 + EF.SOD through a real pcscd with vpcd and the virtual chip; the bench.json
+    figure ``apdu_overhead_ms`` (empty when pcscd is missing or does not start)."""
     from kiosk.errors import DeviceOffline
     from kiosk.hardware.pcsc_reader import PcscChipReader, list_readers
     from kiosk.hardware.simulators.vicc import Pcscd, VirtualChip, VpcdChip
 
     if shutil.which("pcscd") is None:
         print("  passport: pcscd not installed, not measured")
-        return
+        return {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-pcscd-"))
     daemon = Pcscd(workdir)
     try:
         daemon.start()
     except RuntimeError as exc:
         print(f"  passport: could not start pcscd ({exc}), not measured")
-        return
+        return {}
     chip = VirtualChip()
     runner = VpcdChip(chip, daemon.port).start()
     try:
@@ -113,18 +127,20 @@ def bench_passport(rounds: int = 8) -> None:
               f"all APDUs of one read {sum(per_apdu) / rounds * 1000:.1f} ms, the rest is waiting for "
               f"the card, connect/reset and passive authentication")
         reader.close()
+        return {"apdu_overhead_ms": round(statistics.median(per_apdu) * 1000, 2)}
     finally:
         runner.stop()
         daemon.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main() -> None:
-    """Print the identity figures."""
+def main() -> dict[str, Any]:
+    """Print the identity figures; return bench.json's (card_to_identity_ms, card_wire_ms, apdu_overhead_ms)."""
     print("ID card (GA 467 SAM):")
-    bench_idcard()
+    figures = bench_idcard()
     print("Passport chip (ICAO 9303 over PC/SC):")
-    bench_passport()
+    figures.update(bench_passport())
+    return figures
 
 
 if __name__ == "__main__":

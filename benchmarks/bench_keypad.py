@@ -4,7 +4,8 @@
 ``input=keypad`` (keys through the window's key events, no touch) and H01 by touch beside
 them for comparison (after a first, warm-up H01). Machine time is the flow's wall time less
 the resident's pauses, as summary.json's ``seconds``; speech is not part of it. Figures are
-printed, never asserted.
+printed, never asserted. For bench.json: ``keypad_h01`` {machine_s, keys} of the keypad-only H01
+(null when it did not complete).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # The first flow of a run pays for first-time work (pinyin index, screens built, prompts rendered): a touch H01
 # goes first to warm up, and again last, warm, to compare with.
@@ -37,17 +39,21 @@ def figures() -> list[dict[str, object]]:
              "touches": f["touches"], "seconds": f["seconds"]} for f in flows]
 
 
-def main() -> None:
-    """Print the figures."""
+def main() -> dict[str, Any]:
+    """Print the figures; return bench.json's ``keypad_h01`` {machine_s, keys} and every flow's row."""
     rows = figures()
+    keypad_h01 = None
     for row in rows:
         if row["item"] == "H01" and row["input"] == "keypad":
             print(f"keypad: H01 keypad-only: machine time {row['seconds']} s, {row['keys']} keys, "
                   f"{row['touches']} touches ({row['outcome']})")
+            if row["outcome"] == "completed":
+                keypad_h01 = {"machine_s": row["seconds"], "keys": row["keys"]}
     for row in rows:
         print(f"   {row['item']} {row['input']}: {row['outcome']}, {row['keys']} keys, {row['touches']} touches, "
               f"{row['seconds']} s machine")
     print("keypad_flows " + json.dumps(rows))
+    return {"keypad_h01": keypad_h01, "keypad_flows": rows}
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ kiosk does this once at start); warm = every render after that. Delivery: a rece
 virtual ESC/POS printer over TCP (status before and after included), and an A4 PDF through
 a private cupsd with the cups-pdf backend from submit to job-state 9 (needs root and the
 cups, printer-driver-cups-pdf packages; skipped with a reason otherwise).
+
+For bench.json: ``certificate_render_ms`` {cold, warm}, the medians of the two in ms.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from benchmarks.timing import timed
 
@@ -55,8 +58,8 @@ def _report(label: str, samples: list[float]) -> None:
           f"p95 {p95 * 1000:8.2f} ms   (n={len(samples)})", flush=True)
 
 
-def bench_documents(tmp: Path) -> None:
-    """Certificate render, cold (fresh process) and warm."""
+def bench_documents(tmp: Path) -> dict[str, Any]:
+    """Certificate render, cold (fresh process) and warm; bench.json's ``certificate_render_ms`` {cold, warm}."""
     cold = []
     for i in range(3):
         done = subprocess.run([sys.executable, "-c", _COLD, json.dumps(DOCUMENT), str(tmp / f"cold{i}.pdf")],
@@ -66,12 +69,14 @@ def bench_documents(tmp: Path) -> None:
     from print_templates.documents import render_pdf
 
     render_pdf(DOCUMENT, tmp / "warmup.pdf", terminal_id="JN-BENCH-0001")
-    _report("certificate render, warm", timed(
-        lambda: render_pdf(DOCUMENT, tmp / "warm.pdf", terminal_id="JN-BENCH-0001"), 20))
+    warm = timed(lambda: render_pdf(DOCUMENT, tmp / "warm.pdf", terminal_id="JN-BENCH-0001"), 20)
+    _report("certificate render, warm", warm)
     print(f"   certificate PDF size: {(tmp / 'warm.pdf').stat().st_size / 1024:.1f} KiB")
     signer = _test_signer(tmp)
     _report("certificate render + PAdES signature (ECDSA P-256)", timed(
         lambda: render_pdf(DOCUMENT, tmp / "signed.pdf", terminal_id="JN-BENCH-0001", signer=signer), 10))
+    return {"certificate_render_ms": {"cold": round(statistics.median(cold) * 1000, 1),
+                                      "warm": round(statistics.median(warm) * 1000, 1)}}
 
 
 def _test_signer(tmp: Path):  # -> PdfSigner
@@ -180,14 +185,15 @@ def bench_qr_copy_quality(tmp: Path) -> None:
           f"{lowest if lowest else 'none'} dpi", flush=True)
 
 
-def main() -> None:
-    """Print the figures."""
+def main() -> dict[str, Any]:
+    """Print the figures; return bench.json's (certificate_render_ms)."""
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-print-") as tmp:
-        bench_documents(Path(tmp))
+        figures = bench_documents(Path(tmp))
         bench_qr_copy_quality(Path(tmp))
         bench_receipts()
         bench_network_receipt()
         bench_cups(Path(tmp))
+    return figures
 
 
 if __name__ == "__main__":

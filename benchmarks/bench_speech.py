@@ -111,8 +111,8 @@ def figures() -> dict[str, Any]:
             "sdl_buffer_ms": round(speaker._buffer_s * 1000, 1)}
 
 
-def main() -> None:
-    """Print the figures."""
+def main() -> dict[str, Any]:
+    """Print the figures; return them (bench.json's speech_first_sample_ms among them)."""
     f = figures()
     med, worst = f["speech_first_sample_ms"], f["speech_first_sample_max_ms"]
     print(f"speech first sample at the output (SDL disk driver, {ROUNDS} prompts each): "
@@ -121,6 +121,7 @@ def main() -> None:
     print(f"  hand-over to the card (service's own clock): {f['speech_handover_ms']}; espeak-ng render of an item "
           f"name {f['speech_render_ms_per_prompt']} ms; SDL device buffer {f['sdl_buffer_ms']} ms")
     print("speech_first_sample_ms " + json.dumps(med))
+    return f
 
 
 if __name__ == "__main__":
