@@ -243,10 +243,11 @@ def test_disabled_speech_says_nothing(speaker: SimSpeaker) -> None:
 
 def test_config_sets_the_stations_defaults(speaker: SimSpeaker) -> None:
     cfg = from_dict({"ui": {"language": "en"}, "speech": {"voice": "full", "volume_level": 2, "rate_wpm": 140,
-                                                          "private_handset": True}})
+                                                          "private_handset": True, "cache_mb": 8}})
     speech = SpeechService.from_config(cfg, speaker)
     try:
         assert (speech.readout, speech.volume_db, speech.rate, speech.language) == ("full", -8.0, 140, "en")
+        assert speech.cache.max_bytes == 8 * 1024 * 1024  # an empty cache is false: it was swapped for 64 MiB
         assert speech.private
         speech.volume_up()
         speech.end_session()

@@ -82,8 +82,10 @@ class SpeechService:
                  engine: EspeakEngine | None = None, cache: PromptCache | None = None, enabled: bool = True) -> None:
         self.speaker = speaker
         self.defaults = defaults or Defaults()
-        self.engine = engine or EspeakEngine()
-        self.cache = cache or PromptCache()
+        self.engine = engine if engine is not None else EspeakEngine()
+        # Not `cache or ...`: an empty cache has a length of 0, is false, and was replaced by a 64 MiB default
+        # (speech.cache_mb was never applied).
+        self.cache = cache if cache is not None else PromptCache()
         self.enabled = enabled
         self.listeners: list[Callable[[Spoken], None]] = []  # called as each utterance ends (demo summary)
         self._lock = threading.RLock()
