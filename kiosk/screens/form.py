@@ -32,6 +32,7 @@ class FormScreen(KioskScreen):
         self.ids.ime.close()
         box = self.ids.fields
         box.clear_widgets()
+        self.ids.scroller.scroll_y = 1  # a new form opens at its top, whatever the last one's list was scrolled to
         fields = self.app.txn.item.fields
         self._one_choice = len(fields) == 1 and fields[0].type in ("choice", "lookup")
         self.ids.next_button.disabled = self._one_choice

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kiosk.demo.resident import Resident
+from tests.screens.test_screens import open_guide
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 
@@ -40,3 +41,21 @@ def test_going_home_leaves_nothing_of_the_resident_in_the_screens(ui: Any, tmp_p
     record = QuietResident(ui, ui.app.runtime, tmp_path).run("H01")
     assert record.outcome == "completed", (record.reason, record.message)
     assert record.touches_by_screen.get("form")
+
+
+def test_a_form_opens_at_its_top_after_the_last_one_was_forgotten(ui: Any, tmp_path: Path) -> None:
+    # The forgotten form's empty list kept a scroll position the next, longer form opened at: its first field sat
+    # under the header, out of the list's view, and a touch on it met the header instead.
+    record = QuietResident(ui, ui.app.runtime, tmp_path).run("H13")
+    assert record.outcome in ("completed", "refused"), (record.reason, record.message)
+    open_guide(ui, "H14")
+    ui.tap_id("start_button")
+    ui.wait_screen("form")
+    form = ui.app.sm.get_screen("form")
+    scroller, first = form.ids.scroller, form.inputs["id_number"]
+    assert scroller.scroll_y == 1
+    top = scroller.to_window(scroller.x, scroller.top)[1]
+    assert first.to_window(first.x, first.top)[1] <= top + 1  # inside the list's view, not above it
+    ui.tap(first, "the ID number field")  # and it takes the touch
+    ui.tap_id("cancel_button")
+    ui.wait_screen("home")
