@@ -25,7 +25,7 @@ from kiosk.services.workflow.rules import RETRYABLE_READS
 from kiosk.services.workflow.steps import Step
 from kiosk.soak import ledger
 from kiosk.soak.faults import FaultInjector
-from kiosk.soak.plan import ENGINE_BEHAVIOURS, ENGINE_FAULT_KINDS, SessionPlan, plan_sessions
+from kiosk.soak.plan import ENGINE_BEHAVIOURS, ENGINE_FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
 from kiosk.soak.sampler import sample
 
@@ -196,8 +196,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         injector = FaultInjector(runtime)
         resident = EngineResident(runtime, injector)
         plans = plan_sessions(runtime.catalog.items, sessions, seed, kinds=ENGINE_FAULT_KINDS,
-                              flagships=[item.id for item in runtime.home_items],
-                              behaviours=ENGINE_BEHAVIOURS)
+                              flagships=[item.id for item in runtime.home_items], behaviours=ENGINE_BEHAVIOURS,
+                              tour=tours(len(runtime.catalog.items), sessions, warmup))
         random.seed(seed)
         result.samples.append(sample(0))
         for plan in plans:

@@ -3,7 +3,9 @@
 The flagship items (the station's home tiles, ``runtime.home_items``: the household certificate,
 the no-criminal-record certificate and the traffic fine in the demo catalog) take a third of the
 sessions, the rest is a random mix of the other items. Residents walk away, cancel, mistype, call for help, use the keypad or care
-mode, or simply do the item. ``fault_rate`` of the sessions (at least one per fault kind, every
+mode, or simply do the item. With a ``tour``, the first sessions that meet no fault do each item once, in a
+shuffled order and by its whole way (behaviour normal): a warm-up that has been everywhere once, so the one-time costs
+of a first visit (its screens' first build, its first backend calls) are paid before RSS is fitted. ``fault_rate`` of the sessions (at least one per fault kind, every
 kind before any repeats) meet a fault; such a session does an item the fault can reach (a
 receipt to run out of paper on, a card to pull, a travel document for the restarted pcscd).
 """
@@ -93,10 +95,11 @@ class SessionPlan:
 
 def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, flagships: Sequence[str] = (),
                   kinds: Sequence[str] = FAULT_KINDS,
-                  fault_rate: float = FAULT_RATE, behaviours: dict[str, int] | None = None) -> list[SessionPlan]:
+                  fault_rate: float = FAULT_RATE, behaviours: dict[str, int] | None = None,
+                  tour: bool = False) -> list[SessionPlan]:
     """``sessions`` plans from ``seed``: the same seed gives the same soak. ``flagships`` (item ids, the home
-    tiles) take a third of the sessions that meet no fault. Raises ValueError when a fault kind reaches no item of
-    ``items``."""
+    tiles) take a third of the sessions that meet no fault (after the tour, with ``tour``: each item once first).
+    Raises ValueError when a fault kind reaches no item of ``items``."""
     rng = random.Random(seed)
     weights = behaviours or BEHAVIOURS
     by_id = {item.id: item for item in items}
@@ -106,12 +109,16 @@ def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, flagships: 
         if not any(FAULT_REACHES[kind](item) for item in items):
             raise ValueError(f"fault {kind} reaches none of the items")
     faulted = _fault_slots(rng, sessions, kinds, fault_rate)
+    visits = list(items) if tour else []
+    rng.shuffle(visits)
     plans = []
     for index in range(sessions):
         kind = faulted.get(index, "")
         if kind:
             item = rng.choice([i for i in items if FAULT_REACHES[kind](i)])
             behaviour = "normal"
+        elif visits:
+            item, behaviour = visits.pop(), "normal"
         else:
             pool = (flagship_items if flagship_items and rng.random() < FLAGSHIP_SHARE
                     else others or flagship_items)
@@ -124,6 +131,12 @@ def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, flagships: 
         screen = first_screen(item) if behaviour in ("walk_away", "help", "cancel") else ""
         plans.append(SessionPlan(index, item.id, behaviour, kind, screen, values))
     return plans
+
+
+def tours(items: int, sessions: int, warmup: int) -> bool:
+    """Whether a soak's plan starts with the tour of every item: when the warm-up can hold it (an item each, and
+    room for the faults that fall in it) and RSS is fitted after it (more sessions than the warm-up)."""
+    return sessions > warmup and warmup >= items * (1 + 2 * FAULT_RATE)
 
 
 def _fault_slots(rng: random.Random, sessions: int, kinds: Sequence[str], rate: float) -> dict[int, str]:

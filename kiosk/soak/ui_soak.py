@@ -24,7 +24,7 @@ from kiosk.soak import ledger
 from kiosk.soak.chip import ChipStation
 from kiosk.soak.engine_soak import new_resident, soak_config, top_up
 from kiosk.soak.faults import FaultInjector
-from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions
+from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
 from kiosk.soak.sampler import sample
 
@@ -300,8 +300,9 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
     soak: UiSoak | None = None
     try:
         soak = UiSoak(out, station)
-        plans = plan_sessions(soak.runtime.catalog.items, sessions, seed,
-                              flagships=[item.id for item in soak.runtime.home_items])
+        items = soak.runtime.catalog.items
+        plans = plan_sessions(items, sessions, seed, flagships=[item.id for item in soak.runtime.home_items],
+                              tour=tours(len(items), sessions, warmup))
         soak.start()
         result.samples.append(sample(0))
         for plan in plans:

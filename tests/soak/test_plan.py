@@ -71,3 +71,19 @@ def test_a_kind_that_reaches_no_item_is_refused(items):
     guides = [item for item in items if item.kind == "guide"]
     with pytest.raises(ValueError, match="answer_lost"):
         P.plan_sessions(guides, 20, seed=1, kinds=("answer_lost",))
+
+
+def test_with_a_tour_the_warmup_does_every_item_once_by_its_whole_way_first(items):
+    assert P.tours(len(items), 1000, 100) and not P.tours(len(items), 100, 100) and not P.tours(len(items), 1000, 60)
+    flagships = ["H01", "S01", "T02"]
+    plans = P.plan_sessions(items, 1000, seed=18, flagships=flagships, tour=True)
+    touring = [p for p in plans if not p.fault][:len(items)]
+    assert sorted(p.item for p in touring) == sorted(item.id for item in items)  # each once, none twice
+    assert all(p.behaviour == "normal" for p in touring)
+    assert touring[-1].index < 100  # within the warm-up, faults and all
+    after = [p for p in plans if not p.fault and p.index > touring[-1].index]
+    share = sum(p.item in flagships for p in after) / len(after)
+    assert 0.28 < share < 0.40  # the mix as before once the tour is done
+    assert {p.behaviour for p in after} == set(P.BEHAVIOURS)
+    assert P.plan_sessions(items, 1000, seed=18, flagships=flagships, tour=True) == plans
+    assert P.planned_kinds(plans) == P.planned_kinds(P.plan_sessions(items, 1000, seed=18, flagships=flagships))
