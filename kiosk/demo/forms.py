@@ -9,6 +9,9 @@ from kiosk.demo.driver import DemoError, UiDriver
 from kiosk.demo.flows import TRAVEL_ENTRY_FIELDS, FlowScript
 
 
+ASK_AGAIN = 2  # how often the scripted resident touches "try again" under a lookup that failed
+
+
 class InputRejected(Exception):
     """The kiosk refused a value the script typed on purpose; the resident gives up."""
 
@@ -45,10 +48,20 @@ class FormFilling:
         while (key := panel.next_key(text)) is not None:
             self.press(key)
 
-    def choose(self, spec: Any, grid: Any, errors: Any) -> None:
-        """Touch the option with the wanted value (the first one when any will do)."""
+    def choose(self, spec: Any, grid: Any, errors: Any, retries: Any = None) -> None:
+        """Touch the option with the wanted value (the first one when any will do).
+
+        A lookup that failed is asked again, as a resident would, up to ASK_AGAIN times by its "try again" button
+        (``retries``: the form's, by field name).
+        """
         drv = self.driver
-        drv.wait_until(lambda: grid.children or errors[spec.name].text, f"options of {spec.name}", 15)
+        for asked in range(ASK_AGAIN + 1):
+            drv.wait_until(lambda: grid.children or errors[spec.name].text, f"options of {spec.name}", 15)
+            again = (retries or {}).get(spec.name)
+            if grid.children or again is None or asked == ASK_AGAIN:
+                break
+            self.press(again, f"try again for {spec.name}")
+            drv.wait_until(lambda: retries.get(spec.name) is not again, f"{spec.name} asked again", 15)
         if not grid.children:
             raise DemoError(f"nothing to choose for {spec.name}: {errors[spec.name].text}")
         wanted = self.value_for(drv.app.txn.item, spec)
@@ -74,7 +87,7 @@ class FormFilling:
         screen = drv.app.sm.get_screen("form")
         if screen._one_choice:
             spec = item.fields[0]
-            self.choose(spec, screen.inputs[spec.name], screen.errors)
+            self.choose(spec, screen.inputs[spec.name], screen.errors, screen.retries)
             return True
         for spec in item.fields:
             if not (spec.required or spec.name in self.script.values):
@@ -92,7 +105,7 @@ class FormFilling:
         # fresh button made at the same address would look old and the wait would run out (the likely cause of a
         # second G01 in one run waiting 20 s for "fresh options of slot"; not reproduced on 2026-12-06).
         before = {f.name: list(screen.inputs[f.name].children) for f in later}
-        self.choose(spec, screen.inputs[spec.name], screen.errors)
+        self.choose(spec, screen.inputs[spec.name], screen.errors, screen.retries)
         # The form asks again for the options of later lookups (they may depend on
         # this choice): wait for the fresh ones before touching any.
         for f in later:

@@ -29,6 +29,8 @@ class FormScreen(KioskScreen):
         self.inputs: dict[str, Any] = {}
         self.labels: dict[str, Any] = {}
         self.errors: dict[str, Any] = {}
+        self.retries: dict[str, Any] = {}  # a lookup that failed: its "try again" button, under its error
+        self._asked: dict[str, tuple[Any, ...]] = {}
         self.ids.ime.close()
         box = self.ids.fields
         box.clear_widgets()
@@ -52,9 +54,7 @@ class FormScreen(KioskScreen):
                     self._set_options(spec.name, [{"value": c.value, "label_zh": c.label_zh,
                                                    "label_en": c.label_en} for c in spec.choices])
                 else:
-                    self.app.background(self.app.txn.options, spec.name,
-                                        on_result=lambda opts, n=spec.name: self._set_options(n, opts),
-                                        on_error=lambda exc, n=spec.name: self._show_error(n, exc))
+                    self._ask_options(spec.name)
             else:
                 text = FieldInput(input_filter=INPUT_FILTERS.get(spec.type), digits_only=spec.type in DIGIT_FIELDS,
                                   digits_pattern=DIGIT_PATTERNS.get(spec.type, ""),
@@ -80,7 +80,7 @@ class FormScreen(KioskScreen):
         """The fields go, with what was typed and the resident's own records offered in them."""
         self.ids.ime.close()
         self.ids.fields.clear_widgets()
-        self.inputs, self.labels, self.errors = {}, {}, {}
+        self.inputs, self.labels, self.errors, self.retries = {}, {}, {}, {}
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
         grid = self.inputs[name]
@@ -107,12 +107,37 @@ class FormScreen(KioskScreen):
         fields = self.app.txn.item.fields
         later = [f for f in fields[[f.name for f in fields].index(name) + 1:] if f.type == "lookup"]
         for spec in later:
-            self.app.background(self.app.txn.options, spec.name, self.values(),
-                                on_result=lambda opts, n=spec.name: self._set_options(n, opts),
-                                on_error=lambda exc, n=spec.name: self._show_error(n, exc))
+            self._ask_options(spec.name, self.values())
+
+    def _ask_options(self, name: str, *values: Any) -> None:
+        """Ask the workflow, off the UI thread, for a lookup's options (``values``: the entries it depends on)."""
+        self._asked[name] = values
+        button = self.retries.pop(name, None)  # asked again: the last failure's button and words go
+        if button is not None:
+            self.ids.fields.remove_widget(button)
+            self.errors[name].text = ""
+        self.app.background(self.app.txn.options, name, *values,
+                            on_result=lambda opts: self._set_options(name, opts),
+                            on_error=lambda exc: self._show_error(name, exc))
 
     def _show_error(self, name: str, exc: BaseException) -> None:
-        self.errors[name].text = exc.message(self.app.lang) if hasattr(exc, "message") else ""
+        """A lookup failed: say why under it, and, while the transaction is still open, offer to ask again."""
+        if name not in self.errors:
+            return  # the form was left or forgotten meanwhile
+        error = self.errors[name]
+        error.text = exc.message(self.app.lang) if hasattr(exc, "message") else ""
+        txn = self.app.txn
+        if txn is None or txn.outcome is not None or name in self.retries:
+            return
+        button = Factory.QuietButton(text=self.app.tr("Try again"))
+        button.bind(on_release=lambda _b: self._ask_again(name))
+        self.retries[name] = button
+        box = self.ids.fields
+        box.add_widget(button, index=box.children.index(error))  # drawn right under the error
+
+    def _ask_again(self, name: str) -> None:
+        """The resident asks again for a lookup that failed."""
+        self._ask_options(name, *self._asked.get(name, ()))
 
     def relabel(self, *_args: Any) -> None:
         """Labels, hints and options in the current language."""
@@ -130,6 +155,8 @@ class FormScreen(KioskScreen):
                 for button in widget.children:
                     o = button.option
                     button.text = app.local(o.get("label_zh", o["value"]), o.get("label_en", ""))
+        for button in getattr(self, "retries", {}).values():
+            button.text = app.tr("Try again")
 
     def values(self) -> dict[str, str]:
         """What the resident entered, by field name."""

@@ -672,3 +672,47 @@ def test_without_a_scanner_travel_details_are_typed(sim, tmp_path, flows):
         assert txn.step is S.FORM
     finally:
         rt.stop()
+
+
+@pytest.mark.parametrize("mode", ["garbage", "error"])
+def test_a_failed_lookup_keeps_the_transaction_and_can_be_asked_again(fresh_sim, flows, tmp_path, request, mode):
+    import requests
+
+    from kiosk.errors import BackendProtocolError, BackendServerError
+
+    raised = {"garbage": BackendProtocolError, "error": BackendServerError}[mode]
+    sim = fresh_sim  # records of its own: the resident's fine is still unpaid
+    runtime = Runtime.from_config(flows.config_for(sim.url, tmp_path / "state"))
+    request.addfinalizer(runtime.stop)
+    txn = runtime.engine.start("T03")
+    flows.drive(txn, sim.url, until=S.FORM)
+    lookup = next(f.name for f in txn.item.fields if f.type == "lookup")
+    # As many failures as the client makes attempts (backend.retries is 1 here): the lookup fails for good.
+    attempts = runtime.backend.retries + 1
+    requests.post(f"{sim.url}/api/v1/sim/faults", json={"fail_next": attempts, "mode": mode},
+                  timeout=5).raise_for_status()
+    with pytest.raises(raised):
+        txn.options(lookup)
+    requests.post(f"{sim.url}/api/v1/sim/faults", json={"fail_next": 0}, timeout=5).raise_for_status()  # it is back
+    # A read that changed nothing: still open, on the form, and asking again gets the resident's records.
+    assert (txn.outcome, txn.step) == (None, S.FORM)
+    assert txn.options(lookup)
+    flows.drive(txn, sim.url)
+    assert txn.outcome is Outcome.COMPLETED
+    txn.finish()
+
+
+def test_a_lookup_whose_answer_fails_its_signature_still_ends_the_transaction(runtime, sim, flows):
+    import requests
+
+    from kiosk.errors import SignatureError
+
+    txn = runtime.engine.start("T03")
+    flows.drive(txn, sim.url, until=S.FORM)
+    lookup = next(f.name for f in txn.item.fields if f.type == "lookup")
+    requests.post(f"{sim.url}/api/v1/sim/faults", json={"fail_next": 1, "mode": "tamper"},
+                  timeout=5).raise_for_status()
+    with pytest.raises(SignatureError):
+        txn.options(lookup)
+    assert (txn.outcome, txn.reason) == (Outcome.FAILED, SignatureError.code)
+    txn.finish()

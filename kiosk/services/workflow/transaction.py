@@ -7,7 +7,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
 from kiosk import localtime
-from kiosk.errors import BackendRefused, KioskError, PaymentTimeout
+from kiosk.errors import (BackendProtocolError, BackendRefused, BackendServerError, BackendTimeout, BackendUnavailable,
+                          KioskError, PaymentTimeout)
 from kiosk.hardware.icao.mrz import keyed_access_data
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.services.catalog import CatalogItem, FieldSpec
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from kiosk.services.workflow.engine import WorkflowEngine
 
 log = logging.getLogger(__name__)
+
+# Lookup failures after which asking again may work: the backend down, slow, failing or answering garbage.
+# A refusal, a rejected request or a bad signature ends the transaction as before.
+LOOKUP_ASK_AGAIN = (BackendUnavailable, BackendTimeout, BackendServerError, BackendProtocolError)
 S = Step
 
 
@@ -245,6 +250,12 @@ class Transaction:
             try:
                 opts = form.lookup(self.engine.backend, self.item, spec, self.session.id_number or None,
                                    values or self.form_values)
+            except LOOKUP_ASK_AGAIN as err:
+                # A read that changed nothing: the transaction stays open and the resident may ask again
+                # (the form offers it); walking away ends it at the idle timeout, as any other pause.
+                log.warning("lookup %s of %s failed (%s): the resident may ask again", spec.source, self.item.id,
+                            err.code)
+                raise
             except KioskError as err:
                 self._fail(err)
                 raise

@@ -1,0 +1,63 @@
+"""A lookup that fails on the form: the resident is told why and can ask again, without starting over."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.screens.test_forget import QuietResident
+
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
+
+
+class AskingResident(QuietResident):
+    """The demo's resident, noting what it touched."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.touched: list[str] = []
+
+    def press(self, widget: Any, what: str = "") -> None:
+        """Touch as the demo's resident does, and note it."""
+        self.touched.append(what)
+        super().press(widget, what)
+
+
+def test_a_failed_lookup_offers_try_again_and_the_flow_goes_on(ui: Any, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiosk.screens.form import FormScreen
+
+    app = ui.app
+    faults = app.runtime.sim.app.faults
+    opened = FormScreen.on_pre_enter
+    forms: list[Any] = []
+    seen: list[tuple[str, str]] = []
+
+    def note_retry(*_args: Any) -> None:
+        form = forms[0]
+        for name, button in form.retries.items():
+            seen.append((form.errors[name].text, button.text))
+
+    def garbage_then_open(form: Any, *args: Any) -> None:
+        # Armed as the form opens, before it asks for its options: the lookup is the request that fails.
+        if not forms:
+            forms.append(form)
+            faults.update({"fail_next": 1, "mode": "garbage"})
+            form.ids.fields.bind(children=note_retry)
+        opened(form, *args)
+
+    monkeypatch.setattr(FormScreen, "on_pre_enter", garbage_then_open)
+    before = faults.applied().get("garbage", 0)
+    resident = AskingResident(ui, app.runtime, tmp_path)
+    try:
+        record = resident.run("T03")
+    finally:
+        if forms:
+            forms[0].ids.fields.unbind(children=note_retry)
+    assert faults.applied().get("garbage", 0) == before + 1
+    # The error was shown with the button under it, in the kiosk's language.
+    assert ("公安业务系统返回异常，请稍后再试。", "再试一次") in seen, (resident.touched, record)
+    assert any(t.startswith("try again for ") for t in resident.touched)
+    # Asked again, the resident's fine came back and was paid: the failure did not end the transaction.
+    assert record.outcome == "completed", (record.reason, record.message)
