@@ -63,7 +63,7 @@ run: deps-run
 
 ## test: the whole suite, starting the local services it needs (pcscd, cupsd, backend simulator)
 test: deps-test
-	$(KIVY_ENV) $(PY) -m pytest
+	$(KIVY_ENV) $(PY) -m pytest --durations=30
 
 ## bench: speed and memory figures (never asserted in tests)
 bench: deps-test
