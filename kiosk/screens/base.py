@@ -144,6 +144,20 @@ class OptionButton(ToggleButton):
 
     lang_exempt = BooleanProperty(False)
 
+    def _release_group(self, current: Any) -> None:
+        """Every other live button of the group back to normal.
+
+        Kivy 2.3's own version drops a dead weak reference from the group and then sets ``state`` on it
+        anyway (AttributeError on None). A reference is dead before its callback takes it out of the group
+        when the last resident's options are freed while another thread runs (a soak session crashed on it,
+        pressing an option of a form whose earlier options had just gone): only live ones are touched here.
+        """
+        if self.group is None:
+            return
+        for widget in self.get_widgets(self.group):
+            if widget is not current:
+                widget.state = "normal"
+
 
 # The kv rules (common.kv) style both and use them by name.
 Factory.register("FieldInput", cls=FieldInput)

@@ -61,3 +61,27 @@ def test_a_failed_lookup_offers_try_again_and_the_flow_goes_on(ui: Any, tmp_path
     assert any(t.startswith("try again for ") for t in resident.touched)
     # Asked again, the resident's fine came back and was paid: the failure did not end the transaction.
     assert record.outcome == "completed", (record.reason, record.message)
+
+
+def test_an_option_press_skips_a_dead_button_still_listed_in_its_group(ui: Any) -> None:
+    # Kivy 2.3 drops a dead weak reference from a toggle group and then sets its state anyway; a reference is
+    # dead before its callback has taken it out when a freed form's options go while another thread runs
+    # (a soak session crashed pressing an option). Listed here by hand, dead, as it was then.
+    import weakref
+
+    from kivy.uix.behaviors import ToggleButtonBehavior
+
+    from kiosk.screens.base import OptionButton
+
+    class Freed:
+        pass
+
+    first, second = (OptionButton(group="form-test-dead", allow_no_selection=False) for _ in range(2))
+    groups = ToggleButtonBehavior._ToggleButtonBehavior__groups  # Kivy's own registry of groups
+    gone = Freed()
+    groups["form-test-dead"].insert(0, weakref.ref(gone))
+    del gone
+    second.state = "down"
+    first._do_press()
+    assert (first.state, second.state) == ("down", "normal")
+    del groups["form-test-dead"]
