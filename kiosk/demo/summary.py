@@ -151,7 +151,16 @@ class SpokenLog:
         """Wait for what is still being said, stop listening; (texts, WAV paths under ``out``)."""
         if self.speech is None:
             return [], []
-        self.speech.wait_idle(timeout_s)
+        # The resident has gone: a simulated card need not take the time to sound what is left (each utterance is
+        # still played whole, its WAV written). A real card is listened to.
+        skip = getattr(self.speech.speaker, "skip_ahead", None)
+        if skip is not None:
+            skip(True)
+        try:
+            self.speech.wait_idle(timeout_s)
+        finally:
+            if skip is not None:
+                skip(False)
         self.speech.listeners.remove(self._hear)
         with self._lock:
             heard = list(self._heard)

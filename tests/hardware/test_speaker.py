@@ -77,6 +77,34 @@ def test_simulator_sounds_for_the_utterance_length_and_stops_at_once(tmp_path: P
     assert len(speaker.played) == 1
 
 
+def test_simulator_skipping_ahead_plays_each_utterance_whole_at_once(tmp_path: Path) -> None:
+    speaker = SimSpeaker("speaker", {"output_dir": str(tmp_path)})
+    long = Audio.silence(30.0, 22050)  # would sound half a minute
+    results: list[object] = []
+    playing = threading.Thread(target=lambda: results.append(speaker.play(long, label="long")))
+    playing.start()
+    deadline = time.monotonic() + 10
+    while speaker.status().state is not DeviceState.BUSY and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert speaker.status().state is DeviceState.BUSY  # sounding for its length
+    speaker.skip_ahead()
+    playing.join(10)
+    assert not playing.is_alive() and results[0]  # returned, and as played whole (not stopped)
+    assert speaker.play(long, label="next")  # the next one sounds at once too (no thread needed)
+    assert [p.label for p in speaker.played] == ["long", "next"] and all(p.path.is_file() for p in speaker.played)
+    speaker.skip_ahead(False)
+    results.clear()
+    playing = threading.Thread(target=lambda: results.append(speaker.play(long, label="again")))
+    playing.start()
+    deadline = time.monotonic() + 10
+    while speaker.status().state is not DeviceState.BUSY and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert speaker.status().state is DeviceState.BUSY and playing.is_alive()  # sounds for its length again
+    speaker.stop()
+    playing.join(10)
+    assert results == [results[0]] and not results[0]
+
+
 def test_simulator_keeps_the_newest_files_and_knows_faults_and_the_headset(tmp_path: Path) -> None:
     speaker = SimSpeaker("speaker", {"output_dir": str(tmp_path), "realtime": False, "keep": 2})
     beep = Audio.silence(0.05, 22050)

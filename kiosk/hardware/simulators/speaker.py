@@ -56,6 +56,7 @@ class SimSpeaker(SimulatedDevice, Speaker):
         self.played_total = 0  # every utterance that reached the card, never pruned: "has another sounded?"
         self._headset = bool(self.options["headset"])
         self._ends_at = 0.0
+        self._skipping = False  # skip_ahead: every utterance sounds at once
         self._prefix = f"{os.getpid()}-{next(self._run)}"
         self._seq = itertools.count(1)
         self._output_dir = Path(self.options["output_dir"]).expanduser() if self.options["output_dir"] else None
@@ -94,10 +95,20 @@ class SimSpeaker(SimulatedDevice, Speaker):
         with self._sim_lock:
             self.played.append(PlayedUtterance(path, label, audio.duration_s))
             self.played_total += 1
-            self._ends_at = time.monotonic() + (audio.duration_s if self.options["realtime"] else 0.0)
+            realtime = self.options["realtime"] and not self._skipping
+            self._ends_at = time.monotonic() + (audio.duration_s if realtime else 0.0)
             self._prune()
         log.info("speaker %s: %.1f s %r -> %s", self.name, audio.duration_s, label, path.name)
         return str(path)
+
+    def skip_ahead(self, on: bool = True) -> None:
+        """Skip the listening (the demo, once its resident has left): with ``on``, what is sounding has sounded
+        and what follows sounds at once, each played whole and written to its WAV as ever; off, each utterance
+        sounds for its length again."""
+        with self._sim_lock:
+            self._skipping = on
+            if on:
+                self._ends_at = 0.0
 
     def _prune(self) -> None:
         keep = int(self.options["keep"])
