@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -208,6 +208,8 @@ class BackendClient:
             self.session.verify = ca_file
         if client_cert:
             self.session.cert = client_cert
+        # Run before every call: the runtime waits here for an embedded simulator still being built.
+        self.before_call: Callable[[], None] | None = None
 
     @classmethod
     def from_config(cls, cfg: Any, base_url: str | None = None) -> "BackendClient":
@@ -383,6 +385,8 @@ class BackendClient:
     def _call(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
               idempotency_key: str | None = None, secret: bytes | None = None,
               unsigned_errors_ok: bool = False, until: float | None = None) -> dict[str, Any]:
+        if self.before_call is not None:
+            self.before_call()
         key = self._current_secret() if secret is None else secret
         api_path = API_PREFIX + path
         target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
