@@ -3,8 +3,8 @@
 Each measurement is a fresh child process (``sys.executable -m benchmarks.bench_startup --child ...``),
 timed from just before its spawn to the first ``Window.on_flip`` once its first screen is on show:
 the kiosk as ``kiosk run --headless`` assembles it (demo profile, offscreen, 1080x1920:
-``prepare_kivy``, ``build_runtime``, monitoring, speech warm-up, ``KioskApp``, heartbeat) and a bare
-two-screen Kivy app (a ScreenManager with two Screens, a Label each) in a window configured the same
+``prepare_kivy``, ``build_runtime``, ``KioskApp``; after the first frame monitoring, speech warm-up
+and heartbeat) and a bare two-screen Kivy app (a ScreenManager with two Screens, a Label each) in a window configured the same
 (size, offscreen driver, maxfps, no multisampling: :func:`kiosk_window`). They run alternately, kiosk
 then bare, ROUNDS times, and the medians are reported, so a loaded machine slows both alike and their
 ratio holds.
@@ -43,17 +43,17 @@ def peak_rss_mib() -> float | None:
 
 def kiosk_as_run(cfg: Any) -> tuple[Any, Any, Any]:
     """The kiosk as ``kiosk run --headless`` assembles it (kiosk.run.run_kiosk) on ``cfg``: (runtime, app,
-    heartbeat). The metrics server is left out: the demo profile does not serve it."""
+    heartbeat). The metrics server is left out: the demo profile does not serve it. Monitoring, speech
+    warm-up and the heartbeat start after the first frame, as there (kiosk.run.start_in_background)."""
     from kiosk.app import KioskApp, build_runtime, prepare_kivy
+    from kiosk.run import start_in_background
     from kiosk.services.heartbeat import HeartbeatSender
 
     prepare_kivy(cfg.ui, headless=True)
-    runtime = build_runtime(cfg)
-    runtime.start_monitoring()
-    runtime.warm_speech()
+    runtime = build_runtime(cfg, defer_sim=True)
     app = KioskApp(runtime, cfg)
     heartbeat = HeartbeatSender.from_runtime(runtime, app.command_handler(), None, max_queue=cfg.heartbeat.queue_max)
-    heartbeat.start(cfg.heartbeat.interval_s)
+    start_in_background(app, runtime, heartbeat, cfg)
     return runtime, app, heartbeat
 
 
