@@ -230,3 +230,61 @@ def bind(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None, **s
     server = SimServer(httpd, None)
     server._pending = (host, {"db_path": db_path, **settings})
     return server
+
+
+def operator_guide(server: SimServer, db_path: str | None) -> str:
+    """What an operator does next: the CA to hand to technicians, how to issue a code, where the fleet page is."""
+    if not server.tls:
+        return (f"fleet page: {server.url}/fleet (loopback only; ?lang=en for English)\n"
+                f"issue an enrollment code: curl -X POST -H 'content-type: application/json' "
+                f"-d '{{\"terminal_id\": \"JN-LX-0042\"}}' {server.url}/api/v1/sim/enrollment-codes")
+    folder = Path(db_path).resolve().parent if db_path else Path(tempfile.mkdtemp(prefix="kiosk-backend-sim-"))
+    ca_path = folder / "backend-sim-ca.pem"
+    ca_path.write_bytes(server.ca_pem)
+    enroll = server.enroll_url
+    return "\n".join([
+        f"enrollment listener on {enroll} (no client certificate needed; {server.url} is the API port, which "
+        "requires one)",
+        f"CA certificate for technicians (--ca-file): {ca_path}",
+        f"issue an enrollment code: curl --cacert {ca_path} -X POST -H 'content-type: application/json' "
+        f"-d '{{\"terminal_id\": \"JN-LX-0042\"}}' {enroll}/api/v1/sim/enrollment-codes",
+        f"then on the terminal: kiosk-provision enroll --backend {enroll} --code CODE --ca-file {ca_path}",
+        f"fleet page: {enroll}/fleet (loopback only; ?lang=en for English)",
+    ])
+
+
+def cli_backend_sim(args: argparse.Namespace) -> int:
+    """`kiosk backend-sim --host H --port P [--db FILE]`: serve until SIGTERM or SIGINT."""
+    from kiosk.backend_sim.faults import FaultState
+
+    faults = None
+    if getattr(args, "faults", None):
+        try:
+            faults = json.loads(args.faults)
+            if not isinstance(faults, dict):
+                raise ValueError("not an object")
+            FaultState(faults)  # reject unknown knobs before binding the port
+        except ValueError as exc:
+            raise ConfigError(f"--faults must be a JSON object of fault knobs: {exc}", key="--faults",
+                              value=args.faults) from None
+    server = serve(args.host, args.port, db_path=args.db, faults=faults, tls=bool(getattr(args, "tls", False)),
+                   enroll_port=int(getattr(args, "enroll_port", 0) or 0),
+                   update_repo=getattr(args, "update_repo", None))
+    done = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(f"backend simulator listening on {server.url}", flush=True)
+    if getattr(args, "update_repo", None):
+        print(f"update repository {args.update_repo} served at {server.url}/updates", flush=True)
+    print(operator_guide(server, args.db), flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    print("backend simulator stopped", file=sys.stderr, flush=True)
+    return 0
