@@ -80,3 +80,26 @@ def test_the_running_app_started_its_background_work_after_its_first_frame(kiosk
     assert app.first_frame.drawn
     assert app.availability > 0  # the first availability check was started by the first frame
     assert app.runtime.backend_up()
+
+
+def test_the_first_screen_is_said_once_the_first_frame_is_out() -> None:
+    from kiosk.screens.voice import VoiceGuide
+
+    class App:
+        def __init__(self) -> None:
+            self.first_frame = FirstFrame()
+            self.said: list[str] = []
+
+        def announce_screen(self, name: str) -> None:
+            self.said.append(name)
+
+    app, window = App(), FakeWindow()
+    app.first_frame.watch(window)
+    VoiceGuide.voice_screen_changed(app, "home")  # type: ignore[arg-type]
+    _tick()
+    assert app.said == []  # its rendering (pypinyin, espeak) would share the interpreter with the first frame
+    window.flip()
+    _tick()
+    assert app.said == ["home"]
+    VoiceGuide.voice_screen_changed(app, "guide")  # type: ignore[arg-type]
+    assert app.said == ["home", "guide"]  # later screens are said at once, before their frame
