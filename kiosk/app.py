@@ -34,20 +34,17 @@ from kivy.properties import (BooleanProperty, NumericProperty, ObjectProperty,  
                              StringProperty)
 
 from kiosk.config import KioskConfig, UiConfig  # noqa: E402
-from kiosk.errors import ConfigError, KioskError  # noqa: E402
+from kiosk.errors import KioskError  # noqa: E402
 from kiosk.i18n import translate  # noqa: E402
 from kiosk.screens.help import HelpCalls  # noqa: E402  (Kivy properties only: opens no window)
 from kiosk.screens.voice import VoiceGuide  # noqa: E402  (likewise)
 from kiosk.screens.keypad import KeypadFocus  # noqa: E402  (likewise)
 from kiosk.screens.attract import AttractMode  # noqa: E402  (likewise)
+from kiosk.screens.startup import FirstFrame, cjk_font  # noqa: E402  (likewise)
 
 log = logging.getLogger(__name__)
 
 SCREENS_DIR = Path(__file__).parent / "screens"
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-)
 # Which screen shows which workflow step (the values of kiosk.services.workflow.steps.Step).
 STEP_SCREENS = {"identify": "identify", "face": "face", "form": "form", "confirm": "confirm", "pay": "payment",
                 "produce": "printing", "done": "done"}
@@ -81,14 +78,6 @@ logging.getLogger("kivy").addFilter(_QuietKivyNoise())
 def _value(enum_or_str: Any) -> Any:
     """An enum member's value (Step, Outcome), or the plain value itself."""
     return getattr(enum_or_str, "value", enum_or_str)
-
-
-def cjk_font() -> str:
-    """The WenQuanYi font file the UI draws with (face 0 has Simplified Chinese glyph forms)."""
-    for path in FONT_CANDIDATES:
-        if Path(path).is_file():
-            return path
-    raise ConfigError("no Chinese font installed (fonts-wqy-microhei)", key="", value=FONT_CANDIDATES[0])
 
 
 def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
@@ -158,6 +147,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         self.gesture = CornerGesture()
         self.exit_status = 0
         self._restart_pending = False
+        self.first_frame = FirstFrame()  # what start-up leaves until the home screen is on show
 
     # --- text -------------------------------------------------------------------------
     def tr(self, msgid: str, lang: str | None = None) -> str:
@@ -203,6 +193,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         Window.bind(on_flip=lambda *_: finish())
         Window.bind(on_keyboard=self._on_keyboard)
         Window.bind(on_request_close=lambda *_a, **_k: True)
+        self.first_frame.watch(Window)
         if self.kiosk_config.profile == "production" or not self.kiosk_config.ui.show_cursor:
             Window.show_cursor = False
         root = KioskRoot()
@@ -214,7 +205,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         Clock.schedule_interval(self._idle_tick, 0.5)
         self.bind(lang=lambda *_a: self.idle_warning and setattr(self, "idle_wipe", self.wipe_notice()))  # at once
         Clock.schedule_interval(self.refresh_availability, AVAILABILITY_POLL_S)
-        Clock.schedule_once(self.refresh_availability, 0)
+        self.first_frame.then(self.refresh_availability)  # its thread would share the interpreter with this frame
         Clock.schedule_interval(self._reconcile, RECONCILE_EVERY_S)
         return root
 
@@ -223,9 +214,9 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         from kiosk.services import pinyin, sdnotify
 
         sdnotify.ready("serving")
-        # Load the pinyin index now, off the UI thread, so the first resident to type a
+        # Load the pinyin index off the UI thread once home is on show, so the first resident to type a
         # name does not wait for it (about 0.5 s from its cache, 3 s on a fresh machine).
-        threading.Thread(target=pinyin.warm_up, name="kiosk-pinyin", daemon=True).start()
+        self.first_frame.then(threading.Thread(target=pinyin.warm_up, name="kiosk-pinyin", daemon=True).start)
         self.start_watchdog()
 
     def start_watchdog(self, env: Mapping[str, str] | None = None) -> Any:
@@ -572,6 +563,7 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         from kiosk.services.maintenance_ops import RESTART_EXIT_STATUS
 
         self._restart_pending = False
+        self.first_frame = FirstFrame()  # what start-up leaves until the home screen is on show
         self.exit_status = RESTART_EXIT_STATUS
         log.warning("restarting the kiosk (exit status %d)", RESTART_EXIT_STATUS)
         self.stop()
@@ -593,8 +585,8 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         return item is not None and item.id not in self.unavailable
 
 
-def build_runtime(cfg: KioskConfig) -> Any:
-    """The services assembled from the config (embedded backend simulator in the demo profile)."""
+def build_runtime(cfg: KioskConfig, *, defer_sim: bool = False) -> Any:
+    """The services assembled from the config (the demo profile embeds the backend simulator: Runtime.from_config)."""
     from kiosk.services.runtime import Runtime
 
-    return Runtime.from_config(cfg)
+    return Runtime.from_config(cfg, defer_sim=defer_sim)

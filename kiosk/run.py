@@ -31,7 +31,7 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    runtime = build_runtime(cfg)
+    runtime = build_runtime(cfg, defer_sim=True)  # an embedded simulator is built at the first call, after the frame
     server = metrics = None
     if cfg.metrics.enabled or metrics_port is not None:
         from kiosk.services.metrics import KioskMetrics, start_http_server
@@ -64,14 +64,12 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
         from kiosk.touch_input import reattach
 
         runtime.touch.on_return.append(lambda path: Clock.schedule_once(lambda _dt: reattach(path)))
-    runtime.start_monitoring()
-    runtime.warm_speech()  # renders the fixed prompts in a background thread
     app = KioskApp(runtime, cfg)
     from kiosk.services.heartbeat import HeartbeatSender
 
     heartbeat = HeartbeatSender.from_runtime(runtime, app.command_handler(), metrics,
                                              max_queue=cfg.heartbeat.queue_max)
-    heartbeat.start(cfg.heartbeat.interval_s)
+    start_in_background(app, runtime, heartbeat, cfg)
     started.append(app)
     _report_run_status(runtime)
     if stop_asked.is_set():  # stopped while starting: open the window only to close it at once
@@ -86,6 +84,20 @@ def run_kiosk(cfg: KioskConfig, *, headless: bool, metrics_port: int | None = No
             server.stop()
         runtime.close()
     return app.exit_status
+
+
+def start_in_background(app: KioskApp, runtime: Any, heartbeat: Any, cfg: KioskConfig) -> None:
+    """Health polling, the spoken prompts' warm-up and the heartbeat: started once the first frame is out.
+
+    Their threads would take turns with the UI thread while it builds the first frame (CONTRACTS.md,
+    "Start-up"); the home screen shows everything available until the first poll says otherwise.
+    """
+    def start() -> None:
+        runtime.start_monitoring()
+        runtime.warm_speech()  # renders the fixed prompts in a background thread
+        heartbeat.start(cfg.heartbeat.interval_s)
+
+    app.first_frame.then(start)
 
 
 def _report_run_status(runtime: Any) -> None:

@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from kiosk.services.backend import API_PREFIX
-from kiosk.backend_sim.db import dumps
+
+if TYPE_CHECKING:  # Flask is imported where a simulator is built, not where its port is bound (server.bind)
+    from flask import Flask, Response
 
 log = logging.getLogger("kiosk.backend_sim")
 
@@ -44,6 +45,10 @@ def body_limit(path: str) -> int:
 
 
 def _error(status: int, code: str, message_zh: str, message_en: str) -> Response:
+    from flask import Response
+
+    from kiosk.backend_sim.db import dumps
+
     body = {"error": {"code": code, "message_zh": message_zh, "message_en": message_en}}
     # Connection: close, so the server does not wait for the rest of a body it will not read.
     return Response(dumps(body), status=status, headers={"Content-Type": "application/json; charset=utf-8",
@@ -57,6 +62,7 @@ def too_large(limit: int) -> Response:
 
 def install(app: Flask) -> None:
     """Read every request body up front, within its size limit and the idle timeout, before any view."""
+    from flask import request
 
     @app.before_request
     def read_body_within_limits() -> Response | None:

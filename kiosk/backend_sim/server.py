@@ -9,17 +9,19 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from werkzeug.serving import BaseWSGIServer
 
 from kiosk.errors import ConfigError
-from kiosk.backend_sim.app import SimApp, SimSettings
-from kiosk.backend_sim.faults import FaultState
 from kiosk.backend_sim.limits import LimitedServer
-from kiosk.backend_sim.pipeline import LISTENER_KEY
+
+if TYPE_CHECKING:  # Flask and the simulator proper load where it is built: off the kiosk's first frame (bind)
+    from kiosk.backend_sim.app import SimApp
 
 log = logging.getLogger("kiosk.backend_sim")
+
+READY_TIMEOUT_S = 60.0  # a simulator still unbuilt after this is stuck (a locked database)
 
 
 class SimServer:
@@ -29,11 +31,19 @@ class SimServer:
     required in the handshake) and ``enroll_url`` a second, server-authenticated listener that
     serves only enrollment and health (a terminal has no certificate before it enrolls);
     ``ca_pem`` is the CA both listeners' certificates chain to. Without TLS both URLs are the same.
+
+    Made by :func:`bind`, the listener is bound (``url`` known) before the application exists;
+    ``app`` and ``ca_pem`` then build it if nobody has yet, and wait until it is built.
     """
 
-    def __init__(self, httpd: BaseWSGIServer, app: SimApp, enroll_httpd: BaseWSGIServer | None = None) -> None:
+    def __init__(self, httpd: BaseWSGIServer, app: SimApp | None, enroll_httpd: BaseWSGIServer | None = None) -> None:
         self._servers = [httpd] + ([enroll_httpd] if enroll_httpd is not None else [])
-        self.app = app
+        self._app = app
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._builder: threading.Thread | None = None
+        self._build_lock = threading.Lock()
+        self._pending: tuple[str, dict[str, Any]] | None = None  # set by bind(): what the builder makes
         self.host = httpd.server_address[0]
         self.port = int(httpd.server_address[1])
         self.tls = enroll_httpd is not None
@@ -41,24 +51,94 @@ class SimServer:
         self.url = f"{scheme}://{self.host}:{self.port}"
         self.enroll_url = (f"https://{self.host}:{enroll_httpd.server_address[1]}" if enroll_httpd is not None
                            else self.url)
-        self.ca_pem = app.ca.cert_pem
         self._threads = [threading.Thread(target=s.serve_forever, name="backend-sim", daemon=True)
                          for s in self._servers]
+        self._serving = False
+
+    @property
+    def app(self) -> SimApp:
+        """The simulator's application (built now if need be). Raises ConfigError when it could not be built."""
+        self.build_in_background()
+        self.wait_ready()
+        assert self._app is not None
+        return self._app
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The simulator CA's certificate (PEM)."""
+        return self.app.ca.cert_pem
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> "SimServer":
+        """Wait until the simulator answers requests. Raises ConfigError when it could not start or took too long."""
+        if not self._ready.wait(timeout):
+            raise ConfigError(f"the backend simulator did not start in {timeout:.0f} s", key="backend.url",
+                              value="embedded")
+        if self._failure is not None:
+            raise ConfigError(f"the backend simulator did not start: {self._failure}", key="backend.url",
+                              value="embedded") from self._failure
+        return self
 
     def start(self) -> "SimServer":
         """Start answering in background threads."""
         for t in self._threads:
             t.start()
+        self._serving = True
+        self._ready.set()
         return self
 
     def stop(self) -> None:
         """Stop answering and close the database."""
+        with self._build_lock:
+            if self._pending is not None and self._builder is None:  # stopped before anyone needed it
+                self._failure = ConfigError("the backend simulator was stopped before it was built",
+                                            key="backend.url", value="embedded")
+                self._ready.set()
+            self._pending = None  # nothing is left to build after the stop
+        if self._builder is not None:
+            self._builder.join()  # a stop during the build waits for the database it would leave open
         for s in self._servers:
-            s.shutdown()
+            if self._serving:
+                s.shutdown()  # blocks for good on a server whose loop never ran
             s.server_close()
         for t in self._threads:
-            t.join(timeout=5)
-        self.app.db.close()
+            if t.is_alive():
+                t.join(timeout=5)
+        if self._app is not None:
+            self._app.db.close()
+
+    def build_in_background(self) -> "SimServer":
+        """Build the simulator of :func:`bind` in a thread, then serve; at most once, and a no-op once built."""
+        with self._build_lock:
+            if self._pending is None or self._builder is not None:
+                return self
+            host, settings = self._pending
+            self._builder = threading.Thread(target=self._build_and_start, args=(host, settings),
+                                             name="backend-sim-start", daemon=True)
+            self._builder.start()
+        return self
+
+    def ensure_started(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Build it if nobody asked yet and wait until it serves (or failed: its closed port then refuses calls)."""
+        if not self._ready.is_set():
+            self.build_in_background()
+            self._ready.wait(timeout)
+
+    def _build_and_start(self, host: str, settings: dict[str, Any]) -> None:
+        """In the builder thread: make the application, then serve the requests queued meanwhile."""
+        from kiosk.backend_sim.app import SimApp, SimSettings
+
+        try:
+            app = SimApp(SimSettings(**settings))
+        except BaseException as exc:  # the kiosk reports the backend down; wait_ready() says why
+            log.error("backend simulator did not start: %s", exc)
+            self._failure = exc
+            for s in self._servers:
+                s.server_close()  # queued and later callers are refused at once, not left to time out
+            self._ready.set()
+            return
+        self._app = app
+        _deliver_to(app, self, host)
+        self.start()
 
     def __enter__(self) -> "SimServer":
         return self
@@ -69,6 +149,8 @@ class SimServer:
 
 def _on_listener(app: Any, name: str) -> Any:
     """The WSGI app with every request marked as having come in on listener ``name``."""
+    from kiosk.backend_sim.pipeline import LISTENER_KEY
+
     def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
         environ[LISTENER_KEY] = name
         return app(environ, start_response)
@@ -85,6 +167,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
     ``enroll_port``; further keyword arguments are :class:`SimSettings` fields (terminals,
     order_ttl_s, max_skew_s, idempotency_window_s).
     """
+    from kiosk.backend_sim.app import SimApp, SimSettings
+
     app = SimApp(SimSettings(db_path=db_path, faults=faults, **settings))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
@@ -92,13 +176,12 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
     try:
         ctx = app.ca.server_context(require_client_cert=True, hosts=hosts) if tls else None
         # Bounded: body size, idle time, connections at once, TLS handshakes off the accepting thread (limits.py).
-        httpd = LimitedServer(host, port, _on_listener(app.flask, "api"), ssl_context=ctx)
+        httpd = LimitedServer(host, port, _Deferred(), ssl_context=ctx)
         httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
         if tls:
             enroll_ctx = app.ca.server_context(require_client_cert=False, hosts=hosts)
             try:
-                enroll_httpd = LimitedServer(host, enroll_port, _on_listener(app.flask, "enrollment"),
-                                             ssl_context=enroll_ctx)
+                enroll_httpd = LimitedServer(host, enroll_port, _Deferred(), ssl_context=enroll_ctx)
             except BaseException:
                 httpd.server_close()
                 raise
@@ -107,12 +190,46 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
         app.db.close()
         raise
     server = SimServer(httpd, app, enroll_httpd)
-    app.api_url = server.url if tls else None
+    _deliver_to(app, server, host)
+    return server.start()
+
+
+def _deliver_to(app: SimApp, server: SimServer, host: str) -> None:
+    """Point ``server``'s listeners (bound to ``host``) at ``app``; tell ``app`` the names and ports they answer on."""
+    for httpd, name in zip(server._servers, ("api", "enrollment")):
+        cast(_Deferred, httpd.app).target = _on_listener(app.flask, name)
+    app.api_url = server.url if server.tls else None
+    hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
     names = None if host in ("0.0.0.0", "::", "") else frozenset(h.lower() for h in hosts)
     app.listeners = {"api": (names, server.port)}
-    if enroll_httpd is not None:
-        app.listeners["enrollment"] = (names, int(enroll_httpd.server_address[1]))
-    return server.start()
+    if server.tls:
+        app.listeners["enrollment"] = (names, int(server._servers[1].server_address[1]))
+
+
+class _Deferred:
+    """A WSGI application that hands each request to ``target``, set once the simulator is built."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.target(environ, start_response)
+
+
+def bind(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None, **settings: Any) -> SimServer:
+    """The simulator's plain-HTTP listener bound on ``host:port`` (0 = a free port), the simulator not built yet.
+
+    Its URL is known at once. :meth:`SimServer.build_in_background` builds it (about a third
+    of a second, most of it parsing openapi.yaml) and then serves; a request sent before that
+    waits in the listener's queue and is answered then. The kiosk starts its embedded
+    simulator so: its first frame does not wait for it (CONTRACTS.md, "Start-up").
+    """
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    httpd = LimitedServer(host, port, _Deferred())
+    httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
+    server = SimServer(httpd, None)
+    server._pending = (host, {"db_path": db_path, **settings})
+    return server
 
 
 def operator_guide(server: SimServer, db_path: str | None) -> str:
@@ -138,6 +255,8 @@ def operator_guide(server: SimServer, db_path: str | None) -> str:
 
 def cli_backend_sim(args: argparse.Namespace) -> int:
     """`kiosk backend-sim --host H --port P [--db FILE]`: serve until SIGTERM or SIGINT."""
+    from kiosk.backend_sim.faults import FaultState
+
     faults = None
     if getattr(args, "faults", None):
         try:

@@ -258,8 +258,14 @@ class VoiceGuide:
         """A screen appeared (its on_pre_enter has filled its texts): speak it now, before its first frame is drawn.
 
         ``say`` only queues, so the touch that led here is never kept waiting; asking before the
-        frame gives the speaking thread its head start while the UI thread draws.
+        frame gives the speaking thread its head start while the UI thread draws. The first screen
+        (home, as the kiosk starts) is said once its first frame is out: rendering it then imported
+        pypinyin (half a second) beside the UI thread building that frame, with nobody yet to hear it.
         """
+        first_frame = getattr(self, "first_frame", None)
+        if first_frame is not None and not first_frame.drawn:
+            first_frame.then(lambda: self.announce_screen(name))
+            return
         self.announce_screen(name)
 
     def announce_screen(self, name: str | None = None, *, interrupt: bool = True) -> None:

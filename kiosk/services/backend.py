@@ -22,20 +22,20 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlencode, urlsplit
-
-import requests
-import yaml
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from kiosk.errors import (BackendError, BackendProtocolError, BackendRefused, BackendRejected,
                           BackendServerError, BackendTimeout, BackendUnavailable, ConfigError, SignatureError)
 from kiosk.services import signing
+
+if TYPE_CHECKING:  # requests, yaml and werkzeug load at the first call, not on the kiosk's start-up path
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ API_PREFIX = "/api/v1"
 @functools.lru_cache(maxsize=1)
 def api_spec() -> Any:
     """The parsed OpenAPI document as an openapi-core ``OpenAPI`` object (loaded once)."""
+    import yaml
     from openapi_core import Config, OpenAPI
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses it ten times faster
@@ -70,6 +71,7 @@ class ApiRequest:
 
     def __post_init__(self) -> None:
         from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import Headers, ImmutableMultiDict
 
         # One object: openapi-core writes the resolved path parameters into it.
         self.parameters = RequestParameters(query=ImmutableMultiDict(list(self.query.items())),
@@ -202,12 +204,12 @@ class BackendClient:
         self.retries = retries
         self.backoff = backoff
         self.max_skew_s = max_skew_s
-        self.session = session or requests.Session()
-        self.session.trust_env = False  # a proxy from the environment must not sit between kiosk and backend
-        if ca_file:
-            self.session.verify = ca_file
-        if client_cert:
-            self.session.cert = client_cert
+        self._ca_file = ca_file
+        self._client_cert = client_cert
+        self._session_lock = threading.Lock()
+        self._session = self._set_up(session) if session is not None else None
+        # Run before every call: the runtime waits here for an embedded simulator still being built.
+        self.before_call: Callable[[], None] | None = None
 
     @classmethod
     def from_config(cls, cfg: Any, base_url: str | None = None) -> "BackendClient":
@@ -221,6 +223,24 @@ class BackendClient:
         return cls(url, cfg.terminal.id, b.secret(), b.public_key, b.connect_timeout_s, b.read_timeout_s,
                    b.retries, b.backoff_s, max_skew_s=b.max_clock_skew_s, ca_file=b.ca_file, client_cert=cert,
                    secret_file=b.hmac_secret_file)
+
+    @property
+    def session(self) -> "requests.Session":
+        """The HTTP session, made at its first use: importing requests cost the kiosk's first frame 0.1 s."""
+        with self._session_lock:  # the health, heartbeat and UI threads may make the first call together
+            if self._session is None:
+                import requests
+
+                self._session = self._set_up(requests.Session())
+            return self._session
+
+    def _set_up(self, session: "requests.Session") -> "requests.Session":
+        session.trust_env = False  # a proxy from the environment must not sit between kiosk and backend
+        if self._ca_file:
+            session.verify = self._ca_file
+        if self._client_cert:
+            session.cert = self._client_cert
+        return session
 
     # -- endpoints --------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -383,6 +403,8 @@ class BackendClient:
     def _call(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
               idempotency_key: str | None = None, secret: bytes | None = None,
               unsigned_errors_ok: bool = False, until: float | None = None) -> dict[str, Any]:
+        if self.before_call is not None:
+            self.before_call()
         key = self._current_secret() if secret is None else secret
         api_path = API_PREFIX + path
         target = self._prefix + api_path + (("?" + urlencode(query)) if query else "")
@@ -429,6 +451,8 @@ class BackendClient:
                  headers: Mapping[str, str], key: bytes, unsigned_errors_ok: bool,
                  until: float | None) -> dict[str, Any]:
         """One request and its verified answer. Raises BackendError, BackendRefused."""
+        import requests
+
         timeout = self.timeout
         if until is not None:  # never wait on one answer past the caller's deadline
             timeout = (self.timeout[0], max(0.5, min(self.timeout[1], until - time.monotonic())))

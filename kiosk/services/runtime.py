@@ -2,7 +2,8 @@
 
 ``Runtime.from_config(cfg)`` sets up masked logging under the state folder, loads the
 catalog, builds the devices, starts the embedded backend simulator when the config says
-``backend.url = "embedded"`` (loopback, a free port, its database under the state folder),
+``backend.url = "embedded"`` (loopback, a free port, its database under the state folder;
+its port bound at once, the simulator built in a thread and waited for by the first call),
 makes the signed backend client, opens the journal, builds the workflow engine and the speech
 service, and runs crash recovery before the first resident is served. No Kivy here.
 """
@@ -98,8 +99,12 @@ class Runtime:
         return self.config.paths.root()
 
     @classmethod
-    def from_config(cls, cfg: KioskConfig, *, recover_now: bool = True) -> "Runtime":
-        """Build every service from ``cfg`` and recover what a crash left half done."""
+    def from_config(cls, cfg: KioskConfig, *, recover_now: bool = True, defer_sim: bool = False) -> "Runtime":
+        """Build every service from ``cfg`` and recover what a crash left half done.
+
+        The embedded simulator is built in a thread; ``defer_sim`` builds it only at the first
+        backend call (or ``sim.build_in_background()``), so the kiosk's first frame has the CPU.
+        """
         from kiosk.hardware.factory import build_devices
         from kiosk.services.backend import BackendClient
         from kiosk.services.catalog import Catalog
@@ -114,10 +119,13 @@ class Runtime:
         home_items(catalog, cfg)  # a bad ui.home_items is refused before anything starts
         sim = None
         if cfg.backend.url == "embedded":
-            from kiosk.backend_sim.server import serve
+            from kiosk.backend_sim.server import bind
 
-            # Port 0: the OS picks a free port, so two kiosks (or tests) never collide.
-            sim = serve("127.0.0.1", 0, db_path=str(state / "backend-sim.sqlite3"))
+            # Port 0: the OS picks a free port, so two kiosks (or tests) never collide. Bound now,
+            # built in a thread: at once, or at the first call when the caller asked to defer it.
+            sim = bind("127.0.0.1", 0, db_path=str(state / "backend-sim.sqlite3"))
+            if not defer_sim:
+                sim.build_in_background()
             cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"url": sim.url})})
         try:
             devices = build_devices(cfg)
@@ -127,6 +135,8 @@ class Runtime:
                 except KioskError as err:  # a broken device is reported by status, not fatal here
                     log.error("device %s did not open: %s", name, err.code)
             backend = BackendClient.from_config(cfg)
+            if sim is not None:
+                backend.before_call = sim.ensure_started  # a call never races the simulator's build
             journal = Journal(state)
             engine = WorkflowEngine(catalog, backend, devices, journal, SessionStore(state), cfg)
         except BaseException:

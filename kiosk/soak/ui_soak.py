@@ -181,6 +181,7 @@ class UiSoak:
 
     def __init__(self, out: Path, station: ChipStation) -> None:
         from kiosk.app import KioskApp, build_runtime, prepare_kivy
+        from kiosk.run import start_in_background
         from kiosk.services.heartbeat import HeartbeatSender
 
         state = out / "ui-state"
@@ -196,13 +197,12 @@ class UiSoak:
         cfg = soak_config(state, devices={"pcsc": station.device_config(), "speaker": {"options": {"realtime": False}}},
                           payment={"timeout_s": PAYMENT_TIMEOUT_S}, speech={"cache_mb": SPEECH_CACHE_MB})
         prepare_kivy(cfg.ui, headless=True)  # as `kiosk run --headless`
-        self.runtime = build_runtime(cfg)
-        self.runtime.start_monitoring()
-        self.runtime.warm_speech()
+        self.runtime = build_runtime(cfg, defer_sim=True)
         self.app = KioskApp(self.runtime, cfg)
         self.heartbeat = HeartbeatSender.from_runtime(self.runtime, self.app.command_handler(), None,
                                                       max_queue=cfg.heartbeat.queue_max)
-        self.heartbeat.start(cfg.heartbeat.interval_s)
+        # Monitoring, speech warm-up and the heartbeat after the first frame, as kiosk.run does.
+        start_in_background(self.app, self.runtime, self.heartbeat, cfg)
         self.driver = SoakDriver(self.app)
         self.injector = FaultInjector(self.runtime, station.restart_pcscd)
         self.resident = SoakResident(self.driver, self.runtime, self.demo_out, station, self.injector)

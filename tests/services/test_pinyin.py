@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,3 +113,27 @@ def test_the_index_is_cached_in_a_file_and_a_damaged_cache_is_rebuilt(tmp_path: 
     again = pinyin.load_index(tmp_path)
     assert again.chars["wang"] == built.chars["wang"]
     assert pinyin.load_index(tmp_path).phrases[("zhong", "guo")][0] == "中国"  # rewritten, readable
+
+
+_syllables = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=6)
+_words = st.text(alphabet="中国王小明人民银行警察", min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.tuples(_syllables, _syllables) | st.tuples(_syllables, _syllables, _syllables),
+                       st.lists(_words, min_size=1, max_size=4), max_size=40))
+def test_the_packed_phrase_table_holds_what_it_was_given(phrases: dict) -> None:
+    table = pinyin.PhraseTable(pinyin.PhraseTable.pack(phrases))
+    assert len(table) == len(phrases)
+    assert dict(table.items()) == {k: tuple(v) for k, v in phrases.items()}  # words keep their order (best first)
+    assert table.get(("zz", "zz", "zz", "zz")) is None
+    with pytest.raises(KeyError):
+        table[("not", "there", "at", "all")]
+
+
+def test_the_phrase_table_survives_the_cache_file(tmp_path: Path) -> None:
+    pinyin.load_index(tmp_path)
+    loaded = pinyin.load_index(tmp_path)
+    assert isinstance(loaded.phrases, pinyin.PhraseTable)
+    assert loaded.phrases[("yin", "hang")][0] == "银行"
+    assert ("zhong", "guo") in loaded.phrases

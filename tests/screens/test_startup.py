@@ -1,0 +1,105 @@
+"""Work held until the first frame (kiosk.screens.startup.FirstFrame), and the app that uses it.
+
+A job handed over before the first frame must not run before it (its thread would slow the frame),
+must run right after it, once, and one handed over later must still run.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from kiosk.screens.startup import FirstFrame
+
+
+class FakeWindow:
+    """Just the window's on_flip binding."""
+
+    def __init__(self) -> None:
+        self.handlers: list[Callable[..., Any]] = []
+
+    def bind(self, on_flip: Callable[..., Any]) -> None:
+        self.handlers.append(on_flip)
+
+    def unbind(self, on_flip: Callable[..., Any]) -> None:
+        self.handlers.remove(on_flip)
+
+    def flip(self) -> None:
+        for handler in list(self.handlers):
+            handler(self)
+
+
+def _tick() -> None:
+    from kivy.clock import Clock
+
+    Clock.tick()
+
+
+def test_jobs_wait_for_the_first_frame_then_run_once() -> None:
+    window = FakeWindow()
+    ran: list[str] = []
+    first = FirstFrame()
+    first.watch(window)
+    first.then(lambda: ran.append("a"))
+    first.then(lambda: ran.append("b"))
+    _tick()
+    assert ran == [] and not first.drawn  # nothing before the frame
+    window.flip()
+    assert ran == [] and first.drawn  # not inside the flip either: the frame goes out first
+    _tick()
+    assert ran == ["a", "b"]
+    window.flip()
+    _tick()
+    assert ran == ["a", "b"] and window.handlers == []  # once
+
+
+def test_a_job_handed_over_after_the_first_frame_runs_at_the_next_tick() -> None:
+    window = FakeWindow()
+    ran: list[str] = []
+    first = FirstFrame()
+    first.watch(window)
+    window.flip()
+    _tick()
+    first.then(lambda: ran.append("late"))
+    _tick()
+    assert ran == ["late"]
+
+
+def test_a_failing_job_does_not_keep_the_others_from_starting() -> None:
+    window = FakeWindow()
+    ran: list[str] = []
+    first = FirstFrame()
+    first.watch(window)
+    first.then(lambda: 1 / 0)
+    first.then(lambda: ran.append("after"))
+    window.flip()
+    _tick()
+    assert ran == ["after"]
+
+
+def test_the_running_app_started_its_background_work_after_its_first_frame(kiosk_ui: Any) -> None:
+    app = kiosk_ui.app
+    assert app.first_frame.drawn
+    assert app.availability > 0  # the first availability check was started by the first frame
+    assert app.runtime.backend_up()
+
+
+def test_the_first_screen_is_said_once_the_first_frame_is_out() -> None:
+    from kiosk.screens.voice import VoiceGuide
+
+    class App:
+        def __init__(self) -> None:
+            self.first_frame = FirstFrame()
+            self.said: list[str] = []
+
+        def announce_screen(self, name: str) -> None:
+            self.said.append(name)
+
+    app, window = App(), FakeWindow()
+    app.first_frame.watch(window)
+    VoiceGuide.voice_screen_changed(app, "home")  # type: ignore[arg-type]
+    _tick()
+    assert app.said == []  # its rendering (pypinyin, espeak) would share the interpreter with the first frame
+    window.flip()
+    _tick()
+    assert app.said == ["home"]
+    VoiceGuide.voice_screen_changed(app, "guide")  # type: ignore[arg-type]
+    assert app.said == ["home", "guide"]  # later screens are said at once, before their frame
