@@ -1,7 +1,7 @@
 """Form: one generic screen for every item's fields (text, choice, lookup options)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from kivy.clock import Clock
 from kivy.factory import Factory
@@ -30,6 +30,7 @@ class FormScreen(KioskScreen):
         self.labels: dict[str, Any] = {}
         self.errors: dict[str, Any] = {}
         self.retries: dict[str, Any] = {}  # a lookup that failed: its "try again" button, under its error
+        self._said: dict[str, Callable[[str], str]] = {}  # what each field's error line says, by language
         self._asked: dict[str, tuple[Any, ...]] = {}
         self.ids.ime.close()
         box = self.ids.fields
@@ -80,7 +81,7 @@ class FormScreen(KioskScreen):
         """The fields go, with what was typed and the resident's own records offered in them."""
         self.ids.ime.close()
         self.ids.fields.clear_widgets()
-        self.inputs, self.labels, self.errors, self.retries = {}, {}, {}, {}
+        self.inputs, self.labels, self.errors, self.retries, self._said = {}, {}, {}, {}, {}
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
         grid = self.inputs[name]
@@ -99,7 +100,8 @@ class FormScreen(KioskScreen):
             else:
                 button.bind(on_release=lambda _b, n=name: self._chosen(n))
             grid.add_widget(button)
-        self.errors[name].text = "" if options else self.app.tr("Nothing to choose from for this entry.")
+        self._complain(name, None if options else (lambda lang: self.app.tr("Nothing to choose from for this entry.",
+                                                                            lang)))
         self.relabel()
 
     def _chosen(self, name: str) -> None:
@@ -115,7 +117,7 @@ class FormScreen(KioskScreen):
         button = self.retries.pop(name, None)  # asked again: the last failure's button and words go
         if button is not None:
             self.ids.fields.remove_widget(button)
-            self.errors[name].text = ""
+            self._complain(name, None)
         self.app.background(self.app.txn.options, name, *values,
                             on_result=lambda opts: self._set_options(name, opts),
                             on_error=lambda exc: self._show_error(name, exc))
@@ -125,7 +127,7 @@ class FormScreen(KioskScreen):
         if name not in self.errors:
             return  # the form was left or forgotten meanwhile
         error = self.errors[name]
-        error.text = exc.message(self.app.lang) if hasattr(exc, "message") else ""
+        self._complain(name, exc.message if hasattr(exc, "message") else None)
         txn = self.app.txn
         if txn is None or txn.outcome is not None or name in self.retries:
             return
@@ -139,11 +141,22 @@ class FormScreen(KioskScreen):
         """The resident asks again for a lookup that failed."""
         self._ask_options(name, *self._asked.get(name, ()))
 
+    def _complain(self, name: str, said: Callable[[str], str] | None) -> None:
+        """Put (None: take away) the line under field ``name``, kept by language so a switch says it again."""
+        if said is None:
+            self._said.pop(name, None)
+            self.errors[name].text = ""
+        else:
+            self._said[name] = said
+            self.errors[name].text = said(self.app.lang)
+
     def relabel(self, *_args: Any) -> None:
-        """Labels, hints and options in the current language."""
+        """Labels, hints, options and error lines in the current language."""
         if not hasattr(self, "labels"):
             return
         app = self.app
+        for name, said in self._said.items():
+            self.errors[name].text = said(app.lang)
         self.ids.title.text = app.local(app.txn.item.name_zh, app.txn.item.name_en) if app.txn else ""
         for name, (label, spec) in self.labels.items():
             hint = app.local(spec.hint_zh, spec.hint_en)
@@ -171,17 +184,18 @@ class FormScreen(KioskScreen):
 
     def submit(self) -> None:
         """Hand the values to the workflow, which validates them."""
-        for error in self.errors.values():
-            error.text = ""
+        for name in self.errors:
+            self._complain(name, None)
         self.ids.ime.close()
         self.app.run_step(self.app.txn.submit_form, self.values(), on_recoverable=self.field_error)
 
     def field_error(self, error: KioskError) -> None:
         """Show the workflow's complaint under the field it names (or under the last field)."""
         name = error.field if isinstance(error, FieldError) else ""
-        target = self.errors.get(name) or (list(self.errors.values()) or [None])[-1]
-        if target is not None:
-            target.text = error.message(self.app.lang)
+        if name not in self.errors:
+            name = list(self.errors)[-1] if self.errors else ""
+        if name:
+            self._complain(name, error.message)
 
 
 SCREEN = FormScreen

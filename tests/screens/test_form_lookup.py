@@ -17,10 +17,18 @@ class AskingResident(QuietResident):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.touched: list[str] = []
+        self.in_english: list[str] = []
 
     def press(self, widget: Any, what: str = "") -> None:
-        """Touch as the demo's resident does, and note it."""
+        """Touch as the demo's resident does, and note it; before asking again, read the form in English."""
         self.touched.append(what)
+        if what.startswith("try again for "):
+            app, form = self.driver.app, self.driver.app.sm.get_screen("form")
+            app.lang = "en"
+            self.driver.pump(2)
+            self.in_english = [form.errors[what.removeprefix("try again for ")].text, widget.text]
+            app.lang = "zh_CN"
+            self.driver.pump(2)
         super().press(widget, what)
 
 
@@ -59,6 +67,9 @@ def test_a_failed_lookup_offers_try_again_and_the_flow_goes_on(ui: Any, tmp_path
     # The error was shown with the button under it, in the kiosk's language.
     assert ("公安业务系统返回异常，请稍后再试。", "再试一次") in seen, (resident.touched, record)
     assert any(t.startswith("try again for ") for t in resident.touched)
+    # Switched to English, the screen says both in English (one language per screen).
+    assert resident.in_english == ["The police service system gave an unexpected answer. Please try again later.",
+                                   "Try again"]
     # Asked again, the resident's fine came back and was paid: the failure did not end the transaction.
     assert record.outcome == "completed", (record.reason, record.message)
 
