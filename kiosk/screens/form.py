@@ -81,7 +81,7 @@ class FormScreen(KioskScreen):
         """The fields go, with what was typed and the resident's own records offered in them."""
         self.ids.ime.close()
         self.ids.fields.clear_widgets()
-        self.inputs, self.labels, self.errors, self.retries, self._said = {}, {}, {}, {}, {}
+        self.inputs, self.labels, self.errors, self.retries, self._said, self._asked = {}, {}, {}, {}, {}, {}
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
         grid = self.inputs[name]
