@@ -28,6 +28,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the plan's seed (written to the JSON)")
     p.add_argument("--out", default="soak-out", help="output folder (default soak-out)")
     p.add_argument("--sample-every", type=int, default=100, help="sessions between samples (default 100)")
+    p.add_argument("--read-every", type=int, default=10,
+                   help="sessions between the RSS readings the growth is fitted on (default 10)")
     p.add_argument("--warmup", type=int, default=100,
                    help="sessions before the RSS growth is fitted and descriptors and threads must stay flat")
     return p.parse_args(argv)
@@ -59,12 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         from kiosk.soak import ui_soak
         from kiosk.soak.plan import FAULT_KINDS as kinds
 
-        result, warnings = ui_soak.run(out, sessions, args.seed, sample_every=args.sample_every, warmup=args.warmup)
+        result, warnings = ui_soak.run(out, sessions, args.seed, sample_every=args.sample_every, warmup=args.warmup,
+                                       read_every=args.read_every)
     else:
         from kiosk.soak import engine_soak
         from kiosk.soak.plan import ENGINE_FAULT_KINDS as kinds
 
-        result = engine_soak.run(out, sessions, args.seed, sample_every=args.sample_every, warmup=args.warmup)
+        result = engine_soak.run(out, sessions, args.seed, sample_every=args.sample_every, warmup=args.warmup,
+                                 read_every=args.read_every)
     path = out / OUTPUT[args.soak]
     result.write(path, seed=args.seed)
     print(result.table(f"{args.soak} soak (seed {args.seed})"))

@@ -27,7 +27,7 @@ from kiosk.soak import ledger
 from kiosk.soak.faults import FaultInjector
 from kiosk.soak.plan import ENGINE_BEHAVIOURS, ENGINE_FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
-from kiosk.soak.sampler import sample
+from kiosk.soak.sampler import READ_EVERY, rss_reading, sample
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class EngineResident:
 
 
 def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup: int = 100,
-        progress: Callable[[str], None] = print) -> SoakResult:
+        read_every: int = READ_EVERY, progress: Callable[[str], None] = print) -> SoakResult:
     """The engine-only soak of ``sessions`` sessions, its state under ``out``/engine-state (emptied first)."""
     state = out / "engine-state"
     shutil.rmtree(state, ignore_errors=True)
@@ -200,6 +200,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                               tour=tours(len(runtime.catalog.items), sessions, warmup))
         random.seed(seed)
         result.samples.append(sample(0))
+        result.readings.append((0, result.samples[-1].rss_mib))
         for plan in plans:
             new_resident(runtime)
             if plan.fault:
@@ -224,9 +225,12 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                 top_up(runtime)
             if done % sample_every == 0 or done == sessions:
                 result.samples.append(sample(done))
+                result.readings.append((done, result.samples[-1].rss_mib))
                 rate = done / (time.monotonic() - started) * 60
                 progress(f"soak engine: {done}/{sessions} sessions ({rate:.0f}/min), "
                          f"rss {result.samples[-1].rss_mib:.1f} MiB")
+            elif done % read_every == 0:
+                result.readings.append((done, rss_reading()))
         runtime.reconcile()  # what the kiosk's reconcile timer does: late payments settled
         counts = injector.counts()
         result.faults = {kind: counts.get(kind, 0) for kind in ENGINE_FAULT_KINDS}

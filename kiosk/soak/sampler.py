@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+READ_EVERY = 10  # sessions between the RSS readings the growth is fitted on (samples come every 100)
+
+
 @dataclass(frozen=True)
 class Sample:
     """The process after ``session`` sessions (soak.json ``samples``)."""
@@ -101,12 +104,57 @@ def trim_heap() -> bool:
     return True
 
 
+def rss_reading() -> float:
+    """The resident set in MiB after a full garbage collection and with the C heap trimmed: what the process holds.
+
+    Cheaper than :func:`sample` (no object census), so the soak reads it every few sessions for its fit."""
+    gc.collect()
+    trim_heap()
+    return round(_status_field("VmRSS") / 1024, 2)
+
+
 def sample(session: int) -> Sample:
     """Measure now, after a full garbage collection (so the counts are what is still alive) and with the C heap
     trimmed (so the RSS is what the process holds, not what the allocator kept for later)."""
-    gc.collect()
-    trim_heap()
+    rss = rss_reading()
     widgets, textures = kivy_objects()
-    return Sample(session=session, rss_mib=round(_status_field("VmRSS") / 1024, 2),
-                  fds=len(os.listdir("/proc/self/fd")), threads=_status_field("Threads"),
-                  widgets=widgets, textures=textures)
+    return Sample(session=session, rss_mib=rss, fds=len(os.listdir("/proc/self/fd")),
+                  threads=_status_field("Threads"), widgets=widgets, textures=textures)
+
+
+def memory_map() -> dict[str, float]:
+    """Resident MiB by kind of mapping (/proc/self/smaps): ``heap`` (the main C heap), ``anon`` (other anonymous
+    mappings: glibc's thread arenas, Python's object arenas, the renderer's buffers), ``files`` (mapped files)."""
+    kinds = {"heap": 0, "anon": 0, "files": 0}
+    kind = "anon"
+    with open("/proc/self/smaps", encoding="ascii", errors="replace") as fh:
+        for line in fh:
+            first = line.split(maxsplit=6)
+            if not first:
+                continue
+            if "-" in first[0] and not first[0].endswith(":"):  # a mapping's header: range perms offset dev inode path
+                path = first[5] if len(first) > 5 else ""
+                kind = "heap" if path == "[heap]" else "files" if path.startswith("/") else "anon"
+            elif first[0] == "Rss:":
+                kinds[kind] += int(first[1])
+    return {k: round(v / 1024, 1) for k, v in kinds.items()}
+
+
+def texture_mib() -> float:
+    """MiB of pixels held by the live Kivy textures (width × height × 4, regions aside; 0 without Kivy)."""
+    if "kivy.graphics.texture" not in sys.modules:
+        return 0.0
+    from kivy.graphics.texture import Texture
+
+    with others_parked():
+        objects = gc.get_objects()
+        total = sum(o.width * o.height * 4 for o in objects if type(o) is Texture)  # not regions: they share a parent's pixels
+        del objects
+    return round(total / 2**20, 1)
+
+
+def grown(before: collections.Counter[type], after: collections.Counter[type], top: int = 8) -> list[tuple[str, int]]:
+    """The ``top`` types whose live count rose most from ``before`` to ``after`` (name, rise), rises only."""
+    rises = ((kind, after[kind] - before.get(kind, 0)) for kind in after)
+    return [(f"{kind.__module__}.{kind.__qualname__}", n)
+            for kind, n in sorted((r for r in rises if r[1] > 0), key=lambda r: -r[1])[:top]]

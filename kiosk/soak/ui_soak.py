@@ -26,7 +26,7 @@ from kiosk.soak.engine_soak import new_resident, soak_config, top_up
 from kiosk.soak.faults import FaultInjector
 from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
-from kiosk.soak.sampler import sample
+from kiosk.soak.sampler import READ_EVERY, grown, live_types, memory_map, rss_reading, sample, texture_mib
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ class UiSoak:
 
 
 def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup: int = 100,
-        progress: Callable[[str], None] = print) -> tuple[SoakResult, dict[str, int]]:
+        read_every: int = READ_EVERY, progress: Callable[[str], None] = print) -> tuple[SoakResult, dict[str, int]]:
     """The UI soak of ``sessions`` sessions under ``out``; the result and the idle warnings answered by screen."""
     station = ChipStation(out / "pcscd").start()
     result = SoakResult(warmup=warmup)
@@ -305,6 +305,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                               tour=tours(len(items), sessions, warmup))
         soak.start()
         result.samples.append(sample(0))
+        result.readings.append((0, result.samples[-1].rss_mib))
+        census = live_types()
         for plan in plans:
             began = time.monotonic()
             outcome = soak.session(plan, result)
@@ -315,6 +317,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                 soak.tidy()
             if done % sample_every == 0 or done == sessions:
                 result.samples.append(sample(done))
+                result.readings.append((done, result.samples[-1].rss_mib))
+                census = _diagnose(census, progress)
                 rate = done / (time.monotonic() - started) * 60
                 # The prompt cache fills to its bound (speech.cache_mb) early on: RSS that grows with it is a cache
                 # filling, not a leak.
@@ -322,6 +326,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                 progress(f"soak ui: {done}/{sessions} sessions ({rate:.1f}/min), rss {result.samples[-1].rss_mib:.1f} "
                          f"MiB, speech cache {cache.size_bytes / 2**20:.1f}/{cache.max_bytes / 2**20:.0f} MiB, "
                          f"stuck {result.stuck}, crashes {result.crashes}")
+            elif done % read_every == 0:
+                result.readings.append((done, rss_reading()))
         soak.stop()
         soak.runtime.reconcile()  # what the kiosk's reconcile timer does: late payments settled
         counts = soak.injector.counts()
@@ -336,3 +342,14 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
     result.sessions = sessions
     result.seconds = time.monotonic() - started
     return result, warnings
+
+
+def _diagnose(before: Any, progress: Callable[[str], None]) -> Any:
+    """Say where the memory sits (mappings, textures' pixels) and which object types grew since ``before``;
+    the new census, for the next time."""
+    census = live_types()
+    where = memory_map()
+    progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, textures "
+             f"{texture_mib()} MiB; grown since the last sample: "
+             + (", ".join(f"{name} +{n}" for name, n in grown(before, census)) or "nothing"))
+    return census

@@ -1,12 +1,13 @@
 """soak.json's exact fields, the RSS growth fit, and the targets a soak misses."""
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
 
 from kiosk.soak import report as R
-from kiosk.soak.sampler import Sample, _status_field, live_types, sample, trim_heap
+from kiosk.soak.sampler import Sample, _status_field, grown, live_types, memory_map, sample, trim_heap
 
 
 def _samples(rss_step: float, fds_step: int = 0, threads_step: int = 0, n: int = 6) -> list[Sample]:
@@ -95,3 +96,47 @@ def test_every_missed_target_is_named():
     for words in ("RSS grew 10.00 MiB", "open descriptors rose from 32 to 40", "threads rose from 9 to 13",
                   "1 crash", "2 session(s) stuck", "1 ledger mismatch", "never applied: b, c"):
         assert words in missed
+
+
+def test_rss_growth_is_fitted_on_the_readings_when_there_are_some():
+    # Samples every 100 sessions climb 10 MiB per 1,000; the readings every 10 sessions, which the growth is judged
+    # on, are flat around 300 MiB with a scatter that ten samples could not average out.
+    result = R.SoakResult(samples=_samples(1.0), warmup=100)
+    result.readings = [(n, 300.0 + (7.0 if (n // 10) % 2 else -7.0)) for n in range(0, 1001, 10)]
+    assert abs(result.rss_growth()) < 0.5
+    assert abs(result.sample_growth() - 10.0) < 1e-9
+    result.readings = [(n, 300.0 + 0.004 * n) for n in range(0, 1001, 10)]  # 4 MiB per 1,000
+    assert abs(result.rss_growth() - 4.0) < 1e-9
+    result.readings = [(0, 100.0), (100, 300.0)]  # one reading after the warm-up: the samples decide
+    assert abs(result.rss_growth() - 10.0) < 1e-9
+
+
+def test_soak_json_carries_the_readings(tmp_path):
+    result = R.SoakResult(sessions=20, samples=_samples(0.0, n=2), readings=[(0, 200.0), (10, 201.5)], warmup=0)
+    result.write(tmp_path / "soak.json")
+    data = json.loads((tmp_path / "soak.json").read_text())
+    assert data["rss_readings"] == [[0, 200.0], [10, 201.5]]
+    assert data["rss_growth_mib_per_1000"] == 150.0
+
+
+def test_the_memory_map_accounts_for_the_whole_resident_set():
+    where = memory_map()
+    rss = _status_field("VmRSS") / 1024
+    assert set(where) == {"heap", "anon", "files"}
+    assert where["files"] > 1  # the interpreter itself is a mapped file
+    assert abs(sum(where.values()) - rss) < max(2.0, rss * 0.05), (where, rss)
+    held = bytearray(64 * 2**20)  # beyond the mmap threshold: an anonymous mapping of its own
+    held[::4096] = b"x" * len(held[::4096])
+    assert memory_map()["anon"] > where["anon"] + 60
+    del held
+
+
+def test_grown_names_the_types_that_rose_most_and_only_those():
+    class Leaky:
+        pass
+
+    before = collections.Counter({int: 10, str: 5, Leaky: 1})
+    after = collections.Counter({int: 12, str: 3, Leaky: 41, float: 1})
+    assert grown(before, after, top=2) == [(f"{__name__}.test_grown_names_the_types_that_rose_most_and_only_those"
+                                            ".<locals>.Leaky", 40), ("builtins.int", 2)]
+    assert ("builtins.str", -2) not in grown(before, after) and len(grown(before, after)) == 3

@@ -63,10 +63,15 @@ def _check(data: dict, sessions: int, kinds: tuple[str, ...], output: str) -> No
 
 @pytest.mark.timeout(900)  # 12 UI sessions take 4 to 6 minutes on a shared 2-core machine
 def test_a_short_ui_soak_fires_every_fault_kind_and_writes_soak_json(tmp_path):
-    status, output, data = _soak("ui", tmp_path, "--sessions", "12", "--sample-every", "4", "--warmup", "4")
+    status, output, data = _soak("ui", tmp_path, "--sessions", "12", "--sample-every", "4", "--warmup", "4",
+                                 "--read-every", "2")
     assert status in (0, 1), output[-4000:]
     _check(data, 12, FAULT_KINDS, output)
     assert data["samples"][-1]["widgets"] > 0 and data["samples"][-1]["textures"] > 0  # a Kivy app was sampled
+    assert [n for n, _ in data["rss_readings"]] == [0, 2, 4, 6, 8, 10, 12]
+    assert all(rss > 0 for _, rss in data["rss_readings"])
+    # Where the memory sits, at each sample: the mappings, the textures' pixels, the types that grew.
+    assert output.count("soak ui: memory heap ") == 3, output[-4000:]
     assert "outcome" in output and "fault kind" in output  # the table
 
 
@@ -75,6 +80,7 @@ def test_a_short_engine_soak_fires_every_fault_kind_and_writes_its_json(tmp_path
     assert status in (0, 1), output[-4000:]
     _check(data, 200, ENGINE_FAULT_KINDS, output)
     assert {s["session"] for s in data["samples"]} == {0, 50, 100, 150, 200}
+    assert [n for n, _ in data["rss_readings"]] == list(range(0, 201, 10))  # every 10 sessions by default
     assert all(s["widgets"] == 0 for s in data["samples"])
 
 
