@@ -199,22 +199,32 @@ class UiDriver:
     def tap_at(self, x: float, y: float, hold_s: float | None = None) -> None:
         """Put a finger down at window pixel (x, y) and lift it after ``hold_s`` (default: long enough for a
         list to hand the touch on), as the touchscreen reports it."""
-        from kivy.core.window import Window
-
-        width, height = Window.size
         screen = self.current
-        self._uid += 1
-        touch = self._touch_cls("scripted", self._uid, (x / max(1, width - 1), y / max(1, height - 1)))
-        self.provider.queue.append(("begin", touch))
+        touch = self.finger_down(x, y)
         # A ScrollView holds a touch for scroll_timeout (200 ms) before it hands it to
         # the button beneath, as it does for a real finger.
         self.wait_seconds(LIST_HOLD_S if hold_s is None else hold_s)
+        self.finger_up(touch)
+        self.touches_on[screen] = self.touches_on.get(screen, 0) + 1
+
+    def finger_down(self, x: float, y: float) -> Any:
+        """Put a finger down at window pixel (x, y), as the touchscreen reports it; the touch, for
+        :meth:`finger_up`. The event is handled at the next frame."""
+        from kivy.core.window import Window
+
+        width, height = Window.size
+        self._uid += 1
+        touch = self._touch_cls("scripted", self._uid, (x / max(1, width - 1), y / max(1, height - 1)))
+        self.provider.queue.append(("begin", touch))
+        return touch
+
+    def finger_up(self, touch: Any) -> None:
+        """Lift the finger of ``touch`` (timed as a response) and run two frames."""
         lift = ("end", touch)
         self._await_answer(lambda: lift not in self.provider.queue)
         self.provider.queue.append(lift)
         self.pump(2)
         self.touches += 1
-        self.touches_on[screen] = self.touches_on.get(screen, 0) + 1
 
     def press_key(self, name: str, *, wake: bool = True) -> None:
         """Press and release the keypad key ``name`` (Kivy's keycode name, e.g. numpad8) through the window's

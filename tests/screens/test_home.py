@@ -77,3 +77,44 @@ def test_each_category_has_its_icon_and_says_how_many_services_it_has(ui: Any) -
     ui.tap(tiles["E"])  # the category still lists its items
     ui.wait_screen("category")
     assert len(app.sm.current_screen.ids.item_list.children) == 9
+
+
+def test_a_list_does_not_move_under_a_finger_when_items_become_unavailable(ui: Any, monkeypatch: Any) -> None:
+    # The UI soak's session 975: the backend went down while the resident's finger was on the category list, and
+    # the list was filled again under it. In care mode an item that cannot run takes a taller entry (its name and
+    # "unavailable right now" in large type), so the entries below slide down; the list hands the touch to the
+    # entry under the finger 0.2 s after it came down, and that was the one above.
+    app = ui.app
+    app.care = True
+    try:
+        ui.pump(10)
+        ui.tap(app.sm.get_screen("home").category_tile("T"))
+        ui.wait_screen("category")
+        screen = app.sm.current_screen
+        entries = list(reversed(screen.ids.item_list.children))
+        target = entries[3]
+        x, y = target.to_window(target.center_x, target.top - 30)  # near its upper edge: the list grows downwards
+        finger = ui.finger_down(x, y)
+        ui.pump(2)
+        down = {e.item_id: "test_down" for e in entries[:3]}
+        monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))  # the polls agree
+        app._set_unavailable(down, False)  # as a health answer does
+        ui.wait_seconds(0.3)  # the list hands the touch on after 200 ms
+        assert screen.finger_on_list()
+        assert screen.ids.item_list.children[-1] is entries[0]  # not filled again yet
+        ui.finger_up(finger)
+        ui.wait_screen("guide")
+        assert app.item.id == target.item_id
+        # Once the finger has settled the list is filled again: the three say they cannot run now, in taller entries.
+        ui.wait_until(lambda: screen.ids.item_list.children[-1] is not entries[0], "the list filled again")
+        refilled = list(reversed(screen.ids.item_list.children))
+        assert [e.item_id for e in refilled if "暂停办理" in e.label] == [e.item_id for e in entries[:3]]
+        ui.tap_id("back_button")
+        ui.wait_screen("category")
+        ui.pump(3)
+        later = screen.button_for(target.item_id)
+        assert later.to_window(0, later.top)[1] < (y + 30) - 60  # the slide the finger was spared (window pixels)
+    finally:
+        monkeypatch.undo()
+        app._set_unavailable({}, False)
+        app.care = False
