@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.properties import StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.icons import glyph
+from kiosk.services import heap
+
+TIDY_AFTER_S = 3.0  # on home, with no one starting a visit, this long after arriving: the heap is tidied
 
 
 class HomeTile(ButtonBehavior, BoxLayout):
@@ -32,6 +36,29 @@ class HomeScreen(KioskScreen):
     """Entry screen; shown after every session."""
 
     spoken_ids = ("backend_notice",)
+    tidies = 0  # times the heap was tidied here (tests, the soak's log)
+
+    def on_kv_post(self, *_args: Any) -> None:
+        """Arm the tidy that follows each arrival here."""
+        self._tidy = Clock.create_trigger(self._tidy_heap, TIDY_AFTER_S)
+
+    def on_enter(self, *_args: Any) -> None:
+        """A resident has gone (or the kiosk has just started): tidy the heap once home has been still a while."""
+        self._tidy()
+
+    def on_leave(self, *_args: Any) -> None:
+        """Someone is using the kiosk: no tidy under their fingers."""
+        self._tidy.cancel()
+
+    def _tidy_heap(self, _dt: float) -> None:
+        app = self.app
+        if self.manager is None or self.manager.current != self.name or app.txn is not None:
+            return
+        if app.attract_idle_s() < TIDY_AFTER_S:  # someone is touching home (the search box, the categories)
+            self._tidy()
+            return
+        heap.tidy()  # on the UI thread, with no one at the kiosk
+        HomeScreen.tidies += 1
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Build the tiles and category buttons once from the catalog and clear the search box."""

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import collections
-import ctypes
-import ctypes.util
-import functools
 import gc
 import os
 import sys
@@ -12,6 +9,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from kiosk.services.heap import trim_heap  # noqa: F401  (the soak's samples trim as the kiosk does)
 
 
 READ_EVERY = 10  # sessions between the RSS readings the growth is fitted on (samples come every 100)
@@ -82,26 +81,6 @@ def others_parked(hold_s: float = 5.0, settle_s: float = 0.05) -> Any:
         yield
     finally:
         sys.setswitchinterval(old)
-
-
-@functools.lru_cache(maxsize=1)
-def _malloc_trim() -> Any:
-    name = ctypes.util.find_library("c")  # runs ldconfig: once per process
-    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-
-
-def trim_heap() -> bool:
-    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``); False where there is none.
-
-    glibc keeps what was freed for later allocations: between two samples the resident set rose and fell by
-    tens of MiB with nothing alive to show for it (a UI soak's RSS read 802, 818, 861, 840 MiB at sessions 100
-    to 400; ~76 MiB of it came back on a trim). Trimmed first, RSS is what the process holds.
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True
 
 
 def rss_reading() -> float:

@@ -118,3 +118,43 @@ def test_a_list_does_not_move_under_a_finger_when_items_become_unavailable(ui: A
         monkeypatch.undo()
         app._set_unavailable({}, False)
         app.care = False
+
+
+def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: Any) -> None:
+    from kiosk.screens import home as home_module
+
+    calls: list[float] = []
+    after_s = home_module.TIDY_AFTER_S
+    monkeypatch.setattr(home_module, "TIDY_AFTER_S", 0.5)
+    monkeypatch.setattr(home_module.heap, "tidy", lambda: calls.append(ui.app.attract_idle_s()) or 0.0)
+    app = ui.app
+    home = app.sm.get_screen("home")
+    home._tidy.cancel()  # one armed when this test's fixture came home
+    home._tidy = home_module.Clock.create_trigger(home._tidy_heap, home_module.TIDY_AFTER_S)
+    try:
+        ui.tap(home.tile_for("H01"))  # a visit: no tidy while it lasts
+        ui.wait_screen("guide")
+        ui.wait_seconds(1.0)
+        assert calls == []
+        ui.tap_id("back_button")  # gone: home tidies once it has been still for TIDY_AFTER_S
+        ui.wait_screen("home")
+        ui.wait_until(lambda: calls, "the tidy")
+        assert len(calls) == 1 and calls[0] >= 0.5
+        ui.wait_seconds(1.0)
+        assert len(calls) == 1  # once per arrival, not on every tick
+    finally:
+        home._tidy.cancel()
+        home._tidy = home_module.Clock.create_trigger(home._tidy_heap, after_s)
+
+
+def test_a_tidy_hands_freed_memory_back() -> None:
+    from kiosk.services import heap
+    from kiosk.soak.sampler import _status_field
+
+    blocks = [bytes(3072) for _ in range(60_000)]  # ~180 MiB in glibc's heap, every 32nd block kept
+    kept = blocks[::32]
+    held = _status_field("VmRSS") / 1024
+    del blocks
+    took = heap.tidy()
+    assert _status_field("VmRSS") / 1024 < held - 100
+    assert 0 <= took < 30 and len(kept) == 1875
