@@ -9,11 +9,14 @@ identify step in services can refuse a chip that does not prove itself.
 from __future__ import annotations
 
 import abc
+from typing import TYPE_CHECKING
 
 from kiosk.hardware.base import Device
 from kiosk.hardware.icao.mrz import Mrz
-from kiosk.hardware.icao.pa import PassiveAuthResult
 from kiosk.hardware.idcard import IdentityCard
+
+if TYPE_CHECKING:  # pa imports cryptography and asn1crypto (~80 ms): loaded by the drivers that read a chip
+    from kiosk.hardware.icao.pa import PassiveAuthResult
 
 
 def chip_evidence(dg1: Mrz, result: PassiveAuthResult) -> dict[str, str]:

@@ -23,13 +23,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from kiosk.errors import SignatureError
+
+if TYPE_CHECKING:  # cryptography is imported by the Ed25519 functions (~25 ms the kiosk's first frame need not wait)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DEFAULT_MAX_SKEW_S = 300
 DEMO_BACKEND_SEED = hashlib.sha256(b"kiosk-demo-backend-ed25519-seed").digest()
@@ -204,6 +204,8 @@ def document_lookup_hash(secret: bytes, id_number: str) -> str:
 # --- documents (Ed25519) -------------------------------------------------------------------
 def private_key_from_seed(seed: bytes) -> Ed25519PrivateKey:
     """The Ed25519 private key for a 32-byte seed."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
@@ -214,6 +216,8 @@ def demo_backend_private_key() -> Ed25519PrivateKey:
 
 def public_key_b64(private_key: Ed25519PrivateKey) -> str:
     """The base64 raw public key of a private key."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
 
@@ -226,6 +230,9 @@ def sign_document(private_key: Ed25519PrivateKey | bytes, payload: str) -> str:
 
 def verify_document(public_key_b64: str, payload: str, sig: str) -> None:
     """Check a document signature. Raises SignatureError (reason bad_key, malformed, bad_signature)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64, validate=True))
     except (ValueError, binascii.Error):
