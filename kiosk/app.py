@@ -184,6 +184,9 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         from kivy.lang import Builder
 
         LabelBase.register(DEFAULT_FONT, cjk_font())
+        from kiosk.screens import kinsoku
+
+        kinsoku.install()  # no wrapped line starts with 。，、 (Kivy breaks Chinese at any character)
         Builder.load_file(str(SCREENS_DIR / "common.kv"))
         from kiosk.screens.base import KioskRoot, gl_finish_without_gil
 
