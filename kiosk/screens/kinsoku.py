@@ -1,14 +1,16 @@
-"""Chinese line breaking: a wrapped line never starts with a closing mark (。，、；：？！ and closing brackets).
+"""Chinese line breaking: a wrapped line never starts with a closing mark (。，、；：？！ and closing brackets) and
+never ends with an opening bracket.
 
 Kivy wraps text that has no spaces at whatever character reaches the edge, so a sentence whose full stop
 falls just past it ends on a line of its own ("…请联系工作人员" / "。"): in care mode's large type on the
 form's error lines and elsewhere. Chinese typesetting (GB/T 15834, and the 禁则 of every CJK typesetter)
-keeps such a mark with the character before it; the usual way, and the one taken here, is to carry that
-character down with it.
+keeps such a mark with the character before it (and an opening bracket with the one after: a title broke as
+"机动车检验标志申领（" / "六年免检）"); the usual way, and the one taken here, is to carry the character down.
 
 :func:`install` wraps the layout function Kivy's labels call (``kivy.core.text.layout_text``): after Kivy
 has laid a plain label's text out at its width, a soft-wrapped line that starts with a closing mark makes
-it lay the text out again with a break before the previous line's last character. The label's ``text``
+it lay the text out again with a break before the previous line's last character; a soft-wrapped line that
+ends with an opening bracket, with a break before that bracket. The label's ``text``
 stays as it was; only the drawing changes. Markup labels (laid out piece by piece) are left to Kivy.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Callable
 
 # Marks that may not begin a line (full-width and the ASCII ones that end a phrase in mixed text).
 CLOSING = frozenset("。，、；：？！…—）」』》〉】〕”’%．,.;:?!)]}")
+OPENING = frozenset("（「『《〈【〔“‘([{")
 MAX_PASSES = 4  # each pass mends one line; a paragraph needing more keeps Kivy's own breaks for the rest
 
 _original: Callable[..., Any] | None = None
@@ -28,9 +31,10 @@ def line_texts(lines: list[Any]) -> list[str]:
 
 
 def mend(text: str, lines: list[Any]) -> str | None:
-    """``text`` with a break carrying a closing mark's previous character down, for the first soft-wrapped line
-    of ``lines`` (as Kivy laid ``text`` out) that starts with a closing mark; None when no line does, or when
-    the lines cannot be matched to the text."""
+    """``text`` with one break added, for the first soft-wrapped line of ``lines`` (as Kivy laid ``text`` out)
+    that starts with a closing mark (the previous character carried down with it) or ends with an opening
+    bracket (carried down to what it opens); None when no line needs it, or when the lines cannot be matched
+    to the text."""
     pos = 0
     starts = []
     for line_text in line_texts(lines):
@@ -39,11 +43,16 @@ def mend(text: str, lines: list[Any]) -> str | None:
             return None
         starts.append(found)
         pos = found + len(line_text)
+    texts = line_texts(lines)
     for i in range(1, len(lines)):
-        first = line_texts(lines[i:i + 1])[0][:1]
-        if first not in CLOSING or lines[i - 1].is_last_line:  # a hard break (a new paragraph) is the author's
+        if lines[i - 1].is_last_line:  # a hard break (a new paragraph) is the author's
             continue
-        cut = starts[i] - 1
+        if texts[i][:1] in CLOSING:
+            cut = starts[i] - 1  # the previous line's last character goes down with the mark
+        elif texts[i - 1][-1:] in OPENING:
+            cut = starts[i - 1] + len(texts[i - 1]) - 1  # the bracket goes down to what it opens
+        else:
+            continue
         if cut <= starts[i - 1] or text[cut].isspace() or text[cut] in CLOSING:
             continue  # a one-character line, a space, or a run of marks: nothing to carry down
         return text[:cut] + "\n" + text[cut:]

@@ -16,8 +16,16 @@ def _lines(label: Any) -> list[str]:
     return line_texts(label._label._cached_lines)
 
 
-def _widths_kivy_leaves_a_mark_alone(text: str, font_size: int) -> list[int]:
-    """Widths at which Kivy's own layout starts a wrapped line of ``text`` with a closing mark."""
+def _bad(lines: list[str]) -> bool:
+    from kiosk.screens.kinsoku import CLOSING, OPENING
+
+    return (any(t[:1] in CLOSING for t in lines[1:])
+            or any(t[-1:] in OPENING for t in lines[:-1]))
+
+
+def _widths_kivy_breaks_badly(text: str, font_size: int) -> list[int]:
+    """Widths at which Kivy's own layout starts a wrapped line of ``text`` with a closing mark or ends one with
+    an opening bracket."""
     from kivy.core.text import Label as CoreLabel
     from kivy.core.text.text_layout import layout_text  # Kivy's own
 
@@ -28,26 +36,29 @@ def _widths_kivy_leaves_a_mark_alone(text: str, font_size: int) -> list[int]:
         core = CoreLabel(text=text, font_size=font_size, text_size=(width, None))
         lines: list[Any] = []
         layout_text(text, lines, (0, 0), (width, None), core.options, core.get_cached_extents(), False, True)
-        if any(t[:1] in kinsoku.CLOSING for t in kinsoku.line_texts(lines)[1:]):
+        if _bad(kinsoku.line_texts(lines)):
             found.append(width)
     return found
 
 
-def test_a_wrapped_line_never_starts_with_a_closing_mark(ui: Any) -> None:
+@pytest.mark.parametrize("text, font_size", [
+    (SENTENCE, 72),  # care mode's error line: 48 × 1.5
+    ("机动车检验标志申领（六年免检）", 90),  # care mode's item title: 60 × 1.5 (it broke after the bracket)
+])
+def test_a_wrapped_line_never_starts_with_a_closing_mark_or_ends_with_an_opening_one(
+        ui: Any, text: str, font_size: int) -> None:
     from kivy.uix.label import Label
 
-    from kiosk.screens.kinsoku import CLOSING
-
-    widths = _widths_kivy_leaves_a_mark_alone(SENTENCE, 72)  # care mode's error line: 48 × 1.5
-    assert len(widths) >= 3, widths  # the case is real: Kivy alone leaves 。 or ， at a line's start
+    widths = _widths_kivy_breaks_badly(text, font_size)
+    assert len(widths) >= 3, widths  # the case is real: Kivy alone breaks there
     for width in widths:
-        label = Label(text=SENTENCE, font_size=72, text_size=(width, None))
+        label = Label(text=text, font_size=font_size, text_size=(width, None))
         label.texture_update()
         lines = _lines(label)
-        assert "".join(lines) == SENTENCE, (width, lines)  # nothing lost, nothing added
-        assert not any(line[:1] in CLOSING for line in lines[1:]), (width, lines)
+        assert "".join(lines) == text, (width, lines)  # nothing lost, nothing added
+        assert not _bad(lines), (width, lines)
         assert max(label._label.get_extents(line)[0] for line in lines) <= width
-        assert label.text == SENTENCE  # the widget's text is untouched; only its drawing changed
+        assert label.text == text  # the widget's text is untouched; only its drawing changed
 
 
 def test_the_authors_own_line_breaks_are_kept(ui: Any) -> None:
