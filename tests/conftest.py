@@ -31,6 +31,11 @@ from kiosk.hardware.simulators.vicc import private_pcsc_socket
 
 # Before any PC/SC call of this process: the pcscd the tests start gets this run's own socket,
 # so two test runs on one machine (CI beside a developer) never take pcscd from each other.
+# An xdist worker starts a pcscd of its own but inherits the controller's PCSCLITE_CSOCK_NAME
+# (the controller loads this file first): left alone, both workers' pcscd would bind one folder
+# over /run/pcscd and each take the other's socket. Each worker takes its own instead.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("PCSCLITE_CSOCK_NAME", None)
 private_pcsc_socket()
 
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
