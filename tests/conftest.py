@@ -238,3 +238,16 @@ def _listening_addresses(port: int) -> set[str]:
 def listening_addresses() -> Any:
     """``listening_addresses(port) -> {address}``: where this machine listens on a TCP port."""
     return _listening_addresses
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the modules holding a slow test run first (each module's tests still together, in order).
+
+    `make test` hands whole files to its workers (``--dist loadfile --no-loadscope-reorder``) as each one frees
+    up, in collection order: a three-minute module collected last would run alone at the end while the other
+    workers sit idle. A plain run keeps the collection order.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: the order within each group stays
