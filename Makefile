@@ -61,9 +61,13 @@ deps-test: $(STAMP)/apt-test $(STAMP)/pip-test
 run: deps-run
 	$(KIVY_ENV) $(VENV)/bin/kiosk run
 
-## test: the whole suite, starting the local services it needs (pcscd, cupsd, backend simulator)
+## test: the whole suite, starting the local services it needs (pcscd, cupsd, backend simulator), on TEST_WORKERS
+## pytest-xdist workers (0: in this process). Whole files go to a worker (loadfile), so a module's fixtures are set
+## up once; no reordering by test count, so the modules marked slow (handed out first, tests/conftest.py) do not end
+## the run alone. Each worker starts its own services and its own offscreen kiosk.
+TEST_WORKERS ?= 4
 test: deps-test
-	$(KIVY_ENV) $(PY) -m pytest --durations=30
+	$(KIVY_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 ## bench: speed and memory figures (never asserted in tests)
 bench: deps-test

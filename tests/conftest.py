@@ -31,6 +31,11 @@ from kiosk.hardware.simulators.vicc import private_pcsc_socket
 
 # Before any PC/SC call of this process: the pcscd the tests start gets this run's own socket,
 # so two test runs on one machine (CI beside a developer) never take pcscd from each other.
+# An xdist worker starts a pcscd of its own but inherits the controller's PCSCLITE_CSOCK_NAME
+# (the controller loads this file first): left alone, both workers' pcscd would bind one folder
+# over /run/pcscd and each take the other's socket. Each worker takes its own instead.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("PCSCLITE_CSOCK_NAME", None)
 private_pcsc_socket()
 
 from kiosk.config import DEMO_BACKEND_PUBLIC_KEY, DEMO_HMAC_SECRET, DEMO_TERMINAL_ID
@@ -233,3 +238,16 @@ def _listening_addresses(port: int) -> set[str]:
 def listening_addresses() -> Any:
     """``listening_addresses(port) -> {address}``: where this machine listens on a TCP port."""
     return _listening_addresses
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the modules holding a slow test run first (each module's tests still together, in order).
+
+    `make test` hands whole files to its workers (``--dist loadfile --no-loadscope-reorder``) as each one frees
+    up, in collection order: a three-minute module collected last would run alone at the end while the other
+    workers sit idle. A plain run keeps the collection order.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: the order within each group stays

@@ -216,8 +216,14 @@ def test_the_metrics_listen_key_alone_serves_metrics_where_it_says(
         text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'kiosk_update_last_outcome{outcome="rolled_back"} 1.0' in text
         assert 'kiosk_update_last_outcome{outcome="installed"} 0.0' in text
-        _wait_for(lambda: (tmp_path / "state" / "run-status.json").exists(), 30, "the run status")
-        status = json.loads((tmp_path / "state" / "run-status.json").read_text())  # what the health gate reads
+        run_status = tmp_path / "state" / "run-status.json"  # what the health gate reads
+        # The first writes may come before the health monitor runs (serving false), as the gate allows: on a loaded
+        # machine (parallel test workers) the test read one of those. Wait, as the gate does, for serving.
+        def serving_status() -> dict[str, Any] | None:
+            status = json.loads(run_status.read_text()) if run_status.exists() else {}
+            return status if status.get("serving") else None
+
+        status = _wait_for(serving_status, 30, "the run status saying the kiosk serves")
         assert status["serving"] is True and status["pid"] == kiosk.pid and status["version"] == kiosk_version
         # the kiosk says where its metrics are, so the technician can give Prometheus the address
         assert f"metrics served at http://127.0.0.1:{port}/metrics ([metrics] listen 127.0.0.1:{port})" in \

@@ -43,13 +43,14 @@ def _patched_source(dest: Path, old: str, new: str) -> Path:
 def gate_releases(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     """CRASH and HANG built into the session's wheelhouse."""
     base = tmp_path_factory.mktemp("gate-builds")
-    if not wheelhouse.manifest_path(CRASH).exists():
-        crash = _patched_source(base / "crash", "    prepare_kivy(cfg.ui, headless=headless)\n",
-                                "    raise RuntimeError('this test build crashes at start')\n")
-        ok(tool("kiosk-release", "build", "--out", wheelhouse.dir, "--version", CRASH, "--source", crash))
-    if not wheelhouse.manifest_path(HANG).exists():
-        hang = _patched_source(base / "hang", "    _report_run_status(runtime)\n", "")
-        ok(tool("kiosk-release", "build", "--out", wheelhouse.dir, "--version", HANG, "--source", hang))
+    with wheelhouse.building():  # another xdist worker may have built them, or be building them
+        if not wheelhouse.manifest_path(CRASH).exists():
+            crash = _patched_source(base / "crash", "    prepare_kivy(cfg.ui, headless=headless)\n",
+                                    "    raise RuntimeError('this test build crashes at start')\n")
+            ok(tool("kiosk-release", "build", "--out", wheelhouse.dir, "--version", CRASH, "--source", crash))
+        if not wheelhouse.manifest_path(HANG).exists():
+            hang = _patched_source(base / "hang", "    _report_run_status(runtime)\n", "")
+            ok(tool("kiosk-release", "build", "--out", wheelhouse.dir, "--version", HANG, "--source", hang))
     return wheelhouse
 
 

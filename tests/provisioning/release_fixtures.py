@@ -9,6 +9,8 @@ test sees what crossed the wire.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -48,6 +50,12 @@ class Wheelhouse:
 
     dir: Path
 
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """Hold the wheelhouse while building into it or reading its listing: the xdist workers of a run share it."""
+        with _run_wide_lock(self.dir.parent):
+            yield
+
     def manifest_path(self, version: str) -> Path:
         """police-kiosk-VERSION.json."""
         return self.dir / f"police-kiosk-{version}.json"
@@ -76,14 +84,35 @@ def broken_source(dest: Path) -> Path:
     return dest
 
 
+@contextlib.contextmanager
+def _run_wide_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` (a lock file beside it), across processes."""
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
-    """FULL, CODE_ONLY and BROKEN built with `kiosk-release build` into one wheelhouse (once per session)."""
-    base = tmp_path_factory.mktemp("releases")
+    """FULL, CODE_ONLY and BROKEN built with `kiosk-release build` into one wheelhouse (once per test run).
+
+    The builds take minutes of CPU: under xdist the workers of a run share one wheelhouse in the run's temporary
+    folder (the parent of each worker's own); the first to come builds it, the others wait and take it.
+    """
+    run_tmp = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_tmp = run_tmp.parent
+    base = run_tmp / "releases"
     out = base / "wheelhouse"
-    ok(tool("kiosk-release", "build", "--out", out, "--version", FULL))
-    ok(tool("kiosk-release", "build", "--out", out, "--version", CODE_ONLY))
-    ok(tool("kiosk-release", "build", "--out", out, "--version", BROKEN, "--source", broken_source(base / "broken")))
+    with _run_wide_lock(base):
+        if not (base / "built").exists():  # else another worker built it; a half-made one is made afresh
+            shutil.rmtree(base, ignore_errors=True)
+            base.mkdir()
+            ok(tool("kiosk-release", "build", "--out", out, "--version", FULL))
+            ok(tool("kiosk-release", "build", "--out", out, "--version", CODE_ONLY))
+            ok(tool("kiosk-release", "build", "--out", out, "--version", BROKEN,
+                    "--source", broken_source(base / "broken")))
+            (base / "built").touch()
     return Wheelhouse(out)
 
 

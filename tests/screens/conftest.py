@@ -79,6 +79,10 @@ def ui(kiosk_ui: Any, fresh_records: None) -> Iterator[Any]:
         app.busy = app.busy_overlay = False
         if app.txn is not None or app.sm.current != "home":
             app.end_session("cancel")
+        # The app may have sat unpumped for minutes (a long test of another kind in between, as an
+        # xdist worker runs them): the attract screen comes at the first tick, or a minute into a test.
+        app.attract_leave()
+        app.touched()
         app.lang = "zh_CN"
         kiosk_ui.wait_screen("home")
 

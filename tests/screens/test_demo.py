@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from kiosk.hardware.simulators.cards import DEMO_CARDS
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 # H01 is a home tile: home → guide in one touch, no category list on the way.
 SCREENS_OF_H01 = {"home", "guide", "identify", "form", "confirm", "printing", "done"}

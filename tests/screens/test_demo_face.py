@@ -17,7 +17,7 @@ import pytest
 from kiosk.i18n import translate
 from kiosk.services.face.guide import GUIDANCE_TEXTS
 
-pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(900)]
 
 FLOWS = ["S01", "S01:face=photo", "S01:face=far", "E07"]
 

@@ -14,7 +14,7 @@ from kiosk.hardware.simulators.cards import DEMO_CARDS
 from kiosk.hardware.speaker import Audio
 from kiosk.i18n import translate
 
-pytestmark = [pytest.mark.ui, pytest.mark.timeout(1200)]  # six flows of the real UI in one process
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(1200)]  # six flows of the real UI in one process
 
 # The title each screen's header shows (msgids): what the screen's first utterance starts with.
 TITLES = {"home": "24-hour Self-service Police Station", "category": "Choose a service", "guide": "Service guide",

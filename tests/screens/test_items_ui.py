@@ -21,7 +21,7 @@ from print_templates.escpos_decode import decode
 
 # The three demo processes share the machine: on a loaded CI box they need more than the
 # default per-test timeout (about 3-4 minutes on an idle 2-core machine).
-pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(900)]
 
 # Short timeouts so a resident walking away or a payment left unpaid ends quickly.
 CONFIG = """\

@@ -18,7 +18,7 @@ from kiosk.demo.resident import Resident
 sys.path.insert(0, str(Path(__file__).parent))
 from one_language import other_language  # noqa: E402
 
-pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(900)]
 
 TRANSACTION_SCREENS = {"identify", "travel_entry", "reprint", "face", "form", "confirm", "payment", "printing",
                        "done"}

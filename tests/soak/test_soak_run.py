@@ -61,6 +61,7 @@ def _check(data: dict, sessions: int, kinds: tuple[str, ...], output: str) -> No
     assert "fault kinds never applied" not in output
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # 12 UI sessions take 4 to 6 minutes on a shared 2-core machine
 def test_a_short_ui_soak_fires_every_fault_kind_and_writes_soak_json(tmp_path):
     status, output, data = _soak("ui", tmp_path, "--sessions", "12", "--sample-every", "4", "--warmup", "4",

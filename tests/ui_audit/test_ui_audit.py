@@ -13,7 +13,7 @@ from kiosk.services.catalog import Catalog
 from kiosk.ui_audit.scenes import screen_files
 
 # One whole audit (about 400 renders) takes several minutes: longer than the suite's per-test limit.
-pytestmark = [pytest.mark.ui, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")

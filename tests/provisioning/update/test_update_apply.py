@@ -1,6 +1,7 @@
 """kiosk-provision update apply end to end against a served repository: a first install, a code-only update,
 and a release whose own self-test fails."""
 import json
+import os
 import subprocess
 
 import pytest
@@ -9,6 +10,14 @@ from release_fixtures import BROKEN, CODE_ONLY, FULL, update
 
 # The session's first use builds every release and installs one: minutes on a cold pip cache.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+
+def _installed_version(python, cwd) -> str:
+    """``kiosk.__version__`` as the release's own interpreter imports it: run from elsewhere than the checkout,
+    and without PYTHONPATH (as release_env runs a release), since either would put a checkout's kiosk/ first."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([python, "-c", "import kiosk; print(kiosk.__version__)"], capture_output=True, text=True,
+                          timeout=60, cwd=cwd, env=env).stdout.strip()
 
 
 def test_a_first_install_downloads_every_wheel_once_builds_the_release_and_switches(first_install, wheelhouse):
@@ -32,10 +41,7 @@ def test_a_first_install_downloads_every_wheel_once_builds_the_release_and_switc
 def test_the_release_environment_holds_exactly_the_verified_wheels_and_runs(first_install, wheelhouse):
     release = first_install.terminal.root / "opt/police-kiosk/current"
     python = release / "bin" / "python"
-    # run from elsewhere than the checkout, whose kiosk/ would shadow the installed one
-    version = subprocess.run([python, "-c", "import kiosk; print(kiosk.__version__)"], capture_output=True,
-                             text=True, timeout=60, cwd=first_install.terminal.base)
-    assert version.stdout.strip() == FULL
+    assert _installed_version(python, first_install.terminal.base) == FULL
     listed = subprocess.run([python, "-m", "pip", "--disable-pip-version-check", "list", "--format", "json"], capture_output=True, text=True,
                             timeout=120, env={"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"},
                             cwd=first_install.terminal.base)
@@ -72,10 +78,7 @@ def test_a_code_only_update_downloads_only_the_projects_wheel(terminal, wheelhou
     assert answer["downloaded_bytes"] == new["size"] + wheelhouse.manifest_path(CODE_ONLY).stat().st_size
     assert terminal.current == f"releases/{CODE_ONLY}"
     assert terminal.releases() == [FULL, CODE_ONLY]  # the previous release stays for part 2's rollback
-    version = subprocess.run([terminal.root / "opt/police-kiosk/current/bin/python", "-c",
-                              "import kiosk; print(kiosk.__version__)"], capture_output=True, text=True, timeout=60,
-                             cwd=terminal.base)
-    assert version.stdout.strip() == CODE_ONLY
+    assert _installed_version(terminal.root / "opt/police-kiosk/current/bin/python", terminal.base) == CODE_ONLY
     again_proc, again = terminal.apply()
     assert again_proc.returncode == 0 and again["outcome"] == "up_to_date" and again["version"] == CODE_ONLY
 
