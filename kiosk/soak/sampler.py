@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kiosk.services.heap import trim_heap  # noqa: F401  (the soak's samples trim as the kiosk does)
+from kiosk.services.heap import trim_heap  # the samples trim as the kiosk does between residents
 
 
 READ_EVERY = 10  # sessions between the RSS readings the growth is fitted on (samples come every 100)
