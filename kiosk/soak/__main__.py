@@ -30,6 +30,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sample-every", type=int, default=100, help="sessions between samples (default 100)")
     p.add_argument("--read-every", type=int, default=10,
                    help="sessions between the RSS readings the growth is fitted on (default 10)")
+    p.add_argument("--trace", action="store_true",
+                   help="UI soak: trace Python's allocations and say at each sample which lines grew since the warm-up")
     p.add_argument("--warmup", type=int, default=100,
                    help="sessions before the RSS growth is fitted and descriptors and threads must stay flat")
     return p.parse_args(argv)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from kiosk.soak.plan import FAULT_KINDS as kinds
 
         result, warnings = ui_soak.run(out, sessions, args.seed, sample_every=args.sample_every, warmup=args.warmup,
-                                       read_every=args.read_every)
+                                       read_every=args.read_every, trace=args.trace)
     else:
         from kiosk.soak import engine_soak
         from kiosk.soak.plan import ENGINE_FAULT_KINDS as kinds

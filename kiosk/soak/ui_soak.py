@@ -292,7 +292,8 @@ class UiSoak:
 
 
 def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup: int = 100,
-        read_every: int = READ_EVERY, progress: Callable[[str], None] = print) -> tuple[SoakResult, dict[str, int]]:
+        read_every: int = READ_EVERY, trace: bool = False,
+        progress: Callable[[str], None] = print) -> tuple[SoakResult, dict[str, int]]:
     """The UI soak of ``sessions`` sessions under ``out``; the result and the idle warnings answered by screen."""
     station = ChipStation(out / "pcscd").start()
     result = SoakResult(warmup=warmup)
@@ -307,6 +308,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         result.samples.append(sample(0))
         result.readings.append((0, result.samples[-1].rss_mib))
         census = live_types()
+        tracer = AllocationTracer(progress) if trace else None
         for plan in plans:
             began = time.monotonic()
             outcome = soak.session(plan, result)
@@ -319,6 +321,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                 result.samples.append(sample(done))
                 result.readings.append((done, result.samples[-1].rss_mib))
                 census = _diagnose(census, progress)
+                if tracer is not None and done >= warmup:
+                    tracer.compare(done)
                 rate = done / (time.monotonic() - started) * 60
                 # The prompt cache fills to its bound (speech.cache_mb) early on: RSS that grows with it is a cache
                 # filling, not a leak.
@@ -328,6 +332,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                          f"stuck {result.stuck}, crashes {result.crashes}")
             elif done % read_every == 0:
                 result.readings.append((done, rss_reading()))
+        if tracer is not None:
+            tracer.stop()
         soak.stop()
         soak.runtime.reconcile()  # what the kiosk's reconcile timer does: late payments settled
         counts = soak.injector.counts()
@@ -353,3 +359,47 @@ def _diagnose(before: Any, progress: Callable[[str], None]) -> Any:
              f"{texture_mib()} MiB; grown since the last sample: "
              + (", ".join(f"{name} +{n}" for name, n in grown(before, census)) or "nothing"))
     return census
+
+
+class AllocationTracer:
+    """``--trace``: Python's allocations traced (``tracemalloc``, one frame each) from the start; at each sample
+    from the warm-up's end on, the lines whose live allocations grew most since the warm-up's end are said.
+
+    Off by default: tracing costs every allocation time and memory of its own (not counted in the readings'
+    trend, which it shifts by a constant). It finds growth that Python allocates; growth inside C libraries
+    (SDL, Mesa, FreeType) does not show here."""
+
+    TOP = 10
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        import tracemalloc
+
+        self._tm = tracemalloc
+        self.progress = progress
+        self.base: Any = None
+        tracemalloc.start(1)
+
+    def _snapshot(self) -> Any:
+        return self._tm.take_snapshot().filter_traces((self._tm.Filter(False, self._tm.__file__),))
+
+    def compare(self, session: int) -> None:
+        """The first call keeps the baseline; each later one says what grew since it."""
+        snapshot = self._snapshot()
+        if self.base is None:
+            self.base = snapshot
+            self.progress(f"soak ui: allocations traced from session {session} "
+                          f"({self._tm.get_traced_memory()[0] / 2**20:.1f} MiB live)")
+            return
+        top = snapshot.compare_to(self.base, "lineno")[: self.TOP]
+        self.progress(f"soak ui: allocations grown since the warm-up, at session {session}: "
+                      + "; ".join(f"{_short(s.traceback[0])} {s.size_diff / 1024:+.0f} KiB {s.count_diff:+d}"
+                                  for s in top))
+
+    def stop(self) -> None:
+        """Tracing off."""
+        self._tm.stop()
+
+
+def _short(frame: Any) -> str:
+    """A traced line as the last three parts of its file's path and its number (kivy/uix/label.py:123)."""
+    return f"{'/'.join(frame.filename.rsplit('/', 3)[-3:])}:{frame.lineno}"

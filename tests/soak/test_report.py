@@ -140,3 +140,22 @@ def test_grown_names_the_types_that_rose_most_and_only_those():
     assert grown(before, after, top=2) == [(f"{__name__}.test_grown_names_the_types_that_rose_most_and_only_those"
                                             ".<locals>.Leaky", 40), ("builtins.int", 2)]
     assert ("builtins.str", -2) not in grown(before, after) and len(grown(before, after)) == 3
+
+
+def test_the_allocation_tracer_names_the_line_that_grew():
+    from kiosk.soak.ui_soak import AllocationTracer
+
+    said: list[str] = []
+    tracer = AllocationTracer(said.append)
+    try:
+        tracer.compare(100)  # the baseline
+        kept = [bytearray(1024) for _ in range(2000)]  # ~2 MiB held from this line
+        tracer.compare(200)
+    finally:
+        tracer.stop()
+    assert said[0].startswith("soak ui: allocations traced from session 100")
+    grown = said[1].split("at session 200: ", 1)[1].split("; ")
+    where, size, _kib, count = grown[0].split()
+    assert where.startswith("tests/soak/test_report.py:"), grown[0]  # the last three parts of its path
+    assert int(size) >= 2000 and int(count) >= 2000, grown[0]  # 2,000 KiB in 2,000 blocks, and more around them
+    assert len(kept) == 2000
