@@ -125,9 +125,13 @@ def test_the_memory_map_accounts_for_the_whole_resident_set():
     assert set(where) == {"heap", "anon", "files"}
     assert where["files"] > 1  # the interpreter itself is a mapped file
     assert abs(sum(where.values()) - rss) < max(2.0, rss * 0.05), (where, rss)
-    held = bytearray(64 * 2**20)  # beyond the mmap threshold: an anonymous mapping of its own
-    held[::4096] = b"x" * len(held[::4096])
-    assert memory_map()["anon"] > where["anon"] + 60
+    held = bytearray(64 * 2**20)
+    held[::4096] = b"x" * len(held[::4096])  # every page touched: resident
+    after = memory_map()
+    # Anonymous memory either way: a mapping of its own as a rule, the main heap where glibc had room there
+    # (an xdist worker's heap, grown by earlier tests, held it once).
+    assert after["anon"] + after["heap"] > where["anon"] + where["heap"] + 60, (where, after)
+    assert abs(sum(after.values()) - _status_field("VmRSS") / 1024) < max(2.0, rss * 0.05)
     del held
 
 
