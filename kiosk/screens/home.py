@@ -36,7 +36,6 @@ class HomeScreen(KioskScreen):
     """Entry screen; shown after every session."""
 
     spoken_ids = ("backend_notice",)
-    tidies = 0  # times the heap was tidied here (tests, the soak's log)
 
     def on_kv_post(self, *_args: Any) -> None:
         """Arm the tidy that follows each arrival here."""
@@ -58,7 +57,6 @@ class HomeScreen(KioskScreen):
             self._tidy()
             return
         heap.tidy()  # on the UI thread, with no one at the kiosk
-        HomeScreen.tidies += 1
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Build the tiles and category buttons once from the catalog and clear the search box."""
