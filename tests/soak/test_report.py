@@ -130,7 +130,7 @@ def test_the_memory_map_accounts_for_the_whole_resident_set():
     after = memory_map()
     # Anonymous memory either way: a mapping of its own as a rule, the main heap where glibc had room there
     # (an xdist worker's heap, grown by earlier tests, held it once).
-    assert after["anon"] + after["heap"] > where["anon"] + where["heap"] + 60, (where, after)
+    assert after["anon"] + after["heap"] > where["anon"] + where["heap"] + 40, (where, after)  # part may reuse free heap
     assert abs(sum(after.values()) - _status_field("VmRSS") / 1024) < max(2.0, rss * 0.05)
     del held
 
