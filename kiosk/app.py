@@ -184,9 +184,10 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         from kivy.lang import Builder
 
         LabelBase.register(DEFAULT_FONT, cjk_font())
-        from kiosk.screens import kinsoku
+        from kiosk.screens import kinsoku, scroll_bar
 
         kinsoku.install()  # no wrapped line starts with 。，、 (Kivy breaks Chinese at any character)
+        scroll_bar.install()  # a list filled again for every resident does not gather bindings
         Builder.load_file(str(SCREENS_DIR / "common.kv"))
         from kiosk.screens.base import KioskRoot, gl_finish_without_gil
 
