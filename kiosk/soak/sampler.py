@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
+import functools
 import gc
 import os
 import sys
@@ -117,6 +120,42 @@ def memory_map() -> dict[str, float]:
             elif first[0] == "Rss:":
                 kinds[kind] += int(first[1])
     return {k: round(v / 1024, 1) for k, v in kinds.items()}
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+@functools.lru_cache(maxsize=1)
+def _mallinfo2() -> Any:
+    name = ctypes.util.find_library("c")
+    call = getattr(ctypes.CDLL(name), "mallinfo2", None) if name else None  # glibc 2.33 and later
+    if call is not None:
+        call.restype = _MallInfo2
+    return call
+
+
+def malloc_mib() -> dict[str, float]:
+    """What the C allocator holds, every arena (glibc ``mallinfo2``), in MiB: ``used`` (allocated and not freed,
+    large blocks mapped on their own included) and ``free`` (kept for later inside the arenas); empty where the C
+    library has no ``mallinfo2``.
+
+    Besides the resident set this tells a leak from fragmentation: C code (SDL, FreeType, Mesa) and Python's
+    larger objects allocate here, so ``used`` rising with the resident set is memory something holds, while a
+    resident set that rises with ``free`` is freed memory the heap cannot give back."""
+    call = _mallinfo2()
+    if call is None:
+        return {}
+    info = call()
+    return {"used": round((info.uordblks + info.hblkhd) / 2**20, 1), "free": round(info.fordblks / 2**20, 1)}
+
+
+def python_blocks() -> int:
+    """Memory blocks Python's own allocator has handed out and not had back (``sys.getallocatedblocks``): a
+    count that rises steadily is Python objects piling up, whatever their type."""
+    return sys.getallocatedblocks()
 
 
 def texture_mib() -> float:

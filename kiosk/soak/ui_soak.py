@@ -26,7 +26,8 @@ from kiosk.soak.engine_soak import new_resident, soak_config, top_up
 from kiosk.soak.faults import FaultInjector
 from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
-from kiosk.soak.sampler import READ_EVERY, grown, live_types, memory_map, rss_reading, sample, texture_mib
+from kiosk.soak.sampler import (READ_EVERY, grown, live_types, malloc_mib, memory_map, python_blocks, rss_reading,
+                                sample, texture_mib)
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +333,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                          f"stuck {result.stuck}, crashes {result.crashes}")
             elif done % read_every == 0:
                 result.readings.append((done, rss_reading()))
+                progress(f"soak ui: reading {done}: rss {result.readings[-1][1]:.1f} MiB, {_held()}")
         if tracer is not None:
             tracer.stop()
         soak.stop()
@@ -355,10 +357,17 @@ def _diagnose(before: Any, progress: Callable[[str], None]) -> Any:
     the new census, for the next time."""
     census = live_types()
     where = memory_map()
-    progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, textures "
-             f"{texture_mib()} MiB; grown since the last sample: "
+    progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, {_held()}, "
+             f"textures {texture_mib()} MiB; grown since the last sample: "
              + (", ".join(f"{name} +{n}" for name, n in grown(before, census)) or "nothing"))
     return census
+
+
+def _held() -> str:
+    """What the allocators hold (after the reading's trim): C's in use and free, Python's blocks."""
+    held = malloc_mib()
+    c_part = f"malloc used {held['used']} free {held['free']} MiB, " if held else ""
+    return f"{c_part}python blocks {python_blocks()}"
 
 
 class AllocationTracer:

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import json
+import mmap
 import threading
 import time
 
 from kiosk.soak import report as R
-from kiosk.soak.sampler import Sample, _status_field, grown, live_types, memory_map, sample, trim_heap
+from kiosk.soak.sampler import (Sample, _status_field, grown, live_types, malloc_mib, memory_map, python_blocks, sample,
+                                trim_heap)
 
 
 def _samples(rss_step: float, fds_step: int = 0, threads_step: int = 0, n: int = 6) -> list[Sample]:
@@ -125,14 +129,37 @@ def test_the_memory_map_accounts_for_the_whole_resident_set():
     assert set(where) == {"heap", "anon", "files"}
     assert where["files"] > 1  # the interpreter itself is a mapped file
     assert abs(sum(where.values()) - rss) < max(2.0, rss * 0.05), (where, rss)
-    held = bytearray(64 * 2**20)
-    held[::4096] = b"x" * len(held[::4096])  # every page touched: resident
+    held = mmap.mmap(-1, 64 * 2**20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # a mapping of its own
+    for offset in range(0, len(held), 4096):
+        held[offset] = 1  # every page touched: resident
     after = memory_map()
-    # Anonymous memory either way: a mapping of its own as a rule, the main heap where glibc had room there
-    # (an xdist worker's heap, grown by earlier tests, held it once).
-    assert after["anon"] + after["heap"] > where["anon"] + where["heap"] + 40, (where, after)  # part may reuse free heap
+    assert after["anon"] > where["anon"] + 60, (where, after)
     assert abs(sum(after.values()) - _status_field("VmRSS") / 1024) < max(2.0, rss * 0.05)
-    del held
+    held.close()
+
+
+def test_malloc_mib_tells_memory_held_from_memory_freed():
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    before = malloc_mib()
+    assert set(before) == {"used", "free"} and before["used"] > 0
+    blocks = [libc.malloc(4096) for _ in range(8192)]  # 32 MiB in small blocks: inside the arenas
+    held = malloc_mib()
+    assert held["used"] >= before["used"] + 30, (before, held)
+    for block in blocks[:-1]:
+        libc.free(block)  # all but the last: the heap's top stays in use, so the freed blocks stay inside it
+    freed = malloc_mib()
+    assert freed["used"] < held["used"] - 30 and freed["free"] >= before["free"] + 30, (held, freed)
+    libc.free(blocks[-1])
+
+
+def test_python_blocks_counts_live_python_objects():
+    before = python_blocks()
+    objects = [[i] for i in range(50_000)]
+    assert python_blocks() >= before + 50_000
+    del objects
+    assert python_blocks() < before + 10_000
 
 
 def test_grown_names_the_types_that_rose_most_and_only_those():
