@@ -26,11 +26,10 @@ from typing import Any, Mapping
 from kiosk.errors import (BacFailed, CardRemoved, ConfigError, DeviceOffline, DeviceProtocolError,
                           DeviceTimeout, NoCard)
 from kiosk.hardware.base import DeviceState, DeviceStatus, status
-from kiosk.hardware.icao import lds, pa
+from kiosk.hardware.icao import lds
 from kiosk.hardware.idcard import IdentityCard
 from kiosk.hardware.pcsc import ChipReader, chip_evidence
 from kiosk.hardware.simulators.cards import DEMO_TRAVEL_DOCUMENTS, TravelDocument, travel_document_by_number
-from kiosk.hardware.simulators.chip_files import DEMO_TRUST_STORE, demo_chip_files, tamper_dg1
 from kiosk.hardware.simulators.faults import SimulatedDevice
 
 DEFAULT_DOCUMENT = DEMO_TRAVEL_DOCUMENTS[0].document_number  # 王小明's Hong Kong/Macau permit
@@ -67,6 +66,11 @@ class SimChipReader(SimulatedDevice, ChipReader):
     def trust_store(self) -> list:
         """The CSCA certificates chips are checked against (loaded once). Raises ConfigError."""
         if self._trust is None:
+            # Passive authentication and the demo chips' files need cryptography and asn1crypto (~0.11 s of
+            # imports): loaded at the first chip read, not before the kiosk's first frame.
+            from kiosk.hardware.icao import pa
+            from kiosk.hardware.simulators.chip_files import DEMO_TRUST_STORE
+
             self._trust = pa.load_trust_store(str(self.options["trust_store"]) or DEMO_TRUST_STORE)
         return self._trust
 
@@ -137,6 +141,8 @@ class SimChipReader(SimulatedDevice, ChipReader):
 
     def _chip(self, doc: TravelDocument) -> tuple[TravelDocument, dict[int, bytes]]:
         """The document whose files the chip holds, and the files (a forged chip's when a fault says so)."""
+        from kiosk.hardware.simulators.chip_files import demo_chip_files, tamper_dg1
+
         source = doc
         if self._take("cloned"):
             # Programmed to open with the presented keys, it holds someone else's genuine files.
@@ -150,6 +156,8 @@ class SimChipReader(SimulatedDevice, ChipReader):
 
     def _verified(self, holder: IdentityCard, files: dict[int, bytes]) -> IdentityCard:
         """Passive authentication as the real reader runs it; the result travels with the holder."""
+        from kiosk.hardware.icao import pa
+
         dg1 = lds.parse_dg1(files[lds.DG1])
         result = pa.verify(files.get(lds.EF_SOD), {1: files[lds.DG1], 2: files[lds.DG2]}, self.trust_store())
         return dataclasses.replace(holder, extra={**holder.extra, **chip_evidence(dg1, result)})
