@@ -11,9 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Imported where their work is done: passive authentication and signing (cryptography, asn1crypto), the
-# simulator's application (flask, openapi-core), speech (pypinyin), documents (reportlab), the backend's HTTP
-# client (requests), the camera's arrays (numpy).
-LATER = ("cryptography", "asn1crypto", "flask", "openapi_core", "pypinyin", "reportlab", "requests", "numpy")
+# simulator's HTTP server and application (werkzeug, flask, openapi-core), speech (pypinyin), documents
+# (reportlab), the backend's HTTP client (requests), the camera's arrays (numpy).
+LATER = ("cryptography", "asn1crypto", "werkzeug", "flask", "openapi_core", "pypinyin", "reportlab", "requests",
+         "numpy")
 
 SCRIPT = """
 import json, sys, tempfile

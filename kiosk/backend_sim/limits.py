@@ -96,8 +96,9 @@ class IdleLimitedHandler(WSGIRequestHandler):
 class LimitedServer(ThreadedWSGIServer):
     """Werkzeug's threaded server with the idle timeout, a cap on connections and per-thread TLS handshakes."""
 
-    def __init__(self, host: str, port: int, app: Any, ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(host, port, app, IdleLimitedHandler)
+    def __init__(self, host: str, port: int, app: Any, ssl_context: ssl.SSLContext | None = None,
+                 fd: int | None = None) -> None:
+        super().__init__(host, port, app, IdleLimitedHandler, fd=fd)
         if ssl_context is not None:
             # werkzeug wraps with the handshake on accept(), in the one accepting thread; a client
             # that connects and says nothing would hold it (and every other client) for good.

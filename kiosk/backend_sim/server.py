@@ -5,18 +5,18 @@ import argparse
 import json
 import logging
 import signal
+import socket
 import sys
 import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from werkzeug.serving import BaseWSGIServer
-
 from kiosk.errors import ConfigError
-from kiosk.backend_sim.limits import LimitedServer
 
-if TYPE_CHECKING:  # Flask and the simulator proper load where it is built: off the kiosk's first frame (bind)
+if TYPE_CHECKING:  # werkzeug, Flask and the simulator proper load where it is built: off the kiosk's first frame (bind)
+    from werkzeug.serving import BaseWSGIServer
+
     from kiosk.backend_sim.app import SimApp
 
 log = logging.getLogger("kiosk.backend_sim")
@@ -32,27 +32,31 @@ class SimServer:
     serves only enrollment and health (a terminal has no certificate before it enrolls);
     ``ca_pem`` is the CA both listeners' certificates chain to. Without TLS both URLs are the same.
 
-    Made by :func:`bind`, the listener is bound (``url`` known) before the application exists;
-    ``app`` and ``ca_pem`` then build it if nobody has yet, and wait until it is built.
+    Made by :func:`bind`, only a plain socket listens (``url`` known) before the application and its HTTP
+    server exist; ``app`` and ``ca_pem`` then build it if nobody has yet, and wait until it is built.
     """
 
-    def __init__(self, httpd: BaseWSGIServer, app: SimApp | None, enroll_httpd: BaseWSGIServer | None = None) -> None:
-        self._servers = [httpd] + ([enroll_httpd] if enroll_httpd is not None else [])
+    def __init__(self, httpd: BaseWSGIServer | socket.socket, app: SimApp | None,
+                 enroll_httpd: BaseWSGIServer | None = None) -> None:
+        # bind() hands over a bare listening socket: werkzeug's server is made on it when the simulator is built.
+        self._listener = httpd if isinstance(httpd, socket.socket) else None
+        self._servers: list[BaseWSGIServer] = [] if self._listener is not None else (
+            [httpd] + ([enroll_httpd] if enroll_httpd is not None else []))
         self._app = app
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._builder: threading.Thread | None = None
         self._build_lock = threading.Lock()
         self._pending: tuple[str, dict[str, Any]] | None = None  # set by bind(): what the builder makes
-        self.host = httpd.server_address[0]
-        self.port = int(httpd.server_address[1])
+        address = httpd.getsockname() if isinstance(httpd, socket.socket) else httpd.server_address
+        self.host = address[0]
+        self.port = int(address[1])
         self.tls = enroll_httpd is not None
         scheme = "https" if self.tls else "http"
         self.url = f"{scheme}://{self.host}:{self.port}"
         self.enroll_url = (f"https://{self.host}:{enroll_httpd.server_address[1]}" if enroll_httpd is not None
                            else self.url)
-        self._threads = [threading.Thread(target=s.serve_forever, name="backend-sim", daemon=True)
-                         for s in self._servers]
+        self._threads: list[threading.Thread] = []
         self._serving = False
 
     @property
@@ -80,6 +84,8 @@ class SimServer:
 
     def start(self) -> "SimServer":
         """Start answering in background threads."""
+        self._threads = [threading.Thread(target=s.serve_forever, name="backend-sim", daemon=True)
+                         for s in self._servers]
         for t in self._threads:
             t.start()
         self._serving = True
@@ -100,6 +106,8 @@ class SimServer:
             if self._serving:
                 s.shutdown()  # blocks for good on a server whose loop never ran
             s.server_close()
+        if self._listener is not None:
+            self._listener.close()  # unbuilt: callers waiting in its queue are refused
         for t in self._threads:
             if t.is_alive():
                 t.join(timeout=5)
@@ -129,13 +137,19 @@ class SimServer:
 
         try:
             app = SimApp(SimSettings(**settings))
+            self._servers = [_limited_server(host, self.port, fd=self._listener.fileno() if self._listener else None)]
         except BaseException as exc:  # the kiosk reports the backend down; wait_ready() says why
             log.error("backend simulator did not start: %s", exc)
             self._failure = exc
             for s in self._servers:
-                s.server_close()  # queued and later callers are refused at once, not left to time out
+                s.server_close()
+            if self._listener is not None:
+                self._listener.close()  # queued and later callers are refused at once, not left to time out
             self._ready.set()
             return
+        if self._listener is not None:
+            self._listener.close()  # the server holds its own descriptor of the same socket
+            self._listener = None
         self._app = app
         _deliver_to(app, self, host)
         self.start()
@@ -175,23 +189,31 @@ def serve(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None,
     enroll_httpd = None
     try:
         ctx = app.ca.server_context(require_client_cert=True, hosts=hosts) if tls else None
-        # Bounded: body size, idle time, connections at once, TLS handshakes off the accepting thread (limits.py).
-        httpd = LimitedServer(host, port, _Deferred(), ssl_context=ctx)
-        httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
+        httpd = _limited_server(host, port, ssl_context=ctx)
         if tls:
             enroll_ctx = app.ca.server_context(require_client_cert=False, hosts=hosts)
             try:
-                enroll_httpd = LimitedServer(host, enroll_port, _Deferred(), ssl_context=enroll_ctx)
+                enroll_httpd = _limited_server(host, enroll_port, ssl_context=enroll_ctx)
             except BaseException:
                 httpd.server_close()
                 raise
-            enroll_httpd.daemon_threads = True
     except BaseException:
         app.db.close()
         raise
     server = SimServer(httpd, app, enroll_httpd)
     _deliver_to(app, server, host)
     return server.start()
+
+
+def _limited_server(host: str, port: int, *, ssl_context: Any = None, fd: int | None = None) -> BaseWSGIServer:
+    """werkzeug's threaded server, bounded (body size, idle time, connections at once, TLS handshakes off the
+    accepting thread: limits.py), its requests handed to the application once it is set (:class:`_Deferred`);
+    on the listening socket ``fd`` when given (bind()'s), else bound to ``host:port``."""
+    from kiosk.backend_sim.limits import LimitedServer
+
+    httpd = LimitedServer(host, port, _Deferred(), ssl_context=ssl_context, fd=fd)
+    httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
+    return httpd
 
 
 def _deliver_to(app: SimApp, server: SimServer, host: str) -> None:
@@ -219,15 +241,15 @@ class _Deferred:
 def bind(host: str = "127.0.0.1", port: int = 0, db_path: str | None = None, **settings: Any) -> SimServer:
     """The simulator's plain-HTTP listener bound on ``host:port`` (0 = a free port), the simulator not built yet.
 
-    Its URL is known at once. :meth:`SimServer.build_in_background` builds it (about a third
+    Its URL is known at once. Only a socket listens until then: werkzeug, Flask and the simulator are imported
+    by the build, off the kiosk's first frame (~0.05 s of werkzeug's imports alone). :meth:`SimServer.build_in_background` builds it (about a third
     of a second, most of it parsing openapi.yaml) and then serves; a request sent before that
     waits in the listener's queue and is answered then. The kiosk starts its embedded
     simulator so: its first frame does not wait for it (CONTRACTS.md, "Start-up").
     """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    httpd = LimitedServer(host, port, _Deferred())
-    httpd.daemon_threads = True  # a request stalled by a timeout fault must not hold up shutdown
-    server = SimServer(httpd, None)
+    listener = socket.create_server((host, port), backlog=128)
+    server = SimServer(listener, None)
     server._pending = (host, {"db_path": db_path, **settings})
     return server
 
