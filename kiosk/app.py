@@ -81,10 +81,14 @@ def _value(enum_or_str: Any) -> Any:
 
 
 def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
-    """Configure Kivy before the window exists: size, offscreen driver, lockdown settings."""
+    """Configure Kivy before the window exists: size, offscreen driver, lockdown settings; the allocator."""
     if headless:
         os.environ["SDL_VIDEODRIVER"] = "offscreen"
     from kivy.config import Config
+
+    from kiosk.services.heap import settle_allocator
+
+    settle_allocator()  # months in one process: large blocks kept out of the heap (kiosk.services.heap)
 
     Config.set("graphics", "width", str(ui.width))
     Config.set("graphics", "height", str(ui.height))
