@@ -279,10 +279,12 @@ class UiSoak:
             log.error("soak: %s", err.detail or err)
 
     def tidy(self) -> None:
-        """Empty the copies the demo's resident keeps of documents, receipts and speech; paper back in."""
+        """Empty the copies the demo's resident keeps of documents, receipts and speech, and its driver's touch
+        timings; paper back in."""
         for sub in ("documents", "receipts", "audio", "screenshots"):
             shutil.rmtree(self.demo_out / sub, ignore_errors=True)
         top_up(self.runtime)
+        self.driver.response_ms.clear()  # the driver times every touch for the demo's summary; the soak reads none
 
     def stop(self) -> None:
         """Stop the app and the heartbeat (the runtime stays open for the ledger)."""
