@@ -17,6 +17,6 @@ def test_the_round_empties_the_copies_and_the_drivers_touch_timings(tmp_path: Pa
     (tmp_path / "documents" / "H01.pdf").write_bytes(b"%PDF")
     soak = SimpleNamespace(demo_out=tmp_path, runtime="runtime", driver=SimpleNamespace(response_ms=[40.0] * 500))
     ui_soak.UiSoak.tidy(soak)  # type: ignore[arg-type]
-    assert soak.driver.response_ms == []  # ~20 KiB a session otherwise: growth the kiosk itself does not have
+    assert soak.driver.response_ms == []  # growth (about 0.4 KiB a session) the kiosk itself does not have
     assert not (tmp_path / "documents").exists()
     assert topped == ["runtime"]
