@@ -89,7 +89,6 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
     from kiosk.services.heap import settle_allocator
 
     settle_allocator()  # months in one process: large blocks kept out of the heap (kiosk.services.heap)
-
     Config.set("graphics", "width", str(ui.width))
     Config.set("graphics", "height", str(ui.height))
     Config.set("graphics", "fullscreen", "auto" if ui.fullscreen and not headless else "0")
@@ -188,10 +187,11 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         from kivy.lang import Builder
 
         LabelBase.register(DEFAULT_FONT, cjk_font())
-        from kiosk.screens import kinsoku, scroll_bar
+        from kiosk.screens import kinsoku, scroll_bar, text_surface
 
         kinsoku.install()  # no wrapped line starts with 。，、 (Kivy breaks Chinese at any character)
         scroll_bar.install()  # a list filled again for every resident does not gather bindings
+        text_surface.install()  # a label keeps no second copy of its pixels
         Builder.load_file(str(SCREENS_DIR / "common.kv"))
         from kiosk.screens.base import KioskRoot, gl_finish_without_gil
 
