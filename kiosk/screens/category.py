@@ -1,7 +1,6 @@
 """Category list: the items of one category (or of a search), unavailable ones marked."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kivy.clock import Clock
@@ -10,13 +9,9 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.screens.base import KioskScreen
+from kiosk.screens.fingers import RECHECK_S, FingerWatch
 
 CARE_PAGE_SIZE = 5  # care mode: at most this many entries at a time
-# How long after a finger lifts off the list it still counts as on it: ScrollView hands a quick tap's release to
-# the entry 0.2 s after the lift, and that entry must still be under the finger then.
-SETTLE_S = 0.5
-RECHECK_S = 0.1  # how often a refill held back by a finger looks again
-MAX_HOLD_S = 10.0  # a finger down for longer (a stuck contact, a lift never reported) holds the list back no more
 
 
 class ItemEntry(ButtonBehavior, BoxLayout):
@@ -27,7 +22,7 @@ class ItemEntry(ButtonBehavior, BoxLayout):
     available = BooleanProperty(True)
 
 
-class CategoryScreen(KioskScreen):
+class CategoryScreen(FingerWatch, KioskScreen):
     """One large entry per item; an item that cannot run now still opens its guide. Paged in care mode."""
 
     spoken_ids = ("empty",)
@@ -37,38 +32,14 @@ class CategoryScreen(KioskScreen):
 
     def on_kv_post(self, *_args: Any) -> None:
         """Redraw when the language, the mode or the availability of items changes; note fingers on the list."""
-        from kivy.core.window import Window
-
-        self._fingers: dict[Any, float | None] = {}  # touch uid -> when it lifted (None: still down)
-        self._down_since = 0.0
         self._held_back = Clock.create_trigger(self.refresh, RECHECK_S)
         self.app.bind(lang=self.refresh, availability=self.refresh, care=self._first_page)
-        self.ids.scroller.fbind("on_touch_down", self._finger_down)
-        Window.fbind("on_touch_up", self._finger_up)  # every lift reaches the window, wherever it lands
-
-    def _finger_down(self, scroller: Any, touch: Any) -> None:
-        if scroller.collide_point(*touch.pos):
-            self._fingers[touch.uid] = None
-            self._down_since = time.monotonic()
-        # None: the touch goes on to the list as before
-
-    def _finger_up(self, _window: Any, touch: Any) -> None:
-        if touch.uid in self._fingers:
-            self._fingers[touch.uid] = time.monotonic()
+        self.watch_fingers(self.ids.scroller)
 
     def on_leave(self, *_args: Any) -> None:
         """A finger still down when the screen changed no longer holds the list back."""
         super().on_leave(*_args)
-        self._fingers.clear()
-
-    def finger_on_list(self) -> bool:
-        """Whether a finger is on the list, or lifted less than SETTLE_S ago (one down for longer than
-        MAX_HOLD_S, a stuck contact or a lift never reported, no longer counts)."""
-        now = time.monotonic()
-        if self._fingers and now - self._down_since > MAX_HOLD_S:
-            self._fingers.clear()
-        self._fingers = {uid: up for uid, up in self._fingers.items() if up is None or now - up < SETTLE_S}
-        return bool(self._fingers)
+        self.forget_fingers()
 
     def refresh(self, *_args: Any) -> None:
         """Fill the list again, once no finger is on it.

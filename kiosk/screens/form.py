@@ -8,6 +8,7 @@ from kivy.factory import Factory
 
 from kiosk.errors import FieldError, KioskError
 from kiosk.screens.base import FieldInput, KioskScreen, OptionButton
+from kiosk.screens.fingers import RECHECK_S, FingerWatch
 from kiosk.screens.ime import ImePanel  # noqa: F401  (registers the panel and loads its kv rules)
 from kiosk.services.keypad import DIGIT_FIELD_TYPES
 
@@ -17,12 +18,15 @@ DIGIT_PATTERNS = {"date": "####-##-##"}  # typed on the keypad as 8 digits, the 
 
 
 
-class FormScreen(KioskScreen):
+class FormScreen(FingerWatch, KioskScreen):
     """Builds its inputs from the item's FieldSpecs; the workflow validates them."""
 
     def on_kv_post(self, *_args: Any) -> None:
-        """Relabel on a language switch (values typed so far are kept)."""
+        """Relabel on a language switch (values typed so far are kept); note fingers on the fields."""
         self.app.bind(lang=self.relabel)
+        self._held: dict[str, Callable[[], None]] = {}  # a lookup's answer waiting for the finger to lift
+        self._held_back = Clock.create_trigger(self._apply_held, RECHECK_S)
+        self.watch_fingers(self.ids.scroller)
 
     def on_pre_enter(self, *_args: Any) -> None:
         """One input per field of the transaction's item."""
@@ -32,6 +36,7 @@ class FormScreen(KioskScreen):
         self.retries: dict[str, Any] = {}  # a lookup that failed: its "try again" button, under its error
         self._said: dict[str, Callable[[str], str]] = {}  # what each field's error line says, by language
         self._asked: dict[str, tuple[Any, ...]] = {}
+        self._held.clear()
         self.ids.ime.close()
         box = self.ids.fields
         box.clear_widgets()
@@ -74,13 +79,17 @@ class FormScreen(KioskScreen):
         Clock.schedule_once(lambda _dt: self.ids.scroller.scroll_to(widget, padding=60, animate=False), 0.05)
 
     def on_leave(self, *_args: Any) -> None:
-        """The keyboard panel closes with the form."""
+        """The keyboard panel closes with the form; answers still held back are for a form no longer shown."""
         self.ids.ime.close()
+        self.forget_fingers()
+        self._held.clear()
+        self._held_back.cancel()
 
     def forget(self) -> None:
         """The fields go, with what was typed and the resident's own records offered in them."""
         self.ids.ime.close()
         self.ids.fields.clear_widgets()
+        self._held.clear()
         self.inputs, self.labels, self.errors, self.retries, self._said, self._asked = {}, {}, {}, {}, {}, {}
 
     def _set_options(self, name: str, options: list[dict[str, Any]]) -> None:
@@ -119,8 +128,27 @@ class FormScreen(KioskScreen):
             self.ids.fields.remove_widget(button)
             self._complain(name, None)
         self.app.background(self.app.txn.options, name, *values,
-                            on_result=lambda opts: self._set_options(name, opts),
-                            on_error=lambda exc: self._show_error(name, exc))
+                            on_result=lambda opts: self._unmoved(name, lambda: self._set_options(name, opts)),
+                            on_error=lambda exc: self._unmoved(name, lambda: self._show_error(name, exc)))
+
+    def _unmoved(self, name: str, show: Callable[[], None]) -> None:
+        """Show a lookup's answer (its options, or its error and "try again") once no finger is on the fields.
+
+        Options arriving late (a backend that answered a 5xx first, then the retry) push the fields below them
+        down, and ScrollView hands a touch to what lies under the finger when it decides it is a tap: the
+        resident touching the next field would pick an appointment slot instead (fingers.py)."""
+        if name not in self.inputs:
+            return  # the form was left, or is another item's now
+        self._held[name] = show  # the latest answer for each lookup
+        self._apply_held()
+
+    def _apply_held(self, *_args: Any) -> None:
+        if self.finger_on_list():
+            self._held_back()
+            return
+        held, self._held = self._held, {}
+        for show in held.values():
+            show()
 
     def _show_error(self, name: str, exc: BaseException) -> None:
         """A lookup failed: say why under it, and, while the transaction is still open, offer to ask again."""
