@@ -27,13 +27,14 @@ ARENA_MAX = 2
 
 
 @functools.lru_cache(maxsize=1)
-def _libc() -> Any:
+def libc() -> Any:
+    """The C library through ctypes (found once per process); None where there is none to find."""
     name = ctypes.util.find_library("c")  # runs ldconfig: once per process
     return ctypes.CDLL(name) if name else None
 
 
 def _malloc_trim() -> Any:
-    return getattr(_libc(), "malloc_trim", None)
+    return getattr(libc(), "malloc_trim", None)
 
 
 def settle_allocator() -> bool:
@@ -48,7 +49,7 @@ def settle_allocator() -> bool:
     arena of its own (up to 8 per core), each with its free memory kept for that thread alone; the kiosk's
     threads mostly wait (the interpreter lock lets one run Python at a time), so two arenas cost no contention.
     Called before the window and the services start (``kiosk.app.prepare_kivy``)."""
-    mallopt = getattr(_libc(), "mallopt", None)
+    mallopt = getattr(libc(), "mallopt", None)
     if mallopt is None:
         return False
     done = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(M_ARENA_MAX, ARENA_MAX))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import ctypes.util
 import functools
 import gc
 import os
@@ -13,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kiosk.services.heap import trim_heap  # the samples trim as the kiosk does between residents
+from kiosk.services.heap import libc, trim_heap  # the samples trim as the kiosk does between residents
 
 
 READ_EVERY = 10  # sessions between the RSS readings the growth is fitted on (samples come every 100)
@@ -130,8 +129,7 @@ class _MallInfo2(ctypes.Structure):
 
 @functools.lru_cache(maxsize=1)
 def _mallinfo2() -> Any:
-    name = ctypes.util.find_library("c")
-    call = getattr(ctypes.CDLL(name), "mallinfo2", None) if name else None  # glibc 2.33 and later
+    call = getattr(libc(), "mallinfo2", None)  # glibc 2.33 and later
     if call is not None:
         call.restype = _MallInfo2
     return call
