@@ -269,7 +269,7 @@ def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | PaperP
     """ESC/POS bytes of one receipt: ``kind`` in transaction, appointment, payment, test.
 
     ``data``: item_name_zh, item_name_en, terminal_id, time, reference, lines [[label, value]],
-    optional verification_code, qr_payload, signature (QR then carries payload|signature),
+    optional kiosk_ref (the number given to a resident whose outcome was unknown), verification_code, qr_payload, signature (QR then carries payload|signature),
     header_zh, footer_zh. Raises ReceiptInvalid for an unknown kind or profile.
     """
     if kind not in KINDS:
@@ -300,6 +300,7 @@ def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | PaperP
         _kv(enc, "终端编号", terminal_id, issued=True)
         _kv(enc, {"appointment": "预约编号", "payment": "缴费编号"}.get(kind, "业务编号"),
             data.get("reference"), issued=True)
+        _kv(enc, "受理编号 Kiosk ref.", data.get("kiosk_ref"), issued=True)
         for pair in data.get("lines") or ():
             label, value = (list(pair) + ["", ""])[:2]
             _kv(enc, str(label), value)

@@ -78,6 +78,17 @@ def test_the_kiosks_own_reference_and_terminal_print_whole(reference: str) -> No
     assert "公民身份号码：3701**********123X" in out.lines  # the lines the backend sends stay masked
 
 
+def test_the_slip_of_an_unknown_outcome_prints_its_kiosk_reference_whole() -> None:
+    # The reference a resident is given when an outcome was unknown is the terminal id and the
+    # transaction's first 8 hex digits; about one in thirty is a letter and seven digits, the shape
+    # of a passport number, and was masked on the slip when it went out as one of the backend's lines.
+    reference = "JN-DEMO-0001-C5321655"
+    out = decode(render_receipt("transaction", {**DATA, "kiosk_ref": reference}))
+    assert f"受理编号 Kiosk ref.：{reference}" in out.lines
+    assert "公民身份号码：3701**********123X" in out.lines
+    assert not any("受理编号" in line for line in decode(render_receipt("transaction", DATA)).lines)
+
+
 def test_raster_mode_sends_no_chinese_bytes_only_images() -> None:
     data = render_receipt("transaction", DATA, profile="58mm:raster")
     assert CHINESE_ON not in data

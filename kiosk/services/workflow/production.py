@@ -106,11 +106,12 @@ class Printing:
         lines: list[list[str]] = [[str(d.get("label_zh", "")), str(d.get("value", ""))] for d in display]
         if ctx.paid_fen:
             lines.append(["金额 Amount", f"¥{ctx.paid_fen / 100:.2f}"])
-        if kiosk_ref:  # the number the resident was given when the outcome was unknown
-            lines.append(["受理编号 Kiosk ref.", kiosk_ref])
         data: dict[str, Any] = {
             "item_name_zh": ctx.item.name_zh, "item_name_en": ctx.item.name_en, "terminal_id": self.terminal_id,
-            "time": localtime.stamp(), "reference": reference, "lines": lines}
+            "time": localtime.stamp(), "reference": reference, "lines": lines,
+            # the number the resident was given when the outcome was unknown: issued by the kiosk,
+            # so printed whole (as one of the backend's lines it went through the masker)
+            "kiosk_ref": kiosk_ref}
         if docs:
             data["verification_code"] = docs[0].get("verification_code", "")
             data["qr_payload"] = docs[0].get("qr_payload", "")
