@@ -29,6 +29,8 @@ ID18, ID15, PHONE = "37010219850315123X", "370102850315123", "13800138000"
     ("passport L898902C scanned", "passport L*****2C scanned"),
     ("document_number=G12345678", "document_number=G******78"),
     ("card 37010219850315123X of 王小明", "card 3701**********123X of 王小明"),
+    ("holder -E12345678 at the counter", "holder -E******78 at the counter"),
+    ("护照-E12345678", "护照-E******78"),
 ])
 def test_numbers_are_masked_wherever_they_stand(text: str, expected: str) -> None:
     assert mask_text(text) == expected
@@ -39,6 +41,7 @@ def test_numbers_are_masked_wherever_they_stand(text: str, expected: str) -> Non
     "item H01 for T03, terminal JN-TEST-0007, plate 鲁A12345",
     "nonce=0123456789abcdef0123456789abcdef took 1234567 ms at 2026-11-29 12:00:00",
     "the permit expired; the passport holder was told",
+    "operation outcome unknown (reference JN-DEMO-0001-C5321655)",  # a kiosk reference shaped like a passport
 ])
 def test_references_and_ordinary_words_stay_readable(text: str) -> None:
     assert mask_text(text) == text
