@@ -170,9 +170,9 @@ def test_preview_frame_is_the_camera_frame_mirrored():
     assert step.latest() is None  # stop drops the preview
 
 
-# Runs in a child process with its own empty /tmp (a private mount namespace, as root here and in CI),
-# so anything written there during the preview, by Python or by OpenCV's native code, is seen and nothing
-# other programs write to the shared /tmp can confuse it.
+# Runs in a child process whose /tmp is its own (a private mount namespace, as root here and in CI: an
+# overlay on the shared /tmp), so anything written there during the preview, by Python or by OpenCV's
+# native code, is seen in the overlay's upper layer and nothing other programs write to /tmp confuses it.
 _PREVIEW_CHILD = r"""
 import json, os, sys, threading, time
 writes = []
@@ -197,14 +197,18 @@ live = FaceStep(SimCamera("camera", {"sequence": "photo", "fps": 20.0}), detecto
 live.start()
 time.sleep(1.5)
 live.stop()
-found = [os.path.join(r, f) for r, _d, fs in os.walk("/tmp") for f in fs]
+found = [os.path.join(r, f) for r, _d, fs in os.walk("/mnt/upper") for f in fs]
 print(json.dumps({"status": outcome.status, "preview": live.stats.preview_frames + step.stats.preview_frames,
                   "writes": writes, "tmp": found}))
 """
 
 
 def test_no_preview_frame_touches_the_disk():
-    script = 'mount -t tmpfs tmpfs /tmp && mkdir /tmp/work && cd /tmp/work && exec "$@"'
+    # /tmp gets an overlay whose upper layer is a fresh tmpfs: whatever the child writes there lands in
+    # /mnt/upper, and a checkout or virtual environment under /tmp stays visible (a tmpfs over /tmp hid them)
+    script = ('mount -t tmpfs tmpfs /mnt && mkdir /mnt/upper /mnt/lower-work '
+              '&& mount -t overlay overlay -o lowerdir=/tmp,upperdir=/mnt/upper,workdir=/mnt/lower-work /tmp '
+              '&& mkdir /tmp/work && cd /tmp/work && exec "$@"')
     env = {**os.environ, "TMPDIR": "/tmp/work", "HOME": "/tmp/work"}
     done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
                            sys.executable, "-c", _PREVIEW_CHILD], capture_output=True, text=True,
