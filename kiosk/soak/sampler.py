@@ -104,9 +104,12 @@ def sample(session: int) -> Sample:
 
 
 def memory_map() -> dict[str, float]:
-    """Resident MiB by kind of mapping (/proc/self/smaps): ``heap`` (the main C heap), ``anon`` (other anonymous
-    mappings: glibc's thread arenas, Python's object arenas, the renderer's buffers), ``files`` (mapped files)."""
-    kinds = {"heap": 0, "anon": 0, "files": 0}
+    """Resident MiB by kind of mapping (/proc/self/smaps): ``heap`` (the main C heap), ``stacks`` (threads' stacks:
+    anonymous read-write mappings of exactly the default stack size; glibc keeps up to 40 MiB of finished threads'
+    stacks for new threads, with whatever pages they touched), ``anon`` (other anonymous mappings: glibc's thread
+    arenas, Python's object arenas, the renderer's buffers), ``files`` (mapped files)."""
+    kinds = {"heap": 0, "stacks": 0, "anon": 0, "files": 0}
+    stack_kib = _stack_kib()
     kind = "anon"
     with open("/proc/self/smaps", encoding="ascii", errors="replace") as fh:
         for line in fh:
@@ -115,10 +118,48 @@ def memory_map() -> dict[str, float]:
                 continue
             if "-" in first[0] and not first[0].endswith(":"):  # a mapping's header: range perms offset dev inode path
                 path = first[5] if len(first) > 5 else ""
-                kind = "heap" if path == "[heap]" else "files" if path.startswith("/") else "anon"
+                start, end = (int(edge, 16) for edge in first[0].split("-"))
+                kind = ("heap" if path == "[heap]" else "files" if path.startswith("/")
+                        else "stacks" if not path and first[1] == "rw-p" and (end - start) // 1024 == stack_kib
+                        else "anon")
             elif first[0] == "Rss:":
                 kinds[kind] += int(first[1])
     return {k: round(v / 1024, 1) for k, v in kinds.items()}
+
+
+def _stack_kib() -> int:
+    """A new thread's stack size in KiB (Python's ``threading.stack_size()``, else the stack limit glibc uses)."""
+    import resource
+    import threading
+
+    size = threading.stack_size()
+    if not size:
+        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+        size = soft if soft != resource.RLIM_INFINITY else 2 * 2**20  # glibc's default without a limit
+    return size // 1024
+
+
+def python_arenas_mib() -> float:
+    """MiB of Python's own object arenas (pymalloc, mapped 1 MiB at a time outside the C heap): arenas that rise
+    while ``python_blocks`` stays flat are arenas kept alive by a few blocks each (fragmentation)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:  # sys._debugmallocstats writes to the C stderr
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode("ascii", "replace")
+    for line in text.splitlines():
+        if " arenas * " in line and "bytes/arena" in line:  # "N arenas * 1048576 bytes/arena = ..."
+            arenas, _, rest = line.partition(" arenas * ")
+            return round(int(arenas) * int(rest.split()[0]) / 2**20, 1)
+    return 0.0
 
 
 class _MallInfo2(ctypes.Structure):

@@ -26,8 +26,8 @@ from kiosk.soak.engine_soak import new_resident, soak_config, top_up
 from kiosk.soak.faults import FaultInjector
 from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
-from kiosk.soak.sampler import (READ_EVERY, grown, live_types, malloc_mib, memory_map, python_blocks, rss_reading,
-                                sample, texture_mib)
+from kiosk.soak.sampler import (READ_EVERY, grown, live_types, malloc_mib, memory_map, python_arenas_mib, python_blocks,
+                                rss_reading, sample, texture_mib)
 
 log = logging.getLogger(__name__)
 
@@ -359,17 +359,20 @@ def _diagnose(before: Any, progress: Callable[[str], None]) -> Any:
     the new census, for the next time."""
     census = live_types()
     where = memory_map()
-    progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, {_held()}, "
+    progress(f"soak ui: memory heap {where['heap']} stacks {where['stacks']} anon {where['anon']} files {where['files']} "
+             f"MiB, {_held()}, "
              f"textures {texture_mib()} MiB; grown since the last sample: "
              + (", ".join(f"{name} +{n}" for name, n in grown(before, census)) or "nothing"))
     return census
 
 
 def _held() -> str:
-    """What the allocators hold (after the reading's trim): C's in use and free, Python's blocks."""
+    """What the allocators hold (after the reading's trim): C's in use and free, Python's blocks and arenas, and the
+    threads' stacks (what the resident set holds beside the allocators)."""
     held = malloc_mib()
     c_part = f"malloc used {held['used']} free {held['free']} MiB, " if held else ""
-    return f"{c_part}python blocks {python_blocks()}"
+    return (f"{c_part}python blocks {python_blocks()} in {python_arenas_mib()} MiB of arenas, "
+            f"stacks {memory_map()['stacks']} MiB")
 
 
 class AllocationTracer:

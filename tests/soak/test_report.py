@@ -6,12 +6,13 @@ import ctypes
 import ctypes.util
 import json
 import mmap
+import sys
 import threading
 import time
 
 from kiosk.soak import report as R
-from kiosk.soak.sampler import (Sample, _status_field, grown, live_types, malloc_mib, memory_map, python_blocks, sample,
-                                trim_heap)
+from kiosk.soak.sampler import (Sample, _status_field, grown, live_types, malloc_mib, memory_map, python_arenas_mib,
+                                python_blocks, sample, trim_heap)
 
 
 def _samples(rss_step: float, fds_step: int = 0, threads_step: int = 0, n: int = 6) -> list[Sample]:
@@ -126,7 +127,7 @@ def test_soak_json_carries_the_readings(tmp_path):
 def test_the_memory_map_accounts_for_the_whole_resident_set():
     where = memory_map()
     rss = _status_field("VmRSS") / 1024
-    assert set(where) == {"heap", "anon", "files"}
+    assert set(where) == {"heap", "stacks", "anon", "files"}
     assert where["files"] > 1  # the interpreter itself is a mapped file
     assert abs(sum(where.values()) - rss) < max(2.0, rss * 0.05), (where, rss)
     held = mmap.mmap(-1, 64 * 2**20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # a mapping of its own
@@ -136,6 +137,41 @@ def test_the_memory_map_accounts_for_the_whole_resident_set():
     assert after["anon"] > where["anon"] + 60, (where, after)
     assert abs(sum(after.values()) - _status_field("VmRSS") / 1024) < max(2.0, rss * 0.05)
     held.close()
+
+
+def test_the_memory_map_counts_a_threads_stack_as_a_stack():
+    nested: list = []
+    for _ in range(5000):  # json's C encoder recurses in C: a deep list touches the thread's stack
+        nested = [nested]
+
+    before = memory_map()["stacks"]
+    running, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        json.dumps(nested)
+        running.set()
+        done.wait(10)
+
+    thread = threading.Thread(target=work)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    thread.start()
+    try:
+        assert running.wait(10)
+        during = memory_map()["stacks"]
+    finally:
+        done.set()
+        thread.join()
+        sys.setrecursionlimit(limit)
+    assert during >= before + 0.2, (before, during)
+
+
+def test_python_arenas_hold_at_least_the_blocks_in_them():
+    hoard = [object() for _ in range(400_000)]  # small objects: pymalloc's, about 6 MiB of 16-byte blocks
+    with_hoard = python_arenas_mib()
+    del hoard
+    assert with_hoard >= 6, with_hoard
+    assert python_arenas_mib() <= with_hoard
 
 
 def test_malloc_mib_tells_memory_held_from_memory_freed():
