@@ -359,8 +359,7 @@ def _diagnose(before: Any, progress: Callable[[str], None]) -> Any:
     the new census, for the next time."""
     census = live_types()
     where = memory_map()
-    progress(f"soak ui: memory heap {where['heap']} stacks {where['stacks']} anon {where['anon']} files {where['files']} "
-             f"MiB, {_held()}, "
+    progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, {_held()}, "
              f"textures {texture_mib()} MiB; grown since the last sample: "
              + (", ".join(f"{name} +{n}" for name, n in grown(before, census)) or "nothing"))
     return census
