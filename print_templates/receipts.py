@@ -269,8 +269,9 @@ def render_receipt(kind: str, data: Mapping[str, Any], *, profile: "str | PaperP
     """ESC/POS bytes of one receipt: ``kind`` in transaction, appointment, payment, test.
 
     ``data``: item_name_zh, item_name_en, terminal_id, time, reference, lines [[label, value]],
-    optional kiosk_ref (the number given to a resident whose outcome was unknown), verification_code, qr_payload, signature (QR then carries payload|signature),
-    header_zh, footer_zh. Raises ReceiptInvalid for an unknown kind or profile.
+    optional kiosk_ref (the number given to a resident whose outcome was unknown), verification_code,
+    qr_payload, signature (QR then carries payload|signature), header_zh, footer_zh. Raises ReceiptInvalid
+    for an unknown kind or profile.
     """
     if kind not in KINDS:
         raise ReceiptInvalid(f"unknown receipt kind {kind!r}; known: {', '.join(KINDS)}")

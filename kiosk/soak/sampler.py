@@ -105,9 +105,9 @@ def sample(session: int) -> Sample:
 
 def memory_map() -> dict[str, float]:
     """Resident MiB by kind of mapping (/proc/self/smaps): ``heap`` (the main C heap), ``stacks`` (threads' stacks:
-    anonymous read-write mappings of exactly the default stack size; glibc keeps up to 40 MiB of finished threads'
-    stacks for new threads, with whatever pages they touched), ``anon`` (other anonymous mappings: glibc's thread
-    arenas, Python's object arenas, the renderer's buffers), ``files`` (mapped files)."""
+    anonymous read-write mappings of exactly the default stack size, whatever pages of them are resident), ``anon``
+    (other anonymous mappings: glibc's thread arenas, Python's object arenas, the renderer's buffers), ``files``
+    (mapped files)."""
     kinds = {"heap": 0, "stacks": 0, "anon": 0, "files": 0}
     stack_kib = _stack_kib()
     kind = "anon"

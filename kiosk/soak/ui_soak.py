@@ -359,19 +359,19 @@ def _diagnose(before: Any, progress: Callable[[str], None]) -> Any:
     the new census, for the next time."""
     census = live_types()
     where = memory_map()
-    progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, {_held()}, "
+    progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, {_held(where)}, "
              f"textures {texture_mib()} MiB; grown since the last sample: "
              + (", ".join(f"{name} +{n}" for name, n in grown(before, census)) or "nothing"))
     return census
 
 
-def _held() -> str:
+def _held(where: dict[str, float] | None = None) -> str:
     """What the allocators hold (after the reading's trim): C's in use and free, Python's blocks and arenas, and the
-    threads' stacks (what the resident set holds beside the allocators)."""
+    threads' stacks (what the resident set holds beside the allocators; from ``where``, a memory_map already read)."""
     held = malloc_mib()
     c_part = f"malloc used {held['used']} free {held['free']} MiB, " if held else ""
     return (f"{c_part}python blocks {python_blocks()} in {python_arenas_mib()} MiB of arenas, "
-            f"stacks {memory_map()['stacks']} MiB")
+            f"stacks {(where or memory_map())['stacks']} MiB")
 
 
 class AllocationTracer:
