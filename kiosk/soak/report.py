@@ -113,8 +113,11 @@ class SoakResult:
         lines.append("session   rss_mib   fds  threads  widgets  textures")
         lines += [f"  {s.session:>6} {s.rss_mib:>9.1f} {s.fds:>5} {s.threads:>8} {s.widgets:>8} {s.textures:>9}"
                   for s in self.samples]
+        later = [(n, rss) for n, rss in self.readings if n >= self.warmup]
+        error = slope_stderr_per_1000(later)
         lines.append(f"rss growth: {'n/a (fewer than two samples after the warm-up)' if growth is None else f'{growth:.2f} MiB per 1,000 sessions'}"
-                     f" ({len([n for n, _ in self.readings if n >= self.warmup])} readings after the warm-up"
+                     f"{'' if error is None else f' (standard error {error:.2f})'}"
+                     f" ({len(later)} readings after the warm-up"
                      f"{'' if self.sample_growth() is None else f'; the samples alone: {self.sample_growth():.2f}'})")
         lines.append(f"crashes {self.crashes}, stuck {self.stuck}, ledger mismatches {len(self.mismatches)}")
         lines += [f"  mismatch {m.problem}: order {m.order_id} txn {m.txn_id}" for m in self.mismatches[:20]]
@@ -125,6 +128,19 @@ def growth_per_1000(samples: Sequence[Sample]) -> float | None:
     """The least-squares slope of RSS over sessions, in MiB per 1,000 sessions; None below two distinct sessions."""
     points = [(s.session, s.rss_mib) for s in samples]
     return slope_per_1000(points) if len({n for n, _ in points}) >= 2 else None
+
+
+def slope_stderr_per_1000(points: Sequence[tuple[int, float]]) -> float | None:
+    """The standard error of :func:`slope_per_1000` (from the residuals' scatter); None below three points."""
+    n = len(points)
+    if n < 3 or len({x for x, _ in points}) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    residual = sum((y - mean_y - slope * (x - mean_x)) ** 2 for x, y in points)
+    return (residual / (n - 2) / sxx) ** 0.5 * 1000
 
 
 def slope_per_1000(points: Sequence[tuple[int, float]]) -> float:

@@ -116,6 +116,16 @@ def test_rss_growth_is_fitted_on_the_readings_when_there_are_some():
     assert abs(result.rss_growth() - 10.0) < 1e-9
 
 
+def test_the_slopes_standard_error_comes_from_the_scatter_and_is_printed():
+    assert R.slope_stderr_per_1000([(n, 300.0 + 0.004 * n) for n in range(0, 1001, 10)]) < 1e-9  # on the line
+    # Flat with residuals -1, 2, -1: sqrt(6 / (3 - 2) / 2e6) per session, sqrt(3) MiB per 1,000.
+    assert abs(R.slope_stderr_per_1000([(0, 0.0), (1000, 3.0), (2000, 0.0)]) - 3 ** 0.5) < 1e-9
+    assert R.slope_stderr_per_1000([(0, 0.0), (1000, 3.0)]) is None  # two points leave no scatter to judge
+    result = R.SoakResult(samples=_samples(0.0), warmup=0, sessions=2000, seconds=60.0)
+    result.readings = [(0, 0.0), (1000, 3.0), (2000, 0.0)]
+    assert "rss growth: 0.00 MiB per 1,000 sessions (standard error 1.73)" in result.table("t")
+
+
 def test_soak_json_carries_the_readings(tmp_path):
     result = R.SoakResult(sessions=20, samples=_samples(0.0, n=2), readings=[(0, 200.0), (10, 201.5)], warmup=0)
     result.write(tmp_path / "soak.json")
