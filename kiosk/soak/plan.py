@@ -4,8 +4,9 @@ The flagship items (the station's home tiles, ``runtime.home_items``: the househ
 the no-criminal-record certificate and the traffic fine in the demo catalog) take a third of the
 sessions, the rest is a random mix of the other items. Residents walk away, cancel, mistype, call for help, use the keypad or care
 mode, or simply do the item. With a ``tour``, the first sessions that meet no fault do each item once, in a
-shuffled order and by its whole way (behaviour normal): a warm-up that has been everywhere once, so the one-time costs
-of a first visit (its screens' first build, its first backend calls) are paid before RSS is fitted. ``fault_rate`` of the sessions (at least one per fault kind, every
+shuffled order and by its whole way (behaviour normal), then each other behaviour once on an item it fits: a warm-up
+that has been everywhere once, so the one-time costs of a first visit (its screens' first build, its first backend
+calls, care mode's larger type opening fonts of its own) are paid before RSS is fitted. ``fault_rate`` of the sessions (at least one per fault kind, every
 kind before any repeats) meet a fault; such a session does an item the fault can reach (a
 receipt to run out of paper on, a card to pull, a travel document for the restarted pcscd).
 """
@@ -109,8 +110,14 @@ def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, flagships: 
         if not any(FAULT_REACHES[kind](item) for item in items):
             raise ValueError(f"fault {kind} reaches none of the items")
     faulted = _fault_slots(rng, sessions, kinds, fault_rate)
-    visits = list(items) if tour else []
+    visits: list[tuple[Any, str]] = [(item, "normal") for item in items] if tour else []
     rng.shuffle(visits)
+    if tour:  # then each other behaviour once; popped from the end, so reversed
+        for behaviour in (b for b in weights if b != "normal"):
+            fitting = [item for item in items if BEHAVIOUR_FITS[behaviour](item)]
+            if fitting:
+                visits.append((rng.choice(fitting), behaviour))
+        visits.reverse()
     plans = []
     for index in range(sessions):
         kind = faulted.get(index, "")
@@ -118,7 +125,7 @@ def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, flagships: 
             item = rng.choice([i for i in items if FAULT_REACHES[kind](i)])
             behaviour = "normal"
         elif visits:
-            item, behaviour = visits.pop(), "normal"
+            item, behaviour = visits.pop()
         else:
             pool = (flagship_items if flagship_items and rng.random() < FLAGSHIP_SHARE
                     else others or flagship_items)
@@ -133,10 +140,11 @@ def plan_sessions(items: Sequence[Any], sessions: int, seed: int, *, flagships: 
     return plans
 
 
-def tours(items: int, sessions: int, warmup: int) -> bool:
-    """Whether a soak's plan starts with the tour of every item: when the warm-up can hold it (an item each, and
-    room for the faults that fall in it) and RSS is fitted after it (more sessions than the warm-up)."""
-    return sessions > warmup and warmup >= items * (1 + 2 * FAULT_RATE)
+def tours(items: int, sessions: int, warmup: int, behaviours: int = len(BEHAVIOURS)) -> bool:
+    """Whether a soak's plan starts with the tour of every item and behaviour: when the warm-up can hold it (an item
+    each, a behaviour other than normal each, and room for the faults that fall in it) and RSS is fitted after it
+    (more sessions than the warm-up)."""
+    return sessions > warmup and warmup >= (items + behaviours - 1) * (1 + 2 * FAULT_RATE)
 
 
 def _fault_slots(rng: random.Random, sessions: int, kinds: Sequence[str], rate: float) -> dict[int, str]:

@@ -73,13 +73,21 @@ def test_a_kind_that_reaches_no_item_is_refused(items):
         P.plan_sessions(guides, 20, seed=1, kinds=("answer_lost",))
 
 
-def test_with_a_tour_the_warmup_does_every_item_once_by_its_whole_way_first(items):
+def test_with_a_tour_the_warmup_does_every_item_once_by_its_whole_way_then_every_behaviour_once(items):
     assert P.tours(len(items), 1000, 100) and not P.tours(len(items), 100, 100) and not P.tours(len(items), 1000, 60)
+    assert not P.tours(len(items), 1000, 100, behaviours=len(P.BEHAVIOURS) + 20)  # no room for them all
     flagships = ["H01", "S01", "T02"]
     plans = P.plan_sessions(items, 1000, seed=18, flagships=flagships, tour=True)
-    touring = [p for p in plans if not p.fault][:len(items)]
-    assert sorted(p.item for p in touring) == sorted(item.id for item in items)  # each once, none twice
-    assert all(p.behaviour == "normal" for p in touring)
+    others = [b for b in P.BEHAVIOURS if b != "normal"]
+    touring = [p for p in plans if not p.fault][:len(items) + len(others)]
+    visits, behaving = touring[:len(items)], touring[len(items):]
+    assert sorted(p.item for p in visits) == sorted(item.id for item in items)  # each once, none twice
+    assert all(p.behaviour == "normal" for p in visits)
+    assert [p.behaviour for p in behaving] == others  # care mode's own type among them, before the fit starts
+    by_id = {item.id: item for item in items}
+    assert all(P.BEHAVIOUR_FITS[p.behaviour](by_id[p.item]) for p in behaving)
+    assert all(p.screen for p in behaving if p.behaviour in ("walk_away", "help", "cancel"))
+    assert all(p.values for p in behaving if p.behaviour == "mistype")
     assert touring[-1].index < 100  # within the warm-up, faults and all
     after = [p for p in plans if not p.fault and p.index > touring[-1].index]
     share = sum(p.item in flagships for p in after) / len(after)
