@@ -57,9 +57,10 @@ $(STAMP)/pip-test: setup.cfg pyproject.toml | $(PY) $(STAMP)/apt-test
 deps-run: $(STAMP)/apt-run $(STAMP)/pip-run
 deps-test: $(STAMP)/apt-test $(STAMP)/pip-test
 
-## run: the kiosk on its embedded default (demo profile); headless machines run the scripted demo
+## run: the kiosk on its embedded default (demo profile); headless machines run the scripted demo. Python's objects
+## on glibc's heap, as kiosk.service runs the kiosk (kiosk.services.heap).
 run: deps-run
-	$(KIVY_ENV) $(VENV)/bin/kiosk run
+	$(KIVY_ENV) PYTHONMALLOC=malloc $(VENV)/bin/kiosk run
 
 ## test: the whole suite, starting the local services it needs (pcscd, cupsd, backend simulator), on TEST_WORKERS
 ## pytest-xdist workers (0: in this process). Whole files go to a worker (loadfile), so a module's fixtures are set
@@ -75,7 +76,8 @@ bench: deps-test
 
 ## soak: endurance (not part of `make test`): SESSIONS UI sessions in one kiosk process, then ENGINE_SESSIONS
 ## engine-only sessions in another; writes soak-out/soak.json and soak-out/engine-soak.json, fails when a target
-## is missed (both run either way). `make soak SESSIONS=100` for a shorter UI run.
+## is missed (both run either way). `make soak SESSIONS=100` for a shorter UI run. Each soak runs on the kiosk's
+## production allocator (PYTHONMALLOC=malloc; it starts itself again under it when started without).
 SESSIONS ?= 1000
 ENGINE_SESSIONS ?= 10000
 SOAK_OUT ?= soak-out

@@ -153,7 +153,12 @@ def _measure(kind: str, workdir: Path, n: int, window: dict[str, str]) -> dict[s
     """One fresh child of ``kind`` ("kiosk" or "bare"); its figure (start_s, peak_rss_mib)."""
     kivy_home = workdir / f"kivy-{kind}-{n}"
     what = str(workdir / f"state-{n}") if kind == "kiosk" else json.dumps(window)
-    env = {**{k: v for k, v in os.environ.items() if k != "KIOSK_CONFIG"}, **KIVY_ENV, "KIVY_HOME": str(kivy_home)}
+    env = {**{k: v for k, v in os.environ.items() if k not in ("KIOSK_CONFIG", "PYTHONMALLOC")}, **KIVY_ENV,
+           "KIVY_HOME": str(kivy_home)}
+    if kind == "kiosk":  # on the allocator kiosk.service gives it; the bare app on Python's default
+        from kiosk.services.heap import PYTHON_ALLOCATOR  # here: the children import this module too
+
+        env["PYTHONMALLOC"] = PYTHON_ALLOCATOR
     spawned = time.monotonic()
     child = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_startup", "--child", kind, repr(spawned), what],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from kiosk.config import KioskConfig
 from kiosk.errors import ConfigError
+from kiosk.services.heap import PYTHON_ALLOCATOR
 from provisioning.atomic import staged_dir, write_atomic
 from provisioning.errors import InstallVerifyFailed, ProvisionError
 from provisioning.update.layout import CURRENT_KIOSK_BIN
@@ -173,6 +174,8 @@ UtmpIdentifier=tty1
 UtmpMode=user
 Environment=KIOSK_CONFIG={CONFIG_DEST}
 Environment=HOME={STATE_DIR}
+# Python's objects from glibc's heap, which the home screen's trim gives back (kiosk.services.heap).
+Environment=PYTHONMALLOC={PYTHON_ALLOCATOR}
 StateDirectory=kiosk
 StateDirectoryMode=0700
 LogsDirectory=kiosk

@@ -3,13 +3,15 @@
 ``ui`` writes ``DIR/soak.json`` (default 1,000 sessions), ``engine`` writes ``DIR/engine-soak.json``
 (default 10,000 sessions); each exits 1 when a target is missed (kiosk.soak.report), 0 otherwise.
 ``make soak`` runs both, each in its own process so each samples only its own memory, descriptors
-and threads.
+and threads. Either soak runs on the allocator kiosk.service gives the kiosk (``PYTHONMALLOC``,
+kiosk.services.heap): started without it, the soak starts itself again under it.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -43,6 +45,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _stop(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
+
+
+def on_production_allocator() -> None:
+    """Start this soak again under the kiosk's production allocator when it was started without one (returns only
+    when ``PYTHONMALLOC`` is already set: a soak run under another on purpose keeps it, and says so in its JSON)."""
+    from kiosk.services.heap import PYTHON_ALLOCATOR
+
+    if os.environ.get("PYTHONMALLOC"):
+        return
+    os.environ["PYTHONMALLOC"] = PYTHON_ALLOCATOR
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "kiosk.soak", *sys.argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,4 +106,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    on_production_allocator()
     sys.exit(main())

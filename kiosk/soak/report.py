@@ -4,8 +4,9 @@ soak.json holds exactly: ``sessions``, ``outcomes`` {outcome: count}, ``faults``
 ``samples`` [{session, rss_mib, fds, threads, widgets, textures}], ``rss_readings`` [[session, rss_mib]]
 (the resident set alone, read every few sessions), ``rss_growth_mib_per_1000`` (fitted over the readings
 from the warm-up on, or over the samples when there are fewer than two readings; null with fewer than two
-of either), ``crashes``, ``stuck``, ``ledger_mismatches``, ``seconds``; and ``seed``, the plan's seed, so
-a run can be repeated.
+of either), ``crashes``, ``stuck``, ``ledger_mismatches``, ``seconds``; ``seed``, the plan's seed, so
+a run can be repeated; and ``python_allocator``, what the soaked interpreter ran its objects on (``malloc``, as
+kiosk.service runs the kiosk, or ``pymalloc``; kiosk.services.heap), since the growth depends on it.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from kiosk.services.heap import python_allocator
 from kiosk.soak.sampler import Sample
 
 FIELDS = ("sessions", "outcomes", "faults", "samples", "rss_readings", "rss_growth_mib_per_1000", "crashes", "stuck",
-          "ledger_mismatches", "seconds", "seed")
+          "ledger_mismatches", "seconds", "seed", "python_allocator")
 RSS_GROWTH_MAX_MIB = 5.0  # per 1,000 sessions, after the warm-up
 FD_SLACK = 4  # "flat": no sample after the warm-up more than this above the first one
 THREAD_SLACK = 3  # worker threads of a step still ending when the sample is taken
@@ -37,6 +39,7 @@ class SoakResult:
     seconds: float = 0.0
     warmup: int = 100
     mismatches: list[Any] = field(default_factory=list)  # LedgerMismatch, for the table
+    allocator: str = field(default_factory=python_allocator)
 
     def count(self, outcome: str) -> None:
         """One more session ended with ``outcome``."""
@@ -70,7 +73,7 @@ class SoakResult:
                 "rss_readings": [[n, rss] for n, rss in self.readings],
                 "rss_growth_mib_per_1000": None if growth is None else round(growth, 3),
                 "crashes": self.crashes, "stuck": self.stuck, "ledger_mismatches": len(self.mismatches),
-                "seconds": round(self.seconds, 1), "seed": seed}
+                "seconds": round(self.seconds, 1), "seed": seed, "python_allocator": self.allocator}
 
     def write(self, path: Path, seed: int | None = None) -> None:
         """Write soak.json to ``path``."""
@@ -105,7 +108,8 @@ class SoakResult:
         """The figures as a plain-text table."""
         growth = self.rss_growth()
         rate = self.sessions / self.seconds * 60 if self.seconds else 0.0
-        lines = [f"== {title}: {self.sessions} sessions in {self.seconds:.0f} s ({rate:.1f} sessions/min)",
+        lines = [f"== {title}: {self.sessions} sessions in {self.seconds:.0f} s ({rate:.1f} sessions/min), "
+                 f"Python objects on {self.allocator}",
                  "outcome                  count"]
         lines += [f"  {k:<22} {v:>5}" for k, v in sorted(self.outcomes.items())]
         lines.append("fault kind               applied")

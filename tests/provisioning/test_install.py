@@ -84,6 +84,8 @@ def test_install_stages_units_that_pass_systemd_analyze_verify(tmp_path, product
     assert "# Metrics: http://127.0.0.1:9466/metrics, loopback only" in unit.read_text()
     assert "Metrics: http://127.0.0.1:9466/metrics, loopback only" in proc.stdout
     assert svc["TTYPath"] == "/dev/tty1" and svc["PAMName"] == "login"
+    environment = [line.split("=", 1)[1] for line in unit.read_text().splitlines() if line.startswith("Environment=")]
+    assert "PYTHONMALLOC=malloc" in environment and "KIOSK_CONFIG=/etc/kiosk/kiosk.toml" in environment
     assert "getty@tty1.service" in _unit(root)["Unit"]["Conflicts"]
     # tty1 belongs to the kiosk; no other VT gets a login
     assert (root / "etc/systemd/system/getty@tty1.service").readlink() == Path("/dev/null")

@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import json
 import mmap
+import os
 import sys
 import threading
 import time
@@ -80,6 +81,7 @@ def test_soak_json_has_exactly_its_fields(tmp_path):
                                   "textures": 40}
     assert data["seed"] == 9 and data["ledger_mismatches"] == 0 and data["seconds"] == 12.3
     assert data["rss_growth_mib_per_1000"] == 0.0
+    assert data["python_allocator"] == (os.environ.get("PYTHONMALLOC") or "pymalloc")  # this process's, as it started
 
 
 def test_rss_growth_is_fitted_after_the_warmup_only():

@@ -25,6 +25,8 @@ def _start(kind: str, out, *args: str) -> subprocess.Popen:
     env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_FILELOG": "1", "KIVY_NO_CONFIG": "1", "KIVY_LOG_MODE": "PYTHON"}
     # The soak starts its own pcscd on its own socket: not the one this test process's hardware tests may hold.
     env.pop("PCSCLITE_CSOCK_NAME", None)
+    # Started as a technician would start it, without the allocator: it must start itself again on the kiosk's.
+    env.pop("PYTHONMALLOC", None)
     # Its own session: a soak cut short (a timeout) is stopped with its pcscd, by process group.
     return subprocess.Popen([sys.executable, "-m", "kiosk.soak", kind, "--out", str(out), "--seed", "7", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -58,6 +60,7 @@ def _check(data: dict, sessions: int, kinds: tuple[str, ...], output: str) -> No
     assert data["stuck"] == 0, output[-4000:]
     assert data["ledger_mismatches"] == 0, output[-4000:]
     assert data["seconds"] > 0
+    assert data["python_allocator"] == "malloc"  # as kiosk.service runs the kiosk
     assert "fault kinds never applied" not in output
 
 
