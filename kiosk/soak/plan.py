@@ -2,13 +2,14 @@
 
 The flagship items (the station's home tiles, ``runtime.home_items``: the household certificate,
 the no-criminal-record certificate and the traffic fine in the demo catalog) take a third of the
-sessions, the rest is a random mix of the other items. Residents walk away, cancel, mistype, call for help, use the keypad or care
-mode, or simply do the item. With a ``tour``, the first sessions that meet no fault do each item once, in a
-shuffled order and by its whole way (behaviour normal), then each other behaviour once on an item it fits: a warm-up
-that has been everywhere once, so the one-time costs of a first visit (its screens' first build, its first backend
-calls, care mode's larger type opening fonts of its own) are paid before RSS is fitted. ``fault_rate`` of the sessions (at least one per fault kind, every
-kind before any repeats) meet a fault; such a session does an item the fault can reach (a
-receipt to run out of paper on, a card to pull, a travel document for the restarted pcscd).
+sessions, the rest is a random mix of the other items. Residents walk away, cancel, mistype, call for help, use
+the keypad or care mode, or simply do the item. With a ``tour``, the first sessions that meet no fault do each
+item once, in a shuffled order and by its whole way (behaviour normal), then each other behaviour once on an item
+it fits: a warm-up that has been everywhere once, so the one-time costs of a first visit (its screens' first build,
+its first backend calls, care mode's larger type opening fonts of its own) are paid before RSS is fitted.
+``fault_rate`` of the sessions (at least one per fault kind, every kind before any repeats) meet a fault; such a
+session does an item the fault can reach (a receipt to run out of paper on, a card to pull, a travel document for
+the restarted pcscd).
 """
 from __future__ import annotations
 

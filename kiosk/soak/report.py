@@ -11,6 +11,7 @@ kiosk.service runs the kiosk, or ``pymalloc``; kiosk.services.heap), since the g
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -139,19 +140,13 @@ def slope_stderr_per_1000(points: Sequence[tuple[int, float]]) -> float | None:
     n = len(points)
     if n < 3 or len({x for x, _ in points}) < 2:
         return None
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
-    residual = sum((y - mean_y - slope * (x - mean_x)) ** 2 for x, y in points)
-    return (residual / (n - 2) / sxx) ** 0.5 * 1000
+    xs = [x for x, _ in points]
+    slope, intercept = statistics.linear_regression(xs, [y for _, y in points])
+    residual = sum((y - intercept - slope * x) ** 2 for x, y in points)
+    mean_x = sum(xs) / n
+    return (residual / (n - 2) / sum((x - mean_x) ** 2 for x in xs)) ** 0.5 * 1000
 
 
 def slope_per_1000(points: Sequence[tuple[int, float]]) -> float:
     """The least-squares slope of (session, rss_mib) points in MiB per 1,000 sessions (two distinct sessions at least)."""
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    return sxy / sxx * 1000
+    return statistics.linear_regression([x for x, _ in points], [y for _, y in points]).slope * 1000
