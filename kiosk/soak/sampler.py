@@ -210,6 +210,26 @@ def texture_mib() -> float:
     return round(total / 2**20, 1)
 
 
+def open_descriptors() -> collections.Counter[str]:
+    """What this process's descriptors point at, counted: a file's path, or ``socket`` and ``pipe`` (their inode
+    numbers dropped, so one kind adds up), or the anonymous inode's kind (``anon_inode:[eventfd]``)."""
+    kinds: collections.Counter[str] = collections.Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed since the listing (the listing's own descriptor among them)
+            continue
+        kind, bracket, _inode = target.partition(":[")
+        kinds[kind if bracket and kind in ("socket", "pipe") else target] += 1
+    return kinds
+
+
+def opened(before: collections.Counter[str], after: collections.Counter[str]) -> list[tuple[str, int]]:
+    """The descriptor kinds more of which are open in ``after`` than in ``before`` (kind, rise), most first."""
+    return sorted(((kind, n - before.get(kind, 0)) for kind, n in after.items() if n > before.get(kind, 0)),
+                  key=lambda r: (-r[1], r[0]))
+
+
 def grown(before: collections.Counter[type], after: collections.Counter[type], top: int = 8) -> list[tuple[str, int]]:
     """The ``top`` types whose live count rose most from ``before`` to ``after`` (name, rise), rises only."""
     rises = ((kind, after[kind] - before.get(kind, 0)) for kind in after)

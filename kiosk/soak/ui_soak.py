@@ -26,8 +26,8 @@ from kiosk.soak.engine_soak import new_resident, soak_config, top_up
 from kiosk.soak.faults import FaultInjector
 from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
-from kiosk.soak.sampler import (READ_EVERY, grown, live_types, malloc_mib, memory_map, python_arenas_mib, python_blocks,
-                                rss_reading, sample, texture_mib)
+from kiosk.soak.sampler import (READ_EVERY, grown, live_types, malloc_mib, memory_map, open_descriptors, opened,
+                                python_arenas_mib, python_blocks, rss_reading, sample, texture_mib)
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         soak.start()
         result.samples.append(sample(0))
         result.readings.append((0, result.samples[-1].rss_mib))
-        census = live_types()
+        census = live_types(), open_descriptors()
         tracer = AllocationTracer(progress) if trace else None
         for plan in plans:
             began = time.monotonic()
@@ -354,15 +354,17 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
     return result, warnings
 
 
-def _diagnose(before: Any, progress: Callable[[str], None]) -> Any:
-    """Say where the memory sits (mappings, textures' pixels) and which object types grew since ``before``;
-    the new census, for the next time."""
-    census = live_types()
+def _diagnose(before: tuple[Any, Any], progress: Callable[[str], None]) -> tuple[Any, Any]:
+    """Say where the memory sits (mappings, textures' pixels), which object types grew and which descriptors were
+    opened since ``before`` (census, descriptors); the new pair, for the next time."""
+    census, descriptors = live_types(), open_descriptors()
     where = memory_map()
     progress(f"soak ui: memory heap {where['heap']} anon {where['anon']} files {where['files']} MiB, {_held(where)}, "
              f"textures {texture_mib()} MiB; grown since the last sample: "
-             + (", ".join(f"{name} +{n}" for name, n in grown(before, census)) or "nothing"))
-    return census
+             + (", ".join(f"{name} +{n}" for name, n in grown(before[0], census)) or "nothing")
+             + "; descriptors opened since: "
+             + (", ".join(f"{kind} +{n}" for kind, n in opened(before[1], descriptors)) or "none"))
+    return census, descriptors
 
 
 def _held(where: dict[str, float] | None = None) -> str:

@@ -7,13 +7,14 @@ import ctypes.util
 import json
 import mmap
 import os
+import socket
 import sys
 import threading
 import time
 
 from kiosk.soak import report as R
-from kiosk.soak.sampler import (Sample, _status_field, grown, live_types, malloc_mib, memory_map, python_arenas_mib,
-                                python_blocks, sample, trim_heap)
+from kiosk.soak.sampler import (Sample, _status_field, grown, live_types, malloc_mib, memory_map, open_descriptors,
+                                opened, python_arenas_mib, python_blocks, sample, trim_heap)
 
 
 def _samples(rss_step: float, fds_step: int = 0, threads_step: int = 0, n: int = 6) -> list[Sample]:
@@ -208,6 +209,15 @@ def test_python_blocks_counts_live_python_objects():
     assert python_blocks() >= before + 50_000
     del objects
     assert python_blocks() < before + 10_000
+
+
+def test_open_descriptors_name_a_file_opened_and_count_sockets_as_one_kind(tmp_path):
+    before = open_descriptors()
+    path = tmp_path / "journal.db"
+    with open(path, "wb"), socket.socket() as one, socket.socket() as two:
+        after = open_descriptors()
+        assert opened(before, after) == [("socket", 2), (str(path), 1)]
+    assert opened(before, open_descriptors()) == []  # all closed again
 
 
 def test_grown_names_the_types_that_rose_most_and_only_those():

@@ -76,6 +76,7 @@ def test_a_short_ui_soak_fires_every_fault_kind_and_writes_soak_json(tmp_path):
     assert all(rss > 0 for _, rss in data["rss_readings"])
     # Where the memory sits, at each sample: the mappings, the textures' pixels, the types that grew.
     assert output.count("soak ui: memory heap ") == 3, output[-4000:]
+    assert output.count("; descriptors opened since: ") == 3, output[-4000:]  # which ones, when their count rose
     assert "outcome" in output and "fault kind" in output  # the table
 
 
