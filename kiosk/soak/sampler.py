@@ -224,14 +224,17 @@ def open_descriptors() -> collections.Counter[str]:
     return kinds
 
 
+def _rises(before: collections.Counter[Any], after: collections.Counter[Any]) -> list[tuple[Any, int]]:
+    """The keys counted more often in ``after`` than in ``before`` (key, rise), the largest rise first."""
+    rises = ((key, n - before.get(key, 0)) for key, n in after.items())
+    return sorted((r for r in rises if r[1] > 0), key=lambda r: -r[1])
+
+
 def opened(before: collections.Counter[str], after: collections.Counter[str]) -> list[tuple[str, int]]:
     """The descriptor kinds more of which are open in ``after`` than in ``before`` (kind, rise), most first."""
-    return sorted(((kind, n - before.get(kind, 0)) for kind, n in after.items() if n > before.get(kind, 0)),
-                  key=lambda r: (-r[1], r[0]))
+    return sorted(_rises(before, after), key=lambda r: (-r[1], r[0]))
 
 
 def grown(before: collections.Counter[type], after: collections.Counter[type], top: int = 8) -> list[tuple[str, int]]:
     """The ``top`` types whose live count rose most from ``before`` to ``after`` (name, rise), rises only."""
-    rises = ((kind, after[kind] - before.get(kind, 0)) for kind in after)
-    return [(f"{kind.__module__}.{kind.__qualname__}", n)
-            for kind, n in sorted((r for r in rises if r[1] > 0), key=lambda r: -r[1])[:top]]
+    return [(f"{kind.__module__}.{kind.__qualname__}", n) for kind, n in _rises(before, after)[:top]]
