@@ -49,3 +49,38 @@ def test_the_mend_is_installed_once(ui: Any) -> None:
     assert text_surface._original is not None and patched is not text_surface._original
     text_surface.install()
     assert CoreLabel._render_end is patched
+
+
+def _open_on(path: str) -> int:
+    import os
+
+    fds = os.listdir("/proc/self/fd")
+    count = 0
+    for fd in fds:
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == path
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return count
+
+
+def test_one_size_written_as_int_or_float_opens_its_font_once_and_renders_the_same(ui: Any) -> None:
+    import os
+
+    from kivy.core.text import Label as CoreLabel
+
+    def rendered(size: float) -> tuple[Any, bytes]:
+        label = CoreLabel(text="户籍证明 Household", font_size=size)
+        label.refresh()
+        return label, _texture_pixels(label.texture)
+
+    first, as_int = rendered(97)  # a size no screen uses: its font is not open yet
+    path = os.path.realpath(first.options["font_name_r"])
+    opened = _open_on(path)
+    second, as_float = rendered(97.0)
+    third, _ = rendered(97.6)  # opened at int(97.6) points, as Kivy opens every size
+    assert as_float == as_int
+    assert first._get_font_id() == second._get_font_id() == third._get_font_id()
+    assert _open_on(path) == opened  # no second copy of the face, nor a third
+    other, _ = rendered(98.0)
+    assert other._get_font_id() != first._get_font_id() and _open_on(path) == opened + 1
