@@ -1,4 +1,4 @@
-"""Release and update helpers and fixtures (registered by this folder's conftest.py): releases built once per session with `kiosk-release`, and TUF repositories
+"""Release and update helpers and fixtures (registered by this folder's conftest.py): releases built once per test run with `kiosk-release` and installed once, and TUF repositories
 served over HTTP on loopback.
 
 The session builds three releases into one wheelhouse: FULL (the project and every
@@ -92,6 +92,12 @@ def _run_wide_lock(folder: Path) -> Iterator[None]:
         yield
 
 
+def _run_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's temporary folder: under xdist the parent of each worker's own, so the workers share it."""
+    run_tmp = tmp_path_factory.getbasetemp()
+    return run_tmp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_tmp
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     """FULL, CODE_ONLY and BROKEN built with `kiosk-release build` into one wheelhouse (once per test run).
@@ -99,10 +105,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     The builds take minutes of CPU: under xdist the workers of a run share one wheelhouse in the run's temporary
     folder (the parent of each worker's own); the first to come builds it, the others wait and take it.
     """
-    run_tmp = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        run_tmp = run_tmp.parent
-    base = run_tmp / "releases"
+    base = _run_tmp(tmp_path_factory) / "releases"
     out = base / "wheelhouse"
     with _run_wide_lock(base):
         if not (base / "built").exists():  # else another worker built it; a half-made one is made afresh
@@ -271,10 +274,40 @@ class FirstInstall:
 
 @pytest.fixture(scope="session")
 def first_install(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstInstall]:
-    """An empty terminal takes FULL from a repository made with kiosk-release and served on loopback."""
+    """An empty terminal takes FULL from a repository made with kiosk-release and served on loopback.
+
+    Once per test run: the install builds a whole virtual environment (a minute of CPU), so under xdist the first
+    worker to come installs into the run's temporary folder and records what apply answered and what crossed the
+    wire; every worker then serves that repository itself and works on its own copy of the terminal's update
+    state, while the installed root is shared (read, never written, by the tests that use it).
+    """
+    shared = _run_tmp(tmp_path_factory) / "first-install"
+    record = shared / "first-install.json"
+    with _run_wide_lock(shared):
+        if not record.exists():  # else another worker installed it; a half-made one is made afresh
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
+            record.write_text(json.dumps(_install_full(wheelhouse, shared)), encoding="utf-8")
+    done = json.loads(record.read_text(encoding="utf-8"))
+    base = tmp_path_factory.mktemp("first-install")
+    update_dir = base / "state" / "update"
+    shutil.copytree(shared / "state" / "update", update_dir, symlinks=True, ignore=shutil.ignore_patterns("wheels"))
+    copy_linked(shared / "state" / "update" / "wheels", update_dir / "wheels")
+    server = RepoServer(shared / "repo")
+    try:
+        term = Terminal(base, shared / "repo", shared / "keys", base / "state", shared / "root",
+                        write_config(base / "kiosk.toml", base / "state", server.url), server, wheelhouse)
+        proc = subprocess.CompletedProcess(done["args"], done["returncode"], done["stdout"], done["stderr"])
+        yield FirstInstall(term, proc, done["answer"], done["seconds"], [tuple(r) for r in done["requests"]])
+    finally:
+        server.stop()
+
+
+def _install_full(wheelhouse: Wheelhouse, base: Path) -> dict[str, Any]:
+    """Make a repository in ``base``, publish FULL, serve it and apply it to an empty terminal there; what apply
+    answered and the requests the server saw, as JSON."""
     import time
 
-    base = tmp_path_factory.mktemp("first-install")
     repo, keys = base / "repo", base / "keys"
     ok(tool("kiosk-release", "init", "--repo", repo, "--keys", keys))
     ok(tool("kiosk-release", "publish", "--repo", repo, "--keys", keys, wheelhouse.manifest_path(FULL)))
@@ -284,7 +317,9 @@ def first_install(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFacto
                         write_config(base / "kiosk.toml", base / "state", server.url), server, wheelhouse)
         started = time.monotonic()
         proc, answer = term.apply("--tuf-root", repo / "metadata" / "root.json")
-        yield FirstInstall(term, proc, answer, time.monotonic() - started, list(server.requests))
+        return {"args": [str(a) for a in proc.args], "returncode": proc.returncode, "stdout": proc.stdout,
+                "stderr": proc.stderr, "answer": answer, "seconds": time.monotonic() - started,
+                "requests": list(server.requests)}
     finally:
         server.stop()
 
