@@ -1,5 +1,5 @@
-"""Release and update helpers and fixtures (registered by this folder's conftest.py): releases built once per test run with `kiosk-release` and installed once, and TUF repositories
-served over HTTP on loopback.
+"""Release and update helpers and fixtures (registered by this folder's conftest.py): releases built once per test
+run with `kiosk-release` and installed once, and TUF repositories served over HTTP on loopback.
 
 The session builds three releases into one wheelhouse: FULL (the project and every
 dependency), CODE_ONLY (the same dependency files, a new project wheel) and BROKEN (a new
