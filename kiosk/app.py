@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-# Kivy parses sys.argv and writes ~/.kivy/config.ini at import unless told not to; settings come from the TOML config.
+# Kivy parses sys.argv and writes ~/.kivy/config.ini at import unless told not to; the
+# kiosk's settings come only from its own TOML config.
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONFIG", "1")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
@@ -85,10 +86,9 @@ def prepare_kivy(ui: UiConfig, *, headless: bool) -> None:
         os.environ["SDL_VIDEODRIVER"] = "offscreen"
     from kivy.config import Config
 
-    from kiosk.services import heap
+    from kiosk.services.heap import settle_allocator
 
-    heap.settle_allocator()  # months in one process: large blocks kept out of the heap (kiosk.services.heap)
-    heap.defer_full_collections()  # and full garbage collections between residents, not under their fingers
+    settle_allocator()  # months in one process: large blocks kept out of the heap (kiosk.services.heap)
     Config.set("graphics", "width", str(ui.width))
     Config.set("graphics", "height", str(ui.height))
     Config.set("graphics", "fullscreen", "auto" if ui.fullscreen and not headless else "0")

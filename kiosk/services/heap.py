@@ -1,5 +1,4 @@
-"""Giving freed memory back between residents: a full garbage collection and glibc's ``malloc_trim``; and no
-full collection under a resident's finger.
+"""Giving freed memory back between residents: a full garbage collection and glibc's ``malloc_trim``.
 
 glibc keeps what the kiosk frees (label textures' pixels, speech buffers, a document's render) for later
 allocations, in the main heap and in each thread's arena; over hours of sessions the resident set carries
@@ -76,26 +75,6 @@ def settle_allocator() -> bool:
     log.debug("allocator settled: blocks from %d KiB mapped on their own, at most %d arenas: %s",
               MMAP_THRESHOLD_BYTES // 1024, ARENA_MAX, done)
     return done
-
-
-# Python's collector runs a full collection (every object it tracks) once ten young-to-middle collections have
-# passed and the objects moved to the oldest generation since the last one number a quarter of those there. The
-# kiosk holds about half a million objects after a few visits, so a full collection costs 30-300 ms on the UI
-# thread, and the allocations of a visit (screens, labels, a document) set one off every few touches: 8 of them
-# over the five flagship flows, 1.25 s in all, the longest 314 ms, each one a touch answered late. The home
-# screen's tidy collects fully between residents (and the soak's readings do), so the automatic ones are put
-# off to a backstop: after this many middle collections (about 7 million allocations not yet freed) rather
-# than 10. The young and middle collections stay as they are: they see only what is new. Measured with the
-# flagship flows in-process (gc.callbacks): full collections 8 -> 1, their time 1,251 -> 32 ms.
-FULL_COLLECTION_AFTER = 1000
-
-
-def defer_full_collections() -> tuple[int, int, int]:
-    """Full collections only between residents (the home screen's :func:`tidy`) or as a distant backstop
-    (``FULL_COLLECTION_AFTER``); the collector's thresholds as set. Called with :func:`settle_allocator`."""
-    young, middle, _full = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
-    return gc.get_threshold()
 
 
 def trim_heap() -> bool:

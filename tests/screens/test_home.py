@@ -147,14 +147,6 @@ def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: A
         home._tidy = home_module.Clock.create_trigger(home._tidy_heap, after_s)
 
 
-def test_the_running_kiosk_leaves_full_collections_to_the_tidy(ui: Any) -> None:
-    import gc
-
-    from kiosk.services.heap import FULL_COLLECTION_AFTER
-
-    assert gc.get_threshold()[2] == FULL_COLLECTION_AFTER  # set before the window opened (prepare_kivy)
-
-
 def test_a_tidy_hands_freed_memory_back() -> None:
     from kiosk.services import heap
     from kiosk.soak.sampler import _status_field
