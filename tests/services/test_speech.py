@@ -1,6 +1,9 @@
 """The speech service: real espeak-ng audio into the simulated sound card's WAV files."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import threading
 import time
 import wave
@@ -15,6 +18,7 @@ from kiosk.hardware.simulators.speaker import SimSpeaker
 from kiosk.hardware.speaker import Audio
 from kiosk.services.speech import (Defaults, Personal, SpeechService, Spell, Spoken, compose, fixed_prompts,
                                    personal, step)
+from kiosk.services.speech.engine import CacheKey, PromptCache
 
 NAME = "王小明"
 ID_NUMBER = "37010219900307123X"
@@ -282,3 +286,35 @@ def test_listeners_hear_of_utterances_that_end_after_the_session_ended(tmp_path:
         assert speech.spoken() == []
     finally:
         speech.close()
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def heap_in_use() -> int:
+    """Bytes glibc's heaps hand out now (``mallinfo2().uordblks``: blocks mapped on their own not counted)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.mallinfo2.restype = _MallInfo2
+    gc.collect()
+    return int(libc.mallinfo2().uordblks)
+
+
+def test_the_prompt_cache_keeps_its_audio_outside_the_heap() -> None:
+    # Kept prompts below glibc's 128 KiB mapping bound used to stay in the heap among longer-lived blocks, and each
+    # one dropped left a hole there. Once the renderer's own copies are gone, the heap holds none of the kept audio.
+    size, count = 100 * 1024, 40
+    cache = PromptCache(max_bytes=(count - 1) * size)  # one prompt more than the budget holds
+    keys = [CacheKey("zh_CN", "cmn", 175, f"prompt {i}") for i in range(count)]
+    before = heap_in_use()
+    for i, key in enumerate(keys):
+        cache.put(key, Audio(bytes([i]) * size, 22050))  # the renderer's copy: gone after the call
+    kept = heap_in_use() - before
+    assert kept < size * 4, f"{kept / 2**20:.1f} MiB of kept audio in the heap"
+    assert cache.get(keys[0]) is None and len(cache) == count - 1  # the least recently used went
+    again = cache.get(keys[5])
+    assert again == Audio(bytes([5]) * size, 22050) and cache.size_bytes == (count - 1) * size
+    cache.clear()
+    assert len(cache) == 0 and cache.size_bytes == 0
+    assert again.samples[:3] == bytes([5]) * 3  # a copy handed out outlives the cache's mapping
