@@ -33,7 +33,7 @@ class CategoryScreen(FingerWatch, KioskScreen):
     def on_kv_post(self, *_args: Any) -> None:
         """Redraw when the language, the mode or the availability of items changes; note fingers on the list."""
         self._held_back = Clock.create_trigger(self.refresh, RECHECK_S)
-        self.app.bind(lang=self.refresh, availability=self.refresh, care=self._first_page)
+        self.app.bind(lang=self.refresh, availability=self.refresh, care=self._care_changed)
         self.watch_fingers(self.ids.scroller)
 
     def on_leave(self, *_args: Any) -> None:
@@ -47,16 +47,31 @@ class CategoryScreen(FingerWatch, KioskScreen):
         A list filled again under a finger moves its entries (an item that became unavailable takes a second
         line), and ScrollView hands the touch to the entry under the finger when it decides the touch is a tap,
         up to 0.2 s later: the resident would open the item that slid under their finger (the UI soak's
-        session 975, a backend gone down while a resident touched the list)."""
+        session 975, a backend gone down while a resident touched the list).
+
+        A list not on show is left alone: it is filled when it is shown next (``on_pre_enter``)."""
+        if self.manager is None or self.manager.current != self.name:
+            self._held_back.cancel()
+            return
         if self.finger_on_list():
             self._held_back()
             return
         self._held_back.cancel()
         self.fill()
 
+    def forget(self) -> None:
+        """The entries go: the list (a category's, or a search's for what the last resident typed) is built
+        again when it is shown. Kept, its labels' pixels (2 to 6 MiB) stayed behind at the home screen, more or
+        less of them as the last list was longer or shorter."""
+        self.ids.item_list.clear_widgets()
+
     def on_pre_enter(self, *_args: Any) -> None:
         """Fill the list from the shell's current item list, from its first page."""
         self._first_page()
+
+    def _care_changed(self, *_args: Any) -> None:
+        if self.manager is not None and self.manager.current == self.name:
+            self._first_page()
 
     def _first_page(self, *_args: Any) -> None:
         self.page = 0

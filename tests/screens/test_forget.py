@@ -59,3 +59,28 @@ def test_a_form_opens_at_its_top_after_the_last_one_was_forgotten(ui: Any, tmp_p
     ui.tap(first, "the ID number field")  # and it takes the touch
     ui.tap_id("cancel_button")
     ui.wait_screen("home")
+
+
+def test_the_item_list_is_emptied_at_home_and_built_again_when_shown(ui: Any) -> None:
+    # A list left behind held its labels' pixels at home (2 to 6 MiB, as long as the last list), and was built again
+    # there at every change of availability though nobody saw it.
+    app = ui.app
+    home, category = app.sm.get_screen("home"), app.sm.get_screen("category")
+    ui.tap(next(b for b in home.ids.categories.children if b.category.code == "H"))
+    ui.wait_screen("category")
+    shown = sorted(entry.item_id for entry in category.ids.item_list.children)
+    assert len(shown) == len(app.list_items) > 10
+    app.go_home()
+    ui.pump(2)
+    assert category.ids.item_list.children == []
+    app.availability += 1  # what a health poll that finds a change does
+    app.lang = "en"
+    ui.pump(2)
+    assert category.ids.item_list.children == []  # nobody sees it: not built
+    ui.tap(next(b for b in home.ids.categories.children if b.category.code == "H"))
+    ui.wait_screen("category")
+    assert sorted(entry.item_id for entry in category.ids.item_list.children) == shown
+    assert category.ids.title.text == app.local(*app.list_title) and app.lang == "en"
+    app.lang = "zh_CN"
+    ui.pump(2)
+    assert category.ids.title.text == app.local(*app.list_title)  # on show: relabelled
