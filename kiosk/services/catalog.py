@@ -14,19 +14,25 @@ Form values are validated and normalised by :meth:`FieldSpec.validate`, by the f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import functools
+import hashlib
 import json
+import logging
+import marshal
+import os
 import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Mapping
 
-import yaml
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, ValidationInfo, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs
 
 from kiosk import localtime
+from kiosk.caches import cache_dir
+from kiosk.durable import write_atomic
 from kiosk.errors import CatalogError, UnknownItemError
 from kiosk.services.catalog_schema import (IDENTITIES, OPERATION_RE, RECORD, CardTypes, ChoiceValue, DateBound, Fee,
                                            FieldName, FieldType, Flag, IconName, Identity, Invalid, ItemId, Kind, Length,
@@ -37,8 +43,13 @@ from kiosk.services.form_values import normalise
 DEFAULT_PATH = Path(__file__).with_name("catalog.yaml")
 MAX_HOME_ITEMS = 4  # tiles the home screen has room for
 
-# libyaml's parser when present: five times faster than the pure-Python one on this file.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+log = logging.getLogger(__name__)
+
+# The catalog's parsed contents are kept between runs (marshal, in kiosk.caches.cache_dir), under a name made from the
+# file's bytes: importing PyYAML and parsing this file took about 90 ms of every start-up (before the first frame),
+# reading the copy takes about 2. This number changes when the copy's layout does.
+COPY_FORMAT = 1
+KEPT_COPIES = 8  # copies of other catalog files (a test's, a site's earlier version) kept, most recently used first
 
 
 def _field_mappings(value: Any) -> Any:
@@ -359,12 +370,62 @@ class Catalog:
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str) -> Catalog:
     try:
-        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        text = Path(path).read_bytes()
     except OSError as exc:
         raise CatalogError(f"cannot read catalog {path}: {exc.strerror}") from None
+    return parse_catalog(_contents(text, path))
+
+
+def _contents(text: bytes, path: str) -> Any:
+    """The catalog file's contents as plain values: from the copy kept for these very bytes, else parsed from its
+    YAML (the copy then written for the next start).
+
+    marshal, not pickle: the copy holds plain values only and cannot run code when read. A damaged copy is parsed
+    again; a copy that cannot be written (a read-only cache folder) or cannot hold a value (a YAML date) is skipped."""
+    key = hashlib.sha256(text + f"|{COPY_FORMAT}|{marshal.version}".encode()).hexdigest()[:16]
+    folder = cache_dir()
+    copy = folder / f"catalog-{key}.marshal"
+    try:
+        raw = marshal.loads(copy.read_bytes())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        log.warning("catalog copy %s unreadable (%s); parsing %s again", copy, type(exc).__name__, path)
+    else:
+        with contextlib.suppress(OSError):
+            os.utime(copy)  # most recently used: the last to go
+        return raw
+    raw = _parse_yaml(text, path)
+    try:
+        write_atomic(copy, marshal.dumps(raw), 0o644)
+    except (OSError, ValueError) as exc:
+        log.info("catalog copy not kept at %s: %s", copy, exc)
+        return raw
+    _prune(folder)
+    return raw
+
+
+def _prune(folder: Path) -> None:
+    """Only the KEPT_COPIES most recently used catalog copies stay in ``folder``."""
+    def used(copy: Path) -> float:
+        try:
+            return copy.stat().st_mtime
+        except OSError:  # gone meanwhile (another process pruned it)
+            return 0.0
+    for old in sorted(folder.glob("catalog-*.marshal"), key=used, reverse=True)[KEPT_COPIES:]:
+        old.unlink(missing_ok=True)
+
+
+def _parse_yaml(text: bytes, path: str) -> Any:
+    import yaml  # only when the file is new or changed: importing it is ~40 ms of a start-up
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: five times the pure-Python one's speed
+    try:
+        return yaml.load(text.decode("utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"catalog {path} is not UTF-8: {exc}") from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"catalog {path} is not valid YAML: {exc}") from None
-    return parse_catalog(raw)
 
 
 # --- validation at load ------------------------------------------------------------------

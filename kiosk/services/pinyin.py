@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import marshal
-import os
 import re
 import sys
 import threading
@@ -32,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kiosk.caches import cache_dir
 from kiosk.durable import write_atomic
 
 # The most common Chinese surnames, by population (2020 census ranking, top 60); a short,
@@ -217,13 +217,6 @@ def _word_frequencies() -> tuple[dict[str, int], dict[str, int]]:
                     for char in word[1:]:
                         names[char] += 1
     return counts, dict(names)
-
-
-def cache_dir() -> Path:
-    """Where the inverted index is kept between runs: $KIOSK_CACHE_DIR, else the user's cache folder."""
-    if os.environ.get("KIOSK_CACHE_DIR"):
-        return Path(os.environ["KIOSK_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "police-kiosk"
 
 
 def _cache_name() -> str:

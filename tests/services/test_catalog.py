@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polib
@@ -528,3 +529,53 @@ def test_kiosk_catalog_table() -> None:
     assert out.rstrip().endswith("71 items")
     assert re.search(r"H01\s+户籍证明打印\s+certificate", out)
     assert "T03" in out and "backend" in out
+
+
+# --- the parsed copy kept between runs ------------------------------------------------------------------------
+def test_a_second_start_reads_the_kept_copy_not_the_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIOSK_CACHE_DIR", str(tmp_path / "cache"))
+    text = DEFAULT_PATH.read_bytes()
+    parsed = catalog_module._contents(text, "first")
+    assert parsed == yaml.load(text.decode("utf-8"), Loader=yaml.SafeLoader)
+    assert len(list((tmp_path / "cache").glob("catalog-*.marshal"))) == 1
+
+    def no_yaml(*_args: object) -> None:
+        raise AssertionError("parsed the YAML again")
+    monkeypatch.setattr(catalog_module, "_parse_yaml", no_yaml)
+    assert catalog_module._contents(text, "second") == parsed
+    # Another catalog file (one byte more) is not served the packaged one's copy.
+    with pytest.raises(AssertionError, match="parsed the YAML again"):
+        catalog_module._contents(text + b"\n", "changed")
+
+
+def test_a_damaged_or_unwritable_copy_falls_back_to_the_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("KIOSK_CACHE_DIR", str(cache))
+    text = DEFAULT_PATH.read_bytes()
+    parsed = catalog_module._contents(text, "first")
+    (copy,) = cache.glob("catalog-*.marshal")
+    copy.write_bytes(copy.read_bytes()[:100])  # cut short
+    assert catalog_module._contents(text, "damaged") == parsed
+    assert "unreadable" in caplog.text
+    assert catalog_module._contents(text, "mended") == parsed  # written again whole
+    # A value marshal cannot hold (a YAML date) is not kept, and the file still loads.
+    dated = b"when: 2026-12-07\n"
+    assert catalog_module._contents(dated, "dated") == {"when": dt.date(2026, 12, 7)}
+    # A cache folder that cannot be made (a file in its place) costs the copy, not the catalog.
+    monkeypatch.setenv("KIOSK_CACHE_DIR", str(copy))
+    assert catalog_module._contents(text, "unwritable") == parsed
+
+
+def test_only_the_most_recently_used_copies_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("KIOSK_CACHE_DIR", str(cache))
+    texts = [f"n: {i}\n".encode() for i in range(catalog_module.KEPT_COPIES + 3)]
+    catalog_module._contents(texts[0], "0")
+    first = next(cache.glob("catalog-*.marshal"))
+    for i, text in enumerate(texts[1:], 1):
+        time.sleep(0.01)  # file times tick by the kernel's coarse clock (4 ms at 250 Hz): one use, one tick
+        catalog_module._contents(text, str(i))
+        time.sleep(0.01)
+        catalog_module._contents(texts[0], "0")  # used again: stays
+    assert len(list(cache.glob("catalog-*.marshal"))) == catalog_module.KEPT_COPIES and first.exists()
