@@ -197,7 +197,8 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         resident = EngineResident(runtime, injector)
         plans = plan_sessions(runtime.catalog.items, sessions, seed, kinds=ENGINE_FAULT_KINDS,
                               flagships=[item.id for item in runtime.home_items], behaviours=ENGINE_BEHAVIOURS,
-                              tour=tours(len(runtime.catalog.items), sessions, warmup, len(ENGINE_BEHAVIOURS)))
+                              tour=warmup if tours(runtime.catalog.items, sessions, warmup, ENGINE_BEHAVIOURS,
+                                                  ENGINE_FAULT_KINDS) else 0)
         random.seed(seed)
         result.samples.append(sample(0))
         result.readings.append((0, result.samples[-1].rss_mib))

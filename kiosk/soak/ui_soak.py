@@ -306,7 +306,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         soak = UiSoak(out, station)
         items = soak.runtime.catalog.items
         plans = plan_sessions(items, sessions, seed, flagships=[item.id for item in soak.runtime.home_items],
-                              tour=tours(len(items), sessions, warmup))
+                              tour=warmup if tours(items, sessions, warmup) else 0)
         soak.start()
         result.samples.append(sample(0))
         result.readings.append((0, result.samples[-1].rss_mib))
