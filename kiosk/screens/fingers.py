@@ -1,11 +1,12 @@
-"""Fingers on a scrolling list: a screen holds back what would move the list's contents under one.
+"""Fingers on a scrolling list (or home's tiles): a screen holds back what would move the list's contents under one.
 
 A list that is laid out again under a finger moves its entries, and ScrollView hands the touch to the entry
 under the finger when it decides the touch is a tap, up to 0.2 s after it came down (or on the lift): the
 resident gets the entry that slid there. The UI soak met it twice: a category list filled again when an item
 became unavailable (session 975, the item above opened), and a form whose appointment slots arrived late, after
 the backend's 5xx and a retry, while the resident was touching the field below them (the slots pushed the field
-5,700 pixels down and a slot lay under the finger).
+5,700 pixels down and a slot lay under the finger). Home's tiles are not in a list, but a button moved from under a
+finger before it lifts is not pressed at all (session 341: the backend's notice came in above a touched category).
 """
 from __future__ import annotations
 

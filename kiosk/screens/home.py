@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.properties import StringProperty
+from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.screens.base import KioskScreen
+from kiosk.screens.fingers import RECHECK_S, FingerWatch
 from kiosk.screens.icons import glyph
 from kiosk.services import heap
 
@@ -32,22 +33,45 @@ class CategoryTile(ButtonBehavior, BoxLayout):
     count_text = StringProperty("")
 
 
-class HomeScreen(KioskScreen):
+class HomeScreen(FingerWatch, KioskScreen):
     """Entry screen; shown after every session."""
 
     spoken_ids = ("backend_notice",)
 
+    notice = BooleanProperty(False)
+    """The backend notice is shown: follows ``app.backend_down``, held back while a finger is on the tiles."""
+
     def on_kv_post(self, *_args: Any) -> None:
-        """Arm the tidy that follows each arrival here."""
+        """Arm the tidy that follows each arrival here; follow the language at once and the backend's state once no
+        finger is on the tiles and categories."""
         self._tidy = Clock.create_trigger(self._tidy_heap, TIDY_AFTER_S)
+        self._held_back = Clock.create_trigger(self.follow_backend, RECHECK_S)
+        self.app.bind(lang=self.relabel, availability=self.follow_backend, backend_down=self.follow_backend)
+        self.watch_fingers(self.ids.body)
 
     def on_enter(self, *_args: Any) -> None:
         """A resident has gone (or the kiosk has just started): tidy the heap once home has been still a while."""
         self._tidy()
 
     def on_leave(self, *_args: Any) -> None:
-        """Someone is using the kiosk: no tidy under their fingers."""
+        """Someone is using the kiosk: no tidy under their fingers; a finger still down no longer holds home back."""
         self._tidy.cancel()
+        self.forget_fingers()
+
+    def follow_backend(self, *_args: Any) -> None:
+        """Show the backend's notice and the tiles' availability, once no finger is on the tiles.
+
+        The notice comes in above the tiles and a flagship that cannot run takes a second line: both move the tiles
+        and categories below. A tile moved from under a finger before it lifts is not pressed (the lift lands
+        outside it): the UI soak's session 341, a health probe that found the backend down while a resident touched
+        a category, who then stood at home. Home, when not on show, takes the change at once."""
+        shown = self.manager is not None and self.manager.current == self.name
+        if shown and self.finger_on_list():
+            self._held_back()
+            return
+        self._held_back.cancel()
+        self.notice = self.app.backend_down
+        self.relabel()
 
     def _tidy_heap(self, _dt: float) -> None:
         app = self.app
@@ -62,6 +86,7 @@ class HomeScreen(KioskScreen):
         """Build the tiles and category buttons once from the catalog and clear the search box."""
         self.ids.search_input.text = ""
         if self.ids.categories.children:
+            self.follow_backend()
             return
         runtime = self.app.runtime
         for item in runtime.home_items:
@@ -73,7 +98,7 @@ class HomeScreen(KioskScreen):
             tile.category = category
             tile.bind(on_release=lambda t: self.open_category(t.category))
             self.ids.categories.add_widget(tile)
-        self.relabel()
+        self.follow_backend()
 
     def relabel(self, *_args: Any) -> None:
         """Names and counts in the current language; an item that cannot run now says so on its tile."""

@@ -125,6 +125,43 @@ def test_a_list_does_not_move_under_a_finger_when_items_become_unavailable(ui: A
         app.care = False
 
 
+def test_home_does_not_move_a_tile_from_under_a_finger_when_the_backend_goes_down(ui: Any, monkeypatch: Any) -> None:
+    # The UI soak's session 341: a health probe found the backend down while the resident's finger was on a category
+    # tile. The notice came in above the tiles and moved them down; the finger lifted outside the tile, which then
+    # was not pressed, and the resident stood at home.
+    app = ui.app
+    home = app.sm.get_screen("home")
+    tile = home.category_tile("H")
+    x, y = tile.to_window(tile.center_x, tile.top - 20)  # near its upper edge: the notice moves it down the screen
+    finger = ui.finger_down(x, y)
+    ui.pump(2)
+    down = {item.id: "backend_unavailable" for item in app.runtime.catalog.items if item.id.startswith("H")}
+    monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))  # the polls agree
+    try:
+        app._set_unavailable(down, False)  # as a health answer does
+        ui.wait_seconds(0.3)
+        assert app.backend_down and home.finger_on_list()
+        assert not home.notice and home.ids.backend_notice.height == 0  # held back: the tile is where it was
+        assert tile.to_window(tile.center_x, tile.top - 20) == (x, y)
+        ui.finger_up(finger)
+        ui.wait_screen("category")
+        assert app.list_title[0] == tile.category.name_zh
+        # Back home, the notice is there and the tiles under it have moved down.
+        ui.tap_id("home_button")
+        ui.wait_screen("home")
+        ui.pump(3)
+        assert home.notice and home.ids.backend_notice.height >= 60
+        assert tile.to_window(tile.center_x, tile.top - 20)[1] < y - 60
+        # On show with no finger down, the notice follows the backend's state at once.
+        monkeypatch.undo()
+        app._set_unavailable({}, False)
+        ui.pump(3)
+        assert not home.notice and tile.to_window(tile.center_x, tile.top - 20) == (x, y)
+    finally:
+        monkeypatch.undo()
+        app._set_unavailable({}, False)
+
+
 def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: Any) -> None:
     from kiosk.screens import home as home_module
 
