@@ -263,11 +263,21 @@ class StepBar(Label):
         self.text = f"[b]{count}[/b]" + ("" if self.compact else "\n" + "  ·  ".join(names))
 
 
+# Kivy's TextInput keeps every line it has drawn in these caches for 60 s after its last use, under a key that holds
+# the line's text: what the last resident typed (a name, an ID number, a phone number) and its pixels.
+TEXT_INPUT_CACHES = ("textinput.label", "textinput.width")
+
+
 def forget_residents(manager: Any) -> None:
-    """Every screen of ``manager`` not on show forgets what the last resident left on it (``forget``)."""
+    """Every screen of ``manager`` not on show forgets what the last resident left on it (``forget``), and Kivy's
+    text input caches forget the lines they drew."""
+    from kivy.cache import Cache
+
     for screen in manager.screens:
         if screen is not manager.current_screen and hasattr(screen, "forget"):
             screen.forget()
+    for category in TEXT_INPUT_CACHES:
+        Cache.remove(category)  # the lines still on show keep their own textures; others are drawn again when needed
 
 
 def detail_rows(box: Any, rows: Any, *, stack: bool = False) -> None:

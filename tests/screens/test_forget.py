@@ -36,6 +36,13 @@ def test_going_home_leaves_nothing_of_the_resident_in_the_screens(ui: Any, tmp_p
     assert record.reference and not [t for t in left if record.reference in t]
     form, confirm, done = (manager.get_screen(n) for n in ("form", "confirm", "done"))
     assert form.ids.fields.children == [] and form.values() == {}
+    # Nor in Kivy's caches of the lines text inputs drew, whose keys hold the lines' text (kept 60 s otherwise).
+    from kivy.cache import Cache
+
+    from kiosk.screens.base import TEXT_INPUT_CACHES
+
+    cached = [str(key) for category in TEXT_INPUT_CACHES for key in Cache._objects.get(category, {})]
+    assert not [key for key in cached if PHONE in key or PHONE[-4:] in key]
     assert confirm.ids.summary.children == [] and done.ids.display.children == []
     # The next resident's form is built afresh from the item, as before.
     record = QuietResident(ui, ui.app.runtime, tmp_path).run("H01")
