@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kiosk.services.heap import libc, trim_heap  # the samples trim as the kiosk does between residents
+from kiosk.services.heap import libc, release_graphics, trim_heap  # the samples tidy as the kiosk does at home
 
 
 READ_EVERY = 10  # sessions between the RSS readings the growth is fitted on (samples come every 100)
@@ -86,10 +86,12 @@ def others_parked(hold_s: float = 5.0, settle_s: float = 0.05) -> Any:
 
 
 def rss_reading() -> float:
-    """The resident set in MiB after a full garbage collection and with the C heap trimmed: what the process holds.
+    """The resident set in MiB after a full garbage collection (the GL textures it freed deleted) and with the C heap
+    trimmed: what the process holds.
 
     Cheaper than :func:`sample` (no object census), so the soak reads it every few sessions for its fit."""
     gc.collect()
+    release_graphics()  # textures freed by the collection: their pixels go now, not at the next frame (after the trim)
     trim_heap()
     return round(_status_field("VmRSS") / 1024, 2)
 
