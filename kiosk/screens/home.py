@@ -8,7 +8,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import KioskScreen, release_graphics
 from kiosk.screens.fingers import RECHECK_S, FingerWatch
 from kiosk.screens.icons import glyph
 from kiosk.services import heap
@@ -80,7 +80,7 @@ class HomeScreen(FingerWatch, KioskScreen):
         if app.attract_idle_s() < TIDY_AFTER_S:  # someone is touching home (the search box, the categories)
             self._tidy()
             return
-        heap.tidy()  # on the UI thread, with no one at the kiosk
+        heap.tidy(after_collect=release_graphics)  # on the UI thread, with no one at the kiosk
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Build the tiles and category buttons once from the catalog and clear the search box."""

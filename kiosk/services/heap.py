@@ -14,10 +14,8 @@ import functools
 import gc
 import logging
 import os
-import sys
-import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -89,31 +87,13 @@ def trim_heap() -> bool:
     return True
 
 
-def release_graphics() -> bool:
-    """Delete now the GL objects of the graphics Python has freed (label textures above all); False where Kivy draws
-    no window in this process, or when called off the thread that draws (the main thread).
-
-    Kivy deletes a freed texture's GL texture at its next frame (``Context.gl_dealloc``, on a clock trigger), not when
-    the texture goes. With a software renderer (llvmpipe) its pixels are in the C heap: a trim right after a garbage
-    collection found them still allocated. Measured after a resident's visit (H01, T02, S01, H05 in the kiosk):
-    3.4 to 9.2 MiB of the C heap was such pixels, handed back only at the next frame, after the trim."""
-    if threading.current_thread() is not threading.main_thread() or "kivy.graphics.context" not in sys.modules:
-        return False
-    base = sys.modules.get("kivy.base")
-    if base is None or base.EventLoop.window is None:
-        return False
-    from kivy.graphics.context import get_context
-
-    get_context().gl_dealloc()
-    return True
-
-
-def tidy() -> float:
-    """A full garbage collection, the freed graphics deleted (on the drawing thread), then the heap trimmed; the
-    seconds it took."""
+def tidy(after_collect: Callable[[], object] | None = None) -> float:
+    """A full garbage collection, then ``after_collect`` (what must let go of memory the collection freed before the
+    trim can hand it back: the screens pass their renderer's), then the heap trimmed; the seconds it took."""
     started = time.perf_counter()
     gc.collect()
-    release_graphics()
+    if after_collect is not None:
+        after_collect()
     trimmed = trim_heap()
     took = time.perf_counter() - started
     log.debug("heap tidied in %.0f ms%s", took * 1000, "" if trimmed else " (no malloc_trim: collected only)")

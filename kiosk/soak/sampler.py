@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kiosk.services.heap import libc, release_graphics, trim_heap  # the samples tidy as the kiosk does at home
+from kiosk.services.heap import libc, trim_heap  # the samples tidy as the kiosk does at home
 
 
 READ_EVERY = 10  # sessions between the RSS readings the growth is fitted on (samples come every 100)
@@ -91,7 +91,10 @@ def rss_reading() -> float:
 
     Cheaper than :func:`sample` (no object census), so the soak reads it every few sessions for its fit."""
     gc.collect()
-    release_graphics()  # textures freed by the collection: their pixels go now, not at the next frame (after the trim)
+    if "kivy.base" in sys.modules:  # the UI soak: textures the collection freed let go of their pixels now
+        from kiosk.screens.base import release_graphics
+
+        release_graphics()
     trim_heap()
     return round(_status_field("VmRSS") / 1024, 2)
 

@@ -168,7 +168,7 @@ def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: A
     calls: list[float] = []
     after_s = home_module.TIDY_AFTER_S
     monkeypatch.setattr(home_module, "TIDY_AFTER_S", 0.5)
-    monkeypatch.setattr(home_module.heap, "tidy", lambda: calls.append(ui.app.attract_idle_s()) or 0.0)
+    monkeypatch.setattr(home_module.heap, "tidy", lambda **_kw: calls.append(ui.app.attract_idle_s()) or 0.0)
     app = ui.app
     home = app.sm.get_screen("home")
     home._tidy.cancel()  # one armed when this test's fixture came home
@@ -197,11 +197,12 @@ def test_a_tidy_deletes_the_textures_freed_before_it_and_hands_their_pixels_back
 
     from kivy.uix.label import Label
 
+    from kiosk.screens.base import release_graphics
     from kiosk.services import heap
     from kiosk.soak.sampler import malloc_mib
 
     ui.pump(3)
-    heap.tidy()
+    heap.tidy(after_collect=release_graphics)
     before = malloc_mib()["used"]
     from kivy.core.window import Window
 
@@ -221,11 +222,11 @@ def test_a_tidy_deletes_the_textures_freed_before_it_and_hands_their_pixels_back
     assert malloc_mib()["used"] > before + pixels * 0.8  # freed by Python, not yet by the renderer
     # Off the drawing thread nothing is deleted (GL belongs to the thread that draws).
     off: list[bool] = []
-    worker = threading.Thread(target=lambda: off.append(heap.release_graphics()))
+    worker = threading.Thread(target=lambda: off.append(release_graphics()))
     worker.start()
     worker.join()
     assert off == [False]
-    heap.tidy()  # on the UI thread, no frame run since
+    heap.tidy(after_collect=release_graphics)  # on the UI thread, no frame run since
     assert malloc_mib()["used"] < before + 2
 
 
