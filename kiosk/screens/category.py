@@ -100,7 +100,7 @@ class CategoryScreen(FingerWatch, KioskScreen):
             available = app.is_available(item)
             label = app.local(item.name_zh, item.name_en)
             if not available:
-                label += "\n[size=40]" + app.tr("(unavailable right now)") + "[/size]"
+                label += app.unavailable_line()
             entry = ItemEntry(item_id=item.id, label=label, available=available)
             entry.bind(on_release=lambda e: app.open_item(e.item_id))
             grid.add_widget(entry)

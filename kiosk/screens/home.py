@@ -42,11 +42,12 @@ class HomeScreen(FingerWatch, KioskScreen):
     """The backend notice is shown: follows ``app.backend_down``, held back while a finger is on the tiles."""
 
     def on_kv_post(self, *_args: Any) -> None:
-        """Arm the tidy that follows each arrival here; follow the language at once and the backend's state once no
-        finger is on the tiles and categories."""
+        """Arm the tidy that follows each arrival here; follow the language and the type size at once and the
+        backend's state once no finger is on the tiles and categories."""
         self._tidy = Clock.create_trigger(self._tidy_heap, TIDY_AFTER_S)
         self._held_back = Clock.create_trigger(self.follow_backend, RECHECK_S)
-        self.app.bind(lang=self.relabel, availability=self.follow_backend, backend_down=self.follow_backend)
+        self.app.bind(lang=self.relabel, ts=self.relabel, availability=self.follow_backend,
+                      backend_down=self.follow_backend)
         self.watch_fingers(self.ids.body)
 
     def on_enter(self, *_args: Any) -> None:
@@ -108,7 +109,7 @@ class HomeScreen(FingerWatch, KioskScreen):
             item = catalog.get(tile.item_id)
             label = app.local(item.name_zh, item.name_en)
             if not app.is_available(item):
-                label += "\n[size=40]" + app.tr("(unavailable right now)") + "[/size]"
+                label += app.unavailable_line()
             tile.label = label
         for tile in self.ids.categories.children:
             tile.label = app.category_name(tile.category)

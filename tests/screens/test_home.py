@@ -162,6 +162,32 @@ def test_home_does_not_move_a_tile_from_under_a_finger_when_the_backend_goes_dow
         app._set_unavailable({}, False)
 
 
+def test_an_unavailable_line_follows_care_modes_type_size(ui: Any, monkeypatch: Any) -> None:
+    # A fixed 40 px line stayed small under care mode's 60 px and larger names.
+    app = ui.app
+    home = app.sm.get_screen("home")
+    down = {"H01": "backend_unavailable"}
+    monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))
+    try:
+        app._set_unavailable(down, False)
+        ui.pump(3)
+        assert "[size=40]（暂停办理）" in home.tile_for("H01").label
+        app.care = True
+        ui.pump(3)
+        assert "[size=60]（暂停办理）" in home.tile_for("H01").label
+        ui.tap(home.category_tile("H"))
+        ui.wait_screen("category")
+        assert "[size=60]（暂停办理）" in app.sm.current_screen.button_for("H01").label
+        ui.tap_id("home_button")
+        ui.wait_screen("home")
+    finally:
+        app.care = False
+        monkeypatch.undo()
+        app._set_unavailable({}, False)
+        ui.pump(3)
+    assert "暂停办理" not in home.tile_for("H01").label
+
+
 def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: Any) -> None:
     from kiosk.screens import home as home_module
 
