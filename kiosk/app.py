@@ -161,11 +161,6 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         """Pick the Chinese or English variant of a catalog or backend text."""
         return zh if (lang or self.lang) == "zh_CN" else (en or zh)
 
-    def unavailable_line(self) -> str:
-        """The second line of a tile or list entry whose item cannot run now (markup), in the current language, at the
-        body's type size: 40 px, 60 in care mode (a fixed 40 stayed small beside care mode's larger names)."""
-        return f"\n[size={round(40 * self.ts)}]" + self.tr("(unavailable right now)") + "[/size]"
-
     def toggle_language(self) -> None:
         """Switch between Chinese and English (the button on every screen)."""
         self.lang = "en" if self.lang == "zh_CN" else "zh_CN"

@@ -196,6 +196,12 @@ def _worded(app: Any, source: Any) -> str:
     return source.message(app.lang)
 
 
+def unavailable_line(app: Any) -> str:
+    """The second line of a tile or list entry whose item cannot run now (markup), in the current language, at the
+    body's type size: 40 px, 60 in care mode (a fixed 40 stayed small beside care mode's larger names)."""
+    return f"\n[size={round(40 * app.ts)}]" + app.tr("(unavailable right now)") + "[/size]"
+
+
 def release_graphics() -> bool:
     """Delete now the GL objects of the graphics Python has freed (label textures above all); False without a window,
     or when called off the thread that draws (the main thread).

@@ -8,7 +8,7 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import KioskScreen, unavailable_line
 from kiosk.screens.fingers import RECHECK_S, FingerWatch
 
 CARE_PAGE_SIZE = 5  # care mode: at most this many entries at a time
@@ -100,7 +100,7 @@ class CategoryScreen(FingerWatch, KioskScreen):
             available = app.is_available(item)
             label = app.local(item.name_zh, item.name_en)
             if not available:
-                label += app.unavailable_line()
+                label += unavailable_line(app)
             entry = ItemEntry(item_id=item.id, label=label, available=available)
             entry.bind(on_release=lambda e: app.open_item(e.item_id))
             grid.add_widget(entry)

@@ -8,7 +8,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.screens.base import KioskScreen, release_graphics
+from kiosk.screens.base import KioskScreen, release_graphics, unavailable_line
 from kiosk.screens.fingers import RECHECK_S, FingerWatch
 from kiosk.screens.icons import glyph
 from kiosk.services import heap
@@ -109,7 +109,7 @@ class HomeScreen(FingerWatch, KioskScreen):
             item = catalog.get(tile.item_id)
             label = app.local(item.name_zh, item.name_en)
             if not app.is_available(item):
-                label += app.unavailable_line()
+                label += unavailable_line(app)
             tile.label = label
         for tile in self.ids.categories.children:
             tile.label = app.category_name(tile.category)
