@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kiosk.services.heap import libc, trim_heap  # the samples tidy as the kiosk does at home
+from kiosk.services.heap import libc, tidy  # the samples tidy as the kiosk does at home
 
 
 READ_EVERY = 10  # sessions between the RSS readings the growth is fitted on (samples come every 100)
@@ -90,12 +90,10 @@ def rss_reading() -> float:
     trimmed: what the process holds.
 
     Cheaper than :func:`sample` (no object census), so the soak reads it every few sessions for its fit."""
-    gc.collect()
+    release = None
     if "kivy.base" in sys.modules:  # the UI soak: textures the collection freed let go of their pixels now
-        from kiosk.screens.base import release_graphics
-
-        release_graphics()
-    trim_heap()
+        from kiosk.screens.base import release_graphics as release
+    tidy(after_collect=release)
     return round(_status_field("VmRSS") / 1024, 2)
 
 

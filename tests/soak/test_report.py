@@ -12,9 +12,10 @@ import sys
 import threading
 import time
 
+from kiosk.services.heap import trim_heap
 from kiosk.soak import report as R
 from kiosk.soak.sampler import (Sample, _status_field, grown, live_types, malloc_mib, memory_map, open_descriptors,
-                                opened, python_arenas_mib, python_blocks, sample, trim_heap)
+                                opened, python_arenas_mib, python_blocks, sample)
 
 
 def _samples(rss_step: float, fds_step: int = 0, threads_step: int = 0, n: int = 6) -> list[Sample]:
