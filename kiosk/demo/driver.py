@@ -69,12 +69,13 @@ def _touch_classes() -> tuple[type, type]:
 
 
 def scrolling_lists(widget: Any) -> list[Any]:
-    """The ScrollViews holding ``widget``, innermost first."""
+    """The ScrollViews holding ``widget`` that can scroll now, innermost first (home scrolls only when its content is
+    taller than the screen, and a view that cannot scroll hands a touch on at once)."""
     from kivy.uix.scrollview import ScrollView
 
     lists, parent = [], widget.parent
     while parent is not None and parent is not parent.parent:
-        if isinstance(parent, ScrollView):
+        if isinstance(parent, ScrollView) and (parent.do_scroll_x or parent.do_scroll_y):
             lists.append(parent)
         parent = parent.parent
     return lists
@@ -282,6 +283,8 @@ class UiDriver:
         parent = widget.parent
         while parent is not None and parent is not parent.parent:
             if isinstance(parent, ScrollView):
+                if not (parent.do_scroll_x or parent.do_scroll_y):
+                    return  # all of it is in view (home, as a rule)
                 # Options that just arrived may still be growing (wrapped labels), so look
                 # again after scrolling, as an eye following the list would.
                 for _attempt in range(4):

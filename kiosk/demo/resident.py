@@ -374,12 +374,15 @@ class Resident(CallingForHelp, FormFilling):
         """Home → the item's tile, or its category and then the item (its page, in care mode) → its guide."""
         drv = self.driver
         home = drv.app.sm.get_screen("home")
+        # Home scrolls when its content is taller than the screen (English in care mode with the backend down).
         if item in self.runtime.home_items:
+            drv.reveal(home.tile_for(item.id))
             self.press(home.tile_for(item.id), f"tile {item.id}")
             drv.wait_screen("guide")
             self.shot("guide")
             return
         button = home.category_tile(item.category)
+        drv.reveal(button)
         self.press(button, f"category {item.category}")
         drv.wait_screen("category")
         self.shot("category")

@@ -48,7 +48,7 @@ class HomeScreen(FingerWatch, KioskScreen):
         self._held_back = Clock.create_trigger(self.follow_backend, RECHECK_S)
         self.app.bind(lang=self.relabel, ts=self.relabel, availability=self.follow_backend,
                       backend_down=self.follow_backend)
-        self.watch_fingers(self.ids.body)
+        self.watch_fingers(self.ids.scroller)
 
     def on_enter(self, *_args: Any) -> None:
         """A resident has gone (or the kiosk has just started): tidy the heap once home has been still a while."""
@@ -84,8 +84,9 @@ class HomeScreen(FingerWatch, KioskScreen):
         heap.tidy(after_collect=release_graphics)  # on the UI thread, with no one at the kiosk
 
     def on_pre_enter(self, *_args: Any) -> None:
-        """Build the tiles and category buttons once from the catalog and clear the search box."""
+        """Build the tiles and category buttons once from the catalog, clear the search box, show the top."""
         self.ids.search_input.text = ""
+        self.ids.scroller.scroll_y = 1  # a home that scrolls (see home.kv) opens at its top for the next resident
         if self.ids.categories.children:
             self.follow_backend()
             return

@@ -188,6 +188,51 @@ def test_an_unavailable_line_follows_care_modes_type_size(ui: Any, monkeypatch: 
     assert "暂停办理" not in home.tile_for("H01").label
 
 
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+@pytest.mark.parametrize("care", [False, True], ids=["normal", "care"])
+def test_home_scrolls_instead_of_covering_the_header_when_its_content_is_taller(ui: Any, monkeypatch: Any,
+                                                                              lang: str, care: bool) -> None:
+    # With the backend down, every flagship takes a second line and the notice three more: in English that was
+    # 1,922 px of content in a body of 1,760 (2,280 in 1,714 in care mode), and the tiles were drawn over the header's
+    # buttons (关怀模式, 呼叫民警, the language switch).
+    app = ui.app
+    home = app.sm.get_screen("home")
+    scroller, body = home.ids.scroller, home.ids.body
+    down = {item.id: "backend_unavailable" for item in app.runtime.catalog.items if item.needs_backend}
+    monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))
+    try:
+        app._set_unavailable(down, False)
+        app.lang, app.care = lang, care
+        ui.pump(4)
+        assert home.notice
+        # Nothing in the body overlaps: it is as tall as its content, and scrolls when that is taller than the screen.
+        assert body.height >= body.minimum_height
+        assert scroller.do_scroll_y == (body.minimum_height > scroller.height + 1)
+        if lang == "en" and care:
+            assert scroller.do_scroll_y  # 2,280 px: the case that covered the header
+        header = home.children[0].children[-1]  # the screen's column: the header first
+        assert scroller.to_window(scroller.x, scroller.top)[1] <= header.to_window(header.x, header.y)[1] + 1
+        # The category at the very bottom is reached with a touch (scrolled to as a resident would) ...
+        last = home.ids.categories.children[0]
+        ui.tap_entry(lambda: last)
+        ui.wait_screen("category")
+        assert app.list_title[0] == last.category.name_zh
+        ui.tap_id("home_button")
+        ui.wait_screen("home")
+        assert scroller.scroll_y == 1  # the next resident sees home from its top
+        # ... and the header's buttons take their touches (the care switch, here).
+        ui.tap_id("care_button")
+        ui.pump(2)
+        assert app.care is not care
+    finally:
+        app.care, app.lang = False, "zh_CN"
+        monkeypatch.undo()
+        app._set_unavailable({}, False)
+        ui.pump(3)
+    # Back to normal: home fits again and hands a touch on at once.
+    assert not scroller.do_scroll_y
+
+
 def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: Any) -> None:
     from kiosk.screens import home as home_module
 
