@@ -47,6 +47,7 @@ class Stager:
         self.app = driver.app
         self.runtime = driver.app.runtime
         self.catalog = self.runtime.catalog
+        self.saved_unavailable: dict[str, str] | None = None  # what could run before a scene took the backend down
 
     # --- transactions moved along by service calls ---------------------------------------------
     def transaction(self, item_id: str, until: str) -> Any:
@@ -92,6 +93,9 @@ class Stager:
         """Back home with no session, whatever the scene left behind."""
         app = self.app
         app.__dict__.pop("run_step", None)  # the printing scene's idle production call
+        if self.saved_unavailable is not None:
+            app._set_unavailable(self.saved_unavailable, False)
+            self.saved_unavailable = None
         screen = app.sm.get_screen(app.sm.current)
         if "ime" in screen.ids:
             screen.ids.ime.close()
@@ -170,6 +174,8 @@ def scenes(catalog: Any) -> Iterator[Scene]:
     yield Scene("home", "", "", lambda st: st.app.go_home())
     # The attract layer over home (kiosk.screens.attract: a layer like the keyboard panel, not a screen of its own).
     yield Scene("home", "", "attract", lambda st: (st.app.go_home(), st.app.attract_show(), st.settle()))
+    # The backend down: its notice and every flagship's "unavailable" line (English in care mode then scrolls).
+    yield Scene("home", "", "backend_down", _backend_down)
     # 语音引导 on: the switch down; the voice bar (repeat, volume, rate) under the header of the screens after home.
     yield Scene("home", "", "voice_guidance", lambda st: (st.voice_on(), st.app.go_home(), st.settle()))
     yield Scene("guide", flagship, "voice_guidance", lambda st: (st.voice_on(), st.app.open_item(flagship), st.settle()))
@@ -263,6 +269,15 @@ def _printing(st: Stager, item_id: str) -> None:
 def _error(st: Stager, error: Any) -> None:
     st.app.error = error
     st.app.go("error")
+    st.settle()
+
+
+def _backend_down(st: Stager) -> None:
+    app = st.app
+    st.saved_unavailable = dict(app.unavailable)
+    down = {item.id: "backend_unavailable" for item in st.catalog.items if item.needs_backend}
+    app.go_home()
+    app._set_unavailable({**app.unavailable, **down}, False)  # as a health answer does (the audit stops the polls)
     st.settle()
 
 
