@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from kiosk.backend_sim import registry, seed
+from kiosk.durable import SQLITE_CACHE_KIB
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,9 @@ class Database:
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA secure_delete = ON")  # deleted answers are overwritten, not left in free pages
-        if path != ":memory:":
+        if path != ":memory:":  # (in memory, the cache is the database)
             self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")  # the kiosk's stores' bound (kiosk.durable)
         self.lock = threading.RLock()
 
     @classmethod
