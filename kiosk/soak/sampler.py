@@ -194,6 +194,23 @@ def malloc_mib() -> dict[str, float]:
     return {"used": round((info.uordblks + info.hblkhd) / 2**20, 1), "free": round(info.fordblks / 2**20, 1)}
 
 
+@functools.lru_cache(maxsize=1)
+def _sqlite_memory_used() -> Any:
+    try:
+        call = ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    call.restype = ctypes.c_int64
+    return call
+
+
+def sqlite_mib() -> float | None:
+    """MiB SQLite holds (its page caches above all; ``sqlite3_memory_used``), a part of the C heap's ``used``; None
+    where the library cannot be asked."""
+    call = _sqlite_memory_used()
+    return None if call is None else round(call() / 2**20, 2)
+
+
 def python_blocks() -> int:
     """Memory blocks Python's own allocator has handed out and not had back (``sys.getallocatedblocks``): a
     count that rises steadily is Python objects piling up, whatever their type."""

@@ -27,7 +27,7 @@ from kiosk.soak.faults import FaultInjector
 from kiosk.soak.plan import FAULT_KINDS, SessionPlan, plan_sessions, tours
 from kiosk.soak.report import SoakResult
 from kiosk.soak.sampler import (READ_EVERY, grown, live_types, malloc_mib, memory_map, open_descriptors, opened,
-                                python_arenas_mib, python_blocks, rss_reading, sample, texture_mib)
+                                python_arenas_mib, python_blocks, rss_reading, sample, sqlite_mib, texture_mib)
 
 log = logging.getLogger(__name__)
 
@@ -370,8 +370,9 @@ def _diagnose(before: tuple[Any, Any], progress: Callable[[str], None]) -> tuple
 def _held(where: dict[str, float] | None = None) -> str:
     """What the allocators hold (after the reading's trim): C's in use and free, Python's blocks and arenas, and the
     threads' stacks (what the resident set holds beside the allocators; from ``where``, a memory_map already read)."""
-    held = malloc_mib()
+    held, sqlite = malloc_mib(), sqlite_mib()
     c_part = f"malloc used {held['used']} free {held['free']} MiB, " if held else ""
+    c_part += f"sqlite {sqlite} MiB, " if sqlite is not None else ""
     return (f"{c_part}python blocks {python_blocks()} in {python_arenas_mib()} MiB of arenas, "
             f"stacks {(where or memory_map())['stacks']} MiB")
 
