@@ -103,6 +103,7 @@ class UiDriver:
         self.app = app
         self.touches = 0
         self.touches_on: dict[str, int] = {}  # touches by the screen they were made on
+        self.touched_again = 0  # buttons that moved from under the finger before it lifted, touched again
         self.keys = 0  # keypad keys pressed (press_key)
         # Wall time the scripted resident spent pausing (and the driver photographing),
         # so a flow's machine time can leave it out.
@@ -363,7 +364,7 @@ class UiDriver:
                 raise
             self._tap_once(widget, what)
 
-    def _tap_once(self, widget: Any, what: str) -> None:
+    def _tap_once(self, widget: Any, what: str, *, again: bool = True) -> None:
         from kivy.clock import Clock
         from kivy.core.window import Window
 
@@ -376,19 +377,32 @@ class UiDriver:
         if not (0 <= x < width and 0 <= y < height):
             raise DemoError(f"{label!r} is off screen at ({x:.0f}, {y:.0f})")
         pressed: list[bool] = []
+        released: list[bool] = []
         mark = lambda *_a: pressed.append(True)  # noqa: E731
+        mark_release = lambda *_a: released.append(True)  # noqa: E731
         # A button reports the press; a text field takes the keyboard focus instead.
         event = "on_press" if hasattr(widget, "trigger_action") else None
         if event:
-            widget.bind(on_press=mark)
+            widget.bind(on_press=mark, on_release=mark_release)
         frames = Clock.frames
         try:
             self.tap_at(x, y, LIST_HOLD_S if scrolling_lists(widget) else self.tap_hold_s)
         finally:
             if event:
-                widget.unbind(on_press=mark)
+                widget.unbind(on_press=mark, on_release=mark_release)
         if not event and getattr(widget, "focus", False):
             pressed.append(True)
+        if pressed and event and not released and again and widget.get_root_window() is not None:
+            after = widget.to_window(*widget.center)
+            if after != (x, y):
+                # The screen was laid out again between the frame the resident saw and the lift (a notice that came
+                # in as the finger went down): the lift landed outside the button, which then did nothing. A
+                # resident touches it again where it now is.
+                log.info("%r moved from under the finger, (%.0f, %.0f) to (%.0f, %.0f); touching it again",
+                         label, x, y, after[0], after[1])
+                self.touched_again += 1
+                self._tap_once(widget, what, again=False)
+                return
         if not pressed:
             state = "disabled" if widget.disabled else "covered or out of view"
             after = widget.to_window(*widget.center)

@@ -312,3 +312,32 @@ def test_a_tidy_hands_freed_memory_back() -> None:
     took = heap.tidy()
     assert _status_field("VmRSS") / 1024 < held - 100
     assert 0 <= took < 30 and len(kept) == 1875
+
+
+def test_a_resident_touches_again_a_tile_that_moved_from_under_the_finger(ui: Any) -> None:
+    # The UI soak's session 341 once more: the backend's notice came in just before the finger went down, so the
+    # finger watch had nothing to hold back; the screen was laid out again under the finger, the lift landed outside
+    # the tile and the resident stood at home. A resident touches the tile again where it now is.
+    app = ui.app
+    home = app.sm.get_screen("home")
+    app._set_unavailable({}, False)  # whatever an earlier test left: no notice yet
+    ui.pump(3)
+    assert not home.notice
+    tile = home.category_tile("H")
+    before = tile.to_window(*tile.center)
+    # The layout change already under way as the finger goes down: the notice, shown the moment the tile is pressed.
+    show_notice = lambda *_a: setattr(home, "notice", True)  # noqa: E731
+    tile.bind(on_press=show_notice)
+    again = ui.touched_again
+    try:
+        ui.tap(tile)
+        ui.wait_screen("category")
+        assert app.list_title[0] == tile.category.name_zh
+        assert ui.touched_again == again + 1  # once: the first lift landed outside the tile
+    finally:
+        tile.unbind(on_press=show_notice)
+        home.notice = False
+        if app.sm.current != "home":
+            ui.tap_id("home_button")
+            ui.wait_screen("home")
+    assert tile.to_window(*tile.center) == before
