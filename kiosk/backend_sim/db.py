@@ -124,7 +124,7 @@ class Database:
                     db.conn.execute("INSERT INTO meta VALUES ('seeded', ?)", (iso(now()),))
                     db.conn.execute("COMMIT")
                 except BaseException:
-                    db.conn.execute("ROLLBACK")
+                    _rollback(db.conn)
                     raise
         log.info("backend simulator database ready (%s, %d operation modules)", db.path, len(modules))
         return db
@@ -157,7 +157,7 @@ class Database:
                     _seed_records(self.conn, modules)
                     self.conn.execute("COMMIT")
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    _rollback(self.conn)
                     raise
             finally:
                 self.conn.execute("PRAGMA foreign_keys = ON")
@@ -171,7 +171,7 @@ class Database:
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                _rollback(self.conn)
                 raise
             self.conn.execute("COMMIT")
 
@@ -179,6 +179,14 @@ class Database:
         """Close the connection."""
         with self.lock:
             self.conn.close()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the transaction under way, if one still is. A signal handler's exception (the soak's SIGTERM, Ctrl-C) can
+    come just after a COMMIT went through: a ROLLBACK then fails ("no transaction is active") and its error would
+    replace the exception that was on its way out (the soak stopped by SIGTERM exited 1 instead of 143)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _seed_records(conn: sqlite3.Connection, modules: list[Any]) -> None:
@@ -211,7 +219,7 @@ def _migrate_documents(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE documents DROP COLUMN id_hash")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     log.info("documents table migrated to keyed reprint lookups")
 
