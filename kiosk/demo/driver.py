@@ -278,30 +278,26 @@ class UiDriver:
                 log.info("%s: the list was redrawn; looking again", what or "entry")
 
     def reveal(self, widget: Any) -> None:
-        """Scroll the list holding ``widget`` so that it is in view, as a resident would."""
-        from kivy.uix.scrollview import ScrollView
-
-        parent = widget.parent
-        while parent is not None and parent is not parent.parent:
-            if isinstance(parent, ScrollView):
-                if not (parent.do_scroll_x or parent.do_scroll_y):
-                    return  # all of it is in view (home, as a rule)
-                # Options that just arrived may still be growing (wrapped labels), so look
-                # again after scrolling, as an eye following the list would.
-                for _attempt in range(4):
-                    self.pump(2)  # a list still being laid out would be scrolled by stale sizes
-                    parent.scroll_to(widget, padding=40, animate=False)
-                    # A list barely taller than its view turns a few pixels into a huge scroll
-                    # fraction: keep it inside the list, as a finger would.
-                    parent.scroll_y = min(1.0, max(0.0, parent.scroll_y))
-                    parent.scroll_x = min(1.0, max(0.0, parent.scroll_x))
-                    self.pump(3)
-                    x, y = widget.to_window(*widget.center)
-                    px, py = parent.to_window(parent.x, parent.y)
-                    if px <= x <= px + parent.width and py <= y <= py + parent.height:
-                        return
+        """Scroll the list holding ``widget`` so that it is in view, as a resident would (nothing to do when no list
+        holding it can scroll: home, as a rule)."""
+        lists = scrolling_lists(widget)
+        if not lists:
+            return
+        view = lists[0]
+        # Options that just arrived may still be growing (wrapped labels), so look
+        # again after scrolling, as an eye following the list would.
+        for _attempt in range(4):
+            self.pump(2)  # a list still being laid out would be scrolled by stale sizes
+            view.scroll_to(widget, padding=40, animate=False)
+            # A list barely taller than its view turns a few pixels into a huge scroll
+            # fraction: keep it inside the list, as a finger would.
+            view.scroll_y = min(1.0, max(0.0, view.scroll_y))
+            view.scroll_x = min(1.0, max(0.0, view.scroll_x))
+            self.pump(3)
+            x, y = widget.to_window(*widget.center)
+            px, py = view.to_window(view.x, view.y)
+            if px <= x <= px + view.width and py <= y <= py + view.height:
                 return
-            parent = parent.parent
 
     @staticmethod
     def _topmost(x: float, y: float) -> str:

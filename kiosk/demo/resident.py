@@ -376,8 +376,9 @@ class Resident(CallingForHelp, FormFilling):
         home = drv.app.sm.get_screen("home")
         # Home scrolls when its content is taller than the screen (English in care mode with the backend down).
         if item in self.runtime.home_items:
-            drv.reveal(home.tile_for(item.id))
-            self.press(home.tile_for(item.id), f"tile {item.id}")
+            tile = home.tile_for(item.id)
+            drv.reveal(tile)
+            self.press(tile, f"tile {item.id}")
             drv.wait_screen("guide")
             self.shot("guide")
             return
