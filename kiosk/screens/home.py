@@ -52,6 +52,7 @@ class HomeScreen(FingerWatch, KioskScreen):
 
     def on_enter(self, *_args: Any) -> None:
         """A resident has gone (or the kiosk has just started): tidy the heap once home has been still a while."""
+        self._tidy.timeout = TIDY_AFTER_S
         self._tidy()
 
     def on_leave(self, *_args: Any) -> None:
@@ -78,10 +79,14 @@ class HomeScreen(FingerWatch, KioskScreen):
         app = self.app
         if self.manager is None or self.manager.current != self.name or app.txn is not None:
             return
-        if app.attract_idle_s() < TIDY_AFTER_S:  # someone is touching home (the search box, the categories)
+        still_s = app.attract_idle_s()
+        if still_s < TIDY_AFTER_S:  # someone is touching home (the search box, the categories): once it is still
+            self._tidy.timeout = TIDY_AFTER_S - still_s + 0.05
             self._tidy()
             return
-        heap.tidy(after_collect=release_graphics)  # on the UI thread, with no one at the kiosk
+        # On the UI thread, with no one at the kiosk; the survivors are set aside from the automatic collections,
+        # which would otherwise walk them all during the next resident's visit (heap.set_aside).
+        heap.tidy(after_collect=release_graphics, freeze=True)
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Build the tiles and category buttons once from the catalog, clear the search box, show the top."""

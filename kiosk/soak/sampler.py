@@ -58,10 +58,17 @@ def kivy_objects() -> tuple[int, int]:
 def live_types() -> collections.Counter[type]:
     """How many objects the garbage collector tracks, by exact type (other threads parked meanwhile)."""
     with others_parked():
-        objects = gc.get_objects()
+        objects = tracked_objects()
         kinds = collections.Counter(map(type, objects))  # not isinstance: a dead weak proxy raises when asked
         del objects
     return kinds
+
+
+def tracked_objects() -> list[Any]:
+    """Every object the garbage collector tracks, those the home screen's tidy set aside included (they are taken
+    back first: ``gc.get_objects`` does not list them, see kiosk.services.heap.set_aside)."""
+    gc.unfreeze()
+    return gc.get_objects()
 
 
 @contextmanager
@@ -224,7 +231,7 @@ def texture_mib() -> float:
     from kivy.graphics.texture import Texture
 
     with others_parked():
-        objects = gc.get_objects()
+        objects = tracked_objects()
         total = sum(o.width * o.height * 4 for o in objects if type(o) is Texture)  # not regions: they share a parent's pixels
         del objects
     return round(total / 2**20, 1)

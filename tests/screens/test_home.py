@@ -239,7 +239,9 @@ def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: A
     calls: list[float] = []
     after_s = home_module.TIDY_AFTER_S
     monkeypatch.setattr(home_module, "TIDY_AFTER_S", 0.5)
-    monkeypatch.setattr(home_module.heap, "tidy", lambda **_kw: calls.append(ui.app.attract_idle_s()) or 0.0)
+    kinds: list[dict[str, Any]] = []
+    monkeypatch.setattr(home_module.heap, "tidy",
+                        lambda **kw: kinds.append(kw) or calls.append(ui.app.attract_idle_s()) or 0.0)
     app = ui.app
     home = app.sm.get_screen("home")
     home._tidy.cancel()  # one armed when this test's fixture came home
@@ -253,6 +255,7 @@ def test_home_tidies_the_heap_once_the_resident_has_gone(ui: Any, monkeypatch: A
         ui.wait_screen("home")
         ui.wait_until(lambda: calls, "the tidy")
         assert len(calls) == 1 and calls[0] >= 0.5
+        assert kinds[0].get("freeze") is True  # the survivors set aside from the automatic collections
         ui.wait_seconds(1.0)
         assert len(calls) == 1  # once per arrival, not on every tick
     finally:
@@ -341,3 +344,21 @@ def test_a_resident_touches_again_a_tile_that_moved_from_under_the_finger(ui: An
             ui.tap_id("home_button")
             ui.wait_screen("home")
     assert tile.to_window(*tile.center) == before
+
+
+def test_home_touched_during_its_wait_tidies_once_it_has_been_still_long_enough(ui: Any, monkeypatch: Any) -> None:
+    from kiosk.screens import home as home_module
+
+    calls: list[object] = []
+    monkeypatch.setattr(home_module.heap, "tidy", lambda **kw: calls.append(kw) or 0.0)
+    home = ui.app.sm.get_screen("home")
+    try:
+        ui.app.touched()  # someone touched the search box 0.4 s before the tidy was due
+        monkeypatch.setattr(ui.app, "_last_presence", ui.app._last_presence - 0.4)
+        home._tidy_heap(0)
+        assert calls == []
+        # Due again once home has been still for TIDY_AFTER_S, not TIDY_AFTER_S after this check.
+        assert abs(home._tidy.timeout - (home_module.TIDY_AFTER_S - 0.4 + 0.05)) < 0.05
+    finally:
+        home._tidy.cancel()
+        home._tidy.timeout = home_module.TIDY_AFTER_S
