@@ -40,7 +40,7 @@ from kiosk.screens.help import HelpCalls  # noqa: E402  (Kivy properties only: o
 from kiosk.screens.voice import VoiceGuide  # noqa: E402  (likewise)
 from kiosk.screens.keypad import KeypadFocus  # noqa: E402  (likewise)
 from kiosk.screens.attract import AttractMode  # noqa: E402  (likewise)
-from kiosk.screens.startup import FirstFrame, cjk_font  # noqa: E402  (likewise)
+from kiosk.screens.startup import FirstFrame, ScreenWarmer, cjk_font  # noqa: E402  (likewise)
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +222,9 @@ class KioskApp(AttractMode, KeypadFocus, VoiceGuide, HelpCalls, App):
         from kiosk.services import pinyin, sdnotify
 
         sdnotify.ready("serving")
-        # Load the pinyin index off the UI thread once home is on show, so the first resident to type a
-        # name does not wait for it (about 0.5 s from its cache, 3 s on a fresh machine).
+        # Once home is on show: the pinyin index off the UI thread (0.5 s from its cache, 3 s on a fresh machine).
         self.first_frame.then(threading.Thread(target=pinyin.warm_up, name="kiosk-pinyin", daemon=True).start)
+        self.first_frame.then(ScreenWarmer(self).start)  # a visit's screens, built while nobody is here
         self.start_watchdog()
 
     def start_watchdog(self, env: Mapping[str, str] | None = None) -> Any:

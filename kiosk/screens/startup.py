@@ -66,3 +66,54 @@ class FirstFrame:
                 job()
             except Exception:  # one failed start must not keep the others from starting
                 log.exception("start-up job %s failed", getattr(job, "__name__", job))
+
+
+# The screens a visit goes through, in the order the flagship flows meet them; each is built at rest by ScreenWarmer.
+WARM_SCREENS = ("guide", "identify", "form", "confirm", "printing", "done", "payment", "face", "category", "error")
+WARM_STILL_S = 1.0  # nobody has touched the kiosk for this long: a screen may be built now
+WARM_RETRY_S = 1.0  # someone is at the kiosk: look again this much later
+
+
+class ScreenWarmer:
+    """Builds the screens a visit goes through before a resident asks for them: one a frame, only while the kiosk
+    stands at rest (home on show, no visit, nothing busy, no touch for ``WARM_STILL_S``).
+
+    Otherwise a screen is made (its .kv rules applied, its widgets and bindings created) in the frame that answers
+    the touch that first asks for it: 10-25 ms for most, about 250 ms for the form with its keyboard panel, so the
+    first resident after a restart waited longer at every step than the next. Built at rest, they also come before
+    home's tidy, which sets the survivors aside from the automatic garbage collections (kiosk.services.heap): a
+    screen built later is walked by every full collection until the tidy after it."""
+
+    def __init__(self, app: Any, names: tuple[str, ...] = WARM_SCREENS) -> None:
+        self.app = app
+        self.left = list(names)
+
+    def start(self) -> None:
+        """Begin (from the UI clock: after the first frame, see FirstFrame.then)."""
+        self._later(0)
+
+    def _later(self, seconds: float) -> None:
+        # A lambda, not the bound method: Kivy's clock holds a method only weakly, and nothing else holds the warmer.
+        Clock.schedule_once(lambda dt: self._next(dt), seconds)
+
+    def at_rest(self) -> bool:
+        """Nobody is using the kiosk: home on show, no visit, no service call, no touch for ``WARM_STILL_S``."""
+        app = self.app
+        return (app.sm is not None and app.sm.current == "home" and app.txn is None and not app.busy
+                and app.attract_idle_s() >= WARM_STILL_S)
+
+    def _next(self, _dt: float) -> None:
+        if not self.left:
+            return
+        if not self.at_rest():
+            self._later(WARM_RETRY_S)
+            return
+        name = self.left.pop(0)
+        try:
+            self.app.screen(name)
+        except Exception:  # a screen that cannot be built now is built (and fails visibly) when a visit asks for it
+            log.exception("screen %s could not be built ahead", name)
+        if self.left:
+            self._later(0)  # the next frame: one screen a frame
+        else:
+            log.debug("every visit's screens built at rest")

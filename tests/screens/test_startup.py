@@ -103,3 +103,69 @@ def test_the_first_screen_is_said_once_the_first_frame_is_out() -> None:
     assert app.said == ["home"]
     VoiceGuide.voice_screen_changed(app, "guide")  # type: ignore[arg-type]
     assert app.said == ["home", "guide"]  # later screens are said at once, before their frame
+
+
+class RestingApp:
+    """What the screen warmer reads of the app: home or not, a visit, a service call, seconds since a touch."""
+
+    def __init__(self, fail: str = "") -> None:
+        from types import SimpleNamespace
+
+        self.sm = SimpleNamespace(current="home")
+        self.txn: object | None = None
+        self.busy = False
+        self.still_s = 5.0
+        self.built: list[str] = []
+        self.fail = fail
+
+    def attract_idle_s(self) -> float:
+        return self.still_s
+
+    def screen(self, name: str) -> None:
+        if name == self.fail:
+            raise RuntimeError("cannot build")
+        self.built.append(name)
+
+
+def test_the_warmer_builds_a_visits_screens_one_a_tick_and_only_at_rest(monkeypatch: Any) -> None:
+    import gc
+
+    from kiosk.screens import startup
+
+    monkeypatch.setattr(startup, "WARM_RETRY_S", 0)  # the retry comes at the next tick instead of a second later
+    app = RestingApp()
+    startup.ScreenWarmer(app, ("guide", "identify", "form", "confirm")).start()  # held by nobody but the clock
+    gc.collect()
+    _tick()
+    assert app.built == ["guide"]
+    app.sm.current, app.txn = "guide", object()  # a resident came: nothing is built under their fingers
+    for _ in range(3):
+        _tick()
+    assert app.built == ["guide"]
+    app.sm.current, app.txn, app.still_s = "home", None, 0.2  # back home, but touched a moment ago
+    _tick()
+    assert app.built == ["guide"]
+    app.still_s = startup.WARM_STILL_S
+    _tick()
+    _tick()
+    assert app.built == ["guide", "identify", "form"]
+    _tick()
+    _tick()
+    assert app.built == ["guide", "identify", "form", "confirm"]  # and then it stops
+
+
+def test_a_screen_the_warmer_cannot_build_does_not_stop_the_others() -> None:
+    from kiosk.screens import startup
+
+    app = RestingApp(fail="form")
+    startup.ScreenWarmer(app, ("identify", "form", "confirm")).start()
+    for _ in range(4):
+        _tick()
+    assert app.built == ["identify", "confirm"]  # form is built (and fails visibly) when a visit asks for it
+
+
+def test_the_running_app_builds_a_visits_screens_while_it_stands_at_rest(ui: Any) -> None:
+    from kiosk.screens.startup import WARM_SCREENS
+
+    ui.wait_until(lambda: all(ui.app.sm.has_screen(name) for name in WARM_SCREENS), "every visit's screen", 30)
+    assert ui.current == "home"
