@@ -76,7 +76,8 @@ WARM_RETRY_S = 1.0  # someone is at the kiosk: look again this much later
 
 class ScreenWarmer:
     """Builds the screens a visit goes through before a resident asks for them: one a frame, only while the kiosk
-    stands at rest (home on show, no visit, nothing busy, no touch for ``WARM_STILL_S``).
+    stands at rest (home on show, no visit, nothing busy, no touch for ``WARM_STILL_S``); then, at rest again,
+    renders a specimen document so the printing stack is loaded too (``Printing.warm_up``).
 
     Otherwise a screen is made (its .kv rules applied, its widgets and bindings created) in the frame that answers
     the touch that first asks for it: 10-25 ms for most, about 250 ms for the form with its keyboard panel, so the
@@ -84,9 +85,10 @@ class ScreenWarmer:
     home's tidy, which sets the survivors aside from the automatic garbage collections (kiosk.services.heap): a
     screen built later is walked by every full collection until the tidy after it."""
 
-    def __init__(self, app: Any, names: tuple[str, ...] = WARM_SCREENS) -> None:
+    def __init__(self, app: Any, names: tuple[str, ...] = WARM_SCREENS, *, printing: bool = True) -> None:
         self.app = app
         self.left = list(names)
+        self.printed = not printing  # the printing stack warmed (Printing.warm_up) after the screens
 
     def start(self) -> None:
         """Begin (from the UI clock: after the first frame, see FirstFrame.then)."""
@@ -103,17 +105,26 @@ class ScreenWarmer:
                 and app.attract_idle_s() >= WARM_STILL_S)
 
     def _next(self, _dt: float) -> None:
-        if not self.left:
+        if not self.left and self.printed:
             return
         if not self.at_rest():
             self._later(WARM_RETRY_S)
             return
-        name = self.left.pop(0)
+        if self.left:
+            self._build(self.left.pop(0))
+            self._later(0)  # the next frame: one screen, or the printing, a frame
+        else:
+            self.printed = True
+            self._print()
+
+    def _build(self, name: str) -> None:
         try:
             self.app.screen(name)
         except Exception:  # a screen that cannot be built now is built (and fails visibly) when a visit asks for it
             log.exception("screen %s could not be built ahead", name)
-        if self.left:
-            self._later(0)  # the next frame: one screen a frame
-        else:
-            log.debug("every visit's screens built at rest")
+
+    def _print(self) -> None:
+        try:
+            self.app.runtime.engine.printing.warm_up()
+        except Exception:  # the first document is then rendered cold, and fails (visibly) if it must
+            log.exception("the printing could not be warmed up ahead")

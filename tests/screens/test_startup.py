@@ -134,7 +134,8 @@ def test_the_warmer_builds_a_visits_screens_one_a_tick_and_only_at_rest(monkeypa
 
     monkeypatch.setattr(startup, "WARM_RETRY_S", 0)  # the retry comes at the next tick instead of a second later
     app = RestingApp()
-    startup.ScreenWarmer(app, ("guide", "identify", "form", "confirm")).start()  # held by nobody but the clock
+    # Held by nobody but the clock.
+    startup.ScreenWarmer(app, ("guide", "identify", "form", "confirm"), printing=False).start()
     gc.collect()
     _tick()
     assert app.built == ["guide"]
@@ -154,11 +155,34 @@ def test_the_warmer_builds_a_visits_screens_one_a_tick_and_only_at_rest(monkeypa
     assert app.built == ["guide", "identify", "form", "confirm"]  # and then it stops
 
 
+def test_the_warmer_loads_the_printing_once_after_the_screens_and_only_at_rest(monkeypatch: Any) -> None:
+    from types import SimpleNamespace
+
+    from kiosk.screens import startup
+
+    monkeypatch.setattr(startup, "WARM_RETRY_S", 0)
+    app = RestingApp()
+    warmed: list[list[str]] = []
+    app.runtime = SimpleNamespace(engine=SimpleNamespace(printing=SimpleNamespace(  # type: ignore[attr-defined]
+        warm_up=lambda: warmed.append(list(app.built)))))
+    startup.ScreenWarmer(app, ("guide", "form")).start()
+    _tick()
+    _tick()
+    app.txn = object()  # a resident: the specimen is not rendered under their fingers
+    _tick()
+    _tick()
+    assert warmed == []
+    app.txn = None
+    for _ in range(4):
+        _tick()
+    assert warmed == [["guide", "form"]]  # once, after the screens
+
+
 def test_a_screen_the_warmer_cannot_build_does_not_stop_the_others() -> None:
     from kiosk.screens import startup
 
     app = RestingApp(fail="form")
-    startup.ScreenWarmer(app, ("identify", "form", "confirm")).start()
+    startup.ScreenWarmer(app, ("identify", "form", "confirm"), printing=False).start()
     for _ in range(4):
         _tick()
     assert app.built == ["identify", "confirm"]  # form is built (and fails visibly) when a visit asks for it
