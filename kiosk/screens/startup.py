@@ -99,10 +99,12 @@ class ScreenWarmer:
         Clock.schedule_once(lambda dt: self._next(dt), seconds)
 
     def at_rest(self) -> bool:
-        """Nobody is using the kiosk: home on show, no visit, no service call, no touch for ``WARM_STILL_S``."""
+        """Nobody is using the kiosk: home on show, no visit, no service call, no touch for ``WARM_STILL_S``; and
+        the first availability answer is in (the simulator's build and the first health poll go first: they
+        decide what home offers, and sharing the interpreter with them put that answer back by 0.8 s)."""
         app = self.app
-        return (app.sm is not None and app.sm.current == "home" and app.txn is None and not app.busy
-                and app.attract_idle_s() >= WARM_STILL_S)
+        return (app.availability > 0 and app.sm is not None and app.sm.current == "home" and app.txn is None
+                and not app.busy and app.attract_idle_s() >= WARM_STILL_S)
 
     def _next(self, _dt: float) -> None:
         if not self.left and self.printed:

@@ -112,6 +112,7 @@ class RestingApp:
         from types import SimpleNamespace
 
         self.sm = SimpleNamespace(current="home")
+        self.availability = 0  # no availability answer yet
         self.txn: object | None = None
         self.busy = False
         self.still_s = 5.0
@@ -138,6 +139,10 @@ def test_the_warmer_builds_a_visits_screens_one_a_tick_and_only_at_rest(monkeypa
     startup.ScreenWarmer(app, ("guide", "identify", "form", "confirm"), printing=False).start()
     gc.collect()
     _tick()
+    _tick()
+    assert app.built == []  # the first availability answer goes first
+    app.availability = 1
+    _tick()
     assert app.built == ["guide"]
     app.sm.current, app.txn = "guide", object()  # a resident came: nothing is built under their fingers
     for _ in range(3):
@@ -162,6 +167,7 @@ def test_the_warmer_loads_the_printing_once_after_the_screens_and_only_at_rest(m
 
     monkeypatch.setattr(startup, "WARM_RETRY_S", 0)
     app = RestingApp()
+    app.availability = 1
     warmed: list[list[str]] = []
     app.runtime = SimpleNamespace(engine=SimpleNamespace(printing=SimpleNamespace(  # type: ignore[attr-defined]
         warm_up=lambda: warmed.append(list(app.built)))))
@@ -182,6 +188,7 @@ def test_a_screen_the_warmer_cannot_build_does_not_stop_the_others() -> None:
     from kiosk.screens import startup
 
     app = RestingApp(fail="form")
+    app.availability = 1
     startup.ScreenWarmer(app, ("identify", "form", "confirm"), printing=False).start()
     for _ in range(4):
         _tick()
