@@ -232,7 +232,8 @@ def texture_mib() -> float:
 
     with others_parked():
         objects = tracked_objects()
-        total = sum(o.width * o.height * 4 for o in objects if type(o) is Texture)  # not regions: they share a parent's pixels
+        # Not regions: they share a parent's pixels.
+        total = sum(o.width * o.height * 4 for o in objects if type(o) is Texture)
         del objects
     return round(total / 2**20, 1)
 
