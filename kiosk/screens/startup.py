@@ -80,8 +80,9 @@ class ScreenWarmer:
     renders a specimen document so the printing stack is loaded too (``Printing.warm_up``).
 
     Otherwise a screen is made (its .kv rules applied, its widgets and bindings created) in the frame that answers
-    the touch that first asks for it: 10-25 ms for most, about 250 ms for the form with its keyboard panel, so the
-    first resident after a restart waited longer at every step than the next. Built at rest, they also come before
+    the touch that first asks for it: 10-35 ms each (the form, with its keyboard panel, 35), and a full garbage
+    collection its allocations set off could add 150-300 ms (the form once took 274 ms), so the first resident
+    after a restart waited longer at every step than the next. Built at rest, they also come before
     home's tidy, which sets the survivors aside from the automatic garbage collections (kiosk.services.heap): a
     screen built later is walked by every full collection until the tidy after it."""
 
