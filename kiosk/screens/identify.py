@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.animation import Animation
+from kivy.animation import AnimationTransition
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, NumericProperty
 
@@ -18,6 +18,24 @@ from kiosk.screens.base import KioskScreen
 CARD_POLL_S = 0.3
 SCAN_WAIT_S = 1.0  # one ask of the scanner; short, so a finished visit never waits on it
 SCANNER_RETRY_S = 5.0  # a broken scanner is asked again this often
+# The card outline's glide (identify.kv), over and over: down onto the reader (eased in and out), a rest on it, back up.
+CARD_GLIDE_S = (0.9, 0.3, 0.6)
+# The outline moves this often, not every frame. A software renderer (llvmpipe) fills the whole window again for every
+# frame drawn, about 15 ms of CPU at 1080x1920: moved every frame, the glide drew 60 frames a second for as long as the
+# resident looked for the card (a walk-away on this screen: 45-48 frames a second for its 10 s; the soak's and the
+# tests' other work waited for the cores). At 15 moves a second it draws about 12 frames a second (none while it rests).
+CARD_STEP_S = 1 / 15
+
+
+def card_drop_at(t: float) -> float:
+    """Where the card outline is ``t`` seconds into its glide: 0 above the reader, 1 on it."""
+    down, rest, up = CARD_GLIDE_S
+    t %= down + rest + up
+    if t < down:
+        return float(AnimationTransition.in_out_quad(t / down))
+    if t < down + rest:
+        return 1.0
+    return 1.0 - (t - down - rest) / up
 
 
 class IdentifyScreen(KioskScreen):
@@ -32,7 +50,8 @@ class IdentifyScreen(KioskScreen):
     travel = BooleanProperty(False)
     _poll: Any = None
     _asking = False
-    _animation: Any = None
+    _glide: Any = None
+    _glide_from = 0.0
 
     def on_pre_enter(self, *_args: Any) -> None:
         """This item's prompt, and no message left from the last visit (the screen is spoken once this has run)."""
@@ -42,19 +61,22 @@ class IdentifyScreen(KioskScreen):
     def on_enter(self, *_args: Any) -> None:
         """Start waiting for the card or the travel document."""
         self._asking = False
-        self._animation = (Animation(card_drop=1, duration=0.9, t="in_out_quad")
-                           + Animation(card_drop=1, duration=0.3) + Animation(card_drop=0, duration=0.6))
-        self._animation.repeat = True
-        self._animation.start(self)
+        self._glide_from = Clock.get_boottime()
+        self._glide = Clock.schedule_interval(self._glide_step, CARD_STEP_S)
         self._wait()
 
     def on_leave(self, *_args: Any) -> None:
         """Stop waiting."""
-        if self._animation is not None:
-            self._animation.cancel(self)
-            self._animation = None
-            self.card_drop = 0
+        if self._glide is not None:
+            self._glide.cancel()
+            self._glide = None
+        self.card_drop = 0
         self._stop_polling()
+
+    def _glide_step(self, _dt: float) -> None:
+        # Rounded, so a step that lands where the last one did (the rest on the reader) changes nothing and draws
+        # nothing.
+        self.card_drop = round(card_drop_at(Clock.get_boottime() - self._glide_from), 3)
 
     def _wait(self) -> None:
         self._stop_polling()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 TILE_BLUE = (26, 77, 166)  # a category list entry (common.kv CategoryTile: 0.10, 0.30, 0.65)
 
 
@@ -93,3 +95,47 @@ def test_every_list_scrolls_without_a_spring(ui: Any) -> None:
     lists = [ScrollView(), home.ids.scroller, *shown]
     assert len(lists) >= 3
     assert not [w for w in lists if isinstance(w.effect_y, DampedScrollEffect) or w.effect_y is None]
+
+
+def test_the_card_glide_eases_down_rests_on_the_reader_and_rises() -> None:
+    from kiosk.screens.identify import CARD_GLIDE_S, card_drop_at
+
+    down, rest, up = CARD_GLIDE_S
+    cycle = down + rest + up
+    assert card_drop_at(0) == 0 and card_drop_at(down / 2) == 0.5 and card_drop_at(down) == 1
+    descent = [card_drop_at(down * i / 20) for i in range(21)]
+    assert descent == sorted(descent)
+    assert descent[1] < 0.05 and descent[10] - descent[9] > descent[1]  # eased: slow from the top, quick mid-way
+    assert card_drop_at(down + rest / 2) == 1
+    assert card_drop_at(down + rest + up / 2) == 0.5
+    assert card_drop_at(cycle + down / 2) == pytest.approx(card_drop_at(down / 2))  # over and over
+
+
+def test_the_card_on_identify_moves_at_its_own_pace_not_every_frame(ui: Any) -> None:
+    from kivy.core.window import Window
+
+    from kiosk.screens.identify import CARD_STEP_S
+    from tests.screens.test_screens import start_h01
+
+    start_h01(ui)
+    screen = ui.app.sm.get_screen("identify")
+    moves: list[float] = []
+    flips = [0]
+
+    def flipped(*_args: Any) -> None:
+        flips[0] += 1
+
+    screen.bind(card_drop=lambda _screen, value: moves.append(value))
+    Window.bind(on_flip=flipped)
+    try:
+        ui.wait_seconds(4.0)  # two glides
+    finally:
+        Window.unbind(on_flip=flipped)
+    most = 4.0 / CARD_STEP_S + 2
+    assert 0 < len(moves) <= most, moves
+    assert min(moves) < 0.2 and max(moves) == 1  # all the way down and up again
+    # Frames are drawn when something moved: at most one per move, beside a few of the screen's own.
+    assert flips[0] <= most + 10, (flips[0], len(moves))
+    ui.tap_id("cancel_button")
+    ui.wait_screen("home")
+    assert screen.card_drop == 0 and screen._glide is None
