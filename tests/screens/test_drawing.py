@@ -139,3 +139,20 @@ def test_the_card_on_identify_moves_at_its_own_pace_not_every_frame(ui: Any) -> 
     ui.tap_id("cancel_button")
     ui.wait_screen("home")
     assert screen.card_drop == 0 and screen._glide is None
+
+
+def test_a_grab_is_the_next_frame_with_no_nap_after_it(ui: Any) -> None:
+    import time
+
+    from kivy.core.window import Window
+
+    nap = ui.nap_s
+    ui.nap_s = 2.0  # a nap anywhere in the grab would show as 2 s
+    try:
+        started = time.monotonic()
+        frame = ui.grab()
+        took = time.monotonic() - started
+    finally:
+        ui.nap_s = nap
+    assert took < 1.0, took  # a frame or two at most
+    assert frame.size == tuple(Window.size) and ui._grab_wanted is False
