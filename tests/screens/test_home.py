@@ -7,6 +7,7 @@ import pytest
 from PIL import ImageFont
 
 from kiosk.screens.icons import ICON_FONT, glyph, glyphs
+from tests.screens.test_screens import settle_availability
 
 pytestmark = pytest.mark.ui
 
@@ -94,10 +95,11 @@ def test_a_list_does_not_move_under_a_finger_when_items_become_unavailable(ui: A
         entries = list(reversed(screen.ids.item_list.children))
         target = entries[3]
         x, y = target.to_window(target.center_x, target.top - 30)  # near its upper edge: the list grows downwards
-        finger = ui.finger_down(x, y)
-        ui.pump(2)
         down = {e.item_id: "test_down" for e in entries[:3]}
         monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))  # the polls agree
+        settle_availability(ui)  # before the finger: the list hands the touch on 200 ms after it came down
+        finger = ui.finger_down(x, y)
+        ui.pump(2)
         app._set_unavailable(down, False)  # as a health answer does
         ui.wait_seconds(0.3)  # the list hands the touch on after 200 ms
         assert screen.finger_on_list()
@@ -121,6 +123,7 @@ def test_a_list_does_not_move_under_a_finger_when_items_become_unavailable(ui: A
         assert later.to_window(0, later.top)[1] < (y + 30) - 60  # the slide the finger was spared (window pixels)
     finally:
         monkeypatch.undo()
+        settle_availability(ui)
         app._set_unavailable({}, False)
         app.care = False
 
@@ -133,11 +136,12 @@ def test_home_does_not_move_a_tile_from_under_a_finger_when_the_backend_goes_dow
     home = app.sm.get_screen("home")
     tile = home.category_tile("H")
     x, y = tile.to_window(tile.center_x, tile.top - 20)  # near its upper edge: the notice moves it down the screen
-    finger = ui.finger_down(x, y)
-    ui.pump(2)
     down = {item.id: "backend_unavailable" for item in app.runtime.catalog.items if item.id.startswith("H")}
     monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))  # the polls agree
     try:
+        settle_availability(ui)
+        finger = ui.finger_down(x, y)
+        ui.pump(2)
         app._set_unavailable(down, False)  # as a health answer does
         ui.wait_seconds(0.3)
         assert app.backend_down and home.finger_on_list()
@@ -154,11 +158,13 @@ def test_home_does_not_move_a_tile_from_under_a_finger_when_the_backend_goes_dow
         assert tile.to_window(tile.center_x, tile.top - 20)[1] < y - 60
         # On show with no finger down, the notice follows the backend's state at once.
         monkeypatch.undo()
+        settle_availability(ui)
         app._set_unavailable({}, False)
         ui.pump(3)
         assert not home.notice and tile.to_window(tile.center_x, tile.top - 20) == (x, y)
     finally:
         monkeypatch.undo()
+        settle_availability(ui)
         app._set_unavailable({}, False)
 
 
@@ -169,6 +175,7 @@ def test_an_unavailable_line_follows_care_modes_type_size(ui: Any, monkeypatch: 
     down = {"H01": "backend_unavailable"}
     monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))
     try:
+        settle_availability(ui)
         app._set_unavailable(down, False)
         ui.pump(3)
         assert "[size=40]（暂停办理）" in home.tile_for("H01").label
@@ -183,6 +190,7 @@ def test_an_unavailable_line_follows_care_modes_type_size(ui: Any, monkeypatch: 
     finally:
         app.care = False
         monkeypatch.undo()
+        settle_availability(ui)
         app._set_unavailable({}, False)
         ui.pump(3)
     assert "暂停办理" not in home.tile_for("H01").label
@@ -201,6 +209,7 @@ def test_home_scrolls_instead_of_covering_the_header_when_its_content_is_taller(
     down = {item.id: "backend_unavailable" for item in app.runtime.catalog.items if item.needs_backend}
     monkeypatch.setattr(app.runtime.health, "unavailable_items", lambda: dict(down))
     try:
+        settle_availability(ui)
         app._set_unavailable(down, False)
         app.lang, app.care = lang, care
         ui.pump(4)
@@ -227,6 +236,7 @@ def test_home_scrolls_instead_of_covering_the_header_when_its_content_is_taller(
     finally:
         app.care, app.lang = False, "zh_CN"
         monkeypatch.undo()
+        settle_availability(ui)
         app._set_unavailable({}, False)
         ui.pump(3)
     # Back to normal: home fits again and hands a touch on at once.
@@ -323,6 +333,7 @@ def test_a_resident_touches_again_a_tile_that_moved_from_under_the_finger(ui: An
     # the tile and the resident stood at home. A resident touches the tile again where it now is.
     app = ui.app
     home = app.sm.get_screen("home")
+    settle_availability(ui)
     app._set_unavailable({}, False)  # whatever an earlier test left: no notice yet
     ui.pump(3)
     assert not home.notice

@@ -1,6 +1,7 @@
 """The touch UI on the real services, driven by touches through Kivy's input path."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -34,6 +35,16 @@ def open_guide(ui: Any, item_id: str) -> None:
     # Far down the list: scrolled into view first, as a resident would (looked up again if the list is redrawn).
     ui.tap_entry(lambda: category.button_for(item_id), item_id)
     ui.wait_screen("guide")
+
+
+def settle_availability(ui: Any) -> None:
+    """Every availability answer already asked for has landed: its thread has finished and the frame that applies it
+    has run. The kiosk asks every few seconds, in a thread; an answer asked for just before a test changed what the
+    health monitor says would otherwise land after the test's own and undo it."""
+    for thread in threading.enumerate():
+        if thread.name == "kiosk-availability":
+            thread.join(10)
+    ui.pump(2)
 
 
 def start_h01(ui: Any) -> None:
@@ -248,6 +259,10 @@ def test_printer_out_of_paper_then_the_next_card_read_offers_the_reprint(ui: Any
     finally:
         a4.clear("paper_out")
         a4.refill()
+    # The printer as it is now: a poll running across the refill (paper_out cleared, the tray still empty) read it as
+    # unusable, and its answer came after this test had seen H01 available again.
+    app.runtime.health.poll()
+    settle_availability(ui)
     app.refresh_availability()
     ui.wait_until(lambda: app.is_available(app.runtime.catalog.get("H01")), "H01 available again", 15)
     start_h01(ui)
