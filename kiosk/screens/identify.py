@@ -61,6 +61,8 @@ class IdentifyScreen(KioskScreen):
     def on_enter(self, *_args: Any) -> None:
         """Start waiting for the card or the travel document."""
         self._asking = False
+        if self._glide is not None:
+            self._glide.cancel()
         self._glide_from = Clock.get_boottime()
         self._glide = Clock.schedule_interval(self._glide_step, CARD_STEP_S)
         self._wait()

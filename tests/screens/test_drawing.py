@@ -125,12 +125,16 @@ def test_the_card_on_identify_moves_at_its_own_pace_not_every_frame(ui: Any) -> 
     def flipped(*_args: Any) -> None:
         flips[0] += 1
 
-    screen.bind(card_drop=lambda _screen, value: moves.append(value))
+    def moved(_screen: Any, value: float) -> None:
+        moves.append(value)
+
+    screen.bind(card_drop=moved)
     Window.bind(on_flip=flipped)
     try:
         ui.wait_seconds(4.0)  # two glides
     finally:
         Window.unbind(on_flip=flipped)
+        screen.unbind(card_drop=moved)
     most = 4.0 / CARD_STEP_S + 2
     assert 0 < len(moves) <= most, moves
     assert min(moves) < 0.2 and max(moves) == 1  # all the way down and up again
