@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_SCREENS_PER_FLOW = 40
 FACE_TRY_S = 60.0  # longest one face try may take: the scripted visit plays in real time
+RESIDENT_PAUSE_S = 0.5  # the demo's resident before laying the card down and before paying (counted in paused_s)
 
 
 class Resident(CallingForHelp, FormFilling):
@@ -40,6 +41,7 @@ class Resident(CallingForHelp, FormFilling):
         self.out = out
         self.last_code = ""  # the verification code of the last document printed in this run
         self.delays = DeviceDelays(runtime)
+        self.pause_s = RESIDENT_PAUSE_S  # a moment to find the card reader, or to take out the phone and pay
 
     def run(self, flow: FlowScript | str) -> FlowRecord:
         """Do one flow end to end; never raises (the record says what failed)."""
@@ -422,7 +424,7 @@ class Resident(CallingForHelp, FormFilling):
         reader = self.runtime.devices.get("id_card")
         if reader is None or not hasattr(reader, "place"):
             raise DemoError("the demo needs the simulated ID card reader")
-        self.driver.wait_seconds(0.5)  # the resident takes a moment to find the reader
+        self.driver.wait_seconds(self.pause_s)  # the resident takes a moment to find the reader
         reader.place(people.card_for(item, self.person).id_number)
 
     def pay(self) -> None:
@@ -443,7 +445,7 @@ class Resident(CallingForHelp, FormFilling):
             return
         if self.runtime.sim is None:
             raise DemoError("paying needs the embedded backend simulator")
-        drv.wait_seconds(0.5)
+        drv.wait_seconds(self.pause_s)
         answer = requests.post(f"{self.runtime.sim.url}/api/v1/sim/payments/{order['order_id']}/pay", timeout=10)
         if answer.status_code != 200:
             raise DemoError(f"the phone could not pay: HTTP {answer.status_code}")

@@ -68,6 +68,7 @@ class SoakResident(Resident):
     def __init__(self, driver: SoakDriver, runtime: Any, out: Path, station: ChipStation,
                  injector: FaultInjector) -> None:
         super().__init__(driver, runtime, out, shots="ends")
+        self.pause_s = 0.0  # lays the card down and pays at once: the soak's residents do not pause
         self.station = station
         self.injector = injector
         self.plan = SessionPlan(0, "")
