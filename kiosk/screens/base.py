@@ -6,7 +6,7 @@ while shown, so a button they cover cannot be pressed.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -217,6 +217,30 @@ def release_graphics() -> bool:
         return False
     get_context().gl_dealloc()
     return True
+
+
+def renew_label_textures(roots: Iterable[Any]) -> int:
+    """Give every label under ``roots`` a new texture of its text, the old one freed; how many were renewed.
+
+    For the tidy at rest (home, no resident): with a software renderer (llvmpipe) the C heap a label's texture
+    holds grows with what the visits drew, and only a new texture gives it back. Measured in the UI soak, renewing
+    the labels after each session handed back 6 to 14 MiB of the C heap (235 to 255 labels, 25 to 220 ms), and the
+    resident set stood 35 to 45 MiB lower by session 26 than without. The renderer takes a new texture's pixels at
+    its first frame."""
+    seen: set[int] = set()
+    renewed = 0
+    for root in roots:
+        for widget in root.walk(restrict=True):
+            if not isinstance(widget, Label) or id(widget) in seen:
+                continue
+            seen.add(id(widget))
+            core = widget._label
+            if core is None or core.texture is None or core.texture is core.texture_1px:
+                continue
+            core.texture = None  # so that the refresh makes a new texture rather than drawing into this one
+            widget.texture_update()
+            renewed += 1
+    return renewed
 
 
 def gl_finish_without_gil() -> Callable[[], Any]:

@@ -1,6 +1,7 @@
 """Home: the flagship services as large tiles, the categories with their icons and sizes, a search box."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kivy.clock import Clock
@@ -8,7 +9,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.screens.base import KioskScreen, release_graphics, unavailable_line
+from kiosk.screens.base import KioskScreen, release_graphics, renew_label_textures, unavailable_line
 from kiosk.screens.fingers import RECHECK_S, FingerWatch
 from kiosk.screens.icons import glyph
 from kiosk.services import heap
@@ -84,9 +85,19 @@ class HomeScreen(FingerWatch, KioskScreen):
             self._tidy.timeout = TIDY_AFTER_S - still_s + 0.05
             self._tidy()
             return
-        # On the UI thread, with no one at the kiosk; the survivors are set aside from the automatic collections,
-        # which would otherwise walk them all during the next resident's visit (heap.set_aside).
+        self.rest_tidy()
+
+    def rest_tidy(self) -> float:
+        """The tidy at rest, on the UI thread with no one at the kiosk; the seconds it took. The labels of every
+        screen built and of the overlays get new textures (renew_label_textures), then the heap is tidied and the
+        survivors set aside from the automatic collections, which would otherwise walk them all during the next
+        resident's visit (heap.set_aside). The UI soak calls it before each reading, as a kiosk left still would."""
+        from kivy.core.window import Window
+
+        started = time.perf_counter()
+        renew_label_textures([*self.manager.screens, *Window.children])
         heap.tidy(after_collect=release_graphics, freeze=True)
+        return time.perf_counter() - started
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Build the tiles and category buttons once from the catalog, clear the search box, show the top."""

@@ -262,6 +262,15 @@ class UiSoak:
             self._availability(lambda: app.unavailable == expected, "the lists after the fault")
         return outcome
 
+    def rest(self) -> float:
+        """What a kiosk left still at home does after TIDY_AFTER_S (the home screen's tidy at rest), then two
+        frames, so that the labels' new textures have their pixels when the reading is taken; the tidy's seconds.
+        The soak's residents come at once, so home never waits that long by itself; every reading comes after it."""
+        home = self.app.sm.get_screen("home")
+        took = home.rest_tidy() if self.driver.current == "home" and self.app.txn is None else 0.0
+        self.driver.pump(2)
+        return took
+
     def _home_by_itself(self) -> bool:
         app, drv = self.app, self.driver
         limit = max(app.idle.timeout_s, PAYMENT_TIMEOUT_S) + app.idle.warning_s + HOME_SLACK_S
@@ -309,6 +318,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
         plans = plan_sessions(items, sessions, seed, flagships=[item.id for item in soak.runtime.home_items],
                               tour=warmup if tours(items, sessions, warmup) else 0)
         soak.start()
+        soak.rest()
         result.samples.append(sample(0))
         result.readings.append((0, result.samples[-1].rss_mib))
         census = live_types(), open_descriptors()
@@ -321,6 +331,9 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                      f"{' ' + plan.screen if plan.screen else ''}: {outcome} ({time.monotonic() - began:.1f} s)")
             if done % TIDY_EVERY == 0:
                 soak.tidy()
+            reading = done % sample_every == 0 or done == sessions or done % read_every == 0
+            if reading:
+                soak.rest()
             if done % sample_every == 0 or done == sessions:
                 result.samples.append(sample(done))
                 result.readings.append((done, result.samples[-1].rss_mib))
