@@ -376,15 +376,15 @@ def test_home_touched_during_its_wait_tidies_once_it_has_been_still_long_enough(
 
 
 def _drawn_labels(app: Any) -> dict[Any, Any]:
-    """Every label of the screens built and the overlays with a texture of its own: label -> texture."""
+    """Every label of the screens built and the overlays that draws a texture of its own: label -> texture."""
     from kivy.core.window import Window
     from kivy.uix.label import Label
 
     found = {}
     for root in [*app.sm.screens, *Window.children]:
         for widget in root.walk(restrict=True):
-            if isinstance(widget, Label) and widget._label.texture not in (None, widget._label.texture_1px):
-                found[widget] = widget._label.texture
+            if isinstance(widget, Label) and widget.texture not in (None, widget._label.texture_1px):
+                found[widget] = widget.texture
     return found
 
 
@@ -403,7 +403,7 @@ def test_the_tidy_at_rest_gives_every_label_a_new_texture_and_lets_the_old_ones_
     ui.wait_screen("guide")
     ui.tap_id("back_button")
     ui.wait_screen("home")
-    ui.pump(2)
+    settle_availability(ui)  # no availability answer lands between the two grabs
     shown = ui.grab()
     before = _drawn_labels(app)
     screens = {_screen_of(label) for label in before}
