@@ -1,7 +1,7 @@
 """Home: the flagship services as large tiles, the categories with their icons and sizes, a search box."""
 from __future__ import annotations
 
-import time
+import logging
 from typing import Any
 
 from kivy.clock import Clock
@@ -13,6 +13,8 @@ from kiosk.screens.base import KioskScreen, release_graphics, renew_label_textur
 from kiosk.screens.fingers import RECHECK_S, FingerWatch
 from kiosk.screens.icons import glyph
 from kiosk.services import heap
+
+log = logging.getLogger(__name__)
 
 TIDY_AFTER_S = 3.0  # on home, with no one starting a visit, this long after arriving: the heap is tidied
 
@@ -87,17 +89,16 @@ class HomeScreen(FingerWatch, KioskScreen):
             return
         self.rest_tidy()
 
-    def rest_tidy(self) -> float:
-        """The tidy at rest, on the UI thread with no one at the kiosk; the seconds it took. The labels of every
+    def rest_tidy(self) -> None:
+        """The tidy at rest, on the UI thread with no one at the kiosk. The labels of every
         screen built and of the overlays get new textures (renew_label_textures), then the heap is tidied and the
         survivors set aside from the automatic collections, which would otherwise walk them all during the next
         resident's visit (heap.set_aside). The UI soak calls it before each reading, as a kiosk left still would."""
         from kivy.core.window import Window
 
-        started = time.perf_counter()
-        renew_label_textures([*self.manager.screens, *Window.children])
+        renewed = renew_label_textures([*self.manager.screens, *Window.children])
+        log.debug("tidy at rest: %d label textures renewed", renewed)
         heap.tidy(after_collect=release_graphics, freeze=True)
-        return time.perf_counter() - started
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Build the tiles and category buttons once from the catalog, clear the search box, show the top."""

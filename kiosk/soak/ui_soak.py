@@ -262,14 +262,13 @@ class UiSoak:
             self._availability(lambda: app.unavailable == expected, "the lists after the fault")
         return outcome
 
-    def rest(self) -> float:
+    def rest(self) -> None:
         """What a kiosk left still at home does after TIDY_AFTER_S (the home screen's tidy at rest), then two
-        frames, so that the labels' new textures have their pixels when the reading is taken; the tidy's seconds.
-        The soak's residents come at once, so home never waits that long by itself; every reading comes after it."""
-        home = self.app.sm.get_screen("home")
-        took = home.rest_tidy() if self.driver.current == "home" and self.app.txn is None else 0.0
+        frames, so that the labels' new textures have their pixels when the reading is taken. The soak's residents
+        come at once, so home never waits that long by itself; every reading comes after it."""
+        if self.driver.current == "home" and self.app.txn is None:
+            self.app.sm.get_screen("home").rest_tidy()
         self.driver.pump(2)
-        return took
 
     def _home_by_itself(self) -> bool:
         app, drv = self.app, self.driver
@@ -331,8 +330,7 @@ def run(out: Path, sessions: int, seed: int, *, sample_every: int = 100, warmup:
                      f"{' ' + plan.screen if plan.screen else ''}: {outcome} ({time.monotonic() - began:.1f} s)")
             if done % TIDY_EVERY == 0:
                 soak.tidy()
-            reading = done % sample_every == 0 or done == sessions or done % read_every == 0
-            if reading:
+            if done % sample_every == 0 or done == sessions or done % read_every == 0:
                 soak.rest()
             if done % sample_every == 0 or done == sessions:
                 result.samples.append(sample(done))
