@@ -9,6 +9,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
+from kiosk.screens import text_surface
 from kiosk.screens.base import KioskScreen, release_graphics, renew_label_textures, unavailable_line
 from kiosk.screens.fingers import RECHECK_S, FingerWatch
 from kiosk.screens.icons import glyph
@@ -90,14 +91,16 @@ class HomeScreen(FingerWatch, KioskScreen):
         self.rest_tidy()
 
     def rest_tidy(self) -> None:
-        """The tidy at rest, on the UI thread with no one at the kiosk. The labels of every
-        screen built and of the overlays get new textures (renew_label_textures), then the heap is tidied and the
+        """The tidy at rest, on the UI thread with no one at the kiosk. The fonts' glyph caches are emptied
+        (text_surface.flush_glyph_caches), the labels of every screen built and of the overlays get new textures
+        (renew_label_textures, which draws again the glyphs they show), then the heap is tidied and the
         survivors set aside from the automatic collections, which would otherwise walk them all during the next
         resident's visit (heap.set_aside). The UI soak calls it before each reading, as a kiosk left still would."""
         from kivy.core.window import Window
 
+        fonts = text_surface.flush_glyph_caches()
         renewed = renew_label_textures([*self.manager.screens, *Window.children])
-        log.debug("tidy at rest: %d label textures renewed", renewed)
+        log.debug("tidy at rest: %d fonts' glyph caches emptied, %d label textures renewed", fonts, renewed)
         heap.tidy(after_collect=release_graphics, freeze=True)
 
     def on_pre_enter(self, *_args: Any) -> None:

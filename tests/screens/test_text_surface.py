@@ -85,3 +85,74 @@ def test_one_size_written_as_int_or_float_opens_its_font_once_and_renders_the_sa
     assert _open_on(path) == opened  # no second copy of the face, nor a third
     other, _ = rendered(98.0)
     assert other._get_font_id() != first._get_font_id() and _open_on(path) == opened + 1
+
+
+def _malloc_used() -> int:
+    import ctypes
+    import gc
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                     "keepcost")]
+
+    call = ctypes.CDLL(None).mallinfo2
+    call.restype = MallInfo2
+    gc.collect()
+    info = call()
+    return info.uordblks + info.hblkhd
+
+
+def test_the_glyph_caches_are_emptied_and_the_text_drawn_the_same_after(ui: Any) -> None:
+    from kivy.core.text import Label as CoreLabel
+
+    from kiosk.screens import text_surface
+
+    # 240 Chinese characters at a size no screen uses: glyphs the font has not cached yet, 13 at a time.
+    chars = [chr(0x4E00 + 97 * k) for k in range(240)]
+    lines = ["".join(chars[k:k + 13]) for k in range(0, len(chars), 13)]
+    before = _malloc_used()
+    labels = []
+    for line in lines:
+        label = CoreLabel(text=line, font_size=151)
+        label.refresh()
+        labels.append((label, _texture_pixels(label.texture)))
+    filled = _malloc_used()
+    fid = text_surface.font_id(labels[0][0].options)
+    assert fid in text_surface._open_fonts  # the mirror saw Kivy open it
+    flushed = text_surface.flush_glyph_caches()
+    emptied = _malloc_used()
+    assert flushed == len(text_surface._open_fonts) >= 1
+    # A glyph 151 px high holds about 20 KiB of pixels in its cache slot: 240 of them, about 5 MiB. (The heap grew by
+    # more: with the software renderer, the labels' textures are in it too, and they are still held.)
+    assert filled - before > 5 * 2**20, filled - before
+    assert filled - emptied > 3 * 2**20, filled - emptied
+    again = text_surface.flush_glyph_caches()
+    assert again == flushed and emptied - _malloc_used() < 2**20  # nothing left to give back: it was the caches
+    for label, pixels in labels:  # drawn again from glyphs loaded afresh: the same pixels
+        label.texture = None
+        label.refresh()
+        assert _texture_pixels(label.texture) == pixels
+
+
+def test_the_mirror_of_kivys_open_fonts_drops_the_first_opened_beyond_its_limit() -> None:
+    from kiosk.screens import text_surface
+
+    saved = dict(text_surface._open_fonts)
+
+    class Core:
+        def __init__(self, size: int) -> None:
+            self.options = {"font_size": size, "font_name_r": "/f.ttf", "bold": False, "italic": False,
+                            "underline": False, "strikethrough": False}
+
+    try:
+        text_surface._open_fonts.clear()
+        ids = [text_surface._mirrored_font_id(Core(size)) for size in range(10, 10 + text_surface.KIVY_OPEN_FONTS)]
+        assert list(text_surface._open_fonts) == ids
+        assert text_surface._mirrored_font_id(Core(10)) == ids[0]  # open already: nothing changes
+        text_surface._mirrored_font_id(Core(500))
+        assert len(text_surface._open_fonts) == text_surface.KIVY_OPEN_FONTS
+        assert ids[0] not in text_surface._open_fonts and next(reversed(text_surface._open_fonts)).startswith("500|")
+    finally:
+        text_surface._open_fonts.clear()
+        text_surface._open_fonts.update(saved)
