@@ -93,14 +93,17 @@ class HomeScreen(FingerWatch, KioskScreen):
     def rest_tidy(self) -> None:
         """The tidy at rest, on the UI thread with no one at the kiosk. The fonts' glyph caches are emptied
         (text_surface.flush_glyph_caches), the labels of every screen built and of the overlays get new textures
-        (renew_label_textures, which draws again the glyphs they show), then the heap is tidied and the
-        survivors set aside from the automatic collections, which would otherwise walk them all during the next
-        resident's visit (heap.set_aside). The UI soak calls it before each reading, as a kiosk left still would."""
+        (renew_label_textures, which draws again the glyphs they show), the first time only the interpreter's
+        table of interned strings is brought to its lasting size (heap.settle_interned_strings), then the heap is
+        tidied and the survivors set aside from the automatic collections, which would otherwise walk them all
+        during the next resident's visit (heap.set_aside). The UI soak calls it before each reading, as a kiosk
+        left still would."""
         from kivy.core.window import Window
 
         fonts = text_surface.flush_glyph_caches()
         renewed = renew_label_textures([*self.manager.screens, *Window.children])
         log.debug("tidy at rest: %d fonts' glyph caches emptied, %d label textures renewed", fonts, renewed)
+        heap.settle_interned_strings()  # the first time only
         heap.tidy(after_collect=release_graphics, freeze=True)
 
     def on_pre_enter(self, *_args: Any) -> None:

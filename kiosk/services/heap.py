@@ -14,6 +14,7 @@ import functools
 import gc
 import logging
 import os
+import sys
 import time
 from typing import Any, Callable
 
@@ -25,6 +26,10 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value, kept fixed
 ARENA_MAX = 2
+
+# The strings interned and dropped once, at the first tidy at rest: every slot of a table of 2**17 (two thirds of
+# them are usable), so that the interned-strings table resizes once then (settle_interned_strings).
+INTERNED_CHURN = 2**17 * 2 // 3
 
 # The allocator the kiosk's interpreter runs on: Python's small objects from glibc's heap, not pymalloc's arenas.
 # PYTHONMALLOC is read once, before the interpreter starts: kiosk.service sets it (``Environment=``), and so do
@@ -120,3 +125,32 @@ def set_aside() -> int:
     every census of live objects (``gc.get_objects`` does not list them while they are set aside)."""
     gc.freeze()
     return gc.get_freeze_count()
+
+
+_interned_settled = False
+
+
+def settle_interned_strings(churn: int = INTERNED_CHURN) -> bool:
+    """Bring CPython's table of interned strings to the size it keeps for as long as the kiosk runs, once per
+    process: intern ``churn`` temporary strings and drop each at once. True the first time; later calls do nothing.
+
+    The interpreter interns identifiers, attribute names and pathlib's path parts in one dict. A string dropped
+    leaves its slot used up until the dict next resizes, which it does when no slot is left, to the smallest power
+    of two at least three times its live strings. The kiosk holds about 65,000 (the UI soak read 65,239-65,448
+    from session 2 to 96): that table has 2**18 slots, 3.7 MiB. Started with fewer, the table had 2**17 (1.8 MiB)
+    and went on filling with the strings each visit interns and drops, until near session 656 of the UI soak it
+    resized to 2**18: a step of 1.8 MiB in the C heap's used memory that stayed for the rest of the run (a heap
+    profile named the dict's keys; the same step fell at session 656-658 in three soaks of the same plan). That
+    is no leak, but it came in the middle of the day, and in the soak's figure for growth. Filling every slot of
+    a 2**17 table forces the resize now, with no one at the kiosk; the live strings then keep it at 2**18."""
+    global _interned_settled
+    if _interned_settled:
+        return False
+    _interned_settled = True
+    started = time.perf_counter()
+    for n in range(churn):
+        sys.intern(f"\x00kiosk-settle-{n}")  # dropped at once: its slot is used up, the string gone
+    log.debug("interned strings settled: %d interned and dropped in %.0f ms", churn,
+              (time.perf_counter() - started) * 1000)
+    return True
+
