@@ -136,8 +136,8 @@ def settle_interned_strings(churn: int = INTERNED_CHURN) -> bool:
 
     The interpreter interns identifiers, attribute names and pathlib's path parts in one dict. A string dropped
     leaves its slot used up until the dict next resizes, which it does when no slot is left, to the smallest power
-    of two at least three times its live strings. The kiosk holds about 65,000 (the UI soak read 65,239-65,448
-    from session 2 to 96): that table has 2**18 slots, 3.7 MiB. Started with fewer, the table had 2**17 (1.8 MiB)
+    of two at least three times its live strings. The kiosk holds about 65,000 (the UI soak read 65,239-65,470
+    from session 10 to 116): that table has 2**18 slots, 3.7 MiB. Started with fewer, the table had 2**17 (1.8 MiB)
     and went on filling with the strings each visit interns and drops, until near session 656 of the UI soak it
     resized to 2**18: a step of 1.8 MiB in the C heap's used memory that stayed for the rest of the run (a heap
     profile named the dict's keys; the same step fell at session 656-658 in three soaks of the same plan). That
