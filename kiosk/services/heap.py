@@ -153,4 +153,3 @@ def settle_interned_strings(churn: int = INTERNED_CHURN) -> bool:
     log.debug("interned strings settled: %d interned and dropped in %.0f ms", churn,
               (time.perf_counter() - started) * 1000)
     return True
-
